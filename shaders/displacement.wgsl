@@ -1,0 +1,165 @@
+// Per-frame displacement scans (CPU twin: src/cpu/displacement.rs).
+//
+// unwrap: one invocation per atom walks a chunk of frames in order. Each step is the
+//   minimum image of the frame-to-frame Cartesian difference in the *current* frame's
+//   cell (the "toroidal" scheme of von Bülow et al., J. Chem. Phys. 153, 021101 (2020),
+//   which stays correct when the cell fluctuates, as in NPT). For triclinic cells the
+//   rounded fractional shift is refined over the 27 neighbouring images. Steps are
+//   accumulated (Kahan-compensated) into the displacement from frame 0. The running
+//   state (previous wrapped position, sum, compensation) lives in buffers, so the host
+//   can stream any number of frames through in chunks.
+// sq_disp: one invocation per (lag, atom): sums over time origins of the squared
+//   displacement per axis, Kahan-compensated; the host adds atoms up in f64.
+
+const WG: u32 = 64u;
+
+struct UnwrapParams {
+    n_atoms: u32,
+    n_frames: u32,        // frames in this chunk
+    cell_per_frame: u32,  // 0: one fixed cell
+    orthogonal: u32,      // 1: rounding alone gives the minimum image
+    first_frame: u32,     // global index of the chunk's first frame
+    _pad0: u32,
+    long2: f32,           // squared step length (Å²) above which a step is reported
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> up: UnwrapParams;
+@group(0) @binding(1) var<storage, read> frac: array<f32>;          // chunk x N x 3
+@group(0) @binding(2) var<storage, read> cells: array<f32>;         // (chunk | 1) x 9, rows = lattice vectors
+@group(0) @binding(3) var<storage, read> inv_cells: array<f32>;     // same layout, inverses
+@group(0) @binding(4) var<storage, read_write> carry: array<f32>;   // N x 9: prev x, sum, compensation
+@group(0) @binding(5) var<storage, read_write> disp: array<f32>;    // chunk x N x 3
+@group(0) @binding(6) var<storage, read_write> stats: array<vec4<u32>>; // N: (count, max len² bits, frame, 0)
+
+fn row_times(v: vec3<f32>, m: u32, which: u32) -> vec3<f32> {
+    // v · M for the 3x3 matrix at offset m of `cells` (which = 0) or `inv_cells` (1).
+    var out = vec3<f32>(0.0);
+    for (var j = 0u; j < 3u; j++) {
+        var acc = 0.0;
+        for (var i = 0u; i < 3u; i++) {
+            var e = 0.0;
+            if (which == 0u) { e = cells[m + i * 3u + j]; } else { e = inv_cells[m + i * 3u + j]; }
+            acc += v[i] * e;
+        }
+        out[j] = acc;
+    }
+    return out;
+}
+
+@compute @workgroup_size(64)
+fn unwrap(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let a = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (a >= up.n_atoms) {
+        return;
+    }
+    var prev = vec3<f32>(carry[a * 9u], carry[a * 9u + 1u], carry[a * 9u + 2u]);
+    var sum = vec3<f32>(carry[a * 9u + 3u], carry[a * 9u + 4u], carry[a * 9u + 5u]);
+    var comp = vec3<f32>(carry[a * 9u + 6u], carry[a * 9u + 7u], carry[a * 9u + 8u]);
+    var st = stats[a];
+    for (var t = 0u; t < up.n_frames; t++) {
+        var m = 0u;
+        if (up.cell_per_frame != 0u) { m = t * 9u; }
+        let o = (t * up.n_atoms + a) * 3u;
+        let s = vec3<f32>(frac[o], frac[o + 1u], frac[o + 2u]);
+        let x = row_times(s, m, 0u);
+        if (up.first_frame + t == 0u) {
+            prev = x;
+            disp[o] = 0.0;
+            disp[o + 1u] = 0.0;
+            disp[o + 2u] = 0.0;
+            continue;
+        }
+        let f = row_times(x - prev, m, 1u);
+        var g = f - round(f);
+        if (up.orthogonal == 0u) {
+            var best = g;
+            let v0 = row_times(g, m, 0u);
+            var bestl = dot(v0, v0);
+            for (var e = 0u; e < 27u; e++) {
+                let shift = vec3<f32>(f32(e / 9u) - 1.0, f32((e / 3u) % 3u) - 1.0, f32(e % 3u) - 1.0);
+                let h = g - shift;
+                let v = row_times(h, m, 0u);
+                let l = dot(v, v);
+                if (l < bestl) {
+                    bestl = l;
+                    best = h;
+                }
+            }
+            g = best;
+        }
+        let step = row_times(g, m, 0u);
+        let y = step - comp;
+        let tot = sum + y;
+        comp = (tot - sum) - y;
+        sum = tot;
+        disp[o] = sum.x;
+        disp[o + 1u] = sum.y;
+        disp[o + 2u] = sum.z;
+        prev = x;
+        let l2 = dot(step, step);
+        if (l2 > up.long2) {
+            st.x += 1u;
+            if (l2 > bitcast<f32>(st.y)) {
+                st.y = bitcast<u32>(l2);
+                st.z = up.first_frame + t;
+            }
+        }
+    }
+    carry[a * 9u] = prev.x;
+    carry[a * 9u + 1u] = prev.y;
+    carry[a * 9u + 2u] = prev.z;
+    carry[a * 9u + 3u] = sum.x;
+    carry[a * 9u + 4u] = sum.y;
+    carry[a * 9u + 5u] = sum.z;
+    carry[a * 9u + 6u] = comp.x;
+    carry[a * 9u + 7u] = comp.y;
+    carry[a * 9u + 8u] = comp.z;
+    stats[a] = st;
+}
+
+struct DispParams {
+    n_atoms: u32,
+    n_frames: u32,
+    n_lags: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> dp: DispParams;
+@group(0) @binding(1) var<storage, read> u: array<f32>;             // T x N x 3
+@group(0) @binding(2) var<storage, read> lags: array<u32>;          // L
+@group(0) @binding(3) var<storage, read_write> sums: array<f32>;    // L x N x 3
+
+@compute @workgroup_size(64)
+fn sq_disp(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let a = flat % dp.n_atoms;
+    let l = flat / dp.n_atoms;
+    if (l >= dp.n_lags) {
+        return;
+    }
+    let lag = lags[l];
+    var s = vec3<f32>(0.0);
+    var comp = vec3<f32>(0.0);
+    for (var t0 = 0u; t0 + lag < dp.n_frames; t0++) {
+        let p0 = (t0 * dp.n_atoms + a) * 3u;
+        let p1 = ((t0 + lag) * dp.n_atoms + a) * 3u;
+        let dv = vec3<f32>(u[p1] - u[p0], u[p1 + 1u] - u[p0 + 1u], u[p1 + 2u] - u[p0 + 2u]);
+        let y = dv * dv - comp;
+        let tot = s + y;
+        comp = (tot - s) - y;
+        s = tot;
+    }
+    let o = (l * dp.n_atoms + a) * 3u;
+    sums[o] = s.x;
+    sums[o + 1u] = s.y;
+    sums[o + 2u] = s.z;
+}

@@ -1,0 +1,193 @@
+// Batched Lloyd iterations (CPU twin: src/cpu/kmeans.rs).
+//
+// B independent problems share n points and d dimensions; problem b clusters point set
+// prob[b].x into prob[b].y clusters. One iteration is four dispatches:
+//   assign   (b, i)      nearest centre, label changes counted per problem
+//   partial  (b, chunk, c) sums of the chunk's members of cluster c, in point order
+//   update   (b, c)      new centre = sum of partials in chunk order / count
+//   check    (b)         scikit-learn's rule: converged when no label changed, or when
+//                        the summed squared centre shift <= tol; or at max_iter
+// Every sum runs in a fixed order, with no float atomics, so results do not depend on
+// scheduling and the CPU twin reproduces them. Finished problems are skipped, so the
+// host may queue several iterations per submission without changing the result.
+// An empty cluster keeps its previous centre.
+
+const WG: u32 = 64u;
+const CHUNK: u32 = 256u;
+const FLT_MAX: f32 = 3.40282347e38;
+
+struct Params {
+    n: u32,
+    d: u32,
+    kmax: u32,
+    n_problems: u32,
+    n_chunks: u32,
+    max_iter: u32,
+    final_pass: u32,   // 1: assign every problem (labels consistent with final centres)
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> points: array<f32>;           // P x n x d
+@group(0) @binding(2) var<storage, read> prob: array<vec2<u32>>;       // B: (point set, k)
+@group(0) @binding(3) var<storage, read_write> centres: array<f32>;    // B x kmax x d
+@group(0) @binding(4) var<storage, read_write> labels: array<u32>;     // B x n
+@group(0) @binding(5) var<storage, read_write> mindist: array<f32>;    // B x n
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;    // B x chunks x kmax x (d + 1)
+@group(0) @binding(7) var<storage, read_write> state: array<vec4<u32>>; // B: (done, n_iter, strict, 0)
+@group(0) @binding(8) var<storage, read_write> changed: array<atomic<u32>>; // B
+@group(0) @binding(9) var<storage, read> tol: array<f32>;              // B
+@group(0) @binding(10) var<storage, read_write> shift: array<f32>;     // B x kmax
+
+fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(64)
+fn assign(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    let b = flat / p.n;
+    let i = flat % p.n;
+    if (b >= p.n_problems) {
+        return;
+    }
+    if (p.final_pass == 0u && state[b].x != 0u) {
+        return;
+    }
+    let pr = prob[b];
+    let xo = (pr.x * p.n + i) * p.d;
+    let co = b * p.kmax * p.d;
+    var best = 0u;
+    var bestd = FLT_MAX;
+    for (var c = 0u; c < pr.y; c++) {
+        var acc = 0.0;
+        for (var t = 0u; t < p.d; t++) {
+            let diff = points[xo + t] - centres[co + c * p.d + t];
+            acc += diff * diff;
+        }
+        if (acc < bestd) {
+            bestd = acc;
+            best = c;
+        }
+    }
+    let o = b * p.n + i;
+    if (labels[o] != best) {
+        atomicAdd(&changed[b], 1u);
+    }
+    labels[o] = best;
+    mindist[o] = bestd;
+}
+
+@compute @workgroup_size(64)
+fn partial_sums(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    let c = flat % p.kmax;
+    let ch = (flat / p.kmax) % p.n_chunks;
+    let b = flat / (p.kmax * p.n_chunks);
+    if (b >= p.n_problems || state[b].x != 0u) {
+        return;
+    }
+    let pr = prob[b];
+    if (c >= pr.y) {
+        return;
+    }
+    let i0 = ch * CHUNK;
+    let i1 = min(i0 + CHUNK, p.n);
+    let po = ((b * p.n_chunks + ch) * p.kmax + c) * (p.d + 1u);
+    var count = 0u;
+    for (var i = i0; i < i1; i++) {
+        if (labels[b * p.n + i] == c) {
+            count += 1u;
+        }
+    }
+    for (var t = 0u; t < p.d; t++) {
+        var s = 0.0;
+        for (var i = i0; i < i1; i++) {
+            if (labels[b * p.n + i] == c) {
+                s += points[(pr.x * p.n + i) * p.d + t];
+            }
+        }
+        partial[po + t] = s;
+    }
+    partial[po + p.d] = f32(count);
+}
+
+@compute @workgroup_size(64)
+fn update(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    let c = flat % p.kmax;
+    let b = flat / p.kmax;
+    if (b >= p.n_problems || state[b].x != 0u) {
+        return;
+    }
+    if (c >= prob[b].y) {
+        return;
+    }
+    let stride = p.kmax * (p.d + 1u);
+    let first = (b * p.n_chunks * p.kmax + c) * (p.d + 1u);
+    var count = 0u;
+    for (var ch = 0u; ch < p.n_chunks; ch++) {
+        count += u32(partial[first + ch * stride + p.d]);
+    }
+    let co = (b * p.kmax + c) * p.d;
+    var sh = 0.0;
+    for (var t = 0u; t < p.d; t++) {
+        var s = 0.0;
+        for (var ch = 0u; ch < p.n_chunks; ch++) {
+            s += partial[first + ch * stride + t];
+        }
+        let old = centres[co + t];
+        var nv = old;
+        if (count > 0u) {
+            nv = s / f32(count);
+        }
+        let diff = nv - old;
+        sh += diff * diff;
+        centres[co + t] = nv;
+    }
+    shift[b * p.kmax + c] = sh;
+}
+
+@compute @workgroup_size(64)
+fn check(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = flat_index(wid, nwg, lid);
+    if (b >= p.n_problems) {
+        return;
+    }
+    var st = state[b];
+    if (st.x != 0u) {
+        return;
+    }
+    st.y += 1u;
+    let moved = atomicExchange(&changed[b], 0u);
+    var total = 0.0;
+    for (var c = 0u; c < prob[b].y; c++) {
+        total += shift[b * p.kmax + c];
+    }
+    if (moved == 0u) {
+        st.x = 1u;
+        st.z = 1u;
+    } else if (total <= tol[b]) {
+        st.x = 1u;
+    }
+    if (st.y >= p.max_iter) {
+        st.x = 1u;
+    }
+    state[b] = st;
+}

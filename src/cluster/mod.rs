@@ -1,0 +1,4 @@
+//! Clustering algorithms built on the engine's kernels.
+
+pub mod kmeans;
+pub mod silhouette;

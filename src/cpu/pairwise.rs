@@ -1,0 +1,88 @@
+//! CPU twin of `shaders/pairwise.wgsl`.
+
+use ndarray::{Array2, Array3, ArrayView2, Axis, s};
+use rayon::prelude::*;
+
+use super::sq_dist_lanes;
+use crate::engine::LabelledBatch;
+use crate::error::Result;
+
+/// Rows of Y per block: a block of Y stays in L2 while a band of X streams past it.
+const Y_BLOCK: usize = 256;
+
+/// Squared Euclidean distances between the rows of `x` and `y` (n x m).
+pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
+    let (n, m) = (x.nrows(), y.nrows());
+    let x = x.as_standard_layout();
+    let y = y.as_standard_layout();
+    let mut out = Array2::<f32>::zeros((n, m));
+    if n == 0 || m == 0 {
+        return out;
+    }
+    out.axis_chunks_iter_mut(Axis(0), 16)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(band, mut rows)| {
+            let r0 = band * 16;
+            for j0 in (0..m).step_by(Y_BLOCK) {
+                let j1 = (j0 + Y_BLOCK).min(m);
+                for (di, mut row) in rows.outer_iter_mut().enumerate() {
+                    let xi = x.row(r0 + di);
+                    let xi = xi.as_slice().unwrap();
+                    for j in j0..j1 {
+                        row[j] = sq_dist_lanes(xi, y.row(j).as_slice().unwrap());
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// The same distances delivered in tiles of at most `tile_bytes` to `sink`.
+pub fn sq_dists_tiles(
+    x: ArrayView2<f32>,
+    y: ArrayView2<f32>,
+    tile_bytes: u64,
+    mut sink: impl FnMut(usize, usize, ArrayView2<f32>) -> Result<()>,
+) -> Result<()> {
+    let m = y.nrows().max(1);
+    let rows = ((tile_bytes / (4 * m as u64)).max(1)) as usize;
+    for r0 in (0..x.nrows()).step_by(rows) {
+        let r1 = (r0 + rows).min(x.nrows());
+        let tile = sq_dists(x.slice(s![r0..r1, ..]), y);
+        sink(r0, 0, tile.view())?;
+    }
+    Ok(())
+}
+
+/// For each problem b, point i and cluster c: the sum of Euclidean distances from
+/// point i to the members of cluster c (B x n x kmax), accumulated in f64.
+pub fn cluster_dist_sums(batch: &LabelledBatch) -> Array3<f32> {
+    let (_, n, _) = batch.points.dim();
+    let b_total = batch.labels.nrows();
+    let kmax = batch.kmax();
+    let mut out = Array3::<f32>::zeros((b_total, n, kmax));
+    out.outer_iter_mut()
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut sums)| {
+            let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
+            let pts = pts.as_standard_layout();
+            let labels = batch.labels.row(b);
+            sums.outer_iter_mut()
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(i, mut row)| {
+                    let xi = pts.row(i);
+                    let xi = xi.as_slice().unwrap();
+                    let mut acc = vec![0.0f64; kmax];
+                    for (j, &l) in labels.iter().enumerate() {
+                        acc[l as usize] += (sq_dist_lanes(xi, pts.row(j).as_slice().unwrap()) as f64).sqrt();
+                    }
+                    for (o, a) in row.iter_mut().zip(acc) {
+                        *o = a as f32;
+                    }
+                });
+        });
+    out
+}

@@ -1,0 +1,124 @@
+//! Host side of `shaders/displacement.wgsl` (CPU twin: `crate::cpu::displacement`).
+
+use ndarray::{Array2, Array3, ArrayView3, s};
+
+use super::{GpuContext, chunks};
+use crate::cpu::displacement::{inverse_cells, long_steps_from_stats, origin};
+use crate::engine::{FracTrajectory, Unwrapped};
+use crate::error::{Error, Result};
+
+const SHADER: &str = include_str!("../../shaders/displacement.wgsl");
+/// Frames per unwrap chunk are also capped so a chunk's buffers stay modest.
+const CHUNK_BYTES: u64 = 64 << 20;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnwrapParams {
+    n_atoms: u32,
+    n_frames: u32,
+    cell_per_frame: u32,
+    orthogonal: u32,
+    first_frame: u32,
+    _pad0: u32,
+    long2: f32,
+    _pad1: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DispParams {
+    n_atoms: u32,
+    n_frames: u32,
+    n_lags: u32,
+    _pad: u32,
+}
+
+pub fn unwrap(ctx: &GpuContext, traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
+    let (t_total, n, _) = traj.frac.dim();
+    let mut disp = Array3::<f32>::zeros((t_total, n, 3));
+    let origin = origin(traj);
+    if t_total == 0 || n == 0 {
+        return Ok(Unwrapped { disp, origin, long_steps: Default::default() });
+    }
+    let max_bind = ctx.max_binding();
+    if 36 * n as u64 > max_bind {
+        return Err(Error::TooLarge(format!("{n} atoms exceed the {max_bind}-byte binding limit")));
+    }
+    let pipeline = ctx.pipeline("displacement", SHADER, "unwrap")?;
+    let per_frame = traj.cells.shape()[0] > 1;
+    let inv = inverse_cells(traj.cells);
+    let carry = ctx.zeros("carry", 36 * n as u64);
+    let stats = ctx.zeros("stats", 16 * n as u64);
+    for frames in chunks(t_total, 12 * n as u64, max_bind.min(CHUNK_BYTES)) {
+        let tc = frames.len();
+        let frac = traj.frac.slice(s![frames.clone(), .., ..]);
+        let frac = ctx.upload("frac", frac.as_standard_layout().as_slice().unwrap());
+        let cell_rows = if per_frame { frames.clone() } else { 0..1 };
+        let cells = ctx.upload("cells", traj.cells.slice(s![cell_rows.clone(), .., ..]).as_standard_layout().as_slice().unwrap());
+        let inv_cells = ctx.upload("inv_cells", inv.slice(s![cell_rows, .., ..]).as_standard_layout().as_slice().unwrap());
+        let out = ctx.zeros("disp", 12 * (tc * n) as u64);
+        let params = ctx.uniform(&UnwrapParams {
+            n_atoms: n as u32,
+            n_frames: tc as u32,
+            cell_per_frame: per_frame as u32,
+            orthogonal: traj.orthogonal() as u32,
+            first_frame: frames.start as u32,
+            _pad0: 0,
+            long2: long_step_a * long_step_a,
+            _pad1: 0,
+        });
+        let group = ctx.bind(
+            &pipeline,
+            &[(0, &params), (1, &frac), (2, &cells), (3, &inv_cells), (4, &carry), (5, &out), (6, &stats)],
+        );
+        let mut enc = ctx.encoder();
+        ctx.dispatch(&mut enc, &pipeline, &group, n as u64)?;
+        ctx.submit(enc)?;
+        let host: Vec<f32> = ctx.read(&out, tc * n * 3)?;
+        disp.slice_mut(s![frames, .., ..])
+            .assign(&ArrayView3::from_shape((tc, n, 3), &host).expect("chunk shape"));
+    }
+    let st: Vec<[u32; 4]> = ctx.read(&stats, n)?;
+    Ok(Unwrapped { disp, origin, long_steps: long_steps_from_stats(&st) })
+}
+
+pub fn windowed_sq_disp(ctx: &GpuContext, disp: ArrayView3<f32>, lags: &[usize]) -> Result<Array2<f64>> {
+    let (t, n, _) = disp.dim();
+    let mut out = Array2::<f64>::zeros((lags.len(), 3));
+    if t == 0 || n == 0 || lags.is_empty() {
+        return Ok(out);
+    }
+    let max_bind = ctx.max_binding();
+    if 12 * t as u64 > max_bind {
+        return Err(Error::TooLarge(format!("{t} frames of one atom exceed the binding limit")));
+    }
+    let pipeline = ctx.pipeline("displacement", SHADER, "sq_disp")?;
+    // Atoms in groups whose T x Na x 3 block fits one binding, lags in groups whose
+    // L x Na x 3 output does too.
+    for atoms in chunks(n, 12 * t as u64, max_bind) {
+        let na = atoms.len();
+        let block = disp.slice(s![.., atoms, ..]);
+        let ub = ctx.upload("u", block.as_standard_layout().as_slice().unwrap());
+        for lag_range in chunks(lags.len(), 12 * na as u64, max_bind) {
+            let nl = lag_range.len();
+            let lag_u32: Vec<u32> = lags[lag_range.clone()].iter().map(|&l| l as u32).collect();
+            let lag_buf = ctx.upload("lags", &lag_u32);
+            let sums = ctx.zeros("sums", 12 * (nl * na) as u64);
+            let params = ctx.uniform(&DispParams { n_atoms: na as u32, n_frames: t as u32, n_lags: nl as u32, _pad: 0 });
+            let group = ctx.bind(&pipeline, &[(0, &params), (1, &ub), (2, &lag_buf), (3, &sums)]);
+            let mut enc = ctx.encoder();
+            ctx.dispatch(&mut enc, &pipeline, &group, (nl * na) as u64)?;
+            ctx.submit(enc)?;
+            let host: Vec<f32> = ctx.read(&sums, nl * na * 3)?;
+            let host = ArrayView3::from_shape((nl, na, 3), &host).expect("sums shape");
+            for (j, per_atom) in host.outer_iter().enumerate() {
+                for row in per_atom.outer_iter() {
+                    for ax in 0..3 {
+                        out[[lag_range.start + j, ax]] += row[ax] as f64;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}

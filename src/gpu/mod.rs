@@ -1,0 +1,418 @@
+//! All wgpu glue lives here: adapter discovery, the one shared device, pipeline cache,
+//! buffer upload/readback and dispatch sizing. Analysis code never sees buffers or
+//! bind groups; it calls the kernel wrappers in the submodules (`pairwise`, `kmeans`,
+//! `displacement`), each of which has a CPU twin of the same name in `crate::cpu`.
+
+pub mod displacement;
+pub mod kmeans;
+pub mod pairwise;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+
+/// Workgroup size used by every 1-D kernel (must match `WG` in the shaders).
+pub const WG: u32 = 64;
+
+/// A description of one adapter, for `superion devices` and for backend choice.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroup_storage_size: u32,
+    pub shader_f16: bool,
+    pub shader_f64: bool,
+    pub subgroup: bool,
+    pub timestamp_query: bool,
+}
+
+impl AdapterSummary {
+    fn of(adapter: &wgpu::Adapter) -> Self {
+        let info = adapter.get_info();
+        let l = adapter.limits();
+        let f = adapter.features();
+        AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+            max_buffer_size: l.max_buffer_size,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            shader_f64: f.contains(wgpu::Features::SHADER_F64),
+            subgroup: f.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+        }
+    }
+
+    /// A real GPU (discrete, integrated or virtualised), as opposed to a software
+    /// rasteriser such as lavapipe/llvmpipe (device type `Cpu`).
+    pub fn is_hardware(&self) -> bool {
+        matches!(
+            self.device_type.as_str(),
+            "DiscreteGpu" | "IntegratedGpu" | "VirtualGpu"
+        )
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter wgpu can see, on every backend, in wgpu's order.
+pub fn enumerate() -> Vec<AdapterSummary> {
+    let inst = instance();
+    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(AdapterSummary::of)
+        .collect()
+}
+
+/// Rank adapters for compute: hardware before software, and within each class
+/// discrete > integrated > virtual; Vulkan/Metal/DX12 before GL (GL has no f16,
+/// few storage buffers per stage and slow barriers).
+fn rank(s: &AdapterSummary) -> (u8, u8) {
+    let class = match s.device_type.as_str() {
+        "DiscreteGpu" => 0,
+        "IntegratedGpu" => 1,
+        "VirtualGpu" => 2,
+        "Cpu" => 3,
+        _ => 4,
+    };
+    let api = if s.backend == "Gl" { 1 } else { 0 };
+    (class, api)
+}
+
+/// The index (into `enumerate()`'s list) of the adapter a backend request would use.
+/// `hardware_only` is `auto`'s rule; `gpu` accepts software adapters too.
+pub fn pick(adapters: &[AdapterSummary], hardware_only: bool) -> Option<usize> {
+    adapters
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !hardware_only || a.is_hardware())
+        .min_by_key(|(i, a)| (rank(a), *i))
+        .map(|(i, _)| i)
+}
+
+/// One device, its queue, and a cache of compiled pipelines. Created once per
+/// process (see [`GpuContext::shared`]) and reused by every kernel.
+pub struct GpuContext {
+    pub summary: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
+    /// Errors the device reported outside an error scope (validation, OOM, loss).
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// A process-wide cap on binding sizes (0: none).
+static BINDING_CAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Pretend the adapter's storage bindings hold at most `bytes` (None: its own limit).
+/// Every kernel must give the same results whatever the cap, so tests use it to
+/// drive the chunked paths (tiles, problem groups, frame and atom chunks) with small
+/// inputs, and people can use it to emulate a smaller GPU.
+pub fn set_binding_cap(bytes: Option<u64>) {
+    BINDING_CAP.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+static SHARED: OnceLock<Mutex<HashMap<bool, Arc<GpuContext>>>> = OnceLock::new();
+
+impl GpuContext {
+    /// The process-wide context: the first call creates the device, later calls reuse it.
+    /// `hardware_only` selects `auto`'s rule (real GPUs only).
+    pub fn shared(hardware_only: bool) -> Result<Arc<GpuContext>> {
+        let map = SHARED.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut map = map.lock().expect("GPU context cache poisoned");
+        if let Some(ctx) = map.get(&hardware_only) {
+            return Ok(ctx.clone());
+        }
+        let ctx = Arc::new(Self::create(hardware_only)?);
+        map.insert(hardware_only, ctx.clone());
+        Ok(ctx)
+    }
+
+    fn create(hardware_only: bool) -> Result<GpuContext> {
+        // 1. Instance and adapter: honour WGPU_BACKEND / WGPU_ADAPTER_NAME, else rank.
+        let inst = instance();
+        let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+        let summaries: Vec<_> = adapters.iter().map(AdapterSummary::of).collect();
+        let wanted_name = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
+        let index = match &wanted_name {
+            Some(name) => summaries
+                .iter()
+                .position(|s| s.name.to_lowercase().contains(name))
+                .ok_or_else(|| {
+                    Error::NoAdapter(format!("no adapter name contains WGPU_ADAPTER_NAME={name}"))
+                })?,
+            None => pick(&summaries, hardware_only).ok_or_else(|| {
+                Error::NoAdapter(if summaries.is_empty() {
+                    "wgpu found no adapter at all (install a Vulkan driver, e.g. \
+                     `apt-get install mesa-vulkan-drivers` for the software one)"
+                        .to_string()
+                } else {
+                    "no hardware GPU among the adapters (see `superion devices`)".to_string()
+                })
+            })?,
+        };
+        let adapter = &adapters[index];
+        let summary = summaries[index].clone();
+
+        // 2. Device: ask for the adapter's own limits (wgpu's defaults are far lower:
+        //    256 invocations per workgroup, 128 MiB bindings) and for f16 when offered.
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::SHADER_F16;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("superion"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::NoAdapter(format!("{}: {e}", summary.name)))?;
+
+        // 3. Errors become values: wgpu's default handler panics.
+        let uncaptured = Arc::new(Mutex::new(None::<String>));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let lost = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+
+        Ok(GpuContext {
+            summary,
+            limits,
+            features,
+            device,
+            queue,
+            pipelines: Mutex::new(HashMap::new()),
+            uncaptured,
+        })
+    }
+
+    /// Largest storage binding in bytes (lavapipe: 128 MiB), or the cap set with
+    /// [`set_binding_cap`].
+    pub fn max_binding(&self) -> u64 {
+        let own = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        match BINDING_CAP.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => own,
+            cap => own.min(cap),
+        }
+    }
+
+    /// A pipeline for `entry` in shader `name` (compiled once, then cached).
+    pub(crate) fn pipeline(
+        &self,
+        name: &'static str,
+        source: &'static str,
+        entry: &'static str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let mut cache = self.pipelines.lock().expect("pipeline cache poisoned");
+        if let Some(p) = cache.get(&(name, entry)) {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("shader {name}::{entry}: {e}")));
+        }
+        let p = Arc::new(pipeline);
+        cache.insert((name, entry), p.clone());
+        Ok(p)
+    }
+
+    /// A storage buffer holding `data` (read by kernels, copyable for readback).
+    pub(crate) fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        // wgpu refuses zero-sized bindings: keep at least 16 bytes.
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.len() < 16 {
+            let mut padded = bytes.to_vec();
+            padded.resize(16, 0);
+            return self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            });
+        }
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// A zero-filled storage buffer of `bytes` bytes.
+    pub(crate) fn zeros(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A uniform buffer holding one parameter block.
+    pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// A bind group for group 0 of `pipeline`, binding `buffers[i]` at binding `i`.
+    pub(crate) fn bind(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .iter()
+            .map(|(binding, buf)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    /// Workgroup counts for `threads` invocations of a 1-D kernel of `WG` lanes,
+    /// folded into 2-D when they exceed the per-dimension limit. Shaders recover the
+    /// flat index as `(wid.y * nwg.x + wid.x) * WG + lid.x`.
+    pub(crate) fn groups_1d(&self, threads: u64) -> Result<(u32, u32)> {
+        let groups = threads.div_ceil(WG as u64).max(1);
+        let max = self.limits.max_compute_workgroups_per_dimension as u64;
+        let x = groups.min(max);
+        let y = groups.div_ceil(x);
+        if y > max {
+            return Err(Error::TooLarge(format!("{threads} invocations in one dispatch")));
+        }
+        Ok((x as u32, y as u32))
+    }
+
+    /// Record one 1-D dispatch of `threads` invocations into `enc`.
+    pub(crate) fn dispatch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        group: &wgpu::BindGroup,
+        threads: u64,
+    ) -> Result<()> {
+        let (x, y) = self.groups_1d(threads)?;
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+        Ok(())
+    }
+
+    /// Submit `enc` and wait for it; device errors become `Error::Gpu`.
+    pub(crate) fn submit(&self, enc: wgpu::CommandEncoder) -> Result<()> {
+        let index = self.queue.submit(Some(enc.finish()));
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        self.check()
+    }
+
+    /// Return any error the device reported since the last check.
+    pub(crate) fn check(&self) -> Result<()> {
+        let mut slot = self.uncaptured.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(msg) => Err(Error::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    /// Copy `buffer` (the first `len` elements) back to the host.
+    pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+        let bytes = (len * std::mem::size_of::<T>()) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.encoder();
+        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.next_multiple_of(4));
+        self.submit(enc)?;
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(e.to_string()))?
+            .map_err(|e| Error::Gpu(format!("map for readback: {e}")))?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, T>(&view[..bytes as usize]).to_vec();
+        drop(view);
+        staging.unmap();
+        self.check()?;
+        Ok(out)
+    }
+
+}
+
+/// Split `total` items into consecutive ranges whose byte size (`bytes_per_item` each)
+/// stays within `max_bytes`; at least one item per range.
+pub(crate) fn chunks(total: usize, bytes_per_item: u64, max_bytes: u64) -> Vec<std::ops::Range<usize>> {
+    let per = (max_bytes / bytes_per_item.max(1)).max(1) as usize;
+    (0..total.div_ceil(per).max(1))
+        .map(|c| c * per..((c + 1) * per).min(total))
+        .collect()
+}

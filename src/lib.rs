@@ -1,0 +1,16 @@
+//! superion: a GPU-accelerated engine for the unsupervised discovery of superionic
+//! solid-state electrolytes.
+//!
+//! Layout: `engine` (backend choice and the kernel entry points), `gpu` (all wgpu glue
+//! and the host side of each shader in `shaders/`), `cpu` (the CPU twin of each
+//! shader), `cluster` (k-means, silhouette), `bench` (throughput measurements).
+
+pub mod bench;
+pub mod cluster;
+pub mod cpu;
+pub mod engine;
+pub mod error;
+pub mod gpu;
+
+pub use engine::{BackendChoice, Engine};
+pub use error::{Error, Result};

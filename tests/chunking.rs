@@ -1,0 +1,92 @@
+//! Chunked paths: a small binding cap forces the GPU to split work into tiles,
+//! problem groups, frame chunks (with state carried across submissions), atom and lag
+//! chunks. Results must not change. The cap is process-wide, so these tests live in
+//! their own test binary and run one at a time under a lock.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::{blobs, close, gpu, matrix, naive_windowed, walk};
+use ndarray::{Array2, Array3};
+use superion::Engine;
+use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
+use superion::engine::{FracTrajectory, LabelledBatch};
+
+static CAP: Mutex<()> = Mutex::new(());
+
+/// Run `f` with the binding cap set, restoring it afterwards even if `f` fails.
+fn with_cap<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            superion::gpu::set_binding_cap(None);
+        }
+    }
+    let _lock = CAP.lock().unwrap_or_else(|p| p.into_inner());
+    let _reset = Reset;
+    superion::gpu::set_binding_cap(Some(bytes));
+    f()
+}
+
+#[test]
+fn cluster_sums_survive_problem_groups_and_segments() {
+    // Many problems with a tiny binding cap: several problem groups on the GPU.
+    let (sets, n, d, b) = (5, 300, 3, 12);
+    let points = Array3::from_shape_vec((sets, n, d), matrix(sets * n, d, 9).into_raw_vec_and_offset().0).unwrap();
+    let set_of: Vec<u32> = (0..b).map(|i| (i % sets) as u32).collect();
+    let k: Vec<u32> = (0..b).map(|i| 2 + (i % 4) as u32).collect();
+    let labels = Array2::from_shape_fn((b, n), |(p, i)| ((i * 7 + p) % k[p] as usize) as u32);
+    let batch = LabelledBatch::new(points.view(), &set_of, labels.view(), &k).unwrap();
+    let cpu = Engine::cpu().cluster_dist_sums(&batch).unwrap();
+    let Some(g) = gpu() else { return };
+    let got = with_cap(8 * 1024, || g.cluster_dist_sums(&batch));
+    let got = got.unwrap();
+    for (a, w) in got.iter().zip(cpu.iter()) {
+        assert!(close(*a as f64, *w as f64, 1e-5, 1e-4), "{a} vs {w}");
+    }
+}
+
+#[test]
+fn batches_split_into_groups_give_the_same_answer() {
+    // Hop-detection shape: one point set per "ion", k = 2..6, with a binding cap small
+    // enough that the GPU must split the batch into many submissions.
+    let sets: Vec<Array2<f32>> = (0..20).map(|a| blobs(140, 3, 2 + a % 3, 0.5, a as u64).0).collect();
+    let points = Array3::from_shape_fn((20, 140, 3), |(s, i, t)| sets[s][[i, t]]);
+    let problems: Vec<KMeansProblem> =
+        (0..20u32).flat_map(|a| (2..=6).map(move |k| KMeansProblem { set: a, k, seed: a as u64 })).collect();
+    let params = KMeansParams { init: Init::Random, n_init: 10, ..Default::default() };
+    let cpu = kmeans_batch(&Engine::cpu(), points.view(), &problems, &params).unwrap();
+    let Some(g) = gpu() else { return };
+    let got = with_cap(16 * 1024, || kmeans_batch(&g, points.view(), &problems, &params));
+    for (a, b) in got.unwrap().iter().zip(&cpu) {
+        assert_eq!(a.labels, b.labels);
+        assert!(close(a.inertia, b.inertia, 1e-5, 1e-4));
+    }
+}
+
+#[test]
+fn unwrap_is_unchanged_by_frame_chunking() {
+    let w = walk(400, 30, 1.0, true, true, 11);
+    let traj = FracTrajectory { frac: w.frac.view(), cells: w.cells.view() };
+    let cpu = Engine::cpu().unwrap(&traj, 100.0).unwrap();
+    let Some(g) = gpu() else { return };
+    // 30 atoms x 12 bytes: a 4 KiB cap gives chunks of 11 frames carried across submissions.
+    let got = with_cap(4096, || g.unwrap(&traj, 100.0));
+    for (a, b) in got.unwrap().disp.iter().zip(cpu.disp.iter()) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn windowed_sums_survive_atom_and_lag_chunks() {
+    let w = walk(120, 50, 0.5, false, false, 3);
+    let disp = w.truth.mapv(|v| v as f32);
+    let lags: Vec<usize> = (0..120).step_by(7).collect();
+    let want = naive_windowed(&disp, &lags);
+    let Some(g) = gpu() else { return };
+    let got = with_cap(2048, || g.windowed_sq_disp(disp.view(), &lags));
+    for (a, b) in got.unwrap().iter().zip(want.iter()) {
+        assert!(close(*a, *b, 1e-5, 1e-6), "{a} vs {b}");
+    }
+}

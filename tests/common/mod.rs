@@ -1,0 +1,145 @@
+//! Shared test helpers.
+#![allow(dead_code)]
+
+use ndarray::{Array2, Array3};
+use superion::{BackendChoice, Engine};
+
+/// The wgpu engine for GPU-vs-CPU tests. With no adapter the test fails loudly (CI
+/// installs the software Vulkan driver), unless `SUPERION_SKIP_GPU_TESTS=1` says this
+/// machine has none, in which case GPU comparisons are skipped with a message.
+pub fn gpu() -> Option<Engine> {
+    if std::env::var("SUPERION_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("SUPERION_SKIP_GPU_TESTS=1: skipping the GPU side of this test");
+        return None;
+    }
+    match Engine::new(BackendChoice::Gpu) {
+        Ok(e) => Some(e),
+        Err(err) => panic!(
+            "no GPU adapter ({err}). Install one (apt-get install mesa-vulkan-drivers gives the \
+             software Vulkan adapter) or set SUPERION_SKIP_GPU_TESTS=1 to skip GPU comparisons"
+        ),
+    }
+}
+
+/// |a - b| <= abs + rel * |b|
+pub fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
+    (a - b).abs() <= abs + rel * b.abs()
+}
+
+pub fn naive_sq(x: &Array2<f32>, y: &Array2<f32>) -> Array2<f64> {
+    Array2::from_shape_fn((x.nrows(), y.nrows()), |(i, j)| {
+        x.row(i).iter().zip(y.row(j)).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+    })
+}
+
+pub fn matrix(n: usize, d: usize, seed: u64) -> Array2<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    Array2::from_shape_simple_fn((n, d), || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+    })
+}
+
+pub fn blobs(n: usize, d: usize, k: usize, spread: f32, seed: u64) -> (Array2<f32>, Vec<u32>) {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let centres: Vec<Vec<f32>> = (0..k).map(|c| (0..d).map(|t| 10.0 * ((c * 7 + t * 3) % 11) as f32).collect()).collect();
+    let truth: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
+    let x = Array2::from_shape_fn((n, d), |(i, t)| centres[truth[i] as usize][t] + spread * next());
+    (x, truth)
+}
+
+pub struct Walk {
+    pub frac: Array3<f32>,
+    pub cells: Array3<f32>,
+    /// True displacements from frame 0 (f64).
+    pub truth: Array3<f64>,
+}
+
+pub fn mat_vec(v: [f64; 3], m: &[[f64; 3]; 3]) -> [f64; 3] {
+    let mut o = [0.0; 3];
+    for j in 0..3 {
+        for i in 0..3 {
+            o[j] += v[i] * m[i][j];
+        }
+    }
+    o
+}
+
+pub fn inv3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let mut o = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            let (r0, r1, c0, c1) = ((j + 1) % 3, (j + 2) % 3, (i + 1) % 3, (i + 2) % 3);
+            o[i][j] = (m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0]) / det;
+        }
+    }
+    o
+}
+
+/// A random walk with steps up to `step` Å, wrapped into a (possibly triclinic,
+/// possibly fluctuating) cell at every frame, as an MD code writes it.
+pub fn walk(t: usize, n: usize, step: f64, triclinic: bool, npt: bool, seed: u64) -> Walk {
+    let mut s = seed | 1;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let base = if triclinic {
+        [[9.0, 0.0, 0.0], [3.5, 8.0, 0.0], [-2.0, 2.5, 10.0]]
+    } else {
+        [[9.0, 0.0, 0.0], [0.0, 8.0, 0.0], [0.0, 0.0, 10.0]]
+    };
+    let cell_at = |f: usize| {
+        let scale = if npt { 1.0 + 0.02 * ((f as f64) * 0.7).sin() } else { 1.0 };
+        base.map(|r| r.map(|v| v * scale))
+    };
+    let nc = if npt { t } else { 1 };
+    let cells = Array3::from_shape_fn((nc, 3, 3), |(f, i, j)| cell_at(f)[i][j] as f32);
+    let mut frac = Array3::<f32>::zeros((t, n, 3));
+    let mut truth = Array3::<f64>::zeros((t, n, 3));
+    for a in 0..n {
+        let mut x = mat_vec([rnd(), rnd(), rnd()], &cell_at(0));
+        let mut total = [0.0; 3];
+        for f in 0..t {
+            if f > 0 {
+                for ax in 0..3 {
+                    let dx = step * (2.0 * rnd() - 1.0);
+                    x[ax] += dx;
+                    total[ax] += dx;
+                }
+            }
+            let cell = cell_at(f);
+            let mut sf = mat_vec(x, &inv3(&cell));
+            for v in sf.iter_mut() {
+                *v -= v.floor();
+            }
+            x = mat_vec(sf, &cell); // wrapped position: the next step starts here
+            for ax in 0..3 {
+                frac[[f, a, ax]] = sf[ax] as f32;
+                truth[[f, a, ax]] = total[ax];
+            }
+        }
+    }
+    Walk { frac, cells, truth }
+}
+
+pub fn naive_windowed(disp: &Array3<f32>, lags: &[usize]) -> Array2<f64> {
+    let (t, n, _) = disp.dim();
+    Array2::from_shape_fn((lags.len(), 3), |(l, ax)| {
+        let lag = lags[l];
+        (0..t - lag)
+            .flat_map(|t0| (0..n).map(move |a| (t0, a)))
+            .map(|(t0, a)| (disp[[t0 + lag, a, ax]] as f64 - disp[[t0, a, ax]] as f64).powi(2))
+            .sum()
+    })
+}

@@ -1,0 +1,98 @@
+//! Displacement scans: unwrap and windowed squared displacements, GPU vs CPU twin vs
+//! trajectories with a known answer.
+
+mod common;
+
+use common::{close, gpu, naive_windowed, walk};
+use ndarray::Array3;
+use proptest::prelude::*;
+use superion::Engine;
+use superion::engine::FracTrajectory;
+
+
+
+
+
+fn engines() -> Vec<Engine> {
+    std::iter::once(Engine::cpu()).chain(gpu()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Atoms cross boundaries many times (steps up to 2.5 Å in a ~9 Å cell); triclinic
+    /// and fluctuating cells; both backends recover the true displacement.
+    #[test]
+    fn unwrap_recovers_the_walk(t in 1usize..300, n in 1usize..80, tri in any::<bool>(), npt in any::<bool>(), seed in any::<u64>()) {
+        let w = walk(t, n, 2.5, tri, npt, seed);
+        let traj = FracTrajectory { frac: w.frac.view(), cells: w.cells.view() };
+        let cpu = Engine::cpu().unwrap(&traj, 100.0).unwrap();
+        for (got, want) in cpu.disp.iter().zip(w.truth.iter()) {
+            prop_assert!((*got as f64 - want).abs() < 2e-3, "cpu {got} vs {want}");
+        }
+        prop_assert_eq!(cpu.long_steps.count, 0);
+        if let Some(g) = gpu() {
+            let got = g.unwrap(&traj, 100.0).unwrap();
+            for (a, b) in got.disp.iter().zip(cpu.disp.iter()) {
+                prop_assert!((a - b).abs() < 1e-4, "gpu {a} vs cpu {b}");
+            }
+            for (a, b) in got.origin.iter().zip(cpu.origin.iter()) {
+                prop_assert!((a - b).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn long_steps_are_counted_with_the_worst_one() {
+    let mut w = walk(50, 10, 0.2, true, false, 5);
+    // Atom 7 jumps by 3.9 Å along the first lattice vector (|a| = 9 Å) at frame 20
+    // and is back at frame 21: two long steps.
+    w.frac[[20, 7, 0]] = (w.frac[[20, 7, 0]] + 3.9 / 9.0).rem_euclid(1.0);
+    let traj = FracTrajectory { frac: w.frac.view(), cells: w.cells.view() };
+    for e in engines() {
+        let u = e.unwrap(&traj, 3.0).unwrap();
+        assert_eq!(u.long_steps.count, 2, "{}", e.describe());
+        assert_eq!(u.long_steps.worst_atom, 7);
+        assert!(u.long_steps.worst_frame == 20 || u.long_steps.worst_frame == 21);
+        assert!(u.long_steps.worst_a > 3.5 && u.long_steps.worst_a < 4.5, "{}", u.long_steps.worst_a);
+    }
+}
+
+
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn windowed_sums_agree(t in 1usize..200, n in 1usize..70, seed in any::<u64>()) {
+        let w = walk(t, n, 0.5, false, false, seed);
+        let disp = w.truth.mapv(|v| v as f32);
+        let mut lags: Vec<usize> = vec![0, t - 1, t / 2, t / 3, 1.min(t - 1)];
+        lags.sort();
+        lags.dedup();
+        let want = naive_windowed(&disp, &lags);
+        let cpu = Engine::cpu().windowed_sq_disp(disp.view(), &lags).unwrap();
+        for (a, b) in cpu.iter().zip(want.iter()) {
+            prop_assert!(close(*a, *b, 1e-5, 1e-6), "cpu {a} vs {b}");
+        }
+        if let Some(g) = gpu() {
+            let got = g.windowed_sq_disp(disp.view(), &lags).unwrap();
+            for (a, b) in got.iter().zip(want.iter()) {
+                prop_assert!(close(*a, *b, 1e-5, 1e-6), "gpu {a} vs {b}");
+            }
+        }
+    }
+}
+
+
+#[test]
+fn bad_trajectories_are_errors() {
+    let frac = Array3::<f32>::zeros((4, 2, 3));
+    let singular = Array3::<f32>::zeros((1, 3, 3));
+    let e = Engine::cpu();
+    assert!(e.unwrap(&FracTrajectory { frac: frac.view(), cells: singular.view() }, 1.0).is_err());
+    let wrong = Array3::<f32>::from_elem((3, 3, 3), 1.0);
+    assert!(e.unwrap(&FracTrajectory { frac: frac.view(), cells: wrong.view() }, 1.0).is_err(), "3 cells for 4 frames");
+    assert!(e.windowed_sq_disp(frac.view(), &[4]).is_err(), "lag beyond the trajectory");
+}

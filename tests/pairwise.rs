@@ -1,0 +1,128 @@
+//! Pairwise kernels: GPU (software adapter in CI) vs CPU twin vs a naive f64 reference.
+
+mod common;
+
+use common::{close, gpu, matrix, naive_sq};
+use ndarray::{Array2, Array3};
+use proptest::prelude::*;
+use superion::Engine;
+use superion::cluster::silhouette::silhouette_samples_batch;
+use superion::engine::LabelledBatch;
+
+
+
+#[test]
+fn adapter_is_vulkan_not_a_silent_gl_fallback() {
+    let Some(g) = gpu() else { return };
+    let ctx = g.gpu().unwrap();
+    if cfg!(target_os = "linux") {
+        assert_eq!(ctx.summary.backend, "Vulkan", "wgpu fell back to {}", ctx.summary.backend);
+    } else {
+        assert_ne!(ctx.summary.backend, "Gl");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn sq_dists_agree(n in 1usize..70, m in 1usize..70, d in 1usize..20, seed in any::<u64>()) {
+        let x = matrix(n, d, seed);
+        let y = matrix(m, d, seed ^ 1);
+        let want = naive_sq(&x, &y);
+        let cpu = Engine::cpu().pairwise_sq_dists(x.view(), y.view()).unwrap();
+        for ((i, j), w) in want.indexed_iter() {
+            prop_assert!(close(cpu[[i, j]] as f64, *w, 1e-5, 1e-5), "cpu {} vs {w}", cpu[[i, j]]);
+        }
+        if let Some(g) = gpu() {
+            let got = g.pairwise_sq_dists(x.view(), y.view()).unwrap();
+            for ((i, j), w) in want.indexed_iter() {
+                prop_assert!(close(got[[i, j]] as f64, *w, 1e-5, 1e-5), "gpu {} vs {w}", got[[i, j]]);
+            }
+        }
+    }
+}
+
+#[test]
+fn sq_dists_tiles_cover_the_matrix_once() {
+    let x = matrix(130, 7, 3);
+    let y = matrix(97, 7, 4);
+    let want = naive_sq(&x, &y);
+    let engines: Vec<Engine> = std::iter::once(Engine::cpu()).chain(gpu()).collect();
+    for e in engines {
+        let mut seen = Array2::<u32>::zeros((130, 97));
+        let mut tiles = 0;
+        // 4 KiB tiles: many row and column tiles on the GPU, many row tiles on the CPU.
+        e.pairwise_sq_dists_tiles(x.view(), y.view(), 4096, |r0, c0, tile| {
+            tiles += 1;
+            for ((i, j), v) in tile.indexed_iter() {
+                seen[[r0 + i, c0 + j]] += 1;
+                assert!(close(*v as f64, want[[r0 + i, c0 + j]], 1e-5, 1e-5));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert!(seen.iter().all(|&c| c == 1), "every entry exactly once");
+        assert!(tiles > 4, "{} made only {tiles} tiles", e.describe());
+    }
+}
+
+/// Naive silhouette from the full f64 distance matrix (scikit-learn's definition).
+fn naive_silhouette(x: &Array2<f32>, labels: &[u32], k: usize) -> Vec<f64> {
+    let d = naive_sq(x, x).mapv(f64::sqrt);
+    let n = labels.len();
+    let size = |c: u32| labels.iter().filter(|&&l| l == c).count();
+    (0..n)
+        .map(|i| {
+            let own = labels[i];
+            if size(own) <= 1 {
+                return 0.0;
+            }
+            let mean = |c: u32| (0..n).filter(|&j| labels[j] == c).map(|j| d[[i, j]]).sum::<f64>();
+            let a = mean(own) / (size(own) - 1) as f64;
+            let b = (0..k as u32)
+                .filter(|&c| c != own && size(c) > 0)
+                .map(|c| mean(c) / size(c) as f64)
+                .fold(f64::INFINITY, f64::min);
+            if !b.is_finite() { 0.0 } else { (b - a) / a.max(b) }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Batches of problems over shared point sets, with k = 1, empty and singleton
+    /// clusters, sizes that are not multiples of the workgroup.
+    #[test]
+    fn silhouette_agrees(sets in 1usize..4, n in 1usize..90, d in 1usize..6, b in 1usize..6, seed in any::<u64>()) {
+        let points = Array3::from_shape_vec((sets, n, d), matrix(sets * n, d, seed).into_raw_vec_and_offset().0).unwrap();
+        let set_of: Vec<u32> = (0..b).map(|i| (i % sets) as u32).collect();
+        let k: Vec<u32> = (0..b).map(|i| 1 + ((seed >> (i * 3)) % 7) as u32).collect();
+        let labels = Array2::from_shape_fn((b, n), |(p, i)| ((i as u64 * 2654435761 + seed + p as u64) % k[p] as u64) as u32);
+        let cpu = silhouette_samples_batch(&Engine::cpu(), points.view(), &set_of, labels.view(), &k).unwrap();
+        let gpu_s = gpu().map(|g| silhouette_samples_batch(&g, points.view(), &set_of, labels.view(), &k).unwrap());
+        for p in 0..b {
+            let x = points.index_axis(ndarray::Axis(0), set_of[p] as usize).to_owned();
+            let want = naive_silhouette(&x, labels.row(p).as_slice().unwrap(), k[p] as usize);
+            for i in 0..n {
+                prop_assert!(close(cpu[[p, i]], want[i], 1e-4, 1e-5), "cpu {} vs {}", cpu[[p, i]], want[i]);
+                if let Some(g) = &gpu_s {
+                    prop_assert!(close(g[[p, i]], want[i], 1e-4, 1e-5), "gpu {} vs {}", g[[p, i]], want[i]);
+                }
+            }
+        }
+    }
+}
+
+
+#[test]
+fn mismatched_shapes_are_errors_not_panics() {
+    let x = matrix(3, 2, 1);
+    let y = matrix(3, 4, 1);
+    assert!(Engine::cpu().pairwise_sq_dists(x.view(), y.view()).is_err());
+    let points = Array3::<f32>::zeros((1, 4, 2));
+    let labels = Array2::from_elem((1, 4), 3u32);
+    assert!(LabelledBatch::new(points.view(), &[0], labels.view(), &[2]).is_err(), "label 3 with k = 2");
+    assert!(LabelledBatch::new(points.view(), &[1], labels.view(), &[4]).is_err(), "missing point set");
+}
