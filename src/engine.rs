@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3};
 
 use crate::error::{Error, Result};
 use crate::gpu::{self, GpuContext};
@@ -48,7 +48,10 @@ pub struct Engine {
 impl Engine {
     /// The CPU path.
     pub fn cpu() -> Engine {
-        Engine { gpu: None, reason: "CPU requested".into() }
+        Engine {
+            gpu: None,
+            reason: "CPU requested".into(),
+        }
     }
 
     /// Resolve a backend request. `gpu` fails if no adapter can be opened; `auto`
@@ -58,8 +61,14 @@ impl Engine {
             BackendChoice::Cpu => Ok(Engine::cpu()),
             BackendChoice::Gpu => {
                 let ctx = GpuContext::shared(false)?;
-                let reason = format!("GPU requested: {} ({})", ctx.summary.name, ctx.summary.backend);
-                Ok(Engine { gpu: Some(ctx), reason })
+                let reason = format!(
+                    "GPU requested: {} ({})",
+                    ctx.summary.name, ctx.summary.backend
+                );
+                Ok(Engine {
+                    gpu: Some(ctx),
+                    reason,
+                })
             }
             BackendChoice::Auto => {
                 let adapters = gpu::enumerate();
@@ -83,10 +92,16 @@ impl Engine {
                 }
                 match GpuContext::shared(true) {
                     Ok(ctx) => Ok(Engine {
-                        reason: format!("auto: hardware GPU {} ({})", ctx.summary.name, ctx.summary.backend),
+                        reason: format!(
+                            "auto: hardware GPU {} ({})",
+                            ctx.summary.name, ctx.summary.backend
+                        ),
                         gpu: Some(ctx),
                     }),
-                    Err(e) => Ok(Engine { gpu: None, reason: format!("auto: GPU unusable ({e}); CPU path") }),
+                    Err(e) => Ok(Engine {
+                        gpu: None,
+                        reason: format!("auto: GPU unusable ({e}); CPU path"),
+                    }),
                 }
             }
         }
@@ -110,7 +125,10 @@ impl Engine {
     pub fn describe(&self) -> String {
         match &self.gpu {
             None => "cpu".into(),
-            Some(ctx) => format!("gpu: {} ({}, {})", ctx.summary.name, ctx.summary.backend, ctx.summary.device_type),
+            Some(ctx) => format!(
+                "gpu: {} ({}, {})",
+                ctx.summary.name, ctx.summary.backend, ctx.summary.device_type
+            ),
         }
     }
 
@@ -158,10 +176,41 @@ impl Engine {
 
     /// Unwrap fractional trajectories into Cartesian displacements from frame 0.
     pub fn unwrap(&self, traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
+        let mut disp = Array3::<f32>::zeros(traj.frac.raw_dim());
+        let long_steps = self.unwrap_into(traj, long_step_a, disp.view_mut())?;
+        Ok(Unwrapped {
+            disp,
+            origin: cpu::displacement::origin(traj),
+            long_steps,
+        })
+    }
+
+    /// [`Engine::unwrap`] into a caller-owned T x N x 3 buffer, reusable across calls.
+    pub fn unwrap_into(
+        &self,
+        traj: &FracTrajectory,
+        long_step_a: f32,
+        disp: ArrayViewMut3<f32>,
+    ) -> Result<LongSteps> {
         traj.validate()?;
+        if disp.dim() != traj.frac.dim() {
+            return Err(invalid!(
+                "output buffer {:?} does not match the trajectory {:?}",
+                disp.dim(),
+                traj.frac.dim()
+            ));
+        }
         match &self.gpu {
-            Some(ctx) => gpu::displacement::unwrap(ctx, traj, long_step_a),
-            None => Ok(cpu::displacement::unwrap(traj, long_step_a)),
+            Some(ctx) => {
+                // The CPU twin detects these inside its scan; the shader cannot report.
+                if let Some(v) = traj.frac.iter().find(|v| !(v.abs() < 2_097_152.0)) {
+                    return Err(invalid!(
+                        "fractional coordinate {v} is not finite or beyond ±2^21 cells"
+                    ));
+                }
+                gpu::displacement::unwrap_into(ctx, traj, long_step_a, disp)
+            }
+            None => cpu::displacement::unwrap_into(traj, long_step_a, disp),
         }
     }
 
@@ -170,7 +219,9 @@ impl Engine {
     pub fn windowed_sq_disp(&self, disp: ArrayView3<f32>, lags: &[usize]) -> Result<Array2<f64>> {
         let t = disp.shape()[0];
         if let Some(&bad) = lags.iter().find(|&&l| l >= t.max(1)) {
-            return Err(invalid!("lag {bad} frames needs more than the {t} frames given"));
+            return Err(invalid!(
+                "lag {bad} frames needs more than the {t} frames given"
+            ));
         }
         match &self.gpu {
             Some(ctx) => gpu::displacement::windowed_sq_disp(ctx, disp, lags),
@@ -181,7 +232,11 @@ impl Engine {
 
 fn check_same_dims(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<()> {
     if x.ncols() != y.ncols() {
-        return Err(invalid!("x has {} columns but y has {}", x.ncols(), y.ncols()));
+        return Err(invalid!(
+            "x has {} columns but y has {}",
+            x.ncols(),
+            y.ncols()
+        ));
     }
     Ok(())
 }
@@ -208,10 +263,17 @@ impl<'a> LabelledBatch<'a> {
         let (p, n, _) = points.dim();
         let b = labels.nrows();
         if set_of.len() != b || k.len() != b {
-            return Err(invalid!("{b} label rows but {} set indices and {} k values", set_of.len(), k.len()));
+            return Err(invalid!(
+                "{b} label rows but {} set indices and {} k values",
+                set_of.len(),
+                k.len()
+            ));
         }
         if labels.ncols() != n {
-            return Err(invalid!("labels have {} columns, points have {n} rows", labels.ncols()));
+            return Err(invalid!(
+                "labels have {} columns, points have {n} rows",
+                labels.ncols()
+            ));
         }
         if let Some(s) = set_of.iter().find(|&&s| s as usize >= p) {
             return Err(invalid!("point set {s} does not exist (there are {p})"));
@@ -224,7 +286,12 @@ impl<'a> LabelledBatch<'a> {
                 return Err(invalid!("label {l} is not below k = {kb}"));
             }
         }
-        Ok(LabelledBatch { points, set_of, labels, k })
+        Ok(LabelledBatch {
+            points,
+            set_of,
+            labels,
+            k,
+        })
     }
 
     /// The largest k in the batch (row width of per-cluster outputs).
@@ -274,7 +341,12 @@ pub(crate) fn pack_sets(points: ArrayView3<f32>, set_of: &[u32]) -> (Vec<f32>, V
     for &s in set_of {
         let next = remap.len() as u32;
         let id = *remap.entry(s).or_insert_with(|| {
-            packed.extend(points.index_axis(ndarray::Axis(0), s as usize).iter().copied());
+            packed.extend(
+                points
+                    .index_axis(ndarray::Axis(0), s as usize)
+                    .iter()
+                    .copied(),
+            );
             next
         });
         local.push(id);
@@ -306,16 +378,26 @@ impl LloydBatch<'_> {
         let (p, n, d) = self.points.dim();
         let b = self.k.len();
         if self.set_of.len() != b || self.tol.len() != b {
-            return Err(invalid!("{b} problems but {} set indices and {} tolerances", self.set_of.len(), self.tol.len()));
+            return Err(invalid!(
+                "{b} problems but {} set indices and {} tolerances",
+                self.set_of.len(),
+                self.tol.len()
+            ));
         }
         if self.init.dim() != (b, self.kmax(), d) {
-            return Err(invalid!("initial centres have shape {:?}, expected ({b}, {}, {d})", self.init.dim(), self.kmax()));
+            return Err(invalid!(
+                "initial centres have shape {:?}, expected ({b}, {}, {d})",
+                self.init.dim(),
+                self.kmax()
+            ));
         }
         if let Some(s) = self.set_of.iter().find(|&&s| s as usize >= p) {
             return Err(invalid!("point set {s} does not exist (there are {p})"));
         }
         if let Some(&k) = self.k.iter().find(|&&k| k == 0 || k as usize > n) {
-            return Err(invalid!("k = {k} is not between 1 and the number of points ({n})"));
+            return Err(invalid!(
+                "k = {k} is not between 1 and the number of points ({n})"
+            ));
         }
         if self.max_iter == 0 {
             return Err(invalid!("max_iter must be at least 1"));
@@ -354,7 +436,10 @@ impl FracTrajectory<'_> {
         }
         let nc = self.cells.shape()[0];
         if self.cells.shape()[1..] != [3, 3] || (nc != 1 && nc != t) {
-            return Err(invalid!("cells must be 1x3x3 or {t}x3x3, not {:?}", self.cells.shape()));
+            return Err(invalid!(
+                "cells must be 1x3x3 or {t}x3x3, not {:?}",
+                self.cells.shape()
+            ));
         }
         for (f, cell) in self.cells.outer_iter().enumerate() {
             let det = crate::cpu::displacement::det3(cell);

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use superion::{BackendChoice, Engine, bench, gpu};
 
 #[derive(Parser)]
-#[command(name = "superion", version, about = "GPU-accelerated discovery of superionic solid electrolytes")]
+#[command(
+    name = "superion",
+    version,
+    about = "GPU-accelerated discovery of superionic solid electrolytes"
+)]
 struct Cli {
     /// Where kernels run: a hardware GPU when present (auto), any wgpu adapter
     /// including software ones (gpu), or the multi-threaded CPU path (cpu).
@@ -33,6 +37,9 @@ enum Command {
         /// Print the measurements as JSON.
         #[arg(long)]
         json: bool,
+        /// Only the kernels whose name contains this (e.g. `kmeans`, `unwrap`).
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -50,7 +57,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices { json } => devices(json),
-        Command::Bench { quick, json } => bench_cmd(cli.backend, quick, json),
+        Command::Bench { quick, json, only } => {
+            bench_cmd(cli.backend, quick, json, only.as_deref())
+        }
     }
 }
 
@@ -69,11 +78,16 @@ fn devices(json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if adapters.is_empty() {
-        println!("no GPU adapters found (for the software Vulkan driver: apt-get install mesa-vulkan-drivers)");
+        println!(
+            "no GPU adapters found (for the software Vulkan driver: apt-get install mesa-vulkan-drivers)"
+        );
     }
     for (i, a) in adapters.iter().enumerate() {
         let mark = if Some(i) == forced { "*" } else { " " };
-        println!("{mark} [{i}] {} — {} / {} ({})", a.name, a.backend, a.device_type, a.driver);
+        println!(
+            "{mark} [{i}] {} — {} / {} ({})",
+            a.name, a.backend, a.device_type, a.driver
+        );
         println!(
             "      max storage binding {} MiB, max buffer {} MiB, {} workgroups/dim, {} invocations/workgroup, {} KiB workgroup memory",
             a.max_storage_buffer_binding_size >> 20,
@@ -82,12 +96,24 @@ fn devices(json: bool) -> anyhow::Result<()> {
             a.max_compute_invocations_per_workgroup,
             a.max_compute_workgroup_storage_size >> 10
         );
-        let feats: Vec<&str> = [(a.shader_f16, "f16"), (a.shader_f64, "f64"), (a.subgroup, "subgroups"), (a.timestamp_query, "timestamps")]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, n)| *n)
-            .collect();
-        println!("      features: {}", if feats.is_empty() { "none of f16/f64/subgroups/timestamps".into() } else { feats.join(", ") });
+        let feats: Vec<&str> = [
+            (a.shader_f16, "f16"),
+            (a.shader_f64, "f64"),
+            (a.subgroup, "subgroups"),
+            (a.timestamp_query, "timestamps"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+        println!(
+            "      features: {}",
+            if feats.is_empty() {
+                "none of f16/f64/subgroups/timestamps".into()
+            } else {
+                feats.join(", ")
+            }
+        );
     }
     if let Some(i) = forced {
         println!("* --backend gpu uses [{i}] {}", adapters[i].name);
@@ -96,7 +122,12 @@ fn devices(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_cmd(choice: BackendChoice, quick: bool, json: bool) -> anyhow::Result<()> {
+fn bench_cmd(
+    choice: BackendChoice,
+    quick: bool,
+    json: bool,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     // The CPU path is always measured; the GPU one on whatever adapter `gpu` would use
     // unless the user asked for the CPU only.
     let gpu = match choice {
@@ -110,18 +141,29 @@ fn bench_cmd(choice: BackendChoice, quick: bool, json: bool) -> anyhow::Result<(
         },
     };
     if !json {
-        println!("CPU: {} threads; memory copy {:.1} GB/s", rayon::current_num_threads(), bench::memcpy_gbytes());
+        println!(
+            "CPU: {} threads; memory copy {:.1} GB/s",
+            rayon::current_num_threads(),
+            bench::memcpy_gbytes()
+        );
         if let Some(g) = &gpu {
             println!("GPU: {}", g.describe());
         }
-        println!("{:<18} {:<60} {:>4} {:>10} {:>10} {:>9}", "kernel", "size", "on", "seconds", "GFLOP/s", "GB/s");
+        println!(
+            "{:<18} {:<60} {:>4} {:>10} {:>10} {:>9}",
+            "kernel", "size", "on", "seconds", "GFLOP/s", "GB/s"
+        );
     }
     let mut last_cpu = 0.0;
-    let all = bench::run(quick, gpu.as_ref(), |m| {
+    let all = bench::run(quick, only, gpu.as_ref(), |m| {
         if json {
             return;
         }
-        let ratio = if m.backend == "gpu" { format!("  gpu/cpu speed {:.2}x", last_cpu / m.seconds) } else { String::new() };
+        let ratio = if m.backend == "gpu" {
+            format!("  gpu/cpu speed {:.2}x", last_cpu / m.seconds)
+        } else {
+            String::new()
+        };
         if m.backend == "cpu" {
             last_cpu = m.seconds;
         }

@@ -33,7 +33,11 @@ fn with_cap<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
 fn cluster_sums_survive_problem_groups_and_segments() {
     // Many problems with a tiny binding cap: several problem groups on the GPU.
     let (sets, n, d, b) = (5, 300, 3, 12);
-    let points = Array3::from_shape_vec((sets, n, d), matrix(sets * n, d, 9).into_raw_vec_and_offset().0).unwrap();
+    let points = Array3::from_shape_vec(
+        (sets, n, d),
+        matrix(sets * n, d, 9).into_raw_vec_and_offset().0,
+    )
+    .unwrap();
     let set_of: Vec<u32> = (0..b).map(|i| (i % sets) as u32).collect();
     let k: Vec<u32> = (0..b).map(|i| 2 + (i % 4) as u32).collect();
     let labels = Array2::from_shape_fn((b, n), |(p, i)| ((i * 7 + p) % k[p] as usize) as u32);
@@ -51,14 +55,29 @@ fn cluster_sums_survive_problem_groups_and_segments() {
 fn batches_split_into_groups_give_the_same_answer() {
     // Hop-detection shape: one point set per "ion", k = 2..6, with a binding cap small
     // enough that the GPU must split the batch into many submissions.
-    let sets: Vec<Array2<f32>> = (0..20).map(|a| blobs(140, 3, 2 + a % 3, 0.5, a as u64).0).collect();
+    let sets: Vec<Array2<f32>> = (0..20)
+        .map(|a| blobs(140, 3, 2 + a % 3, 0.5, a as u64).0)
+        .collect();
     let points = Array3::from_shape_fn((20, 140, 3), |(s, i, t)| sets[s][[i, t]]);
-    let problems: Vec<KMeansProblem> =
-        (0..20u32).flat_map(|a| (2..=6).map(move |k| KMeansProblem { set: a, k, seed: a as u64 })).collect();
-    let params = KMeansParams { init: Init::Random, n_init: 10, ..Default::default() };
+    let problems: Vec<KMeansProblem> = (0..20u32)
+        .flat_map(|a| {
+            (2..=6).map(move |k| KMeansProblem {
+                set: a,
+                k,
+                seed: a as u64,
+            })
+        })
+        .collect();
+    let params = KMeansParams {
+        init: Init::Random,
+        n_init: 10,
+        ..Default::default()
+    };
     let cpu = kmeans_batch(&Engine::cpu(), points.view(), &problems, &params).unwrap();
     let Some(g) = gpu() else { return };
-    let got = with_cap(16 * 1024, || kmeans_batch(&g, points.view(), &problems, &params));
+    let got = with_cap(16 * 1024, || {
+        kmeans_batch(&g, points.view(), &problems, &params)
+    });
     for (a, b) in got.unwrap().iter().zip(&cpu) {
         assert_eq!(a.labels, b.labels);
         assert!(close(a.inertia, b.inertia, 1e-5, 1e-4));
@@ -68,7 +87,10 @@ fn batches_split_into_groups_give_the_same_answer() {
 #[test]
 fn unwrap_is_unchanged_by_frame_chunking() {
     let w = walk(400, 30, 1.0, true, true, 11);
-    let traj = FracTrajectory { frac: w.frac.view(), cells: w.cells.view() };
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
     let cpu = Engine::cpu().unwrap(&traj, 100.0).unwrap();
     let Some(g) = gpu() else { return };
     // 30 atoms x 12 bytes: a 4 KiB cap gives chunks of 11 frames carried across submissions.

@@ -9,10 +9,6 @@ use proptest::prelude::*;
 use superion::Engine;
 use superion::engine::FracTrajectory;
 
-
-
-
-
 fn engines() -> Vec<Engine> {
     std::iter::once(Engine::cpu()).chain(gpu()).collect()
 }
@@ -49,17 +45,22 @@ fn long_steps_are_counted_with_the_worst_one() {
     // Atom 7 jumps by 3.9 Å along the first lattice vector (|a| = 9 Å) at frame 20
     // and is back at frame 21: two long steps.
     w.frac[[20, 7, 0]] = (w.frac[[20, 7, 0]] + 3.9 / 9.0).rem_euclid(1.0);
-    let traj = FracTrajectory { frac: w.frac.view(), cells: w.cells.view() };
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
     for e in engines() {
         let u = e.unwrap(&traj, 3.0).unwrap();
         assert_eq!(u.long_steps.count, 2, "{}", e.describe());
         assert_eq!(u.long_steps.worst_atom, 7);
         assert!(u.long_steps.worst_frame == 20 || u.long_steps.worst_frame == 21);
-        assert!(u.long_steps.worst_a > 3.5 && u.long_steps.worst_a < 4.5, "{}", u.long_steps.worst_a);
+        assert!(
+            u.long_steps.worst_a > 3.5 && u.long_steps.worst_a < 4.5,
+            "{}",
+            u.long_steps.worst_a
+        );
     }
 }
-
-
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
@@ -85,14 +86,49 @@ proptest! {
     }
 }
 
-
 #[test]
 fn bad_trajectories_are_errors() {
     let frac = Array3::<f32>::zeros((4, 2, 3));
     let singular = Array3::<f32>::zeros((1, 3, 3));
     let e = Engine::cpu();
-    assert!(e.unwrap(&FracTrajectory { frac: frac.view(), cells: singular.view() }, 1.0).is_err());
+    assert!(
+        e.unwrap(
+            &FracTrajectory {
+                frac: frac.view(),
+                cells: singular.view()
+            },
+            1.0
+        )
+        .is_err()
+    );
     let wrong = Array3::<f32>::from_elem((3, 3, 3), 1.0);
-    assert!(e.unwrap(&FracTrajectory { frac: frac.view(), cells: wrong.view() }, 1.0).is_err(), "3 cells for 4 frames");
-    assert!(e.windowed_sq_disp(frac.view(), &[4]).is_err(), "lag beyond the trajectory");
+    assert!(
+        e.unwrap(
+            &FracTrajectory {
+                frac: frac.view(),
+                cells: wrong.view()
+            },
+            1.0
+        )
+        .is_err(),
+        "3 cells for 4 frames"
+    );
+    assert!(
+        e.windowed_sq_disp(frac.view(), &[4]).is_err(),
+        "lag beyond the trajectory"
+    );
+}
+
+#[test]
+fn non_finite_coordinates_are_errors_on_both_backends() {
+    let mut w = walk(20, 5, 0.2, false, false, 2);
+    w.frac[[7, 3, 1]] = f32::NAN;
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    for e in std::iter::once(Engine::cpu()).chain(gpu()) {
+        let err = e.unwrap(&traj, 1.0).unwrap_err().to_string();
+        assert!(err.contains("not finite"), "{}: {err}", e.describe());
+    }
 }

@@ -9,16 +9,31 @@ use superion::Engine;
 use superion::cluster::kmeans::{Init, KMeansParams, kmeans};
 use superion::engine::LloydBatch;
 
-
 /// Lloyd in f64 with scikit-learn's stopping rules, from the given initial centres.
-fn naive_lloyd(x: ArrayView2<f32>, init: ArrayView2<f32>, tol: f64, max_iter: u32) -> (Vec<u32>, f64) {
+fn naive_lloyd(
+    x: ArrayView2<f32>,
+    init: ArrayView2<f32>,
+    tol: f64,
+    max_iter: u32,
+) -> (Vec<u32>, f64) {
     let (n, d) = x.dim();
     let k = init.nrows();
-    let mut c: Vec<Vec<f64>> = init.outer_iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
-    let dist = |i: usize, c: &[f64]| (0..d).map(|t| (x[[i, t]] as f64 - c[t]).powi(2)).sum::<f64>();
+    let mut c: Vec<Vec<f64>> = init
+        .outer_iter()
+        .map(|r| r.iter().map(|&v| v as f64).collect())
+        .collect();
+    let dist = |i: usize, c: &[f64]| {
+        (0..d)
+            .map(|t| (x[[i, t]] as f64 - c[t]).powi(2))
+            .sum::<f64>()
+    };
     let assign = |c: &Vec<Vec<f64>>| -> Vec<u32> {
         (0..n)
-            .map(|i| (0..k).min_by(|&a, &b| dist(i, &c[a]).total_cmp(&dist(i, &c[b]))).unwrap() as u32)
+            .map(|i| {
+                (0..k)
+                    .min_by(|&a, &b| dist(i, &c[a]).total_cmp(&dist(i, &c[b])))
+                    .unwrap() as u32
+            })
             .collect()
     };
     let mut labels = vec![u32::MAX; n];
@@ -31,7 +46,8 @@ fn naive_lloyd(x: ArrayView2<f32>, init: ArrayView2<f32>, tol: f64, max_iter: u3
                 continue;
             }
             for t in 0..d {
-                let m = members.iter().map(|&i| x[[i, t]] as f64).sum::<f64>() / members.len() as f64;
+                let m =
+                    members.iter().map(|&i| x[[i, t]] as f64).sum::<f64>() / members.len() as f64;
                 shift += (m - c[j][t]).powi(2);
                 c[j][t] = m;
             }
@@ -116,16 +132,27 @@ fn recovers_separated_blobs() {
     }
 }
 
-
 #[test]
 fn bad_parameters_are_errors() {
     let x = Array2::<f32>::zeros((5, 2));
     let e = Engine::cpu();
-    assert!(kmeans(&e, x.view(), 6, 0, &KMeansParams::default()).is_err(), "k > n");
-    assert!(kmeans(&e, x.view(), 0, 0, &KMeansParams::default()).is_err(), "k = 0");
-    let bad = KMeansParams { n_init: 0, ..Default::default() };
+    assert!(
+        kmeans(&e, x.view(), 6, 0, &KMeansParams::default()).is_err(),
+        "k > n"
+    );
+    assert!(
+        kmeans(&e, x.view(), 0, 0, &KMeansParams::default()).is_err(),
+        "k = 0"
+    );
+    let bad = KMeansParams {
+        n_init: 0,
+        ..Default::default()
+    };
     assert!(kmeans(&e, x.view(), 2, 0, &bad).is_err(), "n_init = 0");
     let mut nan = x.clone();
     nan[[1, 1]] = f32::NAN;
-    assert!(kmeans(&e, nan.view(), 2, 0, &KMeansParams::default()).is_err(), "NaN input");
+    assert!(
+        kmeans(&e, nan.view(), 2, 0, &KMeansParams::default()).is_err(),
+        "NaN input"
+    );
 }

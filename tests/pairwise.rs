@@ -9,14 +9,16 @@ use superion::Engine;
 use superion::cluster::silhouette::silhouette_samples_batch;
 use superion::engine::LabelledBatch;
 
-
-
 #[test]
 fn adapter_is_vulkan_not_a_silent_gl_fallback() {
     let Some(g) = gpu() else { return };
     let ctx = g.gpu().unwrap();
     if cfg!(target_os = "linux") {
-        assert_eq!(ctx.summary.backend, "Vulkan", "wgpu fell back to {}", ctx.summary.backend);
+        assert_eq!(
+            ctx.summary.backend, "Vulkan",
+            "wgpu fell back to {}",
+            ctx.summary.backend
+        );
     } else {
         assert_ne!(ctx.summary.backend, "Gl");
     }
@@ -78,13 +80,22 @@ fn naive_silhouette(x: &Array2<f32>, labels: &[u32], k: usize) -> Vec<f64> {
             if size(own) <= 1 {
                 return 0.0;
             }
-            let mean = |c: u32| (0..n).filter(|&j| labels[j] == c).map(|j| d[[i, j]]).sum::<f64>();
+            let mean = |c: u32| {
+                (0..n)
+                    .filter(|&j| labels[j] == c)
+                    .map(|j| d[[i, j]])
+                    .sum::<f64>()
+            };
             let a = mean(own) / (size(own) - 1) as f64;
             let b = (0..k as u32)
                 .filter(|&c| c != own && size(c) > 0)
                 .map(|c| mean(c) / size(c) as f64)
                 .fold(f64::INFINITY, f64::min);
-            if !b.is_finite() { 0.0 } else { (b - a) / a.max(b) }
+            if !b.is_finite() {
+                0.0
+            } else {
+                (b - a) / a.max(b)
+            }
         })
         .collect()
 }
@@ -115,7 +126,6 @@ proptest! {
     }
 }
 
-
 #[test]
 fn mismatched_shapes_are_errors_not_panics() {
     let x = matrix(3, 2, 1);
@@ -123,6 +133,12 @@ fn mismatched_shapes_are_errors_not_panics() {
     assert!(Engine::cpu().pairwise_sq_dists(x.view(), y.view()).is_err());
     let points = Array3::<f32>::zeros((1, 4, 2));
     let labels = Array2::from_elem((1, 4), 3u32);
-    assert!(LabelledBatch::new(points.view(), &[0], labels.view(), &[2]).is_err(), "label 3 with k = 2");
-    assert!(LabelledBatch::new(points.view(), &[1], labels.view(), &[4]).is_err(), "missing point set");
+    assert!(
+        LabelledBatch::new(points.view(), &[0], labels.view(), &[2]).is_err(),
+        "label 3 with k = 2"
+    );
+    assert!(
+        LabelledBatch::new(points.view(), &[1], labels.view(), &[4]).is_err(),
+        "missing point set"
+    );
 }

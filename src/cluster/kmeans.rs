@@ -37,7 +37,12 @@ pub struct KMeansParams {
 
 impl Default for KMeansParams {
     fn default() -> Self {
-        KMeansParams { init: Init::KMeansPlusPlus, n_init: 10, max_iter: 300, tol: 1e-4 }
+        KMeansParams {
+            init: Init::KMeansPlusPlus,
+            n_init: 10,
+            max_iter: 300,
+            tol: 1e-4,
+        }
     }
 }
 
@@ -78,7 +83,10 @@ pub fn kmeans_plusplus(pts: ArrayView2<f32>, k: usize, rng: &mut ChaCha8Rng) -> 
     let first = rng.random_range(0..n);
     let mut chosen = vec![first];
     let c0 = row(first);
-    let mut closest: Vec<f64> = (0..n).into_par_iter().map(|i| sq_dist(pts.row(i).as_slice().unwrap(), &c0)).collect();
+    let mut closest: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| sq_dist(pts.row(i).as_slice().unwrap(), &c0))
+        .collect();
     let mut pot: f64 = closest.iter().sum();
     for _ in 1..k {
         let mut cumsum = Vec::with_capacity(n);
@@ -151,14 +159,23 @@ pub fn kmeans_batch(
         return Err(invalid!("n_init must be at least 1"));
     }
     if !params.tol.is_finite() || params.tol < 0.0 {
-        return Err(invalid!("tol must be a finite non-negative number, not {}", params.tol));
+        return Err(invalid!(
+            "tol must be a finite non-negative number, not {}",
+            params.tol
+        ));
     }
     for pr in problems {
         if pr.set as usize >= p {
-            return Err(invalid!("point set {} does not exist (there are {p})", pr.set));
+            return Err(invalid!(
+                "point set {} does not exist (there are {p})",
+                pr.set
+            ));
         }
         if pr.k == 0 || pr.k as usize > n {
-            return Err(invalid!("k = {} must be between 1 and the number of points ({n})", pr.k));
+            return Err(invalid!(
+                "k = {} must be between 1 and the number of points ({n})",
+                pr.k
+            ));
         }
     }
     if let Some(v) = points.iter().find(|v| !v.is_finite()) {
@@ -167,7 +184,10 @@ pub fn kmeans_batch(
     let kmax = problems.iter().map(|p| p.k).max().unwrap_or(1) as usize;
     let r = params.n_init as usize;
     let total = problems.len() * r;
-    let set_var: Vec<f64> = (0..p).into_par_iter().map(|s| mean_variance(points.index_axis(Axis(0), s))).collect();
+    let set_var: Vec<f64> = (0..p)
+        .into_par_iter()
+        .map(|s| mean_variance(points.index_axis(Axis(0), s)))
+        .collect();
 
     // Problem-major, restart-minor: entry i * r + j is restart j of problem i.
     let inits: Vec<Array2<f32>> = (0..total)
@@ -193,7 +213,9 @@ pub fn kmeans_batch(
     }
     let set_of: Vec<u32> = (0..total).map(|e| problems[e / r].set).collect();
     let k: Vec<u32> = (0..total).map(|e| problems[e / r].k).collect();
-    let tol: Vec<f32> = (0..total).map(|e| (params.tol * set_var[problems[e / r].set as usize]) as f32).collect();
+    let tol: Vec<f32> = (0..total)
+        .map(|e| (params.tol * set_var[problems[e / r].set as usize]) as f32)
+        .collect();
     let res = engine.lloyd(&LloydBatch {
         points,
         set_of: &set_of,
@@ -223,7 +245,13 @@ pub fn kmeans_batch(
 }
 
 /// k-means of one point set (n x d) for one k.
-pub fn kmeans(engine: &Engine, x: ArrayView2<f32>, k: u32, seed: u64, params: &KMeansParams) -> Result<KMeansFit> {
+pub fn kmeans(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    k: u32,
+    seed: u64,
+    params: &KMeansParams,
+) -> Result<KMeansFit> {
     let points = x.insert_axis(Axis(0));
     Ok(kmeans_batch(engine, points, &[KMeansProblem { set: 0, k, seed }], params)?.remove(0))
 }

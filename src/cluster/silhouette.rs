@@ -45,7 +45,12 @@ pub fn silhouette_samples_batch(
 }
 
 /// Per-sample silhouettes of one labelling of `x` (n x d) into `k` clusters.
-pub fn silhouette_samples(engine: &Engine, x: ArrayView2<f32>, labels: &[u32], k: u32) -> Result<Vec<f64>> {
+pub fn silhouette_samples(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    labels: &[u32],
+    k: u32,
+) -> Result<Vec<f64>> {
     let labels = ArrayView2::from_shape((1, labels.len()), labels)
         .map_err(|_| crate::invalid!("labels do not match the points"))?;
     let s = silhouette_samples_batch(engine, x.insert_axis(ndarray::Axis(0)), &[0], labels, &[k])?;
@@ -53,7 +58,12 @@ pub fn silhouette_samples(engine: &Engine, x: ArrayView2<f32>, labels: &[u32], k
 }
 
 /// Mean silhouette of one labelling.
-pub fn silhouette_score(engine: &Engine, x: ArrayView2<f32>, labels: &[u32], k: u32) -> Result<f64> {
+pub fn silhouette_score(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    labels: &[u32],
+    k: u32,
+) -> Result<f64> {
     let s = silhouette_samples(engine, x, labels, k)?;
     Ok(s.iter().sum::<f64>() / s.len().max(1) as f64)
 }

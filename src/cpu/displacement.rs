@@ -1,14 +1,17 @@
 //! CPU twin of `shaders/displacement.wgsl`: the same arithmetic in the same order.
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip};
 use rayon::prelude::*;
 
 use crate::engine::{FracTrajectory, LongSteps, Unwrapped};
+use crate::error::Result;
+use crate::invalid;
 
 /// Determinant of a 3x3 matrix.
 pub fn det3(m: ArrayView2<f32>) -> f64 {
     let a = |i: usize, j: usize| m[[i, j]] as f64;
-    a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1)) - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
+    a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1))
+        - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
         + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0))
 }
 
@@ -28,6 +31,27 @@ pub(crate) fn inverse_cells(cells: ArrayView3<f32>) -> Array3<f32> {
         }
     }
     inv
+}
+
+/// Round half to even, as WGSL's `round`. For |f| < 2^22 adding and subtracting
+/// 1.5 * 2^23 rounds in the FPU's default mode (nearest, ties to even) with plain SSE2;
+/// `f32::round_ties_even` is a libm call on the baseline x86-64 target.
+#[inline(always)]
+fn rint(f: f32) -> f32 {
+    if f.abs() < RINT_LIMIT {
+        (f + MAGIC) - MAGIC
+    } else {
+        f.round_ties_even()
+    }
+}
+
+const MAGIC: f32 = 12_582_912.0;
+const RINT_LIMIT: f32 = 4_194_304.0;
+
+fn fill_axes(v: &mut [f32], axes: [f32; 3]) {
+    for (c, x) in v.chunks_exact_mut(3).zip(std::iter::repeat(axes)) {
+        c.copy_from_slice(&x);
+    }
 }
 
 /// v · M in the shader's order: for each output j, ((0 + v0 m0j) + v1 m1j) + v2 m2j.
@@ -70,7 +94,12 @@ pub(crate) fn origin(traj: &FracTrajectory) -> Array2<f32> {
         return out;
     }
     let cell = flat9(traj.cell(0));
-    for (s, mut o) in traj.frac.index_axis(Axis(0), 0).outer_iter().zip(out.outer_iter_mut()) {
+    for (s, mut o) in traj
+        .frac
+        .index_axis(Axis(0), 0)
+        .outer_iter()
+        .zip(out.outer_iter_mut())
+    {
         let x = row_times([s[0], s[1], s[2]], &cell);
         o.assign(&ndarray::ArrayView1::from(&x));
     }
@@ -94,88 +123,297 @@ pub(crate) fn long_steps_from_stats(stats: &[[u32; 4]]) -> LongSteps {
     out
 }
 
+/// The diagonal of every cell when all off-diagonal entries are exactly zero. Then
+/// v · L = (v0 L00, v1 L11, v2 L22) exactly (the zero products add exact zeros), so
+/// the fast path below gives the shader's general product bit for bit.
+fn exact_diagonals(mats: &[[f32; 9]]) -> Option<Vec<[f32; 3]>> {
+    mats.iter()
+        .map(|m| {
+            let off = [1, 2, 3, 5, 6, 7].iter().all(|&i| m[i] == 0.0);
+            off.then_some([m[0], m[4], m[8]])
+        })
+        .collect()
+}
+
+/// One frame of the diagonal-cell scan over flat coordinates: minimum-image steps,
+/// Kahan-summed into `dst`. Returns whether a step was not finite or too large to
+/// round, and the largest |step component| (for the cheap long-step pre-check).
+/// Compiled twice (AVX2 and baseline) and picked at run time; both are the same
+/// IEEE operations in the same order, so results do not depend on the CPU.
+#[allow(clippy::too_many_arguments)]
+fn diagonal_steps(
+    src: &[f32],
+    c3: &[f32],
+    i3: &[f32],
+    prev: &mut [f32],
+    sum: &mut [f32],
+    comp: &mut [f32],
+    dst: &mut [f32],
+    step: &mut [f32],
+) -> (bool, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { diagonal_steps_avx2(src, c3, i3, prev, sum, comp, dst, step) };
+    }
+    diagonal_steps_generic(src, c3, i3, prev, sum, comp, dst, step)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn diagonal_steps_avx2(
+    src: &[f32],
+    c3: &[f32],
+    i3: &[f32],
+    prev: &mut [f32],
+    sum: &mut [f32],
+    comp: &mut [f32],
+    dst: &mut [f32],
+    step: &mut [f32],
+) -> (bool, f32) {
+    diagonal_steps_generic(src, c3, i3, prev, sum, comp, dst, step)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn diagonal_steps_generic(
+    src: &[f32],
+    c3: &[f32],
+    i3: &[f32],
+    prev: &mut [f32],
+    sum: &mut [f32],
+    comp: &mut [f32],
+    dst: &mut [f32],
+    step: &mut [f32],
+) -> (bool, f32) {
+    let len = src.len();
+    let (c3, i3, prev, sum, comp, dst, step) = (
+        &c3[..len],
+        &i3[..len],
+        &mut prev[..len],
+        &mut sum[..len],
+        &mut comp[..len],
+        &mut dst[..len],
+        &mut step[..len],
+    );
+    let mut bad = false;
+    // Bits of non-negative floats are ordered like the floats: an integer max vectorises.
+    let mut largest = 0u32;
+    for k in 0..len {
+        let x = src[k] * c3[k];
+        let f = (x - prev[k]) * i3[k];
+        bad |= !(f.abs() < RINT_LIMIT);
+        let st = (f - ((f + MAGIC) - MAGIC)) * c3[k];
+        let y = st - comp[k];
+        let tot = sum[k] + y;
+        comp[k] = (tot - sum[k]) - y;
+        sum[k] = tot;
+        dst[k] = tot;
+        prev[k] = x;
+        step[k] = st;
+        largest = largest.max(st.abs().to_bits());
+    }
+    (bad, f32::from_bits(largest))
+}
+
+/// Per-atom running state of the unwrap scan.
+#[derive(Clone, Copy, Default)]
+struct AtomState {
+    prev: [f32; 3],
+    sum: [f32; 3],
+    comp: [f32; 3],
+    long: [u32; 4],
+}
+
+impl AtomState {
+    /// Add one minimum-image step (Kahan), record it if long, write the displacement.
+    #[inline(always)]
+    fn advance(&mut self, step: [f32; 3], x: [f32; 3], long2: f32, frame: usize, out: &mut [f32]) {
+        for ax in 0..3 {
+            let y = step[ax] - self.comp[ax];
+            let tot = self.sum[ax] + y;
+            self.comp[ax] = (tot - self.sum[ax]) - y;
+            self.sum[ax] = tot;
+            out[ax] = tot;
+        }
+        self.prev = x;
+        let l2 = dot(step, step);
+        if l2 > long2 {
+            self.long[0] += 1;
+            if l2 > f32::from_bits(self.long[1]) {
+                self.long[1] = l2.to_bits();
+                self.long[2] = frame as u32;
+            }
+        }
+    }
+}
+
 /// Unwrap: per atom, minimum-image steps in the current frame's cell (27-image search
-/// for triclinic cells), Kahan-summed into displacements from frame 0.
-pub fn unwrap(traj: &FracTrajectory, long_step_a: f32) -> Unwrapped {
+/// for triclinic cells), Kahan-summed into displacements from frame 0. Atoms are
+/// split into blocks (one rayon task each); each task walks the frames in order over
+/// contiguous rows of its block.
+pub fn unwrap(traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
+    let mut disp = Array3::<f32>::zeros(traj.frac.raw_dim());
+    let long_steps = unwrap_into(traj, long_step_a, disp.view_mut())?;
+    Ok(Unwrapped {
+        disp,
+        origin: origin(traj),
+        long_steps,
+    })
+}
+
+/// [`unwrap`] into a caller-owned T x N x 3 buffer (reused across calls, it saves the
+/// page faults of a fresh allocation, which cost more than the scan itself).
+pub fn unwrap_into(
+    traj: &FracTrajectory,
+    long_step_a: f32,
+    mut disp: ArrayViewMut3<f32>,
+) -> Result<LongSteps> {
     let (t_total, n, _) = traj.frac.dim();
-    let origin = origin(traj);
-    let mut disp = Array3::<f32>::zeros((t_total, n, 3));
+    if disp.dim() != traj.frac.dim() {
+        return Err(invalid!(
+            "output buffer {:?} does not match the trajectory {:?}",
+            disp.dim(),
+            traj.frac.dim()
+        ));
+    }
     if t_total == 0 || n == 0 {
-        return Unwrapped { disp, origin, long_steps: Default::default() };
+        return Ok(LongSteps::default());
     }
     let cells: Vec<[f32; 9]> = traj.cells.outer_iter().map(flat9).collect();
     let invs: Vec<[f32; 9]> = inverse_cells(traj.cells).outer_iter().map(flat9).collect();
+    let diag = exact_diagonals(&cells).zip(exact_diagonals(&invs));
     let per_frame = cells.len() > 1;
     let orthogonal = traj.orthogonal();
     let long2 = long_step_a * long_step_a;
-    let frac = traj.frac;
-    // Atoms in blocks (parallel); frames in order within a block.
-    const BLOCK: usize = 64;
+    let frac = traj.frac.as_standard_layout();
+    let fs = frac.as_slice().expect("standard layout");
+    let block = n.div_ceil(4 * rayon::current_num_threads()).clamp(64, 4096);
     let stats: Vec<[u32; 4]> = disp
-        .axis_chunks_iter_mut(Axis(1), BLOCK)
+        .axis_chunks_iter_mut(Axis(1), block)
         .into_par_iter()
         .enumerate()
-        .flat_map_iter(|(blk, mut out)| {
-            let a0 = blk * BLOCK;
+        .map(|(blk, mut out)| {
+            let a0 = blk * block;
             let na = out.shape()[1];
-            let mut prev = vec![[0.0f32; 3]; na];
-            let mut sum = vec![[0.0f32; 3]; na];
-            let mut comp = vec![[0.0f32; 3]; na];
-            let mut st = vec![[0u32; 4]; na];
+            let mut state = vec![AtomState::default(); na];
+            // Flat per-coordinate state for the diagonal-cell path.
+            let (mut prev, mut sum, mut comp, mut step) = (
+                vec![0.0f32; 3 * na],
+                vec![0.0f32; 3 * na],
+                vec![0.0f32; 3 * na],
+                vec![0.0f32; 3 * na],
+            );
+            let (mut c3, mut i3) = (vec![0.0f32; 3 * na], vec![0.0f32; 3 * na]);
+            let mut bad_frame = None;
             for t in 0..t_total {
                 let ci = if per_frame { t } else { 0 };
-                let (cell, inv) = (&cells[ci], &invs[ci]);
-                for j in 0..na {
-                    let s = frac.slice(ndarray::s![t, a0 + j, ..]);
-                    let x = row_times([s[0], s[1], s[2]], cell);
-                    if t == 0 {
-                        prev[j] = x;
-                        continue;
-                    }
-                    let f = row_times(sub(x, prev[j]), inv);
-                    let mut g = [0.0f32; 3];
-                    for ax in 0..3 {
-                        g[ax] = f[ax] - f[ax].round_ties_even();
-                    }
-                    if !orthogonal {
-                        let mut best = g;
-                        let v0 = row_times(g, cell);
-                        let mut bestl = dot(v0, v0);
-                        for e in 0..27u32 {
-                            let shift = [(e / 9) as f32 - 1.0, ((e / 3) % 3) as f32 - 1.0, (e % 3) as f32 - 1.0];
-                            let h = sub(g, shift);
-                            let v = row_times(h, cell);
-                            let l = dot(v, v);
-                            if l < bestl {
-                                bestl = l;
-                                best = h;
+                let src = &fs[(t * n + a0) * 3..(t * n + a0 + na) * 3];
+                let mut row = out.index_axis_mut(Axis(0), t);
+                let dst = row.as_slice_mut().expect("rows of a block are contiguous");
+                match &diag {
+                    Some((dc, di)) => {
+                        if per_frame || t == 0 {
+                            fill_axes(&mut c3, dc[ci]);
+                            fill_axes(&mut i3, di[ci]);
+                        }
+                        if t == 0 {
+                            for ((p, &s), &c) in prev.iter_mut().zip(src).zip(&c3) {
+                                *p = s * c;
+                            }
+                            continue;
+                        }
+                        // One flat loop over the 3·na coordinates (independent for a
+                        // diagonal cell), which LLVM vectorises.
+                        let (bad, largest) = diagonal_steps(
+                            src, &c3, &i3, &mut prev, &mut sum, &mut comp, dst, &mut step,
+                        );
+                        if bad {
+                            bad_frame.get_or_insert(t);
+                        }
+                        // |step|² <= 3 · max component², so usually no atom needs a look.
+                        if 3.0 * largest * largest <= long2 {
+                            continue;
+                        }
+                        for (j, s3) in step.chunks_exact(3).enumerate() {
+                            let l2 = dot([s3[0], s3[1], s3[2]], [s3[0], s3[1], s3[2]]);
+                            if l2 > long2 {
+                                let st = &mut state[j];
+                                st.long[0] += 1;
+                                if l2 > f32::from_bits(st.long[1]) {
+                                    st.long[1] = l2.to_bits();
+                                    st.long[2] = t as u32;
+                                }
                             }
                         }
-                        g = best;
                     }
-                    let step = row_times(g, cell);
-                    for ax in 0..3 {
-                        let y = step[ax] - comp[j][ax];
-                        let tot = sum[j][ax] + y;
-                        comp[j][ax] = (tot - sum[j][ax]) - y;
-                        sum[j][ax] = tot;
-                        out[[t, j, ax]] = tot;
-                    }
-                    prev[j] = x;
-                    let l2 = dot(step, step);
-                    if l2 > long2 {
-                        st[j][0] += 1;
-                        if l2 > f32::from_bits(st[j][1]) {
-                            st[j][1] = l2.to_bits();
-                            st[j][2] = t as u32;
+                    None => {
+                        let (cell, inv) = (&cells[ci], &invs[ci]);
+                        for ((st, s), o) in state
+                            .iter_mut()
+                            .zip(src.chunks_exact(3))
+                            .zip(dst.chunks_exact_mut(3))
+                        {
+                            let x = row_times([s[0], s[1], s[2]], cell);
+                            if t == 0 {
+                                st.prev = x;
+                                continue;
+                            }
+                            let f = row_times(sub(x, st.prev), inv);
+                            let mut g = [0.0f32; 3];
+                            for ax in 0..3 {
+                                g[ax] = f[ax] - rint(f[ax]);
+                            }
+                            if !orthogonal {
+                                g = nearest_image(g, cell);
+                            }
+                            st.advance(row_times(g, cell), x, long2, t, o);
                         }
                     }
                 }
             }
-            st
+            (
+                bad_frame,
+                state.into_iter().map(|st| st.long).collect::<Vec<_>>(),
+            )
         })
-        .collect();
-    Unwrapped { disp, origin, long_steps: long_steps_from_stats(&stats) }
+        .collect::<Vec<_>>()
+        .into_iter()
+        .try_fold(Vec::with_capacity(n), |mut acc, (bad, st)| {
+            if let Some(t) = bad {
+                return Err(invalid!(
+                    "frame {t}: a fractional coordinate step is not finite or beyond ±2^21 cells"
+                ));
+            }
+            acc.extend(st);
+            Ok(acc)
+        })?;
+    Ok(long_steps_from_stats(&stats))
+}
+
+/// Refine a rounded fractional step over the 27 neighbouring images (triclinic cells),
+/// keeping the first shortest in the shader's order.
+#[inline]
+fn nearest_image(g: [f32; 3], cell: &[f32; 9]) -> [f32; 3] {
+    let mut best = g;
+    let v0 = row_times(g, cell);
+    let mut bestl = dot(v0, v0);
+    for e in 0..27u32 {
+        let shift = [
+            (e / 9) as f32 - 1.0,
+            ((e / 3) % 3) as f32 - 1.0,
+            (e % 3) as f32 - 1.0,
+        ];
+        let h = sub(g, shift);
+        let v = row_times(h, cell);
+        let l = dot(v, v);
+        if l < bestl {
+            bestl = l;
+            best = h;
+        }
+    }
+    best
 }
 
 /// For each lag: sums over origins and atoms of the squared displacement per axis.
@@ -205,8 +443,10 @@ pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array2<f64> {
         })
         .collect();
     let mut out = Array2::<f64>::zeros((lags.len(), 3));
-    Zip::from(out.rows_mut()).and(&ndarray::Array1::from(rows)).for_each(|mut o, r| {
-        o.assign(&ndarray::ArrayView1::from(r));
-    });
+    Zip::from(out.rows_mut())
+        .and(&ndarray::Array1::from(rows))
+        .for_each(|mut o, r| {
+            o.assign(&ndarray::ArrayView1::from(r));
+        });
     out
 }

@@ -33,7 +33,13 @@ fn nearest(x: &[f32], centres_t: &[f32], kmax: usize, k: usize, acc: &mut [f32])
 }
 
 /// Assign every point of `pts` to its nearest centre; returns how many labels changed.
-fn assign(pts: ArrayView2<f32>, centres: &Array2<f32>, k: usize, labels: &mut [u32], mindist: &mut [f32]) -> usize {
+fn assign(
+    pts: ArrayView2<f32>,
+    centres: &Array2<f32>,
+    k: usize,
+    labels: &mut [u32],
+    mindist: &mut [f32],
+) -> usize {
     let (kmax, d) = centres.dim();
     let mut centres_t = vec![0.0f32; d * kmax];
     for c in 0..kmax {
@@ -141,7 +147,10 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
         n_iter: vec![0; b_total],
     };
     for (b, (labels, centres, inertia, n_iter)) in solved.into_iter().enumerate() {
-        result.labels.row_mut(b).assign(&ndarray::ArrayView1::from(&labels));
+        result
+            .labels
+            .row_mut(b)
+            .assign(&ndarray::ArrayView1::from(&labels));
         result.centres.index_axis_mut(Axis(0), b).assign(&centres);
         result.inertia[b] = inertia;
         result.n_iter[b] = n_iter;

@@ -77,7 +77,8 @@ pub fn cluster_dist_sums(batch: &LabelledBatch) -> Array3<f32> {
                     let xi = xi.as_slice().unwrap();
                     let mut acc = vec![0.0f64; kmax];
                     for (j, &l) in labels.iter().enumerate() {
-                        acc[l as usize] += (sq_dist_lanes(xi, pts.row(j).as_slice().unwrap()) as f64).sqrt();
+                        acc[l as usize] +=
+                            (sq_dist_lanes(xi, pts.row(j).as_slice().unwrap()) as f64).sqrt();
                     }
                     for (o, a) in row.iter_mut().zip(acc) {
                         *o = a as f32;

@@ -1,10 +1,10 @@
 //! Host side of `shaders/displacement.wgsl` (CPU twin: `crate::cpu::displacement`).
 
-use ndarray::{Array2, Array3, ArrayView3, s};
+use ndarray::{Array2, ArrayView3, ArrayViewMut3, s};
 
 use super::{GpuContext, chunks};
-use crate::cpu::displacement::{inverse_cells, long_steps_from_stats, origin};
-use crate::engine::{FracTrajectory, Unwrapped};
+use crate::cpu::displacement::{inverse_cells, long_steps_from_stats};
+use crate::engine::{FracTrajectory, LongSteps};
 use crate::error::{Error, Result};
 
 const SHADER: &str = include_str!("../../shaders/displacement.wgsl");
@@ -33,16 +33,21 @@ struct DispParams {
     _pad: u32,
 }
 
-pub fn unwrap(ctx: &GpuContext, traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
+pub fn unwrap_into(
+    ctx: &GpuContext,
+    traj: &FracTrajectory,
+    long_step_a: f32,
+    mut disp: ArrayViewMut3<f32>,
+) -> Result<LongSteps> {
     let (t_total, n, _) = traj.frac.dim();
-    let mut disp = Array3::<f32>::zeros((t_total, n, 3));
-    let origin = origin(traj);
     if t_total == 0 || n == 0 {
-        return Ok(Unwrapped { disp, origin, long_steps: Default::default() });
+        return Ok(LongSteps::default());
     }
     let max_bind = ctx.max_binding();
     if 36 * n as u64 > max_bind {
-        return Err(Error::TooLarge(format!("{n} atoms exceed the {max_bind}-byte binding limit")));
+        return Err(Error::TooLarge(format!(
+            "{n} atoms exceed the {max_bind}-byte binding limit"
+        )));
     }
     let pipeline = ctx.pipeline("displacement", SHADER, "unwrap")?;
     let per_frame = traj.cells.shape()[0] > 1;
@@ -54,8 +59,21 @@ pub fn unwrap(ctx: &GpuContext, traj: &FracTrajectory, long_step_a: f32) -> Resu
         let frac = traj.frac.slice(s![frames.clone(), .., ..]);
         let frac = ctx.upload("frac", frac.as_standard_layout().as_slice().unwrap());
         let cell_rows = if per_frame { frames.clone() } else { 0..1 };
-        let cells = ctx.upload("cells", traj.cells.slice(s![cell_rows.clone(), .., ..]).as_standard_layout().as_slice().unwrap());
-        let inv_cells = ctx.upload("inv_cells", inv.slice(s![cell_rows, .., ..]).as_standard_layout().as_slice().unwrap());
+        let cells = ctx.upload(
+            "cells",
+            traj.cells
+                .slice(s![cell_rows.clone(), .., ..])
+                .as_standard_layout()
+                .as_slice()
+                .unwrap(),
+        );
+        let inv_cells = ctx.upload(
+            "inv_cells",
+            inv.slice(s![cell_rows, .., ..])
+                .as_standard_layout()
+                .as_slice()
+                .unwrap(),
+        );
         let out = ctx.zeros("disp", 12 * (tc * n) as u64);
         let params = ctx.uniform(&UnwrapParams {
             n_atoms: n as u32,
@@ -69,7 +87,15 @@ pub fn unwrap(ctx: &GpuContext, traj: &FracTrajectory, long_step_a: f32) -> Resu
         });
         let group = ctx.bind(
             &pipeline,
-            &[(0, &params), (1, &frac), (2, &cells), (3, &inv_cells), (4, &carry), (5, &out), (6, &stats)],
+            &[
+                (0, &params),
+                (1, &frac),
+                (2, &cells),
+                (3, &inv_cells),
+                (4, &carry),
+                (5, &out),
+                (6, &stats),
+            ],
         );
         let mut enc = ctx.encoder();
         ctx.dispatch(&mut enc, &pipeline, &group, n as u64)?;
@@ -79,10 +105,14 @@ pub fn unwrap(ctx: &GpuContext, traj: &FracTrajectory, long_step_a: f32) -> Resu
             .assign(&ArrayView3::from_shape((tc, n, 3), &host).expect("chunk shape"));
     }
     let st: Vec<[u32; 4]> = ctx.read(&stats, n)?;
-    Ok(Unwrapped { disp, origin, long_steps: long_steps_from_stats(&st) })
+    Ok(long_steps_from_stats(&st))
 }
 
-pub fn windowed_sq_disp(ctx: &GpuContext, disp: ArrayView3<f32>, lags: &[usize]) -> Result<Array2<f64>> {
+pub fn windowed_sq_disp(
+    ctx: &GpuContext,
+    disp: ArrayView3<f32>,
+    lags: &[usize],
+) -> Result<Array2<f64>> {
     let (t, n, _) = disp.dim();
     let mut out = Array2::<f64>::zeros((lags.len(), 3));
     if t == 0 || n == 0 || lags.is_empty() {
@@ -90,7 +120,9 @@ pub fn windowed_sq_disp(ctx: &GpuContext, disp: ArrayView3<f32>, lags: &[usize])
     }
     let max_bind = ctx.max_binding();
     if 12 * t as u64 > max_bind {
-        return Err(Error::TooLarge(format!("{t} frames of one atom exceed the binding limit")));
+        return Err(Error::TooLarge(format!(
+            "{t} frames of one atom exceed the binding limit"
+        )));
     }
     let pipeline = ctx.pipeline("displacement", SHADER, "sq_disp")?;
     // Atoms in groups whose T x Na x 3 block fits one binding, lags in groups whose
@@ -104,8 +136,16 @@ pub fn windowed_sq_disp(ctx: &GpuContext, disp: ArrayView3<f32>, lags: &[usize])
             let lag_u32: Vec<u32> = lags[lag_range.clone()].iter().map(|&l| l as u32).collect();
             let lag_buf = ctx.upload("lags", &lag_u32);
             let sums = ctx.zeros("sums", 12 * (nl * na) as u64);
-            let params = ctx.uniform(&DispParams { n_atoms: na as u32, n_frames: t as u32, n_lags: nl as u32, _pad: 0 });
-            let group = ctx.bind(&pipeline, &[(0, &params), (1, &ub), (2, &lag_buf), (3, &sums)]);
+            let params = ctx.uniform(&DispParams {
+                n_atoms: na as u32,
+                n_frames: t as u32,
+                n_lags: nl as u32,
+                _pad: 0,
+            });
+            let group = ctx.bind(
+                &pipeline,
+                &[(0, &params), (1, &ub), (2, &lag_buf), (3, &sums)],
+            );
             let mut enc = ctx.encoder();
             ctx.dispatch(&mut enc, &pipeline, &group, (nl * na) as u64)?;
             ctx.submit(enc)?;

@@ -61,8 +61,16 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
     for group in chunks(b_total, per_problem, max_bind) {
         let nb = group.len();
         let (sets, set_of) = pack_sets(batch.points, &batch.set_of[group.clone()]);
-        let prob: Vec<[u32; 2]> = set_of.iter().zip(&batch.k[group.clone()]).map(|(&s, &k)| [s, k]).collect();
-        let init = batch.init.slice(s![group.clone(), .., ..]).as_standard_layout().to_owned();
+        let prob: Vec<[u32; 2]> = set_of
+            .iter()
+            .zip(&batch.k[group.clone()])
+            .map(|(&s, &k)| [s, k])
+            .collect();
+        let init = batch
+            .init
+            .slice(s![group.clone(), .., ..])
+            .as_standard_layout()
+            .to_owned();
 
         let points = ctx.upload("points", &sets);
         let prob_buf = ctx.upload("prob", &prob);
@@ -88,13 +96,52 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
         let iter_params = ctx.uniform(&params(0));
         let final_params = ctx.uniform(&params(1));
         let assign_bindings = |u| {
-            vec![(0, u), (1, &points), (2, &prob_buf), (3, &centres), (4, &labels), (5, &mindist), (7, &state), (8, &changed)]
+            vec![
+                (0, u),
+                (1, &points),
+                (2, &prob_buf),
+                (3, &centres),
+                (4, &labels),
+                (5, &mindist),
+                (7, &state),
+                (8, &changed),
+            ]
         };
         let groups = [
             ctx.bind(&pipes[0], &assign_bindings(&iter_params)),
-            ctx.bind(&pipes[1], &[(0, &iter_params), (1, &points), (2, &prob_buf), (4, &labels), (6, &partial), (7, &state)]),
-            ctx.bind(&pipes[2], &[(0, &iter_params), (2, &prob_buf), (3, &centres), (6, &partial), (7, &state), (10, &shift)]),
-            ctx.bind(&pipes[3], &[(0, &iter_params), (2, &prob_buf), (7, &state), (8, &changed), (9, &tol), (10, &shift)]),
+            ctx.bind(
+                &pipes[1],
+                &[
+                    (0, &iter_params),
+                    (1, &points),
+                    (2, &prob_buf),
+                    (4, &labels),
+                    (6, &partial),
+                    (7, &state),
+                ],
+            ),
+            ctx.bind(
+                &pipes[2],
+                &[
+                    (0, &iter_params),
+                    (2, &prob_buf),
+                    (3, &centres),
+                    (6, &partial),
+                    (7, &state),
+                    (10, &shift),
+                ],
+            ),
+            ctx.bind(
+                &pipes[3],
+                &[
+                    (0, &iter_params),
+                    (2, &prob_buf),
+                    (7, &state),
+                    (8, &changed),
+                    (9, &tol),
+                    (10, &shift),
+                ],
+            ),
         ];
         let threads = [nb * n, nb * n_chunks * kmax, nb * kmax, nb].map(|t| t as u64);
 

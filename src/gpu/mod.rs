@@ -44,7 +44,9 @@ impl AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
             max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
             max_buffer_size: l.max_buffer_size,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
@@ -151,7 +153,9 @@ impl GpuContext {
         let inst = instance();
         let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
         let summaries: Vec<_> = adapters.iter().map(AdapterSummary::of).collect();
-        let wanted_name = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
+        let wanted_name = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .map(|s| s.to_lowercase());
         let index = match &wanted_name {
             Some(name) => summaries
                 .iter()
@@ -213,7 +217,8 @@ impl GpuContext {
     /// Largest storage binding in bytes (lavapipe: 128 MiB), or the cap set with
     /// [`set_binding_cap`].
     pub fn max_binding(&self) -> u64 {
-        let own = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let own =
+            (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
         match BINDING_CAP.load(std::sync::atomic::Ordering::Relaxed) {
             0 => own,
             cap => own.min(cap),
@@ -232,18 +237,22 @@ impl GpuContext {
             return Ok(p.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("shader {name}::{entry}: {e}")));
         }
@@ -259,19 +268,22 @@ impl GpuContext {
         if bytes.len() < 16 {
             let mut padded = bytes.to_vec();
             padded.resize(16, 0);
-            return self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: &padded,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            });
+            return self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: &padded,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                });
         }
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        })
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
     }
 
     /// A zero-filled storage buffer of `bytes` bytes.
@@ -288,11 +300,12 @@ impl GpuContext {
 
     /// A uniform buffer holding one parameter block.
     pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> wgpu::Buffer {
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
     }
 
     /// A bind group for group 0 of `pipeline`, binding `buffers[i]` at binding `i`.
@@ -316,7 +329,8 @@ impl GpuContext {
     }
 
     pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {
-        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
     }
 
     /// Workgroup counts for `threads` invocations of a 1-D kernel of `WG` lanes,
@@ -328,7 +342,9 @@ impl GpuContext {
         let x = groups.min(max);
         let y = groups.div_ceil(x);
         if y > max {
-            return Err(Error::TooLarge(format!("{threads} invocations in one dispatch")));
+            return Err(Error::TooLarge(format!(
+                "{threads} invocations in one dispatch"
+            )));
         }
         Ok((x as u32, y as u32))
     }
@@ -371,7 +387,11 @@ impl GpuContext {
     }
 
     /// Copy `buffer` (the first `len` elements) back to the host.
-    pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+    pub(crate) fn read<T: bytemuck::Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<T>> {
         let bytes = (len * std::mem::size_of::<T>()) as u64;
         if bytes == 0 {
             return Ok(Vec::new());
@@ -405,12 +425,15 @@ impl GpuContext {
         self.check()?;
         Ok(out)
     }
-
 }
 
 /// Split `total` items into consecutive ranges whose byte size (`bytes_per_item` each)
 /// stays within `max_bytes`; at least one item per range.
-pub(crate) fn chunks(total: usize, bytes_per_item: u64, max_bytes: u64) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn chunks(
+    total: usize,
+    bytes_per_item: u64,
+    max_bytes: u64,
+) -> Vec<std::ops::Range<usize>> {
     let per = (max_bytes / bytes_per_item.max(1)).max(1) as usize;
     (0..total.div_ceil(per).max(1))
         .map(|c| c * per..((c + 1) * per).min(total))

@@ -39,9 +39,17 @@ fn tile_shape(ctx: &GpuContext, n: usize, m: usize, d: usize, out_cap: u64) -> (
     let row_bytes = 4 * d.max(1) as u64;
     // Columns are capped too (at least 16 output rows per tile), so `out_cap` bounds
     // both tile dimensions and small caps exercise 2-D tiling.
-    let mt = m.min((max_bind / row_bytes) as usize).min(max_dim).min((out_cap / 64).max(1) as usize).max(1);
+    let mt = m
+        .min((max_bind / row_bytes) as usize)
+        .min(max_dim)
+        .min((out_cap / 64).max(1) as usize)
+        .max(1);
     let out_rows = (max_bind.min(out_cap) / (4 * mt as u64)).max(1) as usize;
-    let nt = n.min(out_rows).min((max_bind / row_bytes) as usize).min(max_dim).max(1);
+    let nt = n
+        .min(out_rows)
+        .min((max_bind / row_bytes) as usize)
+        .min(max_dim)
+        .max(1);
     (nt, mt)
 }
 
@@ -63,10 +71,22 @@ pub fn sq_dists_tiles(
     let (nt, mt) = tile_shape(ctx, n, m, d, out_cap);
     for c0 in (0..m).step_by(mt) {
         let c1 = (c0 + mt).min(m);
-        let yb = ctx.upload("y", y.slice(s![c0..c1, ..]).as_standard_layout().as_slice().unwrap());
+        let yb = ctx.upload(
+            "y",
+            y.slice(s![c0..c1, ..])
+                .as_standard_layout()
+                .as_slice()
+                .unwrap(),
+        );
         for r0 in (0..n).step_by(nt) {
             let r1 = (r0 + nt).min(n);
-            let xb = ctx.upload("x", x.slice(s![r0..r1, ..]).as_standard_layout().as_slice().unwrap());
+            let xb = ctx.upload(
+                "x",
+                x.slice(s![r0..r1, ..])
+                    .as_standard_layout()
+                    .as_slice()
+                    .unwrap(),
+            );
             let len = (r1 - r0) * (c1 - c0);
             let out = ctx.zeros("dists", 4 * len as u64);
             let params = ctx.uniform(&TileParams {
@@ -81,7 +101,11 @@ pub fn sq_dists_tiles(
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &group, &[]);
-                pass.dispatch_workgroups((c1 - c0).div_ceil(16) as u32, (r1 - r0).div_ceil(16) as u32, 1);
+                pass.dispatch_workgroups(
+                    (c1 - c0).div_ceil(16) as u32,
+                    (r1 - r0).div_ceil(16) as u32,
+                    1,
+                );
             }
             ctx.submit(enc)?;
             let tile: Vec<f32> = ctx.read(&out, len)?;
@@ -135,7 +159,9 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
         // Bound each dispatch to ~2^28 distance terms so no dispatch runs for long (a
         // binding cap shrinks the bound too, which is how tests reach several segments).
         let work = (1u64 << 28).min(max_bind * 8);
-        let seg = (work / (nb as u64 * n as u64 * d.max(1) as u64)).max(64).min(n as u64) as usize;
+        let seg = (work / (nb as u64 * n as u64 * d.max(1) as u64))
+            .max(64)
+            .min(n as u64) as usize;
         for seg_start in (0..n).step_by(seg) {
             let params = ctx.uniform(&SumParams {
                 n: n as u32,
@@ -149,7 +175,14 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
             });
             let bg = ctx.bind(
                 &pipeline,
-                &[(0, &params), (1, &points), (2, &set_buf), (3, &order_buf), (4, &starts_buf), (5, &sums)],
+                &[
+                    (0, &params),
+                    (1, &points),
+                    (2, &set_buf),
+                    (3, &order_buf),
+                    (4, &starts_buf),
+                    (5, &sums),
+                ],
             );
             let mut enc = ctx.encoder();
             ctx.dispatch(&mut enc, &pipeline, &bg, (nb * n * kmax) as u64)?;

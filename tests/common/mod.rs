@@ -28,14 +28,22 @@ pub fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
 
 pub fn naive_sq(x: &Array2<f32>, y: &Array2<f32>) -> Array2<f64> {
     Array2::from_shape_fn((x.nrows(), y.nrows()), |(i, j)| {
-        x.row(i).iter().zip(y.row(j)).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+        x.row(i)
+            .iter()
+            .zip(y.row(j))
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum()
     })
 }
 
 pub fn matrix(n: usize, d: usize, seed: u64) -> Array2<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     Array2::from_shape_simple_fn((n, d), || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
     })
 }
@@ -48,9 +56,17 @@ pub fn blobs(n: usize, d: usize, k: usize, spread: f32, seed: u64) -> (Array2<f3
         s ^= s << 17;
         (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     };
-    let centres: Vec<Vec<f32>> = (0..k).map(|c| (0..d).map(|t| 10.0 * ((c * 7 + t * 3) % 11) as f32).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..k)
+        .map(|c| {
+            (0..d)
+                .map(|t| 10.0 * ((c * 7 + t * 3) % 11) as f32)
+                .collect()
+        })
+        .collect();
     let truth: Vec<u32> = (0..n).map(|i| (i % k) as u32).collect();
-    let x = Array2::from_shape_fn((n, d), |(i, t)| centres[truth[i] as usize][t] + spread * next());
+    let x = Array2::from_shape_fn((n, d), |(i, t)| {
+        centres[truth[i] as usize][t] + spread * next()
+    });
     (x, truth)
 }
 
@@ -72,7 +88,8 @@ pub fn mat_vec(v: [f64; 3], m: &[[f64; 3]; 3]) -> [f64; 3] {
 }
 
 pub fn inv3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let mut o = [[0.0; 3]; 3];
     for i in 0..3 {
@@ -100,7 +117,11 @@ pub fn walk(t: usize, n: usize, step: f64, triclinic: bool, npt: bool, seed: u64
         [[9.0, 0.0, 0.0], [0.0, 8.0, 0.0], [0.0, 0.0, 10.0]]
     };
     let cell_at = |f: usize| {
-        let scale = if npt { 1.0 + 0.02 * ((f as f64) * 0.7).sin() } else { 1.0 };
+        let scale = if npt {
+            1.0 + 0.02 * ((f as f64) * 0.7).sin()
+        } else {
+            1.0
+        };
         base.map(|r| r.map(|v| v * scale))
     };
     let nc = if npt { t } else { 1 };
