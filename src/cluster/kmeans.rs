@@ -135,15 +135,31 @@ pub fn random_points(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
 
 /// Mean over dimensions of the per-dimension variance (scikit-learn's tolerance scale).
 fn mean_variance(pts: ArrayView2<f32>) -> f64 {
-    let n = pts.nrows() as f64;
-    let d = pts.ncols().max(1) as f64;
-    pts.axis_iter(Axis(1))
-        .map(|col| {
-            let mean = col.iter().map(|&v| v as f64).sum::<f64>() / n;
-            col.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
-        })
-        .sum::<f64>()
-        / d
+    let (n, d) = pts.dim();
+    // Per-dimension sums in f64 over row blocks (parallel), then the two-pass variance.
+    let sums = |f: &(dyn Fn(usize, f32) -> f64 + Sync)| -> Vec<f64> {
+        pts.axis_chunks_iter(Axis(0), 4096)
+            .into_par_iter()
+            .map(|block| {
+                let mut acc = vec![0.0f64; d];
+                for row in block.outer_iter() {
+                    for (t, (a, &v)) in acc.iter_mut().zip(row.iter()).enumerate() {
+                        *a += f(t, v);
+                    }
+                }
+                acc
+            })
+            .reduce(
+                || vec![0.0; d],
+                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+            )
+    };
+    let mean: Vec<f64> = sums(&|_, v| v as f64)
+        .into_iter()
+        .map(|s| s / n as f64)
+        .collect();
+    let var = sums(&|t, v| (v as f64 - mean[t]).powi(2));
+    var.iter().sum::<f64>() / n as f64 / d.max(1) as f64
 }
 
 /// Solve every problem (each with `params.n_init` restarts) in one engine batch.
@@ -178,8 +194,15 @@ pub fn kmeans_batch(
             ));
         }
     }
-    if let Some(v) = points.iter().find(|v| !v.is_finite()) {
-        return Err(invalid!("points must be finite (found {v})"));
+    let finite = points.as_slice().map_or_else(
+        || points.iter().all(|v| v.is_finite()),
+        |flat| {
+            flat.par_chunks(1 << 16)
+                .all(|c| c.iter().all(|v| v.is_finite()))
+        },
+    );
+    if !finite {
+        return Err(invalid!("points must be finite (found NaN or infinity)"));
     }
     let kmax = problems.iter().map(|p| p.k).max().unwrap_or(1) as usize;
     let r = params.n_init as usize;

@@ -8,95 +8,164 @@ use rayon::prelude::*;
 use crate::engine::{LloydBatch, LloydResult};
 use crate::gpu::kmeans::CHUNK;
 
-/// Nearest centre to `x` among the first `k` rows of `centres_t` (stored transposed,
-/// d x kmax, so the loop over centres vectorises). Each distance is still summed over
-/// dimensions in ascending order, as the shader does. Ties go to the lower index.
-#[inline]
-fn nearest(x: &[f32], centres_t: &[f32], kmax: usize, k: usize, acc: &mut [f32]) -> (u32, f32) {
-    acc[..k].fill(0.0);
-    for (t, &xt) in x.iter().enumerate() {
-        let row = &centres_t[t * kmax..t * kmax + k];
-        for (a, &c) in acc[..k].iter_mut().zip(row) {
-            let diff = xt - c;
-            *a += diff * diff;
-        }
-    }
+/// Centres per register block in the assignment loop (one AVX2 register of f32).
+const LANES: usize = 8;
+
+/// Nearest centre to `x` among the first `k` columns of `centres_t` (stored transposed,
+/// d x kpad with kpad a multiple of LANES, so a block of centres fills a register).
+/// Each distance is still summed over dimensions in ascending order, as the shader
+/// does. Ties go to the lower index.
+#[inline(always)]
+fn nearest(x: &[f32], centres_t: &[f32], kpad: usize, k: usize) -> (u32, f32) {
     let mut best = 0u32;
     let mut bestd = f32::MAX;
-    for (c, &a) in acc[..k].iter().enumerate() {
-        if a < bestd {
-            bestd = a;
-            best = c as u32;
+    for c0 in (0..k).step_by(LANES) {
+        let mut acc = [0.0f32; LANES];
+        for (t, &xt) in x.iter().enumerate() {
+            let row = &centres_t[t * kpad + c0..t * kpad + c0 + LANES];
+            for j in 0..LANES {
+                let diff = xt - row[j];
+                acc[j] += diff * diff;
+            }
+        }
+        for (j, &a) in acc.iter().enumerate().take(k - c0) {
+            if a < bestd {
+                bestd = a;
+                best = (c0 + j) as u32;
+            }
         }
     }
     (best, bestd)
 }
 
-/// Assign every point of `pts` to its nearest centre; returns how many labels changed.
+/// Partial sums of one chunk: k x d sums and k counts, in point order.
+type Partial = (Vec<f32>, Vec<u32>);
+
+/// Assign every point of `pts` to its nearest centre and, when `sums` is set, add each
+/// point to its chunk's partial sum for its new cluster (one pass over the data; the
+/// per-(chunk, cluster, dimension) order is the shader's). Returns how many labels
+/// changed and the partial sums.
 fn assign(
     pts: ArrayView2<f32>,
     centres: &Array2<f32>,
     k: usize,
     labels: &mut [u32],
     mindist: &mut [f32],
-) -> usize {
+    sums: bool,
+) -> (usize, Vec<Partial>) {
     let (kmax, d) = centres.dim();
-    let mut centres_t = vec![0.0f32; d * kmax];
+    let kpad = kmax.next_multiple_of(LANES);
+    let mut centres_t = vec![0.0f32; d * kpad];
     for c in 0..kmax {
         for t in 0..d {
-            centres_t[t * kmax + c] = centres[[c, t]];
+            centres_t[t * kpad + c] = centres[[c, t]];
         }
     }
-    labels
+    let per_chunk: Vec<(usize, Partial)> = labels
         .par_chunks_mut(CHUNK)
         .zip(mindist.par_chunks_mut(CHUNK))
         .enumerate()
         .map(|(ch, (ls, ds))| {
-            let mut acc = vec![0.0f32; kmax];
-            let mut moved = 0;
-            for (j, (l, dist)) in ls.iter_mut().zip(ds.iter_mut()).enumerate() {
-                let x = pts.row(ch * CHUNK + j);
-                let (best, bestd) = nearest(x.as_slice().unwrap(), &centres_t, kmax, k, &mut acc);
-                if *l != best {
-                    moved += 1;
-                }
-                *l = best;
-                *dist = bestd;
-            }
-            moved
-        })
-        .sum()
-}
-
-/// New centres from labels (same order of sums as the shader); returns the squared
-/// shift of each centre. An empty cluster keeps its centre.
-fn update(pts: ArrayView2<f32>, labels: &[u32], k: usize, centres: &mut Array2<f32>) -> Vec<f32> {
-    let d = pts.ncols();
-    // partials[chunk][c][t], counts[chunk][c]
-    let partials: Vec<(Vec<f32>, Vec<u32>)> = labels
-        .par_chunks(CHUNK)
-        .enumerate()
-        .map(|(ch, ls)| {
-            let mut sums = vec![0.0f32; k * d];
-            let mut counts = vec![0u32; k];
-            for (j, &l) in ls.iter().enumerate() {
-                let l = l as usize;
-                counts[l] += 1;
-                let x = pts.row(ch * CHUNK + j);
-                for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(x.iter()) {
-                    *s += v;
-                }
-            }
-            (sums, counts)
+            let start = ch * CHUNK;
+            let rows = pts.slice(ndarray::s![start..start + ls.len(), ..]);
+            let x = rows.as_slice().expect("standard layout");
+            let moved = assign_chunk(x, d, &centres_t, kpad, k, ls, ds);
+            let partial = if sums {
+                chunk_sums(x, d, k, ls)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            (moved, partial)
         })
         .collect();
+    let moved = per_chunk.iter().map(|(m, _)| m).sum();
+    (moved, per_chunk.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Sums of the chunk's points per cluster (k x d) and counts, in point order.
+fn chunk_sums(x: &[f32], d: usize, k: usize, labels: &[u32]) -> Partial {
+    let mut sums = vec![0.0f32; k * d];
+    let mut counts = vec![0u32; k];
+    for (xi, &l) in x.chunks_exact(d.max(1)).zip(labels) {
+        let l = l as usize;
+        counts[l] += 1;
+        for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(xi) {
+            *s += v;
+        }
+    }
+    (sums, counts)
+}
+
+/// Assign one chunk of points (row-major, d per point); returns how many labels changed.
+/// Compiled for AVX2 and for the baseline and picked at run time: the same IEEE
+/// operations in the same order either way, so labels do not depend on the CPU.
+fn assign_chunk(
+    x: &[f32],
+    d: usize,
+    centres_t: &[f32],
+    kpad: usize,
+    k: usize,
+    ls: &mut [u32],
+    ds: &mut [f32],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { assign_chunk_avx2(x, d, centres_t, kpad, k, ls, ds) };
+    }
+    assign_chunk_generic(x, d, centres_t, kpad, k, ls, ds)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn assign_chunk_avx2(
+    x: &[f32],
+    d: usize,
+    centres_t: &[f32],
+    kpad: usize,
+    k: usize,
+    ls: &mut [u32],
+    ds: &mut [f32],
+) -> usize {
+    assign_chunk_generic(x, d, centres_t, kpad, k, ls, ds)
+}
+
+#[inline(always)]
+fn assign_chunk_generic(
+    x: &[f32],
+    d: usize,
+    centres_t: &[f32],
+    kpad: usize,
+    k: usize,
+    ls: &mut [u32],
+    ds: &mut [f32],
+) -> usize {
+    let mut moved = 0;
+    for ((xi, l), dist) in x
+        .chunks_exact(d.max(1))
+        .zip(ls.iter_mut())
+        .zip(ds.iter_mut())
+    {
+        let (best, bestd) = nearest(xi, centres_t, kpad, k);
+        if *l != best {
+            moved += 1;
+        }
+        *l = best;
+        *dist = bestd;
+    }
+    moved
+}
+
+/// New centres from the chunks' partial sums (chunks in order, as the shader); returns
+/// the squared shift of each centre. An empty cluster keeps its centre.
+fn update(partials: &[Partial], d: usize, k: usize, centres: &mut Array2<f32>) -> Vec<f32> {
     let mut shifts = vec![0.0f32; k];
     for c in 0..k {
         let count: u32 = partials.iter().map(|(_, n)| n[c]).sum();
         let mut sh = 0.0f32;
         for t in 0..d {
             let mut s = 0.0f32;
-            for (sums, _) in &partials {
+            for (sums, _) in partials {
                 s += sums[c * d + t];
             }
             let old = centres[[c, t]];
@@ -127,15 +196,16 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
             let mut mindist = vec![0.0f32; n];
             let mut n_iter = 0;
             loop {
-                let moved = assign(pts.view(), &centres, k, &mut labels, &mut mindist);
-                let shifts = update(pts.view(), &labels, k, &mut centres);
+                let (moved, partials) =
+                    assign(pts.view(), &centres, k, &mut labels, &mut mindist, true);
+                let shifts = update(&partials, d, k, &mut centres);
                 n_iter += 1;
                 let total: f32 = shifts.iter().sum();
                 if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
                     break;
                 }
             }
-            assign(pts.view(), &centres, k, &mut labels, &mut mindist);
+            assign(pts.view(), &centres, k, &mut labels, &mut mindist, false);
             let inertia = mindist.iter().map(|&v| v as f64).sum();
             (labels, centres, inertia, n_iter)
         })
