@@ -25,8 +25,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file is malformed: names the file, the line (1-based) and what was expected.
-    #[error("{path}:{line}: {message}")]
+    /// A file is malformed: names the file, the line (1-based; 0 when the problem is
+    /// a field rather than a line) and what was expected.
+    #[error("{}", parse_location(path, *line, message))]
     Parse {
         path: PathBuf,
         line: usize,
@@ -35,6 +36,24 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn parse_location(path: &std::path::Path, line: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{}: {message}", path.display())
+    } else {
+        format!("{}:{line}: {message}", path.display())
+    }
+}
+
+impl Error {
+    /// The message without the file name (for notes about a file already named).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Parse { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
 
 /// Shorthand for `Error::InvalidInput` with a formatted message.
 #[macro_export]

@@ -3,7 +3,8 @@
 //!
 //! Layout: `engine` (backend choice and the kernel entry points), `gpu` (all wgpu glue
 //! and the host side of each shader in `shaders/`), `cpu` (the CPU twin of each
-//! shader), `cluster` (k-means, silhouette), `bench` (throughput measurements).
+//! shader), `cluster` (k-means, silhouette), `io` (readers and writers), `phonon`
+//! (the DOS type and its descriptors), `plot` (SVG figures), `bench` (throughput).
 
 pub mod bench;
 pub mod cluster;
@@ -11,6 +12,10 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod io;
+pub mod phonon;
+pub mod plot;
+pub mod progress;
 
 pub use engine::{BackendChoice, Engine};
 pub use error::{Error, Result};

@@ -3,8 +3,14 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use superion::{BackendChoice, Engine, bench, gpu};
+use superion::io::inputs::{Failure, discover, read_all};
+use superion::phonon::descriptors::{FeatureOptions, FeatureRow, Value, features};
+use superion::phonon::similarity::{Metric, similarity};
+use superion::{BackendChoice, Engine, bench, gpu, io, plot};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Phonon DOS: readers, descriptors, plots, similarity.
+    #[command(subcommand)]
+    Phonon(PhononCommand),
     /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
     Devices {
         /// Print JSON instead of a table.
@@ -43,6 +52,103 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PhononCommand {
+    /// One row of descriptors per material (Materials Project JSON, phonopy folders,
+    /// or folders of them) as CSV (or JSON).
+    Features {
+        /// Files or folders (searched recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Write the table here (CSV) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print rows and failures as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+        /// Fail the whole run if any input cannot be read (default: report and skip).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print one material's descriptors and write its DOS plot (SVG).
+    Show {
+        input: PathBuf,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Folder for the plot (default: the current folder).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Pairwise DOS similarity matrix (CSV, ids in the first column and the header).
+    Similarity {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Metric::Wasserstein)]
+        metric: Metric,
+        /// Quantile points (wasserstein) or DOS bins (cosine, tanimoto).
+        #[arg(long, default_value_t = 300)]
+        bins: usize,
+        /// Upper end of the DOS-vector range (THz).
+        #[arg(long, default_value_t = 30.0)]
+        max_thz: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct FeatureArgs {
+    /// Element projections to describe (repeatable; the first is also the legacy one).
+    #[arg(long = "element", default_value = "Li")]
+    elements: Vec<String>,
+    /// Temperatures (K) for Bose-Einstein weighted band centres.
+    #[arg(long, value_delimiter = ',', default_value = "300,600,900")]
+    temperatures: Vec<f64>,
+    /// Add the original study's columns (legacy_fav, legacy_<T>, ...) beside the corrected ones.
+    #[arg(long)]
+    legacy: bool,
+    /// Add an area-normalised DOS vector with this many bins over [0, --dos-max-thz).
+    #[arg(long)]
+    dos_vector: Option<usize>,
+    #[arg(long, default_value_t = 30.0)]
+    dos_max_thz: f64,
+    /// Flag `unstable` when more than this fraction of the DOS is at imaginary frequencies.
+    #[arg(long, default_value_t = 1e-3)]
+    unstable_threshold: f64,
+}
+
+impl FeatureArgs {
+    fn options(&self) -> anyhow::Result<FeatureOptions> {
+        if let Some(bad) = self
+            .temperatures
+            .iter()
+            .find(|t| !(**t > 0.0 && t.is_finite()))
+        {
+            anyhow::bail!("--temperatures: {bad} is not a positive temperature in K");
+        }
+        if self.dos_vector == Some(0) || !(self.dos_max_thz > 0.0) {
+            anyhow::bail!("--dos-vector needs at least 1 bin and --dos-max-thz a positive range");
+        }
+        if let Some(bad) = self
+            .elements
+            .iter()
+            .find(|e| !superion::phonon::composition::is_element(e))
+        {
+            anyhow::bail!("--element: {bad:?} is not a chemical element symbol");
+        }
+        Ok(FeatureOptions {
+            elements: self.elements.clone(),
+            temperatures_k: self.temperatures.clone(),
+            legacy: self.legacy,
+            dos_bins: self.dos_vector,
+            dos_max_thz: self.dos_max_thz,
+            unstable_threshold: self.unstable_threshold,
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -59,6 +165,202 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devices { json } => devices(json),
         Command::Bench { quick, json, only } => {
             bench_cmd(cli.backend, quick, json, only.as_deref())
+        }
+        Command::Phonon(cmd) => phonon(cli.backend, cmd),
+    }
+}
+
+/// Per-material warnings on stderr, at most 10 of each kind (the rest counted).
+fn report_warnings(rows: &[FeatureRow]) {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in rows {
+        let id = match r.get("id") {
+            Some(Value::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        for w in &r.warnings {
+            // Group by the text before the first ':' ("Li columns left empty", ...).
+            let kind = w.split(':').next().unwrap_or(w).to_string();
+            let n = seen.entry(kind).or_insert(0);
+            *n += 1;
+            if *n <= 10 {
+                eprintln!("superion: warning: {id}: {w}");
+            }
+        }
+    }
+    for (kind, n) in seen.into_iter().filter(|(_, n)| *n > 10) {
+        eprintln!("superion: warning: {} more like \"{kind}\"", n - 10);
+    }
+}
+
+fn report_failures(failures: &[Failure]) {
+    if failures.is_empty() {
+        return;
+    }
+    eprintln!("superion: skipped {} input(s):", failures.len());
+    for f in failures {
+        eprintln!("  {}: {}", f.input.display(), f.error);
+    }
+}
+
+/// Descriptors for every readable input; inputs that fail to read or describe are
+/// returned as failures.
+fn feature_rows(
+    inputs: &[PathBuf],
+    opts: &FeatureOptions,
+) -> anyhow::Result<(Vec<FeatureRow>, Vec<Failure>)> {
+    use rayon::prelude::*;
+    let found = discover(inputs)?;
+    let (dos, mut failures) = read_all(&found);
+    let described: Vec<_> = dos
+        .par_iter()
+        .map(|d| (d.source.clone(), features(d, opts)))
+        .collect();
+    let mut rows = Vec::new();
+    for (source, r) in described {
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => failures.push(Failure {
+                input: source,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok((rows, failures))
+}
+
+/// A header (union of columns, first-seen order) and formatted rows.
+fn table(rows: &[FeatureRow]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = Vec::new();
+    for r in rows {
+        for (k, _) in &r.columns {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    let body = rows
+        .iter()
+        .map(|r| {
+            header
+                .iter()
+                .map(|h| match r.get(h) {
+                    Some(Value::Num(v)) => io::fmt_f64(*v),
+                    Some(Value::Bool(b)) => b.to_string(),
+                    Some(Value::Text(t)) => t.clone(),
+                    None => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    (header, body)
+}
+
+fn row_json(r: &FeatureRow) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = r
+        .columns
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Num(x) if x.is_nan() => serde_json::Value::Null,
+                other => serde_json::to_value(other).unwrap_or_default(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map)
+}
+
+fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
+    match cmd {
+        PhononCommand::Features {
+            inputs,
+            opts,
+            out,
+            json,
+            strict,
+        } => {
+            let opts = opts.options()?;
+            let (rows, failures) = feature_rows(&inputs, &opts)?;
+            if strict && !failures.is_empty() {
+                report_failures(&failures);
+                anyhow::bail!(
+                    "--strict: {} input(s) failed, nothing written",
+                    failures.len()
+                );
+            }
+            report_warnings(&rows);
+            report_failures(&failures);
+            let (header, body) = table(&rows);
+            if json {
+                let doc = serde_json::json!({
+                    "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+                    "failures": failures,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            match out {
+                Some(path) => {
+                    io::write_csv(&path, &header, &body)?;
+                    eprintln!("superion: {} materials -> {}", rows.len(), path.display());
+                }
+                None if !json => print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?),
+                None => {}
+            }
+            Ok(())
+        }
+        PhononCommand::Show { input, opts, out } => {
+            let opts = opts.options()?;
+            let found = discover(std::slice::from_ref(&input))?;
+            let dos = found.first().context("no input")?.read()?;
+            let row = features(&dos, &opts)?;
+            for (k, v) in &row.columns {
+                let shown = match v {
+                    Value::Num(x) => format!("{x:.6}"),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Text(t) => t.clone(),
+                };
+                println!("{k:<28} {shown}");
+            }
+            for w in &row.warnings {
+                eprintln!("superion: warning: {w}");
+            }
+            let path = out.join(format!("{}_dos.svg", dos.id));
+            plot::dos_svg(&dos, &path)?;
+            eprintln!("superion: DOS plot -> {}", path.display());
+            Ok(())
+        }
+        PhononCommand::Similarity {
+            inputs,
+            metric,
+            bins,
+            max_thz,
+            out,
+        } => {
+            if bins == 0 || !(max_thz > 0.0) {
+                anyhow::bail!("--bins must be at least 1 and --max-thz positive");
+            }
+            let engine = Engine::new(backend)?;
+            let found = discover(&inputs)?;
+            let (dos, failures) = read_all(&found);
+            report_failures(&failures);
+            let m = similarity(&engine, &dos, metric, bins, max_thz)?;
+            let mut header = vec!["id".to_string()];
+            header.extend(dos.iter().map(|d| d.id.clone()));
+            let body: Vec<Vec<String>> = dos
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    std::iter::once(d.id.clone())
+                        .chain(m.row(i).iter().map(|v| io::fmt_f64(*v)))
+                        .collect()
+                })
+                .collect();
+            match out {
+                Some(path) => io::write_csv(&path, &header, &body)?,
+                None => print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?),
+            }
+            Ok(())
         }
     }
 }

@@ -1,0 +1,134 @@
+//! Phonon inputs given on the command line: files, phonopy folders, or folders that
+//! hold many of them. They are discovered, then read in parallel; a bad input is
+//! reported with its error and skipped (or stops the run under `--strict`), never
+//! silently dropped.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::phonon::Dos;
+use crate::progress;
+
+/// One phonon DOS source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PhononInput {
+    /// A Materials Project JSON document (`.json` or `.json.gz`).
+    MpJson(PathBuf),
+    /// A phonopy folder with `total_dos.dat`.
+    Phonopy(PathBuf),
+}
+
+impl PhononInput {
+    pub fn path(&self) -> &Path {
+        match self {
+            PhononInput::MpJson(p) | PhononInput::Phonopy(p) => p,
+        }
+    }
+
+    pub fn read(&self) -> Result<Dos> {
+        match self {
+            PhononInput::MpJson(p) => super::mp_json::read(p),
+            PhononInput::Phonopy(p) => super::phonopy::read(p),
+        }
+    }
+}
+
+fn is_json(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".json") || name.ends_with(".json.gz")
+}
+
+/// Expand paths into inputs: a JSON file is one input; a folder with `total_dos.dat`
+/// is one phonopy input; any other folder is searched (recursively) for both.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_file() {
+            if is_json(p) {
+                out.push(PhononInput::MpJson(p.clone()));
+            } else {
+                return Err(Error::InvalidInput(format!(
+                    "{}: not a phonon input (expected a .json/.json.gz Materials Project document or a phonopy folder)",
+                    p.display()
+                )));
+            }
+        } else if p.is_dir() {
+            let before = out.len();
+            walk(p, &mut out)?;
+            if out.len() == before {
+                return Err(Error::InvalidInput(format!(
+                    "{}: no phonon inputs inside (no .json/.json.gz documents, no folders with total_dos.dat)",
+                    p.display()
+                )));
+            }
+        } else {
+            return Err(Error::Io {
+                path: p.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
+    if super::phonopy::is_phonopy_dir(dir) {
+        out.push(PhononInput::Phonopy(dir.to_path_buf()));
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let mut found = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(&p, &mut found)?;
+        } else if is_json(&p) {
+            found.push(PhononInput::MpJson(p));
+        }
+    }
+    out.extend(found);
+    Ok(())
+}
+
+/// A failed input and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    pub input: PathBuf,
+    pub error: String,
+}
+
+/// Read every input in parallel (a progress bar on a terminal); results keep the
+/// order of `inputs`.
+pub fn read_all(inputs: &[PhononInput]) -> (Vec<Dos>, Vec<Failure>) {
+    let bar = progress::bar(inputs.len() as u64, "reading phonon DOS");
+    let results: Vec<Result<Dos>> = inputs
+        .par_iter()
+        .map(|i| {
+            let r = i.read();
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (input, r) in inputs.iter().zip(results) {
+        match r {
+            Ok(d) => ok.push(d),
+            Err(e) => failed.push(Failure {
+                input: input.path().to_path_buf(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    (ok, failed)
+}

@@ -1,0 +1,102 @@
+//! Readers and writers. Every reader names the file, line (or field) and what was
+//! expected when input is malformed; every writer writes to a temporary name beside
+//! the target and renames it, so a failed run never leaves a half-written file that
+//! looks complete.
+
+pub mod inputs;
+pub mod mp_json;
+pub mod phonopy;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The bytes of `path`, decompressed when they are gzip (by content, not by name).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_bytes(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+        parse_err(path, line, "not UTF-8 text".into())
+    })?;
+    if text.trim().is_empty() {
+        return Err(parse_err(path, 1, "the file is empty".into()));
+    }
+    Ok(text)
+}
+
+pub(crate) fn parse_err(path: &Path, line: usize, message: String) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, then a
+/// rename over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(path, e)
+    })
+}
+
+/// A CSV table as bytes: a header and rows of already formatted fields.
+pub fn csv_bytes(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let to_err = |e: csv::Error| Error::InvalidInput(format!("CSV: {e}"));
+    w.write_record(header).map_err(to_err)?;
+    for r in rows {
+        w.write_record(r).map_err(to_err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::InvalidInput(format!("CSV: {e}")))
+}
+
+/// Write a CSV table atomically.
+pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    write_atomic(path, &csv_bytes(header, rows)?)
+}
+
+/// A float for a CSV field: shortest round-trip form, empty for NaN.
+pub fn fmt_f64(v: f64) -> String {
+    if v.is_nan() {
+        String::new()
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,278 @@
+//! Chemical compositions: reduced formulas written as pymatgen and the Materials
+//! Project write them (elements by increasing Pauling electronegativity), and formula
+//! parsing so that "LiTi2(PO4)3", "Li1Ti2P3O12" and a structure's species all compare
+//! equal as reduced compositions.
+
+use std::collections::BTreeMap;
+
+/// Pauling electronegativities (pymatgen's values; noble gases and unknowns high, so
+/// they sort last). Indexed by symbol through [`electronegativity`].
+const PAULING: &[(&str, f64)] = &[
+    ("H", 2.20),
+    ("He", 4.5),
+    ("Li", 0.98),
+    ("Be", 1.57),
+    ("B", 2.04),
+    ("C", 2.55),
+    ("N", 3.04),
+    ("O", 3.44),
+    ("F", 3.98),
+    ("Ne", 4.5),
+    ("Na", 0.93),
+    ("Mg", 1.31),
+    ("Al", 1.61),
+    ("Si", 1.90),
+    ("P", 2.19),
+    ("S", 2.58),
+    ("Cl", 3.16),
+    ("Ar", 4.5),
+    ("K", 0.82),
+    ("Ca", 1.00),
+    ("Sc", 1.36),
+    ("Ti", 1.54),
+    ("V", 1.63),
+    ("Cr", 1.66),
+    ("Mn", 1.55),
+    ("Fe", 1.83),
+    ("Co", 1.88),
+    ("Ni", 1.91),
+    ("Cu", 1.90),
+    ("Zn", 1.65),
+    ("Ga", 1.81),
+    ("Ge", 2.01),
+    ("As", 2.18),
+    ("Se", 2.55),
+    ("Br", 2.96),
+    ("Kr", 3.00),
+    ("Rb", 0.82),
+    ("Sr", 0.95),
+    ("Y", 1.22),
+    ("Zr", 1.33),
+    ("Nb", 1.6),
+    ("Mo", 2.16),
+    ("Tc", 1.9),
+    ("Ru", 2.2),
+    ("Rh", 2.28),
+    ("Pd", 2.20),
+    ("Ag", 1.93),
+    ("Cd", 1.69),
+    ("In", 1.78),
+    ("Sn", 1.96),
+    ("Sb", 2.05),
+    ("Te", 2.1),
+    ("I", 2.66),
+    ("Xe", 2.6),
+    ("Cs", 0.79),
+    ("Ba", 0.89),
+    ("La", 1.10),
+    ("Ce", 1.12),
+    ("Pr", 1.13),
+    ("Nd", 1.14),
+    ("Pm", 1.13),
+    ("Sm", 1.17),
+    ("Eu", 1.2),
+    ("Gd", 1.20),
+    ("Tb", 1.1),
+    ("Dy", 1.22),
+    ("Ho", 1.23),
+    ("Er", 1.24),
+    ("Tm", 1.25),
+    ("Yb", 1.1),
+    ("Lu", 1.27),
+    ("Hf", 1.3),
+    ("Ta", 1.5),
+    ("W", 2.36),
+    ("Re", 1.9),
+    ("Os", 2.2),
+    ("Ir", 2.20),
+    ("Pt", 2.28),
+    ("Au", 2.54),
+    ("Hg", 2.00),
+    ("Tl", 1.62),
+    ("Pb", 2.33),
+    ("Bi", 2.02),
+    ("Po", 2.0),
+    ("At", 2.2),
+    ("Rn", 2.2),
+    ("Fr", 0.7),
+    ("Ra", 0.9),
+    ("Ac", 1.1),
+    ("Th", 1.3),
+    ("Pa", 1.5),
+    ("U", 1.38),
+    ("Np", 1.36),
+    ("Pu", 1.28),
+    ("Am", 1.13),
+    ("Cm", 1.28),
+];
+
+/// The Pauling electronegativity of `symbol`, if it is a known element.
+pub fn electronegativity(symbol: &str) -> Option<f64> {
+    PAULING.iter().find(|(s, _)| *s == symbol).map(|(_, x)| *x)
+}
+
+/// Whether `symbol` names a chemical element.
+pub fn is_element(symbol: &str) -> bool {
+    electronegativity(symbol).is_some()
+}
+
+/// Element -> amount.
+pub type Composition = BTreeMap<String, f64>;
+
+/// The composition of a list of site species.
+pub fn composition_of(species: &[String]) -> Composition {
+    let mut c = Composition::new();
+    for s in species {
+        *c.entry(s.clone()).or_insert(0.0) += 1.0;
+    }
+    c
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The composition divided by the greatest common divisor of its (integer) amounts.
+pub fn reduce(c: &Composition) -> Composition {
+    let ints: Vec<u64> = c.values().map(|v| v.round() as u64).collect();
+    let integral = c.values().all(|v| (v - v.round()).abs() < 1e-6);
+    let g = if integral {
+        ints.iter().copied().fold(0, gcd).max(1)
+    } else {
+        1
+    };
+    c.iter().map(|(k, v)| (k.clone(), v / g as f64)).collect()
+}
+
+/// Reduced formula, elements by increasing electronegativity then symbol ("Li2O",
+/// "LiYS2", "Li3PS4").
+pub fn reduced_formula(c: &Composition) -> String {
+    let r = reduce(c);
+    let mut els: Vec<(&String, &f64)> = r.iter().collect();
+    els.sort_by(|a, b| {
+        let xa = electronegativity(a.0).unwrap_or(5.0);
+        let xb = electronegativity(b.0).unwrap_or(5.0);
+        xa.total_cmp(&xb).then(a.0.cmp(b.0))
+    });
+    let mut out = String::new();
+    for (el, n) in els {
+        out.push_str(el);
+        if (n - 1.0).abs() > 1e-9 {
+            if (n - n.round()).abs() < 1e-9 {
+                out.push_str(&format!("{}", n.round() as u64));
+            } else {
+                out.push_str(&format!("{n}"));
+            }
+        }
+    }
+    out
+}
+
+/// Parse a formula such as "Li7La3Zr2O12", "LiTi2(PO4)3" or "Li2 O1" into a
+/// composition. Returns None when it is not a formula (unknown symbols, bad brackets).
+pub fn parse_formula(text: &str) -> Option<Composition> {
+    fn group(chars: &[char], pos: &mut usize, depth: usize) -> Option<Composition> {
+        let mut out = Composition::new();
+        while *pos < chars.len() {
+            let c = chars[*pos];
+            if c == ' ' {
+                *pos += 1;
+                continue;
+            }
+            let mut part = if c == '(' || c == '[' {
+                *pos += 1;
+                let inner = group(chars, pos, depth + 1)?;
+                if *pos >= chars.len() || !matches!(chars[*pos], ')' | ']') {
+                    return None;
+                }
+                *pos += 1;
+                inner
+            } else if c == ')' || c == ']' {
+                return (depth > 0).then_some(out);
+            } else if c.is_ascii_uppercase() {
+                let mut sym = c.to_string();
+                *pos += 1;
+                while *pos < chars.len() && chars[*pos].is_ascii_lowercase() {
+                    sym.push(chars[*pos]);
+                    *pos += 1;
+                }
+                if !is_element(&sym) {
+                    return None;
+                }
+                Composition::from([(sym, 1.0)])
+            } else {
+                return None;
+            };
+            let start = *pos;
+            while *pos < chars.len() && (chars[*pos].is_ascii_digit() || chars[*pos] == '.') {
+                *pos += 1;
+            }
+            let mult: f64 = if *pos > start {
+                chars[start..*pos].iter().collect::<String>().parse().ok()?
+            } else {
+                1.0
+            };
+            for v in part.values_mut() {
+                *v *= mult;
+            }
+            for (k, v) in part {
+                *out.entry(k).or_insert(0.0) += v;
+            }
+        }
+        (depth == 0).then_some(out)
+    }
+    let chars: Vec<char> = text.trim().chars().collect();
+    let mut pos = 0;
+    let c = group(&chars, &mut pos, 0)?;
+    (!c.is_empty() && pos == chars.len()).then_some(c)
+}
+
+/// Whether two compositions are the same once reduced.
+pub fn same_reduced(a: &Composition, b: &Composition) -> bool {
+    let (ra, rb) = (reduce(a), reduce(b));
+    ra.len() == rb.len()
+        && ra
+            .iter()
+            .all(|(k, v)| rb.get(k).is_some_and(|w| (v - w).abs() < 1e-6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_reduce_and_order_like_pymatgen() {
+        let sp: Vec<String> = ["O", "Li", "Li", "O", "Li", "Li"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(reduced_formula(&composition_of(&sp)), "Li2O");
+        assert_eq!(
+            reduced_formula(&parse_formula("Li4P4S16").unwrap()),
+            "LiPS4"
+        );
+        assert_eq!(reduced_formula(&parse_formula("S2YLi").unwrap()), "LiYS2");
+        assert_eq!(
+            reduced_formula(&parse_formula("Li2 Yb2 Al2 F12").unwrap()),
+            "LiYbAlF6"
+        );
+    }
+
+    #[test]
+    fn brackets_and_spaces_parse() {
+        let a = parse_formula("LiTi2(PO4)3").unwrap();
+        let b = parse_formula("Li1Ti2P3O12").unwrap();
+        assert!(same_reduced(&a, &b));
+        assert!(same_reduced(
+            &parse_formula("Li6PS5Cl").unwrap(),
+            &parse_formula("Li12P2S10Cl2").unwrap()
+        ));
+        assert!(!same_reduced(
+            &parse_formula("Li3PS4").unwrap(),
+            &parse_formula("Li7P3S11").unwrap()
+        ));
+        assert!(parse_formula("Xy2").is_none());
+        assert!(parse_formula("Li(PO4").is_none());
+        assert!(parse_formula("").is_none());
+    }
+}
