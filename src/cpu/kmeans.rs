@@ -127,7 +127,44 @@ fn assign_chunk_avx2(
     ls: &mut [u32],
     ds: &mut [f32],
 ) -> usize {
-    assign_chunk_generic(x, d, centres_t, kpad, k, ls, ds)
+    use std::arch::x86_64::*;
+    assert!(centres_t.len() >= d * kpad && kpad % LANES == 0);
+    let mut moved = 0;
+    for ((xi, l), dist) in x
+        .chunks_exact(d.max(1))
+        .zip(ls.iter_mut())
+        .zip(ds.iter_mut())
+    {
+        let mut best = 0u32;
+        let mut bestd = f32::MAX;
+        for c0 in (0..k).step_by(LANES) {
+            let mut acc = _mm256_setzero_ps();
+            for (t, &xt) in xi.iter().enumerate() {
+                // Unfused sub, mul, add in dimension order: the shader's arithmetic.
+                // SAFETY: c0 + 8 <= kpad, t < d, so the load stays inside centres_t.
+                unsafe {
+                    let c = _mm256_loadu_ps(centres_t.as_ptr().add(t * kpad + c0));
+                    let diff = _mm256_sub_ps(_mm256_set1_ps(xt), c);
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(diff, diff));
+                }
+            }
+            let mut lanes = [0.0f32; LANES];
+            // SAFETY: `lanes` has room for 8 floats.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+            for (j, &a) in lanes.iter().enumerate().take(k - c0) {
+                if a < bestd {
+                    bestd = a;
+                    best = (c0 + j) as u32;
+                }
+            }
+        }
+        if *l != best {
+            moved += 1;
+        }
+        *l = best;
+        *dist = bestd;
+    }
+    moved
 }
 
 #[inline(always)]

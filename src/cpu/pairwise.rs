@@ -3,7 +3,7 @@
 use ndarray::{Array2, Array3, ArrayView2, Axis, s};
 use rayon::prelude::*;
 
-use super::sq_dist_lanes;
+use super::sq_dists_row;
 use crate::engine::LabelledBatch;
 use crate::error::Result;
 
@@ -19,6 +19,8 @@ pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
     if n == 0 || m == 0 {
         return out;
     }
+    let ys = y.as_slice().expect("standard layout");
+    let d = x.ncols();
     out.axis_chunks_iter_mut(Axis(0), 16)
         .into_par_iter()
         .enumerate()
@@ -28,10 +30,12 @@ pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
                 let j1 = (j0 + Y_BLOCK).min(m);
                 for (di, mut row) in rows.outer_iter_mut().enumerate() {
                     let xi = x.row(r0 + di);
-                    let xi = xi.as_slice().unwrap();
-                    for j in j0..j1 {
-                        row[j] = sq_dist_lanes(xi, y.row(j).as_slice().unwrap());
-                    }
+                    let row = row.as_slice_mut().expect("standard layout");
+                    sq_dists_row(
+                        xi.as_slice().unwrap(),
+                        &ys[j0 * d..j1 * d],
+                        &mut row[j0..j1],
+                    );
                 }
             }
         });
@@ -75,10 +79,17 @@ pub fn cluster_dist_sums(batch: &LabelledBatch) -> Array3<f32> {
                 .for_each(|(i, mut row)| {
                     let xi = pts.row(i);
                     let xi = xi.as_slice().unwrap();
+                    let all = pts.as_slice().expect("standard layout");
+                    let d = xi.len();
                     let mut acc = vec![0.0f64; kmax];
-                    for (j, &l) in labels.iter().enumerate() {
-                        acc[l as usize] +=
-                            (sq_dist_lanes(xi, pts.row(j).as_slice().unwrap()) as f64).sqrt();
+                    let mut dist = vec![0.0f32; Y_BLOCK];
+                    for j0 in (0..n).step_by(Y_BLOCK) {
+                        let j1 = (j0 + Y_BLOCK).min(n);
+                        sq_dists_row(xi, &all[j0 * d..j1 * d], &mut dist[..j1 - j0]);
+                        let block = labels.slice(ndarray::s![j0..j1]);
+                        for (&l, &d2) in block.iter().zip(&dist) {
+                            acc[l as usize] += (d2 as f64).sqrt();
+                        }
                     }
                     for (o, a) in row.iter_mut().zip(acc) {
                         *o = a as f32;

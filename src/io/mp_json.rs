@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{parse_err, read_text};
+use super::{parse_err, read_bytes};
 use crate::error::Result;
 use crate::phonon::{Dos, Projection};
 
@@ -42,13 +42,19 @@ fn one() -> f64 {
     1.0
 }
 
+/// A document wrapped as `{"phonon_dos": ..., "material_id": ...}`.
+#[derive(Deserialize)]
+struct Wrapped {
+    phonon_dos: RawDos,
+    #[serde(default, alias = "task_id", alias = "mp_id")]
+    material_id: Option<String>,
+}
+
 /// The material id: the document's own `material_id`/`task_id`, else the leading
 /// `mp-NNN` of the file name, else the file name without its extensions.
-fn material_id(doc: &serde_json::Value, path: &Path) -> String {
-    for key in ["material_id", "task_id", "mp_id"] {
-        if let Some(s) = doc.get(key).and_then(|v| v.as_str()) {
-            return s.to_string();
-        }
+fn material_id(own: Option<String>, path: &Path) -> String {
+    if let Some(id) = own {
+        return id;
     }
     let name = path
         .file_name()
@@ -70,22 +76,35 @@ fn material_id(doc: &serde_json::Value, path: &Path) -> String {
 
 /// Read one Materials Project phonon DOS document.
 pub fn read(path: &Path) -> Result<Dos> {
-    let text = read_text(path)?;
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| parse_err(path, e.line(), format!("not valid JSON: {e}")))?;
-    let inner = doc.get("phonon_dos").unwrap_or(&doc);
-    let field = if doc.get("phonon_dos").is_some() {
-        "phonon_dos"
-    } else {
-        "document"
+    let bytes = read_bytes(path)?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(parse_err(path, 1, "the file is empty".into()));
+    }
+    // Typed parsing straight from the bytes: the wrapped form first, then the bare one.
+    let (raw, own_id) = match serde_json::from_slice::<Wrapped>(&bytes) {
+        Ok(w) => (w.phonon_dos, w.material_id),
+        Err(wrapped_err) => {
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| parse_err(path, e.line(), format!("not valid JSON: {e}")))?;
+            if value.get("phonon_dos").is_some() {
+                return Err(parse_err(
+                    path,
+                    wrapped_err.line(),
+                    format!(
+                        "phonon_dos: expected a pymatgen PhononDos or CompletePhononDos ({wrapped_err})"
+                    ),
+                ));
+            }
+            let raw = RawDos::deserialize(&value).map_err(|e| {
+                parse_err(
+                    path,
+                    0,
+                    format!("document: expected a pymatgen PhononDos or CompletePhononDos ({e})"),
+                )
+            })?;
+            (raw, None)
+        }
     };
-    let raw: RawDos = RawDos::deserialize(inner).map_err(|e| {
-        parse_err(
-            path,
-            0,
-            format!("{field}: expected a pymatgen PhononDos or CompletePhononDos ({e})"),
-        )
-    })?;
     let mut species = Vec::new();
     if let Some(st) = &raw.structure {
         for (i, site) in st.sites.iter().enumerate() {
@@ -135,7 +154,7 @@ pub fn read(path: &Path) -> Result<Dos> {
         }
     }
     let mut dos = Dos {
-        id: material_id(&doc, path),
+        id: material_id(own_id, path),
         source: path.to_path_buf(),
         freqs_thz: raw.frequencies,
         total: raw.densities,
