@@ -112,3 +112,30 @@ fn windowed_sums_survive_atom_and_lag_chunks() {
         assert!(close(*a, *b, 1e-5, 1e-6), "{a} vs {b}");
     }
 }
+
+#[test]
+fn work_that_cannot_be_split_small_enough_is_an_error_not_a_panic() {
+    let Some(g) = gpu() else { return };
+    let (x, _) = blobs(300, 4, 3, 1.0, 1);
+    let params = KMeansParams::default();
+    let points = x.view().insert_axis(ndarray::Axis(0));
+    let problems = [KMeansProblem {
+        set: 0,
+        k: 3,
+        seed: 0,
+    }];
+    // One problem's 300 x 4 points need 4.8 kB; a 1 kB cap cannot hold them.
+    let err = with_cap(1024, || kmeans_batch(&g, points, &problems, &params)).unwrap_err();
+    assert!(matches!(err, superion::Error::TooLarge(_)), "{err}");
+    assert!(
+        err.to_string().contains("--backend cpu"),
+        "the message says what to do: {err}"
+    );
+    let w = walk(10, 200, 0.1, false, false, 1);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    let err = with_cap(1024, || g.unwrap(&traj, 1.0)).unwrap_err();
+    assert!(matches!(err, superion::Error::TooLarge(_)), "{err}");
+}
