@@ -71,7 +71,7 @@ impl Engine {
                 })
             }
             BackendChoice::Auto => {
-                let adapters = gpu::enumerate();
+                let adapters = gpu::enumerate_on(wgpu::Backends::PRIMARY);
                 if gpu::pick(&adapters, true).is_none() {
                     let seen = if adapters.is_empty() {
                         "no adapter at all".to_string()
@@ -214,9 +214,9 @@ impl Engine {
         }
     }
 
-    /// For each lag: sums over time origins and atoms of the squared displacement
-    /// per axis (L x 3, in f64), the building block of the MSD.
-    pub fn windowed_sq_disp(&self, disp: ArrayView3<f32>, lags: &[usize]) -> Result<Array2<f64>> {
+    /// For each lag and atom: the sum over time origins of the squared displacement
+    /// per axis (L x N x 3, in f64), the building block of the MSD.
+    pub fn windowed_sq_disp(&self, disp: ArrayView3<f32>, lags: &[usize]) -> Result<Array3<f64>> {
         let t = disp.shape()[0];
         if let Some(&bad) = lags.iter().find(|&&l| l >= t.max(1)) {
             return Err(invalid!(

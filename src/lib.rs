@@ -16,6 +16,7 @@ pub mod io;
 pub mod phonon;
 pub mod plot;
 pub mod progress;
+pub mod traj;
 
 pub use engine::{BackendChoice, Engine};
 pub use error::{Error, Result};

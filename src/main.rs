@@ -32,6 +32,9 @@ enum Command {
     /// Phonon DOS: readers, descriptors, plots, similarity.
     #[command(subcommand)]
     Phonon(PhononCommand),
+    /// Molecular-dynamics trajectories: MSD, diffusion coefficients, conductivity.
+    #[command(subcommand)]
+    Traj(TrajCommand),
     /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
     Devices {
         /// Print JSON instead of a table.
@@ -167,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bench_cmd(cli.backend, quick, json, only.as_deref())
         }
         Command::Phonon(cmd) => phonon(cli.backend, cmd),
+        Command::Traj(cmd) => traj_cmd(cli.backend, cmd),
     }
 }
 
@@ -484,4 +488,218 @@ fn bench_cmd(
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(())
+}
+
+#[derive(Subcommand)]
+enum TrajCommand {
+    /// Mean squared displacement, diffusion coefficient (with uncertainty), Haven ratio
+    /// and Nernst-Einstein conductivity of one species.
+    Msd {
+        file: PathBuf,
+        #[command(flatten)]
+        read: TrajReadArgs,
+        /// The diffusing species.
+        #[arg(long, default_value = "Li")]
+        species: String,
+        /// Start of the fit window (ps); default: where the MSD becomes diffusive.
+        #[arg(long)]
+        start_ps: Option<f64>,
+        /// Temperature (K), for the Nernst-Einstein conductivity.
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Ion charge (e) for the conductivity (default: the usual one for the species).
+        #[arg(long)]
+        charge: Option<f64>,
+        /// Do not subtract the framework's drift (on by default, as the peers do).
+        #[arg(long)]
+        no_drift: bool,
+        /// Lags to report: "all" or "log:N".
+        #[arg(long, default_value = "all")]
+        lags: String,
+        /// Write msd.csv, summary.json and msd.svg here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct TrajReadArgs {
+    /// File format (default: from the name or content).
+    #[arg(long, value_enum)]
+    format: Option<superion::io::traj_input::TrajFormat>,
+    /// MD time step (fs); with --stride, the time between frames.
+    #[arg(long)]
+    timestep_fs: Option<f64>,
+    /// Every how many MD steps a frame was written.
+    #[arg(long)]
+    stride: Option<usize>,
+    /// Analyse the complete frames of a file whose last frame is cut short.
+    #[arg(long)]
+    allow_truncated: bool,
+}
+
+impl TrajReadArgs {
+    fn read(&self, file: &std::path::Path) -> anyhow::Result<superion::traj::Trajectory> {
+        let opts = superion::io::traj_input::TrajReadOptions {
+            format: self.format,
+            time: superion::traj::TimeStep {
+                timestep_fs: self.timestep_fs,
+                stride: self.stride,
+            },
+            allow_truncated: self.allow_truncated,
+        };
+        Ok(superion::io::traj_input::read_trajectory(file, &opts)?)
+    }
+}
+
+fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
+    use superion::traj::{diffusion, msd};
+    match cmd {
+        TrajCommand::Msd {
+            file,
+            read,
+            species,
+            start_ps,
+            temperature,
+            charge,
+            no_drift,
+            lags,
+            out,
+            json,
+        } => {
+            let engine = Engine::new(backend)?;
+            let traj = read.read(&file)?;
+            for n in &traj.notes {
+                eprintln!("superion: {n}");
+            }
+            let opts = msd::MsdOptions {
+                species: species.clone(),
+                drift_correction: !no_drift,
+                lags: lags.parse()?,
+                long_step_a: None,
+            };
+            let m = msd::msd(&engine, &traj, &opts)?;
+            if m.long_steps.count > 0 {
+                eprintln!(
+                    "superion: warning: {} frame-to-frame steps longer than {:.2} Å (worst {:.2} Å, atom {}, frame {}): unwrapping may be ambiguous there",
+                    m.long_steps.count,
+                    m.long_step_a,
+                    m.long_steps.worst_a,
+                    m.long_steps.worst_atom,
+                    m.long_steps.worst_frame
+                );
+            }
+            let fit = diffusion::fit(&m, start_ps)?;
+            let d_sigma = diffusion::collective_d(&m, &fit);
+            let haven = if d_sigma > 0.0 {
+                fit.d_cm2_s / d_sigma
+            } else {
+                f64::NAN
+            };
+            let mean_volume: f64 = (0..traj.n_frames()).map(|t| traj.volume_a3(t)).sum::<f64>()
+                / traj.n_frames() as f64;
+            let conductivity = match temperature {
+                Some(t) if t > 0.0 => {
+                    let q = charge
+                        .or_else(|| diffusion::default_charge(&species))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("no default charge for {species}: give --charge")
+                        })?;
+                    Some(serde_json::json!({
+                        "temperature_k": t,
+                        "charge_e": q,
+                        "sigma_tracer_s_cm": diffusion::nernst_einstein_s_cm(m.n_atoms, q, fit.d_cm2_s, mean_volume, t),
+                        "sigma_tracer_err_s_cm": diffusion::nernst_einstein_s_cm(m.n_atoms, q, fit.d_err_cm2_s, mean_volume, t),
+                        "sigma_collective_s_cm": diffusion::nernst_einstein_s_cm(m.n_atoms, q, d_sigma, mean_volume, t),
+                    }))
+                }
+                Some(t) => anyhow::bail!("--temperature must be positive, not {t}"),
+                None => None,
+            };
+            let times = m.times_ps();
+            let summary = serde_json::json!({
+                "file": file.display().to_string(),
+                "species": species,
+                "n_atoms": m.n_atoms,
+                "n_frames": m.n_frames,
+                "dt_ps": m.dt_ps,
+                "backend": engine.describe(),
+                "drift_correction": m.drift,
+                "d_cm2_s": fit.d_cm2_s,
+                "d_err_cm2_s": fit.d_err_cm2_s,
+                "fit_start_ps": fit.fit_start_ps,
+                "fit_end_ps": fit.fit_end_ps,
+                "fit_start_automatic": fit.start_chosen_automatically,
+                "fit_method": fit.method,
+                "fit_points": fit.n_points,
+                "d_sigma_cm2_s": d_sigma,
+                "haven_ratio": haven,
+                "conductivity": conductivity,
+                "mean_volume_a3": mean_volume,
+                "long_steps": m.long_steps,
+                "notes": traj.notes,
+                "msd": times.iter().zip(&m.msd_a2).map(|(t, v)| serde_json::json!({"dt_ps": t, "msd_a2": v})).collect::<Vec<_>>(),
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "{species}: D = {:.4e} ± {:.2e} cm²/s (fit {:.2}-{:.2} ps{}), {} atoms, {} frames of {} ps",
+                    fit.d_cm2_s,
+                    fit.d_err_cm2_s,
+                    fit.fit_start_ps,
+                    fit.fit_end_ps,
+                    if fit.start_chosen_automatically {
+                        ", start automatic"
+                    } else {
+                        ""
+                    },
+                    m.n_atoms,
+                    m.n_frames,
+                    m.dt_ps
+                );
+                println!(
+                    "Haven ratio {haven:.3} (D_sigma {d_sigma:.4e} cm²/s; indicative only: the collective MSD is one noisy series)"
+                );
+            }
+            if let Some(dir) = out {
+                let header: Vec<String> = [
+                    "dt_ps",
+                    "msd_a2",
+                    "msd_x_a2",
+                    "msd_y_a2",
+                    "msd_z_a2",
+                    "collective_a2",
+                ]
+                .map(String::from)
+                .to_vec();
+                let rows: Vec<Vec<String>> = (0..times.len())
+                    .map(|i| {
+                        vec![
+                            io::fmt_f64(times[i]),
+                            io::fmt_f64(m.msd_a2[i]),
+                            io::fmt_f64(m.msd_axes_a2[[i, 0]]),
+                            io::fmt_f64(m.msd_axes_a2[[i, 1]]),
+                            io::fmt_f64(m.msd_axes_a2[[i, 2]]),
+                            io::fmt_f64(m.collective_a2[i]),
+                        ]
+                    })
+                    .collect();
+                io::write_csv(&dir.join("msd.csv"), &header, &rows)?;
+                io::write_atomic(
+                    &dir.join("summary.json"),
+                    serde_json::to_string_pretty(&summary)?.as_bytes(),
+                )?;
+                plot::msd_svg(&m, &fit, &dir.join("msd.svg"))?;
+                eprintln!(
+                    "superion: msd.csv, summary.json, msd.svg -> {}",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
 }

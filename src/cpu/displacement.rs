@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/displacement.wgsl`: the same arithmetic in the same order.
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
 use crate::engine::{FracTrajectory, LongSteps, Unwrapped};
@@ -416,37 +416,26 @@ fn nearest_image(g: [f32; 3], cell: &[f32; 9]) -> [f32; 3] {
     best
 }
 
-/// For each lag: sums over origins and atoms of the squared displacement per axis.
-pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array2<f64> {
-    let t = disp.shape()[0];
+/// For each lag and atom: the sum over origins of the squared displacement per axis
+/// (L x N x 3).
+pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array3<f64> {
+    let (t, n, _) = disp.dim();
     let disp = disp.as_standard_layout();
-    let rows: Vec<[f64; 3]> = lags
-        .par_iter()
-        .map(|&lag| {
-            let mut acc = [0.0f64; 3];
+    let mut out = Array3::<f64>::zeros((lags.len(), n, 3));
+    out.outer_iter_mut()
+        .into_par_iter()
+        .zip(lags.par_iter())
+        .for_each(|(mut per_atom, &lag)| {
+            let acc = per_atom.as_slice_mut().expect("standard layout");
             for t0 in 0..t.saturating_sub(lag) {
                 let a = disp.index_axis(Axis(0), t0);
                 let b = disp.index_axis(Axis(0), t0 + lag);
                 let (a, b) = (a.as_slice().unwrap(), b.as_slice().unwrap());
-                let mut part = [0.0f32; 3];
-                for (pa, pb) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
-                    for ax in 0..3 {
-                        let d = pb[ax] - pa[ax];
-                        part[ax] += d * d;
-                    }
-                }
-                for ax in 0..3 {
-                    acc[ax] += part[ax] as f64;
+                for ((o, pa), pb) in acc.iter_mut().zip(a).zip(b) {
+                    let d = (pb - pa) as f64;
+                    *o += d * d;
                 }
             }
-            acc
-        })
-        .collect();
-    let mut out = Array2::<f64>::zeros((lags.len(), 3));
-    Zip::from(out.rows_mut())
-        .and(&ndarray::Array1::from(rows))
-        .for_each(|mut o, r| {
-            o.assign(&ndarray::ArrayView1::from(r));
         });
     out
 }

@@ -1,6 +1,6 @@
 //! Host side of `shaders/displacement.wgsl` (CPU twin: `crate::cpu::displacement`).
 
-use ndarray::{Array2, ArrayView3, ArrayViewMut3, s};
+use ndarray::{Array3, ArrayView3, ArrayViewMut3, s};
 
 use super::{GpuContext, chunks};
 use crate::cpu::displacement::{inverse_cells, long_steps_from_stats};
@@ -112,9 +112,9 @@ pub fn windowed_sq_disp(
     ctx: &GpuContext,
     disp: ArrayView3<f32>,
     lags: &[usize],
-) -> Result<Array2<f64>> {
+) -> Result<Array3<f64>> {
     let (t, n, _) = disp.dim();
-    let mut out = Array2::<f64>::zeros((lags.len(), 3));
+    let mut out = Array3::<f64>::zeros((lags.len(), n, 3));
     if t == 0 || n == 0 || lags.is_empty() {
         return Ok(out);
     }
@@ -129,7 +129,7 @@ pub fn windowed_sq_disp(
     // L x Na x 3 output does too.
     for atoms in chunks(n, 12 * t as u64, max_bind) {
         let na = atoms.len();
-        let block = disp.slice(s![.., atoms, ..]);
+        let block = disp.slice(s![.., atoms.clone(), ..]);
         let ub = ctx.upload("u", block.as_standard_layout().as_slice().unwrap());
         for lag_range in chunks(lags.len(), 12 * na as u64, max_bind) {
             let nl = lag_range.len();
@@ -151,13 +151,8 @@ pub fn windowed_sq_disp(
             ctx.submit(enc)?;
             let host: Vec<f32> = ctx.read(&sums, nl * na * 3)?;
             let host = ArrayView3::from_shape((nl, na, 3), &host).expect("sums shape");
-            for (j, per_atom) in host.outer_iter().enumerate() {
-                for row in per_atom.outer_iter() {
-                    for ax in 0..3 {
-                        out[[lag_range.start + j, ax]] += row[ax] as f64;
-                    }
-                }
-            }
+            out.slice_mut(s![lag_range.clone(), atoms.clone(), ..])
+                .assign(&host.mapv(|v| v as f64));
         }
     }
     Ok(out)

@@ -75,8 +75,14 @@ fn instance() -> wgpu::Instance {
 
 /// Every adapter wgpu can see, on every backend, in wgpu's order.
 pub fn enumerate() -> Vec<AdapterSummary> {
+    enumerate_on(wgpu::Backends::all())
+}
+
+/// Adapters on the given backends only. `auto` looks at the primary APIs (Vulkan,
+/// Metal, DX12): starting GL/EGL just to rule it out costs tens of milliseconds.
+pub fn enumerate_on(backends: wgpu::Backends) -> Vec<AdapterSummary> {
     let inst = instance();
-    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+    pollster::block_on(inst.enumerate_adapters(backends))
         .iter()
         .map(AdapterSummary::of)
         .collect()

@@ -6,6 +6,8 @@
 pub mod inputs;
 pub mod mp_json;
 pub mod phonopy;
+pub mod traj_input;
+pub mod xdatcar;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

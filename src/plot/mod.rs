@@ -104,3 +104,109 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
     }
     write_atomic(path, svg.as_bytes())
 }
+
+/// MSD against time with the fitted line over its window.
+pub fn msd_svg(
+    msd: &crate::traj::msd::Msd,
+    fit: &crate::traj::diffusion::Fit,
+    path: &Path,
+) -> Result<()> {
+    let t = msd.times_ps();
+    let tmax = t.last().copied().unwrap_or(1.0);
+    let ymax = msd
+        .msd_a2
+        .iter()
+        .chain(&msd.collective_a2)
+        .fold(0.0f64, |m, v| m.max(*v))
+        * 1.08;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let title = format!(
+            "{} MSD — D = {:.3e} ± {:.1e} cm²/s",
+            msd.species, fit.d_cm2_s, fit.d_err_cm2_s
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..tmax, 0.0..ymax.max(1e-9))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Time lag (ps)")
+            .y_desc("MSD (Å²)")
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(fit.fit_start_ps, 0.0), (fit.fit_end_ps, ymax)],
+                PALETTE[5].mix(0.08).filled(),
+            )))
+            .map_err(plot_err)?
+            .label("fit window")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], PALETTE[5].mix(0.2).filled())
+            });
+        let axes = ["x", "y", "z"];
+        for (ax, name) in axes.iter().enumerate() {
+            let c = PALETTE[ax + 1];
+            chart
+                .draw_series(LineSeries::new(
+                    t.iter()
+                        .zip(msd.msd_axes_a2.column(ax).iter())
+                        .map(|(a, b)| (*a, 3.0 * b)),
+                    c.mix(0.6).stroke_width(1),
+                ))
+                .map_err(plot_err)?
+                .label(format!("3 × MSD_{name}"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1))
+                });
+        }
+        chart
+            .draw_series(LineSeries::new(
+                t.iter().copied().zip(msd.collective_a2.iter().copied()),
+                PALETTE[6].stroke_width(1),
+            ))
+            .map_err(plot_err)?
+            .label("collective / N")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], PALETTE[6].stroke_width(1))
+            });
+        chart
+            .draw_series(LineSeries::new(
+                t.iter().copied().zip(msd.msd_a2.iter().copied()),
+                BLACK.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label("MSD (self)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+        let line =
+            [fit.fit_start_ps, fit.fit_end_ps].map(|x| (x, fit.intercept_a2 + fit.slope_a2_ps * x));
+        chart
+            .draw_series(LineSeries::new(line, RGBColor(213, 94, 0).stroke_width(3)))
+            .map_err(plot_err)?
+            .label("GLS fit")
+            .legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x, y), (x + 18, y)],
+                    RGBColor(213, 94, 0).stroke_width(3),
+                )
+            });
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}

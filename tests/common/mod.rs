@@ -154,13 +154,12 @@ pub fn walk(t: usize, n: usize, step: f64, triclinic: bool, npt: bool, seed: u64
     Walk { frac, cells, truth }
 }
 
-pub fn naive_windowed(disp: &Array3<f32>, lags: &[usize]) -> Array2<f64> {
+pub fn naive_windowed(disp: &Array3<f32>, lags: &[usize]) -> Array3<f64> {
     let (t, n, _) = disp.dim();
-    Array2::from_shape_fn((lags.len(), 3), |(l, ax)| {
+    Array3::from_shape_fn((lags.len(), n, 3), |(l, a, ax)| {
         let lag = lags[l];
         (0..t - lag)
-            .flat_map(|t0| (0..n).map(move |a| (t0, a)))
-            .map(|(t0, a)| (disp[[t0 + lag, a, ax]] as f64 - disp[[t0, a, ax]] as f64).powi(2))
+            .map(|t0| (disp[[t0 + lag, a, ax]] as f64 - disp[[t0, a, ax]] as f64).powi(2))
             .sum()
     })
 }

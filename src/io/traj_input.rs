@@ -1,0 +1,110 @@
+//! Opening a trajectory: the format from the file name (or its content), the time
+//! between frames from the command line or from an INCAR beside an XDATCAR.
+
+use std::path::Path;
+
+use super::xdatcar::{self, XdatcarOptions};
+use crate::error::{Error, Result};
+use crate::traj::{TimeStep, Trajectory};
+
+/// Trajectory file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrajFormat {
+    Xdatcar,
+}
+
+/// Everything needed to read a trajectory.
+#[derive(Debug, Clone, Default)]
+pub struct TrajReadOptions {
+    pub format: Option<TrajFormat>,
+    pub time: TimeStep,
+    pub allow_truncated: bool,
+}
+
+fn detect(path: &Path) -> Result<TrajFormat> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_uppercase())
+        .unwrap_or_default();
+    if name.contains("XDATCAR") {
+        return Ok(TrajFormat::Xdatcar);
+    }
+    let text = super::read_bytes(path)?;
+    let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+    if xdatcar::looks_like(&head) {
+        return Ok(TrajFormat::Xdatcar);
+    }
+    Err(Error::InvalidInput(format!(
+        "{}: cannot tell the trajectory format from the name or content; give --format",
+        path.display()
+    )))
+}
+
+/// Read `path` and settle its time step.
+pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory> {
+    if !path.is_file() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect(path)?,
+    };
+    let mut traj = match format {
+        TrajFormat::Xdatcar => xdatcar::read(
+            path,
+            XdatcarOptions {
+                allow_truncated: opts.allow_truncated,
+            },
+        )?,
+    };
+    // The time between stored frames.
+    let incar = path
+        .parent()
+        .map(|d| d.join("INCAR"))
+        .filter(|p| p.is_file());
+    match (opts.time.timestep_fs, format) {
+        (Some(step), _) => {
+            if !(step > 0.0 && step.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "--timestep-fs must be positive, not {step}"
+                )));
+            }
+            let stride = match opts.time.stride {
+                Some(0) => return Err(Error::InvalidInput("--stride must be at least 1".into())),
+                Some(s) => s,
+                None => {
+                    traj.notes.push(
+                        "no --stride given: every MD step is assumed stored (stride 1)".into(),
+                    );
+                    1
+                }
+            };
+            traj.dt_ps = Some(step * stride as f64 / 1000.0);
+            traj.notes.push(format!(
+                "time between frames {step} fs x {stride} = {} ps (command line)",
+                step * stride as f64 / 1000.0
+            ));
+        }
+        (None, TrajFormat::Xdatcar) => match incar {
+            Some(incar) => {
+                let (potim, nblock) = xdatcar::incar_timestep(&incar)?;
+                let stride = opts.time.stride.unwrap_or(nblock);
+                traj.dt_ps = Some(potim * stride as f64 / 1000.0);
+                traj.notes.push(format!(
+                    "time between frames POTIM {potim} fs x NBLOCK {stride} from {}",
+                    incar.display()
+                ));
+            }
+            None => {
+                return Err(Error::InvalidInput(format!(
+                    "{}: no INCAR beside the XDATCAR to give POTIM and NBLOCK: give --timestep-fs and --stride",
+                    path.display()
+                )));
+            }
+        },
+    }
+    Ok(traj)
+}

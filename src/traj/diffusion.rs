@@ -1,0 +1,305 @@
+//! Diffusion coefficients from MSDs, with an honest uncertainty.
+//!
+//! D = slope / (2 d) (d = 3 dimensions), the slope from a generalised least-squares
+//! (GLS) line through the mean MSD over a window of lags. MSD points at different lags
+//! are strongly correlated (they reuse the same displacements), so ordinary least
+//! squares understates the error badly. The covariance of the mean MSD is estimated
+//! from the per-atom MSD curves (atoms as independent samples, each with its own time
+//! correlations), shrunk towards its diagonal by K / (K + N) for K fitted lags and N
+//! atoms so it stays well conditioned; the GLS slope variance is (Xᵀ Σ⁻¹ X)⁻¹.
+//!
+//! The fit window starts at `--start-ps`, or automatically at the first lag from which
+//! the MSD grows at least as t^0.75 (log-log slope over each [t, 2t]) all the way to
+//! half the run, i.e. past the ballistic and caged regimes; if it never does, at 10 %
+//! of the run. It ends at the last lag. At most 40 lags, evenly spaced in the window,
+//! enter the fit (more add almost no information and make Σ harder to estimate).
+
+use super::msd::Msd;
+use crate::error::Result;
+use crate::invalid;
+
+/// 1 Å²/ps in cm²/s.
+const A2_PER_PS_IN_CM2_PER_S: f64 = 1e-4;
+const MAX_POINTS: usize = 40;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fit {
+    pub d_cm2_s: f64,
+    pub d_err_cm2_s: f64,
+    pub fit_start_ps: f64,
+    pub fit_end_ps: f64,
+    pub start_chosen_automatically: bool,
+    /// Slope (Å²/ps) and intercept (Å²) of the fitted line.
+    pub slope_a2_ps: f64,
+    pub intercept_a2: f64,
+    pub n_points: usize,
+    pub method: String,
+}
+
+/// Cholesky factor (lower) of a symmetric positive definite matrix, or None.
+fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let v = a[i][i] - s;
+                if v <= 0.0 {
+                    return None;
+                }
+                l[i][j] = v.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Solve L Lᵀ x = b.
+fn chol_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let n = l.len();
+    let mut y = vec![0.0; n];
+    for i in 0..n {
+        y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        x[i] = (y[i] - (i + 1..n).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    }
+    x
+}
+
+/// The automatic start lag index (into `msd.lags`), and whether it was found.
+pub fn auto_start(msd: &Msd) -> (usize, bool) {
+    let t = msd.times_ps();
+    let last = t.len().saturating_sub(1);
+    let exponent = |i: usize| -> Option<f64> {
+        let j = (i..t.len()).find(|&j| t[j] >= 2.0 * t[i])?;
+        (msd.msd_a2[i] > 0.0 && msd.msd_a2[j] > 0.0)
+            .then(|| (msd.msd_a2[j] / msd.msd_a2[i]).ln() / (t[j] / t[i]).ln())
+    };
+    let half = t.last().copied().unwrap_or(0.0) / 2.0;
+    for i in 0..t.len() {
+        if t[i] * 2.0 > t[last] {
+            break;
+        }
+        let ok = (i..t.len())
+            .take_while(|&k| t[k] <= half)
+            .all(|k| exponent(k).is_some_and(|a| a >= 0.75));
+        if ok {
+            return (i, true);
+        }
+    }
+    let fallback = (0..t.len()).find(|&i| t[i] >= 0.1 * t[last]).unwrap_or(0);
+    (fallback, false)
+}
+
+/// Fit D from `msd` starting at `start_ps` (None: automatic).
+pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
+    let times = msd.times_ps();
+    let (first, automatic) = match start_ps {
+        Some(s) => {
+            if !(s >= 0.0) || s >= *times.last().unwrap_or(&0.0) {
+                return Err(invalid!(
+                    "--start-ps {s} is outside the trajectory's lags (0 to {:.3} ps)",
+                    times.last().unwrap_or(&0.0)
+                ));
+            }
+            (
+                times.iter().position(|&t| t >= s - 1e-9).unwrap_or(0),
+                false,
+            )
+        }
+        None => {
+            let (i, found) = auto_start(msd);
+            (i, found)
+        }
+    };
+    let eligible: Vec<usize> = (first..times.len()).collect();
+    if eligible.len() < 3 {
+        return Err(invalid!(
+            "only {} MSD points from the fit start: the trajectory is too short for a fit",
+            eligible.len()
+        ));
+    }
+    let k = eligible.len().min(MAX_POINTS);
+    let pick: Vec<usize> = (0..k)
+        .map(|j| eligible[(j * (eligible.len() - 1)) / (k - 1).max(1)])
+        .collect();
+    let x: Vec<f64> = pick.iter().map(|&i| times[i]).collect();
+    let y: Vec<f64> = pick.iter().map(|&i| msd.msd_a2[i]).collect();
+    // Covariance of the mean MSD from the per-atom curves.
+    let n = msd.per_atom_a2.nrows();
+    let cols: Vec<Vec<f64>> = pick
+        .iter()
+        .map(|&i| msd.per_atom_a2.column(i).to_vec())
+        .collect();
+    let means: Vec<f64> = cols
+        .iter()
+        .map(|c| c.iter().sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![vec![0.0; k]; k];
+    if n > 1 {
+        for a in 0..k {
+            for b in 0..=a {
+                let s: f64 = (0..n)
+                    .map(|r| (cols[a][r] - means[a]) * (cols[b][r] - means[b]))
+                    .sum::<f64>()
+                    / ((n - 1) * n) as f64;
+                cov[a][b] = s;
+                cov[b][a] = s;
+            }
+        }
+    }
+    let lambda = k as f64 / (k + n) as f64;
+    for a in 0..k {
+        for b in 0..k {
+            if a != b {
+                cov[a][b] *= 1.0 - lambda;
+            }
+        }
+    }
+    let (slope, intercept, var_slope, method) = match cholesky(&cov) {
+        Some(l) => {
+            // GLS normal equations: (Xᵀ W X) β = Xᵀ W y with W = Σ⁻¹.
+            let w1 = chol_solve(&l, &vec![1.0; k]);
+            let wx = chol_solve(&l, &x);
+            let wy = chol_solve(&l, &y);
+            let (s11, s1x, sxx) = (
+                w1.iter().sum::<f64>(),
+                wx.iter().sum::<f64>(),
+                x.iter().zip(&wx).map(|(a, b)| a * b).sum::<f64>(),
+            );
+            let (s1y, sxy) = (
+                wy.iter().sum::<f64>(),
+                x.iter().zip(&wy).map(|(a, b)| a * b).sum::<f64>(),
+            );
+            let det = s11 * sxx - s1x * s1x;
+            let slope = (s11 * sxy - s1x * s1y) / det;
+            let intercept = (sxx * s1y - s1x * sxy) / det;
+            (
+                slope,
+                intercept,
+                s11 / det,
+                format!(
+                    "GLS, covariance of the mean MSD from {n} per-atom curves (shrinkage {lambda:.2})"
+                ),
+            )
+        }
+        None => {
+            // A single atom (or a degenerate covariance): ordinary least squares, with
+            // its (optimistic) residual error.
+            let xm = x.iter().sum::<f64>() / k as f64;
+            let ym = y.iter().sum::<f64>() / k as f64;
+            let sxx: f64 = x.iter().map(|v| (v - xm).powi(2)).sum();
+            let slope = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - xm) * (b - ym))
+                .sum::<f64>()
+                / sxx;
+            let intercept = ym - slope * xm;
+            let rss: f64 = x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (b - intercept - slope * a).powi(2))
+                .sum();
+            (
+                slope,
+                intercept,
+                rss / (k as f64 - 2.0) / sxx,
+                "OLS (covariance not estimable: ignores correlations, underestimates the error)"
+                    .into(),
+            )
+        }
+    };
+    let to_d = A2_PER_PS_IN_CM2_PER_S / 6.0;
+    Ok(Fit {
+        d_cm2_s: slope * to_d,
+        d_err_cm2_s: var_slope.max(0.0).sqrt() * to_d,
+        fit_start_ps: x[0],
+        fit_end_ps: *x.last().unwrap_or(&0.0),
+        start_chosen_automatically: start_ps.is_none() && automatic,
+        slope_a2_ps: slope,
+        intercept_a2: intercept,
+        n_points: k,
+        method,
+    })
+}
+
+/// D_sigma (cm²/s) from the collective MSD, by ordinary least squares from the fit
+/// start to a third of the run. The collective MSD is a single series (as noisy as
+/// one atom's MSD), so its long lags, averaged over few independent origins, are
+/// left out, and the Haven ratio built on it is indicative only.
+pub fn collective_d(msd: &Msd, fit: &Fit) -> f64 {
+    let t = msd.times_ps();
+    let end = t.last().copied().unwrap_or(0.0) / 3.0;
+    let idx: Vec<usize> = (0..t.len())
+        .filter(|&i| t[i] >= fit.fit_start_ps - 1e-9 && t[i] <= end.max(fit.fit_start_ps))
+        .collect();
+    if idx.len() < 2 {
+        return f64::NAN;
+    }
+    let xm = idx.iter().map(|&i| t[i]).sum::<f64>() / idx.len() as f64;
+    let ym = idx.iter().map(|&i| msd.collective_a2[i]).sum::<f64>() / idx.len() as f64;
+    let sxx: f64 = idx.iter().map(|&i| (t[i] - xm).powi(2)).sum();
+    let sxy: f64 = idx
+        .iter()
+        .map(|&i| (t[i] - xm) * (msd.collective_a2[i] - ym))
+        .sum();
+    sxy / sxx * A2_PER_PS_IN_CM2_PER_S / 6.0
+}
+
+/// Formal charge of common mobile ions and anions (`--charge` overrides).
+pub fn default_charge(species: &str) -> Option<f64> {
+    Some(match species {
+        "H" | "Li" | "Na" | "K" | "Rb" | "Cs" | "Ag" | "Cu" => 1.0,
+        "Mg" | "Ca" | "Zn" | "Sr" | "Ba" => 2.0,
+        "Al" => 3.0,
+        "F" | "Cl" | "Br" | "I" => -1.0,
+        "O" | "S" | "Se" => -2.0,
+        _ => return None,
+    })
+}
+
+/// Nernst-Einstein conductivity (S/cm): σ = N q² D / (V k_B T).
+pub fn nernst_einstein_s_cm(
+    n_ions: usize,
+    charge: f64,
+    d_cm2_s: f64,
+    volume_a3: f64,
+    temperature_k: f64,
+) -> f64 {
+    const E: f64 = 1.602_176_634e-19;
+    const KB: f64 = 1.380_649e-23;
+    let d_m2_s = d_cm2_s * 1e-4;
+    let v_m3 = volume_a3 * 1e-30;
+    let sigma_s_m = n_ions as f64 * (charge * E).powi(2) * d_m2_s / (v_m3 * KB * temperature_k);
+    sigma_s_m / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_a_small_system() {
+        let a = vec![vec![4.0, 2.0], vec![2.0, 3.0]];
+        let l = cholesky(&a).unwrap();
+        let x = chol_solve(&l, &[2.0, 1.0]);
+        assert!(
+            (4.0 * x[0] + 2.0 * x[1] - 2.0).abs() < 1e-12
+                && (2.0 * x[0] + 3.0 * x[1] - 1.0).abs() < 1e-12
+        );
+        assert!(cholesky(&[vec![0.0]]).is_none());
+    }
+
+    #[test]
+    fn nernst_einstein_of_a_known_case() {
+        // 1e-5 cm²/s, 1 Li per 100 Å³ at 300 K: σ = n q² D / (kT) = 0.0619 S/cm.
+        let s = nernst_einstein_s_cm(1, 1.0, 1e-5, 100.0, 300.0);
+        assert!((s - 0.06197).abs() < 2e-4, "{s}");
+    }
+}

@@ -1,0 +1,295 @@
+//! Mean squared displacements over all time origins.
+//!
+//! The trajectory is unwrapped on the engine (minimum-image steps in each frame's
+//! cell), optionally corrected for drift, and then:
+//! - the self MSD of every selected atom and axis, averaged over all T − m origins
+//!   for each lag m. On the CPU path by FFT (the S1 − 2 S2 decomposition of Kneller et
+//!   al., nMOLDYN), O(N T log T); on the GPU path by the engine's windowed sums,
+//!   O(N T L) but massively parallel. Both give the same numbers.
+//! - the collective MSD, from the summed displacement of the selected atoms (not from
+//!   all pairs), divided by their number: its slope gives D_sigma for the Haven ratio.
+//!
+//! Drift correction subtracts, at every frame, the mean displacement of the framework
+//! (all atoms not of the selected species), as pymatgen-analysis-diffusion and kinisi
+//! do. With no framework (a one-species trajectory) it subtracts the mean displacement
+//! of all atoms instead, which removes the centre-of-mass drift but also the
+//! collective motion: the collective MSD is then zero by construction, and says so.
+
+use ndarray::{Array2, Array3, Axis};
+use rayon::prelude::*;
+use realfft::RealFftPlanner;
+
+use super::Trajectory;
+use crate::engine::{Engine, LongSteps};
+use crate::error::Result;
+use crate::invalid;
+
+/// Which lags (in frames) to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagGrid {
+    /// Every lag 1..T-1.
+    All,
+    /// About this many lags, log-spaced between 1 and T-1.
+    Log(usize),
+}
+
+impl std::str::FromStr for LagGrid {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "all" => Ok(LagGrid::All),
+            _ => match s.strip_prefix("log:").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) if n >= 2 => Ok(LagGrid::Log(n)),
+                _ => Err(invalid!(
+                    "--lags must be \"all\" or \"log:N\" with N >= 2, not {s:?}"
+                )),
+            },
+        }
+    }
+}
+
+impl LagGrid {
+    pub fn lags(self, n_frames: usize) -> Vec<usize> {
+        let last = n_frames.saturating_sub(1);
+        match self {
+            LagGrid::All => (1..=last).collect(),
+            LagGrid::Log(k) => {
+                let mut v: Vec<usize> = (0..k)
+                    .map(|i| (last as f64).powf(i as f64 / (k - 1) as f64).round() as usize)
+                    .filter(|&l| l >= 1)
+                    .collect();
+                v.dedup();
+                v
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MsdOptions {
+    pub species: String,
+    /// Subtract the framework's mean displacement (default on, as the peers do).
+    pub drift_correction: bool,
+    pub lags: LagGrid,
+    /// Steps longer than this (Å) are counted as ambiguous unwrapping.
+    pub long_step_a: Option<f32>,
+}
+
+/// MSD of one species.
+#[derive(Debug, Clone)]
+pub struct Msd {
+    pub species: String,
+    pub n_atoms: usize,
+    pub n_frames: usize,
+    pub dt_ps: f64,
+    pub lags: Vec<usize>,
+    /// Self MSD (Å²) per lag, averaged over atoms and origins.
+    pub msd_a2: Vec<f64>,
+    /// The same per axis (x, y, z): lags x 3.
+    pub msd_axes_a2: Array2<f64>,
+    /// Per-atom self MSD (atoms x lags), summed over axes: the fit's covariance input.
+    pub per_atom_a2: Array2<f64>,
+    /// Collective MSD: |Σ_i Δr_i|² / N (Å²) per lag.
+    pub collective_a2: Vec<f64>,
+    pub drift: String,
+    pub long_steps: LongSteps,
+    /// The threshold the long-step count used (Å).
+    pub long_step_a: f32,
+}
+
+impl Msd {
+    pub fn times_ps(&self) -> Vec<f64> {
+        self.lags.iter().map(|&l| l as f64 * self.dt_ps).collect()
+    }
+}
+
+/// The smallest perpendicular width of a cell (Å).
+fn min_width(traj: &Trajectory) -> f64 {
+    let c = traj.cells.index_axis(Axis(0), 0);
+    let v = traj.volume_a3(0);
+    let row = |i: usize| [c[[i, 0]] as f64, c[[i, 1]] as f64, c[[i, 2]] as f64];
+    let cross = |a: [f64; 3], b: [f64; 3]| {
+        [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ]
+    };
+    let norm = |a: [f64; 3]| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
+    [(1, 2), (2, 0), (0, 1)]
+        .iter()
+        .map(|&(i, j)| v / norm(cross(row(i), row(j))))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Unwrapped, drift-corrected displacements of the selected atoms (T x Ns x 3, f64)
+/// and a description of the correction.
+pub fn selected_displacements(
+    engine: &Engine,
+    traj: &Trajectory,
+    species: &str,
+    drift_correction: bool,
+    long_step_a: f32,
+) -> Result<(Array3<f64>, String, LongSteps)> {
+    let sel = traj.indices_of(species)?;
+    let u = engine.unwrap(&traj.frac_view(), long_step_a)?;
+    let t = traj.n_frames();
+    let framework: Vec<usize> = (0..traj.n_atoms())
+        .filter(|i| traj.species[*i] != species)
+        .collect();
+    let (reference, drift) = if !drift_correction {
+        (None, "none".to_string())
+    } else if framework.is_empty() {
+        (
+            (0..traj.n_atoms()).collect::<Vec<_>>().into(),
+            format!(
+                "mean displacement of all atoms removed (no framework besides {species}: the collective MSD is zero by construction)"
+            ),
+        )
+    } else {
+        (
+            Some(framework),
+            format!(
+                "mean displacement of the {} framework atoms removed",
+                traj.n_atoms() - sel.len()
+            ),
+        )
+    };
+    let mut out = Array3::<f64>::zeros((t, sel.len(), 3));
+    out.outer_iter_mut()
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(f, mut frame)| {
+            let d = u.disp.index_axis(Axis(0), f);
+            let mut shift = [0.0f64; 3];
+            if let Some(r) = &reference {
+                for &a in r {
+                    for ax in 0..3 {
+                        shift[ax] += d[[a, ax]] as f64;
+                    }
+                }
+                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
+            }
+            for (j, &a) in sel.iter().enumerate() {
+                for ax in 0..3 {
+                    frame[[j, ax]] = d[[a, ax]] as f64 - shift[ax];
+                }
+            }
+        });
+    Ok((out, drift, u.long_steps))
+}
+
+/// MSD(m) for m = 0..T-1 of one series, averaged over all origins, by FFT:
+/// MSD(m) = S1(m) − 2 S2(m), S2 the autocorrelation, S1 from a running sum of x².
+pub fn msd_fft(x: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
+    let t = x.len();
+    if t == 0 {
+        return Vec::new();
+    }
+    let s2 = autocorrelation(x, x, planner);
+    let d: Vec<f64> = x.iter().map(|v| v * v).collect();
+    let mut q = 2.0 * d.iter().sum::<f64>();
+    let mut out = vec![0.0; t];
+    for m in 0..t {
+        if m > 0 {
+            q -= d[m - 1] + d[t - m];
+        }
+        out[m] = (q / (t - m) as f64 - 2.0 * s2[m]).max(0.0);
+    }
+    out
+}
+
+/// (1/(T−m)) Σ_t a(t) b(t+m) for m = 0..T-1, by zero-padded FFT.
+pub fn autocorrelation(a: &[f64], b: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
+    let t = a.len();
+    let n = (2 * t).next_power_of_two();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut pa = fwd.make_input_vec();
+    let mut pb = fwd.make_input_vec();
+    pa[..t].copy_from_slice(a);
+    pb[..t].copy_from_slice(b);
+    let mut fa = fwd.make_output_vec();
+    let mut fb = fwd.make_output_vec();
+    fwd.process(&mut pa, &mut fa).expect("FFT sizes match");
+    fwd.process(&mut pb, &mut fb).expect("FFT sizes match");
+    // Σ_t a(t) b(t+m) is the inverse transform of conj(A) B.
+    let mut prod: Vec<_> = fa.iter().zip(&fb).map(|(x, y)| x.conj() * y).collect();
+    let mut out = inv.make_output_vec();
+    inv.process(&mut prod, &mut out).expect("FFT sizes match");
+    (0..t).map(|m| out[m] / n as f64 / (t - m) as f64).collect()
+}
+
+/// Self and collective MSD of one species.
+pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd> {
+    let dt_ps = traj.dt_ps()?;
+    let t = traj.n_frames();
+    if t < 3 {
+        return Err(invalid!(
+            "{}: {t} frames; an MSD needs at least 3",
+            traj.source.display()
+        ));
+    }
+    let long = opts.long_step_a.unwrap_or((min_width(traj) / 4.0) as f32);
+    let (u, drift, long_steps) =
+        selected_displacements(engine, traj, &opts.species, opts.drift_correction, long)?;
+    let ns = u.shape()[1];
+    let lags = opts.lags.lags(t);
+    // Per atom and axis: MSD at every requested lag.
+    let per: Array3<f64> = match engine.gpu() {
+        Some(_) => {
+            let u32 = u.mapv(|v| v as f32);
+            let sums = engine.windowed_sq_disp(u32.view(), &lags)?; // L x Ns x 3
+            let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
+            for (l, &lag) in lags.iter().enumerate() {
+                for a in 0..ns {
+                    for ax in 0..3 {
+                        out[[a, l, ax]] = sums[[l, a, ax]] / (t - lag) as f64;
+                    }
+                }
+            }
+            out
+        }
+        None => {
+            let rows: Vec<Vec<[f64; 3]>> = (0..ns)
+                .into_par_iter()
+                .map_init(RealFftPlanner::<f64>::new, |planner, a| {
+                    let axes: Vec<Vec<f64>> = (0..3)
+                        .map(|ax| msd_fft(&u.slice(ndarray::s![.., a, ax]).to_vec(), planner))
+                        .collect();
+                    lags.iter()
+                        .map(|&l| [axes[0][l], axes[1][l], axes[2][l]])
+                        .collect()
+                })
+                .collect();
+            Array3::from_shape_fn((ns, lags.len(), 3), |(a, l, ax)| rows[a][l][ax])
+        }
+    };
+    let msd_axes = per.mean_axis(Axis(0)).expect("at least one atom");
+    let per_atom = per.sum_axis(Axis(2));
+    let msd_a2 = msd_axes.sum_axis(Axis(1)).to_vec();
+    // Collective: the summed displacement, 3 series.
+    let mut planner = RealFftPlanner::<f64>::new();
+    let summed = u.sum_axis(Axis(1)); // T x 3
+    let coll_axes: Vec<Vec<f64>> = (0..3)
+        .map(|ax| msd_fft(&summed.column(ax).to_vec(), &mut planner))
+        .collect();
+    let collective_a2 = lags
+        .iter()
+        .map(|&l| (0..3).map(|ax| coll_axes[ax][l]).sum::<f64>() / ns as f64)
+        .collect();
+    Ok(Msd {
+        species: opts.species.clone(),
+        n_atoms: ns,
+        n_frames: t,
+        dt_ps,
+        lags,
+        msd_a2,
+        msd_axes_a2: msd_axes,
+        per_atom_a2: per_atom,
+        collective_a2,
+        drift,
+        long_steps,
+        long_step_a: long,
+    })
+}

@@ -1,0 +1,1 @@
+//! Vibrational density of states from molecular dynamics (filled in below).

@@ -1,0 +1,544 @@
+//! Trajectories: readers, MSD and diffusion. Parity with the peers on the shipped
+//! Li6PS5Cl trajectory, known answers on generated ones, every kind of bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::gpu;
+use superion::Engine;
+use superion::io::traj_input::{TrajReadOptions, read_trajectory};
+use superion::io::xdatcar;
+use superion::traj::msd::{LagGrid, MsdOptions, msd};
+use superion::traj::{TimeStep, Trajectory, diffusion};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn li6ps5cl() -> Trajectory {
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(2.0),
+            stride: Some(50),
+        },
+        ..Default::default()
+    };
+    read_trajectory(&root().join("data/Li6PS5Cl.XDATCAR.gz"), &opts).unwrap()
+}
+
+fn li_msd(engine: &Engine, traj: &Trajectory, drift: bool) -> superion::traj::msd::Msd {
+    msd(
+        engine,
+        traj,
+        &MsdOptions {
+            species: "Li".into(),
+            drift_correction: drift,
+            lags: LagGrid::All,
+            long_step_a: None,
+        },
+    )
+    .unwrap()
+}
+
+fn at(m: &superion::traj::msd::Msd, t_ps: f64) -> f64 {
+    let i = m
+        .times_ps()
+        .iter()
+        .position(|t| (t - t_ps).abs() < 1e-6)
+        .unwrap();
+    m.msd_a2[i]
+}
+
+#[test]
+fn li6ps5cl_is_read_with_species_from_the_species_line() {
+    let t = li6ps5cl();
+    assert_eq!((t.n_frames(), t.n_atoms()), (140, 416));
+    // The comment says "Li192 P32 S160 Cl32" but the species line is "Li Cl S P".
+    assert_eq!(t.species_list(), ["Li", "Cl", "S", "P"]);
+    assert_eq!(t.indices_of("Cl").unwrap(), (192..224).collect::<Vec<_>>());
+    assert!((t.dt_ps.unwrap() - 0.1).abs() < 1e-12);
+    assert!((t.volume_a3(0) - 20.3123f64.powi(3)).abs() < 5.0);
+}
+
+#[test]
+fn li6ps5cl_msd_and_d_match_the_peers() {
+    let traj = li6ps5cl();
+    let m = li_msd(&Engine::cpu(), &traj, true);
+    for (t, want) in [
+        (1.0, 1.60282),
+        (2.0, 2.46998),
+        (5.0, 5.11538),
+        (10.0, 8.94185),
+        (13.9, 11.81371),
+    ] {
+        let got = at(&m, t);
+        assert!(
+            (got / want - 1.0).abs() < 1e-3,
+            "MSD at {t} ps: {got} vs {want}"
+        );
+    }
+    let fit = diffusion::fit(&m, Some(2.0)).unwrap();
+    assert!(
+        (fit.d_cm2_s / 1.36e-5 - 1.0).abs() < 0.1,
+        "D = {}",
+        fit.d_cm2_s
+    );
+    // kinisi reports ±0.076e-5: the same order of magnitude.
+    assert!(
+        fit.d_err_cm2_s > 0.03e-5 && fit.d_err_cm2_s < 0.2e-5,
+        "σ(D) = {}",
+        fit.d_err_cm2_s
+    );
+    let raw = li_msd(&Engine::cpu(), &traj, false);
+    for (t, want) in [(1.0, 1.60030), (10.0, 8.93385)] {
+        assert!(
+            (at(&raw, t) / want - 1.0).abs() < 1e-3,
+            "no drift correction, {t} ps"
+        );
+    }
+}
+
+#[test]
+fn li6ps5cl_gpu_and_cpu_paths_agree() {
+    let Some(g) = gpu() else { return };
+    let traj = li6ps5cl();
+    let cpu = li_msd(&Engine::cpu(), &traj, true);
+    let gpu_m = li_msd(&g, &traj, true);
+    for (a, b) in gpu_m.msd_a2.iter().zip(&cpu.msd_a2) {
+        assert!((a / b - 1.0).abs() < 1e-4, "{a} vs {b}");
+    }
+    let (fc, fg) = (
+        diffusion::fit(&cpu, Some(2.0)).unwrap(),
+        diffusion::fit(&gpu_m, Some(2.0)).unwrap(),
+    );
+    assert!((fc.d_cm2_s / fg.d_cm2_s - 1.0).abs() < 1e-4);
+    assert!((fc.d_err_cm2_s / fg.d_err_cm2_s - 1.0).abs() < 1e-3);
+}
+
+// ---------- generated trajectories with known answers ----------
+
+/// Write an XDATCAR: `n_mobile` Li atoms random-walking with per-axis step σ (Å) per
+/// frame, `n_frame` framework atoms vibrating in place, all shifted by `drift` Å per
+/// frame along x; cubic cell of side `a`.
+fn write_walk(
+    path: &Path,
+    frames: usize,
+    n_mobile: usize,
+    n_frame: usize,
+    sigma: f64,
+    drift: f64,
+    a: f64,
+    seed: u64,
+) {
+    let mut s = seed | 1;
+    let mut gauss = move || {
+        // Box-Muller from xorshift.
+        let mut u = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (u1, u2) = (u(), u());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let n = n_mobile + n_frame;
+    let mut pos: Vec<[f64; 3]> = (0..n)
+        .map(|i| {
+            [
+                (i as f64 * 0.618) % 1.0 * a,
+                (i as f64 * 0.382) % 1.0 * a,
+                (i as f64 * 0.7071) % 1.0 * a,
+            ]
+        })
+        .collect();
+    let home = pos.clone();
+    let mut text =
+        format!("generated\n1.0\n{a} 0 0\n0 {a} 0\n0 0 {a}\nLi O\n{n_mobile} {n_frame}\n");
+    for f in 0..frames {
+        text.push_str(&format!("Direct configuration= {}\n", f + 1));
+        for (i, p) in pos.iter_mut().enumerate() {
+            if f > 0 {
+                if i < n_mobile {
+                    for c in p.iter_mut() {
+                        *c += sigma * gauss();
+                    }
+                } else {
+                    for (c, h) in p.iter_mut().zip(&home[i]) {
+                        *c = h + 0.05 * gauss();
+                    }
+                }
+            }
+            let shown: Vec<f64> = (0..3)
+                .map(|c| ((p[c] + if c == 0 { drift * f as f64 } else { 0.0 }) / a).rem_euclid(1.0))
+                .collect();
+            text.push_str(&format!(
+                "{:.8} {:.8} {:.8}\n",
+                shown[0], shown[1], shown[2]
+            ));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("superion-traj-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_random_walk_gives_its_known_d_despite_drift() {
+    // σ = 0.1 Å per axis per 10 fs frame: D = σ² / (2 Δt) = 0.01 / 0.02 Å²/ps = 0.5 Å²/ps
+    // = 5e-5 cm²/s. The whole cell drifts 0.05 Å per frame (0.5 Å after 10 frames,
+    // crossing the boundary many times): drift correction must remove it.
+    let dir = tempdir("walk");
+    let p = dir.join("XDATCAR");
+    write_walk(&p, 2000, 100, 60, 0.1, 0.05, 12.0, 3);
+    std::fs::write(
+        dir.join("INCAR"),
+        "SYSTEM = walk\nPOTIM = 1.0 ; NBLOCK = 10 # 10 fs per frame\n",
+    )
+    .unwrap();
+    let traj = read_trajectory(&p, &TrajReadOptions::default()).unwrap();
+    assert!(
+        (traj.dt_ps.unwrap() - 0.01).abs() < 1e-12,
+        "POTIM x NBLOCK from the INCAR"
+    );
+    for e in std::iter::once(Engine::cpu()).chain(gpu()) {
+        let m = msd(
+            &e,
+            &traj,
+            &MsdOptions {
+                species: "Li".into(),
+                drift_correction: true,
+                lags: LagGrid::Log(60),
+                long_step_a: None,
+            },
+        )
+        .unwrap();
+        let fit = diffusion::fit(&m, Some(0.5)).unwrap();
+        let want = 5e-5;
+        assert!(
+            (fit.d_cm2_s - want).abs() < 3.0 * fit.d_err_cm2_s + 0.02 * want,
+            "{}: D = {} ± {}",
+            e.describe(),
+            fit.d_cm2_s,
+            fit.d_err_cm2_s
+        );
+        assert!(fit.d_err_cm2_s < 0.1 * want);
+        // Independent walkers: the Haven ratio is 1 within its (large) noise.
+        let h = fit.d_cm2_s / diffusion::collective_d(&m, &fit);
+        assert!(h > 0.3 && h < 3.0, "Haven ratio {h}");
+    }
+    // Without drift correction the drift shows up as a huge apparent D.
+    let m = msd(
+        &Engine::cpu(),
+        &traj,
+        &MsdOptions {
+            species: "Li".into(),
+            drift_correction: false,
+            lags: LagGrid::Log(60),
+            long_step_a: None,
+        },
+    )
+    .unwrap();
+    let fit = diffusion::fit(&m, Some(0.5)).unwrap();
+    assert!(
+        fit.d_cm2_s > 2.0 * 5e-5,
+        "drift not removed: {}",
+        fit.d_cm2_s
+    );
+}
+
+#[test]
+fn a_vibrating_crystal_has_a_flat_msd() {
+    let dir = tempdir("crystal");
+    let p = dir.join("XDATCAR");
+    write_walk(&p, 300, 20, 20, 0.0, 0.0, 10.0, 5);
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(10),
+        },
+        ..Default::default()
+    };
+    let traj = read_trajectory(&p, &opts).unwrap();
+    let m = msd(
+        &Engine::cpu(),
+        &traj,
+        &MsdOptions {
+            species: "O".into(),
+            drift_correction: true,
+            lags: LagGrid::All,
+            long_step_a: None,
+        },
+    )
+    .unwrap();
+    // Vibration of σ = 0.05 Å per axis about fixed sites: MSD = 2 · 3 · σ² = 0.015 Å².
+    let late = m.msd_a2[m.msd_a2.len() / 2];
+    assert!((late - 0.015).abs() < 0.002, "{late}");
+    let fit = diffusion::fit(&m, Some(0.5)).unwrap();
+    assert!(fit.d_cm2_s.abs() < 1e-7, "{}", fit.d_cm2_s);
+}
+
+// ---------- bad input ----------
+
+fn xdatcar_err(tag: &str, text: &str) -> String {
+    let dir = tempdir(tag);
+    let p = dir.join("XDATCAR");
+    std::fs::write(&p, text).unwrap();
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        ..Default::default()
+    };
+    read_trajectory(&p, &opts).unwrap_err().to_string()
+}
+
+const HEAD: &str = "t\n1.0\n5 0 0\n0 5 0\n0 0 5\nLi O\n1 1\n";
+
+#[test]
+fn malformed_xdatcars_name_the_line_and_what_was_expected() {
+    let frame = |k: usize| format!("Direct configuration= {k}\n0.1 0.2 0.3\n0.5 0.5 0.5\n");
+    let good = format!("{HEAD}{}{}", frame(1), frame(2));
+    let e = xdatcar_err("scale", &good.replacen("1.0\n", "abc\n", 1));
+    assert!(e.contains("XDATCAR:2") && e.contains("scale"), "{e}");
+    let e = xdatcar_err("zero", &good.replacen("1.0\n", "0\n", 1));
+    assert!(e.contains("XDATCAR:2") && e.contains("non-zero"), "{e}");
+    let e = xdatcar_err("cell", &good.replacen("0 5 0\n", "0 5\n", 1));
+    assert!(e.contains("XDATCAR:4") && e.contains("3 numbers"), "{e}");
+    let e = xdatcar_err("flat", &good.replacen("0 0 5\n", "0 0 0\n", 1));
+    assert!(e.contains("zero volume"), "{e}");
+    let e = xdatcar_err("counts", &good.replacen("1 1\n", "1 1 1\n", 1));
+    assert!(
+        e.contains("XDATCAR:7") && e.contains("3 counts for 2 species"),
+        "{e}"
+    );
+    let e = xdatcar_err("vasp4", &good.replacen("Li O\n", "", 1));
+    assert!(e.contains("VASP 5 species line"), "{e}");
+    let e = xdatcar_err("nonnum", &good.replacen("0.5 0.5 0.5\n", "0.5 x 0.5\n", 1));
+    assert!(e.contains("XDATCAR:10") && e.contains("\"x\""), "{e}");
+    let e = xdatcar_err("nan", &good.replacen("0.5 0.5 0.5\n", "0.5 NaN 0.5\n", 1));
+    assert!(
+        e.contains("XDATCAR:10") && e.contains("not a finite number"),
+        "{e}"
+    );
+    let e = xdatcar_err(
+        "short",
+        &format!("{good}Direct configuration= 3\n0.1 0.2 0.3\n"),
+    );
+    assert!(
+        e.contains("frame 3 is truncated")
+            && e.contains("2 complete frames")
+            && e.contains("--allow-truncated"),
+        "{e}"
+    );
+    let e = xdatcar_err("marker", &format!("{good}garbage\n"));
+    assert!(
+        e.contains("XDATCAR:14") && e.contains("Direct configuration"),
+        "{e}"
+    );
+    let e = xdatcar_err("empty", "\n\n");
+    assert!(e.contains("empty"), "{e}");
+}
+
+#[test]
+fn truncated_files_can_be_analysed_when_asked() {
+    let dir = tempdir("trunc");
+    let p = dir.join("XDATCAR");
+    let frame = |k: usize| format!("Direct configuration= {k}\n0.1 0.2 0.3\n0.5 0.5 0.5\n");
+    std::fs::write(
+        &p,
+        format!(
+            "{HEAD}{}{}{}Direct configuration= 4\n0.1 0.2 0.3\n",
+            frame(1),
+            frame(2),
+            frame(3)
+        ),
+    )
+    .unwrap();
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        allow_truncated: true,
+        ..Default::default()
+    };
+    let t = read_trajectory(&p, &opts).unwrap();
+    assert_eq!(t.n_frames(), 3);
+    assert!(t.notes.iter().any(|n| n.contains("frame 4 is incomplete")));
+}
+
+#[test]
+fn variable_cell_and_cartesian_and_negative_scale() {
+    let dir = tempdir("npt");
+    let p = dir.join("XDATCAR");
+    // Two frames, each with its own header (NPT); the second in Cartesian coordinates;
+    // the first header gives the volume (125 Å³) as a negative scale.
+    let text = "t\n-125\n1 0 0\n0 1 0\n0 0 1\nLi O\n1 1\nDirect configuration= 1\n0.1 0.2 0.3\n0.5 0.5 0.5\n\
+                t\n1.0\n5.5 0 0\n0 5.5 0\n0 0 5.5\nLi O\n1 1\nCartesian configuration= 2\n0.55 1.1 1.65\n2.75 2.75 2.75\n";
+    std::fs::write(&p, text).unwrap();
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        ..Default::default()
+    };
+    let t = read_trajectory(&p, &opts).unwrap();
+    assert_eq!(t.cells.shape(), &[2, 3, 3]);
+    assert!((t.cells[[0, 0, 0]] - 5.0).abs() < 1e-5 && (t.cells[[1, 1, 1]] - 5.5).abs() < 1e-6);
+    assert!((t.frac[[1, 0, 0]] - 0.1).abs() < 1e-6 && (t.frac[[1, 1, 2]] - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn time_step_problems_are_clear() {
+    let dir = tempdir("incar");
+    let p = dir.join("XDATCAR");
+    std::fs::write(
+        &p,
+        format!("{HEAD}Direct configuration= 1\n0.1 0.2 0.3\n0.5 0.5 0.5\n"),
+    )
+    .unwrap();
+    let e = read_trajectory(&p, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no INCAR") && e.contains("--timestep-fs"), "{e}");
+    std::fs::write(dir.join("INCAR"), "NBLOCK = 5\n").unwrap();
+    let e = read_trajectory(&p, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("INCAR") && e.contains("POTIM is missing"), "{e}");
+    std::fs::write(dir.join("INCAR"), "POTIM = 2\n").unwrap();
+    let e = read_trajectory(&p, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("NBLOCK is missing") && e.contains("--stride"),
+        "{e}"
+    );
+    std::fs::write(dir.join("INCAR"), "POTIM = fast\nNBLOCK = 5\n").unwrap();
+    let e = read_trajectory(&p, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("INCAR:1") && e.contains("POTIM"), "{e}");
+    assert_eq!(xdatcar::incar_timestep(&dir.join("INCAR")).is_err(), true);
+}
+
+#[test]
+fn analysis_problems_are_clear() {
+    let traj = li6ps5cl();
+    let e = msd(
+        &Engine::cpu(),
+        &traj,
+        &MsdOptions {
+            species: "Na".into(),
+            drift_correction: true,
+            lags: LagGrid::All,
+            long_step_a: None,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no Na atoms") && e.contains("Li, Cl, S, P"),
+        "{e}"
+    );
+    let m = li_msd(&Engine::cpu(), &traj, true);
+    let e = diffusion::fit(&m, Some(50.0)).unwrap_err().to_string();
+    assert!(e.contains("--start-ps 50"), "{e}");
+    let dir = tempdir("short");
+    let p = dir.join("XDATCAR");
+    std::fs::write(
+        &p,
+        format!("{HEAD}Direct configuration= 1\n0.1 0.2 0.3\n0.5 0.5 0.5\n"),
+    )
+    .unwrap();
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        ..Default::default()
+    };
+    let one = read_trajectory(&p, &opts).unwrap();
+    let e = msd(
+        &Engine::cpu(),
+        &one,
+        &MsdOptions {
+            species: "Li".into(),
+            drift_correction: true,
+            lags: LagGrid::All,
+            long_step_a: None,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("1 frames") && e.contains("at least 3"), "{e}");
+}
+
+#[test]
+fn msd_cli_writes_csv_json_and_plot() {
+    let out = tempdir("cli");
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args([
+            "traj",
+            "msd",
+            root().join("data/Li6PS5Cl.XDATCAR.gz").to_str().unwrap(),
+            "--timestep-fs",
+            "2",
+            "--stride",
+            "50",
+            "--start-ps",
+            "2",
+            "--temperature",
+            "600",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .env("SUPERION_BACKEND", "cpu")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "species",
+        "n_atoms",
+        "n_frames",
+        "dt_ps",
+        "d_cm2_s",
+        "d_err_cm2_s",
+        "fit_start_ps",
+        "msd",
+        "haven_ratio",
+        "conductivity",
+    ] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    assert_eq!(summary["n_atoms"], 192);
+    assert!(
+        summary["conductivity"]["sigma_tracer_s_cm"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(summary["msd"].as_array().unwrap().len(), 139);
+    let csv = std::fs::read_to_string(out.join("msd.csv")).unwrap();
+    assert!(csv.starts_with("dt_ps,msd_a2,msd_x_a2,msd_y_a2,msd_z_a2,collective_a2"));
+    assert!(
+        std::fs::read_to_string(out.join("msd.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(written["d_cm2_s"], summary["d_cm2_s"]);
+}
