@@ -523,6 +523,22 @@ enum TrajCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Vibrational DOS per species from the velocity autocorrelation, with the same
+    /// band-centre descriptors as the phonon screening.
+    Vdos {
+        file: PathBuf,
+        #[command(flatten)]
+        read: TrajReadArgs,
+        /// The species to describe (the DOS of every species is computed).
+        #[arg(long, default_value = "Li")]
+        species: String,
+        /// Write vdos.csv, descriptors.json and vdos.svg here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the descriptors as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -539,6 +555,9 @@ struct TrajReadArgs {
     /// Analyse the complete frames of a file whose last frame is cut short.
     #[arg(long)]
     allow_truncated: bool,
+    /// LAMMPS atom types to elements, e.g. 1=Li,2=P,3=S.
+    #[arg(long)]
+    type_map: Option<String>,
 }
 
 impl TrajReadArgs {
@@ -550,14 +569,76 @@ impl TrajReadArgs {
                 stride: self.stride,
             },
             allow_truncated: self.allow_truncated,
+            type_map: match &self.type_map {
+                Some(m) => superion::io::lammps::parse_type_map(m)?,
+                None => Default::default(),
+            },
         };
         Ok(superion::io::traj_input::read_trajectory(file, &opts)?)
     }
 }
 
 fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
-    use superion::traj::{diffusion, msd};
+    use superion::traj::{diffusion, msd, vdos};
     match cmd {
+        TrajCommand::Vdos {
+            file,
+            read,
+            species,
+            out,
+            json,
+        } => {
+            let engine = Engine::new(backend)?;
+            let traj = read.read(&file)?;
+            traj.indices_of(&species)?;
+            let (dos, notes) = vdos::vdos(&engine, &traj)?;
+            for n in traj.notes.iter().chain(&notes) {
+                eprintln!("superion: {n}");
+            }
+            let opts = FeatureOptions {
+                elements: vec![species.clone()],
+                ..Default::default()
+            };
+            let row = features(&dos, &opts)?;
+            let doc = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row)});
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                for (k, v) in &row.columns {
+                    if let Value::Num(x) = v {
+                        println!("{k:<28} {x:.6}");
+                    }
+                }
+            }
+            if let Some(dir) = out {
+                let species_list = traj.species_list();
+                let mut header = vec!["freq_thz".to_string(), "total".to_string()];
+                header.extend(species_list.iter().cloned());
+                let per: Vec<Vec<f64>> = species_list
+                    .iter()
+                    .map(|s| dos.element_dos(s))
+                    .collect::<Result<_, _>>()?;
+                let rows: Vec<Vec<String>> = (0..dos.freqs_thz.len())
+                    .map(|i| {
+                        std::iter::once(io::fmt_f64(dos.freqs_thz[i]))
+                            .chain(std::iter::once(io::fmt_f64(dos.total[i])))
+                            .chain(per.iter().map(|g| io::fmt_f64(g[i])))
+                            .collect()
+                    })
+                    .collect();
+                io::write_csv(&dir.join("vdos.csv"), &header, &rows)?;
+                io::write_atomic(
+                    &dir.join("descriptors.json"),
+                    serde_json::to_string_pretty(&doc)?.as_bytes(),
+                )?;
+                plot::dos_svg(&dos, &dir.join("vdos.svg"))?;
+                eprintln!(
+                    "superion: vdos.csv, descriptors.json, vdos.svg -> {}",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
         TrajCommand::Msd {
             file,
             read,

@@ -4,10 +4,12 @@
 //! looks complete.
 
 pub mod inputs;
+pub mod lammps;
 pub mod mp_json;
 pub mod phonopy;
 pub mod traj_input;
 pub mod xdatcar;
+pub mod xyz;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -10,7 +10,12 @@ use crate::traj::{TimeStep, Trajectory};
 /// Trajectory file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TrajFormat {
+    /// VASP XDATCAR (time step from an INCAR beside it, or the command line).
     Xdatcar,
+    /// Extended XYZ as ASE writes it.
+    Xyz,
+    /// LAMMPS text dump.
+    Lammps,
 }
 
 /// Everything needed to read a trajectory.
@@ -19,6 +24,8 @@ pub struct TrajReadOptions {
     pub format: Option<TrajFormat>,
     pub time: TimeStep,
     pub allow_truncated: bool,
+    /// LAMMPS type -> element ("1" -> "Li").
+    pub type_map: std::collections::HashMap<String, String>,
 }
 
 fn detect(path: &Path) -> Result<TrajFormat> {
@@ -26,13 +33,29 @@ fn detect(path: &Path) -> Result<TrajFormat> {
         .file_name()
         .map(|n| n.to_string_lossy().to_uppercase())
         .unwrap_or_default();
-    if name.contains("XDATCAR") {
+    let stem = name.trim_end_matches(".GZ");
+    if stem.contains("XDATCAR") {
         return Ok(TrajFormat::Xdatcar);
+    }
+    if stem.ends_with(".XYZ") || stem.ends_with(".EXTXYZ") {
+        return Ok(TrajFormat::Xyz);
+    }
+    if stem.ends_with(".DUMP") || stem.ends_with(".LAMMPSTRJ") || stem.contains("DUMP.") {
+        return Ok(TrajFormat::Lammps);
     }
     let text = super::read_bytes(path)?;
     let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
     if xdatcar::looks_like(&head) {
         return Ok(TrajFormat::Xdatcar);
+    }
+    if head.trim_start().starts_with("ITEM: TIMESTEP") {
+        return Ok(TrajFormat::Lammps);
+    }
+    let mut it = head.lines();
+    if it.next().is_some_and(|l| l.trim().parse::<usize>().is_ok())
+        && it.next().is_some_and(|l| l.contains("Lattice="))
+    {
+        return Ok(TrajFormat::Xyz);
     }
     Err(Error::InvalidInput(format!(
         "{}: cannot tell the trajectory format from the name or content; give --format",
@@ -52,6 +75,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         Some(f) => f,
         None => detect(path)?,
     };
+    let mut lammps_steps = None;
     let mut traj = match format {
         TrajFormat::Xdatcar => xdatcar::read(
             path,
@@ -59,6 +83,26 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                 allow_truncated: opts.allow_truncated,
             },
         )?,
+        TrajFormat::Xyz => super::xyz::read(path, opts.allow_truncated)?,
+        TrajFormat::Lammps => {
+            let (t, steps) = super::lammps::read(path, &opts.type_map, opts.allow_truncated)?;
+            lammps_steps = Some(steps);
+            t
+        }
+    };
+    // LAMMPS: the stride is the TIMESTEP difference, which must be regular.
+    let lammps_stride = match &lammps_steps {
+        Some(steps) if steps.len() > 1 => {
+            let d = steps[1] - steps[0];
+            if d <= 0 || steps.windows(2).any(|w| w[1] - w[0] != d) {
+                return Err(Error::InvalidInput(format!(
+                    "{}: TIMESTEP values are not evenly spaced",
+                    path.display()
+                )));
+            }
+            Some(d as usize)
+        }
+        _ => None,
     };
     // The time between stored frames.
     let incar = path
@@ -72,7 +116,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     "--timestep-fs must be positive, not {step}"
                 )));
             }
-            let stride = match opts.time.stride {
+            let stride = match opts.time.stride.or(lammps_stride) {
                 Some(0) => return Err(Error::InvalidInput("--stride must be at least 1".into())),
                 Some(s) => s,
                 None => {
@@ -105,6 +149,17 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                 )));
             }
         },
+        (None, _) => {
+            return Err(Error::InvalidInput(format!(
+                "{}: the time between frames is not in the file: give --timestep-fs (the MD time step){}",
+                path.display(),
+                if format == TrajFormat::Lammps {
+                    "; the stride comes from TIMESTEP"
+                } else {
+                    " and --stride"
+                }
+            )));
+        }
     }
     Ok(traj)
 }

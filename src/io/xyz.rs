@@ -1,0 +1,323 @@
+//! Extended XYZ, as ASE writes it: per frame an atom count, a comment line of
+//! key=value pairs with `Lattice="ax ay az bx by bz cx cy cz"` (lattice vectors as
+//! rows, Å) and `Properties=species:S:1:pos:R:3[:vel:R:3|:momenta:R:3]...`, then one
+//! line per atom. Positions are Cartesian (Å). Velocities: `vel`/`velocities` are read
+//! as Å/fs (GPUMD and most MD codes); ASE's `momenta` (amu·Å per ASE time unit,
+//! Å·sqrt(amu/eV) ≈ 10.18 fs) are divided by the element's mass. Frames are located
+//! first, then parsed in parallel.
+
+use std::path::Path;
+
+use ndarray::{Array2, Array3, Axis};
+use rayon::prelude::*;
+
+use super::xdatcar::inverse;
+use super::{parse_err, read_text};
+use crate::error::Result;
+use crate::phonon::composition::atomic_mass;
+use crate::traj::Trajectory;
+
+/// ASE's unit of time in fs: Å·sqrt(amu/eV).
+const ASE_TIME_FS: f64 = 10.180_505_710_774_743;
+
+/// key=value pairs of a comment line (values may be "quoted").
+pub(crate) fn key_values(line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq]
+            .trim()
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let after = &rest[eq + 1..];
+        let (value, tail) = if let Some(q) = after.strip_prefix('"') {
+            match q.find('"') {
+                Some(end) => (q[..end].to_string(), &q[end + 1..]),
+                None => (q.to_string(), ""),
+            }
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (after[..end].to_string(), &after[end..])
+        };
+        out.push((key, value));
+        rest = tail.trim_start();
+    }
+    out
+}
+
+struct Columns {
+    species: usize,
+    pos: usize,
+    vel: Option<(usize, bool)>, // (column, is_momenta)
+    width: usize,
+}
+
+fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
+    let parts: Vec<&str> = props.split(':').collect();
+    if parts.len() % 3 != 0 {
+        return Err(parse_err(
+            path,
+            line,
+            format!("Properties={props}: expected name:type:count triples"),
+        ));
+    }
+    let (mut species, mut pos, mut vel) = (None, None, None);
+    let mut col = 0;
+    for p in parts.chunks(3) {
+        let n: usize = p[2].parse().map_err(|_| {
+            parse_err(
+                path,
+                line,
+                format!("Properties: {:?} is not a column count", p[2]),
+            )
+        })?;
+        match (p[0].to_ascii_lowercase().as_str(), n) {
+            ("species" | "element" | "symbols", 1) => species = Some(col),
+            ("pos" | "positions", 3) => pos = Some(col),
+            ("vel" | "velo" | "velocities", 3) => vel = Some((col, false)),
+            ("momenta", 3) => vel = vel.or(Some((col, true))),
+            _ => {}
+        }
+        col += n;
+    }
+    Ok(Columns {
+        species: species
+            .ok_or_else(|| parse_err(path, line, "Properties: no species column".into()))?,
+        pos: pos.ok_or_else(|| parse_err(path, line, "Properties: no pos column".into()))?,
+        vel,
+        width: col,
+    })
+}
+
+/// Read an extended XYZ trajectory (gzip-transparent).
+pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
+    let text = read_text(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    // Locate frames: count line, comment line, n atom lines.
+    let mut starts = Vec::new();
+    let mut at = 0;
+    let mut notes = Vec::new();
+    let mut n_atoms = None;
+    while at < lines.len() {
+        if lines[at..].iter().all(|l| l.trim().is_empty()) {
+            break;
+        }
+        let n: usize = lines[at].trim().parse().map_err(|_| {
+            parse_err(
+                path,
+                at + 1,
+                format!(
+                    "expected the number of atoms of frame {}, found {:?}",
+                    starts.len() + 1,
+                    lines[at].trim()
+                ),
+            )
+        })?;
+        if let Some(first) = n_atoms {
+            if n != first {
+                return Err(parse_err(
+                    path,
+                    at + 1,
+                    format!(
+                        "frame {} has {n} atoms, the first had {first}",
+                        starts.len() + 1
+                    ),
+                ));
+            }
+        }
+        n_atoms = Some(n);
+        if at + 2 + n > lines.len() {
+            let have = lines.len().saturating_sub(at + 2);
+            if allow_truncated && !starts.is_empty() {
+                notes.push(format!(
+                    "frame {} is incomplete ({have} of {n} atom lines): dropped",
+                    starts.len() + 1
+                ));
+                break;
+            }
+            return Err(parse_err(
+                path,
+                lines.len(),
+                format!(
+                    "frame {} is truncated: {n} atom lines expected, found {have}; the {} complete frames can be analysed with --allow-truncated",
+                    starts.len() + 1,
+                    starts.len()
+                ),
+            ));
+        }
+        starts.push(at);
+        at += 2 + n;
+    }
+    let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
+    struct Frame {
+        species: Vec<String>,
+        frac: Array2<f32>,
+        cell: [[f64; 3]; 3],
+        vel: Option<Array2<f32>>,
+    }
+    let frames: Vec<Result<Frame>> = starts
+        .par_iter()
+        .map(|&s| {
+            let kv = key_values(lines[s + 1]);
+            let get = |k: &str| {
+                kv.iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.as_str())
+            };
+            let lat = get("Lattice").ok_or_else(|| {
+                parse_err(
+                    path,
+                    s + 2,
+                    "no Lattice=\"...\": a periodic cell is needed".into(),
+                )
+            })?;
+            let v: Vec<f64> = lat
+                .split_whitespace()
+                .map(|t| t.parse::<f64>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| {
+                    parse_err(
+                        path,
+                        s + 2,
+                        format!("Lattice: expected 9 numbers, found {lat:?}"),
+                    )
+                })?;
+            if v.len() != 9 || v.iter().any(|x| !x.is_finite()) {
+                return Err(parse_err(
+                    path,
+                    s + 2,
+                    format!("Lattice: expected 9 finite numbers, found {lat:?}"),
+                ));
+            }
+            let cell = [[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]];
+            let inv = inverse(&cell);
+            if !inv.iter().flatten().all(|x| x.is_finite()) {
+                return Err(parse_err(
+                    path,
+                    s + 2,
+                    "Lattice: the cell has zero volume".into(),
+                ));
+            }
+            let cols = columns(
+                path,
+                s + 2,
+                get("Properties").unwrap_or("species:S:1:pos:R:3"),
+            )?;
+            let mut species = Vec::with_capacity(n);
+            let mut frac = Array2::<f32>::zeros((n, 3));
+            let mut vel = cols.vel.map(|_| Array2::<f32>::zeros((n, 3)));
+            for i in 0..n {
+                let line_no = s + 3 + i;
+                let toks: Vec<&str> = lines[line_no - 1].split_whitespace().collect();
+                if toks.len() < cols.width {
+                    return Err(parse_err(
+                        path,
+                        line_no,
+                        format!("expected {} columns, found {}", cols.width, toks.len()),
+                    ));
+                }
+                species.push(toks[cols.species].to_string());
+                let num = |c: usize| -> Result<f64> {
+                    match toks[c].parse::<f64>() {
+                        Ok(x) if x.is_finite() => Ok(x),
+                        _ => Err(parse_err(
+                            path,
+                            line_no,
+                            format!(
+                                "column {}: expected a finite number, found {:?}",
+                                c + 1,
+                                toks[c]
+                            ),
+                        )),
+                    }
+                };
+                let r = [num(cols.pos)?, num(cols.pos + 1)?, num(cols.pos + 2)?];
+                for j in 0..3 {
+                    frac[[i, j]] = (0..3).map(|k| r[k] * inv[k][j]).sum::<f64>() as f32;
+                }
+                if let (Some(v), Some((c, momenta))) = (vel.as_mut(), cols.vel) {
+                    let scale = if momenta {
+                        let m = atomic_mass(&species[i]).ok_or_else(|| {
+                            parse_err(
+                                path,
+                                line_no,
+                                format!("momenta given but no mass known for {:?}", species[i]),
+                            )
+                        })?;
+                        1000.0 / (m * ASE_TIME_FS) // amu·Å/t_ASE -> Å/ps
+                    } else {
+                        1000.0 // Å/fs -> Å/ps
+                    };
+                    for j in 0..3 {
+                        v[[i, j]] = (num(c + j)? * scale) as f32;
+                    }
+                }
+            }
+            Ok(Frame {
+                species,
+                frac,
+                cell,
+                vel,
+            })
+        })
+        .collect();
+    let t = frames.len();
+    let mut frac = Array3::<f32>::zeros((t, n, 3));
+    let mut cells = Array3::<f32>::zeros((t, 3, 3));
+    let mut velocities = None::<Array3<f32>>;
+    let mut species = Vec::new();
+    for (f, r) in frames.into_iter().enumerate() {
+        let fr = r?;
+        if f == 0 {
+            species = fr.species;
+            if fr.vel.is_some() {
+                velocities = Some(Array3::zeros((t, n, 3)));
+            }
+        } else if fr.species != species {
+            return Err(parse_err(
+                path,
+                starts[f] + 3,
+                format!("frame {}: species differ from the first frame", f + 1),
+            ));
+        }
+        frac.index_axis_mut(Axis(0), f).assign(&fr.frac);
+        for i in 0..3 {
+            for j in 0..3 {
+                cells[[f, i, j]] = fr.cell[i][j] as f32;
+            }
+        }
+        match (&mut velocities, fr.vel) {
+            (Some(all), Some(v)) => all.index_axis_mut(Axis(0), f).assign(&v),
+            (Some(_), None) => {
+                return Err(parse_err(
+                    path,
+                    starts[f] + 2,
+                    format!("frame {}: velocities missing", f + 1),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(Trajectory {
+        source: path.to_path_buf(),
+        species,
+        frac,
+        cells: compress_cells(cells),
+        dt_ps: None,
+        velocities,
+        notes,
+    })
+}
+
+/// One cell when every frame has the same one.
+pub(crate) fn compress_cells(cells: Array3<f32>) -> Array3<f32> {
+    let first = cells.index_axis(Axis(0), 0).to_owned();
+    if cells.outer_iter().all(|c| c == first) {
+        first.insert_axis(Axis(0))
+    } else {
+        cells
+    }
+}

@@ -1,0 +1,416 @@
+//! The other trajectory formats (extended XYZ, LAMMPS dump) and the vibrational DOS,
+//! on trajectories generated with known answers.
+
+use std::path::{Path, PathBuf};
+
+use superion::Engine;
+use superion::io::lammps::parse_type_map;
+use superion::io::traj_input::{TrajFormat, TrajReadOptions, read_trajectory};
+use superion::phonon::descriptors::{FeatureOptions, features};
+use superion::traj::msd::{LagGrid, MsdOptions, msd};
+use superion::traj::{TimeStep, vdos};
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("superion-fmt-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A LAMMPS-style (lower-triangular) triclinic cell.
+const CELL: [[f64; 3]; 3] = [[9.0, 0.0, 0.0], [2.0, 8.0, 0.0], [-1.5, 1.0, 10.0]];
+
+fn cart(f: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|j| (0..3).map(|k| f[k] * CELL[k][j]).sum())
+}
+
+/// Unwrapped fractional positions: `n` atoms (first half Li, rest O) random-walking.
+fn walk(frames: usize, n: usize) -> Vec<Vec<[f64; 3]>> {
+    let mut s = 12345u64;
+    let mut r = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let mut pos: Vec<[f64; 3]> = (0..n)
+        .map(|i| {
+            [
+                (i as f64 * 0.37) % 1.0,
+                (i as f64 * 0.61) % 1.0,
+                (i as f64 * 0.13) % 1.0,
+            ]
+        })
+        .collect();
+    (0..frames)
+        .map(|f| {
+            if f > 0 {
+                for (i, p) in pos.iter_mut().enumerate() {
+                    let step = if i < n / 2 { 0.06 } else { 0.005 };
+                    for c in p.iter_mut() {
+                        *c += step * r();
+                    }
+                }
+            }
+            pos.clone()
+        })
+        .collect()
+}
+
+fn species(i: usize, n: usize) -> &'static str {
+    if i < n / 2 { "Li" } else { "O" }
+}
+
+fn write_xdatcar(path: &Path, w: &[Vec<[f64; 3]>]) {
+    let n = w[0].len();
+    let mut t = format!(
+        "walk\n1.0\n{}\nLi O\n{} {}\n",
+        CELL.iter()
+            .map(|r| format!("{} {} {}", r[0], r[1], r[2]))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        n / 2,
+        n - n / 2
+    );
+    for (f, frame) in w.iter().enumerate() {
+        t.push_str(&format!("Direct configuration= {}\n", f + 1));
+        for p in frame {
+            t.push_str(&format!(
+                "{:.10} {:.10} {:.10}\n",
+                p[0].rem_euclid(1.0),
+                p[1].rem_euclid(1.0),
+                p[2].rem_euclid(1.0)
+            ));
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+fn write_xyz(path: &Path, w: &[Vec<[f64; 3]>]) {
+    let n = w[0].len();
+    let lattice = CELL
+        .iter()
+        .flatten()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut t = String::new();
+    for frame in w {
+        t.push_str(&format!(
+            "{n}\nLattice=\"{lattice}\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\n"
+        ));
+        for (i, p) in frame.iter().enumerate() {
+            let c = cart([
+                p[0].rem_euclid(1.0),
+                p[1].rem_euclid(1.0),
+                p[2].rem_euclid(1.0),
+            ]);
+            t.push_str(&format!(
+                "{} {:.10} {:.10} {:.10}\n",
+                species(i, n),
+                c[0],
+                c[1],
+                c[2]
+            ));
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+/// A triclinic LAMMPS dump, atoms in shuffled order, wrapped positions with image
+/// flags (or scaled positions), types 1 = Li, 2 = O.
+fn write_lammps(path: &Path, w: &[Vec<[f64; 3]>], scaled: bool) {
+    let n = w[0].len();
+    let (xy, xz, yz) = (CELL[1][0], CELL[2][0], CELL[2][1]);
+    let xb = (
+        0.0f64.min(xy).min(xz).min(xy + xz),
+        9.0 + 0.0f64.max(xy).max(xz).max(xy + xz),
+    );
+    let yb = (0.0f64.min(yz), 8.0 + 0.0f64.max(yz));
+    let mut t = String::new();
+    for (f, frame) in w.iter().enumerate() {
+        t.push_str(&format!(
+            "ITEM: TIMESTEP\n{}\nITEM: NUMBER OF ATOMS\n{n}\nITEM: BOX BOUNDS xy xz yz pp pp pp\n",
+            100 * f
+        ));
+        t.push_str(&format!(
+            "{} {} {xy}\n{} {} {xz}\n0 10 {yz}\n",
+            xb.0, xb.1, yb.0, yb.1
+        ));
+        t.push_str(if scaled {
+            "ITEM: ATOMS id type xs ys zs\n"
+        } else {
+            "ITEM: ATOMS id type x y z ix iy iz\n"
+        });
+        for k in 0..n {
+            let i = (k * 7 + 3) % n; // shuffled
+            let p = frame[i];
+            let img = p.map(f64::floor);
+            let wrapped = [p[0] - img[0], p[1] - img[1], p[2] - img[2]];
+            let ty = if i < n / 2 { 1 } else { 2 };
+            if scaled {
+                t.push_str(&format!(
+                    "{} {ty} {:.10} {:.10} {:.10}\n",
+                    i + 1,
+                    wrapped[0],
+                    wrapped[1],
+                    wrapped[2]
+                ));
+            } else {
+                let c = cart(wrapped);
+                t.push_str(&format!(
+                    "{} {ty} {:.10} {:.10} {:.10} {} {} {}\n",
+                    i + 1,
+                    c[0],
+                    c[1],
+                    c[2],
+                    img[0],
+                    img[1],
+                    img[2]
+                ));
+            }
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+fn li_msd(path: &Path, fmt: TrajFormat, stride: Option<usize>) -> Vec<f64> {
+    let opts = TrajReadOptions {
+        format: Some(fmt),
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride,
+        },
+        type_map: parse_type_map("1=Li,2=O").unwrap(),
+        ..Default::default()
+    };
+    let t = read_trajectory(path, &opts).unwrap();
+    assert!(
+        (t.dt_ps.unwrap() - 0.1).abs() < 1e-12,
+        "{fmt:?}: 100 fs between frames"
+    );
+    msd(
+        &Engine::cpu(),
+        &t,
+        &MsdOptions {
+            species: "Li".into(),
+            drift_correction: false,
+            lags: LagGrid::All,
+            long_step_a: None,
+        },
+    )
+    .unwrap()
+    .msd_a2
+}
+
+#[test]
+fn xdatcar_extxyz_and_lammps_give_the_same_msd() {
+    let dir = tempdir("same");
+    let w = walk(120, 24);
+    write_xdatcar(&dir.join("XDATCAR"), &w);
+    write_xyz(&dir.join("walk.extxyz"), &w);
+    write_lammps(&dir.join("walk.dump"), &w, false);
+    write_lammps(&dir.join("scaled.lammpstrj"), &w, true);
+    let reference = li_msd(&dir.join("XDATCAR"), TrajFormat::Xdatcar, Some(100));
+    // The exact answer from the unwrapped walk.
+    let exact: Vec<f64> = (1..120)
+        .map(|m| {
+            let mut s = 0.0;
+            for t0 in 0..120 - m {
+                for i in 0..12 {
+                    let d = cart(std::array::from_fn(|c| w[t0 + m][i][c] - w[t0][i][c]));
+                    s += d.iter().map(|x| x * x).sum::<f64>();
+                }
+            }
+            s / ((120 - m) * 12) as f64
+        })
+        .collect();
+    for (a, b) in reference.iter().zip(&exact) {
+        assert!((a / b - 1.0).abs() < 1e-3, "XDATCAR {a} vs exact {b}");
+    }
+    for (path, fmt, stride) in [
+        ("walk.extxyz", TrajFormat::Xyz, Some(100)),
+        ("walk.dump", TrajFormat::Lammps, None),
+        ("scaled.lammpstrj", TrajFormat::Lammps, None),
+    ] {
+        let got = li_msd(&dir.join(path), fmt, stride);
+        for (a, b) in got.iter().zip(&reference) {
+            assert!((a / b - 1.0).abs() < 1e-4, "{path}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn formats_are_detected_from_names_and_content() {
+    let dir = tempdir("detect");
+    let w = walk(5, 4);
+    write_xyz(&dir.join("no_extension"), &w);
+    write_lammps(&dir.join("another"), &w, false);
+    let opts = |s: Option<usize>| TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: s,
+        },
+        type_map: parse_type_map("1=Li,2=O").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        read_trajectory(&dir.join("no_extension"), &opts(Some(1)))
+            .unwrap()
+            .n_atoms(),
+        4
+    );
+    let t = read_trajectory(&dir.join("another"), &opts(None)).unwrap();
+    assert!(
+        (t.dt_ps.unwrap() - 0.1).abs() < 1e-12,
+        "stride 100 from TIMESTEP"
+    );
+}
+
+fn err(path: &Path, fmt: TrajFormat, map: &str) -> String {
+    let opts = TrajReadOptions {
+        format: Some(fmt),
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        type_map: parse_type_map(map).unwrap(),
+        ..Default::default()
+    };
+    read_trajectory(path, &opts).unwrap_err().to_string()
+}
+
+#[test]
+fn malformed_xyz_and_lammps_name_the_line() {
+    let dir = tempdir("bad");
+    let w = walk(3, 4);
+    let p = dir.join("a.xyz");
+    write_xyz(&p, &w);
+    let good = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, good.replacen("Lattice=", "Box=", 1)).unwrap();
+    let e = err(&p, TrajFormat::Xyz, "");
+    assert!(e.contains("a.xyz:2") && e.contains("Lattice"), "{e}");
+    std::fs::write(&p, good.replacen("Li ", "Li x", 1)).unwrap();
+    let e = err(&p, TrajFormat::Xyz, "");
+    assert!(e.contains("a.xyz:3") && e.contains("finite number"), "{e}");
+    std::fs::write(
+        &p,
+        format!("{good}4\nLattice=\"9 0 0 0 8 0 0 0 10\"\nLi 0 0 0\n"),
+    )
+    .unwrap();
+    let e = err(&p, TrajFormat::Xyz, "");
+    assert!(
+        e.contains("frame 4 is truncated") && e.contains("--allow-truncated"),
+        "{e}"
+    );
+    std::fs::write(&p, good.replacen("4\n", "five\n", 1)).unwrap();
+    let e = err(&p, TrajFormat::Xyz, "");
+    assert!(
+        e.contains("a.xyz:1") && e.contains("number of atoms"),
+        "{e}"
+    );
+
+    let d = dir.join("a.dump");
+    write_lammps(&d, &w, false);
+    let e = err(&d, TrajFormat::Lammps, "1=Li");
+    assert!(
+        e.contains("a.dump:") && e.contains("atom type 2") && e.contains("--type-map"),
+        "{e}"
+    );
+    let good = std::fs::read_to_string(&d).unwrap();
+    std::fs::write(
+        &d,
+        good.replacen("ITEM: TIMESTEP\n200", "ITEM: TIMESTEP\n250", 1),
+    )
+    .unwrap();
+    let e = err(&d, TrajFormat::Lammps, "1=Li,2=O");
+    assert!(e.contains("not evenly spaced"), "{e}");
+    std::fs::write(
+        &d,
+        good.replacen("ITEM: NUMBER OF ATOMS", "ITEM: NUMBER OF BEES", 1),
+    )
+    .unwrap();
+    let e = err(&d, TrajFormat::Lammps, "1=Li,2=O");
+    assert!(
+        e.contains("a.dump:3") && e.contains("NUMBER OF ATOMS"),
+        "{e}"
+    );
+    assert!(parse_type_map("1=Li,2").is_err());
+}
+
+/// Atoms oscillating harmonically: Li at 4 THz, O at 12 THz, dt = 5 fs.
+fn write_oscillators(path: &Path, with: &str) {
+    let (frames, n, dt_ps) = (800, 16, 0.005);
+    let mut t = String::new();
+    for f in 0..frames {
+        let time = f as f64 * dt_ps;
+        let props = match with {
+            "vel" => "species:S:1:pos:R:3:vel:R:3",
+            "momenta" => "species:S:1:pos:R:3:momenta:R:3",
+            _ => "species:S:1:pos:R:3",
+        };
+        t.push_str(&format!(
+            "{n}\nLattice=\"10 0 0 0 10 0 0 0 10\" Properties={props}\n"
+        ));
+        for i in 0..n {
+            let (sp, f0, mass) = if i < n / 2 {
+                ("Li", 4.0, 6.94)
+            } else {
+                ("O", 12.0, 15.999)
+            };
+            let phase = i as f64 * 0.7;
+            let w = 2.0 * std::f64::consts::PI * f0;
+            let x = 5.0 + 0.05 * (w * time + phase).cos();
+            let v_a_ps = -0.05 * w * (w * time + phase).sin();
+            let extra = match with {
+                "vel" => format!(" {} 0 0", v_a_ps / 1000.0),
+                "momenta" => format!(" {} 0 0", v_a_ps / 1000.0 * mass * 10.180505710774743),
+                _ => String::new(),
+            };
+            t.push_str(&format!(
+                "{sp} {x:.10} {} 1.0{extra}\n",
+                1.0 + i as f64 * 0.5
+            ));
+        }
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+#[test]
+fn vdos_of_harmonic_oscillators_peaks_at_their_frequencies() {
+    let dir = tempdir("vdos");
+    for with in ["vel", "momenta", "none"] {
+        let p = dir.join(format!("{with}.xyz"));
+        write_oscillators(&p, with);
+        let opts = TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(5.0),
+                stride: Some(1),
+            },
+            ..Default::default()
+        };
+        let traj = read_trajectory(&p, &opts).unwrap();
+        assert_eq!(traj.velocities.is_some(), with != "none");
+        let (dos, notes) = vdos::vdos(&Engine::cpu(), &traj).unwrap();
+        assert!(notes[0].contains(if with == "none" {
+            "finite differences"
+        } else {
+            "from the file"
+        }));
+        let opts = FeatureOptions {
+            elements: vec!["Li".into(), "O".into()],
+            temperatures_k: vec![],
+            ..Default::default()
+        };
+        let row = features(&dos, &opts).unwrap();
+        let li = row.get("li_centre_thz").and_then(|v| v.num()).unwrap();
+        let o = row.get("o_centre_thz").and_then(|v| v.num()).unwrap();
+        assert!((li - 4.0).abs() < 0.2, "{with}: Li centre {li}");
+        assert!((o - 12.0).abs() < 0.3, "{with}: O centre {o}");
+        let w = row.get("li_weight").and_then(|v| v.num()).unwrap();
+        assert!(
+            (w - 0.5).abs() < 1e-6,
+            "3 modes per atom for each species: {w}"
+        );
+    }
+}
