@@ -516,6 +516,9 @@ enum TrajCommand {
         /// Lags to report: "all" or "log:N".
         #[arg(long, default_value = "all")]
         lags: String,
+        /// Axes for the MSD and D (e.g. xy for diffusion in a plane: D = slope / 4).
+        #[arg(long, default_value = "xyz")]
+        axes: String,
         /// Write msd.csv, summary.json and msd.svg here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -648,6 +651,7 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             charge,
             no_drift,
             lags,
+            axes,
             out,
             json,
         } => {
@@ -661,6 +665,7 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 drift_correction: !no_drift,
                 lags: lags.parse()?,
                 long_step_a: None,
+                axes: axes.parse()?,
             };
             let m = msd::msd(&engine, &traj, &opts)?;
             if m.long_steps.count > 0 {
@@ -709,6 +714,7 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 "dt_ps": m.dt_ps,
                 "backend": engine.describe(),
                 "drift_correction": m.drift,
+                "axes": axes,
                 "d_cm2_s": fit.d_cm2_s,
                 "d_err_cm2_s": fit.d_err_cm2_s,
                 "fit_start_ps": fit.fit_start_ps,

@@ -37,6 +37,7 @@ fn li_msd(engine: &Engine, traj: &Trajectory, drift: bool) -> superion::traj::ms
             drift_correction: drift,
             lags: LagGrid::All,
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap()
@@ -217,6 +218,7 @@ fn a_random_walk_gives_its_known_d_despite_drift() {
                 drift_correction: true,
                 lags: LagGrid::Log(60),
                 long_step_a: None,
+                axes: Default::default(),
             },
         )
         .unwrap();
@@ -243,6 +245,7 @@ fn a_random_walk_gives_its_known_d_despite_drift() {
             drift_correction: false,
             lags: LagGrid::Log(60),
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap();
@@ -275,6 +278,7 @@ fn a_vibrating_crystal_has_a_flat_msd() {
             drift_correction: true,
             lags: LagGrid::All,
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap();
@@ -443,6 +447,7 @@ fn analysis_problems_are_clear() {
             drift_correction: true,
             lags: LagGrid::All,
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap_err()
@@ -477,6 +482,7 @@ fn analysis_problems_are_clear() {
             drift_correction: true,
             lags: LagGrid::All,
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap_err()
@@ -541,4 +547,38 @@ fn msd_cli_writes_csv_json_and_plot() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(written["d_cm2_s"], summary["d_cm2_s"]);
+}
+
+#[test]
+fn planar_and_axial_msd_give_the_same_d_for_an_isotropic_walk() {
+    let dir = tempdir("axes");
+    let p = dir.join("XDATCAR");
+    write_walk(&p, 1500, 100, 20, 0.1, 0.0, 12.0, 9);
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(10),
+        },
+        ..Default::default()
+    };
+    let traj = read_trajectory(&p, &opts).unwrap();
+    for (axes, d) in [("xyz", 3), ("xy", 2), ("z", 1)] {
+        let o = MsdOptions {
+            species: "Li".into(),
+            drift_correction: true,
+            lags: LagGrid::Log(50),
+            long_step_a: None,
+            axes: axes.parse().unwrap(),
+        };
+        let m = msd(&Engine::cpu(), &traj, &o).unwrap();
+        assert_eq!(m.axes.count(), d);
+        let fit = diffusion::fit(&m, Some(0.5)).unwrap();
+        assert!(
+            (fit.d_cm2_s - 5e-5).abs() < 3.0 * fit.d_err_cm2_s + 1e-6,
+            "{axes}: {} ± {}",
+            fit.d_cm2_s,
+            fit.d_err_cm2_s
+        );
+    }
+    assert!("xq".parse::<superion::traj::msd::Axes>().is_err());
 }

@@ -197,6 +197,7 @@ fn li_msd(path: &Path, fmt: TrajFormat, stride: Option<usize>) -> Vec<f64> {
             drift_correction: false,
             lags: LagGrid::All,
             long_step_a: None,
+            axes: Default::default(),
         },
     )
     .unwrap()

@@ -12,9 +12,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 path = sys.argv[1]
-step_fs = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
-stride = int(sys.argv[3]) if len(sys.argv) > 3 else 50
-start_ps = float(sys.argv[4]) if len(sys.argv) > 4 else 2.0
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+step_fs = float(args[1]) if len(args) > 1 else 2.0
+stride = int(args[2]) if len(args) > 2 else 50
+start_ps = float(args[3]) if len(args) > 3 else 2.0
 out = {}
 
 if path.endswith(".gz"):  # pymatgen's Xdatcar wants a plain file name
@@ -29,8 +30,13 @@ import scipp as sc
 from pymatgen.io.vasp import Xdatcar
 from kinisi.analyze import DiffusionAnalyzer
 
-xd = Xdatcar(path)
-d = DiffusionAnalyzer.from_xdatcar(xd, specie="Li", time_step=step_fs * sc.Unit("fs"), step_skip=stride * sc.Unit("dimensionless"), progress=False)
+is_xyz = path.endswith(".xyz") or path.endswith(".extxyz")
+kw = dict(specie="Li", time_step=step_fs * sc.Unit("fs"), step_skip=stride * sc.Unit("dimensionless"), progress=False)
+if is_xyz:
+    import ase.io
+    d = DiffusionAnalyzer.from_ase(ase.io.read(path, index=":"), **kw)
+else:
+    d = DiffusionAnalyzer.from_xdatcar(Xdatcar(path), **kw)
 d.diffusion(start_ps * 1000 * sc.Unit("fs"), progress=False, random_state=__import__("numpy").random.RandomState(0))
 dist = d.D.values if hasattr(d.D, "values") else d.D
 import numpy as np
@@ -38,7 +44,10 @@ D = np.asarray(sc.to_unit(d.D, "cm^2/s").values)
 out["kinisi"] = {"seconds": time.perf_counter() - t0, "d_cm2_s": float(np.mean(D)), "d_err_cm2_s": float(np.std(D))}
 print(f"kinisi 2.1.0: {out['kinisi']['seconds']:.2f} s, D = {out['kinisi']['d_cm2_s']:.4e} ± {out['kinisi']['d_err_cm2_s']:.2e} cm²/s", flush=True)
 
-# pymatgen-analysis-diffusion: parse, MSD, least-squares fit.
+# pymatgen-analysis-diffusion: parse, MSD, least-squares fit (XDATCAR only here).
+if is_xyz or "--no-pymatgen" in sys.argv:
+    print(json.dumps(out))
+    sys.exit(0)
 t0 = time.perf_counter()
 from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer as PmgDA
 

@@ -10,7 +10,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q "kinisi==2.1.0" pymatgen-analysis-diffusion
 fi
-file="$1"; step="${2:-2}"; stride="${3:-50}"; start="${4:-2}"
-/usr/bin/time -f "peers: %e s wall, %M KB peak (both tools in one process)" "$venv/bin/python" "$here/traj.py" "$file" "$step" "$stride" "$start"
+file="$1"; step="${2:-2}"; stride="${3:-50}"; start="${4:-2}"; shift $(( $# < 4 ? $# : 4 ))
+/usr/bin/time -f "peers: %e s wall, %M KB peak" "$venv/bin/python" "$here/traj.py" "$file" "$step" "$stride" "$start" "$@"
 superion="$(cd "$here/../.." && pwd)/target/release/superion"
 /usr/bin/time -f "superion: %e s wall, %M KB peak" "$superion" --backend cpu traj msd "$file" --timestep-fs "$step" --stride "$stride" --start-ps "$start"

@@ -178,7 +178,7 @@ fn frame(
     let mut b = [[0.0f64; 3]; 3];
     for (k, row) in b.iter_mut().enumerate() {
         let v: Vec<f64> = lines[s + 5 + k]
-            .split_whitespace()
+            .split_ascii_whitespace()
             .map(|t| t.parse::<f64>())
             .collect::<std::result::Result<_, _>>()
             .map_err(|_| parse_err(path, s + 6 + k, "box bounds: expected numbers".into()))?;
@@ -223,7 +223,7 @@ fn frame(
     }
     let inv = inverse(&cell);
     let origin = [xlo, ylo, zlo];
-    let names: Vec<&str> = lines[s + 8].split_whitespace().skip(2).collect();
+    let names: Vec<&str> = lines[s + 8].split_ascii_whitespace().skip(2).collect();
     let col = |name: &str| names.iter().position(|c| *c == name);
     let id = col("id").ok_or_else(|| parse_err(path, s + 9, "ATOMS: no id column".into()))?;
     let (pos, scaled, unwrapped) = if let Some(c) = col("xu") {
@@ -258,7 +258,7 @@ fn frame(
     let mut rows: Vec<(i64, String, [f64; 3], Option<[f64; 3]>)> = Vec::with_capacity(n);
     for i in 0..n {
         let line_no = s + 10 + i;
-        let toks: Vec<&str> = lines[line_no - 1].split_whitespace().collect();
+        let toks: Vec<&str> = lines[line_no - 1].split_ascii_whitespace().collect();
         if toks.len() < names.len() {
             return Err(parse_err(
                 path,

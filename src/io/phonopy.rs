@@ -46,7 +46,7 @@ fn read_columns(path: &Path, expect_min: usize) -> Result<Vec<Vec<f64>>> {
             continue;
         }
         let row: Vec<f64> = line
-            .split_whitespace()
+            .split_ascii_whitespace()
             .enumerate()
             .map(|(c, tok)| {
                 tok.parse::<f64>().map_err(|_| {
@@ -139,7 +139,7 @@ fn pdos_groups(dir: &Path) -> Result<Option<(PathBuf, Vec<Vec<usize>>)>> {
             let groups = value
                 .split(',')
                 .map(|g| {
-                    g.split_whitespace()
+                    g.split_ascii_whitespace()
                         .map(|t| match t.parse::<usize>() {
                             Ok(v) if v >= 1 => Ok(v - 1),
                             _ => Err(parse_err(

@@ -30,7 +30,7 @@ struct Header {
 }
 
 fn numbers(path: &Path, line_no: usize, line: &str, what: &str) -> Result<Vec<f64>> {
-    line.split_whitespace()
+    line.split_ascii_whitespace()
         .map(|t| match t.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             Ok(_) => Err(parse_err(
@@ -118,7 +118,10 @@ fn header(path: &Path, lines: &[&str], at: usize) -> Result<Header> {
             "lattice vectors: the cell has zero volume".into(),
         ));
     }
-    let species: Vec<String> = line(5)?.split_whitespace().map(str::to_string).collect();
+    let species: Vec<String> = line(5)?
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
     if species.is_empty() || species.iter().any(|s| s.parse::<f64>().is_ok()) {
         return Err(parse_err(
             path,
@@ -127,7 +130,7 @@ fn header(path: &Path, lines: &[&str], at: usize) -> Result<Header> {
         ));
     }
     let counts: Vec<usize> = line(6)?
-        .split_whitespace()
+        .split_ascii_whitespace()
         .map(|t| {
             t.parse::<usize>().map_err(|_| {
                 parse_err(
@@ -161,7 +164,7 @@ fn header(path: &Path, lines: &[&str], at: usize) -> Result<Header> {
 }
 
 fn is_marker(line: &str) -> Option<bool> {
-    let first = line.split_whitespace().next()?.to_ascii_lowercase();
+    let first = line.split_ascii_whitespace().next()?.to_ascii_lowercase();
     if first.starts_with("direct") {
         Some(false)
     } else if first.starts_with("cartesian") {
@@ -279,7 +282,7 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             let inv = inverse(&cell);
             let mut out = Array2::<f32>::zeros((n, 3));
             for (i, line) in lines[m + 1..m + 1 + n].iter().enumerate() {
-                let mut it = line.split_whitespace();
+                let mut it = line.split_ascii_whitespace();
                 let mut v = [0.0f64; 3];
                 for (c, slot) in v.iter_mut().enumerate() {
                     let tok = it.next().ok_or_else(|| {
@@ -356,7 +359,7 @@ pub fn incar_timestep(path: &Path) -> Result<(f64, usize)> {
             let Some((k, v)) = stmt.split_once('=') else {
                 continue;
             };
-            let value = v.split_whitespace().next().unwrap_or("");
+            let value = v.split_ascii_whitespace().next().unwrap_or("");
             match k.trim().to_ascii_uppercase().as_str() {
                 "POTIM" => {
                     potim = Some(value.parse::<f64>().ok().filter(|p| *p > 0.0).ok_or_else(
@@ -409,6 +412,6 @@ pub fn looks_like(text_head: &str) -> bool {
     lines.len() >= 8
         && lines[1..5]
             .iter()
-            .all(|l| l.split_whitespace().all(|t| t.parse::<f64>().is_ok()))
+            .all(|l| l.split_ascii_whitespace().all(|t| t.parse::<f64>().is_ok()))
         && is_marker(lines[7]).is_some()
 }

@@ -152,8 +152,8 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
         at += 2 + n;
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
-    struct Frame {
-        species: Vec<String>,
+    struct Frame<'a> {
+        species: Vec<&'a str>,
         frac: Array2<f32>,
         cell: [[f64; 3]; 3],
         vel: Option<Array2<f32>>,
@@ -175,7 +175,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
                 )
             })?;
             let v: Vec<f64> = lat
-                .split_whitespace()
+                .split_ascii_whitespace()
                 .map(|t| t.parse::<f64>())
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|_| {
@@ -206,12 +206,15 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
                 s + 2,
                 get("Properties").unwrap_or("species:S:1:pos:R:3"),
             )?;
-            let mut species = Vec::with_capacity(n);
+            let mut species: Vec<&str> = Vec::with_capacity(n);
             let mut frac = Array2::<f32>::zeros((n, 3));
             let mut vel = cols.vel.map(|_| Array2::<f32>::zeros((n, 3)));
+            // One token buffer per frame; species names stay borrowed from the text.
+            let mut toks: Vec<&str> = Vec::with_capacity(cols.width + 4);
             for i in 0..n {
                 let line_no = s + 3 + i;
-                let toks: Vec<&str> = lines[line_no - 1].split_whitespace().collect();
+                toks.clear();
+                toks.extend(lines[line_no - 1].split_ascii_whitespace());
                 if toks.len() < cols.width {
                     return Err(parse_err(
                         path,
@@ -219,7 +222,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
                         format!("expected {} columns, found {}", cols.width, toks.len()),
                     ));
                 }
-                species.push(toks[cols.species].to_string());
+                species.push(toks[cols.species]);
                 let num = |c: usize| -> Result<f64> {
                     match toks[c].parse::<f64>() {
                         Ok(x) if x.is_finite() => Ok(x),
@@ -268,7 +271,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
     let mut frac = Array3::<f32>::zeros((t, n, 3));
     let mut cells = Array3::<f32>::zeros((t, 3, 3));
     let mut velocities = None::<Array3<f32>>;
-    let mut species = Vec::new();
+    let mut species: Vec<&str> = Vec::new();
     for (f, r) in frames.into_iter().enumerate() {
         let fr = r?;
         if f == 0 {
@@ -303,7 +306,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
     }
     Ok(Trajectory {
         source: path.to_path_buf(),
-        species,
+        species: species.into_iter().map(str::to_string).collect(),
         frac,
         cells: compress_cells(cells),
         dt_ps: None,

@@ -73,6 +73,48 @@ pub struct MsdOptions {
     pub lags: LagGrid,
     /// Steps longer than this (Å) are counted as ambiguous unwrapping.
     pub long_step_a: Option<f32>,
+    /// Axes the MSD (and D) is taken along; default all three.
+    pub axes: Axes,
+}
+
+/// A subset of the Cartesian axes ("xyz", "xy", "z", ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Axes(pub [bool; 3]);
+
+impl Default for Axes {
+    fn default() -> Self {
+        Axes([true; 3])
+    }
+}
+
+impl Axes {
+    /// The number of dimensions d in D = slope / (2 d).
+    pub fn count(self) -> usize {
+        self.0.iter().filter(|&&a| a).count()
+    }
+}
+
+impl std::str::FromStr for Axes {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let mut a = [false; 3];
+        for c in s.chars() {
+            match c.to_ascii_lowercase() {
+                'x' => a[0] = true,
+                'y' => a[1] = true,
+                'z' => a[2] = true,
+                _ => {
+                    return Err(invalid!(
+                        "--axes takes letters from x, y, z (e.g. xyz, xy, z), not {s:?}"
+                    ));
+                }
+            }
+        }
+        if a == [false; 3] {
+            return Err(invalid!("--axes needs at least one of x, y, z"));
+        }
+        Ok(Axes(a))
+    }
 }
 
 /// MSD of one species.
@@ -92,6 +134,8 @@ pub struct Msd {
     /// Collective MSD: |Σ_i Δr_i|² / N (Å²) per lag.
     pub collective_a2: Vec<f64>,
     pub drift: String,
+    /// The axes MSD and D refer to.
+    pub axes: Axes,
     pub long_steps: LongSteps,
     /// The threshold the long-step count used (Å).
     pub long_step_a: f32,
@@ -266,8 +310,14 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
         }
     };
     let msd_axes = per.mean_axis(Axis(0)).expect("at least one atom");
-    let per_atom = per.sum_axis(Axis(2));
-    let msd_a2 = msd_axes.sum_axis(Axis(1)).to_vec();
+    // Self MSD along the chosen axes only (per atom too, for the fit's covariance).
+    let chosen = |v: ndarray::ArrayView1<f64>| -> f64 {
+        (0..3).filter(|&ax| opts.axes.0[ax]).map(|ax| v[ax]).sum()
+    };
+    let per_atom = Array2::from_shape_fn((ns, lags.len()), |(a, l)| {
+        chosen(per.slice(ndarray::s![a, l, ..]))
+    });
+    let msd_a2: Vec<f64> = msd_axes.outer_iter().map(chosen).collect();
     // Collective: the summed displacement, 3 series.
     let mut planner = RealFftPlanner::<f64>::new();
     let summed = u.sum_axis(Axis(1)); // T x 3
@@ -289,6 +339,7 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
         per_atom_a2: per_atom,
         collective_a2,
         drift,
+        axes: opts.axes,
         long_steps,
         long_step_a: long,
     })
