@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::Array2;
 use rayon::prelude::*;
 
+use super::frames::{Frame, assemble, truncated};
 use super::xdatcar::inverse;
-use super::xyz::compress_cells;
 use super::{parse_err, read_text};
 use crate::error::{Error, Result};
 use crate::traj::Trajectory;
@@ -32,14 +32,6 @@ pub fn parse_type_map(text: &str) -> Result<HashMap<String, String>> {
             ))),
         })
         .collect()
-}
-
-struct Frame {
-    timestep: i64,
-    species: Vec<String>,
-    frac: Array2<f32>,
-    cell: [[f64; 3]; 3],
-    vel: Option<Array2<f32>>,
 }
 
 /// Read a LAMMPS dump. Returns the trajectory and the TIMESTEP of every frame.
@@ -93,70 +85,34 @@ pub fn read(
         expect(at + 8, "ITEM: ATOMS")?;
         if at + 9 + n > lines.len() {
             let have = lines.len().saturating_sub(at + 9);
-            if allow_truncated && !starts.is_empty() {
-                notes.push(format!(
-                    "frame {} is incomplete ({have} of {n} atom lines): dropped",
-                    starts.len() + 1
-                ));
-                break;
-            }
-            return Err(parse_err(
+            truncated(
                 path,
                 lines.len(),
-                format!(
-                    "frame {} is truncated: {n} atom lines expected, found {have}; the {} complete frames can be analysed with --allow-truncated",
-                    starts.len() + 1,
-                    starts.len()
-                ),
-            ));
+                starts.len() + 1,
+                "atom lines",
+                n,
+                have,
+                allow_truncated,
+                &mut notes,
+            )?;
+            break;
         }
         starts.push(at);
         at += 9 + n;
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
-    let frames: Vec<Result<Frame>> = starts
+    let frames: Vec<Result<(i64, Frame<String>)>> = starts
         .par_iter()
         .map(|&s| frame(path, &lines, s, n, type_map))
         .collect();
-    let t = frames.len();
-    let mut frac = Array3::<f32>::zeros((t, n, 3));
-    let mut cells = Array3::<f32>::zeros((t, 3, 3));
-    let mut velocities: Option<Array3<f32>> = None;
-    let mut species = Vec::new();
-    let mut steps = Vec::with_capacity(t);
-    for (f, r) in frames.into_iter().enumerate() {
-        let fr = r?;
-        if f == 0 {
-            species = fr.species;
-            velocities = fr.vel.as_ref().map(|_| Array3::zeros((t, n, 3)));
-        } else if fr.species != species {
-            return Err(parse_err(
-                path,
-                starts[f] + 10,
-                format!("frame {}: atom species differ from the first frame", f + 1),
-            ));
-        }
-        steps.push(fr.timestep);
-        frac.index_axis_mut(Axis(0), f).assign(&fr.frac);
-        for i in 0..3 {
-            for j in 0..3 {
-                cells[[f, i, j]] = fr.cell[i][j] as f32;
-            }
-        }
-        if let (Some(all), Some(v)) = (&mut velocities, fr.vel) {
-            all.index_axis_mut(Axis(0), f).assign(&v);
-        }
+    let mut parsed = Vec::with_capacity(frames.len());
+    let mut steps = Vec::with_capacity(frames.len());
+    for r in frames {
+        let (step, f) = r?;
+        steps.push(step);
+        parsed.push(f);
     }
-    let traj = Trajectory {
-        source: path.to_path_buf(),
-        species,
-        frac,
-        cells: compress_cells(cells),
-        dt_ps: None,
-        velocities,
-        notes,
-    };
-    Ok((traj, steps))
+    Ok((assemble(path, parsed, &starts, notes)?, steps))
 }
 
 fn frame(
@@ -165,7 +121,7 @@ fn frame(
     s: usize,
     n: usize,
     type_map: &HashMap<String, String>,
-) -> Result<Frame> {
+) -> Result<(i64, Frame<String>)> {
     let timestep: i64 = lines[s + 1].trim().parse().map_err(|_| {
         parse_err(
             path,
@@ -350,11 +306,13 @@ fn frame(
             }
         }
     }
-    Ok(Frame {
+    Ok((
         timestep,
-        species,
-        frac,
-        cell,
-        vel,
-    })
+        Frame {
+            species,
+            frac,
+            cell,
+            vel,
+        },
+    ))
 }

@@ -242,20 +242,16 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
     }
     let mut notes = Vec::new();
     if let Some((frame, at, have)) = truncated {
-        if opts.allow_truncated && !markers.is_empty() {
-            notes.push(format!(
-                "frame {frame} is incomplete ({have} of {n} coordinate lines): dropped"
-            ));
-        } else {
-            return Err(parse_err(
-                path,
-                at,
-                format!(
-                    "frame {frame} is truncated: {n} coordinate lines expected, found {have}; the {} complete frames can be analysed with --allow-truncated",
-                    markers.len()
-                ),
-            ));
-        }
+        super::frames::truncated(
+            path,
+            at,
+            frame,
+            "coordinate lines",
+            n,
+            have,
+            opts.allow_truncated,
+            &mut notes,
+        )?;
     }
     let t = markers.len();
     if t == 0 {

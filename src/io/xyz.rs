@@ -8,9 +8,10 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::Array2;
 use rayon::prelude::*;
 
+use super::frames::{Frame, assemble, truncated};
 use super::xdatcar::inverse;
 use super::{parse_err, read_text};
 use crate::error::Result;
@@ -131,34 +132,23 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
         n_atoms = Some(n);
         if at + 2 + n > lines.len() {
             let have = lines.len().saturating_sub(at + 2);
-            if allow_truncated && !starts.is_empty() {
-                notes.push(format!(
-                    "frame {} is incomplete ({have} of {n} atom lines): dropped",
-                    starts.len() + 1
-                ));
-                break;
-            }
-            return Err(parse_err(
+            truncated(
                 path,
                 lines.len(),
-                format!(
-                    "frame {} is truncated: {n} atom lines expected, found {have}; the {} complete frames can be analysed with --allow-truncated",
-                    starts.len() + 1,
-                    starts.len()
-                ),
-            ));
+                starts.len() + 1,
+                "atom lines",
+                n,
+                have,
+                allow_truncated,
+                &mut notes,
+            )?;
+            break;
         }
         starts.push(at);
         at += 2 + n;
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
-    struct Frame<'a> {
-        species: Vec<&'a str>,
-        frac: Array2<f32>,
-        cell: [[f64; 3]; 3],
-        vel: Option<Array2<f32>>,
-    }
-    let frames: Vec<Result<Frame>> = starts
+    let frames: Vec<Result<Frame<&str>>> = starts
         .par_iter()
         .map(|&s| {
             let kv = key_values(lines[s + 1]);
@@ -267,60 +257,6 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
             })
         })
         .collect();
-    let t = frames.len();
-    let mut frac = Array3::<f32>::zeros((t, n, 3));
-    let mut cells = Array3::<f32>::zeros((t, 3, 3));
-    let mut velocities = None::<Array3<f32>>;
-    let mut species: Vec<&str> = Vec::new();
-    for (f, r) in frames.into_iter().enumerate() {
-        let fr = r?;
-        if f == 0 {
-            species = fr.species;
-            if fr.vel.is_some() {
-                velocities = Some(Array3::zeros((t, n, 3)));
-            }
-        } else if fr.species != species {
-            return Err(parse_err(
-                path,
-                starts[f] + 3,
-                format!("frame {}: species differ from the first frame", f + 1),
-            ));
-        }
-        frac.index_axis_mut(Axis(0), f).assign(&fr.frac);
-        for i in 0..3 {
-            for j in 0..3 {
-                cells[[f, i, j]] = fr.cell[i][j] as f32;
-            }
-        }
-        match (&mut velocities, fr.vel) {
-            (Some(all), Some(v)) => all.index_axis_mut(Axis(0), f).assign(&v),
-            (Some(_), None) => {
-                return Err(parse_err(
-                    path,
-                    starts[f] + 2,
-                    format!("frame {}: velocities missing", f + 1),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(Trajectory {
-        source: path.to_path_buf(),
-        species: species.into_iter().map(str::to_string).collect(),
-        frac,
-        cells: compress_cells(cells),
-        dt_ps: None,
-        velocities,
-        notes,
-    })
-}
-
-/// One cell when every frame has the same one.
-pub(crate) fn compress_cells(cells: Array3<f32>) -> Array3<f32> {
-    let first = cells.index_axis(Axis(0), 0).to_owned();
-    if cells.outer_iter().all(|c| c == first) {
-        first.insert_axis(Axis(0))
-    } else {
-        cells
-    }
+    let frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
+    assemble(path, frames, &starts, notes)
 }

@@ -1,0 +1,112 @@
+//! What every trajectory reader shares: the rule for a cut-short last frame, and
+//! stacking parsed frames into one [`Trajectory`].
+
+use std::path::Path;
+
+use ndarray::{Array2, Array3, Axis};
+
+use super::parse_err;
+use crate::error::Result;
+use crate::traj::Trajectory;
+
+/// One parsed frame: species per atom, fractional positions, the cell (rows are the
+/// lattice vectors, Å) and velocities (Å/ps) when the format has them.
+pub(crate) struct Frame<S> {
+    pub species: Vec<S>,
+    pub frac: Array2<f32>,
+    pub cell: [[f64; 3]; 3],
+    pub vel: Option<Array2<f32>>,
+}
+
+/// A frame with fewer lines than it needs: under `--allow-truncated` (and with at
+/// least one complete frame before it) it is dropped with a note; otherwise an error
+/// at `line` that says how many frames were complete.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn truncated(
+    path: &Path,
+    line: usize,
+    frame: usize,
+    what: &str,
+    expected: usize,
+    found: usize,
+    allow: bool,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let complete = frame - 1;
+    if allow && complete > 0 {
+        notes.push(format!(
+            "frame {frame} is incomplete ({found} of {expected} {what}): dropped"
+        ));
+        return Ok(());
+    }
+    Err(parse_err(
+        path,
+        line,
+        format!(
+            "frame {frame} is truncated: {expected} {what} expected, found {found}; the {complete} complete frames can be analysed with --allow-truncated"
+        ),
+    ))
+}
+
+/// Stack frames into a trajectory. Every frame must have the first frame's species
+/// (and velocities if it had them); `first_line[f]` is where frame f starts, for
+/// messages. The cell is stored once when it never changes.
+pub(crate) fn assemble<S: AsRef<str> + PartialEq>(
+    path: &Path,
+    frames: Vec<Frame<S>>,
+    first_line: &[usize],
+    notes: Vec<String>,
+) -> Result<Trajectory> {
+    let t = frames.len();
+    let n = frames.first().map_or(0, |f| f.species.len());
+    let mut frac = Array3::<f32>::zeros((t, n, 3));
+    let mut cells = Array3::<f32>::zeros((t, 3, 3));
+    let mut velocities = frames
+        .first()
+        .and_then(|f| f.vel.as_ref())
+        .map(|_| Array3::<f32>::zeros((t, n, 3)));
+    let mut species: Vec<S> = Vec::new();
+    for (f, fr) in frames.into_iter().enumerate() {
+        if f == 0 {
+            species = fr.species;
+        } else if fr.species != species {
+            return Err(parse_err(
+                path,
+                first_line[f] + 1,
+                format!("frame {}: atom species differ from the first frame", f + 1),
+            ));
+        }
+        frac.index_axis_mut(Axis(0), f).assign(&fr.frac);
+        for i in 0..3 {
+            for j in 0..3 {
+                cells[[f, i, j]] = fr.cell[i][j] as f32;
+            }
+        }
+        match (&mut velocities, fr.vel) {
+            (Some(all), Some(v)) => all.index_axis_mut(Axis(0), f).assign(&v),
+            (Some(_), None) => {
+                return Err(parse_err(
+                    path,
+                    first_line[f] + 1,
+                    format!("frame {}: velocities missing", f + 1),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let first = cells.index_axis(Axis(0), 0).to_owned();
+    let cells = if cells.outer_iter().all(|c| c == first) {
+        first.insert_axis(Axis(0))
+    } else {
+        cells
+    };
+    Ok(Trajectory {
+        source: path.to_path_buf(),
+        species: species.iter().map(|s| s.as_ref().to_string()).collect(),
+        frac,
+        cells,
+        dt_ps: None,
+        velocities,
+        notes,
+    })
+}
