@@ -6,6 +6,11 @@
 //! shader), `cluster` (k-means, silhouette), `io` (readers and writers), `phonon`
 //! (the DOS type and its descriptors), `plot` (SVG figures), `bench` (throughput).
 
+// `!(x > 0.0)` is deliberate throughout: it rejects NaN too, which `x <= 0.0` would not.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Index loops over the three Cartesian axes read more plainly than iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 pub mod bench;
 pub mod cluster;
 pub mod cpu;

@@ -151,7 +151,7 @@ fn write_walk(
             [
                 (i as f64 * 0.618) % 1.0 * a,
                 (i as f64 * 0.382) % 1.0 * a,
-                (i as f64 * 0.7071) % 1.0 * a,
+                (i as f64 * 0.7077) % 1.0 * a,
             ]
         })
         .collect();
@@ -433,7 +433,7 @@ fn time_step_problems_are_clear() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("INCAR:1") && e.contains("POTIM"), "{e}");
-    assert_eq!(xdatcar::incar_timestep(&dir.join("INCAR")).is_err(), true);
+    assert!(xdatcar::incar_timestep(&dir.join("INCAR")).is_err());
 }
 
 #[test]

@@ -128,7 +128,7 @@ fn assign_chunk_avx2(
     ds: &mut [f32],
 ) -> usize {
     use std::arch::x86_64::*;
-    assert!(centres_t.len() >= d * kpad && kpad % LANES == 0);
+    assert!(centres_t.len() >= d * kpad && kpad.is_multiple_of(LANES));
     let mut moved = 0;
     for ((xi, l), dist) in x
         .chunks_exact(d.max(1))

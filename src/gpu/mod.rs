@@ -47,7 +47,7 @@ impl AdapterSummary {
             driver: format!("{} {}", info.driver, info.driver_info)
                 .trim()
                 .to_string(),
-            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
             max_buffer_size: l.max_buffer_size,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
             max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
@@ -223,8 +223,10 @@ impl GpuContext {
     /// Largest storage binding in bytes (lavapipe: 128 MiB), or the cap set with
     /// [`set_binding_cap`].
     pub fn max_binding(&self) -> u64 {
-        let own =
-            (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let own = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         match BINDING_CAP.load(std::sync::atomic::Ordering::Relaxed) {
             0 => own,
             cap => own.min(cap),

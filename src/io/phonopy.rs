@@ -68,18 +68,18 @@ fn read_columns(path: &Path, expect_min: usize) -> Result<Vec<Vec<f64>>> {
                 ),
             ));
         }
-        if let Some(first) = rows.first() {
-            if first.len() != row.len() {
-                return Err(parse_err(
-                    path,
-                    i + 1,
-                    format!(
-                        "expected {} columns like the first row, found {}",
-                        first.len(),
-                        row.len()
-                    ),
-                ));
-            }
+        if let Some(first) = rows.first()
+            && first.len() != row.len()
+        {
+            return Err(parse_err(
+                path,
+                i + 1,
+                format!(
+                    "expected {} columns like the first row, found {}",
+                    first.len(),
+                    row.len()
+                ),
+            ));
         }
         rows.push(row);
     }

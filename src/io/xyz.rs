@@ -58,7 +58,7 @@ struct Columns {
 
 fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
     let parts: Vec<&str> = props.split(':').collect();
-    if parts.len() % 3 != 0 {
+    if !parts.len().is_multiple_of(3) {
         return Err(parse_err(
             path,
             line,
@@ -117,17 +117,17 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
                 ),
             )
         })?;
-        if let Some(first) = n_atoms {
-            if n != first {
-                return Err(parse_err(
-                    path,
-                    at + 1,
-                    format!(
-                        "frame {} has {n} atoms, the first had {first}",
-                        starts.len() + 1
-                    ),
-                ));
-            }
+        if let Some(first) = n_atoms
+            && n != first
+        {
+            return Err(parse_err(
+                path,
+                at + 1,
+                format!(
+                    "frame {} has {n} atoms, the first had {first}",
+                    starts.len() + 1
+                ),
+            ));
         }
         n_atoms = Some(n);
         if at + 2 + n > lines.len() {
@@ -233,7 +233,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
                 }
                 if let (Some(v), Some((c, momenta))) = (vel.as_mut(), cols.vel) {
                     let scale = if momenta {
-                        let m = atomic_mass(&species[i]).ok_or_else(|| {
+                        let m = atomic_mass(species[i]).ok_or_else(|| {
                             parse_err(
                                 path,
                                 line_no,

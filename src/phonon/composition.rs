@@ -236,47 +236,6 @@ pub fn same_reduced(a: &Composition, b: &Composition) -> bool {
             .all(|(k, v)| rb.get(k).is_some_and(|w| (v - w).abs() < 1e-6))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_reduce_and_order_like_pymatgen() {
-        let sp: Vec<String> = ["O", "Li", "Li", "O", "Li", "Li"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(reduced_formula(&composition_of(&sp)), "Li2O");
-        assert_eq!(
-            reduced_formula(&parse_formula("Li4P4S16").unwrap()),
-            "LiPS4"
-        );
-        assert_eq!(reduced_formula(&parse_formula("S2YLi").unwrap()), "LiYS2");
-        assert_eq!(
-            reduced_formula(&parse_formula("Li2 Yb2 Al2 F12").unwrap()),
-            "LiYbAlF6"
-        );
-    }
-
-    #[test]
-    fn brackets_and_spaces_parse() {
-        let a = parse_formula("LiTi2(PO4)3").unwrap();
-        let b = parse_formula("Li1Ti2P3O12").unwrap();
-        assert!(same_reduced(&a, &b));
-        assert!(same_reduced(
-            &parse_formula("Li6PS5Cl").unwrap(),
-            &parse_formula("Li12P2S10Cl2").unwrap()
-        ));
-        assert!(!same_reduced(
-            &parse_formula("Li3PS4").unwrap(),
-            &parse_formula("Li7P3S11").unwrap()
-        ));
-        assert!(parse_formula("Xy2").is_none());
-        assert!(parse_formula("Li(PO4").is_none());
-        assert!(parse_formula("").is_none());
-    }
-}
-
 /// Standard atomic weights (u), IUPAC 2021 abridged values; for radioactive elements
 /// the mass number of the longest-lived isotope.
 const MASSES: &[(&str, f64)] = &[
@@ -381,4 +340,45 @@ const MASSES: &[(&str, f64)] = &[
 /// The standard atomic weight of `symbol` (u).
 pub fn atomic_mass(symbol: &str) -> Option<f64> {
     MASSES.iter().find(|(s, _)| *s == symbol).map(|(_, m)| *m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_reduce_and_order_like_pymatgen() {
+        let sp: Vec<String> = ["O", "Li", "Li", "O", "Li", "Li"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(reduced_formula(&composition_of(&sp)), "Li2O");
+        assert_eq!(
+            reduced_formula(&parse_formula("Li4P4S16").unwrap()),
+            "LiPS4"
+        );
+        assert_eq!(reduced_formula(&parse_formula("S2YLi").unwrap()), "LiYS2");
+        assert_eq!(
+            reduced_formula(&parse_formula("Li2 Yb2 Al2 F12").unwrap()),
+            "LiYbAlF6"
+        );
+    }
+
+    #[test]
+    fn brackets_and_spaces_parse() {
+        let a = parse_formula("LiTi2(PO4)3").unwrap();
+        let b = parse_formula("Li1Ti2P3O12").unwrap();
+        assert!(same_reduced(&a, &b));
+        assert!(same_reduced(
+            &parse_formula("Li6PS5Cl").unwrap(),
+            &parse_formula("Li12P2S10Cl2").unwrap()
+        ));
+        assert!(!same_reduced(
+            &parse_formula("Li3PS4").unwrap(),
+            &parse_formula("Li7P3S11").unwrap()
+        ));
+        assert!(parse_formula("Xy2").is_none());
+        assert!(parse_formula("Li(PO4").is_none());
+        assert!(parse_formula("").is_none());
+    }
 }

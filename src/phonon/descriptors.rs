@@ -456,16 +456,16 @@ pub fn features(dos: &Dos, opts: &FeatureOptions) -> Result<FeatureRow> {
     cols.push(("s_300k_kb_per_atom".into(), Value::Num(s)));
     cols.push(("dos_integral".into(), Value::Num(all)));
     cols.push(("n_sites".into(), Value::Num(dos.species.len() as f64)));
-    if opts.legacy {
-        if let Some(first) = element_dos.first() {
-            let l = legacy(f, first.as_deref().unwrap_or(&nan), f, temps);
-            cols.push(("legacy_fav".into(), Value::Num(l.fav)));
-            for (t, v) in temps.iter().zip(&l.fav_t) {
-                cols.push((format!("legacy_{}", tlabel(*t)), Value::Num(*v)));
-            }
-            cols.push(("legacy_first_f_a".into(), Value::Num(l.first_f_a)));
-            cols.push(("legacy_relative_w".into(), Value::Num(l.relative_w)));
+    if opts.legacy
+        && let Some(first) = element_dos.first()
+    {
+        let l = legacy(f, first.as_deref().unwrap_or(&nan), f, temps);
+        cols.push(("legacy_fav".into(), Value::Num(l.fav)));
+        for (t, v) in temps.iter().zip(&l.fav_t) {
+            cols.push((format!("legacy_{}", tlabel(*t)), Value::Num(*v)));
         }
+        cols.push(("legacy_first_f_a".into(), Value::Num(l.first_f_a)));
+        cols.push(("legacy_relative_w".into(), Value::Num(l.relative_w)));
     }
     if let Some(bins) = opts.dos_bins {
         let v = dos_vector(f, &dos.total, bins, opts.dos_max_thz);
