@@ -35,6 +35,35 @@ enum Command {
     /// Molecular-dynamics trajectories: MSD, diffusion coefficients, conductivity.
     #[command(subcommand)]
     Traj(TrajCommand),
+    /// Cluster a feature table (CSV) over a range of k and score every k.
+    Cluster {
+        table: PathBuf,
+        #[arg(long, value_enum, default_value = "kmeans")]
+        method: superion::cluster::select::Method,
+        /// k: a number (3), a range (2..10) or a list (2,3,5).
+        #[arg(long, default_value = "2..10")]
+        k: String,
+        /// The id column (default: the first).
+        #[arg(long)]
+        id: Option<String>,
+        /// Feature columns, comma-separated (default: every numeric column).
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// Use the features as they are (default: standardise each column).
+        #[arg(long)]
+        no_scale: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// k-means restarts.
+        #[arg(long, default_value_t = 10)]
+        n_init: u32,
+        /// Write labels.csv and scores.csv here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the scores and the chosen k as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
     Devices {
         /// Print JSON instead of a table.
@@ -152,7 +181,26 @@ impl FeatureArgs {
     }
 }
 
+/// Mesa's Vulkan and GL drivers print a warning on every start when XDG_RUNTIME_DIR
+/// is unset (as in containers and CI): give this process a private one.
+fn ensure_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("superion-runtime-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
 fn main() -> ExitCode {
+    ensure_runtime_dir();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,6 +219,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Phonon(cmd) => phonon(cli.backend, cmd),
         Command::Traj(cmd) => traj_cmd(cli.backend, cmd),
+        Command::Cluster {
+            table,
+            method,
+            k,
+            id,
+            columns,
+            no_scale,
+            seed,
+            n_init,
+            out,
+            json,
+        } => cluster_cmd(
+            cli.backend,
+            &table,
+            method,
+            &k,
+            id.as_deref(),
+            columns.as_deref(),
+            no_scale,
+            seed,
+            n_init,
+            out,
+            json,
+        ),
     }
 }
 
@@ -789,4 +861,102 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cluster_cmd(
+    backend: BackendChoice,
+    table: &std::path::Path,
+    method: superion::cluster::select::Method,
+    k: &str,
+    id: Option<&str>,
+    columns: Option<&[String]>,
+    no_scale: bool,
+    seed: u64,
+    n_init: u32,
+    out: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use superion::cluster::{kmeans::KMeansParams, select};
+    let engine = Engine::new(backend)?;
+    let t = superion::io::table::read_table(table, id, columns)?;
+    let x = if no_scale {
+        t.values.mapv(|v| v as f32)
+    } else {
+        t.standardised()
+    };
+    let ks = select::parse_k_range(k)?;
+    let params = KMeansParams {
+        n_init,
+        ..Default::default()
+    };
+    let sel = select::cluster_over_k(&engine, x.view(), method, &ks, seed, &params)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "table": table.display().to_string(), "rows": t.ids.len(), "columns": t.columns, "scaled": !no_scale, "selection": sel,
+            }))?
+        );
+    } else {
+        println!(
+            "{:>3} {:>14} {:>11} {:>18} {:>15}",
+            "k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"
+        );
+        for r in &sel.results {
+            println!(
+                "{:>3} {:>14.6} {:>11.4} {:>18.4} {:>15.4}",
+                r.k, r.inertia, r.silhouette, r.calinski_harabasz, r.davies_bouldin
+            );
+        }
+        if let Some(c) = sel.cophenetic_correlation {
+            println!("cophenetic correlation {c:.4}");
+        }
+        println!("chosen k = {}: {}", sel.chosen_k, sel.why);
+    }
+    if let Some(dir) = out {
+        let chosen = sel
+            .results
+            .iter()
+            .find(|r| r.k == sel.chosen_k)
+            .expect("chosen k is among the results");
+        let mut header = vec!["id".to_string(), "label".to_string()];
+        header.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
+        let rows: Vec<Vec<String>> = t
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let mut row = vec![id.clone(), chosen.labels[i].to_string()];
+                row.extend(sel.results.iter().map(|r| r.labels[i].to_string()));
+                row
+            })
+            .collect();
+        io::write_csv(&dir.join("labels.csv"), &header, &rows)?;
+        let sh: Vec<String> = [
+            "k",
+            "inertia",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+        ]
+        .map(String::from)
+        .to_vec();
+        let srows: Vec<Vec<String>> = sel
+            .results
+            .iter()
+            .map(|r| {
+                vec![
+                    r.k.to_string(),
+                    io::fmt_f64(r.inertia),
+                    io::fmt_f64(r.silhouette),
+                    io::fmt_f64(r.calinski_harabasz),
+                    io::fmt_f64(r.davies_bouldin),
+                ]
+            })
+            .collect();
+        io::write_csv(&dir.join("scores.csv"), &sh, &srows)?;
+        eprintln!("superion: labels.csv, scores.csv -> {}", dir.display());
+    }
+    Ok(())
 }

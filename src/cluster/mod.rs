@@ -1,4 +1,7 @@
 //! Clustering algorithms built on the engine's kernels.
 
+pub mod hierarchical;
 pub mod kmeans;
+pub mod scores;
+pub mod select;
 pub mod silhouette;

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod lammps;
 pub mod mp_json;
 pub mod phonopy;
+pub mod table;
 pub mod traj_input;
 pub mod xdatcar;
 pub mod xyz;

@@ -1,0 +1,158 @@
+//! Clustering a feature table over a range of k, with the scores that choose k.
+//!
+//! k-means runs every k (and every restart) in one engine batch; hierarchical methods
+//! build one dendrogram and cut it at every k. For each k: inertia (the elbow), the
+//! exact mean silhouette (all k in one batched engine call), Calinski-Harabasz and
+//! Davies-Bouldin. The chosen k is the one with the highest mean silhouette.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::hierarchical::{Linkage, linkage};
+use super::kmeans::{KMeansParams, KMeansProblem, kmeans_batch};
+use super::scores::{calinski_harabasz, davies_bouldin, inertia};
+use super::silhouette::silhouette_samples_batch;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::invalid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Kmeans,
+    Ward,
+    Complete,
+    Average,
+    Single,
+}
+
+/// One k's labelling and scores.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KResult {
+    pub k: usize,
+    #[serde(skip)]
+    pub labels: Vec<u32>,
+    pub inertia: f64,
+    pub silhouette: f64,
+    pub calinski_harabasz: f64,
+    pub davies_bouldin: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Selection {
+    pub method: Method,
+    pub results: Vec<KResult>,
+    pub chosen_k: usize,
+    pub why: String,
+    /// Hierarchical methods: the cophenetic correlation of the dendrogram.
+    pub cophenetic_correlation: Option<f64>,
+}
+
+/// Cluster the rows of `x` for every k in `ks`.
+pub fn cluster_over_k(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    method: Method,
+    ks: &[usize],
+    seed: u64,
+    params: &KMeansParams,
+) -> Result<Selection> {
+    let n = x.nrows();
+    if let Some(&bad) = ks.iter().find(|&&k| k < 2 || k >= n) {
+        return Err(invalid!(
+            "k = {bad}: the k range must lie between 2 and n − 1 = {} (n = {n} rows)",
+            n.saturating_sub(1)
+        ));
+    }
+    let mut cophenetic = None;
+    let labelings: Vec<Vec<u32>> = match method {
+        Method::Kmeans => {
+            let problems: Vec<KMeansProblem> = ks
+                .iter()
+                .map(|&k| KMeansProblem {
+                    set: 0,
+                    k: k as u32,
+                    seed,
+                })
+                .collect();
+            kmeans_batch(engine, x.insert_axis(ndarray::Axis(0)), &problems, params)?
+                .into_iter()
+                .map(|f| f.labels)
+                .collect()
+        }
+        _ => {
+            let l = match method {
+                Method::Ward => Linkage::Ward,
+                Method::Complete => Linkage::Complete,
+                Method::Average => Linkage::Average,
+                _ => Linkage::Single,
+            };
+            let (tree, dist) = linkage(engine, x, l)?;
+            cophenetic = Some(tree.cophenetic_correlation(&dist));
+            ks.iter().map(|&k| tree.cut(k)).collect::<Result<_>>()?
+        }
+    };
+    // Silhouettes of every k in one batched call.
+    let label_rows = Array2::from_shape_fn((ks.len(), n), |(b, i)| labelings[b][i]);
+    let kk: Vec<u32> = ks.iter().map(|&k| k as u32).collect();
+    let sil = silhouette_samples_batch(
+        engine,
+        x.insert_axis(ndarray::Axis(0)),
+        &vec![0; ks.len()],
+        label_rows.view(),
+        &kk,
+    )?;
+    let results: Vec<KResult> = ks
+        .iter()
+        .zip(labelings)
+        .enumerate()
+        .map(|(b, (&k, labels))| KResult {
+            k,
+            inertia: inertia(x, &labels, k),
+            silhouette: sil.row(b).mean().unwrap_or(f64::NAN),
+            calinski_harabasz: calinski_harabasz(x, &labels, k),
+            davies_bouldin: davies_bouldin(x, &labels, k),
+            labels,
+        })
+        .collect();
+    let best = results
+        .iter()
+        .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
+        .expect("at least one k");
+    let why = format!(
+        "highest mean silhouette ({:.4}) over k = {}..{}",
+        best.silhouette,
+        ks[0],
+        ks[ks.len() - 1]
+    );
+    Ok(Selection {
+        method,
+        chosen_k: best.k,
+        why,
+        results,
+        cophenetic_correlation: cophenetic,
+    })
+}
+
+/// Parse "2..10", "3" or "2,3,5".
+pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
+    let bad =
+        || invalid!("--k takes a number (3), a range (2..10) or a list (2,3,5), not {text:?}");
+    let ks: Vec<usize> = if let Some((a, b)) = text.split_once("..") {
+        let (a, b): (usize, usize) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim()
+                .trim_start_matches('=')
+                .parse()
+                .map_err(|_| bad())?,
+        );
+        if a > b {
+            return Err(bad());
+        }
+        (a..=b).collect()
+    } else {
+        text.split(',')
+            .map(|t| t.trim().parse().map_err(|_| bad()))
+            .collect::<Result<_>>()?
+    };
+    if ks.is_empty() { Err(bad()) } else { Ok(ks) }
+}
