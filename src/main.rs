@@ -956,7 +956,73 @@ fn cluster_cmd(
             })
             .collect();
         io::write_csv(&dir.join("scores.csv"), &sh, &srows)?;
-        eprintln!("superion: labels.csv, scores.csv -> {}", dir.display());
+        write_cluster_plots(&dir, &t, &x, &sel, &[])?;
+        eprintln!(
+            "superion: labels.csv, scores.csv and plots -> {}",
+            dir.display()
+        );
     }
+    Ok(())
+}
+
+/// The clustering figures for the chosen k: silhouette plot, scores against k,
+/// dendrogram (hierarchical methods), scatter (two features, or the first two
+/// principal components) with `marked` rows labelled.
+fn write_cluster_plots(
+    dir: &std::path::Path,
+    t: &superion::io::table::Table,
+    x: &ndarray::Array2<f32>,
+    sel: &superion::cluster::select::Selection,
+    marked: &[(usize, String)],
+) -> anyhow::Result<()> {
+    use superion::plot::cluster as pc;
+    let chosen = sel
+        .results
+        .iter()
+        .find(|r| r.k == sel.chosen_k)
+        .expect("chosen k is among the results");
+    pc::silhouette_svg(
+        &chosen.silhouettes,
+        &chosen.labels,
+        chosen.k,
+        &dir.join("silhouette.svg"),
+    )?;
+    pc::scores_svg(&sel.results, sel.chosen_k, &dir.join("scores.svg"))?;
+    if let Some(tree) = &sel.tree {
+        let names = Some(&t.ids[..]);
+        let title = format!(
+            "Dendrogram ({:?} linkage, cophenetic correlation {:.3})",
+            sel.method,
+            sel.cophenetic_correlation.unwrap_or(f64::NAN)
+        );
+        pc::dendrogram_svg(tree, names, 40, &title, &dir.join("dendrogram.svg"))?;
+    }
+    let (xy, axes): (Vec<(f64, f64)>, (String, String)) = match t.columns.len() {
+        1 => (
+            (0..t.ids.len())
+                .map(|i| (t.values[[i, 0]], chosen.silhouettes[i]))
+                .collect(),
+            (t.columns[0].clone(), "silhouette".to_string()),
+        ),
+        2 => (
+            (0..t.ids.len())
+                .map(|i| (t.values[[i, 0]], t.values[[i, 1]]))
+                .collect(),
+            (t.columns[0].clone(), t.columns[1].clone()),
+        ),
+        _ => (
+            superion::cluster::select::principal_components_2(x.view()),
+            ("PC1".to_string(), "PC2".to_string()),
+        ),
+    };
+    let title = format!("{:?}, k = {}", sel.method, sel.chosen_k);
+    pc::scatter_svg(
+        &xy,
+        &chosen.labels,
+        (&axes.0, &axes.1),
+        marked,
+        &title,
+        &dir.join("scatter.svg"),
+    )?;
     Ok(())
 }

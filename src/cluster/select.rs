@@ -31,6 +31,9 @@ pub struct KResult {
     pub k: usize,
     #[serde(skip)]
     pub labels: Vec<u32>,
+    /// Per-sample silhouettes.
+    #[serde(skip)]
+    pub silhouettes: Vec<f64>,
     pub inertia: f64,
     pub silhouette: f64,
     pub calinski_harabasz: f64,
@@ -45,6 +48,9 @@ pub struct Selection {
     pub why: String,
     /// Hierarchical methods: the cophenetic correlation of the dendrogram.
     pub cophenetic_correlation: Option<f64>,
+    /// Hierarchical methods: the dendrogram.
+    #[serde(skip)]
+    pub tree: Option<super::hierarchical::Tree>,
 }
 
 /// Cluster the rows of `x` for every k in `ks`.
@@ -64,6 +70,7 @@ pub fn cluster_over_k(
         ));
     }
     let mut cophenetic = None;
+    let mut tree_out = None;
     let labelings: Vec<Vec<u32>> = match method {
         Method::Kmeans => {
             let problems: Vec<KMeansProblem> = ks
@@ -88,7 +95,9 @@ pub fn cluster_over_k(
             };
             let (tree, dist) = linkage(engine, x, l)?;
             cophenetic = Some(tree.cophenetic_correlation(&dist));
-            ks.iter().map(|&k| tree.cut(k)).collect::<Result<_>>()?
+            let cuts = ks.iter().map(|&k| tree.cut(k)).collect::<Result<_>>()?;
+            tree_out = Some(tree);
+            cuts
         }
     };
     // Silhouettes of every k in one batched call.
@@ -111,6 +120,7 @@ pub fn cluster_over_k(
             silhouette: sil.row(b).mean().unwrap_or(f64::NAN),
             calinski_harabasz: calinski_harabasz(x, &labels, k),
             davies_bouldin: davies_bouldin(x, &labels, k),
+            silhouettes: sil.row(b).to_vec(),
             labels,
         })
         .collect();
@@ -130,6 +140,7 @@ pub fn cluster_over_k(
         why,
         results,
         cophenetic_correlation: cophenetic,
+        tree: tree_out,
     })
 }
 
@@ -155,4 +166,53 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
             .collect::<Result<_>>()?
     };
     if ks.is_empty() { Err(bad()) } else { Ok(ks) }
+}
+
+/// The first two principal components of `x` (power iteration with deflation on the
+/// d x d covariance), for 2-D scatter plots of many features.
+pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
+    let (n, d) = x.dim();
+    let mean: Vec<f64> = (0..d)
+        .map(|t| x.column(t).iter().map(|&v| v as f64).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for row in x.outer_iter() {
+        for a in 0..d {
+            for b in 0..d {
+                cov[a][b] += (row[a] as f64 - mean[a]) * (row[b] as f64 - mean[b]);
+            }
+        }
+    }
+    let mut comps: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..2.min(d) {
+        let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 1e-3).collect();
+        for _ in 0..200 {
+            let mut w: Vec<f64> = (0..d)
+                .map(|a| (0..d).map(|b| cov[a][b] * v[b]).sum())
+                .collect();
+            for c in &comps {
+                let p: f64 = w.iter().zip(c).map(|(a, b)| a * b).sum();
+                w.iter_mut().zip(c).for_each(|(a, b)| *a -= p * b);
+            }
+            let norm = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                break;
+            }
+            v = w.iter().map(|a| a / norm).collect();
+        }
+        comps.push(v);
+    }
+    x.outer_iter()
+        .map(|row| {
+            let proj = |c: &Vec<f64>| {
+                (0..d)
+                    .map(|t| (row[t] as f64 - mean[t]) * c[t])
+                    .sum::<f64>()
+            };
+            (
+                comps.first().map_or(0.0, proj),
+                comps.get(1).map_or(0.0, proj),
+            )
+        })
+        .collect()
 }

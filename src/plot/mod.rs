@@ -1,6 +1,8 @@
 //! Figures as SVG (plotters' SVG backend: no system fonts needed, text stays text so
 //! figures remain editable for papers). Each figure is written atomically.
 
+pub mod cluster;
+
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -9,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::phonon::Dos;
 
-fn plot_err<E: std::fmt::Display>(e: E) -> Error {
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> Error {
     Error::InvalidInput(format!("plot: {e}"))
 }
 

@@ -1,0 +1,339 @@
+//! Clustering figures: the silhouette plot and dendrogram of the original poster's
+//! figure 1, the elbow and silhouette-versus-k curves, and a 2-D scatter coloured by
+//! cluster with chosen points (known conductors) marked.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{PALETTE, plot_err};
+use crate::cluster::hierarchical::Tree;
+use crate::cluster::select::KResult;
+use crate::error::Result;
+use crate::io::write_atomic;
+
+fn colour(c: usize) -> RGBColor {
+    // Skip black (reserved for lines) in the palette.
+    PALETTE[1 + c % (PALETTE.len() - 1)]
+}
+
+/// Silhouette plot: per cluster, the samples' silhouettes as sorted horizontal bars,
+/// with the mean as a dashed red line (the poster's figure 1, right).
+pub fn silhouette_svg(samples: &[f64], labels: &[u32], k: usize, path: &Path) -> Result<()> {
+    let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
+    let gap = (samples.len() / 40).max(2);
+    let height = samples.len() + gap * (k + 1);
+    let xmin = samples.iter().copied().fold(0.0f64, f64::min).min(-0.1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 620)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Silhouette plot, k = {k} (mean {mean:.3})"),
+                ("sans-serif", 22),
+            )
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xmin..1.0, 0..height)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Silhouette coefficient")
+            .y_desc("Samples by cluster")
+            .disable_y_mesh()
+            .y_label_formatter(&|_| String::new())
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .map_err(plot_err)?;
+        let mut y = gap;
+        for c in 0..k {
+            let mut vals: Vec<f64> = samples
+                .iter()
+                .zip(labels)
+                .filter(|(_, l)| **l as usize == c)
+                .map(|(s, _)| *s)
+                .collect();
+            vals.sort_by(|a, b| a.total_cmp(b));
+            let start = y;
+            chart
+                .draw_series(vals.iter().enumerate().map(|(i, &v)| {
+                    Rectangle::new([(0.0, y + i), (v, y + i + 1)], colour(c).filled())
+                }))
+                .map_err(plot_err)?;
+            y += vals.len();
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{c}"),
+                    (xmin + 0.02, (start + y) / 2),
+                    ("sans-serif", 15),
+                )))
+                .map_err(plot_err)?;
+            y += gap;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(mean, 0), (mean, height)],
+                6,
+                4,
+                RED.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Dendrogram. With more than `max_leaves` points the tree is cut to its last
+/// `max_leaves` clusters (scipy's truncate_mode="lastp"), each leaf labelled with its
+/// size; otherwise leaves carry `names` when given.
+pub fn dendrogram_svg(
+    tree: &Tree,
+    names: Option<&[String]>,
+    max_leaves: usize,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    let n = tree.n;
+    let shown = n.min(max_leaves.max(2));
+    let first_shown_merge = n - shown; // merges before this are hidden inside leaves
+    // Node ids: leaves 0..n, merge i -> n + i. A node is drawn as a leaf when it is an
+    // original leaf or a merge before `first_shown_merge`.
+    let is_leaf = |node: usize| node < n || node - n < first_shown_merge;
+    let size = |node: usize| if node < n { 1 } else { tree.merges[node - n].3 };
+    let height = |node: usize| {
+        if is_leaf(node) {
+            0.0
+        } else {
+            tree.merges[node - n].2
+        }
+    };
+    let root_node = n + tree.merges.len() - 1;
+    // Leaf order by depth-first traversal from the root.
+    let mut order = Vec::new();
+    let mut stack = vec![root_node];
+    while let Some(node) = stack.pop() {
+        if is_leaf(node) {
+            order.push(node);
+        } else {
+            let (a, b, _, _) = tree.merges[node - n];
+            stack.push(b);
+            stack.push(a);
+        }
+    }
+    let mut xpos = std::collections::HashMap::new();
+    for (i, &leaf) in order.iter().enumerate() {
+        xpos.insert(leaf, i as f64 + 0.5);
+    }
+    let top = tree.merges.last().map_or(1.0, |m| m.2) * 1.05;
+    let leaf_label = |node: usize| -> String {
+        match (node < n, names) {
+            (true, Some(names)) => names[node].clone(),
+            (true, None) => node.to_string(),
+            (false, _) => format!("({})", size(node)),
+        }
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (upper, lower) = root.split_vertically(470);
+        let mut chart = ChartBuilder::on(&upper)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..order.len() as f64, 0.0..top)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|_| String::new())
+            .y_desc("Linkage distance")
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, &(a, b, h, _)) in tree.merges.iter().enumerate().skip(first_shown_merge) {
+            let (xa, xb) = (xpos[&a], xpos[&b]);
+            let (ha, hb) = (height(a), height(b));
+            xpos.insert(n + i, 0.5 * (xa + xb));
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(xa, ha), (xa, h), (xb, h), (xb, hb)],
+                    BLACK.stroke_width(1),
+                )))
+                .map_err(plot_err)?;
+        }
+        // Leaf labels, rotated, under the axis.
+        let font = ("sans-serif", if order.len() > 40 { 10 } else { 13 })
+            .into_font()
+            .transform(FontTransform::Rotate90);
+        let w = 1000.0 - 16.0 * 2.0 - 70.0;
+        for (i, &leaf) in order.iter().enumerate() {
+            let x = 16 + 70 + ((i as f64 + 0.5) / order.len() as f64 * w) as i32;
+            lower
+                .draw(&Text::new(leaf_label(leaf), (x - 5, 4), font.clone()))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Elbow (inertia) and mean silhouette against k, side by side, the chosen k marked.
+pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
+    let ks: Vec<f64> = results.iter().map(|r| r.k as f64).collect();
+    let (kmin, kmax) = (ks[0] - 0.5, ks[ks.len() - 1] + 0.5);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let panels = root.split_evenly((1, 2));
+        let series: [(&str, Vec<f64>); 2] = [
+            (
+                "Inertia (within-cluster sum of squares)",
+                results.iter().map(|r| r.inertia).collect(),
+            ),
+            (
+                "Mean silhouette",
+                results.iter().map(|r| r.silhouette).collect(),
+            ),
+        ];
+        for (panel, (name, ys)) in panels.iter().zip(series) {
+            let (lo, hi) = ys
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(*v), b.max(*v))
+                });
+            let pad = ((hi - lo) * 0.1).max(1e-9);
+            let mut chart = ChartBuilder::on(panel)
+                .caption(name, ("sans-serif", 18))
+                .margin(14)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(
+                    kmin..kmax,
+                    (lo - pad).min(if name.starts_with("Inertia") {
+                        0.0
+                    } else {
+                        lo - pad
+                    })..hi + pad,
+                )
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("Number of clusters k")
+                .axis_desc_style(("sans-serif", 14))
+                .draw()
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    ks.iter().copied().zip(ys.iter().copied()),
+                    PALETTE[5].stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(
+                    ks.iter()
+                        .zip(&ys)
+                        .map(|(&k, &y)| Circle::new((k, y), 4, PALETTE[5].filled())),
+                )
+                .map_err(plot_err)?;
+            if let Some(i) = results.iter().position(|r| r.k == chosen_k) {
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (ks[i], ys[i]),
+                        8,
+                        RGBColor(213, 94, 0).stroke_width(2),
+                    )))
+                    .map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Scatter of two coordinates coloured by cluster; `marked` points (e.g. known fast
+/// conductors) drawn as labelled black-edged stars.
+pub fn scatter_svg(
+    xy: &[(f64, f64)],
+    labels: &[u32],
+    axes: (&str, &str),
+    marked: &[(usize, String)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in xy {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    let (px, py) = (((x1 - x0) * 0.06).max(1e-9), ((y1 - y0) * 0.06).max(1e-9));
+    let k = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (860, 640)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0 - px..x1 + px, y0 - py..y1 + py)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.0)
+            .y_desc(axes.1)
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .map_err(plot_err)?;
+        for c in 0..k {
+            let col = colour(c);
+            chart
+                .draw_series(
+                    xy.iter()
+                        .zip(labels)
+                        .filter(|(_, l)| **l as usize == c)
+                        .map(|(&(x, y), _)| Circle::new((x, y), 4, col.mix(0.75).filled())),
+                )
+                .map_err(plot_err)?
+                .label(format!("cluster {c}"))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 5, col.filled()));
+        }
+        if !marked.is_empty() {
+            chart
+                .draw_series(
+                    marked
+                        .iter()
+                        .map(|(i, _)| Cross::new(xy[*i], 7, BLACK.stroke_width(2))),
+                )
+                .map_err(plot_err)?
+                .label("known fast conductors")
+                .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+            chart
+                .draw_series(marked.iter().map(|(i, name)| {
+                    Text::new(name.clone(), (xy[*i].0, xy[*i].1), ("sans-serif", 13))
+                }))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
