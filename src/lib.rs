@@ -21,6 +21,7 @@ pub mod io;
 pub mod phonon;
 pub mod plot;
 pub mod progress;
+pub mod screen;
 pub mod traj;
 
 pub use engine::{BackendChoice, Engine};

@@ -35,6 +35,41 @@ enum Command {
     /// Molecular-dynamics trajectories: MSD, diffusion coefficients, conductivity.
     #[command(subcommand)]
     Traj(TrajCommand),
+    /// Screen materials: descriptors, clustering over k, the clusters of known fast
+    /// conductors and a ranked candidate list, with a Markdown report and figures.
+    Screen {
+        /// Phonon inputs (Materials Project JSON, phonopy folders, folders of them) or
+        /// one feature table (CSV).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Known fast conductors: a file (one formula or id per line) or a list
+        /// (default: Li10GeP2S12, Li7La3Zr2O12, Li3PS4, Li6PS5Cl, Li7P3S11, Li3N,
+        /// LiTi2(PO4)3, Li3OCl, Li3InCl6).
+        #[arg(long)]
+        known: Option<String>,
+        #[arg(long, value_enum, default_value = "ward")]
+        method: superion::cluster::select::Method,
+        /// k range (cut to n − 1 for small sets).
+        #[arg(long, default_value = "2..10")]
+        k: String,
+        /// Descriptor columns (default: li_centre_thz, li_centre_300k_thz,
+        /// li_spread_thz, li_weight, total_centre_thz).
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// The id column of a feature table (default: the first).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "screening")]
+        out: PathBuf,
+    },
+    /// The main job on the bundled data: screening of the phonopy examples and the
+    /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
+    Demo {
+        #[arg(long, default_value = "superion-demo")]
+        out: PathBuf,
+    },
     /// Cluster a feature table (CSV) over a range of k and score every k.
     Cluster {
         table: PathBuf,
@@ -219,6 +254,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Phonon(cmd) => phonon(cli.backend, cmd),
         Command::Traj(cmd) => traj_cmd(cli.backend, cmd),
+        Command::Screen {
+            inputs,
+            known,
+            method,
+            k,
+            columns,
+            id,
+            seed,
+            out,
+        } => {
+            let report = screen_cmd(
+                cli.backend,
+                &inputs,
+                known.as_deref(),
+                method,
+                &k,
+                columns,
+                id.as_deref(),
+                seed,
+                &out,
+            )?;
+            println!("report: {}", report.display());
+            Ok(())
+        }
+        Command::Demo { out } => demo_cmd(cli.backend, &out),
         Command::Cluster {
             table,
             method,
@@ -956,7 +1016,15 @@ fn cluster_cmd(
             })
             .collect();
         io::write_csv(&dir.join("scores.csv"), &sh, &srows)?;
-        write_cluster_plots(&dir, &t, &x, &sel, &[])?;
+        superion::plot::cluster::write_figures(
+            &dir,
+            &t.ids,
+            &t.columns,
+            t.values.view(),
+            x.view(),
+            &sel,
+            &[],
+        )?;
         eprintln!(
             "superion: labels.csv, scores.csv and plots -> {}",
             dir.display()
@@ -965,64 +1033,234 @@ fn cluster_cmd(
     Ok(())
 }
 
-/// The clustering figures for the chosen k: silhouette plot, scores against k,
-/// dendrogram (hierarchical methods), scatter (two features, or the first two
-/// principal components) with `marked` rows labelled.
-fn write_cluster_plots(
-    dir: &std::path::Path,
-    t: &superion::io::table::Table,
-    x: &ndarray::Array2<f32>,
-    sel: &superion::cluster::select::Selection,
-    marked: &[(usize, String)],
-) -> anyhow::Result<()> {
-    use superion::plot::cluster as pc;
-    let chosen = sel
-        .results
-        .iter()
-        .find(|r| r.k == sel.chosen_k)
-        .expect("chosen k is among the results");
-    pc::silhouette_svg(
-        &chosen.silhouettes,
-        &chosen.labels,
-        chosen.k,
-        &dir.join("silhouette.svg"),
-    )?;
-    pc::scores_svg(&sel.results, sel.chosen_k, &dir.join("scores.svg"))?;
-    if let Some(tree) = &sel.tree {
-        let names = Some(&t.ids[..]);
-        let title = format!(
-            "Dendrogram ({:?} linkage, cophenetic correlation {:.3})",
-            sel.method,
-            sel.cophenetic_correlation.unwrap_or(f64::NAN)
-        );
-        pc::dendrogram_svg(tree, names, 40, &title, &dir.join("dendrogram.svg"))?;
+/// The materials to screen, from phonon inputs or a feature table, with the inputs
+/// left out and why.
+fn screen_materials(
+    inputs: &[PathBuf],
+    columns: &[String],
+    id: Option<&str>,
+) -> anyhow::Result<(superion::screen::Materials, Vec<(String, String)>)> {
+    use superion::screen::Materials;
+    let mut skipped = Vec::new();
+    if inputs.len() == 1
+        && inputs[0]
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        let path = &inputs[0];
+        let t = superion::io::table::read_table(path, id, Some(columns))?;
+        let mut formulas = None;
+        for name in ["formula", "pretty_formula", "formula_pretty_reduced"] {
+            if let Some(f) = superion::io::table::read_text_column(path, name)? {
+                formulas = Some(f);
+                break;
+            }
+        }
+        let unstable = superion::io::table::read_text_column(path, "unstable")?
+            .map(|v| v.iter().map(|s| s.eq_ignore_ascii_case("true")).collect())
+            .unwrap_or_else(|| vec![false; t.ids.len()]);
+        // Shown as reduced formulas ("Li6 Ti12 P18 O72" -> "LiTi2P3O12") where they parse.
+        let formulas = formulas
+            .unwrap_or_else(|| vec![String::new(); t.ids.len()])
+            .into_iter()
+            .map(|f| {
+                superion::phonon::composition::parse_formula(&f)
+                    .map_or(f, |c| superion::phonon::composition::reduced_formula(&c))
+            })
+            .collect();
+        return Ok((
+            Materials {
+                ids: t.ids,
+                formulas,
+                unstable,
+                columns: t.columns,
+                values: t.values,
+            },
+            skipped,
+        ));
     }
-    let (xy, axes): (Vec<(f64, f64)>, (String, String)) = match t.columns.len() {
-        1 => (
-            (0..t.ids.len())
-                .map(|i| (t.values[[i, 0]], chosen.silhouettes[i]))
-                .collect(),
-            (t.columns[0].clone(), "silhouette".to_string()),
-        ),
-        2 => (
-            (0..t.ids.len())
-                .map(|i| (t.values[[i, 0]], t.values[[i, 1]]))
-                .collect(),
-            (t.columns[0].clone(), t.columns[1].clone()),
-        ),
-        _ => (
-            superion::cluster::select::principal_components_2(x.view()),
-            ("PC1".to_string(), "PC2".to_string()),
-        ),
+    let (rows, failures) = feature_rows(inputs, &FeatureOptions::default())?;
+    for f in failures {
+        skipped.push((f.input.display().to_string(), f.error));
+    }
+    let mut ids = Vec::new();
+    let mut formulas = Vec::new();
+    let mut unstable = Vec::new();
+    let mut values = Vec::new();
+    for r in &rows {
+        let text = |k: &str| match r.get(k) {
+            Some(Value::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        let vals: Vec<Option<f64>> = columns
+            .iter()
+            .map(|c| r.get(c).and_then(Value::num).filter(|v| v.is_finite()))
+            .collect();
+        if let Some(j) = vals.iter().position(Option::is_none) {
+            skipped.push((
+                text("id"),
+                format!("no value for {} (e.g. no Li projection)", columns[j]),
+            ));
+            continue;
+        }
+        ids.push(text("id"));
+        formulas.push(text("formula"));
+        unstable.push(r.get("unstable") == Some(&Value::Bool(true)));
+        values.extend(vals.into_iter().flatten());
+    }
+    let n = ids.len();
+    let values = ndarray::Array2::from_shape_vec((n, columns.len()), values)?;
+    Ok((
+        Materials {
+            ids,
+            formulas,
+            unstable,
+            columns: columns.to_vec(),
+            values,
+        },
+        skipped,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn screen_cmd(
+    backend: BackendChoice,
+    inputs: &[PathBuf],
+    known: Option<&str>,
+    method: superion::cluster::select::Method,
+    k: &str,
+    columns: Option<Vec<String>>,
+    id: Option<&str>,
+    seed: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    use superion::screen;
+    let engine = Engine::new(backend)?;
+    let known = screen::parse_known(known)?;
+    let columns = columns.unwrap_or_else(|| {
+        screen::DEFAULT_COLUMNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    let (m, skipped) = screen_materials(inputs, &columns, id)?;
+    let n = m.ids.len();
+    if n < 3 {
+        anyhow::bail!("{n} materials with all the descriptor columns: screening needs at least 3");
+    }
+    let mut ks = superion::cluster::select::parse_k_range(k)?;
+    let before = ks.len();
+    ks.retain(|&k| k < n);
+    if ks.is_empty() {
+        anyhow::bail!("--k {k}: every k is at least the number of materials ({n})");
+    }
+    if ks.len() < before {
+        eprintln!(
+            "superion: {n} materials: k range cut to {}..{}",
+            ks[0],
+            ks[ks.len() - 1]
+        );
+    }
+    for (what, why) in &skipped {
+        eprintln!("superion: left out {what}: {why}");
+    }
+    let s = screen::screen(&engine, &m, &known, method, &ks, seed, true)?;
+    let report = screen::write_outputs(out, &m, &s, &known, &skipped)?;
+    eprintln!(
+        "superion: {n} materials, k = {} ({}); {} known conductors found, {} candidates",
+        s.selection.chosen_k,
+        s.selection.why,
+        s.known_rows.len(),
+        s.candidates.len()
+    );
+    Ok(report)
+}
+
+fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()> {
+    use superion::traj::{diffusion, msd};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = if std::path::Path::new("data/phonopy").is_dir() {
+        std::path::PathBuf::from("data")
+    } else {
+        root.join("data")
     };
-    let title = format!("{:?}, k = {}", sel.method, sel.chosen_k);
-    pc::scatter_svg(
-        &xy,
-        &chosen.labels,
-        (&axes.0, &axes.1),
-        marked,
-        &title,
-        &dir.join("scatter.svg"),
+    // 1. Screening of the bundled phonopy examples (no known conductor among them:
+    //    Li3NbS4 stands in as the reference, to show the ranking).
+    let report = screen_cmd(
+        backend,
+        &[data.join("phonopy")],
+        Some("Li3NbS4"),
+        superion::cluster::select::Method::Ward,
+        "2..10",
+        None,
+        None,
+        0,
+        &out.join("screening"),
     )?;
+    // 2. Diffusion in the bundled Li6PS5Cl trajectory.
+    let engine = Engine::new(backend)?;
+    let opts = superion::io::traj_input::TrajReadOptions {
+        time: superion::traj::TimeStep {
+            timestep_fs: Some(2.0),
+            stride: Some(50),
+        },
+        ..Default::default()
+    };
+    let traj = superion::io::traj_input::read_trajectory(&data.join("Li6PS5Cl.XDATCAR.gz"), &opts)?;
+    let m = msd::msd(
+        &engine,
+        &traj,
+        &msd::MsdOptions {
+            species: "Li".into(),
+            drift_correction: true,
+            lags: msd::LagGrid::All,
+            long_step_a: None,
+            axes: Default::default(),
+        },
+    )?;
+    let fit = diffusion::fit(&m, None)?;
+    let dir = out.join("diffusion");
+    let times = m.times_ps();
+    let header: Vec<String> = [
+        "dt_ps",
+        "msd_a2",
+        "msd_x_a2",
+        "msd_y_a2",
+        "msd_z_a2",
+        "collective_a2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = (0..times.len())
+        .map(|i| {
+            vec![
+                io::fmt_f64(times[i]),
+                io::fmt_f64(m.msd_a2[i]),
+                io::fmt_f64(m.msd_axes_a2[[i, 0]]),
+                io::fmt_f64(m.msd_axes_a2[[i, 1]]),
+                io::fmt_f64(m.msd_axes_a2[[i, 2]]),
+                io::fmt_f64(m.collective_a2[i]),
+            ]
+        })
+        .collect();
+    io::write_csv(&dir.join("msd.csv"), &header, &rows)?;
+    plot::msd_svg(&m, &fit, &dir.join("msd.svg"))?;
+    let index = format!(
+        "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n",
+        fit.d_cm2_s * 1e5,
+        fit.d_err_cm2_s * 1e5,
+        fit.fit_start_ps,
+        fit.fit_end_ps,
+        m.n_atoms,
+        m.n_frames,
+        m.dt_ps
+    );
+    io::write_atomic(&out.join("README.md"), index.as_bytes())?;
+    println!("screening report: {}", report.display());
+    println!(
+        "D(Li) in Li6PS5Cl = {:.4e} ± {:.2e} cm²/s",
+        fit.d_cm2_s, fit.d_err_cm2_s
+    );
+    println!("demo report: {}", out.join("README.md").display());
     Ok(())
 }

@@ -102,13 +102,27 @@ impl Table {
     /// Standardised copy (zero mean, unit population variance per column, as
     /// scikit-learn's StandardScaler; constant columns are only centred), in f32.
     pub fn standardised(&self) -> Array2<f32> {
-        let mut out = self.values.clone();
-        for mut col in out.columns_mut() {
-            let n = col.len() as f64;
-            let mean = col.sum() / n;
-            let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-            col.mapv_inplace(|v| if sd > 0.0 { (v - mean) / sd } else { v - mean });
-        }
-        out.mapv(|v| v as f32)
+        crate::screen::standardise(self.values.view())
     }
+}
+
+/// The text of column `name` for every row, if the table has that column.
+pub fn read_text_column(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
+    let bytes = read_bytes(path)?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(&bytes[..]);
+    let header = rdr
+        .headers()
+        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
+        .clone();
+    let Some(col) = header.iter().position(|h| h == name) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (i, r) in rdr.records().enumerate() {
+        let r = r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}")))?;
+        out.push(r.get(col).unwrap_or("").to_string());
+    }
+    Ok(Some(out))
 }

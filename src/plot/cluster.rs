@@ -310,18 +310,20 @@ pub fn scatter_svg(
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, col.filled()));
         }
         if !marked.is_empty() {
+            // A black ring around the (still visible) cluster colour, the name beside it.
             chart
                 .draw_series(
                     marked
                         .iter()
-                        .map(|(i, _)| Cross::new(xy[*i], 7, BLACK.stroke_width(2))),
+                        .map(|(i, _)| Circle::new(xy[*i], 8, BLACK.stroke_width(2))),
                 )
                 .map_err(plot_err)?
                 .label("known fast conductors")
-                .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+                .legend(|(x, y)| Circle::new((x + 8, y), 6, BLACK.stroke_width(2)));
             chart
                 .draw_series(marked.iter().map(|(i, name)| {
-                    Text::new(name.clone(), (xy[*i].0, xy[*i].1), ("sans-serif", 13))
+                    EmptyElement::at(xy[*i])
+                        + Text::new(name.clone(), (11, -16), ("sans-serif", 14).into_font())
                 }))
                 .map_err(plot_err)?;
         }
@@ -336,4 +338,65 @@ pub fn scatter_svg(
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())
+}
+
+/// Every clustering figure for the chosen k, into `dir`: silhouette plot, scores
+/// against k, dendrogram (hierarchical methods), scatter (the two features, the first
+/// two principal components, or feature against silhouette for one feature) with
+/// `marked` rows labelled.
+pub fn write_figures(
+    dir: &Path,
+    ids: &[String],
+    columns: &[String],
+    values: ndarray::ArrayView2<f64>,
+    x: ndarray::ArrayView2<f32>,
+    sel: &crate::cluster::select::Selection,
+    marked: &[(usize, String)],
+) -> Result<()> {
+    let chosen = sel
+        .results
+        .iter()
+        .find(|r| r.k == sel.chosen_k)
+        .expect("chosen k is among the results");
+    silhouette_svg(
+        &chosen.silhouettes,
+        &chosen.labels,
+        chosen.k,
+        &dir.join("silhouette.svg"),
+    )?;
+    scores_svg(&sel.results, sel.chosen_k, &dir.join("scores.svg"))?;
+    if let Some(tree) = &sel.tree {
+        let title = format!(
+            "Dendrogram ({:?} linkage, cophenetic correlation {:.3})",
+            sel.method,
+            sel.cophenetic_correlation.unwrap_or(f64::NAN)
+        );
+        dendrogram_svg(tree, Some(ids), 40, &title, &dir.join("dendrogram.svg"))?;
+    }
+    let n = ids.len();
+    let (xy, axes): (Vec<(f64, f64)>, (String, String)) = match columns.len() {
+        1 => (
+            (0..n)
+                .map(|i| (values[[i, 0]], chosen.silhouettes[i]))
+                .collect(),
+            (columns[0].clone(), "silhouette".to_string()),
+        ),
+        2 => (
+            (0..n).map(|i| (values[[i, 0]], values[[i, 1]])).collect(),
+            (columns[0].clone(), columns[1].clone()),
+        ),
+        _ => (
+            crate::cluster::select::principal_components_2(x),
+            ("PC1 (standardised features)".to_string(), "PC2".to_string()),
+        ),
+    };
+    let title = format!("{:?}, k = {}", sel.method, sel.chosen_k);
+    scatter_svg(
+        &xy,
+        &chosen.labels,
+        (&axes.0, &axes.1),
+        marked,
+        &title,
+        &dir.join("scatter.svg"),
+    )
 }

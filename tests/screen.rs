@@ -1,0 +1,186 @@
+//! Screening and the demo, end to end through the command line.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("superion-screen-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn superion(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_superion"))
+        .current_dir(cwd)
+        .args(args)
+        .env("SUPERION_BACKEND", "cpu")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn demo_writes_the_whole_report() {
+    let dir = tempdir("demo");
+    let o = superion(&dir, &["demo", "--out", "report"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("D(Li) in Li6PS5Cl = 1.35"), "{stdout}");
+    for f in [
+        "README.md",
+        "diffusion/msd.svg",
+        "diffusion/msd.csv",
+        "screening/report.md",
+        "screening/features.csv",
+        "screening/labels.csv",
+        "screening/scores.csv",
+        "screening/candidates.csv",
+        "screening/silhouette.svg",
+        "screening/dendrogram.svg",
+        "screening/scores.svg",
+        "screening/scatter.svg",
+    ] {
+        let p = dir.join("report").join(f);
+        assert!(
+            p.is_file() && std::fs::metadata(&p).unwrap().len() > 100,
+            "missing or empty {f}"
+        );
+    }
+    let report = std::fs::read_to_string(dir.join("report/screening/report.md")).unwrap();
+    assert!(
+        report.contains("NaCl") && report.contains("no value for li_centre_thz"),
+        "NaCl is reported as left out"
+    );
+    assert!(report.contains("Chosen k"));
+}
+
+#[test]
+fn screen_finds_known_conductors_by_formula_or_id_and_ranks_candidates() {
+    let dir = tempdir("table");
+    // Two groups in feature space; the known conductor (by formula) and an id-listed
+    // material sit in group A.
+    let mut csv = String::from("id,formula,unstable,a,b\n");
+    for i in 0..12 {
+        let (a, b) = if i < 6 {
+            (1.0 + 0.01 * i as f64, 2.0)
+        } else {
+            (9.0 + 0.01 * i as f64, -3.0)
+        };
+        let formula = match i {
+            0 => "Li12 P4 S16",
+            _ => "Li2O",
+        };
+        csv.push_str(&format!("m{i},{formula},{},{a},{b}\n", i == 3));
+    }
+    std::fs::write(dir.join("t.csv"), &csv).unwrap();
+    let o = superion(
+        &dir,
+        &[
+            "screen",
+            "t.csv",
+            "--columns",
+            "a,b",
+            "--k",
+            "2..4",
+            "--known",
+            "Li3PS4,m1",
+            "--out",
+            "out",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cands = std::fs::read_to_string(dir.join("out/candidates.csv")).unwrap();
+    let lines: Vec<&str> = cands.lines().collect();
+    assert_eq!(
+        lines[0],
+        "rank,id,formula,cluster,distance,nearest_known,unstable"
+    );
+    assert_eq!(
+        lines.len(),
+        1 + 4,
+        "the other 4 members of group A: {cands}"
+    );
+    assert!(lines.iter().skip(1).all(|l| {
+        ["m2", "m3", "m4", "m5"]
+            .iter()
+            .any(|id| l.contains(&format!(",{id},")))
+    }));
+    assert!(
+        cands.contains(",m3,Li2O,")
+            && cands
+                .lines()
+                .any(|l| l.contains(",m3,") && l.ends_with(",true")),
+        "unstable flag carried"
+    );
+    let report = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
+    assert!(
+        report.contains("| m0 | Li3PS4 |"),
+        "matched by reduced composition: {report}"
+    );
+    // Nothing known among the inputs: said plainly, no candidates.
+    let o = superion(
+        &dir,
+        &[
+            "screen",
+            "t.csv",
+            "--columns",
+            "a,b",
+            "--k",
+            "2",
+            "--known",
+            "Li7La3Zr2O12",
+            "--out",
+            "none",
+        ],
+    );
+    assert!(o.status.success());
+    assert!(
+        std::fs::read_to_string(dir.join("none/report.md"))
+            .unwrap()
+            .contains("None of them is among the inputs")
+    );
+    // Bad input.
+    let o = superion(&dir, &["screen", "t.csv", "--columns", "a,zz"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no column \"zz\""));
+    let o = superion(&dir, &["screen", "t.csv", "--columns", "a,b", "--k", "20"]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("at least the number of materials")
+    );
+}
+
+#[test]
+fn screen_on_the_study_table_finds_the_known_conductors() {
+    let table = root().join("../shared/data/urop/data_big.csv");
+    if !table.is_file() {
+        eprintln!("../shared/data is absent: skipping the screening of the study's 873 materials");
+        return;
+    }
+    let dir = tempdir("big");
+    let o = superion(
+        &dir,
+        &[
+            "screen",
+            table.to_str().unwrap(),
+            "--id",
+            "material_id",
+            "--columns",
+            "fav,298",
+            "--out",
+            "out",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
+    for id in ["mp-985583", "mp-2341", "mp-696128"] {
+        assert!(
+            report.contains(&format!("| {id} |")),
+            "{id} (Li3PS4, Li3N, Li10GeP2S12) among the known: {report}"
+        );
+    }
+    assert!(report.contains("Not among the inputs: Li7La3Zr2O12"));
+}
