@@ -885,29 +885,7 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 );
             }
             if let Some(dir) = out {
-                let header: Vec<String> = [
-                    "dt_ps",
-                    "msd_a2",
-                    "msd_x_a2",
-                    "msd_y_a2",
-                    "msd_z_a2",
-                    "collective_a2",
-                ]
-                .map(String::from)
-                .to_vec();
-                let rows: Vec<Vec<String>> = (0..times.len())
-                    .map(|i| {
-                        vec![
-                            io::fmt_f64(times[i]),
-                            io::fmt_f64(m.msd_a2[i]),
-                            io::fmt_f64(m.msd_axes_a2[[i, 0]]),
-                            io::fmt_f64(m.msd_axes_a2[[i, 1]]),
-                            io::fmt_f64(m.msd_axes_a2[[i, 2]]),
-                            io::fmt_f64(m.collective_a2[i]),
-                        ]
-                    })
-                    .collect();
-                io::write_csv(&dir.join("msd.csv"), &header, &rows)?;
+                msd::write_csv(&m, &dir.join("msd.csv"))?;
                 io::write_atomic(
                     &dir.join("summary.json"),
                     serde_json::to_string_pretty(&summary)?.as_bytes(),
@@ -975,47 +953,7 @@ fn cluster_cmd(
         println!("chosen k = {}: {}", sel.chosen_k, sel.why);
     }
     if let Some(dir) = out {
-        let chosen = sel
-            .results
-            .iter()
-            .find(|r| r.k == sel.chosen_k)
-            .expect("chosen k is among the results");
-        let mut header = vec!["id".to_string(), "label".to_string()];
-        header.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
-        let rows: Vec<Vec<String>> = t
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let mut row = vec![id.clone(), chosen.labels[i].to_string()];
-                row.extend(sel.results.iter().map(|r| r.labels[i].to_string()));
-                row
-            })
-            .collect();
-        io::write_csv(&dir.join("labels.csv"), &header, &rows)?;
-        let sh: Vec<String> = [
-            "k",
-            "inertia",
-            "silhouette",
-            "calinski_harabasz",
-            "davies_bouldin",
-        ]
-        .map(String::from)
-        .to_vec();
-        let srows: Vec<Vec<String>> = sel
-            .results
-            .iter()
-            .map(|r| {
-                vec![
-                    r.k.to_string(),
-                    io::fmt_f64(r.inertia),
-                    io::fmt_f64(r.silhouette),
-                    io::fmt_f64(r.calinski_harabasz),
-                    io::fmt_f64(r.davies_bouldin),
-                ]
-            })
-            .collect();
-        io::write_csv(&dir.join("scores.csv"), &sh, &srows)?;
+        select::write_tables(&dir, &t.ids, &sel)?;
         superion::plot::cluster::write_figures(
             &dir,
             &t.ids,
@@ -1220,30 +1158,7 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
     )?;
     let fit = diffusion::fit(&m, None)?;
     let dir = out.join("diffusion");
-    let times = m.times_ps();
-    let header: Vec<String> = [
-        "dt_ps",
-        "msd_a2",
-        "msd_x_a2",
-        "msd_y_a2",
-        "msd_z_a2",
-        "collective_a2",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows: Vec<Vec<String>> = (0..times.len())
-        .map(|i| {
-            vec![
-                io::fmt_f64(times[i]),
-                io::fmt_f64(m.msd_a2[i]),
-                io::fmt_f64(m.msd_axes_a2[[i, 0]]),
-                io::fmt_f64(m.msd_axes_a2[[i, 1]]),
-                io::fmt_f64(m.msd_axes_a2[[i, 2]]),
-                io::fmt_f64(m.collective_a2[i]),
-            ]
-        })
-        .collect();
-    io::write_csv(&dir.join("msd.csv"), &header, &rows)?;
+    msd::write_csv(&m, &dir.join("msd.csv"))?;
     plot::msd_svg(&m, &fit, &dir.join("msd.svg"))?;
     let index = format!(
         "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n",

@@ -242,39 +242,7 @@ pub fn write_outputs(
         })
         .collect();
     write_csv(&dir.join("features.csv"), &header, &rows)?;
-    let mut lh = vec!["id".to_string(), "label".to_string()];
-    lh.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
-    let lrows: Vec<Vec<String>> = (0..m.ids.len())
-        .map(|i| {
-            let mut r = vec![m.ids[i].clone(), chosen.labels[i].to_string()];
-            r.extend(sel.results.iter().map(|k| k.labels[i].to_string()));
-            r
-        })
-        .collect();
-    write_csv(&dir.join("labels.csv"), &lh, &lrows)?;
-    let sh: Vec<String> = [
-        "k",
-        "inertia",
-        "silhouette",
-        "calinski_harabasz",
-        "davies_bouldin",
-    ]
-    .map(String::from)
-    .to_vec();
-    let srows: Vec<Vec<String>> = sel
-        .results
-        .iter()
-        .map(|r| {
-            vec![
-                r.k.to_string(),
-                fmt_f64(r.inertia),
-                fmt_f64(r.silhouette),
-                fmt_f64(r.calinski_harabasz),
-                fmt_f64(r.davies_bouldin),
-            ]
-        })
-        .collect();
-    write_csv(&dir.join("scores.csv"), &sh, &srows)?;
+    crate::cluster::select::write_tables(dir, &m.ids, sel)?;
     let ch: Vec<String> = [
         "rank",
         "id",

@@ -216,3 +216,49 @@ pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
         })
         .collect()
 }
+
+/// Write `labels.csv` (id, the chosen k's label, then label_k<k> for every k) and
+/// `scores.csv` (k, inertia, silhouette, Calinski-Harabasz, Davies-Bouldin) into `dir`.
+pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> Result<()> {
+    use crate::io::{fmt_f64, write_csv};
+    let chosen = sel
+        .results
+        .iter()
+        .find(|r| r.k == sel.chosen_k)
+        .expect("chosen k is among the results");
+    let mut header = vec!["id".to_string(), "label".to_string()];
+    header.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
+    let rows: Vec<Vec<String>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut row = vec![id.clone(), chosen.labels[i].to_string()];
+            row.extend(sel.results.iter().map(|r| r.labels[i].to_string()));
+            row
+        })
+        .collect();
+    write_csv(&dir.join("labels.csv"), &header, &rows)?;
+    let sh: Vec<String> = [
+        "k",
+        "inertia",
+        "silhouette",
+        "calinski_harabasz",
+        "davies_bouldin",
+    ]
+    .map(String::from)
+    .to_vec();
+    let srows: Vec<Vec<String>> = sel
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                r.k.to_string(),
+                fmt_f64(r.inertia),
+                fmt_f64(r.silhouette),
+                fmt_f64(r.calinski_harabasz),
+                fmt_f64(r.davies_bouldin),
+            ]
+        })
+        .collect();
+    write_csv(&dir.join("scores.csv"), &sh, &srows)
+}

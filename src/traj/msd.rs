@@ -344,3 +344,32 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
         long_step_a: long,
     })
 }
+
+/// Write `msd.csv`: dt_ps, msd_a2, per-axis MSD (x, y, z) and the collective MSD.
+pub fn write_csv(m: &Msd, path: &std::path::Path) -> Result<()> {
+    use crate::io::fmt_f64;
+    let times = m.times_ps();
+    let header: Vec<String> = [
+        "dt_ps",
+        "msd_a2",
+        "msd_x_a2",
+        "msd_y_a2",
+        "msd_z_a2",
+        "collective_a2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = (0..times.len())
+        .map(|i| {
+            vec![
+                fmt_f64(times[i]),
+                fmt_f64(m.msd_a2[i]),
+                fmt_f64(m.msd_axes_a2[[i, 0]]),
+                fmt_f64(m.msd_axes_a2[[i, 1]]),
+                fmt_f64(m.msd_axes_a2[[i, 2]]),
+                fmt_f64(m.collective_a2[i]),
+            ]
+        })
+        .collect();
+    crate::io::write_csv(path, &header, &rows)
+}
