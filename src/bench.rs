@@ -66,162 +66,178 @@ pub fn memcpy_gbytes() -> f64 {
     2.0 * 4.0 * n as f64 / best / 1e9
 }
 
-fn cases(quick: bool) -> Vec<Case<'static>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
+/// The cases whose kernel `want` accepts (only those build their inputs; each has
+/// its own seeded generator, so the selection does not change the data).
+fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
     let mut out = Vec::new();
 
-    // Pairwise squared distances.
-    let sizes: &[(usize, usize)] = if quick {
-        &[(2048, 16)]
-    } else {
-        &[(2048, 16), (4096, 16), (2000, 100)]
-    };
-    for &(n, d) in sizes {
-        let x = uniform(&mut rng, (n, d));
-        out.push(Case {
-            kernel: "pairwise_sq_dists",
-            size: format!("{n}x{n}, d={d}"),
-            flops: 3.0 * (n * n * d) as f64,
-            bytes: 4.0 * (n * n) as f64,
-            run: Box::new(move |e| e.pairwise_sq_dists(x.view(), x.view()).map(|_| ())),
-        });
+    if want("pairwise_sq_dists") {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        // Pairwise squared distances.
+        let sizes: &[(usize, usize)] = if quick {
+            &[(2048, 16)]
+        } else {
+            &[(2048, 16), (4096, 16), (2000, 100)]
+        };
+        for &(n, d) in sizes {
+            let x = uniform(&mut rng, (n, d));
+            out.push(Case {
+                kernel: "pairwise_sq_dists",
+                size: format!("{n}x{n}, d={d}"),
+                flops: 3.0 * (n * n * d) as f64,
+                bytes: 4.0 * (n * n) as f64,
+                run: Box::new(move |e| e.pairwise_sq_dists(x.view(), x.view()).map(|_| ())),
+            });
+        }
     }
 
-    // Silhouette from per-cluster distance sums (one problem, k = 8).
-    let sizes: &[(usize, usize)] = if quick {
-        &[(2000, 16)]
-    } else {
-        &[(4000, 16), (4000, 100)]
-    };
-    for &(n, d) in sizes {
-        let x = uniform(&mut rng, (n, d)).insert_axis(Axis(0));
-        let labels = Array2::from_shape_fn((1, n), |(_, i)| (i % 8) as u32);
+    if want("silhouette") {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        // Silhouette from per-cluster distance sums (one problem, k = 8).
+        let sizes: &[(usize, usize)] = if quick {
+            &[(2000, 16)]
+        } else {
+            &[(4000, 16), (4000, 100)]
+        };
+        for &(n, d) in sizes {
+            let x = uniform(&mut rng, (n, d)).insert_axis(Axis(0));
+            let labels = Array2::from_shape_fn((1, n), |(_, i)| (i % 8) as u32);
+            out.push(Case {
+                kernel: "silhouette",
+                size: format!("n={n}, d={d}, k=8"),
+                flops: 3.0 * (n * n * d) as f64,
+                bytes: 0.0,
+                run: Box::new(move |e| {
+                    silhouette_samples_batch(e, x.view(), &[0], labels.view(), &[8]).map(|_| ())
+                }),
+            });
+        }
+    }
+
+    if want("kmeans_batched") {
+        // k-means, hop-detection shape: one point set per ion, k = 2..10, 10 random restarts.
+        let (ions, frames) = if quick { (64, 140) } else { (416, 140) };
+        let pts = Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
+            (a as f32 * 0.37 + x as f32)
+                + if t > frames / 2 { 1.5 } else { 0.0 }
+                + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
+        });
+        let problems: Vec<KMeansProblem> = (0..ions as u32)
+            .flat_map(|a| {
+                (2..=10).map(move |k| KMeansProblem {
+                    set: a,
+                    k,
+                    seed: a as u64,
+                })
+            })
+            .collect();
+        let n_problems = problems.len() * 10;
         out.push(Case {
-            kernel: "silhouette",
-            size: format!("n={n}, d={d}, k=8"),
-            flops: 3.0 * (n * n * d) as f64,
+            kernel: "kmeans_batched",
+            size: format!(
+                "{ions} ions x {frames} frames x 3, k=2..10, n_init=10 ({n_problems} problems)"
+            ),
+            flops: 0.0,
             bytes: 0.0,
             run: Box::new(move |e| {
-                silhouette_samples_batch(e, x.view(), &[0], labels.view(), &[8]).map(|_| ())
+                let params = KMeansParams {
+                    init: Init::Random,
+                    n_init: 10,
+                    max_iter: 300,
+                    tol: 1e-4,
+                };
+                kmeans_batch(e, pts.view(), &problems, &params).map(|_| ())
             }),
         });
     }
 
-    // k-means, hop-detection shape: one point set per ion, k = 2..10, 10 random restarts.
-    let (ions, frames) = if quick { (64, 140) } else { (416, 140) };
-    let pts = Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
-        (a as f32 * 0.37 + x as f32)
-            + if t > frames / 2 { 1.5 } else { 0.0 }
-            + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
-    });
-    let problems: Vec<KMeansProblem> = (0..ions as u32)
-        .flat_map(|a| {
-            (2..=10).map(move |k| KMeansProblem {
-                set: a,
-                k,
-                seed: a as u64,
-            })
-        })
-        .collect();
-    let n_problems = problems.len() * 10;
-    out.push(Case {
-        kernel: "kmeans_batched",
-        size: format!(
-            "{ions} ions x {frames} frames x 3, k=2..10, n_init=10 ({n_problems} problems)"
-        ),
-        flops: 0.0,
-        bytes: 0.0,
-        run: Box::new(move |e| {
-            let params = KMeansParams {
-                init: Init::Random,
-                n_init: 10,
-                max_iter: 300,
-                tol: 1e-4,
-            };
-            kmeans_batch(e, pts.view(), &problems, &params).map(|_| ())
-        }),
-    });
+    if want("kmeans_large") {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // k-means, one large problem: a fixed 10 iterations (tol = 0 on structureless data).
+        let (n, d, k) = if quick {
+            (200_000, 16, 16)
+        } else {
+            (1_000_000, 16, 16)
+        };
+        let x = uniform(&mut rng, (n, d)).insert_axis(Axis(0));
+        out.push(Case {
+            kernel: "kmeans_large",
+            size: format!("n={n}, d={d}, k={k}, 10 iterations"),
+            flops: 10.0 * 3.0 * (n * d * k) as f64,
+            bytes: 0.0,
+            run: Box::new(move |e| {
+                let params = KMeansParams {
+                    init: Init::Random,
+                    n_init: 1,
+                    max_iter: 10,
+                    tol: 0.0,
+                };
+                kmeans_batch(
+                    e,
+                    x.view(),
+                    &[KMeansProblem {
+                        set: 0,
+                        k: k as u32,
+                        seed: 1,
+                    }],
+                    &params,
+                )
+                .map(|_| ())
+            }),
+        });
+    }
 
-    // k-means, one large problem: a fixed 10 iterations (tol = 0 on structureless data).
-    let (n, d, k) = if quick {
-        (200_000, 16, 16)
-    } else {
-        (1_000_000, 16, 16)
-    };
-    let x = uniform(&mut rng, (n, d)).insert_axis(Axis(0));
-    out.push(Case {
-        kernel: "kmeans_large",
-        size: format!("n={n}, d={d}, k={k}, 10 iterations"),
-        flops: 10.0 * 3.0 * (n * d * k) as f64,
-        bytes: 0.0,
-        run: Box::new(move |e| {
-            let params = KMeansParams {
-                init: Init::Random,
-                n_init: 1,
-                max_iter: 10,
-                tol: 0.0,
-            };
-            kmeans_batch(
-                e,
-                x.view(),
-                &[KMeansProblem {
-                    set: 0,
-                    k: k as u32,
-                    seed: 1,
-                }],
-                &params,
-            )
-            .map(|_| ())
-        }),
-    });
+    if want("unwrap") {
+        // Displacement scan: unwrap (read fractional, write Cartesian displacements).
+        let (t, na) = if quick { (1000, 1000) } else { (4000, 2000) };
+        let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
+            let v = 0.5
+                + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
+                + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
+            v - v.floor()
+        });
+        let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
+        let buffer = std::cell::RefCell::new(Array3::<f32>::zeros((t, na, 3)));
+        out.push(Case {
+            kernel: "unwrap",
+            size: format!("{t} frames x {na} atoms"),
+            flops: 0.0,
+            bytes: 2.0 * 12.0 * (t * na) as f64,
+            // Into a reused buffer (as a streaming reader would), like memcpy's destination.
+            run: Box::new(move |e| {
+                let mut out = buffer.borrow_mut();
+                e.unwrap_into(
+                    &FracTrajectory {
+                        frac: frac.view(),
+                        cells: cell.view(),
+                    },
+                    5.0,
+                    out.view_mut(),
+                )
+                .map(|_| ())
+            }),
+        });
+    }
 
-    // Displacement scan: unwrap (read fractional, write Cartesian displacements).
-    let (t, na) = if quick { (1000, 1000) } else { (4000, 2000) };
-    let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
-        let v = 0.5
-            + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
-            + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
-        v - v.floor()
-    });
-    let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
-    let buffer = std::cell::RefCell::new(Array3::<f32>::zeros((t, na, 3)));
-    out.push(Case {
-        kernel: "unwrap",
-        size: format!("{t} frames x {na} atoms"),
-        flops: 0.0,
-        bytes: 2.0 * 12.0 * (t * na) as f64,
-        // Into a reused buffer (as a streaming reader would), like memcpy's destination.
-        run: Box::new(move |e| {
-            let mut out = buffer.borrow_mut();
-            e.unwrap_into(
-                &FracTrajectory {
-                    frac: frac.view(),
-                    cells: cell.view(),
-                },
-                5.0,
-                out.view_mut(),
-            )
-            .map(|_| ())
-        }),
-    });
-
-    // Windowed squared displacements for 32 log-spaced lags.
-    let (t, na) = if quick { (1000, 200) } else { (4000, 200) };
-    let disp = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
-        (f as f32).sqrt() * (((a + x) % 7) as f32 - 3.0) * 0.1
-    });
-    let mut lags: Vec<usize> = (0..32)
-        .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
-        .collect();
-    lags.dedup();
-    let origins: usize = lags.iter().map(|&l| t - l).sum();
-    out.push(Case {
-        kernel: "windowed_sq_disp",
-        size: format!("{t} frames x {na} atoms, {} lags", lags.len()),
-        flops: 0.0,
-        bytes: 2.0 * 12.0 * (origins * na) as f64,
-        run: Box::new(move |e| e.windowed_sq_disp(disp.view(), &lags).map(|_| ())),
-    });
+    if want("windowed_sq_disp") {
+        // Windowed squared displacements for 32 log-spaced lags.
+        let (t, na) = if quick { (1000, 200) } else { (4000, 200) };
+        let disp = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
+            (f as f32).sqrt() * (((a + x) % 7) as f32 - 3.0) * 0.1
+        });
+        let mut lags: Vec<usize> = (0..32)
+            .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
+            .collect();
+        lags.dedup();
+        let origins: usize = lags.iter().map(|&l| t - l).sum();
+        out.push(Case {
+            kernel: "windowed_sq_disp",
+            size: format!("{t} frames x {na} atoms, {} lags", lags.len()),
+            flops: 0.0,
+            bytes: 2.0 * 12.0 * (origins * na) as f64,
+            run: Box::new(move |e| e.windowed_sq_disp(disp.view(), &lags).map(|_| ())),
+        });
+    }
     out
 }
 
@@ -236,10 +252,7 @@ pub fn run(
     let cpu = Engine::cpu();
     let reps = if quick { 2 } else { 3 };
     let mut all = Vec::new();
-    for case in cases(quick)
-        .into_iter()
-        .filter(|c| only.is_none_or(|o| c.kernel.contains(o)))
-    {
+    for case in cases(quick, &|k: &str| only.is_none_or(|o| k.contains(o))) {
         let engines: Vec<(&str, &Engine)> = std::iter::once(("cpu", &cpu))
             .chain(gpu.map(|g| ("gpu", g)))
             .collect();

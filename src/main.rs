@@ -265,7 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => {
             let report = screen_cmd(
-                cli.backend,
+                &Engine::new(cli.backend)?,
                 &inputs,
                 known.as_deref(),
                 method,
@@ -986,15 +986,18 @@ fn screen_materials(
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
     {
         let path = &inputs[0];
-        let t = superion::io::table::read_table(path, id, Some(columns))?;
-        let mut formulas = None;
-        for name in ["formula", "pretty_formula", "formula_pretty_reduced"] {
-            if let Some(f) = superion::io::table::read_text_column(path, name)? {
-                formulas = Some(f);
-                break;
-            }
-        }
-        let unstable = superion::io::table::read_text_column(path, "unstable")?
+        let text_columns = [
+            "formula",
+            "pretty_formula",
+            "formula_pretty_reduced",
+            "unstable",
+        ];
+        let mut t =
+            superion::io::table::read_table_with_text(path, id, Some(columns), &text_columns)?;
+        let formulas = text_columns[..3].iter().find_map(|c| t.text.remove(*c));
+        let unstable = t
+            .text
+            .remove("unstable")
             .map(|v| v.iter().map(|s| s.eq_ignore_ascii_case("true")).collect())
             .unwrap_or_else(|| vec![false; t.ids.len()]);
         // Shown as reduced formulas ("Li6 Ti12 P18 O72" -> "LiTi2P3O12") where they parse.
@@ -1062,7 +1065,7 @@ fn screen_materials(
 
 #[allow(clippy::too_many_arguments)]
 fn screen_cmd(
-    backend: BackendChoice,
+    engine: &Engine,
     inputs: &[PathBuf],
     known: Option<&str>,
     method: superion::cluster::select::Method,
@@ -1073,7 +1076,6 @@ fn screen_cmd(
     out: &std::path::Path,
 ) -> anyhow::Result<PathBuf> {
     use superion::screen;
-    let engine = Engine::new(backend)?;
     let known = screen::parse_known(known)?;
     let columns = columns.unwrap_or_else(|| {
         screen::DEFAULT_COLUMNS
@@ -1102,7 +1104,7 @@ fn screen_cmd(
     for (what, why) in &skipped {
         eprintln!("superion: left out {what}: {why}");
     }
-    let s = screen::screen(&engine, &m, &known, method, &ks, seed, true)?;
+    let s = screen::screen(engine, &m, &known, method, &ks, seed, true)?;
     let report = screen::write_outputs(out, &m, &s, &known, &skipped)?;
     eprintln!(
         "superion: {n} materials, k = {} ({}); {} known conductors found, {} candidates",
@@ -1122,10 +1124,11 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
     } else {
         root.join("data")
     };
+    let engine = Engine::new(backend)?;
     // 1. Screening of the bundled phonopy examples (no known conductor among them:
     //    Li3NbS4 stands in as the reference, to show the ranking).
     let report = screen_cmd(
-        backend,
+        &engine,
         &[data.join("phonopy")],
         Some("Li3NbS4"),
         superion::cluster::select::Method::Ward,
@@ -1136,7 +1139,6 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
         &out.join("screening"),
     )?;
     // 2. Diffusion in the bundled Li6PS5Cl trajectory.
-    let engine = Engine::new(backend)?;
     let opts = superion::io::traj_input::TrajReadOptions {
         time: superion::traj::TimeStep {
             timestep_fs: Some(2.0),

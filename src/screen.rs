@@ -2,10 +2,10 @@
 //! hold known fast Li conductors, and rank the other members of those clusters by
 //! their distance (in the clustering's feature space) to the nearest known one.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 
 use crate::cluster::kmeans::KMeansParams;
-use crate::cluster::select::{Method, Selection, cluster_over_k};
+use crate::cluster::select::{Method, Selection, cluster_over_k, standardise};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::phonon::composition::{Composition, parse_formula, reduced_formula, same_reduced};
@@ -192,18 +192,6 @@ pub fn screen(
         candidates,
         x,
     })
-}
-
-/// Per-column z-scores (population standard deviation), as f32.
-pub fn standardise(v: ArrayView2<f64>) -> Array2<f32> {
-    let mut out = v.to_owned();
-    for mut col in out.columns_mut() {
-        let n = col.len() as f64;
-        let mean = col.sum() / n;
-        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-        col.mapv_inplace(|x| if sd > 0.0 { (x - mean) / sd } else { x - mean });
-    }
-    out.mapv(|x| x as f32)
 }
 
 /// Write the screening's tables, figures and a Markdown report into `dir`; returns

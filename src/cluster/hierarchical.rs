@@ -30,13 +30,18 @@ pub struct Tree {
 /// Euclidean distances between the rows of `x`, condensed (upper triangle, row-major).
 pub fn condensed_distances(engine: &Engine, x: ArrayView2<f32>) -> Result<Vec<f64>> {
     let n = x.nrows();
-    let d2 = engine.pairwise_sq_dists(x, x)?;
-    let mut out = Vec::with_capacity(n * n.saturating_sub(1) / 2);
-    for i in 0..n {
-        for j in i + 1..n {
-            out.push((d2[[i, j]].max(0.0) as f64).sqrt());
+    let mut out = vec![0.0f64; n * n.saturating_sub(1) / 2];
+    // Tiles of the distance matrix go straight into the condensed upper triangle: the
+    // n x n matrix itself is never held.
+    engine.pairwise_sq_dists_tiles(x, x, 64 << 20, |r0, c0, tile| {
+        for ((di, dj), &d2) in tile.indexed_iter() {
+            let (i, j) = (r0 + di, c0 + dj);
+            if j > i {
+                out[n * i - i * (i + 1) / 2 + (j - i - 1)] = (d2.max(0.0) as f64).sqrt();
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -262,3 +262,15 @@ pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> R
         .collect();
     write_csv(&dir.join("scores.csv"), &sh, &srows)
 }
+
+/// Per-column z-scores (population standard deviation), as f32.
+pub fn standardise(v: ArrayView2<f64>) -> Array2<f32> {
+    let mut out = v.to_owned();
+    for mut col in out.columns_mut() {
+        let n = col.len() as f64;
+        let mean = col.sum() / n;
+        let sd = (col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        col.mapv_inplace(|x| if sd > 0.0 { (x - mean) / sd } else { x - mean });
+    }
+    out.mapv(|x| x as f32)
+}

@@ -39,6 +39,26 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// At most the first `n` bytes of `path` (decompressed when gzip), for sniffing a
+/// format without reading the whole file.
+pub fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut raw = std::io::BufReader::new(file);
+    let mut magic = [0u8; 2];
+    let got = raw.read(&mut magic).map_err(|e| io_err(path, e))?;
+    let start = std::io::Cursor::new(magic[..got].to_vec()).chain(raw);
+    let mut out = Vec::with_capacity(n);
+    let result = if magic[..got] == [0x1f, 0x8b] {
+        flate2::read::MultiGzDecoder::new(start)
+            .take(n as u64)
+            .read_to_end(&mut out)
+    } else {
+        start.take(n as u64).read_to_end(&mut out)
+    };
+    result.map_err(|e| parse_err(path, 0, format!("cannot read the start of the file: {e}")))?;
+    Ok(out)
+}
+
 /// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = read_bytes(path)?;

@@ -14,12 +14,25 @@ pub struct Table {
     pub ids: Vec<String>,
     pub columns: Vec<String>,
     pub values: Array2<f64>,
+    /// Text columns asked for with [`read_table_with_text`] that the table has.
+    pub text: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Read `path`; `id` names the id column (default: the first); `columns` the feature
 /// columns (default: every other column that is numeric in every row). A selected
 /// cell that is empty or not a finite number is an error naming its line and column.
 pub fn read_table(path: &Path, id: Option<&str>, columns: Option<&[String]>) -> Result<Table> {
+    read_table_with_text(path, id, columns, &[])
+}
+
+/// [`read_table`], also keeping the text of `text_columns` (those present) from the
+/// same single parse.
+pub fn read_table_with_text(
+    path: &Path,
+    id: Option<&str>,
+    columns: Option<&[String]>,
+    text_columns: &[&str],
+) -> Result<Table> {
     let bytes = read_bytes(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -91,10 +104,29 @@ pub fn read_table(path: &Path, id: Option<&str>, columns: Option<&[String]>) -> 
             };
         }
     }
+    let text = text_columns
+        .iter()
+        .filter_map(|name| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .map(|c| (name.to_string(), c))
+        })
+        .map(|(name, c)| {
+            (
+                name,
+                records
+                    .iter()
+                    .map(|r| r.get(c).unwrap_or("").to_string())
+                    .collect(),
+            )
+        })
+        .collect();
     Ok(Table {
         ids,
         columns: chosen.iter().map(|&c| header[c].clone()).collect(),
         values,
+        text,
     })
 }
 
@@ -102,27 +134,6 @@ impl Table {
     /// Standardised copy (zero mean, unit population variance per column, as
     /// scikit-learn's StandardScaler; constant columns are only centred), in f32.
     pub fn standardised(&self) -> Array2<f32> {
-        crate::screen::standardise(self.values.view())
+        crate::cluster::select::standardise(self.values.view())
     }
-}
-
-/// The text of column `name` for every row, if the table has that column.
-pub fn read_text_column(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
-    let bytes = read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .clone();
-    let Some(col) = header.iter().position(|h| h == name) else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    for (i, r) in rdr.records().enumerate() {
-        let r = r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}")))?;
-        out.push(r.get(col).unwrap_or("").to_string());
-    }
-    Ok(Some(out))
 }

@@ -43,8 +43,8 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     if stem.ends_with(".DUMP") || stem.ends_with(".LAMMPSTRJ") || stem.contains("DUMP.") {
         return Ok(TrajFormat::Lammps);
     }
-    let text = super::read_bytes(path)?;
-    let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+    let text = super::read_head(path, 4096)?;
+    let head = String::from_utf8_lossy(&text);
     if xdatcar::looks_like(&head) {
         return Ok(TrajFormat::Xdatcar);
     }
