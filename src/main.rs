@@ -71,34 +71,7 @@ enum Command {
         out: PathBuf,
     },
     /// Cluster a feature table (CSV) over a range of k and score every k.
-    Cluster {
-        table: PathBuf,
-        #[arg(long, value_enum, default_value = "kmeans")]
-        method: superion::cluster::select::Method,
-        /// k: a number (3), a range (2..10) or a list (2,3,5).
-        #[arg(long, default_value = "2..10")]
-        k: String,
-        /// The id column (default: the first).
-        #[arg(long)]
-        id: Option<String>,
-        /// Feature columns, comma-separated (default: every numeric column).
-        #[arg(long, value_delimiter = ',')]
-        columns: Option<Vec<String>>,
-        /// Use the features as they are (default: standardise each column).
-        #[arg(long)]
-        no_scale: bool,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// k-means restarts.
-        #[arg(long, default_value_t = 10)]
-        n_init: u32,
-        /// Write labels.csv and scores.csv here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Print the scores and the chosen k as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Cluster(ClusterArgs),
     /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
     Devices {
         /// Print JSON instead of a table.
@@ -279,30 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo_cmd(cli.backend, &out),
-        Command::Cluster {
-            table,
-            method,
-            k,
-            id,
-            columns,
-            no_scale,
-            seed,
-            n_init,
-            out,
-            json,
-        } => cluster_cmd(
-            cli.backend,
-            &table,
-            method,
-            &k,
-            id.as_deref(),
-            columns.as_deref(),
-            no_scale,
-            seed,
-            n_init,
-            out,
-            json,
-        ),
+        Command::Cluster(args) => cluster_cmd(cli.backend, args),
     }
 }
 
@@ -901,58 +851,159 @@ fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cluster_cmd(
-    backend: BackendChoice,
-    table: &std::path::Path,
+#[derive(clap::Args)]
+struct ClusterArgs {
+    table: PathBuf,
+    #[arg(long, value_enum, default_value = "kmeans")]
     method: superion::cluster::select::Method,
-    k: &str,
-    id: Option<&str>,
-    columns: Option<&[String]>,
+    /// k: a number (3), a range (2..10) or a list (2,3,5). HDBSCAN finds its own k.
+    #[arg(long, default_value = "2..10")]
+    k: String,
+    /// The id column (default: the first).
+    #[arg(long)]
+    id: Option<String>,
+    /// Feature columns, comma-separated (default: every numeric column).
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Use the features as they are (default: standardise each column).
+    #[arg(long)]
     no_scale: bool,
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// k-means (and spectral) restarts.
+    #[arg(long, default_value_t = 10)]
     n_init: u32,
+    /// k-means initialisation.
+    #[arg(long, value_enum, default_value = "k-means++")]
+    init: superion::cluster::kmeans::Init,
+    /// k-means relative tolerance (scikit-learn's: the centre shift against the mean
+    /// feature variance); 0 iterates until no label changes.
+    #[arg(long, default_value_t = 1e-4)]
+    tol: f64,
+    /// k-means iteration cap per restart.
+    #[arg(long, default_value_t = 300)]
+    max_iter: u32,
+    /// Reference sets for the gap statistic (0 turns it off).
+    #[arg(long, default_value_t = 10)]
+    gap_refs: usize,
+    /// Re-runs for the stability score (other seeds, or 80 % subsamples for the
+    /// deterministic methods; 0 turns it off).
+    #[arg(long, default_value_t = 4)]
+    stability_runs: usize,
+    /// Spectral: the Gaussian kernel's bandwidth σ in (scaled) feature units
+    /// (default: the median pairwise distance).
+    #[arg(long)]
+    bandwidth: Option<f64>,
+    /// HDBSCAN: the smallest cluster.
+    #[arg(long, default_value_t = 5)]
+    min_cluster_size: usize,
+    /// Skip the method comparison (adjusted Rand index between all methods).
+    #[arg(long)]
+    no_compare: bool,
+    /// Write labels.csv, scores.csv, agreement.csv and the plots here.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the scores and the chosen k as JSON.
+    #[arg(long)]
     json: bool,
-) -> anyhow::Result<()> {
+}
+
+fn cluster_cmd(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     use superion::cluster::{kmeans::KMeansParams, select};
     let engine = Engine::new(backend)?;
-    let t = superion::io::table::read_table(table, id, columns)?;
-    let x = if no_scale {
+    let t = superion::io::table::read_table(&a.table, a.id.as_deref(), a.columns.as_deref())?;
+    let x = if a.no_scale {
         t.values.mapv(|v| v as f32)
     } else {
         t.standardised()
     };
-    let ks = select::parse_k_range(k)?;
-    let params = KMeansParams {
-        n_init,
-        ..Default::default()
+    let ks = select::parse_k_range(&a.k)?;
+    let opts = select::SelectOptions {
+        seed: a.seed,
+        kmeans: KMeansParams {
+            n_init: a.n_init,
+            init: a.init,
+            tol: a.tol,
+            max_iter: a.max_iter,
+        },
+        gap_refs: a.gap_refs,
+        stability_runs: a.stability_runs,
+        bandwidth: a.bandwidth,
+        min_cluster_size: a.min_cluster_size,
     };
-    let sel = select::cluster_over_k(&engine, x.view(), method, &ks, seed, &params)?;
-    if json {
+    let sel = select::cluster_over_k(&engine, x.view(), a.method, &ks, &opts)?;
+    let agreement = if a.no_compare || sel.chosen_k < 2 {
+        None
+    } else {
+        Some(select::method_agreement(
+            &engine,
+            x.view(),
+            sel.chosen_k,
+            &opts,
+        )?)
+    };
+    if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "table": table.display().to_string(), "rows": t.ids.len(), "columns": t.columns, "scaled": !no_scale, "selection": sel,
+                "table": a.table.display().to_string(), "rows": t.ids.len(), "columns": t.columns,
+                "scaled": !a.no_scale, "options": opts, "selection": sel, "agreement": agreement,
             }))?
         );
     } else {
+        let opt =
+            |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "-"), |v| format!("{v:>w$.4}"));
         println!(
-            "{:>3} {:>14} {:>11} {:>18} {:>15}",
-            "k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"
+            "{:>3} {:>14} {:>11} {:>18} {:>15} {:>8} {:>7} {:>10}",
+            "k",
+            "inertia",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "gap",
+            "gap_s",
+            "stability"
         );
         for r in &sel.results {
             println!(
-                "{:>3} {:>14.6} {:>11.4} {:>18.4} {:>15.4}",
-                r.k, r.inertia, r.silhouette, r.calinski_harabasz, r.davies_bouldin
+                "{:>3} {:>14.6} {:>11.4} {:>18.4} {:>15.4} {} {} {}",
+                r.k,
+                r.inertia,
+                r.silhouette,
+                r.calinski_harabasz,
+                r.davies_bouldin,
+                opt(r.gap, 8),
+                opt(r.gap_s, 7),
+                opt(r.stability, 10)
             );
         }
         if let Some(c) = sel.cophenetic_correlation {
             println!("cophenetic correlation {c:.4}");
         }
+        if let Some(b) = sel.bandwidth {
+            println!("spectral bandwidth σ = {b:.4}");
+        }
         println!("chosen k = {}: {}", sel.chosen_k, sel.why);
+        if let Some(ag) = &agreement {
+            println!("\nadjusted Rand index between methods at k = {}:", ag.k);
+            print!("{:>9}", "");
+            for m in &ag.methods {
+                print!(" {:>9}", m.name());
+            }
+            println!();
+            for (i, m) in ag.methods.iter().enumerate() {
+                print!("{:>9}", m.name());
+                for v in &ag.ari[i] {
+                    print!(" {v:>9.3}");
+                }
+                println!();
+            }
+            for (m, why) in &ag.skipped {
+                println!("({} left out: {why})", m.name());
+            }
+        }
     }
-    if let Some(dir) = out {
+    if let Some(dir) = a.out {
         select::write_tables(&dir, &t.ids, &sel)?;
         superion::plot::cluster::write_figures(
             &dir,
@@ -963,8 +1014,17 @@ fn cluster_cmd(
             &sel,
             &[],
         )?;
+        if let Some(ag) = &agreement {
+            ag.write_csv(&dir.join("agreement.csv"))?;
+            superion::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
+        }
         eprintln!(
-            "superion: labels.csv, scores.csv and plots -> {}",
+            "superion: labels.csv, scores.csv{} and plots -> {}",
+            if agreement.is_some() {
+                ", agreement.csv"
+            } else {
+                ""
+            },
             dir.display()
         );
     }

@@ -4,8 +4,10 @@
 
 use ndarray::Array2;
 
-use crate::cluster::kmeans::KMeansParams;
-use crate::cluster::select::{Method, Selection, cluster_over_k, standardise};
+use crate::cluster::select::{
+    Agreement, Method, NOISE, SelectOptions, Selection, cluster_over_k, method_agreement,
+    standardise,
+};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::phonon::composition::{Composition, parse_formula, reduced_formula, same_reduced};
@@ -103,6 +105,8 @@ pub struct Screening {
     /// Known entries with no match among the inputs.
     pub known_missing: Vec<String>,
     pub candidates: Vec<Candidate>,
+    /// Adjusted Rand index between clustering methods at the chosen k.
+    pub agreement: Option<Agreement>,
     #[serde(skip)]
     pub x: Array2<f32>,
 }
@@ -122,7 +126,21 @@ pub fn screen(
     } else {
         m.values.mapv(|v| v as f32)
     };
-    let selection = cluster_over_k(engine, x.view(), method, ks, seed, &KMeansParams::default())?;
+    let opts = SelectOptions {
+        seed,
+        ..Default::default()
+    };
+    let selection = cluster_over_k(engine, x.view(), method, ks, &opts)?;
+    let agreement = if method == Method::Hdbscan {
+        None
+    } else {
+        Some(method_agreement(
+            engine,
+            x.view(),
+            selection.chosen_k,
+            &opts,
+        )?)
+    };
     let labels = &selection
         .results
         .iter()
@@ -152,7 +170,12 @@ pub fn screen(
     }
     known_rows.sort();
     known_rows.dedup_by_key(|(i, _)| *i);
-    let known_clusters: Vec<u32> = known_rows.iter().map(|(i, _)| labels[*i]).collect();
+    // A known conductor left out as noise (HDBSCAN) defines no cluster.
+    let known_clusters: Vec<u32> = known_rows
+        .iter()
+        .map(|(i, _)| labels[*i])
+        .filter(|&l| l != NOISE)
+        .collect();
     let dist = |a: usize, b: usize| {
         x.row(a)
             .iter()
@@ -166,6 +189,7 @@ pub fn screen(
         .map(|i| {
             let (d, name) = known_rows
                 .iter()
+                .filter(|(k, _)| labels[*k] == labels[i])
                 .map(|(k, _)| (dist(i, *k), format!("{} ({})", m.formulas[*k], m.ids[*k])))
                 .min_by(|a, b| a.0.total_cmp(&b.0))
                 .expect("a known conductor shares the cluster");
@@ -190,6 +214,7 @@ pub fn screen(
         known_rows,
         known_missing,
         candidates,
+        agreement,
         x,
     })
 }
@@ -299,13 +324,21 @@ pub fn write_outputs(
     }
     let _ = writeln!(
         r,
-        "| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin |\n|---|---|---|---|---|"
+        "| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin | gap ± s | stability (ARI) |\n|---|---|---|---|---|---|---|"
     );
+    let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     for k in &sel.results {
         let _ = writeln!(
             r,
-            "| {} | {:.4} | {:.4} | {:.3} | {:.3} |",
-            k.k, k.inertia, k.silhouette, k.calinski_harabasz, k.davies_bouldin
+            "| {} | {:.4} | {:.4} | {:.3} | {:.3} | {} ± {} | {} |",
+            k.k,
+            k.inertia,
+            k.silhouette,
+            k.calinski_harabasz,
+            k.davies_bouldin,
+            opt(k.gap),
+            opt(k.gap_s),
+            opt(k.stability)
         );
     }
     let _ = writeln!(
@@ -315,10 +348,20 @@ pub fn write_outputs(
     if sel.tree.is_some() {
         let _ = writeln!(r, "![Dendrogram](dendrogram.svg)\n");
     }
-    let _ = writeln!(
-        r,
-        "![Materials by cluster](scatter.svg)\n\n## Known fast Li conductors\n"
-    );
+    let _ = writeln!(r, "![Materials by cluster](scatter.svg)\n");
+    if let Some(ag) = &s.agreement {
+        ag.write_csv(&dir.join("agreement.csv"))?;
+        crate::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
+        let _ = writeln!(
+            r,
+            "## Do other methods agree?\n\nAdjusted Rand index between clustering methods at k = {} (1: the same partition; about 0: chance agreement; HDBSCAN at its own k, noise as one more group). Table: `agreement.csv`.\n\n![Method agreement](agreement.svg)\n",
+            ag.k
+        );
+        for (m, why) in &ag.skipped {
+            let _ = writeln!(r, "- {} left out: {why}", m.name());
+        }
+    }
+    let _ = writeln!(r, "## Known fast Li conductors\n");
     let _ = writeln!(
         r,
         "Looked for: {}.\n",

@@ -8,9 +8,10 @@ use std::process::Command;
 
 use common::{blobs, gpu};
 use superion::Engine;
-use superion::cluster::kmeans::KMeansParams;
 use superion::cluster::scores::adjusted_rand_index;
-use superion::cluster::select::{Method, cluster_over_k, parse_k_range};
+use superion::cluster::select::{
+    Method, NOISE, SelectOptions, cluster_over_k, method_agreement, parse_k_range,
+};
 use superion::io::table::read_table;
 
 fn urop() -> Option<PathBuf> {
@@ -43,8 +44,7 @@ fn ward_reproduces_the_original_study_labels_and_cophenetic_correlations() {
                 x.view(),
                 Method::Ward,
                 &[k],
-                0,
-                &KMeansParams::default(),
+                &SelectOptions::default(),
             )
             .unwrap();
             let ari = adjusted_rand_index(&sel.results[0].labels, &want);
@@ -72,17 +72,24 @@ fn every_method_finds_three_separated_blobs_and_backends_agree() {
             Method::Complete,
             Method::Average,
             Method::Single,
+            Method::Spectral,
         ] {
-            let sel = cluster_over_k(
-                e,
-                x.view(),
-                m,
-                &[2, 3, 4, 5, 6],
-                11,
-                &KMeansParams::default(),
-            )
-            .unwrap();
+            let opts = SelectOptions {
+                seed: 11,
+                ..Default::default()
+            };
+            let sel = cluster_over_k(e, x.view(), m, &[2, 3, 4, 5, 6], &opts).unwrap();
             assert_eq!(sel.chosen_k, 3, "{m:?} on {}: {}", e.describe(), sel.why);
+            assert_eq!(sel.gap_suggested_k, Some(3), "{m:?}: gap statistic");
+            let stab = sel
+                .results
+                .iter()
+                .map(|r| r.stability.unwrap())
+                .collect::<Vec<_>>();
+            assert!(
+                (stab[1] - 1.0).abs() < 1e-12,
+                "{m:?}: k = 3 is stable: {stab:?}"
+            );
             let r = sel.results.iter().find(|r| r.k == 3).unwrap();
             assert!(
                 (adjusted_rand_index(&r.labels, &truth) - 1.0).abs() < 1e-12,
@@ -107,6 +114,47 @@ fn every_method_finds_three_separated_blobs_and_backends_agree() {
 }
 
 #[test]
+fn hdbscan_finds_the_blobs_and_leaves_far_points_out_as_noise() {
+    let (mut x, truth) = blobs(120, 3, 3, 1.0, 5);
+    // Two far outliers.
+    let far = ndarray::array![[60.0f32, -60.0, 60.0], [-70.0, 65.0, -60.0]];
+    x.append(ndarray::Axis(0), far.view()).unwrap();
+    let sel = cluster_over_k(
+        &Engine::cpu(),
+        x.view(),
+        Method::Hdbscan,
+        &[],
+        &SelectOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(sel.chosen_k, 3, "{}", sel.why);
+    let r = &sel.results[0];
+    assert_eq!(r.noise, 2);
+    assert_eq!(&r.labels[120..], &[NOISE, NOISE]);
+    assert!((adjusted_rand_index(&r.labels[..120], &truth) - 1.0).abs() < 1e-12);
+    // Scores are computed on the clustered points only.
+    assert!(r.silhouette > 0.5 && r.silhouette.is_finite());
+}
+
+#[test]
+fn methods_agree_on_clean_blobs_and_the_table_is_symmetric() {
+    let (x, _) = blobs(150, 4, 3, 1.0, 9);
+    let ag = method_agreement(&Engine::cpu(), x.view(), 3, &SelectOptions::default()).unwrap();
+    assert_eq!(ag.methods.len(), Method::ALL.len(), "{:?}", ag.skipped);
+    for a in 0..ag.methods.len() {
+        for b in 0..ag.methods.len() {
+            assert_eq!(ag.ari[a][b], ag.ari[b][a]);
+            assert!(
+                (ag.ari[a][b] - 1.0).abs() < 1e-9,
+                "{:?} vs {:?}",
+                ag.methods[a],
+                ag.methods[b]
+            );
+        }
+    }
+}
+
+#[test]
 fn k_ranges_parse_and_reject_nonsense() {
     assert_eq!(parse_k_range("2..5").unwrap(), vec![2, 3, 4, 5]);
     assert_eq!(parse_k_range("3").unwrap(), vec![3]);
@@ -118,8 +166,7 @@ fn k_ranges_parse_and_reject_nonsense() {
         x.view(),
         Method::Kmeans,
         &[2, 10],
-        0,
-        &KMeansParams::default(),
+        &SelectOptions::default(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("k = 10"), "{e}");
@@ -168,7 +215,44 @@ fn cluster_cli_writes_labels_and_scores() {
     );
     assert_eq!(labels.lines().count(), 61);
     let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
-    assert!(scores.starts_with("k,inertia,silhouette,calinski_harabasz,davies_bouldin\n2,"));
+    assert!(scores.starts_with(
+        "k,inertia,silhouette,calinski_harabasz,davies_bouldin,gap,gap_s,stability,noise\n2,"
+    ));
+    for f in [
+        "silhouette.svg",
+        "scores.svg",
+        "scatter.svg",
+        "agreement.svg",
+        "agreement.csv",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let agreement = std::fs::read_to_string(out.join("agreement.csv")).unwrap();
+    assert!(
+        agreement.starts_with(
+            "method,kmeans,ward,complete,average,single,spectral,hdbscan\nkmeans,1.0000,"
+        ),
+        "{agreement}"
+    );
+    // HDBSCAN writes -1 for noise and one k.
+    let o = superion(&[
+        "cluster",
+        table.to_str().unwrap(),
+        "--method",
+        "hdbscan",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("HDBSCAN found 3 cluster(s)"), "{stdout}");
+    let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert!(labels.starts_with("id,label,label_k3\n"), "{labels}");
+    // Every point is in a cluster or marked -1; nothing else.
+    assert!(labels.lines().skip(1).all(|l| {
+        let v: i64 = l.rsplit(',').next().unwrap().parse().unwrap();
+        (-1..3).contains(&v)
+    }));
     // Bad input: a non-numeric cell in a chosen column, an unknown column, k too large.
     std::fs::write(&table, csv.replacen("m5,", "m5,x", 1)).unwrap();
     let o = superion(&["cluster", table.to_str().unwrap(), "--columns", "a,b"]);

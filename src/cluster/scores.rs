@@ -115,11 +115,20 @@ pub fn davies_bouldin(x: ArrayView2<f32>, labels: &[u32], k: usize) -> f64 {
 /// chance agreement), as scikit-learn computes it.
 pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> f64 {
     let n = a.len();
-    let ka = a.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let kb = b.iter().copied().max().map_or(0, |m| m as usize + 1);
+    // Dense ids, so any label values (including NOISE = u32::MAX) are accepted.
+    let dense = |l: &[u32]| -> (Vec<usize>, usize) {
+        let mut u: Vec<u32> = l.to_vec();
+        u.sort_unstable();
+        u.dedup();
+        (
+            l.iter().map(|x| u.binary_search(x).unwrap_or(0)).collect(),
+            u.len(),
+        )
+    };
+    let ((a, ka), (b, kb)) = (dense(a), dense(b));
     let mut table = vec![0u64; ka * kb];
-    for (&x, &y) in a.iter().zip(b) {
-        table[x as usize * kb + y as usize] += 1;
+    for (&x, &y) in a.iter().zip(&b) {
+        table[x * kb + y] += 1;
     }
     let c2 = |v: u64| (v * v.saturating_sub(1) / 2) as f64;
     let sum_cells: f64 = table.iter().map(|&v| c2(v)).sum();

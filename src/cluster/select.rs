@@ -1,16 +1,26 @@
 //! Clustering a feature table over a range of k, with the scores that choose k.
 //!
 //! k-means runs every k (and every restart) in one engine batch; hierarchical methods
-//! build one dendrogram and cut it at every k. For each k: inertia (the elbow), the
-//! exact mean silhouette (all k in one batched engine call), Calinski-Harabasz and
-//! Davies-Bouldin. The chosen k is the one with the highest mean silhouette.
+//! build one dendrogram and cut it at every k; spectral clustering embeds once and
+//! runs k-means on the embedding; HDBSCAN finds its own k. For each k: inertia (the
+//! elbow), the exact mean silhouette (all k in one batched engine call),
+//! Calinski-Harabasz, Davies-Bouldin, the gap statistic (references clustered by the
+//! same method) and a stability score (adjusted Rand index against re-runs). The
+//! chosen k is the one with the highest mean silhouette; the gap statistic's own
+//! suggestion is reported beside it.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-use super::hierarchical::{Linkage, linkage};
+pub use super::density::NOISE;
+use super::density::hdbscan;
+use super::gap::gap_statistic;
+use super::hierarchical::{Linkage, Tree, linkage};
 use super::kmeans::{KMeansParams, KMeansProblem, kmeans_batch};
-use super::scores::{calinski_harabasz, davies_bouldin, inertia};
-use super::silhouette::silhouette_samples_batch;
+use super::scores::{adjusted_rand_index, calinski_harabasz, davies_bouldin, inertia};
+use super::silhouette::{silhouette_samples, silhouette_samples_batch};
+use super::spectral::spectral_labels;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::invalid;
@@ -23,21 +33,94 @@ pub enum Method {
     Complete,
     Average,
     Single,
+    Spectral,
+    Hdbscan,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Kmeans,
+        Method::Ward,
+        Method::Complete,
+        Method::Average,
+        Method::Single,
+        Method::Spectral,
+        Method::Hdbscan,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Kmeans => "kmeans",
+            Method::Ward => "ward",
+            Method::Complete => "complete",
+            Method::Average => "average",
+            Method::Single => "single",
+            Method::Spectral => "spectral",
+            Method::Hdbscan => "hdbscan",
+        }
+    }
+
+    fn linkage(self) -> Option<Linkage> {
+        match self {
+            Method::Ward => Some(Linkage::Ward),
+            Method::Complete => Some(Linkage::Complete),
+            Method::Average => Some(Linkage::Average),
+            Method::Single => Some(Linkage::Single),
+            _ => None,
+        }
+    }
+}
+
+/// Everything but the method and the k range.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SelectOptions {
+    pub seed: u64,
+    pub kmeans: KMeansParams,
+    /// Reference sets for the gap statistic (0: no gap statistic).
+    pub gap_refs: usize,
+    /// Extra runs for the stability score (0: none).
+    pub stability_runs: usize,
+    /// Spectral: Gaussian bandwidth σ (default: the median pairwise distance).
+    pub bandwidth: Option<f64>,
+    /// HDBSCAN: the smallest cluster (and the density neighbourhood).
+    pub min_cluster_size: usize,
+}
+
+impl Default for SelectOptions {
+    fn default() -> Self {
+        SelectOptions {
+            seed: 0,
+            kmeans: KMeansParams::default(),
+            gap_refs: 10,
+            stability_runs: 4,
+            bandwidth: None,
+            min_cluster_size: 5,
+        }
+    }
 }
 
 /// One k's labelling and scores.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KResult {
     pub k: usize,
+    /// Cluster labels 0..k ([`NOISE`] for HDBSCAN's outliers).
     #[serde(skip)]
     pub labels: Vec<u32>,
-    /// Per-sample silhouettes.
+    /// Per-sample silhouettes (0 for noise points).
     #[serde(skip)]
     pub silhouettes: Vec<f64>,
     pub inertia: f64,
     pub silhouette: f64,
     pub calinski_harabasz: f64,
     pub davies_bouldin: f64,
+    /// Gap(k) and its standard error s_k.
+    pub gap: Option<f64>,
+    pub gap_s: Option<f64>,
+    /// Mean adjusted Rand index between this labelling and re-runs (other seeds for
+    /// k-means and spectral; 80 % subsamples for the deterministic methods).
+    pub stability: Option<f64>,
+    /// HDBSCAN: points left out as noise.
+    pub noise: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -46,102 +129,390 @@ pub struct Selection {
     pub results: Vec<KResult>,
     pub chosen_k: usize,
     pub why: String,
+    /// The gap statistic's own suggestion (smallest k with Gap(k) ≥ Gap(k+1) − s_(k+1)).
+    pub gap_suggested_k: Option<usize>,
     /// Hierarchical methods: the cophenetic correlation of the dendrogram.
     pub cophenetic_correlation: Option<f64>,
+    /// Spectral: the Gaussian bandwidth used.
+    pub bandwidth: Option<f64>,
     /// Hierarchical methods: the dendrogram.
     #[serde(skip)]
     pub tree: Option<super::hierarchical::Tree>,
 }
 
-/// Cluster the rows of `x` for every k in `ks`.
-pub fn cluster_over_k(
+/// Labellings of `x` for every k, and what the method leaves besides.
+struct Labelled {
+    labelings: Vec<Vec<u32>>,
+    tree: Option<Tree>,
+    cophenetic: Option<f64>,
+    bandwidth: Option<f64>,
+}
+
+fn label_all(
     engine: &Engine,
     x: ArrayView2<f32>,
     method: Method,
     ks: &[usize],
     seed: u64,
-    params: &KMeansParams,
-) -> Result<Selection> {
-    let n = x.nrows();
-    if let Some(&bad) = ks.iter().find(|&&k| k < 2 || k >= n) {
-        return Err(invalid!(
-            "k = {bad}: the k range must lie between 2 and n − 1 = {} (n = {n} rows)",
-            n.saturating_sub(1)
-        ));
-    }
-    let mut cophenetic = None;
-    let mut tree_out = None;
-    let labelings: Vec<Vec<u32>> = match method {
-        Method::Kmeans => {
-            let problems: Vec<KMeansProblem> = ks
-                .iter()
-                .map(|&k| KMeansProblem {
-                    set: 0,
-                    k: k as u32,
-                    seed,
-                })
-                .collect();
-            kmeans_batch(engine, x.insert_axis(ndarray::Axis(0)), &problems, params)?
-                .into_iter()
-                .map(|f| f.labels)
-                .collect()
+    opts: &SelectOptions,
+) -> Result<Labelled> {
+    Ok(match method {
+        Method::Kmeans => Labelled {
+            labelings: kmeans_labels(engine, x.insert_axis(Axis(0)), ks, seed, &opts.kmeans)?
+                .remove(0),
+            tree: None,
+            cophenetic: None,
+            bandwidth: None,
+        },
+        Method::Spectral => {
+            let (labelings, emb) =
+                spectral_labels(engine, x, ks, seed, &opts.kmeans, opts.bandwidth)?;
+            Labelled {
+                labelings,
+                tree: None,
+                cophenetic: None,
+                bandwidth: Some(emb.bandwidth),
+            }
+        }
+        Method::Hdbscan => {
+            let d = hdbscan(x, opts.min_cluster_size)?;
+            Labelled {
+                labelings: vec![d.labels],
+                tree: None,
+                cophenetic: None,
+                bandwidth: None,
+            }
         }
         _ => {
-            let l = match method {
-                Method::Ward => Linkage::Ward,
-                Method::Complete => Linkage::Complete,
-                Method::Average => Linkage::Average,
-                _ => Linkage::Single,
-            };
+            let l = method.linkage().expect("hierarchical");
             let (tree, dist) = linkage(engine, x, l)?;
-            cophenetic = Some(tree.cophenetic_correlation(&dist));
-            let cuts = ks.iter().map(|&k| tree.cut(k)).collect::<Result<_>>()?;
-            tree_out = Some(tree);
-            cuts
+            let cophenetic = Some(tree.cophenetic_correlation(&dist));
+            drop(dist);
+            let labelings = ks.iter().map(|&k| tree.cut(k)).collect::<Result<_>>()?;
+            Labelled {
+                labelings,
+                tree: Some(tree),
+                cophenetic,
+                bandwidth: None,
+            }
         }
-    };
-    // Silhouettes of every k in one batched call.
-    let label_rows = Array2::from_shape_fn((ks.len(), n), |(b, i)| labelings[b][i]);
-    let kk: Vec<u32> = ks.iter().map(|&k| k as u32).collect();
-    let sil = silhouette_samples_batch(
-        engine,
-        x.insert_axis(ndarray::Axis(0)),
-        &vec![0; ks.len()],
-        label_rows.view(),
-        &kk,
-    )?;
-    let results: Vec<KResult> = ks
-        .iter()
-        .zip(labelings)
-        .enumerate()
-        .map(|(b, (&k, labels))| KResult {
-            k,
-            inertia: inertia(x, &labels, k),
-            silhouette: sil.row(b).mean().unwrap_or(f64::NAN),
-            calinski_harabasz: calinski_harabasz(x, &labels, k),
-            davies_bouldin: davies_bouldin(x, &labels, k),
-            silhouettes: sil.row(b).to_vec(),
-            labels,
+    })
+}
+
+/// k-means labels of every point set in `sets` (P x n x d) for every k: one batch.
+fn kmeans_labels(
+    engine: &Engine,
+    sets: ArrayView3<f32>,
+    ks: &[usize],
+    seed: u64,
+    params: &KMeansParams,
+) -> Result<Vec<Vec<Vec<u32>>>> {
+    let problems: Vec<KMeansProblem> = (0..sets.dim().0)
+        .flat_map(|s| {
+            ks.iter().map(move |&k| KMeansProblem {
+                set: s as u32,
+                k: k as u32,
+                seed,
+            })
         })
         .collect();
-    let best = results
-        .iter()
-        .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
-        .expect("at least one k");
-    let why = format!(
-        "highest mean silhouette ({:.4}) over k = {}..{}",
-        best.silhouette,
-        ks[0],
-        ks[ks.len() - 1]
-    );
+    let mut fits = kmeans_batch(engine, sets, &problems, params)?.into_iter();
+    Ok((0..sets.dim().0)
+        .map(|_| fits.by_ref().take(ks.len()).map(|f| f.labels).collect())
+        .collect())
+}
+
+/// Rows of `x` with a label other than [`NOISE`], and their labels.
+fn without_noise(x: ArrayView2<f32>, labels: &[u32]) -> (Array2<f32>, Vec<u32>) {
+    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != NOISE).collect();
+    (
+        x.select(Axis(0), &keep),
+        keep.iter().map(|&i| labels[i]).collect(),
+    )
+}
+
+/// Cluster the rows of `x` for every k in `ks` (HDBSCAN ignores `ks` and finds its
+/// own k), score every k and choose one.
+pub fn cluster_over_k(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    method: Method,
+    ks: &[usize],
+    opts: &SelectOptions,
+) -> Result<Selection> {
+    let n = x.nrows();
+    let ks: Vec<usize> = if method == Method::Hdbscan {
+        Vec::new()
+    } else {
+        if let Some(&bad) = ks.iter().find(|&&k| k < 2 || k >= n) {
+            return Err(invalid!(
+                "k = {bad}: the k range must lie between 2 and n − 1 = {} (n = {n} rows)",
+                n.saturating_sub(1)
+            ));
+        }
+        if ks.is_empty() {
+            return Err(invalid!("the k range is empty"));
+        }
+        ks.to_vec()
+    };
+    let seed = opts.seed;
+    let lab = label_all(engine, x, method, &ks, seed, opts)?;
+    let ks: Vec<usize> = if method == Method::Hdbscan {
+        let l = &lab.labelings[0];
+        vec![
+            l.iter()
+                .filter(|&&v| v != NOISE)
+                .map(|&v| v as usize + 1)
+                .max()
+                .unwrap_or(0),
+        ]
+    } else {
+        ks
+    };
+    // Scores on the points that belong to a cluster.
+    let mut results = Vec::with_capacity(ks.len());
+    if method == Method::Hdbscan {
+        let labels = &lab.labelings[0];
+        let k = ks[0];
+        let (xc, lc) = without_noise(x, labels);
+        let noise = n - lc.len();
+        let mut silhouettes = vec![0.0; n];
+        let (mut sil, mut ch, mut db, mut w) = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+        if k >= 1 && !lc.is_empty() {
+            w = inertia(xc.view(), &lc, k);
+        }
+        if k >= 2 && k < lc.len() {
+            let s = silhouette_samples(engine, xc.view(), &lc, k as u32)?;
+            sil = s.iter().sum::<f64>() / s.len() as f64;
+            let mut it = s.into_iter();
+            for (i, l) in labels.iter().enumerate() {
+                if *l != NOISE {
+                    silhouettes[i] = it.next().unwrap_or(0.0);
+                }
+            }
+            ch = calinski_harabasz(xc.view(), &lc, k);
+            db = davies_bouldin(xc.view(), &lc, k);
+        }
+        results.push(KResult {
+            k,
+            labels: labels.clone(),
+            silhouettes,
+            inertia: w,
+            silhouette: sil,
+            calinski_harabasz: ch,
+            davies_bouldin: db,
+            gap: None,
+            gap_s: None,
+            stability: None,
+            noise,
+        });
+    } else {
+        // Silhouettes of every k in one batched call.
+        let label_rows = Array2::from_shape_fn((ks.len(), n), |(b, i)| lab.labelings[b][i]);
+        let kk: Vec<u32> = ks.iter().map(|&k| k as u32).collect();
+        let sil = silhouette_samples_batch(
+            engine,
+            x.insert_axis(Axis(0)),
+            &vec![0; ks.len()],
+            label_rows.view(),
+            &kk,
+        )?;
+        for (b, (&k, labels)) in ks.iter().zip(&lab.labelings).enumerate() {
+            results.push(KResult {
+                k,
+                inertia: inertia(x, labels, k),
+                silhouette: sil.row(b).mean().unwrap_or(f64::NAN),
+                calinski_harabasz: calinski_harabasz(x, labels, k),
+                davies_bouldin: davies_bouldin(x, labels, k),
+                silhouettes: sil.row(b).to_vec(),
+                labels: labels.clone(),
+                gap: None,
+                gap_s: None,
+                stability: None,
+                noise: 0,
+            });
+        }
+    }
+
+    // The gap statistic: the references clustered by the same method.
+    let mut gap_suggested_k = None;
+    if opts.gap_refs > 0 && method != Method::Hdbscan {
+        let w: Vec<f64> = results.iter().map(|r| r.inertia).collect();
+        let g = gap_statistic(x, &ks, &w, opts.gap_refs, seed, |refs| {
+            let labelings: Vec<Vec<Vec<u32>>> = if method == Method::Kmeans {
+                kmeans_labels(engine, refs, &ks, seed, &opts.kmeans)?
+            } else {
+                refs.outer_iter()
+                    .map(|r| Ok(label_all(engine, r, method, &ks, seed, opts)?.labelings))
+                    .collect::<Result<_>>()?
+            };
+            Ok(refs
+                .outer_iter()
+                .zip(labelings)
+                .map(|(r, ls)| ks.iter().zip(ls).map(|(&k, l)| inertia(r, &l, k)).collect())
+                .collect())
+        })?;
+        for (r, (gv, sv)) in results.iter_mut().zip(g.gap.iter().zip(&g.s)) {
+            r.gap = Some(*gv);
+            r.gap_s = Some(*sv);
+        }
+        gap_suggested_k = g.suggested_k;
+    }
+
+    // Stability: other seeds (k-means, spectral) or 80 % subsamples (deterministic
+    // methods), compared with the full run by the adjusted Rand index.
+    if opts.stability_runs > 0 {
+        let mut sums = vec![0.0; results.len()];
+        for run in 1..=opts.stability_runs as u64 {
+            let run_seed = seed.wrapping_add(run);
+            let (rows, other): (Vec<usize>, Labelled) = match method {
+                Method::Kmeans | Method::Spectral => (
+                    (0..n).collect(),
+                    label_all(engine, x, method, &ks, run_seed, opts)?,
+                ),
+                _ => {
+                    let mut rng = ChaCha8Rng::seed_from_u64(run_seed ^ 0x5354_4142); // "STAB"
+                    let mut rows: Vec<usize> = (0..n).collect();
+                    for i in (1..n).rev() {
+                        rows.swap(i, rng.random_range(0..=i));
+                    }
+                    rows.truncate((n * 4).div_ceil(5));
+                    rows.sort_unstable();
+                    if ks.iter().any(|&k| k >= rows.len()) {
+                        break;
+                    }
+                    let sub = x.select(Axis(0), &rows);
+                    let other = label_all(engine, sub.view(), method, &ks, run_seed, opts)?;
+                    (rows, other)
+                }
+            };
+            for (b, r) in results.iter().enumerate() {
+                let full: Vec<u32> = rows.iter().map(|&i| r.labels[i]).collect();
+                let other = other.labelings.get(b).unwrap_or(&other.labelings[0]);
+                sums[b] += adjusted_rand_index(&full, other);
+            }
+            for (r, s) in results.iter_mut().zip(&sums) {
+                r.stability = Some(s / run as f64);
+            }
+        }
+    }
+
+    let (chosen_k, why) = if method == Method::Hdbscan {
+        let r = &results[0];
+        (
+            r.k,
+            format!(
+                "HDBSCAN found {} cluster(s) and {} noise point(s) (min_cluster_size {})",
+                r.k, r.noise, opts.min_cluster_size
+            ),
+        )
+    } else {
+        let best = results
+            .iter()
+            .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
+            .expect("at least one k");
+        let mut why = format!(
+            "highest mean silhouette ({:.4}) over k = {}..{}",
+            best.silhouette,
+            ks[0],
+            ks[ks.len() - 1]
+        );
+        if let Some(g) = gap_suggested_k {
+            why.push_str(&format!("; the gap statistic suggests k = {g}"));
+        }
+        (best.k, why)
+    };
     Ok(Selection {
         method,
-        chosen_k: best.k,
+        chosen_k,
         why,
+        gap_suggested_k,
         results,
-        cophenetic_correlation: cophenetic,
-        tree: tree_out,
+        cophenetic_correlation: lab.cophenetic,
+        bandwidth: lab.bandwidth,
+        tree: lab.tree,
     })
+}
+
+/// Adjusted Rand index between every pair of methods at one k (HDBSCAN at its own k,
+/// its noise counted as one more group). Methods that cannot run on `x` (too many
+/// points for a dense method) are left out and listed with the reason.
+pub fn method_agreement(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    k: usize,
+    opts: &SelectOptions,
+) -> Result<Agreement> {
+    let n = x.nrows();
+    let mut methods = Vec::new();
+    let mut labelings = Vec::new();
+    let mut skipped = Vec::new();
+    for m in Method::ALL {
+        let too_big = match m {
+            Method::Spectral => n > super::spectral::MAX_POINTS,
+            Method::Ward | Method::Complete | Method::Average | Method::Single => {
+                n > MAX_HIERARCHICAL
+            }
+            _ => false,
+        };
+        if too_big {
+            skipped.push((m, format!("n = {n} is too large for this method")));
+            continue;
+        }
+        match label_all(engine, x, m, &[k], opts.seed, opts) {
+            Ok(l) => {
+                methods.push(m);
+                labelings.push(l.labelings.into_iter().next().expect("one k"));
+            }
+            Err(e) => skipped.push((m, e.to_string())),
+        }
+    }
+    let ari = (0..methods.len())
+        .map(|a| {
+            (0..methods.len())
+                .map(|b| adjusted_rand_index(&labelings[a], &labelings[b]))
+                .collect()
+        })
+        .collect();
+    Ok(Agreement {
+        k,
+        methods,
+        ari,
+        skipped,
+    })
+}
+
+/// Largest n for which hierarchical methods run in the method comparison (their
+/// condensed distance matrix is n²/2 doubles, held twice).
+pub const MAX_HIERARCHICAL: usize = 20_000;
+
+/// Pairwise agreement of clustering methods.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Agreement {
+    pub k: usize,
+    pub methods: Vec<Method>,
+    /// ari[a][b]: agreement of methods a and b.
+    pub ari: Vec<Vec<f64>>,
+    pub skipped: Vec<(Method, String)>,
+}
+
+impl Agreement {
+    /// `agreement.csv`: a square ARI table with method names.
+    pub fn write_csv(&self, path: &std::path::Path) -> Result<()> {
+        let mut header = vec!["method".to_string()];
+        header.extend(self.methods.iter().map(|m| m.name().to_string()));
+        let rows: Vec<Vec<String>> = self
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(a, m)| {
+                let mut row = vec![m.name().to_string()];
+                row.extend((0..self.methods.len()).map(|b| format!("{:.4}", self.ari[a][b])));
+                row
+            })
+            .collect();
+        crate::io::write_csv(path, &header, &rows)
+    }
 }
 
 /// Parse "2..10", "3" or "2,3,5".
@@ -217,8 +588,9 @@ pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Write `labels.csv` (id, the chosen k's label, then label_k<k> for every k) and
-/// `scores.csv` (k, inertia, silhouette, Calinski-Harabasz, Davies-Bouldin) into `dir`.
+/// Write `labels.csv` (id, the chosen k's label, then label_k<k> for every k; −1 for
+/// noise) and `scores.csv` (k, inertia, silhouette, Calinski-Harabasz, Davies-Bouldin,
+/// gap, gap_s, stability, noise; empty where a score does not apply) into `dir`.
 pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> Result<()> {
     use crate::io::{fmt_f64, write_csv};
     let chosen = sel
@@ -226,14 +598,21 @@ pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> R
         .iter()
         .find(|r| r.k == sel.chosen_k)
         .expect("chosen k is among the results");
+    let label = |l: u32| {
+        if l == NOISE {
+            "-1".to_string()
+        } else {
+            l.to_string()
+        }
+    };
     let mut header = vec!["id".to_string(), "label".to_string()];
     header.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
     let rows: Vec<Vec<String>> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let mut row = vec![id.clone(), chosen.labels[i].to_string()];
-            row.extend(sel.results.iter().map(|r| r.labels[i].to_string()));
+            let mut row = vec![id.clone(), label(chosen.labels[i])];
+            row.extend(sel.results.iter().map(|r| label(r.labels[i])));
             row
         })
         .collect();
@@ -244,9 +623,14 @@ pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> R
         "silhouette",
         "calinski_harabasz",
         "davies_bouldin",
+        "gap",
+        "gap_s",
+        "stability",
+        "noise",
     ]
     .map(String::from)
     .to_vec();
+    let opt = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
     let srows: Vec<Vec<String>> = sel
         .results
         .iter()
@@ -257,6 +641,10 @@ pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> R
                 fmt_f64(r.silhouette),
                 fmt_f64(r.calinski_harabasz),
                 fmt_f64(r.davies_bouldin),
+                opt(r.gap),
+                opt(r.gap_s),
+                opt(r.stability),
+                r.noise.to_string(),
             ]
         })
         .collect();

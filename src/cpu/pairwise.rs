@@ -62,39 +62,64 @@ pub fn sq_dists_tiles(
 /// For each problem b, point i and cluster c: the sum of Euclidean distances from
 /// point i to the members of cluster c (B x n x kmax), accumulated in f64.
 pub fn cluster_dist_sums(batch: &LabelledBatch) -> Array3<f32> {
-    let (_, n, _) = batch.points.dim();
+    let (sets, n, _) = batch.points.dim();
     let b_total = batch.labels.nrows();
     let kmax = batch.kmax();
     let mut out = Array3::<f32>::zeros((b_total, n, kmax));
-    out.outer_iter_mut()
+    // Problems that share a point set share its distances: each distance is computed
+    // once and added to every such problem's sums (k-means over k = 2..10 labels one
+    // set nine times).
+    // Sets in parallel (many small sets: hop detection) and points within a set in
+    // parallel (one large set: screening); rayon balances the two.
+    let done: Vec<(Vec<usize>, Vec<Vec<f64>>)> = (0..sets)
         .into_par_iter()
-        .enumerate()
-        .for_each(|(b, mut sums)| {
-            let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
+        .filter_map(|set| {
+            let group: Vec<usize> = (0..b_total)
+                .filter(|&b| batch.set_of[b] as usize == set)
+                .collect();
+            if group.is_empty() {
+                return None;
+            }
+            let g = group.len();
+            let pts = batch.points.index_axis(Axis(0), set);
             let pts = pts.as_standard_layout();
-            let labels = batch.labels.row(b);
-            sums.outer_iter_mut()
+            let all = pts.as_slice().expect("standard layout");
+            let labels: Vec<ndarray::ArrayView1<u32>> =
+                group.iter().map(|&b| batch.labels.row(b)).collect();
+            let per_point: Vec<Vec<f64>> = (0..n)
                 .into_par_iter()
-                .enumerate()
-                .for_each(|(i, mut row)| {
-                    let xi = pts.row(i);
-                    let xi = xi.as_slice().unwrap();
-                    let all = pts.as_slice().expect("standard layout");
-                    let d = xi.len();
-                    let mut acc = vec![0.0f64; kmax];
+                .map(|i| {
+                    let d = pts.ncols();
+                    let xi = &all[i * d..(i + 1) * d];
+                    let mut acc = vec![0.0f64; g * kmax];
                     let mut dist = vec![0.0f32; Y_BLOCK];
                     for j0 in (0..n).step_by(Y_BLOCK) {
                         let j1 = (j0 + Y_BLOCK).min(n);
-                        sq_dists_row(xi, &all[j0 * d..j1 * d], &mut dist[..j1 - j0]);
-                        let block = labels.slice(ndarray::s![j0..j1]);
-                        for (&l, &d2) in block.iter().zip(&dist) {
-                            acc[l as usize] += (d2 as f64).sqrt();
+                        let dist = &mut dist[..j1 - j0];
+                        sq_dists_row(xi, &all[j0 * d..j1 * d], dist);
+                        dist.iter_mut().for_each(|v| *v = v.max(0.0).sqrt());
+                        for (q, l) in labels.iter().enumerate() {
+                            let acc = &mut acc[q * kmax..(q + 1) * kmax];
+                            let l = l.slice(s![j0..j1]);
+                            for (&c, &v) in l.iter().zip(dist.iter()) {
+                                acc[c as usize] += v as f64;
+                            }
                         }
                     }
-                    for (o, a) in row.iter_mut().zip(acc) {
-                        *o = a as f32;
-                    }
-                });
-        });
+                    acc
+                })
+                .collect();
+            Some((group, per_point))
+        })
+        .collect();
+    for (group, per_point) in done {
+        for (i, acc) in per_point.iter().enumerate() {
+            for (q, &b) in group.iter().enumerate() {
+                for c in 0..kmax {
+                    out[[b, i, c]] = acc[q * kmax + c] as f32;
+                }
+            }
+        }
+    }
     out
 }

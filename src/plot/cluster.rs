@@ -180,31 +180,44 @@ pub fn dendrogram_svg(
     write_atomic(path, svg.as_bytes())
 }
 
-/// Elbow (inertia) and mean silhouette against k, side by side, the chosen k marked.
+/// Elbow (inertia), mean silhouette and (when computed) the gap statistic against k,
+/// side by side, the chosen k marked.
 pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
     let ks: Vec<f64> = results.iter().map(|r| r.k as f64).collect();
     let (kmin, kmax) = (ks[0] - 0.5, ks[ks.len() - 1] + 0.5);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (1000, 420)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1400, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let panels = root.split_evenly((1, 2));
-        let series: [(&str, Vec<f64>); 2] = [
+        let mut series: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![
             (
                 "Inertia (within-cluster sum of squares)",
                 results.iter().map(|r| r.inertia).collect(),
+                vec![0.0; results.len()],
             ),
             (
                 "Mean silhouette",
                 results.iter().map(|r| r.silhouette).collect(),
+                vec![0.0; results.len()],
             ),
         ];
-        for (panel, (name, ys)) in panels.iter().zip(series) {
+        if results.iter().all(|r| r.gap.is_some()) {
+            series.push((
+                "Gap statistic (± s_k)",
+                results.iter().map(|r| r.gap.unwrap_or(f64::NAN)).collect(),
+                results.iter().map(|r| r.gap_s.unwrap_or(0.0)).collect(),
+            ));
+        }
+        let panels = root.split_evenly((1, series.len()));
+        for (panel, (name, ys, err)) in panels.iter().zip(series) {
             let (lo, hi) = ys
                 .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                    (a.min(*v), b.max(*v))
+                .zip(&err)
+                .filter(|(v, _)| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (v, e)| {
+                    (a.min(*v - e), b.max(*v + e))
                 });
+            let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
             let pad = ((hi - lo) * 0.1).max(1e-9);
             let mut chart = ChartBuilder::on(panel)
                 .caption(name, ("sans-serif", 18))
@@ -239,6 +252,13 @@ pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<(
                         .map(|(&k, &y)| Circle::new((k, y), 4, PALETTE[5].filled())),
                 )
                 .map_err(plot_err)?;
+            if err.iter().any(|&e| e > 0.0) {
+                chart
+                    .draw_series(ks.iter().zip(ys.iter().zip(&err)).map(|(&k, (&y, &e))| {
+                        PathElement::new([(k, y - e), (k, y + e)], PALETTE[5].stroke_width(2))
+                    }))
+                    .map_err(plot_err)?;
+            }
             if let Some(i) = results.iter().position(|r| r.k == chosen_k) {
                 chart
                     .draw_series(std::iter::once(Circle::new(
@@ -277,7 +297,13 @@ pub fn scatter_svg(
         y1 = y1.max(y);
     }
     let (px, py) = (((x1 - x0) * 0.06).max(1e-9), ((y1 - y0) * 0.06).max(1e-9));
-    let k = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let noise = crate::cluster::select::NOISE;
+    let k = labels
+        .iter()
+        .copied()
+        .filter(|&l| l != noise)
+        .max()
+        .map_or(0, |m| m as usize + 1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (860, 640)).into_drawing_area();
@@ -308,6 +334,19 @@ pub fn scatter_svg(
                 .map_err(plot_err)?
                 .label(format!("cluster {c}"))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, col.filled()));
+        }
+        if labels.contains(&noise) {
+            let grey = RGBColor(150, 150, 150);
+            chart
+                .draw_series(
+                    xy.iter()
+                        .zip(labels)
+                        .filter(|(_, l)| **l == noise)
+                        .map(|(&(x, y), _)| Cross::new((x, y), 4, grey.stroke_width(2))),
+                )
+                .map_err(plot_err)?
+                .label("noise (no cluster)")
+                .legend(move |(x, y)| Cross::new((x + 8, y), 5, grey.stroke_width(2)));
         }
         if !marked.is_empty() {
             // A black ring around the (still visible) cluster colour, the name beside it.
@@ -358,12 +397,17 @@ pub fn write_figures(
         .iter()
         .find(|r| r.k == sel.chosen_k)
         .expect("chosen k is among the results");
-    silhouette_svg(
-        &chosen.silhouettes,
-        &chosen.labels,
-        chosen.k,
-        &dir.join("silhouette.svg"),
-    )?;
+    // Noise points (HDBSCAN) have no silhouette.
+    let (sil, lab): (Vec<f64>, Vec<u32>) = chosen
+        .silhouettes
+        .iter()
+        .zip(&chosen.labels)
+        .filter(|(_, l)| **l != crate::cluster::select::NOISE)
+        .map(|(s, l)| (*s, *l))
+        .unzip();
+    if chosen.k >= 2 {
+        silhouette_svg(&sil, &lab, chosen.k, &dir.join("silhouette.svg"))?;
+    }
     scores_svg(&sel.results, sel.chosen_k, &dir.join("scores.svg"))?;
     if let Some(tree) = &sel.tree {
         let title = format!(
@@ -399,4 +443,77 @@ pub fn write_figures(
         &title,
         &dir.join("scatter.svg"),
     )
+}
+
+/// Method-agreement heatmap: the adjusted Rand index between every pair of methods,
+/// each cell coloured (white 0 .. dark blue 1; negative values white) and labelled.
+pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Result<()> {
+    let m = ag.methods.len();
+    let names: Vec<&str> = ag.methods.iter().map(|x| x.name()).collect();
+    let mut svg = String::new();
+    {
+        let side = 110 * m.max(1) as u32;
+        let root = SVGBackend::with_string(&mut svg, (side + 200, side + 150)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "Agreement between methods at k = {} (adjusted Rand index)",
+                    ag.k
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0..m, 0..m)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(m + 1)
+            .y_labels(m + 1)
+            .x_label_formatter(&|i| names.get(*i).map_or(String::new(), |s| s.to_string()))
+            .y_label_formatter(&|i| {
+                names
+                    .get(m.wrapping_sub(1).wrapping_sub(*i))
+                    .map_or(String::new(), |s| s.to_string())
+            })
+            .x_label_offset(55)
+            .y_label_offset(-55)
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        for a in 0..m {
+            for b in 0..m {
+                let v = ag.ari[a][b];
+                let t = v.clamp(0.0, 1.0);
+                let fill = RGBColor(
+                    (255.0 - t * (255.0 - 8.0)) as u8,
+                    (255.0 - t * (255.0 - 69.0)) as u8,
+                    (255.0 - t * (255.0 - 148.0)) as u8,
+                );
+                let row = m - 1 - a;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(b, row), (b + 1, row + 1)],
+                        fill.filled(),
+                    )))
+                    .map_err(plot_err)?;
+                let ink = if t > 0.55 { WHITE } else { BLACK };
+                chart
+                    .draw_series(std::iter::once(
+                        EmptyElement::at((b, row + 1))
+                            + Text::new(
+                                format!("{v:.2}"),
+                                (38, 48),
+                                ("sans-serif", 16).into_font().color(&ink),
+                            ),
+                    ))
+                    .map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
 }
