@@ -608,6 +608,12 @@ enum TrajCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Unsupervised hop detection per ion (IonDiff's method, or superion's default),
+    /// with sites, descriptors, correlations and plots.
+    Hops(HopsArgs),
+    /// Hop correlations across several trajectories: a list file with one
+    /// `PATH MATERIAL TEMPERATURE` line per trajectory (IonDiff's DIFFUSION_paths).
+    Correlations(CorrelationsArgs),
     /// Vibrational DOS per species from the velocity autocorrelation, with the same
     /// band-centre descriptors as the phonon screening.
     Vdos {
@@ -624,6 +630,99 @@ enum TrajCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Clone)]
+struct HopArgs {
+    /// Species to analyse, comma-separated (default: the usual mobile ion present, Li
+    /// first; IonDiff mode: every atom, as IonDiff does).
+    #[arg(long, value_delimiter = ',')]
+    species: Vec<String>,
+    /// `iondiff`: IonDiff 1.6's algorithm and defaults; `default`: per-ion vibration
+    /// radius, hysteresis, minimum residence, shared sites.
+    #[arg(long, value_enum, default_value = "default")]
+    mode: superion::traj::hops::Mode,
+    /// Largest number of sites per ion tried (k = 2..k_max).
+    #[arg(long, default_value_t = 10)]
+    k_max: usize,
+    /// Below this best mean silhouette an ion has one site.
+    #[arg(long, default_value_t = 0.7)]
+    silhouette: f64,
+    /// IonDiff mode: vibration radius (Å).
+    #[arg(long, default_value_t = 0.4)]
+    distance_a: f64,
+    /// Default mode: vibration radius as a multiple of the ion's median distance from
+    /// its site centre.
+    #[arg(long, default_value_t = 2.5)]
+    vibration_factor: f64,
+    /// Default mode: an ion leaves a site beyond this multiple of its radius.
+    #[arg(long, default_value_t = 1.5)]
+    hysteresis: f64,
+    /// Default mode: shorter visits (frames) are not residences.
+    #[arg(long, default_value_t = 3)]
+    min_residence: usize,
+    /// Site centres of different ions closer than this (Å) are one site.
+    #[arg(long, default_value_t = 1.0)]
+    site_tolerance_a: f64,
+    /// Seed of the k-means initialisation and of the correlation null model.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Collective hops: events closer than this in time (ps) ...
+    #[arg(long, default_value_t = 0.5)]
+    collective_dt_ps: f64,
+    /// ... and than this in space (Å, between hop midpoints).
+    #[arg(long, default_value_t = 5.0)]
+    collective_dr_a: f64,
+}
+
+impl HopArgs {
+    fn options(&self) -> superion::traj::hops::HopOptions {
+        let mut o = superion::traj::hops::HopOptions::new(self.mode);
+        o.species = self.species.clone();
+        o.k_max = self.k_max;
+        o.silhouette_threshold = self.silhouette;
+        o.distance_threshold_a = self.distance_a;
+        o.vibration_factor = self.vibration_factor;
+        o.hysteresis = self.hysteresis;
+        o.min_residence_frames = self.min_residence;
+        o.site_tolerance_a = self.site_tolerance_a;
+        o.seed = self.seed;
+        o
+    }
+}
+
+#[derive(clap::Args)]
+struct HopsArgs {
+    file: PathBuf,
+    #[command(flatten)]
+    read: TrajReadArgs,
+    #[command(flatten)]
+    hop: HopArgs,
+    /// Write events.csv, DIFFUSION, sites.csv, descriptors.json and plots here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the events and descriptors as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CorrelationsArgs {
+    /// Lines `PATH MATERIAL TEMPERATURE` (PATH: a trajectory file, or a folder with an
+    /// XDATCAR and INCAR); `#` starts a comment.
+    list: PathBuf,
+    #[command(flatten)]
+    read: TrajReadArgs,
+    #[command(flatten)]
+    hop: HopArgs,
+    /// Largest number of bodies shown and fitted.
+    #[arg(long, default_value_t = 20)]
+    max_bodies: usize,
+    /// Write correlations.csv, fit.json and the histogram here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -666,6 +765,8 @@ impl TrajReadArgs {
 fn traj_cmd(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
     use superion::traj::{diffusion, msd, vdos};
     match cmd {
+        TrajCommand::Hops(a) => hops_cmd(backend, a),
+        TrajCommand::Correlations(a) => correlations_cmd(backend, a),
         TrajCommand::Vdos {
             file,
             read,
@@ -1239,5 +1340,206 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
         fit.d_cm2_s, fit.d_err_cm2_s
     );
     println!("demo report: {}", out.join("README.md").display());
+    Ok(())
+}
+
+fn hops_cmd(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
+    use superion::traj::hops;
+    let engine = Engine::new(backend)?;
+    let traj = a.read.read(&a.file)?;
+    for n in &traj.notes {
+        eprintln!("superion: {n}");
+    }
+    let opts = a.hop.options();
+    let t0 = std::time::Instant::now();
+    let h = hops::detect(&engine, &traj, &opts)?;
+    let secs = t0.elapsed().as_secs_f64();
+    for n in &h.notes {
+        eprintln!("superion: {n}");
+    }
+    let summary = h.summary(&a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"summary": summary, "events": h.events})
+            )?
+        );
+    } else {
+        println!(
+            "{} ions analysed ({} mode), {} hop events, {} sites; {:.2} s",
+            h.ions.len(),
+            opts.mode.name(),
+            h.events.len(),
+            h.sites.len(),
+            secs
+        );
+        for e in &h.events {
+            println!(
+                "ion {:>4} {:<3} frames {:>4} -> {:>4}  site {:>3} -> {:>3}  {:.2} Å{}",
+                e.ion,
+                e.species,
+                e.start_frame,
+                e.end_frame.map_or(-1, |v| v as i64),
+                e.from_site,
+                e.to_site,
+                e.length_a,
+                if e.back_hop { "  (back-hop)" } else { "" }
+            );
+        }
+        for d in &summary.species {
+            println!(
+                "{}: {} of {} ions hop ({:.1} %), {} events, jump rate {:.4} /ion/ps, mean hop {} Å",
+                d.species,
+                d.hopping_ions,
+                d.ions,
+                100.0 * d.fraction_hopping,
+                d.events,
+                d.jump_rate_per_ion_ps,
+                d.hop_length_a
+                    .mean
+                    .map_or("-".into(), |v| format!("{v:.2}"))
+            );
+        }
+        let multi: usize = summary.collective.counts.iter().skip(1).sum();
+        println!(
+            "correlations: threshold {:.3}; {} collective event(s) with 2 or more ions (Δt {} ps, Δr {} Å)",
+            summary.temporal_correlation.threshold,
+            multi,
+            a.hop.collective_dt_ps,
+            a.hop.collective_dr_a
+        );
+    }
+    if let Some(dir) = a.out {
+        let written = h.write_outputs(&dir, &summary)?;
+        eprintln!("superion: {} -> {}", written.join(", "), dir.display());
+    }
+    Ok(())
+}
+
+fn correlations_cmd(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<()> {
+    use superion::traj::{correlations, hops};
+    let engine = Engine::new(backend)?;
+    let text = io::read_text(&a.list)?;
+    let base = a.list.parent().unwrap_or(std::path::Path::new("."));
+    // (path, material, temperature text)
+    let mut entries: Vec<(PathBuf, String, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 3 {
+            return Err(io::parse_err(
+                &a.list,
+                i + 1,
+                format!(
+                    "expected three fields, PATH MATERIAL TEMPERATURE, found {}",
+                    f.len()
+                ),
+            )
+            .into());
+        }
+        let mut p = PathBuf::from(f[0]);
+        if p.is_relative() {
+            p = base.join(p);
+        }
+        if p.is_dir() {
+            p = ["XDATCAR", "XDATCAR.gz"]
+                .iter()
+                .map(|n| p.join(n))
+                .find(|q| q.is_file())
+                .ok_or_else(|| {
+                    io::parse_err(
+                        &a.list,
+                        i + 1,
+                        format!("{}: no XDATCAR in this folder", f[0]),
+                    )
+                })?;
+        }
+        entries.push((p, f[1].to_string(), f[2].to_string()));
+    }
+    if entries.is_empty() {
+        anyhow::bail!("{}: no trajectories listed", a.list.display());
+    }
+    let opts = a.hop.options();
+    let bar = superion::progress::bar(entries.len() as u64, "hops and correlations");
+    let mut temporal_counts = Vec::new();
+    let mut collective_counts = Vec::new();
+    let mut rows = Vec::new();
+    let mut per = Vec::new();
+    for (path, material, temp) in &entries {
+        let traj = a.read.read(path)?;
+        let h = hops::detect(&engine, &traj, &opts)?;
+        let t = correlations::temporal(&h.events, h.n_frames, h.mode, opts.seed);
+        let c = correlations::collective(&h, a.hop.collective_dt_ps, a.hop.collective_dr_a);
+        for (kind, counts) in [("temporal", &t.counts), ("collective", &c.counts)] {
+            for (n, v) in counts.iter().enumerate() {
+                rows.push(vec![
+                    path.display().to_string(),
+                    material.clone(),
+                    temp.clone(),
+                    kind.to_string(),
+                    (n + 1).to_string(),
+                    v.to_string(),
+                ]);
+            }
+        }
+        per.push(serde_json::json!({
+            "path": path.display().to_string(), "material": material, "temperature": temp,
+            "events": h.events.len(), "threshold": t.threshold,
+            "temporal_counts": t.counts, "collective_counts": c.counts,
+        }));
+        temporal_counts.push(t.counts);
+        collective_counts.push(c.counts);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let (tp, tfit) = correlations::aggregate(&temporal_counts, a.max_bodies);
+    let (cp, cfit) = correlations::aggregate(&collective_counts, a.max_bodies);
+    let doc = serde_json::json!({
+        "list": a.list.display().to_string(), "mode": opts.mode, "trajectories": per,
+        "temporal": {"distribution": tp, "fit": tfit, "model": "A + B*exp(-C*n), n >= 2"},
+        "collective": {"distribution": cp, "fit": cfit, "dt_ps": a.hop.collective_dt_ps, "dr_a": a.hop.collective_dr_a},
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{} trajectories", entries.len());
+        println!("{:>6} {:>10} {:>11}", "bodies", "temporal", "collective");
+        let n = tp.len().max(cp.len());
+        for i in 0..n {
+            let f =
+                |v: &Vec<(usize, f64)>| v.get(i).map_or("-".to_string(), |p| format!("{:.4}", p.1));
+            println!("{:>6} {:>10} {:>11}", i + 2, f(&tp), f(&cp));
+        }
+        match tfit {
+            Some(f) => println!("fit (temporal): {:.4} + {:.4}·exp(−{:.4} n)", f.a, f.b, f.c),
+            None => println!("fit (temporal): fewer than 3 points, no fit"),
+        }
+    }
+    if let Some(dir) = a.out {
+        std::fs::create_dir_all(&dir)?;
+        let header: Vec<String> = ["path", "material", "temperature", "kind", "bodies", "count"]
+            .map(String::from)
+            .to_vec();
+        io::write_csv(&dir.join("correlations.csv"), &header, &rows)?;
+        io::write_atomic(
+            &dir.join("fit.json"),
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )?;
+        plot::hops::correlation_svg(
+            &tp,
+            tfit,
+            &cp,
+            &format!("Correlated hops over {} trajectories", entries.len()),
+            &dir.join("correlations.svg"),
+        )?;
+        eprintln!(
+            "superion: correlations.csv, fit.json, correlations.svg -> {}",
+            dir.display()
+        );
+    }
     Ok(())
 }

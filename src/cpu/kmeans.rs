@@ -86,6 +86,14 @@ fn assign(
 fn chunk_sums(x: &[f32], d: usize, k: usize, labels: &[u32]) -> Partial {
     let mut sums = vec![0.0f32; k * d];
     let mut counts = vec![0u32; k];
+    chunk_sums_into(x, d, labels, &mut sums, &mut counts);
+    (sums, counts)
+}
+
+/// [`chunk_sums`] into zeroed-here buffers.
+fn chunk_sums_into(x: &[f32], d: usize, labels: &[u32], sums: &mut [f32], counts: &mut [u32]) {
+    sums.fill(0.0);
+    counts.fill(0);
     for (xi, &l) in x.chunks_exact(d.max(1)).zip(labels) {
         let l = l as usize;
         counts[l] += 1;
@@ -93,7 +101,6 @@ fn chunk_sums(x: &[f32], d: usize, k: usize, labels: &[u32]) -> Partial {
             *s += v;
         }
     }
-    (sums, counts)
 }
 
 /// Assign one chunk of points (row-major, d per point); returns how many labels changed.
@@ -148,14 +155,25 @@ fn assign_chunk_avx2(
                     acc = _mm256_add_ps(acc, _mm256_mul_ps(diff, diff));
                 }
             }
-            let mut lanes = [0.0f32; LANES];
-            // SAFETY: `lanes` has room for 8 floats.
-            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-            for (j, &a) in lanes.iter().enumerate().take(k - c0) {
-                if a < bestd {
-                    bestd = a;
-                    best = (c0 + j) as u32;
-                }
+            // The block's minimum and its first lane, without leaving the register:
+            // lanes past k count as +max, the lowest index wins ties (as the scalar
+            // loop and the shader do).
+            let valid = (k - c0).min(LANES);
+            let acc = if valid < LANES {
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let past = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(valid as i32 - 1));
+                _mm256_blendv_ps(acc, _mm256_set1_ps(f32::MAX), _mm256_castsi256_ps(past))
+            } else {
+                acc
+            };
+            let m = _mm256_min_ps(acc, _mm256_permute2f128_ps(acc, acc, 1));
+            let m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0b01_00_11_10));
+            let m = _mm256_min_ps(m, _mm256_shuffle_ps(m, m, 0b10_11_00_01));
+            let a = _mm256_cvtss_f32(m);
+            if a < bestd {
+                let eq = _mm256_movemask_ps(_mm256_cmp_ps(acc, m, _CMP_EQ_OQ)) as u32;
+                bestd = a;
+                best = (c0 as u32) + eq.trailing_zeros();
             }
         }
         if *l != best {
@@ -232,6 +250,37 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
             let mut labels = vec![u32::MAX; n];
             let mut mindist = vec![0.0f32; n];
             let mut n_iter = 0;
+            if n <= CHUNK {
+                // One chunk: the same arithmetic as below without per-iteration
+                // allocations or a parallel split (hop detection solves tens of
+                // thousands of such problems).
+                let x = pts.as_slice().expect("standard layout");
+                let kpad = kmax.next_multiple_of(LANES);
+                let mut centres_t = vec![0.0f32; d * kpad];
+                let transpose = |c: &Array2<f32>, t: &mut [f32]| {
+                    for ci in 0..kmax {
+                        for dim in 0..d {
+                            t[dim * kpad + ci] = c[[ci, dim]];
+                        }
+                    }
+                };
+                let mut part = [(vec![0.0f32; k * d], vec![0u32; k])];
+                loop {
+                    transpose(&centres, &mut centres_t);
+                    let moved = assign_chunk(x, d, &centres_t, kpad, k, &mut labels, &mut mindist);
+                    chunk_sums_into(x, d, &labels, &mut part[0].0, &mut part[0].1);
+                    let shifts = update(&part, d, k, &mut centres);
+                    n_iter += 1;
+                    let total: f32 = shifts.iter().sum();
+                    if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
+                        break;
+                    }
+                }
+                transpose(&centres, &mut centres_t);
+                assign_chunk(x, d, &centres_t, kpad, k, &mut labels, &mut mindist);
+                let inertia = mindist.iter().map(|&v| v as f64).sum();
+                return (labels, centres, inertia, n_iter);
+            }
             loop {
                 let (moved, partials) =
                     assign(pts.view(), &centres, k, &mut labels, &mut mindist, true);

@@ -73,7 +73,7 @@ pub fn read_text(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-pub(crate) fn parse_err(path: &Path, line: usize, message: String) -> Error {
+pub fn parse_err(path: &Path, line: usize, message: String) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
         line,

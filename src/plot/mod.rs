@@ -2,6 +2,7 @@
 //! figures remain editable for papers). Each figure is written atomically.
 
 pub mod cluster;
+pub mod hops;
 
 use std::path::Path;
 

@@ -6,7 +6,9 @@
 //! every frame (or one fixed cell), the species of every atom, the time between
 //! stored frames, and velocities when the file has them.
 
+pub mod correlations;
 pub mod diffusion;
+pub mod hops;
 pub mod msd;
 pub mod vdos;
 

@@ -1,0 +1,302 @@
+//! Hop figures: the raster of events (ion × time), each hopping ion's path projected
+//! on two planes with its site centres, and the histogram of correlated bodies with
+//! its exponential fit.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{PALETTE, plot_err};
+use crate::error::Result;
+use crate::io::write_atomic;
+use crate::traj::correlations::ExpFit;
+use crate::traj::hops::Hops;
+
+/// Hop raster: one row per hopping ion, each event a bar from its start to its end
+/// (forward hops blue, back-hops orange).
+pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
+    let mut rows: Vec<usize> = h.events.iter().map(|e| e.ion).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let t_end = (h.n_frames.saturating_sub(1)) as f64 * h.dt_ps;
+    let height = (160 + 18 * rows.len().max(1)).min(1600) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let n_rows = rows.len().max(1);
+        let ions_total = h.ions.len();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "Hop events: {} on {} of {} ions ({} mode)",
+                    h.events.len(),
+                    rows.len(),
+                    ions_total,
+                    h.mode.name()
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..t_end.max(h.dt_ps), 0.0..n_rows as f64)
+            .map_err(plot_err)?;
+        let labels: Vec<String> = rows.iter().map(|i| format!("ion {i}")).collect();
+        chart
+            .configure_mesh()
+            .x_desc("Time (ps)")
+            .y_desc("Ion (0-based index in the file)")
+            .y_labels(n_rows.min(60) + 1)
+            .y_label_formatter(&|v| {
+                let i = v.floor() as usize;
+                if (v - v.floor() - 0.0).abs() < 1e-9 {
+                    labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_offset(-8)
+            .disable_y_mesh()
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        for e in &h.events {
+            let r = rows.binary_search(&e.ion).unwrap_or(0) as f64;
+            let (a, b) = (
+                h.start_ps(e),
+                h.end_ps(e).max(h.start_ps(e) + 0.2 * h.dt_ps),
+            );
+            let col = if e.back_hop { PALETTE[4] } else { PALETTE[5] };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, r + 0.15), (b, r + 0.85)],
+                    col.filled(),
+                )))
+                .map_err(plot_err)?;
+        }
+        if h.events.iter().any(|e| e.back_hop) {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, 0.0), (0.0, 0.0)],
+                    PALETTE[5].filled(),
+                )))
+                .map_err(plot_err)?
+                .label("hop")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[5].filled())
+                });
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, 0.0), (0.0, 0.0)],
+                    PALETTE[4].filled(),
+                )))
+                .map_err(plot_err)?
+                .label("back-hop (returns to the site just left)")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[4].filled())
+                });
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .draw()
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// One ion's unwrapped path on the x–y and x–z planes, frames coloured by the site
+/// (k-means cluster) they belong to, site centres as black crosses with their ids,
+/// hop frames drawn in black.
+pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
+    let j = h
+        .ions
+        .iter()
+        .position(|s| s.ion == ion)
+        .ok_or_else(|| crate::invalid!("ion {ion} was not analysed"))?;
+    let s = &h.ions[j];
+    let t = h.n_frames;
+    let p: Vec<[f64; 3]> = (0..t)
+        .map(|f| std::array::from_fn(|x| h.positions[[f, j, x]] as f64))
+        .collect();
+    let in_hop = |f: usize| {
+        h.events
+            .iter()
+            .any(|e| e.ion == ion && f >= e.start_frame && f <= e.end(t))
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (title, body) = root.split_vertically(40);
+        title
+            .titled(
+                &format!(
+                    "{} ion {ion}: {} site(s), {} hop(s); frames coloured by site, black during hops",
+                    s.species,
+                    s.k,
+                    h.events.iter().filter(|e| e.ion == ion).count()
+                ),
+                ("sans-serif", 20),
+            )
+            .map_err(plot_err)?;
+        let panels = body.split_evenly((1, 2));
+        for (panel, (ax, name)) in panels.iter().zip([(1usize, "y"), (2usize, "z")]) {
+            let xs = p.iter().map(|q| q[0]).chain(s.centres.iter().map(|c| c[0]));
+            let ys = p
+                .iter()
+                .map(|q| q[ax])
+                .chain(s.centres.iter().map(|c| c[ax]));
+            let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+            let span = (x1 - x0).max(y1 - y0).max(0.5) * 0.55;
+            let (cx, cy) = (0.5 * (x0 + x1), 0.5 * (y0 + y1));
+            let mut chart = ChartBuilder::on(panel)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(56)
+                .build_cartesian_2d(cx - span..cx + span, cy - span..cy + span)
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("x (Å, unwrapped)")
+                .y_desc(format!("{name} (Å, unwrapped)"))
+                .axis_desc_style(("sans-serif", 14))
+                .draw()
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    p.iter().map(|q| (q[0], q[ax])),
+                    RGBColor(180, 180, 180).stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+            chart
+                .draw_series((0..t).map(|f| {
+                    let col = if in_hop(f) {
+                        BLACK
+                    } else {
+                        PALETTE[1 + s.labels[f] as usize % (PALETTE.len() - 1)]
+                    };
+                    Circle::new((p[f][0], p[f][ax]), 3, col.filled())
+                }))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(s.centres.iter().zip(&s.sites).map(|(c, site)| {
+                    EmptyElement::at((c[0], c[ax]))
+                        + Cross::new((0, 0), 7, BLACK.stroke_width(3))
+                        + Text::new(
+                            format!("site {site}"),
+                            (9, -16),
+                            ("sans-serif", 14).into_font(),
+                        )
+                }))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Histogram of the number of bodies per correlated event (temporal co-occurrence
+/// and, when given, spatio-temporal collective hops) with the exponential fit.
+pub fn correlation_svg(
+    temporal: &[(usize, f64)],
+    fit: Option<ExpFit>,
+    collective: &[(usize, f64)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    let nmax = temporal
+        .iter()
+        .chain(collective)
+        .map(|p| p.0)
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    let ymax = temporal
+        .iter()
+        .chain(collective)
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (820, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.5..nmax as f64 + 0.5, 0.0..ymax)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Correlated bodies n")
+            .x_labels(2 * nmax + 2)
+            .x_label_formatter(&|v| {
+                if (v - v.round()).abs() < 1e-6 {
+                    format!("{}", v.round() as i64)
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("Fraction of correlated events")
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        let w = if collective.is_empty() { 0.35 } else { 0.2 };
+        chart
+            .draw_series(temporal.iter().map(|&(n, y)| {
+                let x = n as f64 - if collective.is_empty() { 0.0 } else { w };
+                Rectangle::new([(x - w, 0.0), (x + w, y)], PALETTE[5].filled())
+            }))
+            .map_err(plot_err)?
+            .label("temporal co-occurrence (IonDiff's definition)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[5].filled()));
+        if !collective.is_empty() {
+            chart
+                .draw_series(collective.iter().map(|&(n, y)| {
+                    let x = n as f64 + w;
+                    Rectangle::new([(x - w, 0.0), (x + w, y)], PALETTE[1].filled())
+                }))
+                .map_err(plot_err)?
+                .label("collective hops (within Δt and Δr)")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[1].filled())
+                });
+        }
+        if let Some(f) = fit {
+            let pts: Vec<(f64, f64)> = (0..=200)
+                .map(|i| {
+                    let x = 2.0 + (nmax as f64 - 2.0) * i as f64 / 200.0;
+                    (x, f.a + f.b * (-f.c * x).exp())
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts, BLACK.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(format!("fit {:.3} + {:.3}·exp(−{:.3} n)", f.a, f.b, f.c))
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}

@@ -1,0 +1,429 @@
+//! Correlations between hop events.
+//!
+//! - Temporal co-occurrence, IonDiff's definition: each event becomes a 0/1 series
+//!   over the frames it spans, smoothed with a Gaussian (σ = duration / 2.355, the
+//!   FWHM), and events are correlated when the Pearson coefficient of their smoothed
+//!   series exceeds a threshold taken from a null model (the mean off-diagonal
+//!   coefficient of randomly placed events of the mean duration, 200 draws). Here the
+//!   null model is seeded and each event is smoothed with its own width (IonDiff uses
+//!   the first event's width for all, unseeded); in IonDiff mode the event series
+//!   keep IonDiff's span (start + 1 ..= end).
+//! - Spatio-temporal collective hops: events of different ions whose time windows
+//!   overlap within Δt and whose hop midpoints lie within Δr (minimum image) are one
+//!   collective event; found by a sweep over events sorted by start time (never all
+//!   pairs) and union-find.
+//! - The histogram of the number of bodies per correlated event and its fit
+//!   A + B·exp(−C·n) (IonDiff's form, A ≥ 0), over one or several trajectories.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::hops::{Event, Hops, Mode, minimum_image};
+
+/// Draws of the null model (IonDiff's 200).
+pub const NULL_DRAWS: usize = 200;
+/// Events per null-model draw at most (the mean coefficient does not depend on the
+/// count, and this bounds the cost at E² per draw).
+pub const NULL_EVENTS_MAX: usize = 100;
+
+/// scipy.ndimage.gaussian_filter1d with mode "reflect" and truncate 4.
+pub fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
+    let n = x.len();
+    if sigma <= 0.0 || n == 0 {
+        return x.to_vec();
+    }
+    let radius = (4.0 * sigma + 0.5) as i64;
+    let w: Vec<f64> = (-radius..=radius)
+        .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
+        .collect();
+    let sum: f64 = w.iter().sum();
+    // "reflect": (d c b a | a b c d | d c b a)
+    let at = |i: i64| -> f64 {
+        let n = n as i64;
+        let mut i = i;
+        loop {
+            if i < 0 {
+                i = -i - 1;
+            } else if i >= n {
+                i = 2 * n - i - 1;
+            } else {
+                return x[i as usize];
+            }
+        }
+    };
+    (0..n as i64)
+        .map(|i| {
+            (-radius..=radius)
+                .zip(&w)
+                .map(|(k, wk)| wk * at(i + k))
+                .sum::<f64>()
+                / sum
+        })
+        .collect()
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        f64::NAN
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
+}
+
+/// Smoothed series of events given as frame spans (first, last inclusive; empty when
+/// first > last), each rescaled to a maximum of 1 as IonDiff does.
+fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Vec<f64>> {
+    spans
+        .iter()
+        .map(|&(a, b)| {
+            let mut x = vec![0.0; n_frames];
+            for f in a.max(0)..=b.min(n_frames as i64 - 1) {
+                x[f as usize] = 1.0;
+            }
+            let width = x.iter().filter(|v| **v != 0.0).count() as f64;
+            let s = sigma.unwrap_or(width / 2.355);
+            let y = gaussian_filter1d(&x, s);
+            let m = y.iter().copied().fold(0.0, f64::max);
+            let mx = x.iter().copied().fold(0.0, f64::max);
+            if m > 0.0 {
+                y.iter().map(|v| v * mx / m).collect()
+            } else {
+                y
+            }
+        })
+        .collect()
+}
+
+fn correlation_matrix(series: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let e = series.len();
+    let mut m = vec![vec![f64::NAN; e]; e];
+    for i in 0..e {
+        for j in i..e {
+            let c = pearson(&series[i], &series[j]);
+            m[i][j] = c;
+            m[j][i] = c;
+        }
+    }
+    m
+}
+
+/// Temporal co-occurrence of the events of one trajectory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Temporal {
+    pub threshold: f64,
+    /// Per event: how many events (itself included) it correlates with.
+    pub bodies: Vec<usize>,
+    /// counts[n − 1]: events with n bodies.
+    pub counts: Vec<usize>,
+}
+
+/// IonDiff's temporal correlation analysis.
+pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Temporal {
+    let spans: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| match mode {
+            // IonDiff marks start + 1 ..= end, nothing when the end is −1.
+            Mode::Iondiff => (
+                e.start_frame as i64 + 1,
+                e.end_frame.map_or(-1, |v| v as i64),
+            ),
+            Mode::Default => (e.start_frame as i64, e.end(n_frames) as i64),
+        })
+        .collect();
+    if events.is_empty() {
+        return Temporal {
+            threshold: f64::NAN,
+            bodies: Vec::new(),
+            counts: Vec::new(),
+        };
+    }
+    // IonDiff smooths every series with the first event's width.
+    let first_width = {
+        let (a, b) = spans[0];
+        (b.min(n_frames as i64 - 1) - a.max(0) + 1).max(0) as f64
+    };
+    let sigma = match mode {
+        Mode::Iondiff => Some(first_width / 2.355),
+        Mode::Default => None,
+    };
+    let corr = correlation_matrix(&smoothed(&spans, n_frames, sigma));
+    // Null model: randomly placed events of the mean duration.
+    let widths: Vec<f64> = spans
+        .iter()
+        .map(|&(a, b)| (b.min(n_frames as i64 - 1) - a.max(0) + 1).max(0) as f64)
+        .collect();
+    let len = (widths.iter().sum::<f64>() / widths.len() as f64) as usize;
+    let m = events.len().min(NULL_EVENTS_MAX);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4e55_4c4c); // "NULL"
+    let mut draws = Vec::with_capacity(NULL_DRAWS);
+    if m >= 2 && len >= 1 && n_frames > len {
+        for _ in 0..NULL_DRAWS {
+            let spans: Vec<(i64, i64)> = (0..m)
+                .map(|_| {
+                    let p = rng.random_range(0..n_frames - len) as i64;
+                    (p, p + len as i64 - 1)
+                })
+                .collect();
+            let sigma = match mode {
+                Mode::Iondiff => Some(len as f64 / 2.355),
+                Mode::Default => None,
+            };
+            let c = correlation_matrix(&smoothed(&spans, n_frames, sigma));
+            let off: Vec<f64> = (0..m)
+                .flat_map(|i| (0..m).filter(move |&j| j != i).map(move |j| (i, j)))
+                .map(|(i, j)| c[i][j])
+                .filter(|v| v.is_finite())
+                .collect();
+            if !off.is_empty() {
+                draws.push(off.iter().sum::<f64>() / off.len() as f64);
+            }
+        }
+    }
+    let threshold = if draws.is_empty() {
+        0.0
+    } else {
+        draws.iter().sum::<f64>() / draws.len() as f64
+    };
+    let bodies: Vec<usize> = corr
+        .iter()
+        .map(|row| row.iter().filter(|c| **c > threshold).count())
+        .collect();
+    let n = bodies.iter().copied().max().unwrap_or(0);
+    let counts = (1..=n)
+        .map(|b| bodies.iter().filter(|&&x| x == b).count())
+        .collect();
+    Temporal {
+        threshold,
+        bodies,
+        counts,
+    }
+}
+
+/// Spatio-temporal collective hops of one trajectory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Collective {
+    pub dt_ps: f64,
+    pub dr_a: f64,
+    /// Groups of event indices (into `Hops::events`), each a collective event.
+    pub groups: Vec<Vec<usize>>,
+    /// counts[n − 1]: collective events with n distinct ions.
+    pub counts: Vec<usize>,
+}
+
+pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
+    let e = &h.events;
+    let n = e.len();
+    let win = (dt_ps / h.dt_ps).ceil() as i64;
+    // Hop midpoints in the cell (Å): the ion's position halfway through the hop.
+    let ion_col: std::collections::HashMap<usize, usize> =
+        h.ions.iter().enumerate().map(|(j, s)| (s.ion, j)).collect();
+    let mid: Vec<[f64; 3]> = e
+        .iter()
+        .map(|ev| {
+            let f = (ev.start_frame + ev.end(h.n_frames)) / 2;
+            let j = ion_col[&ev.ion];
+            std::array::from_fn(|x| h.positions[[f, j, x]] as f64)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (e[i].start_frame, i));
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut active: Vec<usize> = Vec::new();
+    for &i in &order {
+        let s = e[i].start_frame as i64;
+        active.retain(|&j| e[j].end(h.n_frames) as i64 + win >= s);
+        for &j in &active {
+            if e[j].ion == e[i].ion {
+                continue;
+            }
+            let d = minimum_image(
+                [
+                    mid[i][0] - mid[j][0],
+                    mid[i][1] - mid[j][1],
+                    mid[i][2] - mid[j][2],
+                ],
+                &h.cell,
+            );
+            if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() <= dr_a {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+        active.push(i);
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let bodies: Vec<usize> = groups
+        .iter()
+        .map(|g| {
+            let mut ions: Vec<usize> = g.iter().map(|&i| e[i].ion).collect();
+            ions.sort_unstable();
+            ions.dedup();
+            ions.len()
+        })
+        .collect();
+    let max = bodies.iter().copied().max().unwrap_or(0);
+    Collective {
+        dt_ps,
+        dr_a,
+        counts: (1..=max)
+            .map(|b| bodies.iter().filter(|&&x| x == b).count())
+            .collect(),
+        groups,
+    }
+}
+
+/// y = A + B·exp(−C·x) with A ≥ 0, least squares: for each C the best A and B are
+/// linear; C by a log grid and golden-section refinement.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ExpFit {
+    pub a: f64,
+    pub b: f64,
+    pub c: f64,
+    pub rss: f64,
+}
+
+pub fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
+    if x.len() < 3 || x.len() != y.len() {
+        return None;
+    }
+    let solve = |c: f64| -> ExpFit {
+        let e: Vec<f64> = x.iter().map(|&v| (-c * v).exp()).collect();
+        let n = x.len() as f64;
+        let (se, see, sy, sey) = (
+            e.iter().sum::<f64>(),
+            e.iter().map(|v| v * v).sum::<f64>(),
+            y.iter().sum::<f64>(),
+            e.iter().zip(y).map(|(a, b)| a * b).sum::<f64>(),
+        );
+        let det = n * see - se * se;
+        let (mut a, mut b) = if det.abs() > 1e-300 {
+            ((sy * see - se * sey) / det, (n * sey - se * sy) / det)
+        } else {
+            (sy / n, 0.0)
+        };
+        if a < 0.0 {
+            a = 0.0;
+            b = if see > 0.0 { sey / see } else { 0.0 };
+        }
+        let rss = x
+            .iter()
+            .zip(y)
+            .map(|(&xv, &yv)| (yv - a - b * (-c * xv).exp()).powi(2))
+            .sum();
+        ExpFit { a, b, c, rss }
+    };
+    let grid: Vec<f64> = (0..=120)
+        .map(|i| 10f64.powf(-3.0 + i as f64 * 0.04))
+        .collect();
+    let mut best = grid
+        .iter()
+        .map(|&c| solve(c))
+        .min_by(|p, q| p.rss.total_cmp(&q.rss))?;
+    let (mut lo, mut hi) = (best.c / 1.1, best.c * 1.1);
+    let g = 0.5 * (5f64.sqrt() - 1.0);
+    for _ in 0..80 {
+        let (c1, c2) = (hi - g * (hi - lo), lo + g * (hi - lo));
+        if solve(c1).rss < solve(c2).rss {
+            hi = c2;
+        } else {
+            lo = c1;
+        }
+    }
+    let refined = solve(0.5 * (lo + hi));
+    if refined.rss < best.rss {
+        best = refined;
+    }
+    Some(best)
+}
+
+/// The histogram over several trajectories (summed counts for n = 2..=max_bodies,
+/// normalised to 1, as IonDiff's analyze_correlations) and its fit.
+pub fn aggregate(counts: &[Vec<usize>], max_bodies: usize) -> (Vec<(usize, f64)>, Option<ExpFit>) {
+    let n = counts
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(0)
+        .min(max_bodies);
+    let mut sums = vec![0usize; n + 1];
+    for c in counts {
+        for (i, &v) in c.iter().enumerate().take(n) {
+            sums[i + 1] += v;
+        }
+    }
+    let total: usize = sums.iter().skip(2).sum();
+    let pts: Vec<(usize, f64)> = (2..=n)
+        .map(|b| {
+            (
+                b,
+                if total > 0 {
+                    sums[b] as f64 / total as f64
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    let x: Vec<f64> = pts.iter().map(|p| p.0 as f64).collect();
+    let y: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    let fit = fit_exponential(&x, &y);
+    (pts, fit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaussian_filter_matches_scipy() {
+        // scipy.ndimage.gaussian_filter1d([0,0,1,1,1,0,0,0], 3/2.355)
+        let y = gaussian_filter1d(&[0., 0., 1., 1., 1., 0., 0., 0.], 3.0 / 2.355);
+        let want = [
+            0.04126_f64,
+            0.24017,
+            0.66042,
+            0.87937,
+            0.66042,
+            0.24017,
+            0.04107,
+            0.00228,
+        ];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 2e-3, "{y:?}");
+        }
+        // Mass is conserved away from the edges.
+        let z = gaussian_filter1d(&[0., 0., 0., 0., 1., 0., 0., 0., 0.], 1.0);
+        assert!((z.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn exponential_fit_recovers_its_parameters() {
+        let x: Vec<f64> = (2..15).map(|v| v as f64).collect();
+        let y: Vec<f64> = x.iter().map(|v| 0.01 + 0.8 * (-0.6 * v).exp()).collect();
+        let f = fit_exponential(&x, &y).unwrap();
+        assert!(
+            (f.a - 0.01).abs() < 1e-6 && (f.b - 0.8).abs() < 1e-4 && (f.c - 0.6).abs() < 1e-4,
+            "{f:?}"
+        );
+    }
+}
