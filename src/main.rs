@@ -1323,15 +1323,51 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
     let dir = out.join("diffusion");
     msd::write_csv(&m, &dir.join("msd.csv"))?;
     plot::msd_svg(&m, &fit, &dir.join("msd.svg"))?;
+    // 3. Hops in the same trajectory: superion's default mode and IonDiff's.
+    let hops_dir = out.join("hops");
+    let mut hop_lines = String::new();
+    for mode in [
+        superion::traj::hops::Mode::Default,
+        superion::traj::hops::Mode::Iondiff,
+    ] {
+        let mut o = superion::traj::hops::HopOptions::new(mode);
+        if mode == superion::traj::hops::Mode::Iondiff {
+            o.species = vec!["Li".into()];
+        }
+        let h = superion::traj::hops::detect(&engine, &traj, &o)?;
+        let summary = h.summary(&data.join("Li6PS5Cl.XDATCAR.gz"), 0.5, 5.0);
+        let d = hops_dir.join(mode.name());
+        h.write_outputs(&d, &summary)?;
+        let li = &summary.species[0];
+        hop_lines.push_str(&format!(
+            "- **{} mode**: {} hops on {} of {} Li ions, mean hop length {} Å, mean duration {} ps ([events](hops/{m}/events.csv), [descriptors](hops/{m}/descriptors.json), IonDiff-format [DIFFUSION](hops/{m}/DIFFUSION))\n\n  ![hop raster](hops/{m}/hops.svg)\n\n",
+            mode.name(),
+            li.events,
+            li.hopping_ions,
+            li.ions,
+            li.hop_length_a.mean.map_or("–".into(), |v| format!("{v:.2}")),
+            li.duration_ps.mean.map_or("–".into(), |v| format!("{v:.2}")),
+            m = mode.name()
+        ));
+        if mode == superion::traj::hops::Mode::Default {
+            if let Some(e) = h.events.first() {
+                hop_lines.push_str(&format!(
+                    "  One hopping ion's path, projected (all of them in `hops/default/paths/`):\n\n  ![path](hops/default/paths/ion_{}.svg)\n\n",
+                    e.ion
+                ));
+            }
+        }
+    }
     let index = format!(
-        "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n",
+        "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n\n## Li hops in Li6PS5Cl\n\nUnsupervised per-ion clustering of the unwrapped Li positions (k-means over k = 2..10, silhouette ≥ 0.7), in superion's default mode (per-ion vibration radius, hysteresis, minimum residence, shared sites) and in IonDiff 1.6's mode (its fixed 0.4 Å radius and event rule; restricted to Li here).\n\n{}",
         fit.d_cm2_s * 1e5,
         fit.d_err_cm2_s * 1e5,
         fit.fit_start_ps,
         fit.fit_end_ps,
         m.n_atoms,
         m.n_frames,
-        m.dt_ps
+        m.dt_ps,
+        hop_lines
     );
     io::write_atomic(&out.join("README.md"), index.as_bytes())?;
     println!("screening report: {}", report.display());

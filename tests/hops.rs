@@ -412,3 +412,81 @@ fn iondiff_mode_reproduces_iondiff_on_li6ps5cl() {
         );
     }
 }
+
+fn superion(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(args)
+        .env("SUPERION_BACKEND", "cpu")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_hops_and_correlations_on_the_bundled_trajectory() {
+    let dir = tempdir("cli");
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/Li6PS5Cl.XDATCAR.gz");
+    let file = file.to_str().unwrap();
+    let out = dir.join("iondiff");
+    let o = superion(&[
+        "traj",
+        "hops",
+        file,
+        "--timestep-fs",
+        "2",
+        "--stride",
+        "50",
+        "--mode",
+        "iondiff",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("416 ions analysed (iondiff mode), 10 hop events"),
+        "{stdout}"
+    );
+    let d = read_diffusion(&out.join("DIFFUSION")).unwrap();
+    assert_eq!(d.len(), 10);
+    // A list of trajectories (IonDiff's DIFFUSION_paths layout), relative paths from
+    // the list's folder.
+    std::fs::copy(file, dir.join("a.XDATCAR.gz")).unwrap();
+    std::fs::write(
+        dir.join("paths"),
+        "# path material temperature\na.XDATCAR.gz Li6PS5Cl 500K\na.XDATCAR.gz Li6PS5Cl-again 500K\n",
+    )
+    .unwrap();
+    let cdir = dir.join("corr");
+    let o = superion(&[
+        "traj",
+        "correlations",
+        dir.join("paths").to_str().unwrap(),
+        "--timestep-fs",
+        "2",
+        "--stride",
+        "50",
+        "--out",
+        cdir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["trajectories"].as_array().unwrap().len(), 2);
+    assert_eq!(v["trajectories"][0]["events"], 10);
+    // The same trajectory twice: identical, seeded results.
+    assert_eq!(
+        v["trajectories"][0]["threshold"],
+        v["trajectories"][1]["threshold"]
+    );
+    for f in ["correlations.csv", "fit.json", "correlations.svg"] {
+        assert!(cdir.join(f).is_file(), "{f}");
+    }
+    // A malformed list names its line.
+    std::fs::write(dir.join("paths"), "a.XDATCAR.gz Li6PS5Cl\n").unwrap();
+    let o = superion(&["traj", "correlations", dir.join("paths").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("paths:1") && err.contains("PATH MATERIAL TEMPERATURE"),
+        "{err}"
+    );
+}

@@ -43,6 +43,15 @@ fn demo_writes_the_whole_report() {
         "screening/dendrogram.svg",
         "screening/scores.svg",
         "screening/scatter.svg",
+        "screening/agreement.svg",
+        "screening/agreement.csv",
+        "hops/default/events.csv",
+        "hops/default/DIFFUSION",
+        "hops/default/sites.csv",
+        "hops/default/descriptors.json",
+        "hops/default/hops.svg",
+        "hops/default/correlations.svg",
+        "hops/iondiff/DIFFUSION",
     ] {
         let p = dir.join("report").join(f);
         assert!(
@@ -56,6 +65,15 @@ fn demo_writes_the_whole_report() {
         "NaCl is reported as left out"
     );
     assert!(report.contains("Chosen k"));
+    let index = std::fs::read_to_string(dir.join("report/README.md")).unwrap();
+    assert!(
+        index.contains("default mode**: 10 hops on 9 of 192 Li ions"),
+        "{index}"
+    );
+    assert!(
+        index.contains("iondiff mode**: 10 hops on 9 of 192 Li ions"),
+        "{index}"
+    );
 }
 
 #[test]
