@@ -3,7 +3,8 @@
 // B independent problems share n points and d dimensions; problem b clusters point set
 // prob[b].x into prob[b].y clusters. One iteration is four dispatches:
 //   assign   (b, i)      nearest centre, label changes counted per problem
-//   partial  (b, chunk, c) sums of the chunk's members of cluster c, in point order
+//   partial  (b, chunk, c) sums of the chunk's members of cluster c: 8 interleaved
+//            lanes in point order, then the lanes in order
 //   update   (b, c)      new centre = sum of partials in chunk order / count
 //   check    (b)         scikit-learn's rule: converged when no label changed, or when
 //                        the summed squared centre shift <= tol; or at max_iter
@@ -109,11 +110,18 @@ fn partial_sums(
         }
     }
     for (var t = 0u; t < p.d; t++) {
-        var s = 0.0;
+        // Eight interleaved running sums (point i goes to lane (i - i0) % 8, in point
+        // order), then the lanes in order: the CPU twin sums the same way with one
+        // 8-wide register per cluster.
+        var lane = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for (var i = i0; i < i1; i++) {
             if (labels[b * p.n + i] == c) {
-                s += points[(pr.x * p.n + i) * p.d + t];
+                lane[(i - i0) % 8u] += points[(pr.x * p.n + i) * p.d + t];
             }
+        }
+        var s = 0.0;
+        for (var j = 0u; j < 8u; j++) {
+            s += lane[j];
         }
         partial[po + t] = s;
     }

@@ -664,6 +664,10 @@ struct HopArgs {
     /// Site centres of different ions closer than this (Å) are one site.
     #[arg(long, default_value_t = 1.0)]
     site_tolerance_a: f64,
+    /// Default mode: at most this many frames per ion are clustered (evenly strided;
+    /// the sites found are applied to every frame).
+    #[arg(long, default_value_t = 2000)]
+    max_cluster_frames: usize,
     /// Seed of the k-means initialisation and of the correlation null model.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -686,6 +690,7 @@ impl HopArgs {
         o.hysteresis = self.hysteresis;
         o.min_residence_frames = self.min_residence;
         o.site_tolerance_a = self.site_tolerance_a;
+        o.max_cluster_frames = self.max_cluster_frames;
         o.seed = self.seed;
         o
     }

@@ -63,7 +63,11 @@ fn scripted(ion: usize, f: usize) -> [f64; 3] {
             if f < 60 {
                 a
             } else if f < 70 {
-                if (f - 60) / 2 % 2 == 0 { b } else { a }
+                if ((f - 60) / 2).is_multiple_of(2) {
+                    b
+                } else {
+                    a
+                }
             } else {
                 b
             }

@@ -92,14 +92,132 @@ fn chunk_sums(x: &[f32], d: usize, k: usize, labels: &[u32]) -> Partial {
 
 /// [`chunk_sums`] into zeroed-here buffers.
 fn chunk_sums_into(x: &[f32], d: usize, labels: &[u32], sums: &mut [f32], counts: &mut [u32]) {
-    sums.fill(0.0);
+    // Eight interleaved running sums per (cluster, dimension), point i of the chunk in
+    // lane i % 8, then the lanes in order (the shader's order).
+    let k = counts.len();
+    let mut lanes = vec![0.0f32; k * d * SUM_LANES];
     counts.fill(0);
-    for (xi, &l) in x.chunks_exact(d.max(1)).zip(labels) {
+    for (i, (xi, &l)) in x.chunks_exact(d.max(1)).zip(labels).enumerate() {
         let l = l as usize;
         counts[l] += 1;
-        for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(xi) {
-            *s += v;
+        for (t, &v) in xi.iter().enumerate() {
+            lanes[(l * d + t) * SUM_LANES + i % SUM_LANES] += v;
         }
+    }
+    for (s, l) in sums.iter_mut().zip(lanes.chunks_exact(SUM_LANES)) {
+        let mut acc = 0.0f32;
+        for &v in l {
+            acc += v;
+        }
+        *s = acc;
+    }
+}
+
+/// Lanes of the partial sums (see `shaders/kmeans.wgsl`).
+const SUM_LANES: usize = 8;
+
+/// [`chunk_sums_into`] for one chunk held dimension-major (`xs` is d x npad, `labels`
+/// covers npad points, padding labelled `u32::MAX`): the same lanes and order, one
+/// register per (cluster, dimension) (adding +0.0 for non-members changes nothing: a
+/// lane sum that starts at +0.0 is never −0.0).
+#[allow(clippy::too_many_arguments)]
+fn sums_soa(
+    xs: &[f32],
+    n: usize,
+    npad: usize,
+    d: usize,
+    labels: &[u32],
+    sums: &mut [f32],
+    counts: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { sums_soa_avx2(xs, n, npad, d, labels, sums, counts) };
+        return;
+    }
+    let k = counts.len();
+    counts.fill(0);
+    for &l in &labels[..n] {
+        counts[l as usize] += 1;
+    }
+    for c in 0..k {
+        for t in 0..d {
+            let mut lane = [0.0f32; SUM_LANES];
+            for i in 0..n {
+                if labels[i] as usize == c {
+                    lane[i % SUM_LANES] += xs[t * npad + i];
+                }
+            }
+            let mut acc = 0.0f32;
+            for v in lane {
+                acc += v;
+            }
+            sums[c * d + t] = acc;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn sums_soa_avx2(
+    xs: &[f32],
+    n: usize,
+    npad: usize,
+    d: usize,
+    labels: &[u32],
+    sums: &mut [f32],
+    counts: &mut [u32],
+) {
+    use std::arch::x86_64::*;
+    let k = counts.len();
+    assert!(xs.len() >= d * npad && labels.len() >= npad && npad.is_multiple_of(SUM_LANES));
+    assert!(sums.len() >= k * d);
+    counts.fill(0);
+    for &l in &labels[..n] {
+        counts[l as usize] += 1;
+    }
+    let mut acc = [_mm256_setzero_ps(); 64];
+    let mut heap;
+    let acc: &mut [__m256] = if k * d <= 64 {
+        &mut acc[..k * d]
+    } else {
+        heap = vec![_mm256_setzero_ps(); k * d];
+        &mut heap
+    };
+    for p0 in (0..npad).step_by(SUM_LANES) {
+        // SAFETY: p0 + 8 <= npad <= labels.len().
+        let lab = unsafe { _mm256_loadu_si256(labels.as_ptr().add(p0) as *const __m256i) };
+        let mut xr = [_mm256_setzero_ps(); 4];
+        if d <= 4 {
+            for (t, r) in xr.iter_mut().enumerate().take(d) {
+                // SAFETY: t < d, p0 + 8 <= npad.
+                *r = unsafe { _mm256_loadu_ps(xs.as_ptr().add(t * npad + p0)) };
+            }
+        }
+        for c in 0..k {
+            let m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(lab, _mm256_set1_epi32(c as i32)));
+            for t in 0..d {
+                let x = if d <= 4 {
+                    xr[t]
+                } else {
+                    // SAFETY: t < d, p0 + 8 <= npad.
+                    unsafe { _mm256_loadu_ps(xs.as_ptr().add(t * npad + p0)) }
+                };
+                acc[c * d + t] = _mm256_add_ps(acc[c * d + t], _mm256_and_ps(x, m));
+            }
+        }
+    }
+    for (s, a) in sums.iter_mut().zip(acc.iter()) {
+        let mut lane = [0.0f32; SUM_LANES];
+        // SAFETY: `lane` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lane.as_mut_ptr(), *a) };
+        let mut v = 0.0f32;
+        for x in lane {
+            v += x;
+        }
+        *s = v;
     }
 }
 
@@ -211,6 +329,128 @@ fn assign_chunk_generic(
     moved
 }
 
+/// Assignment of one small problem held dimension-major (`xs` is d x npad): for each
+/// point the squared distance to each centre summed over dimensions in ascending
+/// order with unfused operations (the shader's arithmetic, so labels match), the
+/// lowest index winning ties. Returns how many labels changed.
+#[allow(clippy::too_many_arguments)]
+fn assign_soa(
+    xs: &[f32],
+    n: usize,
+    npad: usize,
+    d: usize,
+    centres: &Array2<f32>,
+    k: usize,
+    labels: &mut [u32],
+    mindist: &mut [f32],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { assign_soa_avx2(xs, n, npad, d, centres, k, labels, mindist) };
+    }
+    let mut moved = 0;
+    for i in 0..n {
+        let mut best = 0u32;
+        let mut bestd = f32::MAX;
+        for c in 0..k {
+            let mut acc = 0.0f32;
+            for t in 0..d {
+                let diff = xs[t * npad + i] - centres[[c, t]];
+                acc += diff * diff;
+            }
+            if acc < bestd {
+                bestd = acc;
+                best = c as u32;
+            }
+        }
+        moved += (labels[i] != best) as usize;
+        labels[i] = best;
+        mindist[i] = bestd;
+    }
+    moved
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn assign_soa_avx2(
+    xs: &[f32],
+    n: usize,
+    npad: usize,
+    d: usize,
+    centres: &Array2<f32>,
+    k: usize,
+    labels: &mut [u32],
+    mindist: &mut [f32],
+) -> usize {
+    use std::arch::x86_64::*;
+    assert!(xs.len() >= d * npad && npad.is_multiple_of(LANES) && n <= npad);
+    let (kmax, _) = centres.dim();
+    let c = centres.as_standard_layout();
+    let c = c.as_slice().expect("standard layout");
+    assert!(k <= kmax && c.len() >= k * d);
+    let mut moved = 0;
+    // Centre coordinates broadcast once; for d <= 4 the block's coordinates are loaded
+    // once and kept in registers across the centres.
+    let mut cv_stack = [_mm256_setzero_ps(); 64];
+    let mut cv_heap;
+    let cv: &mut [__m256] = if k * d <= 64 {
+        &mut cv_stack[..k * d]
+    } else {
+        cv_heap = vec![_mm256_setzero_ps(); k * d];
+        &mut cv_heap
+    };
+    for (o, &v) in cv.iter_mut().zip(&c[..k * d]) {
+        *o = _mm256_set1_ps(v);
+    }
+    for p0 in (0..npad).step_by(LANES) {
+        let mut best = _mm256_set1_ps(f32::MAX);
+        let mut idx = _mm256_setzero_si256();
+        let mut xr = [_mm256_setzero_ps(); 4];
+        if d <= 4 {
+            for (t, r) in xr.iter_mut().enumerate().take(d) {
+                // SAFETY: t < d and p0 + 8 <= npad, so the load stays inside xs.
+                *r = unsafe { _mm256_loadu_ps(xs.as_ptr().add(t * npad + p0)) };
+            }
+        }
+        for ci in 0..k {
+            let mut acc = _mm256_setzero_ps();
+            for t in 0..d {
+                let x = if d <= 4 {
+                    xr[t]
+                } else {
+                    // SAFETY: t < d and p0 + 8 <= npad, so the load stays inside xs.
+                    unsafe { _mm256_loadu_ps(xs.as_ptr().add(t * npad + p0)) }
+                };
+                let diff = _mm256_sub_ps(x, cv[ci * d + t]);
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(diff, diff));
+            }
+            let less = _mm256_cmp_ps(acc, best, _CMP_LT_OQ);
+            best = _mm256_blendv_ps(best, acc, less);
+            idx = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(idx),
+                _mm256_castsi256_ps(_mm256_set1_epi32(ci as i32)),
+                less,
+            ));
+        }
+        let mut bd = [0.0f32; LANES];
+        let mut bi = [0u32; LANES];
+        // SAFETY: both arrays hold 8 lanes.
+        unsafe {
+            _mm256_storeu_ps(bd.as_mut_ptr(), best);
+            _mm256_storeu_si256(bi.as_mut_ptr() as *mut __m256i, idx);
+        }
+        for j in 0..LANES.min(n.saturating_sub(p0)) {
+            let i = p0 + j;
+            moved += (labels[i] != bi[j]) as usize;
+            labels[i] = bi[j];
+            mindist[i] = bd[j];
+        }
+    }
+    moved
+}
+
 /// New centres from the chunks' partial sums (chunks in order, as the shader); returns
 /// the squared shift of each centre. An empty cluster keeps its centre.
 fn update(partials: &[Partial], d: usize, k: usize, centres: &mut Array2<f32>) -> Vec<f32> {
@@ -234,6 +474,43 @@ fn update(partials: &[Partial], d: usize, k: usize, centres: &mut Array2<f32>) -
     shifts
 }
 
+/// Lloyd iterations of one small problem (at most one chunk of points): the same
+/// arithmetic as the general path, with the points held dimension-major so that the
+/// assignment and the sums run 8 points per register, and no allocation per
+/// iteration (hop detection solves tens of thousands of such problems).
+fn lloyd_small(batch: &LloydBatch, b: usize) -> (Vec<u32>, Array2<f32>, f64, u32) {
+    let (_, n, d) = batch.points.dim();
+    let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
+    let k = batch.k[b] as usize;
+    let npad = n.next_multiple_of(LANES);
+    let mut xs = vec![0.0f32; d * npad];
+    for i in 0..n {
+        for dim in 0..d {
+            xs[dim * npad + i] = pts[[i, dim]];
+        }
+    }
+    let mut centres = batch.init.index_axis(Axis(0), b).to_owned();
+    // Padding points carry a label no cluster has.
+    let mut labels = vec![u32::MAX; npad];
+    let mut mindist = vec![0.0f32; n];
+    let mut part = [(vec![0.0f32; k * d], vec![0u32; k])];
+    let mut n_iter = 0;
+    loop {
+        let moved = assign_soa(&xs, n, npad, d, &centres, k, &mut labels, &mut mindist);
+        sums_soa(&xs, n, npad, d, &labels, &mut part[0].0, &mut part[0].1);
+        let shifts = update(&part, d, k, &mut centres);
+        n_iter += 1;
+        let total: f32 = shifts.iter().sum();
+        if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
+            break;
+        }
+    }
+    assign_soa(&xs, n, npad, d, &centres, k, &mut labels, &mut mindist);
+    labels.truncate(n);
+    let inertia = mindist.iter().map(|&v| v as f64).sum();
+    (labels, centres, inertia, n_iter)
+}
+
 /// Lloyd iterations for every problem of the batch (problems in parallel, and the
 /// points of each problem in parallel chunks).
 pub fn lloyd(batch: &LloydBatch) -> LloydResult {
@@ -243,6 +520,9 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
     let solved: Vec<(Vec<u32>, Array2<f32>, f64, u32)> = (0..b_total)
         .into_par_iter()
         .map(|b| {
+            if n <= CHUNK {
+                return lloyd_small(batch, b);
+            }
             let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
             let pts = pts.as_standard_layout();
             let k = batch.k[b] as usize;
@@ -250,37 +530,6 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
             let mut labels = vec![u32::MAX; n];
             let mut mindist = vec![0.0f32; n];
             let mut n_iter = 0;
-            if n <= CHUNK {
-                // One chunk: the same arithmetic as below without per-iteration
-                // allocations or a parallel split (hop detection solves tens of
-                // thousands of such problems).
-                let x = pts.as_slice().expect("standard layout");
-                let kpad = kmax.next_multiple_of(LANES);
-                let mut centres_t = vec![0.0f32; d * kpad];
-                let transpose = |c: &Array2<f32>, t: &mut [f32]| {
-                    for ci in 0..kmax {
-                        for dim in 0..d {
-                            t[dim * kpad + ci] = c[[ci, dim]];
-                        }
-                    }
-                };
-                let mut part = [(vec![0.0f32; k * d], vec![0u32; k])];
-                loop {
-                    transpose(&centres, &mut centres_t);
-                    let moved = assign_chunk(x, d, &centres_t, kpad, k, &mut labels, &mut mindist);
-                    chunk_sums_into(x, d, &labels, &mut part[0].0, &mut part[0].1);
-                    let shifts = update(&part, d, k, &mut centres);
-                    n_iter += 1;
-                    let total: f32 = shifts.iter().sum();
-                    if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
-                        break;
-                    }
-                }
-                transpose(&centres, &mut centres_t);
-                assign_chunk(x, d, &centres_t, kpad, k, &mut labels, &mut mindist);
-                let inertia = mindist.iter().map(|&v| v as f64).sum();
-                return (labels, centres, inertia, n_iter);
-            }
             loop {
                 let (moved, partials) =
                     assign(pts.view(), &centres, k, &mut labels, &mut mindist, true);

@@ -67,6 +67,9 @@ pub struct HopOptions {
     pub min_residence_frames: usize,
     /// Site centres of different ions closer than this (Å) are one site.
     pub site_tolerance_a: f64,
+    /// Default mode: at most this many (evenly strided) frames per ion are clustered;
+    /// the sites found are then applied to every frame. IonDiff mode clusters all.
+    pub max_cluster_frames: usize,
     pub seed: u64,
     pub kmeans: KMeansParams,
 }
@@ -92,6 +95,7 @@ impl HopOptions {
             hysteresis: 1.5,
             min_residence_frames: 3,
             site_tolerance_a: 1.0,
+            max_cluster_frames: 2000,
             seed: 0,
             kmeans: KMeansParams {
                 init: Init::Random,
@@ -301,7 +305,6 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     } else {
         opts.k_max
     };
-    let ks: Vec<usize> = (2..=k_max).collect();
     let p = atoms.len();
     let cell0 = traj.frac_view().cell(0).to_owned();
     let cell: [[f64; 3]; 3] =
@@ -311,7 +314,6 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     // and distances do not care, and f32 keeps its precision near zero).
     let u = engine.unwrap(&traj.frac_view(), f32::INFINITY)?;
     let mut positions = Array3::<f32>::zeros((t, p, 3));
-    let mut points = Array3::<f32>::zeros((p, t, 3));
     let mut means = vec![[0.0f64; 3]; p];
     for (j, &a) in atoms.iter().enumerate() {
         for f in 0..t {
@@ -321,42 +323,58 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
                 means[j][x] += v / t as f64;
             }
         }
-        for f in 0..t {
-            for x in 0..3 {
-                points[[j, f, x]] = (positions[[f, j, x]] as f64 - means[j][x]) as f32;
+    }
+    drop(u);
+    // The frames clustered: all of them in IonDiff mode; in the default mode at most
+    // `max_cluster_frames`, evenly strided (the centres are then used on every frame).
+    let stride = match opts.mode {
+        Mode::Iondiff => 1,
+        Mode::Default => t.div_ceil(opts.max_cluster_frames.max(k_max + 1)),
+    };
+    let sampled: Vec<usize> = (0..t).step_by(stride).collect();
+    let ts = sampled.len();
+    if stride > 1 {
+        notes.push(format!(
+            "sites found from every {stride}th frame ({ts} of {t}); hops read from every frame"
+        ));
+    }
+    let ks: Vec<usize> = (2..=k_max.min(ts - 1)).collect();
+    let nk = ks.len();
+    // Ions in batches small enough for the engine's label arrays (restarts x frames).
+    let per_ion_bytes = (nk * opts.kmeans.n_init as usize * ts * 16).max(1);
+    let batch = ((256usize << 20) / per_ion_bytes).clamp(1, p.max(1));
+    let n_batches = p.div_ceil(batch);
+    let bar = crate::progress::bar(n_batches as u64, "clustering ions");
+    let mut ions: Vec<IonSites> = Vec::with_capacity(p);
+    for b0 in (0..p).step_by(batch) {
+        let b1 = (b0 + batch).min(p);
+        let mut points = Array3::<f32>::zeros((b1 - b0, ts, 3));
+        for j in b0..b1 {
+            for (q, &f) in sampled.iter().enumerate() {
+                for x in 0..3 {
+                    points[[j - b0, q, x]] = (positions[[f, j, x]] as f64 - means[j][x]) as f32;
+                }
             }
         }
-    }
-
-    // Every (ion, k) in one k-means batch, then every silhouette in one call.
-    let problems: Vec<KMeansProblem> = (0..p)
-        .flat_map(|j| {
-            ks.iter().map(move |&k| KMeansProblem {
-                set: j as u32,
-                k: k as u32,
-                seed: opts.seed,
+        // Every (ion, k) of the batch in one k-means call, then every silhouette in one.
+        let problems: Vec<KMeansProblem> = (0..b1 - b0)
+            .flat_map(|j| {
+                ks.iter().map(move |&k| KMeansProblem {
+                    set: j as u32,
+                    k: k as u32,
+                    seed: opts.seed,
+                })
             })
-        })
-        .collect();
-    let fits = if p == 0 {
-        Vec::new()
-    } else {
-        kmeans_batch(engine, points.view(), &problems, &opts.kmeans)?
-    };
-    let labels = Array2::from_shape_fn((problems.len(), t), |(b, f)| fits[b].labels[f]);
-    let set_of: Vec<u32> = problems.iter().map(|q| q.set).collect();
-    let kk: Vec<u32> = problems.iter().map(|q| q.k).collect();
-    let sil = if p == 0 {
-        Array2::zeros((0, t))
-    } else {
-        silhouette_samples_batch(engine, points.view(), &set_of, labels.view(), &kk)?
-    };
-
-    let nk = ks.len();
-    let mut ions: Vec<IonSites> = (0..p)
-        .map(|j| {
+            .collect();
+        let fits = kmeans_batch(engine, points.view(), &problems, &opts.kmeans)?;
+        let labels = Array2::from_shape_fn((problems.len(), ts), |(b, f)| fits[b].labels[f]);
+        let set_of: Vec<u32> = problems.iter().map(|q| q.set).collect();
+        let kk: Vec<u32> = problems.iter().map(|q| q.k).collect();
+        let sil = silhouette_samples_batch(engine, points.view(), &set_of, labels.view(), &kk)?;
+        for jb in 0..b1 - b0 {
+            let j = b0 + jb;
             let means_k: Vec<f64> = (0..nk)
-                .map(|i| sil.row(j * nk + i).mean().unwrap_or(0.0))
+                .map(|i| sil.row(jb * nk + i).mean().unwrap_or(0.0))
                 .collect();
             // np.argmax: the first best.
             let (best_i, best) =
@@ -368,18 +386,19 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
                         |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
                     );
             let (k, lab) = if best < opts.silhouette_threshold {
-                (1, vec![0u32; t])
+                (1, vec![0u32; ts])
             } else {
-                (ks[best_i], fits[j * nk + best_i].labels.clone())
+                (ks[best_i], fits[jb * nk + best_i].labels.clone())
             };
-            let pts = points.index_axis(Axis(0), j);
+            // Centres: the mean of each cluster's (sampled) frames, as IonDiff.
+            let pts = points.index_axis(Axis(0), jb);
             let mut centres = vec![[0.0f64; 3]; k];
             let mut count = vec![0usize; k];
-            for f in 0..t {
-                let c = lab[f] as usize;
+            for q in 0..ts {
+                let c = lab[q] as usize;
                 count[c] += 1;
                 for x in 0..3 {
-                    centres[c][x] += pts[[f, x]] as f64;
+                    centres[c][x] += pts[[q, x]] as f64;
                 }
             }
             for (c, n) in centres.iter_mut().zip(&count) {
@@ -387,7 +406,21 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
                     c[x] = c[x] / (*n).max(1) as f64 + means[j][x];
                 }
             }
-            IonSites {
+            // Every frame's cluster: k-means' own labels when every frame was
+            // clustered, else the nearest centre.
+            let lab = if stride == 1 {
+                lab
+            } else {
+                (0..t)
+                    .map(|f| {
+                        let r: [f64; 3] = std::array::from_fn(|x| positions[[f, j, x]] as f64);
+                        (0..k)
+                            .min_by(|&a, &b| dist(r, centres[a]).total_cmp(&dist(r, centres[b])))
+                            .unwrap_or(0) as u32
+                    })
+                    .collect()
+            };
+            ions.push(IonSites {
                 ion: atoms[j],
                 species: traj.species[atoms[j]].clone(),
                 k,
@@ -396,9 +429,11 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
                 sites: Vec::new(),
                 labels: lab,
                 radius_a: opts.distance_threshold_a,
-            }
-        })
-        .collect();
+            });
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
 
     let sites = assign_sites(&mut ions, &cell, opts.site_tolerance_a);
     let pos_of =
