@@ -28,7 +28,7 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn long_trajectory(frames: usize, n_li: usize) -> Trajectory {
+fn long_trajectory(frames: usize, n_li: usize) -> (Trajectory, usize, usize) {
     let a = 24.0f64;
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
     let mut uniform = move || {
@@ -53,6 +53,8 @@ fn long_trajectory(frames: usize, n_li: usize) -> Trajectory {
         occupied[g] = true;
     }
     let mut moving: Vec<Option<(usize, usize, usize)>> = vec![None; n_li]; // (from, to, frame)
+    let mut planted = 0;
+    let mut hopped = vec![false; n_li];
     let mut frac = Array3::<f32>::zeros((frames, n_li, 3));
     for f in 0..frames {
         for i in 0..n_li {
@@ -74,6 +76,8 @@ fn long_trajectory(frames: usize, n_li: usize) -> Trajectory {
                 Some((from, to, f0)) => {
                     let w = ((f - f0) as f64 / 3.0).min(1.0);
                     if w >= 1.0 {
+                        planted += 1;
+                        hopped[i] = true;
                         occupied[from] = false;
                         at[i] = to;
                         moving[i] = None;
@@ -98,15 +102,20 @@ fn long_trajectory(frames: usize, n_li: usize) -> Trajectory {
     for x in 0..3 {
         cells[[0, x, x]] = a as f32;
     }
-    Trajectory {
-        source: PathBuf::from("generated"),
-        species: vec!["Li".to_string(); n_li],
-        frac,
-        cells,
-        dt_ps: Some(0.1),
-        velocities: None,
-        notes: Vec::new(),
-    }
+    let ions = hopped.iter().filter(|h| **h).count();
+    (
+        Trajectory {
+            source: PathBuf::from("generated"),
+            species: vec!["Li".to_string(); n_li],
+            frac,
+            cells,
+            dt_ps: Some(0.1),
+            velocities: None,
+            notes: Vec::new(),
+        },
+        planted,
+        ions,
+    )
 }
 
 fn main() {
@@ -139,11 +148,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let traj = long_trajectory(frames, 200);
+    let (traj, planted, planted_ions) = long_trajectory(frames, 200);
     let t = Instant::now();
     let h = detect(&engine, &traj, &HopOptions::new(Mode::Default)).unwrap();
     println!(
-        "generated {frames} frames x 200 Li, default mode: {:.2} s, {} events on {} ions, peak memory {:.0} MB (trajectory itself {:.0} MB)",
+        "generated {frames} frames x 200 Li ({planted} hops planted on {planted_ions} ions), default mode: {:.2} s, {} events on {} ions, peak memory {:.0} MB (trajectory itself {:.0} MB)",
         t.elapsed().as_secs_f64(),
         h.events.len(),
         h.events

@@ -1,6 +1,9 @@
 //! The `superion` command line: a thin layer that parses arguments, calls the library
 //! and formats its errors.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use std::path::PathBuf;

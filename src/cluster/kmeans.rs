@@ -213,9 +213,11 @@ pub fn kmeans_batch(
         .collect();
 
     // Problem-major, restart-minor: entry i * r + j is restart j of problem i.
-    let inits: Vec<Array2<f32>> = (0..total)
+    let mut init = Array3::<f32>::zeros((total, kmax, d));
+    init.outer_iter_mut()
         .into_par_iter()
-        .map(|e| {
+        .enumerate()
+        .for_each(|(e, mut c)| {
             let pr = &problems[e / r];
             let pts = points.index_axis(Axis(0), pr.set as usize);
             let mut rng = rng_for(pr.seed, (e % r) as u32);
@@ -223,17 +225,10 @@ pub fn kmeans_batch(
                 Init::KMeansPlusPlus => kmeans_plusplus(pts, pr.k as usize, &mut rng),
                 Init::Random => random_points(n, pr.k as usize, &mut rng),
             };
-            let mut c = Array2::<f32>::zeros((kmax, d));
             for (row, &i) in idx.iter().enumerate() {
                 c.row_mut(row).assign(&pts.row(i));
             }
-            c
-        })
-        .collect();
-    let mut init = Array3::<f32>::zeros((total, kmax, d));
-    for (e, c) in inits.iter().enumerate() {
-        init.index_axis_mut(Axis(0), e).assign(c);
-    }
+        });
     let set_of: Vec<u32> = (0..total).map(|e| problems[e / r].set).collect();
     let k: Vec<u32> = (0..total).map(|e| problems[e / r].k).collect();
     let tol: Vec<f32> = (0..total)

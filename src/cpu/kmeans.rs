@@ -506,7 +506,6 @@ fn lloyd_small(batch: &LloydBatch, b: usize) -> (Vec<u32>, Array2<f32>, f64, u32
         }
     }
     assign_soa(&xs, n, npad, d, &centres, k, &mut labels, &mut mindist);
-    labels.truncate(n);
     let inertia = mindist.iter().map(|&v| v as f64).sum();
     (labels, centres, inertia, n_iter)
 }
@@ -517,48 +516,56 @@ pub fn lloyd(batch: &LloydBatch) -> LloydResult {
     let (_, n, d) = batch.points.dim();
     let b_total = batch.k.len();
     let kmax = batch.kmax();
-    let solved: Vec<(Vec<u32>, Array2<f32>, f64, u32)> = (0..b_total)
-        .into_par_iter()
-        .map(|b| {
-            if n <= CHUNK {
-                return lloyd_small(batch, b);
-            }
-            let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
-            let pts = pts.as_standard_layout();
-            let k = batch.k[b] as usize;
-            let mut centres = batch.init.index_axis(Axis(0), b).to_owned();
-            let mut labels = vec![u32::MAX; n];
-            let mut mindist = vec![0.0f32; n];
-            let mut n_iter = 0;
-            loop {
-                let (moved, partials) =
-                    assign(pts.view(), &centres, k, &mut labels, &mut mindist, true);
-                let shifts = update(&partials, d, k, &mut centres);
-                n_iter += 1;
-                let total: f32 = shifts.iter().sum();
-                if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
-                    break;
-                }
-            }
-            assign(pts.view(), &centres, k, &mut labels, &mut mindist, false);
-            let inertia = mindist.iter().map(|&v| v as f64).sum();
-            (labels, centres, inertia, n_iter)
-        })
-        .collect();
     let mut result = LloydResult {
         labels: Array2::zeros((b_total, n)),
         centres: Array3::zeros((b_total, kmax, d)),
         inertia: vec![0.0; b_total],
         n_iter: vec![0; b_total],
     };
-    for (b, (labels, centres, inertia, n_iter)) in solved.into_iter().enumerate() {
-        result
-            .labels
-            .row_mut(b)
-            .assign(&ndarray::ArrayView1::from(&labels));
-        result.centres.index_axis_mut(Axis(0), b).assign(&centres);
-        result.inertia[b] = inertia;
-        result.n_iter[b] = n_iter;
-    }
+    // Each problem writes its own rows of the result (no intermediate copies).
     result
+        .labels
+        .outer_iter_mut()
+        .into_par_iter()
+        .zip(result.centres.outer_iter_mut())
+        .zip(result.inertia.par_iter_mut())
+        .zip(result.n_iter.par_iter_mut())
+        .enumerate()
+        .for_each(
+            |(b, (((mut lab_out, mut cen_out), inertia_out), iter_out))| {
+                let (labels, centres, inertia, n_iter) = solve_one(batch, b);
+                lab_out.assign(&ndarray::ArrayView1::from(&labels[..n]));
+                cen_out.assign(&centres);
+                *inertia_out = inertia;
+                *iter_out = n_iter;
+            },
+        );
+    result
+}
+
+/// One problem of the batch: labels, centres, inertia and iterations.
+fn solve_one(batch: &LloydBatch, b: usize) -> (Vec<u32>, Array2<f32>, f64, u32) {
+    let (_, n, d) = batch.points.dim();
+    if n <= CHUNK {
+        return lloyd_small(batch, b);
+    }
+    let pts = batch.points.index_axis(Axis(0), batch.set_of[b] as usize);
+    let pts = pts.as_standard_layout();
+    let k = batch.k[b] as usize;
+    let mut centres = batch.init.index_axis(Axis(0), b).to_owned();
+    let mut labels = vec![u32::MAX; n];
+    let mut mindist = vec![0.0f32; n];
+    let mut n_iter = 0;
+    loop {
+        let (moved, partials) = assign(pts.view(), &centres, k, &mut labels, &mut mindist, true);
+        let shifts = update(&partials, d, k, &mut centres);
+        n_iter += 1;
+        let total: f32 = shifts.iter().sum();
+        if moved == 0 || total <= batch.tol[b] || n_iter >= batch.max_iter {
+            break;
+        }
+    }
+    assign(pts.view(), &centres, k, &mut labels, &mut mindist, false);
+    let inertia = mindist.iter().map(|&v| v as f64).sum();
+    (labels, centres, inertia, n_iter)
 }

@@ -14,6 +14,48 @@ const Y_BLOCK: usize = 256;
 /// one-hot path in [`cluster_dist_sums`] (f32 sums of at most SMALL_SET distances).
 const SMALL_SET: usize = 512;
 const SMALL_WIDTH: usize = 256;
+/// Columns of the one-hot product per register block (four AVX2 registers).
+const ONEHOT_BLOCK: usize = 32;
+
+/// acc[c] = Σ_j dist[j] · onehot[j][c] for a one-hot matrix of `wpad` columns (a
+/// multiple of ONEHOT_BLOCK), 32 columns at a time held in registers.
+fn onehot_sums(dist: &[f32], onehot: &[f32], wpad: usize, acc: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe { onehot_sums_avx2(dist, onehot, wpad, acc) };
+        return;
+    }
+    acc.fill(0.0);
+    for (j, &dj) in dist.iter().enumerate() {
+        for (a, &o) in acc.iter_mut().zip(&onehot[j * wpad..(j + 1) * wpad]) {
+            *a += dj * o;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn onehot_sums_avx2(dist: &[f32], onehot: &[f32], wpad: usize, acc: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(wpad.is_multiple_of(ONEHOT_BLOCK) && acc.len() >= wpad);
+    assert!(onehot.len() >= dist.len() * wpad);
+    for c0 in (0..wpad).step_by(ONEHOT_BLOCK) {
+        let mut a = [_mm256_setzero_ps(); 4];
+        for (j, &dj) in dist.iter().enumerate() {
+            let w = _mm256_set1_ps(dj);
+            for (r, ar) in a.iter_mut().enumerate() {
+                // SAFETY: j < dist.len() and c0 + 32 <= wpad, inside onehot.
+                let o = unsafe { _mm256_loadu_ps(onehot.as_ptr().add(j * wpad + c0 + 8 * r)) };
+                *ar = _mm256_fmadd_ps(w, o, *ar);
+            }
+        }
+        for (r, ar) in a.iter().enumerate() {
+            // SAFETY: c0 + 32 <= wpad <= acc.len().
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(c0 + 8 * r), *ar) };
+        }
+    }
+}
 
 /// Squared Euclidean distances between the rows of `x` and `y` (n x m).
 pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
@@ -97,25 +139,21 @@ pub fn cluster_dist_sums(batch: &LabelledBatch) -> Array3<f32> {
                 // matrix of every labelling side by side turns the scattered
                 // additions into one dense, vectorised multiply-add per point.
                 let d = pts.ncols();
-                let mut onehot = vec![0.0f32; n * width];
+                let wpad = width.next_multiple_of(ONEHOT_BLOCK);
+                let mut onehot = vec![0.0f32; n * wpad];
                 for (q, l) in labels.iter().enumerate() {
                     for (j, &c) in l.iter().enumerate() {
-                        onehot[j * width + q * kmax + c as usize] = 1.0;
+                        onehot[j * wpad + q * kmax + c as usize] = 1.0;
                     }
                 }
+                let mut dist = vec![0.0f32; n];
+                let mut acc = vec![0.0f32; wpad];
                 let per_point: Vec<Vec<f64>> = (0..n)
                     .map(|i| {
-                        let mut dist = vec![0.0f32; n];
                         sq_dists_row(&all[i * d..(i + 1) * d], all, &mut dist);
-                        let mut acc = vec![0.0f32; width];
-                        for (j, &d2) in dist.iter().enumerate() {
-                            let dj = d2.max(0.0).sqrt();
-                            let row = &onehot[j * width..(j + 1) * width];
-                            for (a, &o) in acc.iter_mut().zip(row) {
-                                *a += dj * o;
-                            }
-                        }
-                        acc.into_iter().map(|v| v as f64).collect()
+                        dist.iter_mut().for_each(|v| *v = v.max(0.0).sqrt());
+                        onehot_sums(&dist, &onehot, wpad, &mut acc);
+                        acc[..width].iter().map(|&v| v as f64).collect()
                     })
                     .collect();
                 return Some((group, per_point));

@@ -236,6 +236,14 @@ pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<(
             chart
                 .configure_mesh()
                 .x_desc("Number of clusters k")
+                .x_labels(2 * ks.len() + 3)
+                .x_label_formatter(&|v| {
+                    if (v - v.round()).abs() < 1e-6 {
+                        format!("{}", v.round() as i64)
+                    } else {
+                        String::new()
+                    }
+                })
                 .axis_desc_style(("sans-serif", 14))
                 .draw()
                 .map_err(plot_err)?;
