@@ -4,6 +4,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod batch;
+
 use std::process::ExitCode;
 
 use std::path::PathBuf;
@@ -75,6 +77,9 @@ enum Command {
     },
     /// Cluster a feature table (CSV) over a range of k and score every k.
     Cluster(ClusterArgs),
+    /// Shard a command over many inputs (Slurm job arrays), resume, merge.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
     /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
     Devices {
         /// Print JSON instead of a table.
@@ -256,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { out } => demo_cmd(cli.backend, &out),
         Command::Cluster(args) => cluster_cmd(cli.backend, args),
+        Command::Batch(cmd) => batch::batch_cmd(cli.backend, cmd),
     }
 }
 
@@ -373,9 +379,15 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             let (rows, failures) = feature_rows(&inputs, &opts)?;
             if strict && !failures.is_empty() {
                 report_failures(&failures);
+                let first: Vec<String> = failures
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("{}: {}", f.input.display(), f.error))
+                    .collect();
                 anyhow::bail!(
-                    "--strict: {} input(s) failed, nothing written",
-                    failures.len()
+                    "--strict: {} input(s) failed, nothing written: {}",
+                    failures.len(),
+                    first.join("; ")
                 );
             }
             report_warnings(&rows);

@@ -1,0 +1,393 @@
+//! `superion batch`: shards run by hand and as a real Slurm job array with a dependent
+//! merge, compared with a single-process run; a malformed input in the failure list;
+//! a shard killed midway and resumed.
+//!
+//! Inputs: 48 phonopy folders made from the bundled examples (frequencies scaled, so
+//! every one is distinct) plus one malformed folder. The Slurm test starts a
+//! single-node cluster with `tests/slurm/cluster.sh` (installing Slurm from Debian's
+//! packages when it is missing and this is root, as in CI); elsewhere it is skipped
+//! with a message, or on purpose with SUPERION_SKIP_SLURM_TESTS=1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("superion-batch-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn superion(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(args)
+        .env("SUPERION_BACKEND", "cpu")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Scale the first column (frequency) of every data line of a phonopy .dat file.
+fn scaled(text: &str, f: f64) -> String {
+    text.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with('#') || t.is_empty() {
+                return l.to_string();
+            }
+            let mut it = t.split_whitespace();
+            let freq: f64 = it.next().unwrap().parse().unwrap();
+            let rest: Vec<&str> = it.collect();
+            format!("{:20.10} {}", freq * f, rest.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// 48 distinct phonopy folders and one malformed one; returns the manifest.
+fn inputs(dir: &Path) -> PathBuf {
+    let src = root().join("data/phonopy");
+    let inp = dir.join("inputs");
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    for name in &names {
+        for v in 0..8 {
+            let d = inp.join(format!("{name}-{v}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for f in std::fs::read_dir(src.join(name)).unwrap() {
+                let f = f.unwrap().path();
+                let fname = f.file_name().unwrap();
+                let text = std::fs::read_to_string(&f).unwrap();
+                let out = if fname.to_string_lossy().ends_with(".dat") {
+                    scaled(&text, 1.0 + 0.01 * v as f64)
+                } else {
+                    text
+                };
+                std::fs::write(d.join(fname), out).unwrap();
+            }
+        }
+    }
+    let bad = inp.join("zz-malformed");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("total_dos.dat"), "# Tetrahedron method\n 1.0 x\n").unwrap();
+    let manifest = dir.join("manifest.yaml");
+    std::fs::write(
+        &manifest,
+        "command: phonon features\nargs: [\"--legacy\"]\ninputs:\n  - inputs\n",
+    )
+    .unwrap();
+    manifest
+}
+
+fn single_process(dir: &Path) -> String {
+    let out = dir.join("single.csv");
+    ok(superion(&[
+        "phonon",
+        "features",
+        dir.join("inputs").to_str().unwrap(),
+        "--legacy",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn shards_merge_into_the_single_process_table_and_list_the_failure() {
+    let dir = tempdir("merge");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    let plan = ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "8",
+        "--out",
+        run_s,
+    ]));
+    assert!(
+        plan.starts_with("49 inputs (phonon features) in 8 shards"),
+        "{plan}"
+    );
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(p["superion_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(p["inputs"][0]["sha256"].as_str().unwrap().len(), 64);
+    // Balanced by size: no shard holds more than 7 of the 49 inputs.
+    assert!(
+        p["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.as_array().unwrap().len() <= 7)
+    );
+    // Merging before anything ran is refused.
+    let o = superion(&["batch", "merge", run_s]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("49 of 49 inputs are not done")
+    );
+    for s in 0..8 {
+        ok(superion(&[
+            "batch",
+            "run",
+            run_s,
+            "--shard",
+            &s.to_string(),
+        ]));
+    }
+    let st = ok(superion(&["batch", "status", run_s, "--json"]));
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(
+        (
+            st["done"].as_u64(),
+            st["failed"].as_u64(),
+            st["pending"].as_u64()
+        ),
+        (Some(48), Some(1), Some(0))
+    );
+    ok(superion(&["batch", "merge", run_s]));
+    let merged = std::fs::read_to_string(run.join("merged/features.csv")).unwrap();
+    assert_eq!(merged.lines().count(), 49, "48 materials and the header");
+    assert_eq!(
+        merged,
+        single_process(&dir),
+        "the merged table is the single-process table"
+    );
+    let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
+    assert_eq!(failures.lines().count(), 2, "{failures}");
+    assert!(
+        failures.contains("zz-malformed") && failures.contains("total_dos.dat:2"),
+        "{failures}"
+    );
+    // A bad manifest names the file.
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "command: phonon wobble\ninputs: [inputs]\n",
+    )
+    .unwrap();
+    let o = superion(&[
+        "batch",
+        "plan",
+        dir.join("bad.yaml").to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        dir.join("r2").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("bad.yaml") && err.contains("phonon wobble"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_shard_killed_midway_resumes_without_recomputing() {
+    let dir = tempdir("resume");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        run_s,
+    ]));
+    // Die (abort, no cleanup) after 5 inputs, like a killed or preempted task.
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "batch", "run", run_s, "--shard", "0"])
+        .env("SUPERION_BATCH_ABORT_AFTER", "5")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the hook aborts the shard");
+    let log = std::fs::read_to_string(run.join("logs/shard-0.log")).unwrap();
+    let first: Vec<String> = log
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(first.len(), 5);
+    let before: Vec<String> = first
+        .iter()
+        .map(|id| std::fs::read_to_string(run.join("results").join(id).join("done.json")).unwrap())
+        .collect();
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(superion(&["batch", "status", run_s, "--json"]))).unwrap();
+    assert_eq!(
+        st["shards"][0]["done"].as_u64().unwrap() + st["shards"][0]["failed"].as_u64().unwrap(),
+        5
+    );
+    let again = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
+    assert!(again.contains("5 already done"), "{again}");
+    let log = std::fs::read_to_string(run.join("logs/shard-0.log")).unwrap();
+    let all: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    for id in &first {
+        assert_eq!(
+            all.iter().filter(|x| **x == id.as_str()).count(),
+            1,
+            "{id} computed once"
+        );
+    }
+    for (id, b) in first.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read_to_string(run.join("results").join(id).join("done.json")).unwrap(),
+            b
+        );
+    }
+    // No half-written result folders are left behind.
+    assert!(
+        std::fs::read_dir(run.join("results"))
+            .unwrap()
+            .all(|e| { !e.unwrap().file_name().to_string_lossy().contains(".tmp-") })
+    );
+    ok(superion(&["batch", "run", run_s, "--shard", "1"]));
+    ok(superion(&["batch", "merge", run_s]));
+    assert_eq!(
+        std::fs::read_to_string(run.join("merged/features.csv")).unwrap(),
+        single_process(&dir)
+    );
+}
+
+/// Stops the test cluster even when the test fails.
+struct Cluster(PathBuf);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("tests/slurm/cluster.sh"))
+            .args(["stop", self.0.to_str().unwrap()])
+            .status();
+    }
+}
+
+#[test]
+fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
+    if std::env::var("SUPERION_SKIP_SLURM_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("SUPERION_SKIP_SLURM_TESTS=1: skipping the Slurm test");
+        return;
+    }
+    let have_slurm = Command::new("sh")
+        .args([
+            "-c",
+            "command -v slurmctld && command -v sbatch && command -v munged",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !have_slurm && !is_root {
+        eprintln!("no Slurm here and not root to install it: skipping the Slurm test");
+        return;
+    }
+    let dir = tempdir("slurm");
+    let cluster_dir = dir.join("cluster");
+    let o = Command::new(root().join("tests/slurm/cluster.sh"))
+        .args(["start", cluster_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _guard = Cluster(cluster_dir.clone());
+    assert!(
+        o.status.success(),
+        "cluster start: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let conf = cluster_dir.join("etc/slurm.conf");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "8",
+        "--out",
+        run_s,
+    ]));
+    let sub = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args([
+            "batch",
+            "slurm",
+            run_s,
+            "--cpus-per-task",
+            "1",
+            "--time",
+            "00:10:00",
+            "--submit",
+        ])
+        .env("SLURM_CONF", &conf)
+        .output()
+        .unwrap();
+    let sub_out = ok(sub);
+    assert!(sub_out.contains("submitted array job"), "{sub_out}");
+    let jobs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("slurm/jobs.json")).unwrap())
+            .unwrap();
+    let merge_id = jobs["merge"].as_str().unwrap().to_string();
+    // Wait for the merge job to leave the queue (at most two minutes).
+    let t0 = std::time::Instant::now();
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "-j", &merge_id])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        if q.status.success() && q.stdout.is_empty() && run.join("merged/failures.csv").is_file() {
+            break;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "the Slurm jobs did not finish; see {}",
+            cluster_dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let merged = std::fs::read_to_string(run.join("merged/features.csv")).unwrap();
+    assert_eq!(
+        merged,
+        single_process(&dir),
+        "merged by the Slurm job = single process"
+    );
+    let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
+    assert!(failures.contains("zz-malformed"), "{failures}");
+    for s in 0..8 {
+        assert!(
+            run.join(format!("slurm/shard-{s}.out")).is_file(),
+            "array task {s} ran"
+        );
+    }
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(superion(&["batch", "status", run_s, "--json"]))).unwrap();
+    assert_eq!(
+        (
+            st["done"].as_u64(),
+            st["failed"].as_u64(),
+            st["merged"].as_bool()
+        ),
+        (Some(48), Some(1), Some(true))
+    );
+}
