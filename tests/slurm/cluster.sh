@@ -27,6 +27,7 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! comm
     slurmctld slurmd slurm-client munge >/dev/null
 fi
 export SLURM_CONF="$P/etc/slurm.conf"
+chmod a+x "$P"   # munged runs as the munge user and must reach its socket
 mkdir -p "$P/etc" "$P/munge" "$P/spool/ctld" "$P/spool/d" "$P/run" "$P/log"
 chown munge:munge "$P/munge"; chmod 0755 "$P/munge"
 [ -f "$P/munge/munge.key" ] || mungekey --create --keyfile="$P/munge/munge.key"
@@ -79,7 +80,8 @@ slurmctld -D -f "$SLURM_CONF" > "$P/log/slurmctld.out" 2>&1 &
 echo $! >> "$P/pids"
 slurmd -D -f "$SLURM_CONF" -N localhost > "$P/log/slurmd.out" 2>&1 &
 echo $! >> "$P/pids"
-for _ in $(seq 300); do
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$deadline" ]; do
   state=$(timeout 2 sinfo -h -N -o %T 2>/dev/null || true)
   [ "$state" = idle ] && { echo "export SLURM_CONF=$SLURM_CONF"; exit 0; }
   sleep 0.1
