@@ -391,3 +391,46 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
         (Some(48), Some(1), Some(true))
     );
 }
+
+#[test]
+fn hop_batches_merge_events_and_summaries() {
+    let dir = tempdir("hops");
+    for n in ["a", "b"] {
+        std::fs::copy(
+            root().join("data/Li6PS5Cl.XDATCAR.gz"),
+            dir.join(format!("{n}.XDATCAR.gz")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("m.yaml"),
+        "command: traj hops\nargs: [\"--timestep-fs\", \"2\", \"--stride\", \"50\"]\ninputs: [a.XDATCAR.gz, b.XDATCAR.gz]\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        dir.join("m.yaml").to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        run_s,
+    ]));
+    for s in ["0", "1"] {
+        ok(superion(&["batch", "run", run_s, "--shard", s]));
+    }
+    ok(superion(&["batch", "merge", run_s]));
+    let events = std::fs::read_to_string(run.join("merged/events.csv")).unwrap();
+    assert!(
+        events.starts_with("trajectory,ion,species,start_frame,"),
+        "{events}"
+    );
+    assert_eq!(events.lines().count(), 21, "10 hops in each copy");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("merged/summaries.json")).unwrap())
+            .unwrap();
+    assert_eq!(s.as_array().unwrap().len(), 2);
+    assert_eq!(s[0]["summary"]["events"], 10);
+}
