@@ -120,6 +120,13 @@ enum PhononCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// Read a PhononDB entry (.tar.lzma archive or unpacked folder) and summarise it:
+    /// unit cell, supercell, primitive axes, force sets, BORN.
+    Entry {
+        entry: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print one material's descriptors and write its DOS plot (SVG).
     Show {
         input: PathBuf,
@@ -407,6 +414,44 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 }
                 None if !json => print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?),
                 None => {}
+            }
+            Ok(())
+        }
+        PhononCommand::Entry { entry, json } => {
+            let e = io::phonondb::read_entry(&entry)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                let mut counts = std::collections::BTreeMap::<String, f64>::new();
+                for sp in &e.unitcell.species {
+                    *counts.entry(sp.clone()).or_default() += 1.0;
+                }
+                let formula = superion::phonon::composition::reduced_formula(&counts);
+                println!(
+                    "{} ({formula}): {} atoms in the unit cell",
+                    e.id,
+                    e.unitcell.species.len()
+                );
+                println!(
+                    "supercell DIM {:?}: {} atoms",
+                    e.supercell_matrix, e.n_supercell_atoms
+                );
+                match e.primitive_axis {
+                    Some(p) => println!("primitive axes {p:?}"),
+                    None => println!("primitive axes: the unit cell"),
+                }
+                println!("{} displacements (force sets)", e.force_sets.len());
+                match &e.born {
+                    Some(b) => println!(
+                        "BORN: dielectric tensor diagonal {:.3} {:.3} {:.3}, {} Born charges",
+                        b.epsilon[0][0],
+                        b.epsilon[1][1],
+                        b.epsilon[2][2],
+                        b.charges.len()
+                    ),
+                    None => println!("no BORN (no non-analytical correction)"),
+                }
+                println!("(the DOS from these force sets is not computed yet)");
             }
             Ok(())
         }

@@ -7,6 +7,7 @@ mod frames;
 pub mod inputs;
 pub mod lammps;
 pub mod mp_json;
+pub mod phonondb;
 pub mod phonopy;
 pub mod table;
 pub mod traj_input;
