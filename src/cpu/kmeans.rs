@@ -82,21 +82,13 @@ fn assign(
     (moved, per_chunk.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Sums of the chunk's points per cluster (k x d) and counts, in point order.
+/// Sums of the chunk's points per cluster (k x d) and counts.
 fn chunk_sums(x: &[f32], d: usize, k: usize, labels: &[u32]) -> Partial {
     let mut sums = vec![0.0f32; k * d];
     let mut counts = vec![0u32; k];
-    chunk_sums_into(x, d, labels, &mut sums, &mut counts);
-    (sums, counts)
-}
-
-/// [`chunk_sums`] into zeroed-here buffers.
-fn chunk_sums_into(x: &[f32], d: usize, labels: &[u32], sums: &mut [f32], counts: &mut [u32]) {
     // Eight interleaved running sums per (cluster, dimension), point i of the chunk in
     // lane i % 8, then the lanes in order (the shader's order).
-    let k = counts.len();
     let mut lanes = vec![0.0f32; k * d * SUM_LANES];
-    counts.fill(0);
     for (i, (xi, &l)) in x.chunks_exact(d.max(1)).zip(labels).enumerate() {
         let l = l as usize;
         counts[l] += 1;
@@ -111,12 +103,13 @@ fn chunk_sums_into(x: &[f32], d: usize, labels: &[u32], sums: &mut [f32], counts
         }
         *s = acc;
     }
+    (sums, counts)
 }
 
 /// Lanes of the partial sums (see `shaders/kmeans.wgsl`).
 const SUM_LANES: usize = 8;
 
-/// [`chunk_sums_into`] for one chunk held dimension-major (`xs` is d x npad, `labels`
+/// [`chunk_sums`] for one chunk held dimension-major (`xs` is d x npad, `labels`
 /// covers npad points, padding labelled `u32::MAX`): the same lanes and order, one
 /// register per (cluster, dimension) (adding +0.0 for non-members changes nothing: a
 /// lane sum that starts at +0.0 is never −0.0).

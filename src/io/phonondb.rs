@@ -211,10 +211,7 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
         return Err(perr(file, src, at + 1, "expected Direct or Cartesian"));
     }
     let n: usize = counts.iter().sum();
-    let det = lattice[0][0] * (lattice[1][1] * lattice[2][2] - lattice[1][2] * lattice[2][1])
-        - lattice[0][1] * (lattice[1][0] * lattice[2][2] - lattice[1][2] * lattice[2][0])
-        + lattice[0][2] * (lattice[1][0] * lattice[2][1] - lattice[1][1] * lattice[2][0]);
-    if det.abs() < 1e-8 {
+    if crate::io::xdatcar::det(&lattice).abs() < 1e-8 {
         return Err(perr(
             file,
             src,
@@ -222,22 +219,15 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
             "the lattice vectors are linearly dependent",
         ));
     }
+    let inv = crate::io::xdatcar::inverse(&lattice);
     let mut frac = Vec::with_capacity(n);
     for i in 0..n {
         let no = at + 2 + i;
         let v = numbers(get(at + 1 + i)?, file, src, no, 3, "three coordinates")?;
         let p = if cartesian {
-            // s = r L⁻¹ by Cramer's rule on the transposed system.
+            // s = r · L⁻¹
             let r = [v[0] * scale, v[1] * scale, v[2] * scale];
-            let l = &lattice;
-            let col = |c: usize, m: &[[f64; 3]; 3]| -> f64 {
-                let mut a = *m;
-                a[c] = r;
-                a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
-                    - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
-                    + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
-            };
-            [col(0, l) / det, col(1, l) / det, col(2, l) / det]
+            std::array::from_fn(|j| (0..3).map(|k| r[k] * inv[k][j]).sum())
         } else {
             [v[0], v[1], v[2]]
         };

@@ -47,7 +47,7 @@ fn numbers(path: &Path, line_no: usize, line: &str, what: &str) -> Result<Vec<f6
         .collect()
 }
 
-fn det(m: &[[f64; 3]; 3]) -> f64 {
+pub(crate) fn det(m: &[[f64; 3]; 3]) -> f64 {
     m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
         - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])

@@ -31,6 +31,7 @@ use crate::cluster::silhouette::silhouette_samples_batch;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::invalid;
+use crate::io::xdatcar::inverse;
 use crate::traj::Trajectory;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -233,26 +234,15 @@ fn cart_of(frac: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
     r
 }
 
-fn inverse(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    let mut inv = [[0.0; 3]; 3];
-    for (i, row) in inv.iter_mut().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
-            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
-            *v = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
-        }
-    }
-    inv
-}
-
 /// Minimum-image version of a Cartesian vector (exact for the nearest image within the
 /// 27 neighbouring cells).
 pub fn minimum_image(v: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
-    let inv = inverse(cell);
-    let s = frac_of(v, &inv);
+    minimum_image_inv(v, cell, &inverse(cell))
+}
+
+/// [`minimum_image`] with the cell's inverse already at hand.
+fn minimum_image_inv(v: [f64; 3], cell: &[[f64; 3]; 3], inv: &[[f64; 3]; 3]) -> [f64; 3] {
+    let s = frac_of(v, inv);
     let base = [
         s[0] - s[0].round(),
         s[1] - s[1].round(),
@@ -653,13 +643,14 @@ fn assign_sites(ions: &mut [IonSites], cell: &[[f64; 3]; 3], tol: f64) -> Vec<Si
             let id = match best {
                 Some((i, _)) => {
                     let a = &mut acc[i];
-                    let off = minimum_image(
+                    let off = minimum_image_inv(
                         [
                             wrapped[0] - a.first[0],
                             wrapped[1] - a.first[1],
                             wrapped[2] - a.first[2],
                         ],
                         cell,
+                        &inv,
                     );
                     for x in 0..3 {
                         a.sum[x] += off[x];
