@@ -127,6 +127,20 @@ enum PhononCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compute a PhononDB entry's phonon DOS from its force sets (force constants,
+    /// dynamical matrices on a mesh, tetrahedron or Gaussian DOS) and write phonopy's
+    /// total_dos.dat and projected_dos.dat plus the descriptors.
+    Dos {
+        /// A PhononDB entry: .tar.lzma archive or unpacked folder.
+        entry: PathBuf,
+        #[command(flatten)]
+        dos: DosArgs,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Output folder.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Print one material's descriptors and write its DOS plot (SVG).
     Show {
         input: PathBuf,
@@ -151,6 +165,72 @@ enum PhononCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Clone)]
+struct DosArgs {
+    /// q-point mesh (phonopy's MESH).
+    #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [20, 20, 20])]
+    mesh: Vec<usize>,
+    /// Include Γ in even meshes (phonopy's default, which these follow, shifts them by
+    /// half a step).
+    #[arg(long)]
+    gamma_center: bool,
+    #[arg(long, value_enum, default_value_t = DosMethodArg::Tetrahedron)]
+    method: DosMethodArg,
+    /// Gaussian width (THz); default (max - min frequency) / 100.
+    #[arg(long)]
+    sigma: Option<f64>,
+    /// Apply the non-analytical correction (default: when the entry has BORN).
+    #[arg(long, overrides_with = "no_nac")]
+    nac: bool,
+    /// Never apply the non-analytical correction.
+    #[arg(long)]
+    no_nac: bool,
+    /// Solve every q-point of the mesh (no point-group reduction).
+    #[arg(long)]
+    no_symmetry: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum DosMethodArg {
+    Tetrahedron,
+    Gaussian,
+}
+
+impl DosArgs {
+    fn options(&self, resolve: superion::phonon::mesh::Resolve, progress: bool) -> anyhow::Result<superion::phonon::entry_dos::DosOptions> {
+        use superion::phonon::entry_dos::{DosOptions, NacChoice};
+        use superion::phonon::mesh::{DosMethod, MeshOptions};
+        if self.mesh.iter().any(|&m| m == 0) {
+            anyhow::bail!("--mesh: every division must be at least 1");
+        }
+        if let Some(s) = self.sigma {
+            anyhow::ensure!(s > 0.0 && s.is_finite(), "--sigma must be a positive width in THz");
+        }
+        Ok(DosOptions {
+            mesh: MeshOptions {
+                mesh: [self.mesh[0], self.mesh[1], self.mesh[2]],
+                gamma_center: self.gamma_center,
+                method: match self.method {
+                    DosMethodArg::Tetrahedron => DosMethod::Tetrahedron,
+                    DosMethodArg::Gaussian => DosMethod::Gaussian,
+                },
+                sigma: self.sigma,
+                resolve,
+                symmetry: !self.no_symmetry,
+                progress,
+                ..MeshOptions::default()
+            },
+            nac: if self.no_nac {
+                NacChoice::Off
+            } else if self.nac {
+                NacChoice::On
+            } else {
+                NacChoice::Auto
+            },
+        })
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -451,8 +531,65 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                     ),
                     None => println!("no BORN (no non-analytical correction)"),
                 }
-                println!("(the DOS from these force sets is not computed yet)");
+                println!("(superion phonon dos computes its DOS)");
             }
+            Ok(())
+        }
+        PhononCommand::Dos {
+            entry,
+            dos,
+            opts,
+            out,
+        } => {
+            use superion::phonon::entry_dos::{entry_dos, sigma_used, write_phonopy_files};
+            let fopts = opts.options()?;
+            let dopts = dos.options(superion::phonon::mesh::Resolve::Atoms, true)?;
+            let e = io::phonondb::read_entry(&entry)?;
+            let r = entry_dos(&e, &dopts)?;
+            write_phonopy_files(
+                &out,
+                &r.mesh,
+                dopts.mesh.method,
+                sigma_used(&r.mesh, &dopts.mesh),
+            )?;
+            let row = features(&r.dos, &fopts)?;
+            let doc = serde_json::json!({
+                "report": r.report,
+                "descriptors": row_json(&row),
+                "warnings": r.dos.warnings,
+            });
+            io::write_atomic(&out.join("dos.json"), serde_json::to_string_pretty(&doc)?.as_bytes())?;
+            let rep = &r.report;
+            println!(
+                "{} ({}): {} primitive atoms, {} symmetry operations, supercell {} atoms, {} displacements",
+                rep.id, rep.formula, rep.primitive_atoms, rep.space_group_operations, rep.supercell_atoms, rep.displacements
+            );
+            println!(
+                "mesh {:?}{} ({} q-points, {} irreducible), {:?}, NAC {}",
+                rep.mesh,
+                if rep.gamma_center { " Γ-centred" } else { "" },
+                rep.qpoints,
+                rep.irreducible_qpoints,
+                rep.method,
+                if rep.nac { "on" } else { "off" }
+            );
+            println!(
+                "frequencies {:.3} .. {:.3} THz; ∫g = {:.3} (3N = {}); {:.1} s",
+                rep.min_frequency_thz,
+                rep.max_frequency_thz,
+                rep.dos_integral,
+                3 * rep.primitive_atoms,
+                rep.seconds
+            );
+            for w in &r.dos.warnings {
+                println!("warning: {w}");
+            }
+            for (k, v) in &row.columns {
+                if let Value::Num(x) = v {
+                    println!("{k:<28} {x:.6}");
+                }
+            }
+            eprintln!("superion: total_dos.dat, projected_dos.dat, dos.json -> {}", out.display());
             Ok(())
         }
         PhononCommand::Show { input, opts, out } => {

@@ -7,6 +7,10 @@
 
 pub mod composition;
 pub mod descriptors;
+pub mod entry_dos;
+pub mod harmonic;
+pub mod mesh;
+pub mod nac;
 pub mod similarity;
 
 use std::path::PathBuf;

@@ -1,0 +1,193 @@
+//! A PhononDB entry's phonon DOS, end to end: force sets → force constants →
+//! dynamical matrices on a mesh (with the non-analytical correction when BORN is
+//! there) → total and projected DOS, as a [`Dos`] and in phonopy's file formats.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use super::harmonic::Harmonic;
+use super::mesh::{DosMethod, MeshDos, MeshOptions, Resolve, mesh_dos};
+use super::nac::Nac;
+use super::{Dos, Projection};
+use crate::error::{Error, Result};
+use crate::io::phonondb::PhononDbEntry;
+
+/// Whether to apply the non-analytical correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NacChoice {
+    /// When the entry has BORN (the default).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DosOptions {
+    pub mesh: MeshOptions,
+    pub nac: NacChoice,
+}
+
+/// What was computed, for the user and for the record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DosReport {
+    pub id: String,
+    pub formula: String,
+    pub unit_cell_atoms: usize,
+    pub supercell_atoms: usize,
+    pub primitive_atoms: usize,
+    pub space_group_operations: usize,
+    pub displacements: usize,
+    /// Largest |Σⱼ Φ(i, j)| before the acoustic sum rule was imposed (eV/Å²).
+    pub asr_drift: f64,
+    pub nac: bool,
+    pub mesh: [usize; 3],
+    pub gamma_center: bool,
+    pub method: DosMethod,
+    pub qpoints: usize,
+    pub irreducible_qpoints: usize,
+    pub min_frequency_thz: f64,
+    pub max_frequency_thz: f64,
+    pub imaginary_mode_fraction: f64,
+    /// ∫ g(ω) dω (trapezoid on the output grid); 3 × primitive atoms when complete.
+    pub dos_integral: f64,
+    pub seconds: f64,
+}
+
+pub struct EntryDos {
+    pub dos: Dos,
+    pub mesh: MeshDos,
+    pub report: DosReport,
+}
+
+/// Compute the DOS of a PhononDB entry.
+pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
+    let start = Instant::now();
+    let h = Harmonic::from_entry(e)?;
+    let nac = match (opts.nac, &e.born) {
+        (NacChoice::Off, _) | (NacChoice::Auto, None) => None,
+        (_, Some(b)) => Some(Nac::new(&h, b).map_err(|err| match err {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", e.source.display())),
+            other => other,
+        })?),
+        (NacChoice::On, None) => {
+            return Err(Error::InvalidInput(format!(
+                "{}: --nac asked for, but the entry has no BORN file",
+                e.source.display()
+            )));
+        }
+    };
+    let m = mesh_dos(&h, nac.as_ref(), &opts.mesh)?;
+    let prim = &h.primitive.cell;
+    let projections = match opts.mesh.resolve {
+        Resolve::Atoms => m
+            .projected
+            .iter()
+            .enumerate()
+            .map(|(p, d)| Projection {
+                sites: vec![p],
+                element: Some(prim.species[p].clone()),
+                density: d.clone(),
+            })
+            .collect(),
+        Resolve::Elements => m
+            .labels
+            .iter()
+            .zip(&m.projected)
+            .map(|(el, d)| Projection {
+                sites: (0..prim.len()).filter(|&p| &prim.species[p] == el).collect(),
+                element: Some(el.clone()),
+                density: d.clone(),
+            })
+            .collect(),
+    };
+    let mut dos = Dos {
+        id: e.id.clone(),
+        source: e.source.clone(),
+        freqs_thz: m.freqs_thz.clone(),
+        total: m.total.clone(),
+        projections,
+        species: prim.species.clone(),
+        warnings: Vec::new(),
+    };
+    if m.imaginary_fraction > 0.0 {
+        dos.warnings.push(format!(
+            "imaginary modes: {:.2} % of the modes on the mesh (down to {:.3} THz)",
+            100.0 * m.imaginary_fraction,
+            m.min_frequency
+        ));
+    }
+    dos.validate()?;
+    let report = DosReport {
+        id: e.id.clone(),
+        formula: dos.formula(),
+        unit_cell_atoms: h.unit.len(),
+        supercell_atoms: h.supercell.cell.len(),
+        primitive_atoms: prim.len(),
+        space_group_operations: h.operations.len(),
+        displacements: e.force_sets.len(),
+        asr_drift: h.drift,
+        nac: nac.is_some(),
+        mesh: opts.mesh.mesh,
+        gamma_center: opts.mesh.gamma_center,
+        method: opts.mesh.method,
+        qpoints: m.n_qpoints,
+        irreducible_qpoints: m.n_irreducible,
+        min_frequency_thz: m.min_frequency,
+        max_frequency_thz: m.max_frequency,
+        imaginary_mode_fraction: m.imaginary_fraction,
+        dos_integral: super::descriptors::trapezoid(&m.freqs_thz, &m.total),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    Ok(EntryDos {
+        dos,
+        mesh: m,
+        report,
+    })
+}
+
+/// Write `total_dos.dat` and `projected_dos.dat` in phonopy's format (a comment line,
+/// then frequency and densities, 20 characters and 10 decimals each). Each file is
+/// written under a temporary name and renamed, so none is ever half-written.
+pub fn write_phonopy_files(dir: &Path, m: &MeshDos, method: DosMethod, sigma: f64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let header = match method {
+        DosMethod::Tetrahedron => "# Tetrahedron method".to_string(),
+        DosMethod::Gaussian => format!("# Sigma = {sigma:.6}"),
+    };
+    let write = |name: &str, cols: &dyn Fn(usize) -> Vec<f64>| -> Result<()> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let io_err = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io_err)?);
+        writeln!(f, "{header}").map_err(io_err)?;
+        for (i, w) in m.freqs_thz.iter().enumerate() {
+            write!(f, "{w:20.10}").map_err(io_err)?;
+            for v in cols(i) {
+                write!(f, "{v:20.10}").map_err(io_err)?;
+            }
+            writeln!(f).map_err(io_err)?;
+        }
+        f.into_inner()
+            .map_err(|e| io_err(e.into_error()))?
+            .sync_all()
+            .map_err(io_err)?;
+        std::fs::rename(&tmp, &path).map_err(io_err)
+    };
+    write("total_dos.dat", &|i| vec![m.total[i]])?;
+    write("projected_dos.dat", &|i| m.projected.iter().map(|p| p[i]).collect())?;
+    Ok(())
+}
+
+/// The Gaussian width the mesh DOS used (explicit, or phonopy's default).
+pub fn sigma_used(m: &MeshDos, opts: &MeshOptions) -> f64 {
+    opts.sigma
+        .unwrap_or((m.max_frequency - m.min_frequency) / 100.0)
+}
