@@ -68,6 +68,9 @@ enum Command {
         seed: u64,
         #[arg(long, default_value = "screening")]
         out: PathBuf,
+        /// How PhononDB entries' DOS are computed.
+        #[command(flatten)]
+        dos: DosArgs,
     },
     /// The main job on the bundled data: screening of the phonopy examples and the
     /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
@@ -119,6 +122,9 @@ enum PhononCommand {
         /// Fail the whole run if any input cannot be read (default: report and skip).
         #[arg(long)]
         strict: bool,
+        /// How PhononDB entries' DOS are computed.
+        #[command(flatten)]
+        dos: DosArgs,
     },
     /// Read a PhononDB entry (.tar.lzma archive or unpacked folder) and summarise it:
     /// unit cell, supercell, primitive axes, force sets, BORN.
@@ -187,9 +193,18 @@ struct DosArgs {
     /// Never apply the non-analytical correction.
     #[arg(long)]
     no_nac: bool,
+    /// NAC method: gonze (Gonze-Lee dipole-dipole Ewald sum, phonopy's default) or wang.
+    #[arg(long, value_enum, default_value_t = NacMethodArg::Gonze)]
+    nac_method: NacMethodArg,
     /// Solve every q-point of the mesh (no point-group reduction).
     #[arg(long)]
     no_symmetry: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum NacMethodArg {
+    Gonze,
+    Wang,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -221,6 +236,10 @@ impl DosArgs {
                 symmetry: !self.no_symmetry,
                 progress,
                 ..MeshOptions::default()
+            },
+            nac_method: match self.nac_method {
+                NacMethodArg::Gonze => superion::phonon::nac::NacMethod::Gonze,
+                NacMethodArg::Wang => superion::phonon::nac::NacMethod::Wang,
             },
             nac: if self.no_nac {
                 NacChoice::Off
@@ -331,10 +350,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             seed,
             out,
+            dos,
         } => {
+            let dos = dos.options(superion::phonon::mesh::Resolve::Elements, false)?;
             let report = screen_cmd(
                 &Engine::new(cli.backend)?,
                 &inputs,
+                &dos,
                 known.as_deref(),
                 method,
                 &k,
@@ -390,10 +412,11 @@ fn report_failures(failures: &[Failure]) {
 fn feature_rows(
     inputs: &[PathBuf],
     opts: &FeatureOptions,
+    dos_opts: &superion::phonon::entry_dos::DosOptions,
 ) -> anyhow::Result<(Vec<FeatureRow>, Vec<Failure>)> {
     use rayon::prelude::*;
     let found = discover(inputs)?;
-    let (dos, mut failures) = read_all(&found);
+    let (dos, mut failures) = superion::io::inputs::read_all_with(&found, dos_opts);
     let described: Vec<_> = dos
         .par_iter()
         .map(|d| (d.source.clone(), features(d, opts)))
@@ -461,9 +484,11 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             out,
             json,
             strict,
+            dos,
         } => {
             let opts = opts.options()?;
-            let (rows, failures) = feature_rows(&inputs, &opts)?;
+            let dos = dos.options(superion::phonon::mesh::Resolve::Elements, false)?;
+            let (rows, failures) = feature_rows(&inputs, &opts, &dos)?;
             if strict && !failures.is_empty() {
                 report_failures(&failures);
                 let first: Vec<String> = failures
@@ -1338,6 +1363,7 @@ fn cluster_cmd(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
 /// left out and why.
 fn screen_materials(
     inputs: &[PathBuf],
+    dos: &superion::phonon::entry_dos::DosOptions,
     columns: &[String],
     id: Option<&str>,
 ) -> anyhow::Result<(superion::screen::Materials, Vec<(String, String)>)> {
@@ -1383,7 +1409,7 @@ fn screen_materials(
             skipped,
         ));
     }
-    let (rows, failures) = feature_rows(inputs, &FeatureOptions::default())?;
+    let (rows, failures) = feature_rows(inputs, &FeatureOptions::default(), dos)?;
     for f in failures {
         skipped.push((f.input.display().to_string(), f.error));
     }
@@ -1430,6 +1456,7 @@ fn screen_materials(
 fn screen_cmd(
     engine: &Engine,
     inputs: &[PathBuf],
+    dos: &superion::phonon::entry_dos::DosOptions,
     known: Option<&str>,
     method: superion::cluster::select::Method,
     k: &str,
@@ -1446,7 +1473,7 @@ fn screen_cmd(
             .map(|s| s.to_string())
             .collect()
     });
-    let (m, skipped) = screen_materials(inputs, &columns, id)?;
+    let (m, skipped) = screen_materials(inputs, dos, &columns, id)?;
     let n = m.ids.len();
     if n < 3 {
         anyhow::bail!("{n} materials with all the descriptor columns: screening needs at least 3");
@@ -1493,6 +1520,7 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
     let report = screen_cmd(
         &engine,
         &[data.join("phonopy")],
+        &superion::io::inputs::screening_dos_options(),
         Some("Li3NbS4"),
         superion::cluster::select::Method::Ward,
         "2..10",

@@ -9,6 +9,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::phonon::Dos;
+use crate::phonon::entry_dos::DosOptions;
+use crate::phonon::mesh::Resolve;
 use crate::progress;
 
 /// One phonon DOS source.
@@ -18,21 +20,58 @@ pub enum PhononInput {
     MpJson(PathBuf),
     /// A phonopy folder with `total_dos.dat`.
     Phonopy(PathBuf),
+    /// A PhononDB entry (`.tar.lzma`/`.tar.xz` archive or unpacked folder with
+    /// `FORCE_SETS`): its DOS is computed from the force sets.
+    PhononDb(PathBuf),
 }
 
 impl PhononInput {
     pub fn path(&self) -> &Path {
         match self {
-            PhononInput::MpJson(p) | PhononInput::Phonopy(p) => p,
+            PhononInput::MpJson(p) | PhononInput::Phonopy(p) | PhononInput::PhononDb(p) => p,
         }
     }
 
+    /// Read (or, for a PhononDB entry, compute with the screening defaults) the DOS.
     pub fn read(&self) -> Result<Dos> {
+        self.read_with(&screening_dos_options())
+    }
+
+    /// Read the DOS; a PhononDB entry's is computed with `dos`.
+    pub fn read_with(&self, dos: &DosOptions) -> Result<Dos> {
         match self {
             PhononInput::MpJson(p) => super::mp_json::read(p),
             PhononInput::Phonopy(p) => super::phonopy::read(p),
+            PhononInput::PhononDb(p) => {
+                let e = super::phonondb::read_entry(p)?;
+                Ok(crate::phonon::entry_dos::entry_dos(&e, dos)?.dos)
+            }
         }
     }
+}
+
+/// How screening computes a PhononDB entry's DOS: phonopy's defaults (20 × 20 × 20
+/// mesh, tetrahedron method, NAC when BORN is there), projected per element.
+pub fn screening_dos_options() -> DosOptions {
+    let mut o = DosOptions::default();
+    o.mesh.resolve = Resolve::Elements;
+    o
+}
+
+/// A PhononDB archive by its name.
+pub fn is_phonondb_archive(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".tar.lzma") || name.ends_with(".tar.xz")
+}
+
+/// An unpacked PhononDB entry (or any folder with phonopy's finite-displacement inputs).
+pub fn is_phonondb_dir(dir: &Path) -> bool {
+    ["FORCE_SETS", "POSCAR-unitcell", "phonopy.conf"]
+        .iter()
+        .all(|f| dir.join(f).is_file())
 }
 
 fn is_json(p: &Path) -> bool {
@@ -51,9 +90,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
         if p.is_file() {
             if is_json(p) {
                 out.push(PhononInput::MpJson(p.clone()));
+            } else if is_phonondb_archive(p) {
+                out.push(PhononInput::PhononDb(p.clone()));
             } else {
                 return Err(Error::InvalidInput(format!(
-                    "{}: not a phonon input (expected a .json/.json.gz Materials Project document or a phonopy folder)",
+                    "{}: not a phonon input (expected a .json/.json.gz Materials Project document, a PhononDB .tar.lzma entry, or a phonopy or PhononDB folder)",
                     p.display()
                 )));
             }
@@ -62,7 +103,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
             walk(p, &mut out)?;
             if out.len() == before {
                 return Err(Error::InvalidInput(format!(
-                    "{}: no phonon inputs inside (no .json/.json.gz documents, no folders with total_dos.dat)",
+                    "{}: no phonon inputs inside (no .json/.json.gz documents, no PhononDB entries, no folders with total_dos.dat or FORCE_SETS)",
                     p.display()
                 )));
             }
@@ -81,6 +122,10 @@ fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
         out.push(PhononInput::Phonopy(dir.to_path_buf()));
         return Ok(());
     }
+    if is_phonondb_dir(dir) {
+        out.push(PhononInput::PhononDb(dir.to_path_buf()));
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,
@@ -93,6 +138,8 @@ fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
             walk(&p, &mut found)?;
         } else if is_json(&p) {
             found.push(PhononInput::MpJson(p));
+        } else if is_phonondb_archive(&p) {
+            found.push(PhononInput::PhononDb(p));
         }
     }
     out.extend(found);
@@ -109,11 +156,16 @@ pub struct Failure {
 /// Read every input in parallel (a progress bar on a terminal); results keep the
 /// order of `inputs`.
 pub fn read_all(inputs: &[PhononInput]) -> (Vec<Dos>, Vec<Failure>) {
+    read_all_with(inputs, &screening_dos_options())
+}
+
+/// [`read_all`], computing PhononDB entries' DOS with `dos`.
+pub fn read_all_with(inputs: &[PhononInput], dos: &DosOptions) -> (Vec<Dos>, Vec<Failure>) {
     let bar = progress::bar(inputs.len() as u64, "reading phonon DOS");
     let results: Vec<Result<Dos>> = inputs
         .par_iter()
         .map(|i| {
-            let r = i.read();
+            let r = i.read_with(dos);
             bar.inc(1);
             r
         })

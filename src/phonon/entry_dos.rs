@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::harmonic::Harmonic;
 use super::mesh::{DosMethod, MeshDos, MeshOptions, Resolve, mesh_dos};
-use super::nac::Nac;
+use super::nac::{Nac, NacMethod};
 use super::{Dos, Projection};
 use crate::error::{Error, Result};
 use crate::io::phonondb::PhononDbEntry;
@@ -27,6 +27,7 @@ pub enum NacChoice {
 pub struct DosOptions {
     pub mesh: MeshOptions,
     pub nac: NacChoice,
+    pub nac_method: NacMethod,
 }
 
 /// What was computed, for the user and for the record.
@@ -42,6 +43,7 @@ pub struct DosReport {
     /// Largest |Σⱼ Φ(i, j)| before the acoustic sum rule was imposed (eV/Å²).
     pub asr_drift: f64,
     pub nac: bool,
+    pub nac_method: Option<NacMethod>,
     pub mesh: [usize; 3],
     pub gamma_center: bool,
     pub method: DosMethod,
@@ -67,7 +69,7 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
     let h = Harmonic::from_entry(e)?;
     let nac = match (opts.nac, &e.born) {
         (NacChoice::Off, _) | (NacChoice::Auto, None) => None,
-        (_, Some(b)) => Some(Nac::new(&h, b).map_err(|err| match err {
+        (_, Some(b)) => Some(Nac::new(&h, b, opts.nac_method).map_err(|err| match err {
             Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", e.source.display())),
             other => other,
         })?),
@@ -129,6 +131,7 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
         displacements: e.force_sets.len(),
         asr_drift: h.drift,
         nac: nac.is_some(),
+        nac_method: nac.as_ref().map(|n| n.method),
         mesh: opts.mesh.mesh,
         gamma_center: opts.mesh.gamma_center,
         method: opts.mesh.method,

@@ -395,7 +395,8 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
                 d2[1] as f64 / (2 * mesh[1]) as f64,
                 d2[2] as f64 / (2 * mesh[2]) as f64,
             );
-            let mut d = dynamical_matrix(&h.pairs, np, &q);
+            let pairs = nac.map_or(&h.pairs[..], |n| n.pairs(&h.pairs));
+            let mut d = dynamical_matrix(pairs, np, &q);
             if let Some(nac) = nac {
                 nac.add(&mut d, &q);
             }
