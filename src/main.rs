@@ -137,7 +137,8 @@ enum PhononCommand {
     /// dynamical matrices on a mesh, tetrahedron or Gaussian DOS) and write phonopy's
     /// total_dos.dat and projected_dos.dat plus the descriptors.
     Dos {
-        /// A PhononDB entry: .tar.lzma archive or unpacked folder.
+        /// A PhononDB entry (.tar.lzma archive or unpacked folder), or phonopy's
+        /// phonopy_params.yaml (force constants or forces; may be gzipped).
         entry: PathBuf,
         #[command(flatten)]
         dos: DosArgs,
@@ -566,11 +567,10 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             opts,
             out,
         } => {
-            use superion::phonon::entry_dos::{entry_dos, sigma_used, write_phonopy_files};
+            use superion::phonon::entry_dos::{compute_dos, sigma_used, write_phonopy_files};
             let fopts = opts.options()?;
             let dopts = dos.options(superion::phonon::mesh::Resolve::Atoms, true)?;
-            let e = io::phonondb::read_entry(&entry)?;
-            let r = entry_dos(&e, &dopts)?;
+            let r = compute_dos(&entry, &dopts)?;
             write_phonopy_files(
                 &out,
                 &r.mesh,

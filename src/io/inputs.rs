@@ -42,10 +42,7 @@ impl PhononInput {
         match self {
             PhononInput::MpJson(p) => super::mp_json::read(p),
             PhononInput::Phonopy(p) => super::phonopy::read(p),
-            PhononInput::PhononDb(p) => {
-                let e = super::phonondb::read_entry(p)?;
-                Ok(crate::phonon::entry_dos::entry_dos(&e, dos)?.dos)
-            }
+            PhononInput::PhononDb(p) => Ok(crate::phonon::entry_dos::compute_dos(p, dos)?.dos),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod lammps;
 pub mod mp_json;
 pub mod phonondb;
+pub mod phonopy_params;
 pub mod phonopy;
 pub mod table;
 pub mod traj_input;

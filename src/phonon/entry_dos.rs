@@ -67,16 +67,63 @@ pub struct EntryDos {
 pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
     let start = Instant::now();
     let h = Harmonic::from_entry(e)?;
-    let nac = match (opts.nac, &e.born) {
+    harmonic_dos(&h, &e.id, &e.source, e.force_sets.len(), e.born.as_ref(), opts, start)
+}
+
+/// Compute the DOS from phonopy's parameters file (force constants or force sets).
+pub fn params_dos(p: &crate::io::phonopy_params::PhonopyParams, opts: &DosOptions) -> Result<EntryDos> {
+    let start = Instant::now();
+    let h = Harmonic::from_params(p)?;
+    harmonic_dos(&h, &p.id, &p.source, p.force_sets.len(), p.born.as_ref(), opts, start)
+}
+
+/// A PhononDB entry (archive or folder) or a phonopy parameters file
+/// (`phonopy_params.yaml`, `phonopy.yaml`, optionally gzipped; or a folder holding one
+/// with force constants or forces).
+pub fn compute_dos(path: &Path, opts: &DosOptions) -> Result<EntryDos> {
+    if let Some(params) = params_file(path) {
+        return params_dos(&crate::io::phonopy_params::read(&params)?, opts);
+    }
+    entry_dos(&crate::io::phonondb::read_entry(path)?, opts)
+}
+
+/// The phonopy parameters file `path` is or holds, if any.
+pub fn params_file(path: &Path) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml")) {
+        return Some(path.to_path_buf());
+    }
+    if path.is_dir() && !crate::io::inputs::is_phonondb_dir(path) {
+        for n in ["phonopy_params.yaml", "phonopy_params.yaml.gz"] {
+            if path.join(n).is_file() {
+                return Some(path.join(n));
+            }
+        }
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn harmonic_dos(
+    h: &Harmonic,
+    id: &str,
+    source: &Path,
+    displacements: usize,
+    born: Option<&crate::io::phonondb::Born>,
+    opts: &DosOptions,
+    start: Instant,
+) -> Result<EntryDos> {
+    let h = h.clone();
+    let nac = match (opts.nac, born) {
         (NacChoice::Off, _) | (NacChoice::Auto, None) => None,
         (_, Some(b)) => Some(Nac::new(&h, b, opts.nac_method).map_err(|err| match err {
-            Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", e.source.display())),
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", source.display())),
             other => other,
         })?),
         (NacChoice::On, None) => {
             return Err(Error::InvalidInput(format!(
-                "{}: --nac asked for, but the entry has no BORN file",
-                e.source.display()
+                "{}: --nac asked for, but there is no BORN (or nac section)",
+                source.display()
             )));
         }
     };
@@ -105,8 +152,8 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
             .collect(),
     };
     let mut dos = Dos {
-        id: e.id.clone(),
-        source: e.source.clone(),
+        id: id.to_string(),
+        source: source.to_path_buf(),
         freqs_thz: m.freqs_thz.clone(),
         total: m.total.clone(),
         projections,
@@ -122,13 +169,13 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
     }
     dos.validate()?;
     let report = DosReport {
-        id: e.id.clone(),
+        id: id.to_string(),
         formula: dos.formula(),
         unit_cell_atoms: h.unit.len(),
         supercell_atoms: h.supercell.cell.len(),
         primitive_atoms: prim.len(),
         space_group_operations: h.operations.len(),
-        displacements: e.force_sets.len(),
+        displacements,
         asr_drift: h.drift,
         nac: nac.is_some(),
         nac_method: nac.as_ref().map(|n| n.method),

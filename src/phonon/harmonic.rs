@@ -506,7 +506,7 @@ pub struct Pair {
 
 /// The pairs of the dynamical matrix with the shortest periodic images of each,
 /// phonopy's rule: every image within tolerance of the shortest, weighted equally.
-pub fn pairs(sc: &Supercell, prim: &Primitive, fc: &ForceConstants) -> Vec<Pair> {
+pub fn pairs(sc: &Supercell, prim: &Primitive, fc: &dyn Fn(usize, usize) -> Matrix3<f64>) -> Vec<Pair> {
     let s = &sc.cell;
     let to_prim = (prim.cell.lattice.transpose()).try_inverse().expect("primitive lattice") * s.lattice.transpose();
     let mut out = Vec::with_capacity(prim.p2s.len() * s.len());
@@ -533,7 +533,7 @@ pub fn pairs(sc: &Supercell, prim: &Primitive, fc: &ForceConstants) -> Vec<Pair>
             out.push(Pair {
                 p,
                 q,
-                fc: fc.get(i, j) / m,
+                fc: fc(p, j) / m,
                 images,
             });
         }
@@ -548,7 +548,8 @@ pub struct Harmonic {
     pub supercell: Supercell,
     pub primitive: Primitive,
     pub operations: Vec<Operation>,
-    pub force_constants: ForceConstants,
+    /// Full force constants when computed from force sets (None when read compact).
+    pub force_constants: Option<ForceConstants>,
     pub pairs: Vec<Pair>,
     /// The acoustic-sum-rule drift before symmetrisation (eV/Å²).
     pub drift: f64,
@@ -568,13 +569,76 @@ impl Harmonic {
         let drift = force_constants.drift();
         force_constants.symmetrize();
         let primitive = primitive(&unit, &supercell, e.primitive_axis.as_ref()).map_err(ctx)?;
-        let pairs = pairs(&supercell, &primitive, &force_constants);
+        let pairs = pairs(&supercell, &primitive, &|p, j| *force_constants.get(primitive.p2s[p], j));
         Ok(Harmonic {
             unit,
             supercell,
             primitive,
             operations,
-            force_constants,
+            force_constants: Some(force_constants),
+            pairs,
+            drift,
+        })
+    }
+
+    /// From phonopy's parameters file: its force constants (full or compact) when
+    /// present, otherwise its displacements and forces.
+    pub fn from_params(pp: &crate::io::phonopy_params::PhonopyParams) -> Result<Harmonic> {
+        let src = pp.source.display().to_string();
+        let ctx = |err: Error| match err {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{src}: {m}")),
+            other => other,
+        };
+        let mut unit = Cell::from_structure(&pp.unitcell, &src).or_else(|_| {
+            // Unknown elements are fine when the file gives masses.
+            Ok::<_, Error>(Cell {
+                lattice: Matrix3::from_fn(|r, c| pp.unitcell.lattice[r][c]),
+                frac: pp.unitcell.frac.iter().map(|f| Vector3::from(*f)).collect(),
+                species: pp.unitcell.species.clone(),
+                masses: pp.masses.clone(),
+            })
+        })?;
+        unit.masses = pp.masses.clone();
+        let supercell = Supercell::build(&unit, &pp.supercell_matrix).map_err(ctx)?;
+        let operations = symmetry(&unit, SYMPREC).map_err(ctx)?;
+        let primitive = primitive(&unit, &supercell, pp.primitive_matrix.as_ref()).map_err(ctx)?;
+        let n = supercell.cell.len();
+        let (fc_full, pairs, drift) = match &pp.force_constants {
+            Some(b) => {
+                let m = |k: usize| Matrix3::from_fn(|r, c| b.data[k][r][c]);
+                if b.compact {
+                    if b.rows != primitive.cell.len() {
+                        return Err(ctx(Error::InvalidInput(format!(
+                            "compact force constants have {} rows, the primitive cell {} atoms",
+                            b.rows,
+                            primitive.cell.len()
+                        ))));
+                    }
+                    (None, pairs(&supercell, &primitive, &|p, j| m(p * n + j)), 0.0)
+                } else {
+                    let fc = ForceConstants {
+                        n,
+                        data: (0..n * n).map(m).collect(),
+                    };
+                    let drift = fc.drift();
+                    let pairs = pairs(&supercell, &primitive, &|p, j| *fc.get(primitive.p2s[p], j));
+                    (Some(fc), pairs, drift)
+                }
+            }
+            None => {
+                let mut fc = force_constants(&supercell, &operations, &pp.force_sets).map_err(ctx)?;
+                let drift = fc.drift();
+                fc.symmetrize();
+                let pairs = pairs(&supercell, &primitive, &|p, j| *fc.get(primitive.p2s[p], j));
+                (Some(fc), pairs, drift)
+            }
+        };
+        Ok(Harmonic {
+            unit,
+            supercell,
+            primitive,
+            operations,
+            force_constants: fc_full,
             pairs,
             drift,
         })

@@ -389,7 +389,12 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
         .irreducible
         .par_iter()
         .map(|&g| {
-            let d2 = grid_point(&mesh, &shift, g);
+            // q in (−½, ½]: the dipole–dipole sum is not exactly periodic in q.
+            let d2: [i64; 3] = std::array::from_fn(|i| {
+                let d = grid_point(&mesh, &shift, g)[i];
+                let n2 = 2 * mesh[i] as i64;
+                if d > mesh[i] as i64 { d - n2 } else { d }
+            });
             let q = Vector3::new(
                 d2[0] as f64 / (2 * mesh[0]) as f64,
                 d2[1] as f64 / (2 * mesh[1]) as f64,

@@ -89,6 +89,13 @@ impl Nac {
         let mut independent: Vec<usize> = rep.iter().map(|r| r.unwrap().0).collect();
         independent.sort_unstable();
         independent.dedup();
+        if born.charges.len() == np {
+            // One charge per primitive atom (phonopy_params.yaml): use them as given.
+            independent = (0..np).collect();
+            for (k, r) in rep.iter_mut().enumerate() {
+                *r = Some((k, Matrix3::identity()));
+            }
+        }
         if independent.len() != born.charges.len() {
             return Err(Error::InvalidInput(format!(
                 "BORN: {} Born charges, but the primitive cell has {} symmetry-independent atoms",
