@@ -215,14 +215,21 @@ enum DosMethodArg {
 }
 
 impl DosArgs {
-    fn options(&self, resolve: superion::phonon::mesh::Resolve, progress: bool) -> anyhow::Result<superion::phonon::entry_dos::DosOptions> {
+    fn options(
+        &self,
+        resolve: superion::phonon::mesh::Resolve,
+        progress: bool,
+    ) -> anyhow::Result<superion::phonon::entry_dos::DosOptions> {
         use superion::phonon::entry_dos::{DosOptions, NacChoice};
         use superion::phonon::mesh::{DosMethod, MeshOptions};
         if self.mesh.iter().any(|&m| m == 0) {
             anyhow::bail!("--mesh: every division must be at least 1");
         }
         if let Some(s) = self.sigma {
-            anyhow::ensure!(s > 0.0 && s.is_finite(), "--sigma must be a positive width in THz");
+            anyhow::ensure!(
+                s > 0.0 && s.is_finite(),
+                "--sigma must be a positive width in THz"
+            );
         }
         Ok(DosOptions {
             mesh: MeshOptions {
@@ -583,11 +590,19 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 "descriptors": row_json(&row),
                 "warnings": r.dos.warnings,
             });
-            io::write_atomic(&out.join("dos.json"), serde_json::to_string_pretty(&doc)?.as_bytes())?;
+            io::write_atomic(
+                &out.join("dos.json"),
+                serde_json::to_string_pretty(&doc)?.as_bytes(),
+            )?;
             let rep = &r.report;
             println!(
                 "{} ({}): {} primitive atoms, {} symmetry operations, supercell {} atoms, {} displacements",
-                rep.id, rep.formula, rep.primitive_atoms, rep.space_group_operations, rep.supercell_atoms, rep.displacements
+                rep.id,
+                rep.formula,
+                rep.primitive_atoms,
+                rep.space_group_operations,
+                rep.supercell_atoms,
+                rep.displacements
             );
             println!(
                 "mesh {:?}{} ({} q-points, {} irreducible), {:?}, NAC {}",
@@ -614,7 +629,10 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                     println!("{k:<28} {x:.6}");
                 }
             }
-            eprintln!("superion: total_dos.dat, projected_dos.dat, dos.json -> {}", out.display());
+            eprintln!(
+                "superion: total_dos.dat, projected_dos.dat, dos.json -> {}",
+                out.display()
+            );
             Ok(())
         }
         PhononCommand::Show { input, opts, out } => {

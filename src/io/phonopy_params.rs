@@ -142,15 +142,24 @@ pub fn read(path: &Path) -> Result<PhonopyParams> {
     };
     let det = {
         let m = &supercell_matrix;
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
             + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
     };
     if det <= 0 {
-        return Err(field(path, format!("supercell_matrix has determinant {det}")));
+        return Err(field(
+            path,
+            format!("supercell_matrix has determinant {det}"),
+        ));
     }
     let ns = n * det as usize;
     let mut force_sets = Vec::new();
-    for (k, d) in doc.displacements.unwrap_or_default().into_iter().enumerate() {
+    for (k, d) in doc
+        .displacements
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let Some(forces) = d.forces else { continue };
         if d.atom == 0 || d.atom > ns || forces.len() != ns {
             return Err(field(
@@ -190,7 +199,10 @@ pub fn read(path: &Path) -> Result<PhonopyParams> {
                     if b.len() == 3 {
                         Ok([b[0], b[1], b[2]])
                     } else {
-                        Err(field(path, format!("force_constants: block {k} is not 3 x 3")))
+                        Err(field(
+                            path,
+                            format!("force_constants: block {k} is not 3 x 3"),
+                        ))
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -211,20 +223,30 @@ pub fn read(path: &Path) -> Result<PhonopyParams> {
     let born = match doc.nac {
         None => None,
         Some(nac) => {
-            if nac.dielectric_constant.len() != 3 || nac.born_effective_charge.iter().any(|z| z.len() != 3) {
+            if nac.dielectric_constant.len() != 3
+                || nac.born_effective_charge.iter().any(|z| z.len() != 3)
+            {
                 return Err(field(path, "nac: expected 3 x 3 tensors"));
             }
             Some(Born {
-                epsilon: [nac.dielectric_constant[0], nac.dielectric_constant[1], nac.dielectric_constant[2]],
-                charges: nac.born_effective_charge.iter().map(|z| [z[0], z[1], z[2]]).collect(),
+                epsilon: [
+                    nac.dielectric_constant[0],
+                    nac.dielectric_constant[1],
+                    nac.dielectric_constant[2],
+                ],
+                charges: nac
+                    .born_effective_charge
+                    .iter()
+                    .map(|z| [z[0], z[1], z[2]])
+                    .collect(),
                 header: "phonopy_params.yaml nac".into(),
             })
         }
     };
-    let id = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .map_or_else(|| "phonopy".to_string(), |n| n.to_string_lossy().to_string());
+    let id = path.parent().and_then(|p| p.file_name()).map_or_else(
+        || "phonopy".to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
     Ok(PhonopyParams {
         id,
         source: path.to_path_buf(),

@@ -67,14 +67,33 @@ pub struct EntryDos {
 pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
     let start = Instant::now();
     let h = Harmonic::from_entry(e)?;
-    harmonic_dos(&h, &e.id, &e.source, e.force_sets.len(), e.born.as_ref(), opts, start)
+    harmonic_dos(
+        &h,
+        &e.id,
+        &e.source,
+        e.force_sets.len(),
+        e.born.as_ref(),
+        opts,
+        start,
+    )
 }
 
 /// Compute the DOS from phonopy's parameters file (force constants or force sets).
-pub fn params_dos(p: &crate::io::phonopy_params::PhonopyParams, opts: &DosOptions) -> Result<EntryDos> {
+pub fn params_dos(
+    p: &crate::io::phonopy_params::PhonopyParams,
+    opts: &DosOptions,
+) -> Result<EntryDos> {
     let start = Instant::now();
     let h = Harmonic::from_params(p)?;
-    harmonic_dos(&h, &p.id, &p.source, p.force_sets.len(), p.born.as_ref(), opts, start)
+    harmonic_dos(
+        &h,
+        &p.id,
+        &p.source,
+        p.force_sets.len(),
+        p.born.as_ref(),
+        opts,
+        start,
+    )
 }
 
 /// A PhononDB entry (archive or folder) or a phonopy parameters file
@@ -90,7 +109,9 @@ pub fn compute_dos(path: &Path, opts: &DosOptions) -> Result<EntryDos> {
 /// The phonopy parameters file `path` is or holds, if any.
 pub fn params_file(path: &Path) -> Option<std::path::PathBuf> {
     let name = path.file_name()?.to_string_lossy().to_lowercase();
-    if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml")) {
+    if path.is_file()
+        && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml"))
+    {
         return Some(path.to_path_buf());
     }
     if path.is_dir() && !crate::io::inputs::is_phonondb_dir(path) {
@@ -145,7 +166,9 @@ fn harmonic_dos(
             .iter()
             .zip(&m.projected)
             .map(|(el, d)| Projection {
-                sites: (0..prim.len()).filter(|&p| &prim.species[p] == el).collect(),
+                sites: (0..prim.len())
+                    .filter(|&p| &prim.species[p] == el)
+                    .collect(),
                 element: Some(el.clone()),
                 density: d.clone(),
             })
@@ -232,7 +255,9 @@ pub fn write_phonopy_files(dir: &Path, m: &MeshDos, method: DosMethod, sigma: f6
         std::fs::rename(&tmp, &path).map_err(io_err)
     };
     write("total_dos.dat", &|i| vec![m.total[i]])?;
-    write("projected_dos.dat", &|i| m.projected.iter().map(|p| p[i]).collect())?;
+    write("projected_dos.dat", &|i| {
+        m.projected.iter().map(|p| p[i]).collect()
+    })?;
     Ok(())
 }
 

@@ -17,21 +17,94 @@ use crate::phonon::composition::atomic_mass;
 /// (so frequencies agree with phonopy's to the last digit); elements without one fall
 /// back to superion's composition table.
 const PHONON_MASSES: &[(&str, f64)] = &[
-    ("H", 1.00794), ("He", 4.002602), ("Li", 6.941), ("Be", 9.012182), ("B", 10.811), ("C", 12.0107),
-    ("N", 14.0067), ("O", 15.9994), ("F", 18.9984032), ("Ne", 20.1797), ("Na", 22.98976928), ("Mg", 24.305),
-    ("Al", 26.9815386), ("Si", 28.0855), ("P", 30.973762), ("S", 32.065), ("Cl", 35.453), ("Ar", 39.948),
-    ("K", 39.0983), ("Ca", 40.078), ("Sc", 44.955912), ("Ti", 47.867), ("V", 50.9415), ("Cr", 51.9961),
-    ("Mn", 54.938045), ("Fe", 55.845), ("Co", 58.933195), ("Ni", 58.6934), ("Cu", 63.546), ("Zn", 65.38),
-    ("Ga", 69.723), ("Ge", 72.64), ("As", 74.9216), ("Se", 78.96), ("Br", 79.904), ("Kr", 83.798),
-    ("Rb", 85.4678), ("Sr", 87.62), ("Y", 88.90585), ("Zr", 91.224), ("Nb", 92.90638), ("Mo", 95.96),
-    ("Tc", 98.0), ("Ru", 101.07), ("Rh", 102.9055), ("Pd", 106.42), ("Ag", 107.8682), ("Cd", 112.411),
-    ("In", 114.818), ("Sn", 118.71), ("Sb", 121.76), ("Te", 127.6), ("I", 126.90447), ("Xe", 131.293),
-    ("Cs", 132.9054519), ("Ba", 137.327), ("La", 138.90547), ("Ce", 140.116), ("Pr", 140.90765), ("Nd", 144.242),
-    ("Pm", 145.0), ("Sm", 150.36), ("Eu", 151.964), ("Gd", 157.25), ("Tb", 158.92535), ("Dy", 162.5),
-    ("Ho", 164.93032), ("Er", 167.259), ("Tm", 168.93421), ("Yb", 173.054), ("Lu", 174.9668), ("Hf", 178.49),
-    ("Ta", 180.94788), ("W", 183.84), ("Re", 186.207), ("Os", 190.23), ("Ir", 192.217), ("Pt", 195.084),
-    ("Au", 196.966569), ("Hg", 200.59), ("Tl", 204.3833), ("Pb", 207.2), ("Bi", 208.9804), ("Ac", 227.0),
-    ("Th", 232.03806), ("Pa", 231.03588), ("U", 238.02891), ("Np", 237.0),
+    ("H", 1.00794),
+    ("He", 4.002602),
+    ("Li", 6.941),
+    ("Be", 9.012182),
+    ("B", 10.811),
+    ("C", 12.0107),
+    ("N", 14.0067),
+    ("O", 15.9994),
+    ("F", 18.9984032),
+    ("Ne", 20.1797),
+    ("Na", 22.98976928),
+    ("Mg", 24.305),
+    ("Al", 26.9815386),
+    ("Si", 28.0855),
+    ("P", 30.973762),
+    ("S", 32.065),
+    ("Cl", 35.453),
+    ("Ar", 39.948),
+    ("K", 39.0983),
+    ("Ca", 40.078),
+    ("Sc", 44.955912),
+    ("Ti", 47.867),
+    ("V", 50.9415),
+    ("Cr", 51.9961),
+    ("Mn", 54.938045),
+    ("Fe", 55.845),
+    ("Co", 58.933195),
+    ("Ni", 58.6934),
+    ("Cu", 63.546),
+    ("Zn", 65.38),
+    ("Ga", 69.723),
+    ("Ge", 72.64),
+    ("As", 74.9216),
+    ("Se", 78.96),
+    ("Br", 79.904),
+    ("Kr", 83.798),
+    ("Rb", 85.4678),
+    ("Sr", 87.62),
+    ("Y", 88.90585),
+    ("Zr", 91.224),
+    ("Nb", 92.90638),
+    ("Mo", 95.96),
+    ("Tc", 98.0),
+    ("Ru", 101.07),
+    ("Rh", 102.9055),
+    ("Pd", 106.42),
+    ("Ag", 107.8682),
+    ("Cd", 112.411),
+    ("In", 114.818),
+    ("Sn", 118.71),
+    ("Sb", 121.76),
+    ("Te", 127.6),
+    ("I", 126.90447),
+    ("Xe", 131.293),
+    ("Cs", 132.9054519),
+    ("Ba", 137.327),
+    ("La", 138.90547),
+    ("Ce", 140.116),
+    ("Pr", 140.90765),
+    ("Nd", 144.242),
+    ("Pm", 145.0),
+    ("Sm", 150.36),
+    ("Eu", 151.964),
+    ("Gd", 157.25),
+    ("Tb", 158.92535),
+    ("Dy", 162.5),
+    ("Ho", 164.93032),
+    ("Er", 167.259),
+    ("Tm", 168.93421),
+    ("Yb", 173.054),
+    ("Lu", 174.9668),
+    ("Hf", 178.49),
+    ("Ta", 180.94788),
+    ("W", 183.84),
+    ("Re", 186.207),
+    ("Os", 190.23),
+    ("Ir", 192.217),
+    ("Pt", 195.084),
+    ("Au", 196.966569),
+    ("Hg", 200.59),
+    ("Tl", 204.3833),
+    ("Pb", 207.2),
+    ("Bi", 208.9804),
+    ("Ac", 227.0),
+    ("Th", 232.03806),
+    ("Pa", 231.03588),
+    ("U", 238.02891),
+    ("Np", 237.0),
 ];
 
 /// The mass (u) used for `symbol` in dynamical matrices.
@@ -163,7 +236,8 @@ impl Supercell {
             add(add(c0, c1), c2),
         ];
         let frame: [i64; 3] = std::array::from_fn(|i| {
-            corners.iter().map(|c| c[i]).max().unwrap() - corners.iter().map(|c| c[i]).min().unwrap()
+            corners.iter().map(|c| c[i]).max().unwrap()
+                - corners.iter().map(|c| c[i]).min().unwrap()
         });
         let mut sc = Supercell {
             cell: Cell {
@@ -190,7 +264,8 @@ impl Supercell {
                         if sc.index.contains_key(&(u, l)) {
                             continue;
                         }
-                        let s = minv * (unit.frac[u] + Vector3::new(l[0] as f64, l[1] as f64, l[2] as f64));
+                        let s = minv
+                            * (unit.frac[u] + Vector3::new(l[0] as f64, l[1] as f64, l[2] as f64));
                         sc.index.insert((u, l), sc.unit_atom.len());
                         sc.unit_atom.push(u);
                         sc.point.push(l);
@@ -261,14 +336,15 @@ pub fn symmetry(unit: &Cell, symprec: f64) -> Result<Vec<Operation>> {
     let ds = moyo::MoyoDataset::with_default(&cell, symprec)
         .map_err(|e| Error::InvalidInput(format!("symmetry search failed: {e:?}")))?;
     let at = unit.lattice.transpose();
-    let at_inv = at.try_inverse().ok_or_else(|| {
-        Error::InvalidInput("the lattice vectors are linearly dependent".into())
-    })?;
+    let at_inv = at
+        .try_inverse()
+        .ok_or_else(|| Error::InvalidInput("the lattice vectors are linearly dependent".into()))?;
     let tol = (10.0 * symprec).max(1e-4);
     let mut ops = Vec::with_capacity(ds.operations.len());
     for op in &ds.operations {
         let wf = op.rotation.map(|x| x as f64);
-        let w: [[i64; 3]; 3] = std::array::from_fn(|r| std::array::from_fn(|c| op.rotation[(r, c)] as i64));
+        let w: [[i64; 3]; 3] =
+            std::array::from_fn(|r| std::array::from_fn(|c| op.rotation[(r, c)] as i64));
         let mut to = Vec::with_capacity(unit.len());
         for u in 0..unit.len() {
             let x = wf * unit.frac[u] + op.translation;
@@ -311,13 +387,15 @@ impl ForceConstants {
     pub fn symmetrize(&mut self) {
         let n = self.n;
         for i in 0..n {
-            let s: Matrix3<f64> = (0..n).map(|j| self.data[i * n + j]).sum::<Matrix3<f64>>() / n as f64;
+            let s: Matrix3<f64> =
+                (0..n).map(|j| self.data[i * n + j]).sum::<Matrix3<f64>>() / n as f64;
             for j in 0..n {
                 self.data[i * n + j] -= s;
             }
         }
         for j in 0..n {
-            let s: Matrix3<f64> = (0..n).map(|i| self.data[i * n + j]).sum::<Matrix3<f64>>() / n as f64;
+            let s: Matrix3<f64> =
+                (0..n).map(|i| self.data[i * n + j]).sum::<Matrix3<f64>>() / n as f64;
             for i in 0..n {
                 self.data[i * n + j] -= s;
             }
@@ -335,7 +413,12 @@ impl ForceConstants {
     pub fn drift(&self) -> f64 {
         let n = self.n;
         (0..n)
-            .map(|i| (0..n).map(|j| self.data[i * n + j]).sum::<Matrix3<f64>>().amax())
+            .map(|i| {
+                (0..n)
+                    .map(|j| self.data[i * n + j])
+                    .sum::<Matrix3<f64>>()
+                    .amax()
+            })
             .fold(0.0, f64::max)
     }
 }
@@ -358,7 +441,14 @@ pub fn force_constants(
             .map(|j| {
                 let (u2, shift) = g.to[sc.unit_atom[j]];
                 let l = mul3i(&g.w, &sc.point[j]);
-                sc.atom(u2, &[l[0] + shift[0] + tr[0], l[1] + shift[1] + tr[1], l[2] + shift[2] + tr[2]])
+                sc.atom(
+                    u2,
+                    &[
+                        l[0] + shift[0] + tr[0],
+                        l[1] + shift[1] + tr[1],
+                        l[2] + shift[2] + tr[2],
+                    ],
+                )
             })
             .collect()
     };
@@ -367,7 +457,11 @@ pub fn force_constants(
         let (_, shift) = g.to[sc.unit_atom[a]];
         let l = mul3i(&g.w, &sc.point[a]);
         let pb = sc.point[b];
-        [pb[0] - l[0] - shift[0], pb[1] - l[1] - shift[1], pb[2] - l[2] - shift[2]]
+        [
+            pb[0] - l[0] - shift[0],
+            pb[1] - l[1] - shift[1],
+            pb[2] - l[2] - shift[2],
+        ]
     };
     let mut displaced: Vec<usize> = Vec::new();
     for s in sets {
@@ -427,9 +521,11 @@ pub fn force_constants(
             continue;
         }
         let uk = sc.unit_atom[k];
-        let found = displaced
-            .iter()
-            .find_map(|&i| ops.iter().find(|g| g.to[sc.unit_atom[i]].0 == uk).map(|g| (i, g)));
+        let found = displaced.iter().find_map(|&i| {
+            ops.iter()
+                .find(|g| g.to[sc.unit_atom[i]].0 == uk)
+                .map(|g| (i, g))
+        });
         let Some((i, g)) = found else {
             return Err(Error::InvalidInput(format!(
                 "FORCE_SETS: no displaced atom is equivalent to supercell atom {} ({}): the force sets do not cover the structure",
@@ -492,7 +588,8 @@ pub fn primitive(unit: &Cell, sc: &Supercell, axis: Option<&[[f64; 3]; 3]>) -> R
     for u in 0..unit.len() {
         let f = pinv * unit.frac[u];
         let hit = (0..cell.len()).find(|&q| {
-            cell.species[q] == unit.species[u] && pcell_probe.wrapped_distance(&(f - cell.frac[q])) < tol
+            cell.species[q] == unit.species[u]
+                && pcell_probe.wrapped_distance(&(f - cell.frac[q])) < tol
         });
         match hit {
             Some(q) => u2p.push(q),
@@ -536,9 +633,16 @@ pub struct Pair {
 
 /// The pairs of the dynamical matrix with the shortest periodic images of each,
 /// phonopy's rule: every image within tolerance of the shortest, weighted equally.
-pub fn pairs(sc: &Supercell, prim: &Primitive, fc: &dyn Fn(usize, usize) -> Matrix3<f64>) -> Vec<Pair> {
+pub fn pairs(
+    sc: &Supercell,
+    prim: &Primitive,
+    fc: &dyn Fn(usize, usize) -> Matrix3<f64>,
+) -> Vec<Pair> {
     let s = &sc.cell;
-    let to_prim = (prim.cell.lattice.transpose()).try_inverse().expect("primitive lattice") * s.lattice.transpose();
+    let to_prim = (prim.cell.lattice.transpose())
+        .try_inverse()
+        .expect("primitive lattice")
+        * s.lattice.transpose();
     let mut out = Vec::with_capacity(prim.p2s.len() * s.len());
     for (p, &i) in prim.p2s.iter().enumerate() {
         for j in 0..s.len() {
@@ -595,11 +699,14 @@ impl Harmonic {
         let unit = Cell::from_structure(&e.unitcell, &src)?;
         let supercell = Supercell::build(&unit, &e.supercell_matrix).map_err(ctx)?;
         let operations = symmetry(&unit, SYMPREC).map_err(ctx)?;
-        let mut force_constants = force_constants(&supercell, &operations, &e.force_sets).map_err(ctx)?;
+        let mut force_constants =
+            force_constants(&supercell, &operations, &e.force_sets).map_err(ctx)?;
         let drift = force_constants.drift();
         force_constants.symmetrize();
         let primitive = primitive(&unit, &supercell, e.primitive_axis.as_ref()).map_err(ctx)?;
-        let pairs = pairs(&supercell, &primitive, &|p, j| *force_constants.get(primitive.p2s[p], j));
+        let pairs = pairs(&supercell, &primitive, &|p, j| {
+            *force_constants.get(primitive.p2s[p], j)
+        });
         Ok(Harmonic {
             unit,
             supercell,
@@ -644,7 +751,11 @@ impl Harmonic {
                             primitive.cell.len()
                         ))));
                     }
-                    (None, pairs(&supercell, &primitive, &|p, j| m(p * n + j)), 0.0)
+                    (
+                        None,
+                        pairs(&supercell, &primitive, &|p, j| m(p * n + j)),
+                        0.0,
+                    )
                 } else {
                     let fc = ForceConstants {
                         n,
@@ -656,7 +767,8 @@ impl Harmonic {
                 }
             }
             None => {
-                let mut fc = force_constants(&supercell, &operations, &pp.force_sets).map_err(ctx)?;
+                let mut fc =
+                    force_constants(&supercell, &operations, &pp.force_sets).map_err(ctx)?;
                 let drift = fc.drift();
                 fc.symmetrize();
                 let pairs = pairs(&supercell, &primitive, &|p, j| *fc.get(primitive.p2s[p], j));

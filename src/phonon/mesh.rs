@@ -154,7 +154,10 @@ struct PointOp {
 fn point_ops(h: &Harmonic) -> Result<Vec<PointOp>> {
     let prim = &h.primitive.cell;
     // x_unit = P x_prim with P = L_prim^-T... derived from the lattices: A_uᵀ x_u = A_pᵀ x_p.
-    let p = (h.unit.lattice.transpose()).try_inverse().expect("unit lattice") * prim.lattice.transpose();
+    let p = (h.unit.lattice.transpose())
+        .try_inverse()
+        .expect("unit lattice")
+        * prim.lattice.transpose();
     let p_inv = p.try_inverse().expect("primitive lattice");
     let mut out: Vec<PointOp> = Vec::new();
     let mut seen: Vec<Matrix3<f64>> = Vec::new();
@@ -212,9 +215,17 @@ fn address(mesh: &[usize; 3], a: &[i64; 3]) -> usize {
 
 fn grid_point(mesh: &[usize; 3], shift: &[i64; 3], g: usize) -> [i64; 3] {
     let (n0, n1) = (mesh[0], mesh[1]);
-    let a = [(g % n0) as i64, ((g / n0) % n1) as i64, (g / (n0 * n1)) as i64];
+    let a = [
+        (g % n0) as i64,
+        ((g / n0) % n1) as i64,
+        (g / (n0 * n1)) as i64,
+    ];
     // doubled coordinates 2a + s
-    [2 * a[0] + shift[0], 2 * a[1] + shift[1], 2 * a[2] + shift[2]]
+    [
+        2 * a[0] + shift[0],
+        2 * a[1] + shift[1],
+        2 * a[2] + shift[2],
+    ]
 }
 
 fn reduce(mesh: &[usize; 3], shift: &[i64; 3], ops: &[PointOp], use_symmetry: bool) -> Reduction {
@@ -223,7 +234,11 @@ fn reduce(mesh: &[usize; 3], shift: &[i64; 3], ops: &[PointOp], use_symmetry: bo
     let map_point = |op: &Matrix3<f64>, sign: f64, d: &[i64; 3]| -> Option<[i64; 3]> {
         let mut out = [0i64; 3];
         for i in 0..3 {
-            let x: f64 = (0..3).map(|j| op[(i, j)] * d[j] as f64 / mesh[j] as f64).sum::<f64>() * mesh[i] as f64 * sign;
+            let x: f64 = (0..3)
+                .map(|j| op[(i, j)] * d[j] as f64 / mesh[j] as f64)
+                .sum::<f64>()
+                * mesh[i] as f64
+                * sign;
             let r = x.round();
             if (x - r).abs() > 1e-8 || (r as i64 - shift[i]).rem_euclid(2) != 0 {
                 return None;
@@ -238,7 +253,9 @@ fn reduce(mesh: &[usize; 3], shift: &[i64; 3], ops: &[PointOp], use_symmetry: bo
     if use_symmetry {
         for (k, op) in ops.iter().enumerate() {
             for sign in [1.0, -1.0] {
-                if (0..nq).all(|g| map_point(&op.w_inv_t, sign, &grid_point(mesh, shift, g)).is_some()) {
+                if (0..nq)
+                    .all(|g| map_point(&op.w_inv_t, sign, &grid_point(mesh, shift, g)).is_some())
+                {
                     valid.push((k, sign));
                 }
             }
@@ -275,16 +292,27 @@ fn reduce(mesh: &[usize; 3], shift: &[i64; 3], ops: &[PointOp], use_symmetry: bo
 /// The 24 tetrahedra around a grid point: corner offsets and which corner it is.
 fn tetrahedra(cell: &Cell, mesh: &[usize; 3]) -> Vec<([[i64; 3]; 4], usize)> {
     let rec = cell.lattice.try_inverse().expect("lattice").transpose(); // rows bᵢ (no 2π)
-    let edge: Vec<Vector3<f64>> = (0..3).map(|i| rec.row(i).transpose() / mesh[i] as f64).collect();
+    let edge: Vec<Vector3<f64>> = (0..3)
+        .map(|i| rec.row(i).transpose() / mesh[i] as f64)
+        .collect();
     let signs = [[1, 1, 1], [-1, 1, 1], [1, -1, 1], [1, 1, -1]];
-    let len = |s: &[i64; 3]| (edge[0] * s[0] as f64 + edge[1] * s[1] as f64 + edge[2] * s[2] as f64).norm();
+    let len = |s: &[i64; 3]| {
+        (edge[0] * s[0] as f64 + edge[1] * s[1] as f64 + edge[2] * s[2] as f64).norm()
+    };
     let s = signs
         .iter()
         .min_by(|a, b| len(a).total_cmp(&len(b)))
         .copied()
         .unwrap();
     let start: [i64; 3] = s.map(|x| if x > 0 { 0 } else { 1 });
-    let perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let perms = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
     let mut cube = Vec::new();
     for p in perms {
         let mut v = [start; 4];
@@ -322,8 +350,17 @@ fn tetra_weight(e: &[f64; 4], w: f64) -> Option<(f64, [f64; 4])> {
     }
     if w <= e2 {
         let g = 3.0 * (w - e1).powi(2) / ((e2 - e1) * (e3 - e1) * (e4 - e1));
-        let t = [(w - e1) / (e2 - e1), (w - e1) / (e3 - e1), (w - e1) / (e4 - e1)];
-        let c = [(3.0 - t[0] - t[1] - t[2]) / 3.0, t[0] / 3.0, t[1] / 3.0, t[2] / 3.0];
+        let t = [
+            (w - e1) / (e2 - e1),
+            (w - e1) / (e3 - e1),
+            (w - e1) / (e4 - e1),
+        ];
+        let c = [
+            (3.0 - t[0] - t[1] - t[2]) / 3.0,
+            t[0] / 3.0,
+            t[1] / 3.0,
+            t[2] / 3.0,
+        ];
         Some((g, c))
     } else if w < e3 {
         let g = (3.0 * (e2 - e1) + 6.0 * (w - e2)
@@ -352,13 +389,23 @@ fn tetra_weight(e: &[f64; 4], w: f64) -> Option<(f64, [f64; 4])> {
         let tot = (a1 + a2).max(1e-300);
         let mut c = [0.0; 4];
         for k in 0..4 {
-            c[k] = (a1 * (c13[k] + c14[k] + c24[k]) + a2 * (c13[k] + c24[k] + c23[k])) / (3.0 * tot);
+            c[k] =
+                (a1 * (c13[k] + c14[k] + c24[k]) + a2 * (c13[k] + c24[k] + c23[k])) / (3.0 * tot);
         }
         Some((g, c))
     } else {
         let g = 3.0 * (e4 - w).powi(2) / ((e4 - e1) * (e4 - e2) * (e4 - e3));
-        let t = [(w - e4) / (e1 - e4), (w - e4) / (e2 - e4), (w - e4) / (e3 - e4)];
-        let c = [t[0] / 3.0, t[1] / 3.0, t[2] / 3.0, (3.0 - t[0] - t[1] - t[2]) / 3.0];
+        let t = [
+            (w - e4) / (e1 - e4),
+            (w - e4) / (e2 - e4),
+            (w - e4) / (e3 - e4),
+        ];
+        let c = [
+            t[0] / 3.0,
+            t[1] / 3.0,
+            t[2] / 3.0,
+            (3.0 - t[0] - t[1] - t[2]) / 3.0,
+        ];
         Some((g, c))
     }
 }
@@ -367,19 +414,24 @@ fn tetra_weight(e: &[f64; 4], w: f64) -> Option<(f64, [f64; 4])> {
 pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<MeshDos> {
     let mesh = opts.mesh;
     if mesh.iter().any(|&m| m == 0) {
-        return Err(Error::InvalidInput(format!("mesh {mesh:?}: every division must be at least 1")));
+        return Err(Error::InvalidInput(format!(
+            "mesh {mesh:?}: every division must be at least 1"
+        )));
     }
     let prim = &h.primitive.cell;
     let np = prim.len();
     let nb = 3 * np;
-    let shift: [i64; 3] = std::array::from_fn(|i| i64::from(!opts.gamma_center && mesh[i] % 2 == 0));
+    let shift: [i64; 3] =
+        std::array::from_fn(|i| i64::from(!opts.gamma_center && mesh[i] % 2 == 0));
     let ops = point_ops(h)?;
     let red = reduce(&mesh, &shift, &ops, opts.symmetry);
     let nq = mesh.iter().product::<usize>();
     // Channels of the projection.
     let (labels, chan_of_atom): (Vec<String>, Vec<usize>) = match opts.resolve {
         Resolve::Atoms => (
-            (0..np).map(|p| format!("{}{}", prim.species[p], p + 1)).collect(),
+            (0..np)
+                .map(|p| format!("{}{}", prim.species[p], p + 1))
+                .collect(),
             (0..np).collect(),
         ),
         Resolve::Elements => {
@@ -440,8 +492,16 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
         b.finish_and_clear();
     }
     let freq = |g: usize, b: usize| solved[red.of[g]].0[b];
-    let fmin = solved.iter().flat_map(|s| s.0.iter()).copied().fold(f64::INFINITY, f64::min);
-    let fmax = solved.iter().flat_map(|s| s.0.iter()).copied().fold(f64::NEG_INFINITY, f64::max);
+    let fmin = solved
+        .iter()
+        .flat_map(|s| s.0.iter())
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let fmax = solved
+        .iter()
+        .flat_map(|s| s.0.iter())
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     let mut imag = 0usize;
     for g in 0..nq {
         imag += (0..nb).filter(|&b| freq(g, b) < -0.01).count();
@@ -466,7 +526,11 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
         })
         .collect();
     let ngrid = |g: usize, off: &[i64; 3]| {
-        let a = [(g % mesh[0]) as i64, ((g / mesh[0]) % mesh[1]) as i64, (g / (mesh[0] * mesh[1])) as i64];
+        let a = [
+            (g % mesh[0]) as i64,
+            ((g / mesh[0]) % mesh[1]) as i64,
+            (g / (mesh[0] * mesh[1])) as i64,
+        ];
         address(&mesh, &[a[0] + off[0], a[1] + off[1], a[2] + off[2]])
     };
     let weight = 1.0 / nq as f64;
@@ -517,7 +581,8 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
                         DosMethod::Gaussian => {
                             let f = fs[b];
                             let a = (((f - 6.0 * sigma) - f0) / df).ceil().max(0.0) as usize;
-                            let z = ((((f + 6.0 * sigma) - f0) / df).floor().max(-1.0) + 1.0) as usize;
+                            let z =
+                                ((((f + 6.0 * sigma) - f0) / df).floor().max(-1.0) + 1.0) as usize;
                             let norm = weight / ((2.0 * PI).sqrt() * sigma);
                             for k in a..z.min(npts) {
                                 let x = (freqs_thz[k] - f) / sigma;

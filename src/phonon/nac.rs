@@ -62,7 +62,10 @@ impl Nac {
     pub fn new(h: &Harmonic, born: &Born, method: NacMethod) -> Result<Nac> {
         let prim = &h.primitive.cell;
         let np = prim.len();
-        let p = (h.unit.lattice.transpose()).try_inverse().expect("unit lattice") * prim.lattice.transpose();
+        let p = (h.unit.lattice.transpose())
+            .try_inverse()
+            .expect("unit lattice")
+            * prim.lattice.transpose();
         let p_inv = p.try_inverse().expect("primitive lattice");
         // For every primitive atom: the first atom of its orbit and an operation
         // (Cartesian rotation) taking that atom onto it.
@@ -249,9 +252,13 @@ impl Nac {
         'outer: for a in 0..span {
             for b in 0..span {
                 for c in 0..span {
-                    let q = (mp_inv * Vector3::new(a as f64, b as f64, c as f64)).map(|x| x - x.floor());
+                    let q = (mp_inv * Vector3::new(a as f64, b as f64, c as f64))
+                        .map(|x| x - x.floor());
                     let q = q.map(|x| if (x - 1.0).abs() < 1e-8 { 0.0 } else { x });
-                    if !comm.iter().any(|p| (p - q).map(|x| x - x.round()).amax() < 1e-6) {
+                    if !comm
+                        .iter()
+                        .any(|p| (p - q).map(|x| x - x.round()).amax() < 1e-6)
+                    {
                         comm.push(q);
                         if comm.len() == nc {
                             break 'outer;
