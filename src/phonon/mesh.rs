@@ -631,3 +631,34 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
         imaginary_fraction: imag as f64 / (nq * nb) as f64,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tetrahedron_weight_integrates_to_one_and_corner_shares_sum_to_one() {
+        let e = [1.0, 1.7, 2.2, 4.0];
+        let n = 200_000;
+        let (a, b) = (0.5, 4.5);
+        let h = (b - a) / n as f64;
+        let mut total = 0.0;
+        let mut corner = [0.0; 4];
+        for k in 0..n {
+            let w = a + (k as f64 + 0.5) * h;
+            if let Some((g, c)) = tetra_weight(&e, w) {
+                assert!((c.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{c:?}");
+                assert!(c.iter().all(|&x| x >= -1e-12));
+                total += g * h;
+                for i in 0..4 {
+                    corner[i] += g * c[i] * h;
+                }
+            }
+        }
+        assert!((total - 1.0).abs() < 1e-6, "{total}");
+        // Each corner carries a quarter of the states of a linear tetrahedron.
+        for c in corner {
+            assert!((c - 0.25).abs() < 1e-5, "{corner:?}");
+        }
+    }
+}
