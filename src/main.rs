@@ -147,6 +147,10 @@ enum PhononCommand {
         /// Output folder.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// A folder with phonopy's total_dos.dat to compare with: its curve goes on
+        /// compare.svg and the largest difference is printed.
+        #[arg(long)]
+        compare: Option<PathBuf>,
     },
     /// Print one material's descriptors and write its DOS plot (SVG).
     Show {
@@ -573,6 +577,7 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             dos,
             opts,
             out,
+            compare,
         } => {
             use superion::phonon::entry_dos::{compute_dos, sigma_used, write_phonopy_files};
             let fopts = opts.options()?;
@@ -629,8 +634,43 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                     println!("{k:<28} {x:.6}");
                 }
             }
+            superion::plot::dos_svg(&r.dos, &out.join("dos.svg"))?;
+            if let Some(dir) = compare {
+                let reference = superion::io::phonopy::read(&dir)?;
+                let peak = reference.total.iter().fold(0.0f64, |m, v| m.max(*v));
+                // the reference interpolated onto our grid
+                let interp = |w: f64| {
+                    let f = &reference.freqs_thz;
+                    match f.iter().position(|&x| x >= w) {
+                        Some(0) | None => 0.0,
+                        Some(i) => {
+                            let t = (w - f[i - 1]) / (f[i] - f[i - 1]);
+                            reference.total[i - 1] * (1.0 - t) + reference.total[i] * t
+                        }
+                    }
+                };
+                let worst = r
+                    .dos
+                    .freqs_thz
+                    .iter()
+                    .zip(&r.dos.total)
+                    .map(|(&w, &g)| (g - interp(w)).abs())
+                    .fold(0.0, f64::max);
+                println!(
+                    "vs {}: largest |Δg| = {:.4} states/THz = {:.2} % of its peak",
+                    dir.display(),
+                    worst,
+                    100.0 * worst / peak.max(1e-30)
+                );
+                superion::plot::dos_compare_svg(
+                    &format!("{} {}: superion vs phonopy", r.report.id, r.report.formula),
+                    ("superion", &r.dos.freqs_thz, &r.dos.total),
+                    ("phonopy total_dos.dat", &reference.freqs_thz, &reference.total),
+                    &out.join("compare.svg"),
+                )?;
+            }
             eprintln!(
-                "superion: total_dos.dat, projected_dos.dat, dos.json -> {}",
+                "superion: total_dos.dat, projected_dos.dat, dos.json, dos.svg -> {}",
                 out.display()
             );
             Ok(())

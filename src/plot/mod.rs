@@ -213,3 +213,65 @@ pub fn msd_svg(
     }
     write_atomic(path, svg.as_bytes())
 }
+
+/// Two total DOS curves on one frame (superion's against a reference such as
+/// phonopy's total_dos.dat), the reference dashed.
+pub fn dos_compare_svg(
+    title: &str,
+    ours: (&str, &[f64], &[f64]),
+    reference: (&str, &[f64], &[f64]),
+    path: &Path,
+) -> Result<()> {
+    let all_f = ours.1.iter().chain(reference.1);
+    let fmin = all_f.clone().fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0);
+    let fmax = all_f.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+    let ymax = ours.2.iter().chain(reference.2).fold(0.0f64, |m, v| m.max(*v)) * 1.08;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(fmin..fmax, 0.0..ymax.max(1e-12))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Frequency (THz)")
+            .y_desc("DOS (states/THz per cell)")
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(plot_err)?;
+        let c0 = PALETTE[4];
+        chart
+            .draw_series(LineSeries::new(
+                reference.1.iter().copied().zip(reference.2.iter().copied()),
+                c0.stroke_width(5),
+            ))
+            .map_err(plot_err)?
+            .label(reference.0)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c0.stroke_width(5)));
+        let c1 = PALETTE[0];
+        chart
+            .draw_series(LineSeries::new(
+                ours.1.iter().copied().zip(ours.2.iter().copied()),
+                c1.stroke_width(1),
+            ))
+            .map_err(plot_err)?
+            .label(ours.0)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c1.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
