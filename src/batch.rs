@@ -88,6 +88,7 @@ struct Manifest {
 #[serde(rename_all = "kebab-case")]
 enum Kind {
     PhononFeatures,
+    PhononDos,
     TrajMsd,
     TrajHops,
 }
@@ -99,11 +100,9 @@ impl Kind {
             ["phonon", "features"] => Kind::PhononFeatures,
             ["traj", "msd"] => Kind::TrajMsd,
             ["traj", "hops"] => Kind::TrajHops,
-            ["phonon", "dos"] => bail!(
-                "command \"phonon dos\" is not available yet (PhononDB force constants are a later issue)"
-            ),
+            ["phonon", "dos"] => Kind::PhononDos,
             _ => bail!(
-                "command {s:?}: expected one of \"phonon features\", \"traj msd\", \"traj hops\""
+                "command {s:?}: expected one of \"phonon features\", \"phonon dos\", \"traj msd\", \"traj hops\""
             ),
         })
     }
@@ -111,6 +110,7 @@ impl Kind {
     fn words(self) -> [&'static str; 2] {
         match self {
             Kind::PhononFeatures => ["phonon", "features"],
+            Kind::PhononDos => ["phonon", "dos"],
             Kind::TrajMsd => ["traj", "msd"],
             Kind::TrajHops => ["traj", "hops"],
         }
@@ -285,6 +285,19 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
             .iter()
             .map(|i| i.path().to_path_buf())
             .collect(),
+        Kind::PhononDos => {
+            let found = io::inputs::discover(&given)?;
+            if let Some(other) = found
+                .iter()
+                .find(|i| !matches!(i, io::inputs::PhononInput::PhononDb(_)))
+            {
+                bail!(
+                    "{}: phonon dos computes a DOS from force sets or force constants (PhononDB entries, phonopy_params.yaml), not from a finished DOS",
+                    other.path().display()
+                );
+            }
+            found.iter().map(|i| i.path().to_path_buf()).collect()
+        }
         Kind::TrajMsd | Kind::TrajHops => {
             for p in &given {
                 if !p.is_file() {
@@ -529,6 +542,40 @@ fn merge(
                 .collect();
             io::write_csv(&merged.join("features.csv"), &header, &body)?;
             written.push(format!("features.csv ({} materials)", body.len()));
+        }
+        Kind::PhononDos => {
+            // One descriptor row per material (the dos.json of each), and the reports.
+            let mut header: Vec<String> = vec!["input".into()];
+            let mut body = Vec::new();
+            let mut reports = Vec::new();
+            for inp in &ok {
+                let text = std::fs::read_to_string(res(inp, "dos.json"))?;
+                let v: serde_json::Value = serde_json::from_str(&text)?;
+                if let Some(d) = v["descriptors"].as_object() {
+                    if header.len() == 1 {
+                        header.extend(d.keys().cloned());
+                    }
+                    let mut row = vec![inp.path.display().to_string()];
+                    for k in &header[1..] {
+                        row.push(match &d.get(k) {
+                            Some(serde_json::Value::String(t)) => t.clone(),
+                            Some(serde_json::Value::Null) | None => String::new(),
+                            Some(x) => x.to_string(),
+                        });
+                    }
+                    body.push(row);
+                }
+                reports.push(serde_json::json!({"input": inp.path, "report": v["report"], "dir": run_dir.join("results").join(&inp.id)}));
+            }
+            io::write_csv(&merged.join("dos_features.csv"), &header, &body)?;
+            io::write_atomic(
+                &merged.join("reports.json"),
+                serde_json::to_string_pretty(&reports)?.as_bytes(),
+            )?;
+            written.push(format!(
+                "dos_features.csv and reports.json ({} materials; each DOS in results/<id>/)",
+                body.len()
+            ));
         }
         Kind::TrajMsd | Kind::TrajHops => {
             let mut summaries = Vec::new();

@@ -70,7 +70,7 @@ enum Command {
         out: PathBuf,
         /// How PhononDB entries' DOS are computed.
         #[command(flatten)]
-        dos: DosArgs,
+        dos: ScreenDosArgs,
     },
     /// The main job on the bundled data: screening of the phonopy examples and the
     /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
@@ -204,6 +204,39 @@ struct DosArgs {
     /// Solve every q-point of the mesh (no point-group reduction).
     #[arg(long)]
     no_symmetry: bool,
+}
+
+/// The DOS options of `screen` for PhononDB entries (`--method` there is the
+/// clustering method, so the DOS method is `--dos-method`).
+#[derive(clap::Args, Clone)]
+struct ScreenDosArgs {
+    /// q-point mesh for PhononDB entries.
+    #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [20, 20, 20])]
+    mesh: Vec<usize>,
+    #[arg(long)]
+    gamma_center: bool,
+    #[arg(long, value_enum, default_value_t = DosMethodArg::Tetrahedron)]
+    dos_method: DosMethodArg,
+    /// Never apply the non-analytical correction.
+    #[arg(long)]
+    no_nac: bool,
+    #[arg(long, value_enum, default_value_t = NacMethodArg::Gonze)]
+    nac_method: NacMethodArg,
+}
+
+impl ScreenDosArgs {
+    fn dos_args(&self) -> DosArgs {
+        DosArgs {
+            mesh: self.mesh.clone(),
+            gamma_center: self.gamma_center,
+            method: self.dos_method,
+            sigma: None,
+            nac: false,
+            no_nac: self.no_nac,
+            nac_method: self.nac_method,
+            no_symmetry: false,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -364,7 +397,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             dos,
         } => {
-            let dos = dos.options(superion::phonon::mesh::Resolve::Elements, false)?;
+            let dos = dos
+                .dos_args()
+                .options(superion::phonon::mesh::Resolve::Elements, false)?;
             let report = screen_cmd(
                 &Engine::new(cli.backend)?,
                 &inputs,
@@ -665,7 +700,11 @@ fn phonon(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 superion::plot::dos_compare_svg(
                     &format!("{} {}: superion vs phonopy", r.report.id, r.report.formula),
                     ("superion", &r.dos.freqs_thz, &r.dos.total),
-                    ("phonopy total_dos.dat", &reference.freqs_thz, &reference.total),
+                    (
+                        "phonopy total_dos.dat",
+                        &reference.freqs_thz,
+                        &reference.total,
+                    ),
                     &out.join("compare.svg"),
                 )?;
             }

@@ -434,3 +434,55 @@ fn hop_batches_merge_events_and_summaries() {
     assert_eq!(s.as_array().unwrap().len(), 2);
     assert_eq!(s[0]["summary"]["events"], 10);
 }
+
+#[test]
+fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
+    let db = root().join("../shared/data/phonondb-li");
+    let dir = tempdir("dos");
+    let inputs = dir.join("entries");
+    std::fs::create_dir_all(&inputs).unwrap();
+    if db.is_dir() {
+        for id in ["1138-lif-fm-3m-225", "1960-li2o-fm-3m-225"] {
+            let f = format!("materials-id-{id}.tar.lzma");
+            std::fs::copy(db.join(&f), inputs.join(&f)).unwrap();
+        }
+    }
+    // Always present: one malformed entry.
+    let bad = inputs.join("broken-entry");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in ["FORCE_SETS", "POSCAR-unitcell", "phonopy.conf"] {
+        std::fs::write(bad.join(f), "garbage\n").unwrap();
+    }
+    std::fs::write(
+        dir.join("m.yaml"),
+        "command: phonon dos\nargs: [\"--mesh\", \"6\", \"6\", \"6\"]\ninputs: [entries]\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        dir.join("m.yaml").to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        run_s,
+    ]));
+    for s in ["0", "1"] {
+        ok(superion(&["batch", "run", run_s, "--shard", s]));
+    }
+    ok(superion(&["batch", "merge", run_s]));
+    let n_good = if db.is_dir() { 2 } else { 0 };
+    let table = std::fs::read_to_string(run.join("merged/dos_features.csv")).unwrap();
+    assert!(table.starts_with("input,"), "{table}");
+    assert_eq!(table.lines().count(), 1 + n_good, "{table}");
+    if n_good > 0 {
+        assert!(
+            table.contains("mp-1138") && table.contains("li_centre_thz"),
+            "{table}"
+        );
+    }
+    let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
+    assert!(failures.contains("broken-entry"), "{failures}");
+}

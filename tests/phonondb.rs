@@ -121,7 +121,12 @@ fn every_li_entry_reads_and_a_folder_reads_like_its_archive() {
 /// reference figures in ../shared/data/README.md are computed.
 fn centre(f: &[f64], g: &[f64]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
-    let pts: Vec<(f64, f64)> = f.iter().zip(g).filter(|p| *p.0 > 0.0).map(|(a, b)| (*a, *b)).collect();
+    let pts: Vec<(f64, f64)> = f
+        .iter()
+        .zip(g)
+        .filter(|p| *p.0 > 0.0)
+        .map(|(a, b)| (*a, *b))
+        .collect();
     for w in pts.windows(2) {
         let h = w[1].0 - w[0].0;
         num += 0.5 * h * (w[0].0 * w[0].1 + w[1].0 * w[1].1);
@@ -150,27 +155,68 @@ fn dos_from_force_sets_matches_phonopy_on_the_reference_entries() {
     // (archive, primitive atoms, phonopy's total and Li centres from the README,
     //  lowest frequency from phonopy's DOS range, or None when stable)
     for (file, n, total, li, lowest) in [
-        ("materials-id-1138-lif-fm-3m-225.tar.lzma", 2, 9.994, 11.713, None),
-        ("materials-id-1960-li2o-fm-3m-225.tar.lzma", 3, 13.196, 14.046, None),
-        ("materials-id-2341-li3n-p6-3-mmc-194.tar.lzma", 8, 12.336, 12.776, Some(-2.5345)),
-        ("materials-id-985583-li3ps4-pnma-62.tar.lzma", 32, 8.613, 9.550, Some(-2.9328)),
+        (
+            "materials-id-1138-lif-fm-3m-225.tar.lzma",
+            2,
+            9.994,
+            11.713,
+            None,
+        ),
+        (
+            "materials-id-1960-li2o-fm-3m-225.tar.lzma",
+            3,
+            13.196,
+            14.046,
+            None,
+        ),
+        (
+            "materials-id-2341-li3n-p6-3-mmc-194.tar.lzma",
+            8,
+            12.336,
+            12.776,
+            Some(-2.5345),
+        ),
+        (
+            "materials-id-985583-li3ps4-pnma-62.tar.lzma",
+            32,
+            8.613,
+            9.550,
+            Some(-2.9328),
+        ),
     ] {
         let e = read_entry(&db.join(file)).unwrap();
         let r = entry_dos(&e, &DosOptions::default()).unwrap();
         let d = &r.dos;
         assert_eq!(r.report.primitive_atoms, n, "{file}");
         let integral = r.report.dos_integral;
-        assert!((integral - 3.0 * n as f64).abs() < 0.01 * 3.0 * n as f64, "{file}: ∫g = {integral}");
+        assert!(
+            (integral - 3.0 * n as f64).abs() < 0.01 * 3.0 * n as f64,
+            "{file}: ∫g = {integral}"
+        );
         let tc = centre(&d.freqs_thz, &d.total);
         let lc = centre(&d.freqs_thz, &d.element_dos("Li").unwrap());
-        assert!((tc - total).abs() < 0.005 * total, "{file}: total centre {tc} vs phonopy {total}");
-        assert!((lc - li).abs() < 0.005 * li, "{file}: Li centre {lc} vs phonopy {li}");
+        assert!(
+            (tc - total).abs() < 0.005 * total,
+            "{file}: total centre {tc} vs phonopy {total}"
+        );
+        assert!(
+            (lc - li).abs() < 0.005 * li,
+            "{file}: Li centre {lc} vs phonopy {li}"
+        );
         match lowest {
             Some(w) => {
-                assert!((r.report.min_frequency_thz - w).abs() < 0.01, "{file}: lowest {}", r.report.min_frequency_thz);
+                assert!(
+                    (r.report.min_frequency_thz - w).abs() < 0.01,
+                    "{file}: lowest {}",
+                    r.report.min_frequency_thz
+                );
                 assert!(r.report.imaginary_mode_fraction > 0.0);
             }
-            None => assert!(r.report.min_frequency_thz > 0.0, "{file}: {}", r.report.min_frequency_thz),
+            None => assert!(
+                r.report.min_frequency_thz > 0.0,
+                "{file}: {}",
+                r.report.min_frequency_thz
+            ),
         }
         // The curve itself against phonopy's total_dos.dat, point by point (same grid rule).
         let id = file.split('-').nth(2).unwrap();
@@ -178,8 +224,15 @@ fn dos_from_force_sets_matches_phonopy_on_the_reference_entries() {
         assert_eq!(rf.len(), d.freqs_thz.len());
         let peak = rg.iter().cloned().fold(0.0, f64::max);
         for (k, (a, b)) in d.total.iter().zip(&rg).enumerate() {
-            assert!((rf[k] - d.freqs_thz[k]).abs() < 1e-3, "{file}: grid point {k}");
-            assert!((a - b).abs() < 0.01 * peak, "{file}: g({}) = {a} vs phonopy {b}", rf[k]);
+            assert!(
+                (rf[k] - d.freqs_thz[k]).abs() < 1e-3,
+                "{file}: grid point {k}"
+            );
+            assert!(
+                (a - b).abs() < 0.01 * peak,
+                "{file}: g({}) = {a} vs phonopy {b}",
+                rf[k]
+            );
         }
     }
 }
@@ -214,7 +267,11 @@ fn no_nac_and_gaussian_and_full_mesh_agree_where_they_should() {
     let mut o = DosOptions::default();
     o.mesh.method = DosMethod::Gaussian;
     let g = entry_dos(&e, &o).unwrap();
-    assert!((g.report.dos_integral - 6.0).abs() < 0.06, "{}", g.report.dos_integral);
+    assert!(
+        (g.report.dos_integral - 6.0).abs() < 0.06,
+        "{}",
+        g.report.dos_integral
+    );
     let (c1, c2) = (
         centre(&g.dos.freqs_thz, &g.dos.total),
         centre(&base.dos.freqs_thz, &base.dos.total),
@@ -229,15 +286,28 @@ fn bundled_phonopy_params_give_phonopys_own_dos() {
     // against the total_dos.dat phonopy computed from them. NaCl has NAC.
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/phonopy");
     for (name, n) in [("NaCl", 2), ("Li3NbS4", 8)] {
-        let r = compute_dos(&data.join(name).join("phonopy_params.yaml.gz"), &DosOptions::default()).unwrap();
+        let r = compute_dos(
+            &data.join(name).join("phonopy_params.yaml.gz"),
+            &DosOptions::default(),
+        )
+        .unwrap();
         assert_eq!(r.report.primitive_atoms, n);
         assert_eq!(r.report.nac, name == "NaCl");
         let (rf, rg) = read_dat(&data.join(name).join("total_dos.dat"));
         let peak = rg.iter().cloned().fold(0.0, f64::max);
         assert_eq!(rf.len(), r.dos.freqs_thz.len());
         for k in 0..rf.len() {
-            assert!((rf[k] - r.dos.freqs_thz[k]).abs() < 1e-3, "{name}: grid {k}");
-            assert!((r.dos.total[k] - rg[k]).abs() < 0.01 * peak, "{name}: g({}) {} vs {}", rf[k], r.dos.total[k], rg[k]);
+            assert!(
+                (rf[k] - r.dos.freqs_thz[k]).abs() < 1e-3,
+                "{name}: grid {k}"
+            );
+            assert!(
+                (r.dos.total[k] - rg[k]).abs() < 0.01 * peak,
+                "{name}: g({}) {} vs {}",
+                rf[k],
+                r.dos.total[k],
+                rg[k]
+            );
         }
     }
 }

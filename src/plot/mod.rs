@@ -225,7 +225,12 @@ pub fn dos_compare_svg(
     let all_f = ours.1.iter().chain(reference.1);
     let fmin = all_f.clone().fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0);
     let fmax = all_f.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-    let ymax = ours.2.iter().chain(reference.2).fold(0.0f64, |m, v| m.max(*v)) * 1.08;
+    let ymax = ours
+        .2
+        .iter()
+        .chain(reference.2)
+        .fold(0.0f64, |m, v| m.max(*v))
+        * 1.08;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
