@@ -75,13 +75,12 @@ fn inputs(dir: &Path) -> PathBuf {
             for f in std::fs::read_dir(src.join(name)).unwrap() {
                 let f = f.unwrap().path();
                 let fname = f.file_name().unwrap();
-                let text = std::fs::read_to_string(&f).unwrap();
-                let out = if fname.to_string_lossy().ends_with(".dat") {
-                    scaled(&text, 1.0 + 0.01 * v as f64)
+                if fname.to_string_lossy().ends_with(".dat") {
+                    let text = std::fs::read_to_string(&f).unwrap();
+                    std::fs::write(d.join(fname), scaled(&text, 1.0 + 0.01 * v as f64)).unwrap();
                 } else {
-                    text
-                };
-                std::fs::write(d.join(fname), out).unwrap();
+                    std::fs::copy(&f, d.join(fname)).unwrap();
+                }
             }
         }
     }
@@ -97,16 +96,49 @@ fn inputs(dir: &Path) -> PathBuf {
     manifest
 }
 
+/// The 48 smallest PhononDB archives of ../shared/data/phonondb-li and one malformed
+/// entry, computed on a 4 x 4 x 4 mesh; None when that folder is absent.
+fn phonondb_inputs(dir: &Path) -> Option<PathBuf> {
+    let db = root().join("../shared/data/phonondb-li");
+    if !db.is_dir() {
+        return None;
+    }
+    let inp = dir.join("inputs");
+    std::fs::create_dir_all(&inp).unwrap();
+    let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    files.sort();
+    for (_, f) in files.iter().take(48) {
+        std::fs::copy(f, inp.join(f.file_name().unwrap())).unwrap();
+    }
+    let bad = inp.join("zz-malformed");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in ["FORCE_SETS", "POSCAR-unitcell", "phonopy.conf"] {
+        std::fs::write(bad.join(f), "not an entry\n").unwrap();
+    }
+    let manifest = dir.join("manifest.yaml");
+    std::fs::write(
+        &manifest,
+        "command: phonon features\nargs: [\"--legacy\", \"--mesh\", \"4\", \"4\", \"4\"]\ninputs:\n  - inputs\n",
+    )
+    .unwrap();
+    Some(manifest)
+}
+
 fn single_process(dir: &Path) -> String {
+    single_process_with(dir, &[])
+}
+
+fn single_process_with(dir: &Path, extra: &[&str]) -> String {
     let out = dir.join("single.csv");
-    ok(superion(&[
-        "phonon",
-        "features",
-        dir.join("inputs").to_str().unwrap(),
-        "--legacy",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let inputs = dir.join("inputs");
+    let mut args = vec!["phonon", "features", inputs.to_str().unwrap(), "--legacy"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    ok(superion(&args));
     std::fs::read_to_string(out).unwrap()
 }
 
@@ -316,7 +348,12 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
         String::from_utf8_lossy(&o.stderr)
     );
     let conf = cluster_dir.join("etc/slurm.conf");
-    let manifest = inputs(&dir);
+    // Real PhononDB entries (their DOS computed from force sets) when the shared data
+    // is there; generated phonopy folders otherwise.
+    let (manifest, extra): (PathBuf, &[&str]) = match phonondb_inputs(&dir) {
+        Some(m) => (m, &["--mesh", "4", "4", "4"]),
+        None => (inputs(&dir), &[]),
+    };
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
     ok(superion(&[
@@ -369,9 +406,10 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
     let merged = std::fs::read_to_string(run.join("merged/features.csv")).unwrap();
     assert_eq!(
         merged,
-        single_process(&dir),
+        single_process_with(&dir, extra),
         "merged by the Slurm job = single process"
     );
+    assert_eq!(merged.lines().count(), 49, "48 materials and the header");
     let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
     assert!(failures.contains("zz-malformed"), "{failures}");
     for s in 0..8 {

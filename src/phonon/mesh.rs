@@ -534,8 +534,9 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
         address(&mesh, &[a[0] + off[0], a[1] + off[1], a[2] + off[2]])
     };
     let weight = 1.0 / nq as f64;
-    let chunk = nq.div_ceil(rayon::current_num_threads() * 8).max(1);
-    let (total, projected) = (0..nq)
+    // Fixed chunks summed in order: the same DOS, bit for bit, on any number of threads.
+    let chunk = 64;
+    let partial: Vec<(Vec<f64>, Vec<Vec<f64>>)> = (0..nq)
         .into_par_iter()
         .chunks(chunk)
         .map(|gs| {
@@ -609,16 +610,14 @@ pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<M
             }
             (total, proj)
         })
-        .reduce(
-            || (vec![0.0; npts], vec![vec![0.0; npts]; nc]),
-            |(mut t, mut p), (t2, p2)| {
-                t.iter_mut().zip(&t2).for_each(|(a, b)| *a += b);
-                for (r, r2) in p.iter_mut().zip(&p2) {
-                    r.iter_mut().zip(r2).for_each(|(a, b)| *a += b);
-                }
-                (t, p)
-            },
-        );
+        .collect();
+    let (mut total, mut projected) = (vec![0.0; npts], vec![vec![0.0; npts]; nc]);
+    for (t2, p2) in &partial {
+        total.iter_mut().zip(t2).for_each(|(a, b)| *a += b);
+        for (r, r2) in projected.iter_mut().zip(p2) {
+            r.iter_mut().zip(r2).for_each(|(a, b)| *a += b);
+        }
+    }
     Ok(MeshDos {
         freqs_thz,
         total,
