@@ -28,29 +28,30 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(240, 228, 66),
 ];
 
-/// The total DOS and its element projections against frequency, with the imaginary
-/// (negative-frequency) region shaded.
-pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
-    let f = &dos.freqs_thz;
-    let mut series: Vec<(String, Vec<f64>)> = vec![("total".into(), dos.total.clone())];
-    if !dos.projections.is_empty() {
-        for el in dos.elements() {
-            if let Ok(g) = dos.element_dos(&el) {
-                series.push((el, g));
-            }
-        }
-    }
-    let (fmin, fmax) = (f[0].min(0.0), *f.last().unwrap_or(&1.0));
-    let ymax = series
+/// One curve of a DOS figure.
+struct Curve<'a> {
+    label: &'a str,
+    freqs: &'a [f64],
+    dos: &'a [f64],
+    colour: RGBColor,
+    width: u32,
+}
+
+/// DOS curves against frequency on one frame, the imaginary (negative-frequency)
+/// region shaded when there is one.
+fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
+    let all_f = curves.iter().flat_map(|c| c.freqs.iter());
+    let fmin = all_f.clone().fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0);
+    let fmax = all_f.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+    let ymax = curves
         .iter()
-        .flat_map(|(_, g)| g.iter())
+        .flat_map(|c| c.dos.iter())
         .fold(0.0f64, |m, v| m.max(*v))
         * 1.08;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let title = format!("{} {} — phonon DOS", dos.id, dos.formula());
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(16)
@@ -66,10 +67,10 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(plot_err)?;
-        if f[0] < 0.0 {
+        if fmin < 0.0 {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(f[0], 0.0), (0.0, ymax)],
+                    [(fmin, 0.0), (0.0, ymax)],
                     RGBColor(213, 94, 0).mix(0.12).filled(),
                 )))
                 .map_err(plot_err)?
@@ -81,18 +82,17 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
                     )
                 });
         }
-        for (i, (name, g)) in series.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
-            let width = if i == 0 { 2 } else { 1 };
+        for c in curves {
+            let (colour, width) = (c.colour, c.width);
             chart
                 .draw_series(LineSeries::new(
-                    f.iter().copied().zip(g.iter().copied()),
+                    c.freqs.iter().copied().zip(c.dos.iter().copied()),
                     colour.stroke_width(width),
                 ))
                 .map_err(plot_err)?
-                .label(name.as_str())
+                .label(c.label)
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(width.max(2)))
                 });
         }
         chart
@@ -106,6 +106,32 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())
+}
+
+/// The total DOS and its element projections against frequency, with the imaginary
+/// (negative-frequency) region shaded.
+pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
+    let mut series: Vec<(String, Vec<f64>)> = vec![("total".into(), dos.total.clone())];
+    if !dos.projections.is_empty() {
+        for el in dos.elements() {
+            if let Ok(g) = dos.element_dos(&el) {
+                series.push((el, g));
+            }
+        }
+    }
+    let curves: Vec<Curve> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, g))| Curve {
+            label: name,
+            freqs: &dos.freqs_thz,
+            dos: g,
+            colour: PALETTE[i % PALETTE.len()],
+            width: if i == 0 { 2 } else { 1 },
+        })
+        .collect();
+    let title = format!("{} {} — phonon DOS", dos.id, dos.formula());
+    dos_lines_svg(&title, &curves, path)
 }
 
 /// MSD against time with the fitted line over its window.
@@ -215,68 +241,28 @@ pub fn msd_svg(
 }
 
 /// Two total DOS curves on one frame (superion's against a reference such as
-/// phonopy's total_dos.dat), the reference dashed.
+/// phonopy's total_dos.dat), the reference drawn wide underneath.
 pub fn dos_compare_svg(
     title: &str,
     ours: (&str, &[f64], &[f64]),
     reference: (&str, &[f64], &[f64]),
     path: &Path,
 ) -> Result<()> {
-    let all_f = ours.1.iter().chain(reference.1);
-    let fmin = all_f.clone().fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0);
-    let fmax = all_f.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-    let ymax = ours
-        .2
-        .iter()
-        .chain(reference.2)
-        .fold(0.0f64, |m, v| m.max(*v))
-        * 1.08;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(fmin..fmax, 0.0..ymax.max(1e-12))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Frequency (THz)")
-            .y_desc("DOS (states/THz per cell)")
-            .axis_desc_style(("sans-serif", 16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(plot_err)?;
-        let c0 = PALETTE[4];
-        chart
-            .draw_series(LineSeries::new(
-                reference.1.iter().copied().zip(reference.2.iter().copied()),
-                c0.stroke_width(5),
-            ))
-            .map_err(plot_err)?
-            .label(reference.0)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c0.stroke_width(5)));
-        let c1 = PALETTE[0];
-        chart
-            .draw_series(LineSeries::new(
-                ours.1.iter().copied().zip(ours.2.iter().copied()),
-                c1.stroke_width(1),
-            ))
-            .map_err(plot_err)?
-            .label(ours.0)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c1.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_err)?;
-        root.present().map_err(plot_err)?;
-    }
-    write_atomic(path, svg.as_bytes())
+    let curves = [
+        Curve {
+            label: reference.0,
+            freqs: reference.1,
+            dos: reference.2,
+            colour: PALETTE[4],
+            width: 5,
+        },
+        Curve {
+            label: ours.0,
+            freqs: ours.1,
+            dos: ours.2,
+            colour: PALETTE[0],
+            width: 1,
+        },
+    ];
+    dos_lines_svg(title, &curves, path)
 }
