@@ -498,16 +498,19 @@ fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
     .unwrap();
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
+    // Without the shared data only the malformed entry is there: one shard.
+    let shards: &[&str] = if db.is_dir() { &["0", "1"] } else { &["0"] };
+    let n_shards = shards.len().to_string();
     ok(superion(&[
         "batch",
         "plan",
         dir.join("m.yaml").to_str().unwrap(),
         "--shards",
-        "2",
+        &n_shards,
         "--out",
         run_s,
     ]));
-    for s in ["0", "1"] {
+    for s in shards {
         ok(superion(&["batch", "run", run_s, "--shard", s]));
     }
     ok(superion(&["batch", "merge", run_s]));
