@@ -403,7 +403,8 @@ pub fn parse_born(text: &str, file: &str, src: &Path) -> Result<Born> {
     })
 }
 
-fn det3i(m: &[[i64; 3]; 3]) -> i64 {
+/// The determinant of an integer 3 × 3 matrix.
+pub(crate) fn det3i(m: &[[i64; 3]; 3]) -> i64 {
     m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
         - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])

@@ -140,12 +140,7 @@ pub fn read(path: &Path) -> Result<PhonopyParams> {
         Some(_) => return Err(field(path, "primitive_matrix: expected 3 rows")),
         None => None,
     };
-    let det = {
-        let m = &supercell_matrix;
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    };
+    let det = super::phonondb::det3i(&supercell_matrix);
     if det <= 0 {
         return Err(field(
             path,

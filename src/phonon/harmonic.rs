@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use nalgebra::{Matrix3, Vector3};
 
 use crate::error::{Error, Result};
-use crate::io::phonondb::{PhononDbEntry, Structure};
+use crate::io::phonondb::{PhononDbEntry, Structure, det3i};
 use crate::phonon::composition::atomic_mass;
 
 /// Atomic masses (u) for lattice dynamics: the standard atomic weights phonopy uses
@@ -169,12 +169,6 @@ impl Cell {
         let w = d.map(|x| x - x.round());
         self.cart(&w).norm()
     }
-}
-
-fn det3i(m: &[[i64; 3]; 3]) -> i64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
 /// The adjugate of an integer matrix (so M⁻¹ = adj / det).
@@ -690,6 +684,30 @@ pub struct Harmonic {
 }
 
 impl Harmonic {
+    /// An operation of the unit cell in the primitive basis: (W, t) acting on
+    /// primitive fractional coordinates (x_unit = P x_prim, P from the two lattices).
+    pub fn primitive_operation(&self, op: &Operation) -> (Matrix3<f64>, Vector3<f64>) {
+        let p = self
+            .unit
+            .lattice
+            .transpose()
+            .try_inverse()
+            .expect("unit lattice")
+            * self.primitive.cell.lattice.transpose();
+        let p_inv = p.try_inverse().expect("primitive lattice");
+        let w = Matrix3::from_fn(|r, c| op.w[r][c] as f64);
+        (p_inv * w * p, p_inv * op.t)
+    }
+
+    /// The primitive atom of `species` at fractional position `x` (modulo the
+    /// lattice, within 1e-3 Å), if there is one.
+    pub fn primitive_atom_at(&self, x: &Vector3<f64>, species: &str) -> Option<usize> {
+        let prim = &self.primitive.cell;
+        (0..prim.len()).find(|&j| {
+            prim.species[j] == species && prim.wrapped_distance(&(x - prim.frac[j])) < 1e-3
+        })
+    }
+
     pub fn from_entry(e: &PhononDbEntry) -> Result<Harmonic> {
         let src = e.source.display().to_string();
         let ctx = |err: Error| match err {

@@ -153,17 +153,10 @@ struct PointOp {
 
 fn point_ops(h: &Harmonic) -> Result<Vec<PointOp>> {
     let prim = &h.primitive.cell;
-    // x_unit = P x_prim with P = L_prim^-T... derived from the lattices: A_uᵀ x_u = A_pᵀ x_p.
-    let p = (h.unit.lattice.transpose())
-        .try_inverse()
-        .expect("unit lattice")
-        * prim.lattice.transpose();
-    let p_inv = p.try_inverse().expect("primitive lattice");
     let mut out: Vec<PointOp> = Vec::new();
     let mut seen: Vec<Matrix3<f64>> = Vec::new();
     for op in &h.operations {
-        let w = Matrix3::from_fn(|r, c| op.w[r][c] as f64);
-        let wp = p_inv * w * p;
+        let (wp, tp) = h.primitive_operation(op);
         if wp.iter().any(|x| (x - x.round()).abs() > 1e-6) {
             continue; // not a symmetry of the primitive lattice (cannot happen for a true primitive cell)
         }
@@ -171,16 +164,10 @@ fn point_ops(h: &Harmonic) -> Result<Vec<PointOp>> {
         if seen.iter().any(|s| s == &wp) {
             continue;
         }
-        let tp = p_inv * op.t;
         let mut atom_map = Vec::with_capacity(prim.len());
         for k in 0..prim.len() {
             let x = wp * prim.frac[k] + tp;
-            let hit = (0..prim.len()).find(|&j| {
-                prim.species[j] == prim.species[k] && {
-                    let d = (x - prim.frac[j]).map(|v| v - v.round());
-                    prim.cart(&d).norm() < 1e-3
-                }
-            });
+            let hit = h.primitive_atom_at(&x, &prim.species[k]);
             match hit {
                 Some(j) => atom_map.push(j),
                 None => {

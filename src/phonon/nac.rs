@@ -62,11 +62,6 @@ impl Nac {
     pub fn new(h: &Harmonic, born: &Born, method: NacMethod) -> Result<Nac> {
         let prim = &h.primitive.cell;
         let np = prim.len();
-        let p = (h.unit.lattice.transpose())
-            .try_inverse()
-            .expect("unit lattice")
-            * prim.lattice.transpose();
-        let p_inv = p.try_inverse().expect("primitive lattice");
         // For every primitive atom: the first atom of its orbit and an operation
         // (Cartesian rotation) taking that atom onto it.
         let mut rep: Vec<Option<(usize, Matrix3<f64>)>> = vec![None; np];
@@ -76,15 +71,10 @@ impl Nac {
             }
             rep[k] = Some((k, Matrix3::identity()));
             for op in &h.operations {
-                let w = Matrix3::from_fn(|r, c| op.w[r][c] as f64);
-                let wp = p_inv * w * p;
-                let x = wp * prim.frac[k] + p_inv * op.t;
-                for j in 0..np {
-                    if rep[j].is_none() && prim.species[j] == prim.species[k] {
-                        let d = (x - prim.frac[j]).map(|v| v - v.round());
-                        if prim.cart(&d).norm() < 1e-3 {
-                            rep[j] = Some((k, op.rot));
-                        }
+                let (wp, tp) = h.primitive_operation(op);
+                if let Some(j) = h.primitive_atom_at(&(wp * prim.frac[k] + tp), &prim.species[k]) {
+                    if rep[j].is_none() {
+                        rep[j] = Some((k, op.rot));
                     }
                 }
             }
