@@ -134,7 +134,6 @@ fn harmonic_dos(
     opts: &DosOptions,
     start: Instant,
 ) -> Result<EntryDos> {
-    let h = h.clone();
     let nac = match (opts.nac, born) {
         (NacChoice::Off, _) | (NacChoice::Auto, None) => None,
         (_, Some(b)) => Some(Nac::new(&h, b, opts.nac_method).map_err(|err| match err {
