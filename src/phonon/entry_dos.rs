@@ -136,7 +136,7 @@ fn harmonic_dos(
 ) -> Result<EntryDos> {
     let nac = match (opts.nac, born) {
         (NacChoice::Off, _) | (NacChoice::Auto, None) => None,
-        (_, Some(b)) => Some(Nac::new(&h, b, opts.nac_method).map_err(|err| match err {
+        (_, Some(b)) => Some(Nac::new(h, b, opts.nac_method).map_err(|err| match err {
             Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", source.display())),
             other => other,
         })?),
@@ -147,7 +147,7 @@ fn harmonic_dos(
             )));
         }
     };
-    let m = mesh_dos(&h, nac.as_ref(), &opts.mesh)?;
+    let m = mesh_dos(h, nac.as_ref(), &opts.mesh)?;
     let prim = &h.primitive.cell;
     let projections = match opts.mesh.resolve {
         Resolve::Atoms => m
