@@ -1,5 +1,5 @@
 //! Kernel throughput on the CPU path and on the GPU adapter at hand, with ratios.
-//! Used by `superion bench` and by `cargo bench --bench kernels`. Timings are the best
+//! Used by `superion bench` and by `cargo bench --bench kernels`. Timings are the median
 //! of a few runs after one warm-up; inputs are seeded, so runs are comparable.
 
 use std::time::Instant;
@@ -39,15 +39,16 @@ fn uniform(rng: &mut ChaCha8Rng, shape: (usize, usize)) -> Array2<f32> {
     Array2::from_shape_simple_fn(shape, || rng.random::<f32>())
 }
 
-fn time_best(reps: usize, f: &dyn Fn() -> Result<()>) -> Result<f64> {
+fn time_median(reps: usize, f: &dyn Fn() -> Result<()>) -> Result<f64> {
     f()?; // warm-up: pipelines, page faults, rayon pool
-    let mut best = f64::INFINITY;
+    let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let t = Instant::now();
         f()?;
-        best = best.min(t.elapsed().as_secs_f64());
+        times.push(t.elapsed().as_secs_f64());
     }
-    Ok(best)
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// This machine's memory-copy bandwidth (GB/s, read + write), the yardstick for the
@@ -250,14 +251,14 @@ pub fn run(
     mut report: impl FnMut(&Measurement),
 ) -> Result<Vec<Measurement>> {
     let cpu = Engine::cpu();
-    let reps = if quick { 2 } else { 3 };
+    let reps = if quick { 3 } else { 5 };
     let mut all = Vec::new();
     for case in cases(quick, &|k: &str| only.is_none_or(|o| k.contains(o))) {
         let engines: Vec<(&str, &Engine)> = std::iter::once(("cpu", &cpu))
             .chain(gpu.map(|g| ("gpu", g)))
             .collect();
         for (name, engine) in engines {
-            let secs = time_best(reps, &|| (case.run)(engine))?;
+            let secs = time_median(reps, &|| (case.run)(engine))?;
             let m = Measurement {
                 kernel: case.kernel.into(),
                 size: case.size.clone(),
