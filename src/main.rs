@@ -957,10 +957,35 @@ struct HopArgs {
     /// first; IonDiff mode: every atom, as IonDiff does).
     #[arg(long, value_delimiter = ',')]
     species: Vec<String>,
-    /// `iondiff`: IonDiff 1.6's algorithm and defaults; `default`: per-ion vibration
-    /// radius, hysteresis, minimum residence, shared sites.
-    #[arg(long, value_enum, default_value = "default")]
+    /// `sites` (default): site-based jumps (sites discovered from the density, or
+    /// --sites); `kmeans`: per-ion k-means with per-ion radius, hysteresis, shared
+    /// sites; `iondiff`: IonDiff 1.6's algorithm and defaults.
+    #[arg(long, value_enum, default_value = "sites")]
     mode: superion::traj::hops::Mode,
+    /// Sites mode: known sites from a CIF (symmetry expanded), POSCAR or extended XYZ
+    /// (default: discovered from the mobile species' density).
+    #[arg(long)]
+    sites: Option<PathBuf>,
+    /// Sites mode: replicate the --sites cell A B C times to match the trajectory's.
+    #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [1, 1, 1])]
+    supercell: Vec<usize>,
+    /// Sites mode: one site radius (Å) (default: twice the vibration amplitude, as
+    /// GEMDAT, capped at half the distance to the nearest site).
+    #[arg(long)]
+    site_radius: Option<f64>,
+    /// Sites mode: radius of the sites of one label, LABEL=R (Å); repeatable.
+    #[arg(long, value_name = "LABEL=R")]
+    label_radius: Vec<String>,
+    /// Sites mode: discovered sites symmetrised with the framework's space group.
+    #[arg(long)]
+    symmetrise: bool,
+    /// Sites mode (discovery): density maxima closer than this (Å) are one site.
+    #[arg(long, default_value_t = 1.0)]
+    merge_a: f64,
+    /// Sites mode (discovery): a density maximum is a site when at least this many
+    /// times the species' mean density.
+    #[arg(long, default_value_t = 4.0)]
+    min_enrichment: f64,
     /// Largest number of sites per ion tried (k = 2..k_max).
     #[arg(long, default_value_t = 10)]
     k_max: usize,
@@ -977,9 +1002,10 @@ struct HopArgs {
     /// Default mode: an ion leaves a site beyond this multiple of its radius.
     #[arg(long, default_value_t = 1.5)]
     hysteresis: f64,
-    /// Default mode: shorter visits (frames) are not residences.
-    #[arg(long, default_value_t = 3)]
-    min_residence: usize,
+    /// Shorter visits (frames on a site) are flickers, not residences (default: 1 in
+    /// sites mode, every visit counts as in GEMDAT; 3 in kmeans mode).
+    #[arg(long)]
+    min_residence: Option<usize>,
     /// Site centres of different ions closer than this (Å) are one site.
     #[arg(long, default_value_t = 1.0)]
     site_tolerance_a: f64,
@@ -999,19 +1025,39 @@ struct HopArgs {
 }
 
 impl HopArgs {
-    fn options(&self) -> superion::traj::hops::HopOptions {
+    fn options(&self) -> anyhow::Result<superion::traj::hops::HopOptions> {
         let mut o = superion::traj::hops::HopOptions::new(self.mode);
+        o.sites.file = self.sites.clone();
+        o.sites.supercell = [self.supercell[0], self.supercell[1], self.supercell[2]];
+        o.sites.radius_a = self.site_radius;
+        for lr in &self.label_radius {
+            let (l, r) = lr
+                .split_once('=')
+                .and_then(|(l, r)| Some((l.to_string(), r.trim().parse::<f64>().ok()?)))
+                .filter(|(_, r)| *r > 0.0)
+                .ok_or_else(|| anyhow::anyhow!("--label-radius {lr:?}: expected LABEL=R with R > 0 in Å, e.g. 48h=0.9"))?;
+            o.sites.label_radii.push((l, r));
+        }
+        if let Some(r) = self.site_radius.filter(|r| !(*r > 0.0)) {
+            anyhow::bail!("--site-radius {r}: must be positive (Å)");
+        }
+        o.sites.symmetrise = self.symmetrise;
+        o.sites.merge_a = self.merge_a;
+        o.sites.min_enrichment = self.min_enrichment;
+        if let Some(m) = self.min_residence {
+            o.min_residence_frames = m;
+            o.sites.min_residence_frames = m;
+        }
         o.species = self.species.clone();
         o.k_max = self.k_max;
         o.silhouette_threshold = self.silhouette;
         o.distance_threshold_a = self.distance_a;
         o.vibration_factor = self.vibration_factor;
         o.hysteresis = self.hysteresis;
-        o.min_residence_frames = self.min_residence;
         o.site_tolerance_a = self.site_tolerance_a;
         o.max_cluster_frames = self.max_cluster_frames;
         o.seed = self.seed;
-        o
+        Ok(o)
     }
 }
 
@@ -1650,11 +1696,13 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
     let dir = out.join("diffusion");
     msd::write_csv(&m, &dir.join("msd.csv"))?;
     plot::msd_svg(&m, &fit, &dir.join("msd.svg"))?;
-    // 3. Hops in the same trajectory: superion's default mode and IonDiff's.
+    // 3. Hops in the same trajectory: site-based jumps (the default), and the two
+    // per-ion clustering modes (k-means, IonDiff's) to show what they miss.
     let hops_dir = out.join("hops");
     let mut hop_lines = String::new();
     for mode in [
-        superion::traj::hops::Mode::Default,
+        superion::traj::hops::Mode::Sites,
+        superion::traj::hops::Mode::Kmeans,
         superion::traj::hops::Mode::Iondiff,
     ] {
         let mut o = superion::traj::hops::HopOptions::new(mode);
@@ -1676,17 +1724,23 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
             li.duration_ps.mean.map_or("–".into(), |v| format!("{v:.2}")),
             m = mode.name()
         ));
-        if mode == superion::traj::hops::Mode::Default {
+        if let Some(j) = &h.jumps {
+            hop_lines.push_str(&format!(
+                "  {} sites discovered from the Li density; jump diffusivity D_jump = {:.3e} cm²/s beside the tracer D: {} ([sites](hops/sites/sites.csv), [sites for VESTA](hops/sites/sites.vasp))\n\n  ![site map](hops/sites/sitemap.svg)\n\n  ![jump types](hops/sites/jump_types.svg)\n\n",
+                j.n_sites, j.d_jump_cm2_s, j.consistency
+            ));
+        }
+        if mode == superion::traj::hops::Mode::Kmeans {
             if let Some(e) = h.events.first() {
                 hop_lines.push_str(&format!(
-                    "  One hopping ion's path, projected (all of them in `hops/default/paths/`):\n\n  ![path](hops/default/paths/ion_{}.svg)\n\n",
+                    "  One hopping ion's path, projected (all of them in `hops/kmeans/paths/`):\n\n  ![path](hops/kmeans/paths/ion_{}.svg)\n\n",
                     e.ion
                 ));
             }
         }
     }
     let index = format!(
-        "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n\n## Li hops in Li6PS5Cl\n\nUnsupervised per-ion clustering of the unwrapped Li positions (k-means over k = 2..10, silhouette ≥ 0.7), in superion's default mode (per-ion vibration radius, hysteresis, minimum residence, shared sites) and in IonDiff 1.6's mode (its fixed 0.4 Å radius and event rule; restricted to Li here).\n\n{}",
+        "# superion demo\n\n## Screening of the bundled phonopy examples\n\nNone of the five bundled Li compounds is a known fast conductor, so Li3NbS4 stands in as the reference to show the ranking (run `superion screen` with the default list on your own data). See [screening/report.md](screening/report.md).\n\n## Li diffusion in Li6PS5Cl (AIMD, 14 ps)\n\nD(Li) = ({:.3} ± {:.3}) × 10⁻⁵ cm²/s, fitted by GLS from {:.2} ps (chosen automatically) to {:.2} ps; {} Li atoms, {} frames of {} ps, framework drift removed.\n\n![MSD](diffusion/msd.svg)\n\nData: `diffusion/msd.csv`.\n\n## Li jumps in Li6PS5Cl\n\nThe default, **sites** mode: Li sites discovered from the Li density in the crystal frame, each Li assigned to a site per frame (radius twice the vibration amplitude, as GEMDAT), a jump is a change of site. For comparison, per-ion clustering of the unwrapped positions (k-means over k = 2..10, silhouette ≥ 0.7) in superion's **kmeans** mode and in IonDiff 1.6's mode: in a fast conductor like this one they find a few per cent of the jumps.\n\n{}",
         fit.d_cm2_s * 1e5,
         fit.d_err_cm2_s * 1e5,
         fit.fit_start_ps,
@@ -1713,7 +1767,7 @@ fn hops_cmd(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     for n in &traj.notes {
         eprintln!("superion: {n}");
     }
-    let opts = a.hop.options();
+    let opts = a.hop.options()?;
     let t0 = std::time::Instant::now();
     let h = hops::detect(&engine, &traj, &opts)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -1826,7 +1880,7 @@ fn correlations_cmd(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Resu
     if entries.is_empty() {
         anyhow::bail!("{}: no trajectories listed", a.list.display());
     }
-    let opts = a.hop.options();
+    let opts = a.hop.options()?;
     let bar = superion::progress::bar(entries.len() as u64, "hops and correlations");
     let mut temporal_counts = Vec::new();
     let mut collective_counts = Vec::new();

@@ -124,7 +124,7 @@ fn default_mode_finds_the_planted_hops_and_nothing_else() {
         .collect();
     let mut all = Vec::new();
     for e in &engines {
-        let h = detect(e, &traj, &HopOptions::new(Mode::Default)).unwrap();
+        let h = detect(e, &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
         assert_eq!(h.ions.len(), 8, "default mode analyses only Li");
         let ev: Vec<(usize, usize, usize)> = h
             .events
@@ -233,9 +233,9 @@ fn short_trajectories_shrink_the_k_range_or_are_refused() {
     assert_eq!(h.k_range, (2, 6));
     assert!(h.notes[0].contains("cut to 2..6"), "{:?}", h.notes);
     traj.frac = traj.frac.slice(ndarray::s![..2, .., ..]).to_owned();
-    let e = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Default)).unwrap_err();
+    let e = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap_err();
     assert!(e.to_string().contains("at least 3 frames"), "{e}");
-    let mut opts = HopOptions::new(Mode::Default);
+    let mut opts = HopOptions::new(Mode::Kmeans);
     opts.species = vec!["Na".into()];
     let e = detect(&Engine::cpu(), &planted(3), &opts).unwrap_err();
     assert!(e.to_string().contains("no Na atoms"), "{e}");
@@ -253,7 +253,7 @@ fn correlations_group_simultaneous_nearby_hops() {
             traj.frac[[f, 4, x]] = (v - v.floor()) as f32;
         }
     }
-    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Default)).unwrap();
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     let i0 = h.events.iter().position(|e| e.ion == 0).unwrap();
     let i4 = h.events.iter().position(|e| e.ion == 4).unwrap();
     let c = collective(&h, 0.5, 7.0);
@@ -272,12 +272,12 @@ fn correlations_group_simultaneous_nearby_hops() {
         !c.groups.iter().any(|g| g.contains(&i0) && g.contains(&i4)),
         "6 Å apart is beyond Δr = 5 Å"
     );
-    let t = temporal(&h.events, h.n_frames, Mode::Default, 0);
+    let t = temporal(&h.events, h.n_frames, Mode::Kmeans, 0);
     assert!(t.bodies[i0] >= 2 && t.bodies[i4] >= 2, "{:?}", t.bodies);
     // Seeded: the same threshold every time.
     assert_eq!(
         t.threshold,
-        temporal(&h.events, h.n_frames, Mode::Default, 0).threshold
+        temporal(&h.events, h.n_frames, Mode::Kmeans, 0).threshold
     );
 }
 
@@ -300,7 +300,7 @@ fn outputs_are_written_for_one_event_and_for_none() {
             }
         }
     }
-    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Default)).unwrap();
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert_eq!(h.events.len(), 1);
     let s = h.summary(std::path::Path::new("planted"), 0.5, 5.0);
     let written = h.write_outputs(&dir, &s).unwrap();
@@ -334,7 +334,7 @@ fn outputs_are_written_for_one_event_and_for_none() {
             traj.frac[[f, 0, x]] = traj.frac[[0, 0, x]];
         }
     }
-    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Default)).unwrap();
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert!(h.events.is_empty());
     let s = h.summary(std::path::Path::new("planted"), 0.5, 5.0);
     let empty = dir.join("empty");
@@ -406,7 +406,7 @@ fn iondiff_mode_reproduces_iondiff_on_li6ps5cl() {
     assert_eq!(got, IONDIFF_EVENTS);
     assert!(h.events.iter().all(|e| e.species == "Li"));
     // The default mode finds hops on the same nine ions, each inside IonDiff's window.
-    let d = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Default)).unwrap();
+    let d = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     for e in &d.events {
         assert!(
             IONDIFF_EVENTS.iter().any(|&(i, a, b)| i == e.ion

@@ -45,12 +45,16 @@ fn demo_writes_the_whole_report() {
         "screening/scatter.svg",
         "screening/agreement.svg",
         "screening/agreement.csv",
-        "hops/default/events.csv",
-        "hops/default/DIFFUSION",
-        "hops/default/sites.csv",
-        "hops/default/descriptors.json",
-        "hops/default/hops.svg",
-        "hops/default/correlations.svg",
+        "hops/sites/events.csv",
+        "hops/sites/DIFFUSION",
+        "hops/sites/sites.csv",
+        "hops/sites/sites.vasp",
+        "hops/sites/sitemap.svg",
+        "hops/sites/jump_types.svg",
+        "hops/sites/descriptors.json",
+        "hops/kmeans/events.csv",
+        "hops/kmeans/hops.svg",
+        "hops/kmeans/correlations.svg",
         "hops/iondiff/DIFFUSION",
     ] {
         let p = dir.join("report").join(f);
@@ -67,9 +71,12 @@ fn demo_writes_the_whole_report() {
     assert!(report.contains("Chosen k"));
     let index = std::fs::read_to_string(dir.join("report/README.md")).unwrap();
     assert!(
-        index.contains("default mode**: 10 hops on 9 of 192 Li ions"),
+        index.contains("kmeans mode**: 10 hops on 9 of 192 Li ions"),
         "{index}"
     );
+    // The default, site-based mode: most Li jump, and the jumps account for the MSD.
+    assert!(index.contains("- **sites mode**: "), "{index}");
+    assert!(index.contains("the jumps account for the diffusion"), "{index}");
     assert!(
         index.contains("iondiff mode**: 10 hops on 9 of 192 Li ions"),
         "{index}"

@@ -300,3 +300,224 @@ pub fn correlation_svg(
     }
     write_atomic(path, svg.as_bytes())
 }
+
+/// Site map: the sites projected on the a-b plane of the cell (Cartesian x-y),
+/// circles sized by occupancy, and every site pair with jumps as a line coloured by
+/// its jump type and as wide as its share of the jumps.
+pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
+    let Some(j) = &h.jumps else {
+        return Err(crate::invalid!("a site map needs the site-based mode"));
+    };
+    let xs: Vec<f64> = h.sites.iter().map(|s| s.centre_a[0]).collect();
+    let ys: Vec<f64> = h.sites.iter().map(|s| s.centre_a[1]).collect();
+    let (x0, x1) = (
+        xs.iter().copied().fold(f64::INFINITY, f64::min).min(0.0),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (y0, y1) = (
+        ys.iter().copied().fold(f64::INFINITY, f64::min).min(0.0),
+        ys.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let pad = 1.0;
+    // Jumps per unordered site pair, with the type of the first.
+    let mut pairs: std::collections::BTreeMap<(usize, usize), (usize, usize)> = Default::default();
+    for e in &h.events {
+        let k = (e.from_site.min(e.to_site), e.from_site.max(e.to_site));
+        let t = crate::traj::sites::type_of(e, &h.sites, &j.types);
+        let ti = j.types.iter().position(|x| x.name == t).unwrap_or(0);
+        pairs.entry(k).or_insert((0, ti)).0 += 1;
+    }
+    let max_pair = pairs.values().map(|v| v.0).max().unwrap_or(1).max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 900)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{} sites, {} jumps (projected on x-y; lines join sites with jumps)",
+                    h.sites.len(),
+                    h.events.len()
+                ),
+                ("sans-serif", 18),
+            )
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0 - pad..x1 + pad, y0 - pad..y1 + pad)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("x (Å)")
+            .y_desc("y (Å)")
+            .disable_mesh()
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        // Lines only between sites that are minimum images of each other in the plane
+        // (pairs across the cell boundary are drawn from each end, half-length).
+        for (ti, t) in j.types.iter().enumerate() {
+            let col = PALETTE[ti % PALETTE.len()];
+            let segs: Vec<((f64, f64), (f64, f64), usize)> = pairs
+                .iter()
+                .filter(|(_, v)| v.1 == ti)
+                .flat_map(|(&(a, b), v)| {
+                    let (pa, pb) = (h.sites[a].centre_a, h.sites[b].centre_a);
+                    let d = crate::traj::hops::minimum_image(
+                        [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]],
+                        &h.cell,
+                    );
+                    let direct = (pb[0] - pa[0] - d[0]).abs() < 1e-6 && (pb[1] - pa[1] - d[1]).abs() < 1e-6;
+                    if direct {
+                        vec![((pa[0], pa[1]), (pb[0], pb[1]), v.0)]
+                    } else {
+                        vec![
+                            ((pa[0], pa[1]), (pa[0] + 0.5 * d[0], pa[1] + 0.5 * d[1]), v.0),
+                            ((pb[0], pb[1]), (pb[0] - 0.5 * d[0], pb[1] - 0.5 * d[1]), v.0),
+                        ]
+                    }
+                })
+                .collect();
+            for (i, (a, b, n)) in segs.iter().enumerate() {
+                let w = 1 + (5 * n / max_pair) as u32;
+                let s = chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![*a, *b],
+                        col.mix(0.75).stroke_width(w),
+                    )))
+                    .map_err(plot_err)?;
+                if i == 0 {
+                    s.label(format!("{} ({} jumps)", t.name, t.count))
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                        });
+                }
+            }
+        }
+        let occ_max = h
+            .sites
+            .iter()
+            .map(|s| s.occupied_frames)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        chart
+            .draw_series(h.sites.iter().map(|s| {
+                let r = 2.0 + 6.0 * (s.occupied_frames as f64 / occ_max).sqrt();
+                Circle::new(
+                    (s.centre_a[0], s.centre_a[1]),
+                    r as i32,
+                    BLACK.mix(0.55).filled(),
+                )
+            }))
+            .map_err(plot_err)?
+            .label("site (area ∝ occupancy)")
+            .legend(|(x, y)| Circle::new((x + 9, y), 4, BLACK.mix(0.55).filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Jump rates by type (jumps per ion per ps) with their Poisson standard errors, and
+/// each type's share of the jump diffusivity; D_jump and the tracer D in the title.
+pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
+    let Some(j) = &h.jumps else {
+        return Err(crate::invalid!("jump types need the site-based mode"));
+    };
+    let n = j.types.len().max(1);
+    let top = j
+        .types
+        .iter()
+        .map(|t| t.rate_per_ion_ps + 2.0 * t.rate_err_per_ion_ps)
+        .fold(0.0, f64::max)
+        .max(1e-6)
+        * 1.15;
+    let title = format!(
+        "Jump rates by type; D_jump = {:.3e} cm²/s, tracer D = {}",
+        j.d_jump_cm2_s,
+        j.d_tracer_cm2_s
+            .map_or("not determined".to_string(), |d| format!(
+                "{:.3e} cm²/s (ratio {:.2})",
+                d,
+                j.tracer_over_jump.unwrap_or(f64::NAN)
+            ))
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 17))
+            .margin(14)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)
+            .map_err(plot_err)?;
+        let names: Vec<String> = j
+            .types
+            .iter()
+            .map(|t| format!("{} (n={})", t.name, t.count))
+            .collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .x_labels(n)
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("Jumps per ion per ps (± Poisson σ)")
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, t) in j.types.iter().enumerate() {
+            let x = i as f64 - 0.5;
+            let col = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x + 0.2, 0.0), (x + 0.8, t.rate_per_ion_ps)],
+                    col.mix(0.8).filled(),
+                )))
+                .map_err(plot_err)?;
+            let (lo, hi) = (
+                (t.rate_per_ion_ps - t.rate_err_per_ion_ps).max(0.0),
+                t.rate_per_ion_ps + t.rate_err_per_ion_ps,
+            );
+            for seg in [
+                vec![(x + 0.5, lo), (x + 0.5, hi)],
+                vec![(x + 0.42, lo), (x + 0.58, lo)],
+                vec![(x + 0.42, hi), (x + 0.58, hi)],
+            ] {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(seg, BLACK.stroke_width(1))))
+                    .map_err(plot_err)?;
+            }
+            let share = if j.d_jump_cm2_s > 0.0 {
+                100.0 * t.d_jump_cm2_s / j.d_jump_cm2_s
+            } else {
+                0.0
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{share:.0} % of D_jump"),
+                    (x + 0.22, t.rate_per_ion_ps + t.rate_err_per_ion_ps + 0.03 * top),
+                    ("sans-serif", 13),
+                )))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}

@@ -62,22 +62,6 @@ pub fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
         .collect()
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        f64::NAN
-    } else {
-        sab / (saa * sbb).sqrt()
-    }
-}
-
 /// Smoothed series of events given as frame spans (first, last inclusive; empty when
 /// first > last), each rescaled to a maximum of 1 as IonDiff does.
 fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Vec<f64>> {
@@ -102,14 +86,64 @@ fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Ve
         .collect()
 }
 
+/// Pearson coefficients of every pair of series. Each series is zero outside a short
+/// support, so Σ(a−ā)(b−b̄) = Σ_overlap a·b − T·ā·b̄ costs the overlap, not T.
 fn correlation_matrix(series: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    struct S {
+        lo: usize,
+        vals: Vec<f64>,
+        mean: f64,
+        ss: f64,
+    }
+    let t = series.first().map_or(0, |s| s.len()) as f64;
+    let prepared: Vec<S> = series
+        .iter()
+        .map(|a| {
+            let lo = a.iter().position(|v| *v != 0.0).unwrap_or(0);
+            let hi = a.iter().rposition(|v| *v != 0.0).map_or(lo, |h| h + 1);
+            let sum: f64 = a.iter().sum();
+            let mean = sum / t;
+            let sq: f64 = a[lo..hi].iter().map(|v| v * v).sum();
+            S {
+                lo,
+                vals: a[lo..hi].to_vec(),
+                mean,
+                ss: (sq - t * mean * mean).max(0.0),
+            }
+        })
+        .collect();
     let e = series.len();
+    let upper: Vec<Vec<f64>> = (0..e)
+        .into_par_iter()
+        .map(|i| {
+            let a = &prepared[i];
+            (i..e)
+                .map(|j| {
+                    let b = &prepared[j];
+                    let lo = a.lo.max(b.lo);
+                    let hi = (a.lo + a.vals.len()).min(b.lo + b.vals.len());
+                    let mut dot = 0.0;
+                    for k in lo..hi.max(lo) {
+                        dot += a.vals[k - a.lo] * b.vals[k - b.lo];
+                    }
+                    let sab = dot - t * a.mean * b.mean;
+                    if a.ss <= 1e-300 || b.ss <= 1e-300 {
+                        f64::NAN
+                    } else if i == j {
+                        1.0
+                    } else {
+                        sab / (a.ss * b.ss).sqrt()
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut m = vec![vec![f64::NAN; e]; e];
     for i in 0..e {
         for j in i..e {
-            let c = pearson(&series[i], &series[j]);
-            m[i][j] = c;
-            m[j][i] = c;
+            m[i][j] = upper[i][j - i];
+            m[j][i] = upper[i][j - i];
         }
     }
     m
@@ -135,7 +169,7 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
                 e.start_frame as i64 + 1,
                 e.end_frame.map_or(-1, |v| v as i64),
             ),
-            Mode::Default => (e.start_frame as i64, e.end(n_frames) as i64),
+            Mode::Sites | Mode::Kmeans => (e.start_frame as i64, e.end(n_frames) as i64),
         })
         .collect();
     if events.is_empty() {
@@ -152,7 +186,7 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
     };
     let sigma = match mode {
         Mode::Iondiff => Some(first_width / 2.355),
-        Mode::Default => None,
+        Mode::Sites | Mode::Kmeans => None,
     };
     let corr = correlation_matrix(&smoothed(&spans, n_frames, sigma));
     // Null model: randomly placed events of the mean duration.
@@ -165,27 +199,36 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4e55_4c4c); // "NULL"
     let mut draws = Vec::with_capacity(NULL_DRAWS);
     if m >= 2 && len >= 1 && n_frames > len {
-        for _ in 0..NULL_DRAWS {
-            let spans: Vec<(i64, i64)> = (0..m)
-                .map(|_| {
-                    let p = rng.random_range(0..n_frames - len) as i64;
-                    (p, p + len as i64 - 1)
-                })
-                .collect();
-            let sigma = match mode {
-                Mode::Iondiff => Some(len as f64 / 2.355),
-                Mode::Default => None,
-            };
-            let c = correlation_matrix(&smoothed(&spans, n_frames, sigma));
-            let off: Vec<f64> = (0..m)
-                .flat_map(|i| (0..m).filter(move |&j| j != i).map(move |j| (i, j)))
-                .map(|(i, j)| c[i][j])
-                .filter(|v| v.is_finite())
-                .collect();
-            if !off.is_empty() {
-                draws.push(off.iter().sum::<f64>() / off.len() as f64);
-            }
-        }
+        // The draws are made in order from one seeded stream, then evaluated in
+        // parallel (the same numbers on any thread count).
+        let sets: Vec<Vec<(i64, i64)>> = (0..NULL_DRAWS)
+            .map(|_| {
+                (0..m)
+                    .map(|_| {
+                        let p = rng.random_range(0..n_frames - len) as i64;
+                        (p, p + len as i64 - 1)
+                    })
+                    .collect()
+            })
+            .collect();
+        let sigma = match mode {
+            Mode::Iondiff => Some(len as f64 / 2.355),
+            Mode::Sites | Mode::Kmeans => None,
+        };
+        use rayon::prelude::*;
+        let means: Vec<Option<f64>> = sets
+            .par_iter()
+            .map(|spans| {
+                let c = correlation_matrix(&smoothed(spans, n_frames, sigma));
+                let off: Vec<f64> = (0..m)
+                    .flat_map(|i| (0..m).filter(move |&j| j != i).map(move |j| (i, j)))
+                    .map(|(i, j)| c[i][j])
+                    .filter(|v| v.is_finite())
+                    .collect();
+                (!off.is_empty()).then(|| off.iter().sum::<f64>() / off.len() as f64)
+            })
+            .collect();
+        draws.extend(means.into_iter().flatten());
     }
     let threshold = if draws.is_empty() {
         0.0

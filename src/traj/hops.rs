@@ -1,4 +1,8 @@
-//! Unsupervised hop detection (IonDiff's idea: López et al., 2024): per ion, cluster
+//! Hop detection. The default, [`Mode::Sites`], is site-based (`crate::traj::sites`):
+//! it holds in fast conductors, where per-ion clustering misses most jumps. The two
+//! per-ion clustering modes below are kept for slow conductors and for parity.
+//!
+//! Unsupervised per-ion hop detection (IonDiff's idea: López et al., 2024): per ion, cluster
 //! the unwrapped positions over time with k-means for k = 2..k_max, keep the k with
 //! the best mean silhouette (k = 1 below a threshold), then read hops off the
 //! sequence of sites the ion visits.
@@ -6,7 +10,7 @@
 //! Every (ion, k) problem runs in one engine batch (GPU or CPU twin, same labels), and
 //! the silhouettes of all of them in one batched per-cluster-distance-sum call.
 //!
-//! Two modes:
+//! Two per-ion modes:
 //! - [`Mode::Iondiff`] reproduces IonDiff 1.6: all atoms unless species are given,
 //!   k-means with random init (10 restarts, 300 iterations, tol 1e-4), silhouette
 //!   threshold 0.7, a frame "vibrates" when within 0.4 Å of its cluster centre, and
@@ -14,7 +18,7 @@
 //!   state before it to the frame before the first one after it (end −1 when there is
 //!   none), duplicates dropped. Where IonDiff crashes (a label change at frame 0) the
 //!   start is frame 0.
-//! - [`Mode::Default`] fixes IonDiff's weaknesses: only the requested species; a
+//! - [`Mode::Kmeans`] fixes IonDiff's weaknesses: only the requested species; a
 //!   per-ion vibration radius (a multiple of the ion's median distance from its site
 //!   centre, capped below half the distance between its sites) instead of a fixed
 //!   0.4 Å; hysteresis (an ion leaves a site only beyond a larger radius) and a
@@ -37,10 +41,15 @@ use crate::traj::Trajectory;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Site-based jumps (the default): sites of the mobile species discovered from its
+    /// density or given (CIF/POSCAR/XYZ), per-frame site assignment with hysteresis,
+    /// a jump is a change of site (see `crate::traj::sites`).
+    Sites,
+    /// Per-ion k-means (IonDiff's idea) with per-ion thresholds, hysteresis and shared
+    /// sites: sound for slow conductors, undercounts jumps in fast ones.
+    Kmeans,
     /// IonDiff 1.6's algorithm and defaults, for parity with the published tool.
     Iondiff,
-    /// superion's method: per-ion thresholds, hysteresis, shared sites.
-    Default,
 }
 
 /// IonDiff's order of preference for the diffusing species when none is given.
@@ -73,13 +82,16 @@ pub struct HopOptions {
     pub max_cluster_frames: usize,
     pub seed: u64,
     pub kmeans: KMeansParams,
+    /// The site-based mode's options.
+    pub sites: crate::traj::sites::SiteOptions,
 }
 
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
+            Mode::Sites => "sites",
+            Mode::Kmeans => "kmeans",
             Mode::Iondiff => "iondiff",
-            Mode::Default => "default",
         }
     }
 }
@@ -104,6 +116,7 @@ impl HopOptions {
                 max_iter: 300,
                 tol: 1e-4,
             },
+            sites: Default::default(),
         }
     }
 }
@@ -164,6 +177,15 @@ pub struct Site {
     pub ions: usize,
     /// Frames spent here, summed over ions (frames within the vibration radius).
     pub occupied_frames: usize,
+    /// Site-based mode: the site's label (from the CIF, the species, or its orbit).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Site-based mode: the radius within which an ion is on this site (Å).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub radius_a: Option<f64>,
+    /// Discovered sites: smoothed density over the species' mean density.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<f64>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -184,6 +206,9 @@ pub struct Hops {
     /// Unwrapped Cartesian positions of the analysed ions (T x P x 3, Å).
     #[serde(skip)]
     pub positions: Array3<f32>,
+    /// Site-based mode: jump types, rates, occupancies, residence times and the
+    /// consistency of the jumps with the tracer D.
+    pub jumps: Option<crate::traj::sites::JumpAnalysis>,
 }
 
 /// The atoms to analyse.
@@ -191,7 +216,7 @@ pub fn selected_atoms(traj: &Trajectory, opts: &HopOptions) -> Result<Vec<usize>
     if opts.species.is_empty() {
         return match opts.mode {
             Mode::Iondiff => Ok((0..traj.n_atoms()).collect()),
-            Mode::Default => {
+            Mode::Kmeans | Mode::Sites => {
                 let present = traj.species_list();
                 let s = PREFERRED_SPECIES
                     .iter()
@@ -272,6 +297,9 @@ fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
 
 /// Detect hops in `traj`.
 pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<Hops> {
+    if opts.mode == Mode::Sites {
+        return crate::traj::sites::detect(engine, traj, opts);
+    }
     let t = traj.n_frames();
     let dt_ps = traj.dt_ps()?;
     let atoms = selected_atoms(traj, opts)?;
@@ -319,7 +347,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     // `max_cluster_frames`, evenly strided (the centres are then used on every frame).
     let stride = match opts.mode {
         Mode::Iondiff => 1,
-        Mode::Default => t.div_ceil(opts.max_cluster_frames.max(k_max + 1)),
+        Mode::Sites | Mode::Kmeans => t.div_ceil(opts.max_cluster_frames.max(k_max + 1)),
     };
     let sampled: Vec<usize> = (0..t).step_by(stride).collect();
     let ts = sampled.len();
@@ -462,7 +490,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
                     }
                 }
             }
-            Mode::Default => {
+            Mode::Sites | Mode::Kmeans => {
                 let (radius, visits) = residences(
                     ion,
                     &d_own,
@@ -506,6 +534,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
         events,
         cell,
         positions,
+        jumps: None,
     })
 }
 
@@ -694,6 +723,9 @@ fn assign_sites(ions: &mut [IonSites], cell: &[[f64; 3]; 3], tol: f64) -> Vec<Si
                 frac,
                 ions: a.ions.len(),
                 occupied_frames: 0,
+                label: String::new(),
+                radius_a: None,
+                enrichment: None,
             }
         })
         .collect()
@@ -728,6 +760,11 @@ impl Hops {
         ]
         .map(String::from)
         .to_vec();
+        let typed = self.jumps.as_ref();
+        let mut header = header;
+        if typed.is_some() {
+            header.extend(["from_label", "to_label", "jump_type", "transit_ps"].map(String::from));
+        }
         let rows: Vec<Vec<String>> = self
             .events
             .iter()
@@ -748,6 +785,17 @@ impl Hops {
                     fmt_f64(e.length_a),
                     fmt_f64((end as f64 - e.start_frame as f64) * self.dt_ps),
                 ]
+                .into_iter()
+                .chain(typed.into_iter().flat_map(|j| {
+                    [
+                        self.sites[e.from_site].label.clone(),
+                        self.sites[e.to_site].label.clone(),
+                        crate::traj::sites::type_of(e, &self.sites, &j.types),
+                        // Frames strictly between leaving and arriving.
+                        fmt_f64((end.saturating_sub(e.start_frame + 1)) as f64 * self.dt_ps),
+                    ]
+                }))
+                .collect()
             })
             .collect();
         crate::io::write_csv(path, &header, &rows)
@@ -766,17 +814,22 @@ impl Hops {
         crate::io::write_atomic(path, s.as_bytes())
     }
 
-    /// `sites.csv`.
+    /// `sites.csv`: one row per site with its position, label, radius, occupancy (mean
+    /// number of ions on it) and the hops out of and into it.
     pub fn write_sites_csv(&self, path: &std::path::Path) -> Result<()> {
         use crate::io::fmt_f64;
         let header: Vec<String> = [
             "site",
+            "label",
             "x_a",
             "y_a",
             "z_a",
             "frac_a",
             "frac_b",
             "frac_c",
+            "radius_a",
+            "occupancy",
+            "enrichment",
             "ions",
             "occupied_frames",
             "hops_out",
@@ -784,28 +837,83 @@ impl Hops {
         ]
         .map(String::from)
         .to_vec();
+        let mut out = vec![0usize; self.sites.len()];
+        let mut inn = vec![0usize; self.sites.len()];
+        for e in &self.events {
+            out[e.from_site] += 1;
+            inn[e.to_site] += 1;
+        }
         let rows: Vec<Vec<String>> = self
             .sites
             .iter()
             .map(|s| {
-                let out = self.events.iter().filter(|e| e.from_site == s.id).count();
-                let inn = self.events.iter().filter(|e| e.to_site == s.id).count();
                 vec![
                     s.id.to_string(),
+                    s.label.clone(),
                     fmt_f64(s.centre_a[0]),
                     fmt_f64(s.centre_a[1]),
                     fmt_f64(s.centre_a[2]),
                     fmt_f64(s.frac[0]),
                     fmt_f64(s.frac[1]),
                     fmt_f64(s.frac[2]),
+                    s.radius_a.map(fmt_f64).unwrap_or_default(),
+                    fmt_f64(s.occupied_frames as f64 / self.n_frames.max(1) as f64),
+                    s.enrichment.map(fmt_f64).unwrap_or_default(),
                     s.ions.to_string(),
                     s.occupied_frames.to_string(),
-                    out.to_string(),
-                    inn.to_string(),
+                    out[s.id].to_string(),
+                    inn[s.id].to_string(),
                 ]
             })
             .collect();
         crate::io::write_csv(path, &header, &rows)
+    }
+
+    /// The sites as an extended XYZ file (one frame: the cell as `Lattice`, the
+    /// species as the mobile species' symbol; label, radius and occupancy as extra
+    /// columns), which ASE and OVITO read.
+    pub fn write_sites_xyz(&self, path: &std::path::Path, species: &str) -> Result<()> {
+        let c = &self.cell;
+        let mut s = format!(
+            "{}\nLattice=\"{} {} {} {} {} {} {} {} {}\" Properties=species:S:1:pos:R:3:site_label:S:1:radius:R:1:occupancy:R:1 pbc=\"T T T\"\n",
+            self.sites.len(),
+            c[0][0], c[0][1], c[0][2], c[1][0], c[1][1], c[1][2], c[2][0], c[2][1], c[2][2]
+        );
+        for site in &self.sites {
+            let label = if site.label.is_empty() { species } else { &site.label };
+            s.push_str(&format!(
+                "{} {:.6} {:.6} {:.6} {} {:.4} {:.4}\n",
+                species,
+                site.centre_a[0],
+                site.centre_a[1],
+                site.centre_a[2],
+                label.replace(char::is_whitespace, "_"),
+                site.radius_a.unwrap_or(0.0),
+                site.occupied_frames as f64 / self.n_frames.max(1) as f64
+            ));
+        }
+        crate::io::write_atomic(path, s.as_bytes())
+    }
+
+    /// The sites as a VASP POSCAR (Direct coordinates), which VESTA opens.
+    pub fn write_sites_poscar(&self, path: &std::path::Path, species: &str) -> Result<()> {
+        let c = &self.cell;
+        let mut s = format!(
+            "{} sites found by superion ({} mode)\n1.0\n",
+            species,
+            self.mode.name()
+        );
+        for row in c {
+            s.push_str(&format!("  {:.10} {:.10} {:.10}\n", row[0], row[1], row[2]));
+        }
+        s.push_str(&format!("{species}\n{}\nDirect\n", self.sites.len()));
+        for site in &self.sites {
+            s.push_str(&format!(
+                "  {:.8} {:.8} {:.8}\n",
+                site.frac[0], site.frac[1], site.frac[2]
+            ));
+        }
+        crate::io::write_atomic(path, s.as_bytes())
     }
 }
 
@@ -1002,6 +1110,10 @@ pub struct Summary {
     pub species: Vec<Descriptors>,
     pub temporal_correlation: super::correlations::Temporal,
     pub collective: super::correlations::Collective,
+    /// Site-based mode: jump types, rates, occupancies, residence times, D_jump vs
+    /// the tracer D.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jumps: Option<super::sites::JumpAnalysis>,
 }
 
 /// Most path figures written (the hopping ions with the most events first).
@@ -1035,6 +1147,7 @@ impl Hops {
                 self.options.seed,
             ),
             collective: collective(self, collective_dt_ps, collective_dr_a),
+            jumps: self.jumps.clone(),
         }
     }
 
@@ -1048,6 +1161,13 @@ impl Hops {
         self.write_events_csv(&dir.join("events.csv"))?;
         self.write_diffusion(&dir.join("DIFFUSION"))?;
         self.write_sites_csv(&dir.join("sites.csv"))?;
+        let species = self
+            .ions
+            .first()
+            .map(|i| i.species.clone())
+            .unwrap_or_else(|| "X".into());
+        self.write_sites_xyz(&dir.join("sites.xyz"), &species)?;
+        self.write_sites_poscar(&dir.join("sites.vasp"), &species)?;
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| invalid!("descriptors.json: {e}"))?;
         crate::io::write_atomic(&dir.join("descriptors.json"), json.as_bytes())?;
@@ -1081,14 +1201,23 @@ impl Hops {
             ),
             &dir.join("correlations.svg"),
         )?;
+        let mut extra = Vec::new();
+        if self.jumps.is_some() {
+            crate::plot::hops::sitemap_svg(self, &dir.join("sitemap.svg"))?;
+            crate::plot::hops::jump_types_svg(self, &dir.join("jump_types.svg"))?;
+            extra = vec!["sitemap.svg".to_string(), "jump_types.svg".to_string()];
+        }
         let mut written = vec![
             "events.csv".to_string(),
             "DIFFUSION".into(),
             "sites.csv".into(),
+            "sites.xyz".into(),
+            "sites.vasp".into(),
             "descriptors.json".into(),
             "hops.svg".into(),
             "correlations.svg".into(),
         ];
+        written.extend(extra);
         let mut by_count: Vec<(usize, usize)> = Vec::new();
         for e in &self.events {
             match by_count.iter_mut().find(|(i, _)| *i == e.ion) {

@@ -1,0 +1,1238 @@
+//! Site-based jump analysis, the default hop mode: the physically sound picture for
+//! fast ionic conductors, where an ion's sites are shared with its neighbours and
+//! back-and-forth jumps between nearby sites are the rule.
+//!
+//! 1. **Sites.** Either known (a CIF, expanded by its symmetry operations; a POSCAR or
+//!    extended XYZ; replicated by a supercell and mapped onto the trajectory's cell by
+//!    fractional coordinates), or discovered from the trajectory itself: the density of
+//!    the mobile species in the crystal frame (fractional coordinates, so NPT cells
+//!    need nothing special) on a periodic grid, smoothed with a Gaussian of the cell's
+//!    own metric, sites at its maxima above a minimum enrichment over the mean density,
+//!    maxima closer than a tolerance merged, each position refined as the weighted mean
+//!    of the density around it. Optionally symmetrised with the framework's space group.
+//! 2. **Radius.** One radius rule, GEMDAT's: twice the vibration amplitude of the
+//!    mobile species (the spread of its back-and-forth excursions), capped at half the
+//!    distance to the nearest other site so that sites never overlap; or given.
+//! 3. **Transitions.** Per ion and frame: on a site (inside its radius) or in transit.
+//!    An ion stays assigned to its last site until it is inside another one
+//!    (hysteresis); a visit shorter than the minimum residence is dropped (flicker).
+//!    A jump is a change of site; it runs from the last frame on the old site to the
+//!    first frame on the new one, its vector is the site-to-site vector (minimum image).
+//! 4. **Consistency.** The jump diffusivity D_jump = Σ|Δr|² / (2·3·N·t) beside the
+//!    tracer D from the MSD: their ratio is the correlation factor (≤ 1 for correlated
+//!    back-and-forth jumps, ≈ 1 for random ones); a ratio far above 1 means jumps
+//!    were missed.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array3;
+use rayon::prelude::*;
+
+use super::hops::{Event, HopOptions, Hops, IonSites, Mode, Site, Stats, selected_atoms};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::invalid;
+use crate::io::xdatcar::inverse;
+use crate::traj::Trajectory;
+
+/// Options of the site-based mode (inside [`HopOptions`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SiteOptions {
+    /// Known sites: a CIF, POSCAR/CONTCAR or extended XYZ; `None`: discovered.
+    pub file: Option<PathBuf>,
+    /// Replicate the known sites' cell this many times along a, b, c.
+    pub supercell: [usize; 3],
+    /// One radius for every site (Å); `None`: twice the vibration amplitude.
+    pub radius_a: Option<f64>,
+    /// Radii for sites of a given label (Å), before `radius_a`.
+    pub label_radii: Vec<(String, f64)>,
+    /// Visits with fewer frames on the site do not count (1: every visit counts).
+    pub min_residence_frames: usize,
+    /// Discovery: edge of the density grid's voxels (Å).
+    pub grid_a: f64,
+    /// Discovery: σ of the Gaussian smoothing of the density (Å).
+    pub smoothing_a: f64,
+    /// Discovery: density maxima closer than this (Å) are one site.
+    pub merge_a: f64,
+    /// Discovery: a maximum is a site when its smoothed density is at least this many
+    /// times the mean density of the species.
+    pub min_enrichment: f64,
+    /// Discovery: symmetrise the sites with the framework's space group (moyo).
+    pub symmetrise: bool,
+    /// Tolerance of the space-group search (Å).
+    pub symprec_a: f64,
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        SiteOptions {
+            file: None,
+            supercell: [1, 1, 1],
+            radius_a: None,
+            label_radii: Vec::new(),
+            min_residence_frames: 1,
+            grid_a: 0.2,
+            smoothing_a: 0.3,
+            merge_a: 1.0,
+            min_enrichment: 4.0,
+            symmetrise: false,
+            symprec_a: 0.3,
+        }
+    }
+}
+
+/// A site before the trajectory is assigned to it.
+#[derive(Clone, Debug)]
+pub struct SiteDef {
+    pub label: String,
+    /// Fractional position in the trajectory's cell, in [0, 1).
+    pub frac: [f64; 3],
+    /// Discovered sites: smoothed density over the mean density at the site.
+    pub enrichment: Option<f64>,
+}
+
+/// One class of jumps: the labels of its two sites and a site-to-site distance.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JumpType {
+    pub name: String,
+    pub labels: (String, String),
+    /// Mean site-to-site distance of the class (Å).
+    pub distance_a: f64,
+    pub count: usize,
+    /// Jumps per ion per ps, with its Poisson standard error.
+    pub rate_per_ion_ps: f64,
+    pub rate_err_per_ion_ps: f64,
+    /// This class's share of the jump diffusivity (cm²/s).
+    pub d_jump_cm2_s: f64,
+}
+
+/// Mean occupancy of the sites of one label.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LabelOccupancy {
+    pub label: String,
+    pub sites: usize,
+    /// Mean number of ions on one site of this label (0..1 for a site that holds one).
+    pub mean_occupancy: f64,
+}
+
+/// What the site-based analysis adds to [`Hops`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JumpAnalysis {
+    /// Where the sites came from (a file, or "discovered from the density").
+    pub site_source: String,
+    pub n_sites: usize,
+    /// GEMDAT's vibration amplitude of the mobile species (Å).
+    pub vibration_amplitude_a: f64,
+    /// How the radius was set, in words.
+    pub radius_rule: String,
+    pub radius_min_a: f64,
+    pub radius_max_a: f64,
+    pub min_residence_frames: usize,
+    pub min_residence_ps: f64,
+    /// Fraction of ion-frames on a site (the rest are in transit).
+    pub on_site_fraction: f64,
+    pub jumps: usize,
+    pub ions: usize,
+    pub jumping_ions: usize,
+    pub simulated_ps: f64,
+    pub types: Vec<JumpType>,
+    pub occupancy: Vec<LabelOccupancy>,
+    /// Complete visits (not cut by the start or end of the trajectory), ps.
+    pub residence_ps: Stats,
+    /// (bin start ps, count) of the complete visits, 20 bins.
+    pub residence_histogram: Vec<(f64, usize)>,
+    /// Frames between leaving one site and reaching the next, ps.
+    pub transit_ps: Stats,
+    /// Σ|Δr|² / (2·3·N·t) over the jumps (cm²/s), t the simulated time.
+    pub d_jump_cm2_s: f64,
+    /// Tracer D from the MSD of the same species (cm²/s), when it could be fitted.
+    pub d_tracer_cm2_s: Option<f64>,
+    pub d_tracer_err_cm2_s: Option<f64>,
+    /// D_tracer / D_jump: the correlation factor (≤ ~1 when the jumps account for the
+    /// diffusion; far above 1 means jumps were missed).
+    pub tracer_over_jump: Option<f64>,
+    /// The consistency check in words.
+    pub consistency: String,
+}
+
+fn dot_frac(d: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
+    std::array::from_fn(|k| (0..3).map(|a| d[a] * cell[a][k]).sum())
+}
+
+fn norm(v: [f64; 3]) -> f64 {
+    (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+}
+
+/// Minimum-image Cartesian vector from fractional `a` to fractional `b`.
+fn frac_delta(a: [f64; 3], b: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
+    let d: [f64; 3] = std::array::from_fn(|x| {
+        let v = b[x] - a[x];
+        v - v.round()
+    });
+    let v = dot_frac(d, cell);
+    // Check the neighbouring images too (skewed cells).
+    super::hops::minimum_image(v, cell)
+}
+
+fn wrap(f: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|x| {
+        let v = f[x] - f[x].floor();
+        if v >= 1.0 { 0.0 } else { v }
+    })
+}
+
+fn cell_of(traj: &Trajectory, f: usize) -> [[f64; 3]; 3] {
+    let c = traj.frac_view().cell(f).to_owned();
+    std::array::from_fn(|i| std::array::from_fn(|j| c[[i, j]] as f64))
+}
+
+/// Perpendicular widths of a cell (Å): the distances between opposite faces.
+fn widths(cell: &[[f64; 3]; 3]) -> [f64; 3] {
+    let cross = |a: [f64; 3], b: [f64; 3]| {
+        [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ]
+    };
+    let vol = {
+        let c = cross(cell[1], cell[2]);
+        (0..3).map(|k| cell[0][k] * c[k]).sum::<f64>().abs()
+    };
+    [
+        vol / norm(cross(cell[1], cell[2])),
+        vol / norm(cross(cell[2], cell[0])),
+        vol / norm(cross(cell[0], cell[1])),
+    ]
+}
+
+/// GEMDAT's vibration amplitude: per atom, the distance from its starting position,
+/// differenced over frames; the sums over runs of one sign are the excursions; the
+/// amplitude is their standard deviation over all atoms.
+pub fn vibration_amplitude(disp: &Array3<f32>, atoms: &[usize]) -> f64 {
+    let t = disp.shape()[0];
+    let mut amps: Vec<f64> = Vec::new();
+    for &a in atoms {
+        let d: Vec<f64> = (0..t)
+            .map(|f| {
+                let v: [f64; 3] = std::array::from_fn(|x| disp[[f, a, x]] as f64);
+                norm(v)
+            })
+            .collect();
+        let speed: Vec<f64> = (0..t)
+            .map(|f| if f == 0 { d[0] } else { d[f] - d[f - 1] })
+            .collect();
+        let sign = |v: f64| {
+            if v > 0.0 {
+                1
+            } else if v < 0.0 {
+                -1
+            } else {
+                0
+            }
+        };
+        let splits: Vec<usize> = (0..t)
+            .filter(|&i| sign(speed[i]) != sign(speed[(i + 1) % t]))
+            .collect();
+        let cuts: Vec<usize> = if splits.len() > 2 {
+            splits[1..splits.len() - 1].iter().map(|i| i + 1).collect()
+        } else {
+            Vec::new()
+        };
+        let mut start = 0;
+        for &c in cuts.iter().chain(std::iter::once(&t)) {
+            amps.push(speed[start..c].iter().sum());
+            start = c;
+        }
+    }
+    if amps.is_empty() {
+        return 0.0;
+    }
+    let n = amps.len() as f64;
+    let mean = amps.iter().sum::<f64>() / n;
+    (amps.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// Read known sites of `species` from a CIF, POSCAR/CONTCAR or extended XYZ file,
+/// replicated by `supercell`, as fractional positions of the replicated cell; with the
+/// replicated lattice (rows, Å).
+pub fn read_sites(
+    path: &Path,
+    species: &str,
+    supercell: [usize; 3],
+) -> Result<(Vec<SiteDef>, [[f64; 3]; 3], Vec<String>)> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    let (lattice, mut raw): ([[f64; 3]; 3], Vec<(String, String, [f64; 3], f64)>) =
+        if name.ends_with(".cif") || name.ends_with(".cif.gz") {
+            let c = crate::io::cif::read(path)?;
+            notes.push(format!(
+                "{}: {} sites after {} symmetry operations",
+                path.display(),
+                c.sites.len(),
+                c.n_operations
+            ));
+            (
+                c.lattice,
+                c.sites
+                    .into_iter()
+                    .map(|s| (s.label, s.element, s.frac, s.occupancy))
+                    .collect(),
+            )
+        } else if name.ends_with(".xyz") || name.ends_with(".extxyz") || name.ends_with(".exyz") {
+            let t = crate::io::xyz::read(path, false)?;
+            let cell = cell_of(&t, 0);
+            (
+                cell,
+                (0..t.n_atoms())
+                    .map(|a| {
+                        let f: [f64; 3] = std::array::from_fn(|x| t.frac[[0, a, x]] as f64);
+                        (t.species[a].clone(), t.species[a].clone(), f, 1.0)
+                    })
+                    .collect(),
+            )
+        } else {
+            let text = crate::io::read_text(path)?;
+            let s = crate::io::phonondb::parse_poscar(&text, &name, path)?;
+            (
+                s.lattice,
+                s.species
+                    .iter()
+                    .zip(&s.frac)
+                    .map(|(sp, f)| (sp.clone(), sp.clone(), *f, 1.0))
+                    .collect(),
+            )
+        };
+    let present: Vec<String> = {
+        let mut v: Vec<String> = raw.iter().map(|r| r.1.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    raw.retain(|r| r.1 == species);
+    if raw.is_empty() {
+        return Err(invalid!(
+            "{}: no {species} sites (elements here: {})",
+            path.display(),
+            present.join(", ")
+        ));
+    }
+    let partial = raw.iter().filter(|r| r.3 < 1.0).count();
+    if partial > 0 {
+        notes.push(format!(
+            "{}: {partial} {species} sites are partially occupied; each is kept as a site",
+            path.display()
+        ));
+    }
+    if supercell.contains(&0) {
+        return Err(invalid!("--supercell {supercell:?}: every factor must be at least 1"));
+    }
+    let mut sites = Vec::new();
+    for i in 0..supercell[0] {
+        for j in 0..supercell[1] {
+            for k in 0..supercell[2] {
+                for r in &raw {
+                    let f = [
+                        (r.2[0] - r.2[0].floor() + i as f64) / supercell[0] as f64,
+                        (r.2[1] - r.2[1].floor() + j as f64) / supercell[1] as f64,
+                        (r.2[2] - r.2[2].floor() + k as f64) / supercell[2] as f64,
+                    ];
+                    sites.push(SiteDef {
+                        label: r.0.clone(),
+                        frac: wrap(f),
+                        enrichment: None,
+                    });
+                }
+            }
+        }
+    }
+    let lat: [[f64; 3]; 3] =
+        std::array::from_fn(|i| std::array::from_fn(|x| lattice[i][x] * supercell[i] as f64));
+    Ok((sites, lat, notes))
+}
+
+/// Compare the known sites' lattice with the trajectory's: lengths within 10 % (a
+/// database structure vs a relaxed or thermally expanded MD cell), else an error that
+/// suggests the supercell.
+fn check_lattice(
+    sites_lat: &[[f64; 3]; 3],
+    cell: &[[f64; 3]; 3],
+    path: &Path,
+    supercell: [usize; 3],
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let l = |m: &[[f64; 3]; 3], i: usize| norm(m[i]);
+    let mut worst: f64 = 0.0;
+    for i in 0..3 {
+        let r = l(cell, i) / l(sites_lat, i);
+        if !(0.9..=1.1).contains(&r) {
+            let hint: Vec<String> = (0..3)
+                .map(|k| {
+                    let base = l(sites_lat, k) / supercell[k] as f64;
+                    format!("{}", (l(cell, k) / base).round().max(1.0))
+                })
+                .collect();
+            return Err(invalid!(
+                "{}: the sites' cell ({:.3} {:.3} {:.3} Å with --supercell {} {} {}) does not match the trajectory's ({:.3} {:.3} {:.3} Å); try --supercell {}",
+                path.display(),
+                l(sites_lat, 0),
+                l(sites_lat, 1),
+                l(sites_lat, 2),
+                supercell[0],
+                supercell[1],
+                supercell[2],
+                l(cell, 0),
+                l(cell, 1),
+                l(cell, 2),
+                hint.join(" ")
+            ));
+        }
+        worst = worst.max((r - 1.0).abs());
+    }
+    notes.push(format!(
+        "sites mapped onto the trajectory's cell by fractional coordinates (cell lengths differ by up to {:.1} %)",
+        100.0 * worst
+    ));
+    Ok(())
+}
+
+/// Discover the sites of the atoms `atoms` from their density in the crystal frame.
+pub fn discover_sites(
+    traj: &Trajectory,
+    atoms: &[usize],
+    species: &str,
+    opts: &SiteOptions,
+) -> Result<Vec<SiteDef>> {
+    let cell = cell_of(traj, 0);
+    let w = widths(&cell);
+    let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
+    if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
+        return Err(invalid!(
+            "site discovery: --grid-a, --smoothing-a must be positive and --merge-a not negative"
+        ));
+    }
+    let n: [usize; 3] = std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
+    let nv = n[0] * n[1] * n[2];
+    let idx = |i: usize, j: usize, k: usize| (i * n[1] + j) * n[2] + k;
+    // Histogram of the wrapped fractional positions (at most ~5e7 points, strided).
+    let t = traj.n_frames();
+    let stride = (t * atoms.len()).div_ceil(50_000_000).max(1);
+    let mut hist = vec![0.0f64; nv];
+    let mut total = 0.0;
+    for f in (0..t).step_by(stride) {
+        for &a in atoms {
+            let p: [usize; 3] = std::array::from_fn(|x| {
+                let v = traj.frac[[f, a, x]] as f64;
+                let v = v - v.floor();
+                ((v * n[x] as f64) as usize).min(n[x] - 1)
+            });
+            hist[idx(p[0], p[1], p[2])] += 1.0;
+            total += 1.0;
+        }
+    }
+    // Separable periodic Gaussian smoothing, σ in voxels along each axis (from the
+    // perpendicular width, the cell's own metric).
+    let mut rho = hist.clone();
+    for axis in 0..3 {
+        let sigma = opts.smoothing_a / w[axis] * n[axis] as f64;
+        let half = (3.0 * sigma).ceil() as isize;
+        let kernel: Vec<f64> = (-half..=half)
+            .map(|d| (-(d as f64).powi(2) / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let ksum: f64 = kernel.iter().sum();
+        let mut out = vec![0.0; nv];
+        let na = n[axis] as isize;
+        for i in 0..n[0] {
+            for j in 0..n[1] {
+                for k in 0..n[2] {
+                    let mut acc = 0.0;
+                    for (q, kv) in kernel.iter().enumerate() {
+                        let d = q as isize - half;
+                        let mut c = [i as isize, j as isize, k as isize];
+                        c[axis] = (c[axis] + d).rem_euclid(na);
+                        acc += kv * rho[idx(c[0] as usize, c[1] as usize, c[2] as usize)];
+                    }
+                    out[idx(i, j, k)] = acc / ksum;
+                }
+            }
+        }
+        rho = out;
+    }
+    let mean = total / nv as f64;
+    // Local maxima over the 26 neighbours (ties broken by voxel index).
+    let mut maxima: Vec<(f64, [usize; 3])> = Vec::new();
+    for i in 0..n[0] {
+        for j in 0..n[1] {
+            for k in 0..n[2] {
+                let v = rho[idx(i, j, k)];
+                if v < opts.min_enrichment * mean {
+                    continue;
+                }
+                let me = idx(i, j, k);
+                let mut is_max = true;
+                'nb: for di in -1isize..=1 {
+                    for dj in -1isize..=1 {
+                        for dk in -1isize..=1 {
+                            if di == 0 && dj == 0 && dk == 0 {
+                                continue;
+                            }
+                            let o = idx(
+                                (i as isize + di).rem_euclid(n[0] as isize) as usize,
+                                (j as isize + dj).rem_euclid(n[1] as isize) as usize,
+                                (k as isize + dk).rem_euclid(n[2] as isize) as usize,
+                            );
+                            let u = rho[o];
+                            if u > v || (u == v && o < me) {
+                                is_max = false;
+                                break 'nb;
+                            }
+                        }
+                    }
+                }
+                if is_max {
+                    maxima.push((v, [i, j, k]));
+                }
+            }
+        }
+    }
+    maxima.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Refine each maximum: the density-weighted mean position within a sphere, by
+    // minimum image (two passes), then merge those closer than the tolerance.
+    let r_ref = (0.5 * opts.merge_a).max(2.0 * opts.smoothing_a).max(opts.grid_a);
+    let reach: [isize; 3] = std::array::from_fn(|x| (r_ref / w[x] * n[x] as f64).ceil() as isize);
+    let refine = |f0: [f64; 3]| -> [f64; 3] {
+        let mut f = f0;
+        for _ in 0..2 {
+            let c: [isize; 3] = std::array::from_fn(|x| (f[x] * n[x] as f64).floor() as isize);
+            let mut acc = [0.0; 3];
+            let mut wsum = 0.0;
+            for di in -reach[0]..=reach[0] {
+                for dj in -reach[1]..=reach[1] {
+                    for dk in -reach[2]..=reach[2] {
+                        let g = [c[0] + di, c[1] + dj, c[2] + dk];
+                        let centre: [f64; 3] =
+                            std::array::from_fn(|x| (g[x] as f64 + 0.5) / n[x] as f64);
+                        let dfrac: [f64; 3] = std::array::from_fn(|x| centre[x] - f[x]);
+                        if norm(dot_frac(dfrac, &cell)) > r_ref {
+                            continue;
+                        }
+                        let v = hist[idx(
+                            g[0].rem_euclid(n[0] as isize) as usize,
+                            g[1].rem_euclid(n[1] as isize) as usize,
+                            g[2].rem_euclid(n[2] as isize) as usize,
+                        )];
+                        for x in 0..3 {
+                            acc[x] += v * dfrac[x];
+                        }
+                        wsum += v;
+                    }
+                }
+            }
+            if wsum > 0.0 {
+                f = std::array::from_fn(|x| f[x] + acc[x] / wsum);
+            }
+        }
+        wrap(f)
+    };
+    let mut sites: Vec<SiteDef> = Vec::new();
+    for (v, g) in maxima {
+        let f0: [f64; 3] = std::array::from_fn(|x| (g[x] as f64 + 0.5) / n[x] as f64);
+        let f = refine(f0);
+        if sites
+            .iter()
+            .any(|s| norm(frac_delta(s.frac, f, &cell)) < opts.merge_a)
+        {
+            continue;
+        }
+        sites.push(SiteDef {
+            label: species.to_string(),
+            frac: f,
+            enrichment: Some(v / mean),
+        });
+    }
+    if sites.is_empty() {
+        return Err(invalid!(
+            "{}: no {species} density maximum reaches {} times the mean density; lower --min-enrichment or give known sites with --sites",
+            traj.source.display(),
+            opts.min_enrichment
+        ));
+    }
+    Ok(sites)
+}
+
+/// Symmetrise discovered sites with the space group of the framework (every atom
+/// that is not of the mobile species, frame 0): each site's orbit is generated, orbit
+/// images closer than the merge tolerance are averaged, and the sites are labelled
+/// by orbit (`S1`, `S2`, … in order of occupancy).
+fn symmetrise(
+    traj: &Trajectory,
+    mobile: &[usize],
+    sites: Vec<SiteDef>,
+    opts: &SiteOptions,
+    notes: &mut Vec<String>,
+) -> Result<Vec<SiteDef>> {
+    let cell = cell_of(traj, 0);
+    let framework: Vec<usize> = (0..traj.n_atoms()).filter(|a| !mobile.contains(a)).collect();
+    if framework.is_empty() {
+        return Err(invalid!("--symmetrise needs framework atoms (atoms other than the mobile species)"));
+    }
+    let mut kinds: Vec<String> = Vec::new();
+    let numbers: Vec<i32> = framework
+        .iter()
+        .map(|&a| {
+            let s = &traj.species[a];
+            match kinds.iter().position(|k| k == s) {
+                Some(i) => i as i32,
+                None => {
+                    kinds.push(s.clone());
+                    kinds.len() as i32 - 1
+                }
+            }
+        })
+        .collect();
+    let positions: Vec<nalgebra::Vector3<f64>> = framework
+        .iter()
+        .map(|&a| nalgebra::Vector3::new(
+            traj.frac[[0, a, 0]] as f64,
+            traj.frac[[0, a, 1]] as f64,
+            traj.frac[[0, a, 2]] as f64,
+        ))
+        .collect();
+    let lat = nalgebra::Matrix3::from_row_slice(&[
+        cell[0][0], cell[0][1], cell[0][2], cell[1][0], cell[1][1], cell[1][2], cell[2][0],
+        cell[2][1], cell[2][2],
+    ]);
+    let mcell = moyo::base::Cell::new(moyo::base::Lattice::new(lat), positions, numbers);
+    let ds = moyo::MoyoDataset::with_default(&mcell, opts.symprec_a)
+        .map_err(|e| invalid!("--symmetrise: no space group found for the framework ({e:?})"))?;
+    let ops: Vec<([[f64; 3]; 3], [f64; 3])> = ds
+        .operations
+        .iter()
+        .map(|op| {
+            let r = op.rotation;
+            (
+                std::array::from_fn(|i| std::array::from_fn(|j| r[(i, j)] as f64)),
+                [op.translation[0], op.translation[1], op.translation[2]],
+            )
+        })
+        .collect();
+    notes.push(format!(
+        "framework space group {} ({} operations in the cell, symprec {} Å)",
+        ds.number,
+        ops.len(),
+        opts.symprec_a
+    ));
+    // Orbits, most enriched sites first.
+    let mut order: Vec<usize> = (0..sites.len()).collect();
+    order.sort_by(|&a, &b| {
+        sites[b]
+            .enrichment
+            .unwrap_or(0.0)
+            .total_cmp(&sites[a].enrichment.unwrap_or(0.0))
+    });
+    let mut out: Vec<SiteDef> = Vec::new();
+    let mut orbit_no = 0;
+    for &s in &order {
+        let f0 = sites[s].frac;
+        if out.iter().any(|o| norm(frac_delta(o.frac, f0, &cell)) < opts.merge_a) {
+            continue;
+        }
+        orbit_no += 1;
+        // Average the representative over the images that map back near itself.
+        let images: Vec<[f64; 3]> = ops
+            .iter()
+            .map(|(r, t)| wrap(std::array::from_fn(|i| t[i] + (0..3).map(|j| r[i][j] * f0[j]).sum::<f64>())))
+            .collect();
+        let mut orbit: Vec<[f64; 3]> = Vec::new();
+        for g in images {
+            if !orbit.iter().any(|o| norm(frac_delta(*o, g, &cell)) < opts.merge_a)
+                && !out.iter().any(|o| norm(frac_delta(o.frac, g, &cell)) < opts.merge_a)
+            {
+                orbit.push(g);
+            }
+        }
+        for g in orbit {
+            out.push(SiteDef {
+                label: format!("S{orbit_no}"),
+                frac: g,
+                enrichment: sites[s].enrichment,
+            });
+        }
+    }
+    notes.push(format!(
+        "symmetrised: {} discovered sites -> {} sites in {} orbits",
+        sites.len(),
+        out.len(),
+        orbit_no
+    ));
+    Ok(out)
+}
+
+/// A grid over fractional space for nearest-site queries within `reach` Å.
+struct Locator {
+    n: [usize; 3],
+    cells: Vec<Vec<u32>>,
+}
+
+impl Locator {
+    fn new(sites: &[SiteDef], cell: &[[f64; 3]; 3], reach: f64) -> Locator {
+        let w = widths(cell);
+        let n: [usize; 3] = std::array::from_fn(|x| ((w[x] / reach.max(1e-3)).floor() as usize).clamp(1, 64));
+        let mut cells = vec![Vec::new(); n[0] * n[1] * n[2]];
+        for (i, s) in sites.iter().enumerate() {
+            let c: [usize; 3] = std::array::from_fn(|x| ((s.frac[x] * n[x] as f64) as usize).min(n[x] - 1));
+            cells[(c[0] * n[1] + c[1]) * n[2] + c[2]].push(i as u32);
+        }
+        Locator { n, cells }
+    }
+
+    /// Candidate sites near fractional `f` (wrapped), each once.
+    fn near(&self, f: [f64; 3], out: &mut Vec<u32>) {
+        out.clear();
+        let n = self.n;
+        let c: [isize; 3] = std::array::from_fn(|x| ((f[x] * n[x] as f64) as isize).min(n[x] as isize - 1));
+        let range = |x: usize| -> Vec<usize> {
+            let mut v: Vec<usize> = (-1isize..=1)
+                .map(|d| (c[x] + d).rem_euclid(n[x] as isize) as usize)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let (ri, rj, rk) = (range(0), range(1), range(2));
+        for &i in &ri {
+            for &j in &rj {
+                for &k in &rk {
+                    out.extend_from_slice(&self.cells[(i * n[1] + j) * n[2] + k]);
+                }
+            }
+        }
+    }
+}
+
+/// The site-based hop analysis ([`Mode::Sites`]).
+pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<Hops> {
+    let so = &opts.sites;
+    let t = traj.n_frames();
+    let dt_ps = traj.dt_ps()?;
+    if t < 2 {
+        return Err(invalid!(
+            "{}: {t} frame(s): jumps need at least 2 frames",
+            traj.source.display()
+        ));
+    }
+    if so.min_residence_frames == 0 {
+        return Err(invalid!("--min-residence must be at least 1 frame"));
+    }
+    let atoms = selected_atoms(traj, opts)?;
+    let species = traj.species[atoms[0]].clone();
+    if atoms.iter().any(|&a| traj.species[a] != species) {
+        return Err(invalid!(
+            "the site-based mode analyses one mobile species at a time; give one with --species"
+        ));
+    }
+    let mut notes = Vec::new();
+    let cell = cell_of(traj, 0);
+
+    // 1. Sites.
+    let (sites, source) = match &so.file {
+        Some(path) => {
+            let (s, lat, n) = read_sites(path, &species, so.supercell)?;
+            notes.extend(n);
+            check_lattice(&lat, &cell, path, so.supercell, &mut notes)?;
+            (s, path.display().to_string())
+        }
+        None => {
+            let s = discover_sites(traj, &atoms, &species, so)?;
+            let s = if so.symmetrise {
+                symmetrise(traj, &atoms, s, so, &mut notes)?
+            } else {
+                s
+            };
+            (
+                s,
+                format!(
+                    "discovered from the {species} density (grid {} Å, smoothing σ {} Å, merge {} Å, enrichment ≥ {}{})",
+                    so.grid_a,
+                    so.smoothing_a,
+                    so.merge_a,
+                    so.min_enrichment,
+                    if so.symmetrise { ", symmetrised" } else { "" }
+                ),
+            )
+        }
+    };
+    let ns = sites.len();
+
+    // 2. Radii.
+    let u = engine.unwrap(&traj.frac_view(), f32::INFINITY)?;
+    let amp = vibration_amplitude(&u.disp, &atoms);
+    let nn: Vec<f64> = (0..ns)
+        .into_par_iter()
+        .map(|i| {
+            (0..ns)
+                .filter(|&j| j != i)
+                .map(|j| norm(frac_delta(sites[i].frac, sites[j].frac, &cell)))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let mut capped = 0;
+    let radii: Vec<f64> = (0..ns)
+        .map(|i| {
+            let r = so
+                .label_radii
+                .iter()
+                .find(|(l, _)| *l == sites[i].label)
+                .map(|(_, r)| *r)
+                .or(so.radius_a)
+                .unwrap_or(2.0 * amp);
+            let cap = 0.5 * nn[i] - 0.005;
+            if r > cap {
+                capped += 1;
+                cap.max(0.01)
+            } else {
+                r
+            }
+        })
+        .collect();
+    let radius_rule = if so.radius_a.is_some() || !so.label_radii.is_empty() {
+        "given".to_string()
+    } else {
+        format!("2 × vibration amplitude ({:.3} Å), as GEMDAT", amp)
+    };
+    if capped > 0 {
+        notes.push(format!(
+            "{capped} of {ns} site radii capped at half the distance to the nearest other site (minus 0.005 Å) so that sites do not overlap"
+        ));
+    }
+    let r_max = radii.iter().copied().fold(0.0, f64::max);
+    let r_min = radii.iter().copied().fold(f64::INFINITY, f64::min);
+
+    // 3. States: the site each ion is on in each frame (u32::MAX: in transit).
+    const NONE: u32 = u32::MAX;
+    let loc = Locator::new(&sites, &cell, r_max * 1.1 + 1e-6);
+    let fixed_cell = traj.cells.shape()[0] == 1;
+    let cells: Vec<[[f64; 3]; 3]> = if fixed_cell {
+        vec![cell]
+    } else {
+        (0..t).map(|f| cell_of(traj, f)).collect()
+    };
+    let states: Vec<Vec<u32>> = atoms
+        .par_iter()
+        .map(|&a| {
+            let mut cand = Vec::new();
+            (0..t)
+                .map(|f| {
+                    let c = &cells[if fixed_cell { 0 } else { f }];
+                    let p = wrap(std::array::from_fn(|x| traj.frac[[f, a, x]] as f64));
+                    loc.near(p, &mut cand);
+                    let mut best = (NONE, f64::INFINITY);
+                    for &s in &cand {
+                        let d = norm(frac_delta(sites[s as usize].frac, p, c));
+                        if d <= radii[s as usize] && d < best.1 {
+                            best = (s, d);
+                        }
+                    }
+                    best.0
+                })
+                .collect()
+        })
+        .collect();
+
+    // 4. Visits (site, first frame, last frame, frames on the site) and jumps.
+    let p = atoms.len();
+    let mut positions = Array3::<f32>::zeros((t, p, 3));
+    for (j, &a) in atoms.iter().enumerate() {
+        for f in 0..t {
+            for x in 0..3 {
+                positions[[f, j, x]] = (u.origin[[a, x]] as f64 + u.disp[[f, a, x]] as f64) as f32;
+            }
+        }
+    }
+    drop(u);
+    let mut occupied = vec![0usize; ns];
+    let mut on_site = 0usize;
+    let mut events: Vec<Event> = Vec::new();
+    let mut ions: Vec<IonSites> = Vec::with_capacity(p);
+    let mut residence = Vec::new();
+    let mut transit = Vec::new();
+    for (j, (&a, st)) in atoms.iter().zip(&states).enumerate() {
+        let mut visits: Vec<(u32, usize, usize, usize)> = Vec::new();
+        for (f, &s) in st.iter().enumerate() {
+            if s == NONE {
+                continue;
+            }
+            on_site += 1;
+            occupied[s as usize] += 1;
+            match visits.last_mut() {
+                Some(v) if v.0 == s => {
+                    v.2 = f;
+                    v.3 += 1;
+                }
+                _ => visits.push((s, f, f, 1)),
+            }
+        }
+        // Flickers: visits shorter than the minimum residence (except those cut by the
+        // ends of the trajectory), then consecutive visits to one site are one.
+        if so.min_residence_frames > 1 {
+            let last = visits.len().saturating_sub(1);
+            let mut i = 0;
+            visits.retain(|v| {
+                let keep = v.3 >= so.min_residence_frames || i == 0 || i == last;
+                i += 1;
+                keep
+            });
+            let mut merged: Vec<(u32, usize, usize, usize)> = Vec::new();
+            for v in visits {
+                match merged.last_mut() {
+                    Some(m) if m.0 == v.0 => {
+                        m.2 = v.2;
+                        m.3 += v.3;
+                    }
+                    _ => merged.push(v),
+                }
+            }
+            visits = merged;
+        }
+        for (i, v) in visits.iter().enumerate() {
+            if i > 0 && i + 1 < visits.len() {
+                residence.push((v.2 + 1 - v.1) as f64 * dt_ps);
+            }
+        }
+        // The ion's centres: each (site, periodic image) it visits, unwrapped.
+        let mut centres: Vec<[f64; 3]> = Vec::new();
+        let mut site_of: Vec<usize> = Vec::new();
+        let mut visit_centre: Vec<usize> = Vec::new();
+        for v in &visits {
+            let f = v.1;
+            let c = &cells[if fixed_cell { 0 } else { f }];
+            let r: [f64; 3] = std::array::from_fn(|x| positions[[f, j, x]] as f64);
+            let pf = wrap(std::array::from_fn(|x| traj.frac[[f, a, x]] as f64));
+            let d = frac_delta(pf, sites[v.0 as usize].frac, c);
+            let centre = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
+            let k = match (0..centres.len())
+                .find(|&k| site_of[k] == v.0 as usize && norm([centres[k][0] - centre[0], centres[k][1] - centre[1], centres[k][2] - centre[2]]) < 0.5)
+            {
+                Some(k) => k,
+                None => {
+                    centres.push(centre);
+                    site_of.push(v.0 as usize);
+                    centres.len() - 1
+                }
+            };
+            visit_centre.push(k);
+        }
+        let mut prev_from: Option<u32> = None;
+        for w in 0..visits.len().saturating_sub(1) {
+            let (a_site, _, last_a, _) = visits[w];
+            let (b_site, first_b, _, _) = visits[w + 1];
+            let c = &cells[if fixed_cell { 0 } else { last_a }];
+            let v = frac_delta(sites[a_site as usize].frac, sites[b_site as usize].frac, c);
+            transit.push((first_b - last_a) as f64 * dt_ps);
+            events.push(Event {
+                ion: a,
+                species: species.clone(),
+                start_frame: last_a,
+                end_frame: Some(first_b),
+                from_site: a_site as usize,
+                to_site: b_site as usize,
+                vector_a: v,
+                length_a: norm(v),
+                back_hop: prev_from == Some(b_site),
+            });
+            prev_from = Some(a_site);
+        }
+        // Per-frame labels: the centre of the current (or last) visit; before the
+        // first visit, the first.
+        let mut labels = vec![0u32; t];
+        if !visits.is_empty() {
+            let mut vi = 0;
+            for (f, l) in labels.iter_mut().enumerate() {
+                while vi + 1 < visits.len() && visits[vi + 1].1 <= f {
+                    vi += 1;
+                }
+                *l = visit_centre[vi] as u32;
+            }
+        } else {
+            // Never on a site: one centre at its mean position.
+            let mean: [f64; 3] = std::array::from_fn(|x| {
+                (0..t).map(|f| positions[[f, j, x]] as f64).sum::<f64>() / t as f64
+            });
+            centres.push(mean);
+            site_of.push(usize::MAX);
+        }
+        ions.push(IonSites {
+            ion: a,
+            species: species.clone(),
+            k: centres.len(),
+            silhouettes: Vec::new(),
+            centres,
+            sites: site_of,
+            labels,
+            radius_a: r_max,
+        });
+    }
+    events.sort_by_key(|e| (e.ion, e.start_frame));
+    let inv = inverse(&cell);
+    let _ = inv;
+    let out_sites: Vec<Site> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Site {
+            id: i,
+            centre_a: dot_frac(s.frac, &cell),
+            frac: s.frac,
+            ions: 0,
+            occupied_frames: occupied[i],
+            label: s.label.clone(),
+            radius_a: Some(radii[i]),
+            enrichment: s.enrichment,
+        })
+        .collect();
+    // Distinct ions per site.
+    let mut out_sites = out_sites;
+    for st in &states {
+        let mut seen: Vec<u32> = st.iter().copied().filter(|&s| s != NONE).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for s in seen {
+            out_sites[s as usize].ions += 1;
+        }
+    }
+
+    // 5. What users read off it.
+    let simulated_ps = (t - 1) as f64 * dt_ps;
+    let n_ions = p as f64;
+    let to_cm2_s = 1e-16 / 1e-12; // Å²/ps -> cm²/s
+    let d_of = |sum_sq: f64| sum_sq / (6.0 * n_ions * simulated_ps) * to_cm2_s;
+    let d_jump = d_of(events.iter().map(|e| e.length_a * e.length_a).sum());
+    let types = jump_types(&events, &sites, n_ions, simulated_ps, &d_of);
+    let mut occupancy: Vec<LabelOccupancy> = Vec::new();
+    for s in &out_sites {
+        match occupancy.iter_mut().find(|o| o.label == s.label) {
+            Some(o) => {
+                o.sites += 1;
+                o.mean_occupancy += s.occupied_frames as f64 / t as f64;
+            }
+            None => occupancy.push(LabelOccupancy {
+                label: s.label.clone(),
+                sites: 1,
+                mean_occupancy: s.occupied_frames as f64 / t as f64,
+            }),
+        }
+    }
+    for o in &mut occupancy {
+        o.mean_occupancy /= o.sites as f64;
+    }
+    let (d_tracer, d_tracer_err) = match tracer_d(engine, traj, &species) {
+        Ok((d, e)) => (Some(d), Some(e)),
+        Err(e) => {
+            notes.push(format!("tracer D not available for the consistency check: {}", e.detail()));
+            (None, None)
+        }
+    };
+    let ratio = d_tracer.filter(|_| d_jump > 0.0).map(|d| d / d_jump);
+    let consistency = match (ratio, d_tracer) {
+        (Some(r), Some(_)) if r > 2.0 => format!(
+            "D_tracer / D_jump = {r:.2}: the jumps explain only {:.0} % of the diffusion; jumps are being missed (site radii too small, sites missing, or diffusion that is not site to site)",
+            100.0 / r
+        ),
+        (Some(r), Some(_)) if r >= 0.05 => format!(
+            "D_tracer / D_jump = {r:.2}: the jumps account for the diffusion (a correlation factor below 1 means correlated back-and-forth jumps)"
+        ),
+        (Some(r), Some(_)) => format!(
+            "D_tracer / D_jump = {r:.3}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
+        ),
+        (None, Some(d)) if d > 0.0 => "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string(),
+        _ => "not determined (no tracer D or no jumps)".to_string(),
+    };
+    let hist = histogram(&residence, 20);
+    let jumping = {
+        let mut v: Vec<usize> = events.iter().map(|e| e.ion).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let analysis = JumpAnalysis {
+        site_source: source,
+        n_sites: ns,
+        vibration_amplitude_a: amp,
+        radius_rule,
+        radius_min_a: r_min,
+        radius_max_a: r_max,
+        min_residence_frames: so.min_residence_frames,
+        min_residence_ps: so.min_residence_frames as f64 * dt_ps,
+        on_site_fraction: on_site as f64 / (t * p) as f64,
+        jumps: events.len(),
+        ions: p,
+        jumping_ions: jumping,
+        simulated_ps,
+        types,
+        occupancy,
+        residence_ps: Stats::of(&residence),
+        residence_histogram: hist,
+        transit_ps: Stats::of(&transit),
+        d_jump_cm2_s: d_jump,
+        d_tracer_cm2_s: d_tracer,
+        d_tracer_err_cm2_s: d_tracer_err,
+        tracer_over_jump: ratio,
+        consistency,
+    };
+    Ok(Hops {
+        mode: Mode::Sites,
+        options: opts.clone(),
+        n_frames: t,
+        dt_ps,
+        k_range: (0, 0),
+        notes,
+        ions,
+        sites: out_sites,
+        events,
+        cell,
+        positions,
+        jumps: Some(analysis),
+    })
+}
+
+/// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.
+pub fn tracer_d(engine: &Engine, traj: &Trajectory, species: &str) -> Result<(f64, f64)> {
+    let m = super::msd::msd(
+        engine,
+        traj,
+        &super::msd::MsdOptions {
+            species: species.to_string(),
+            drift_correction: true,
+            lags: super::msd::LagGrid::All,
+            long_step_a: None,
+            axes: Default::default(),
+        },
+    )?;
+    let f = super::diffusion::fit(&m, None)?;
+    Ok((f.d_cm2_s, f.d_err_cm2_s))
+}
+
+fn histogram(v: &[f64], bins: usize) -> Vec<(f64, usize)> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    let max = v.iter().copied().fold(0.0, f64::max).max(1e-12);
+    let w = max / bins as f64;
+    let mut h = vec![0usize; bins];
+    for &x in v {
+        h[((x / w) as usize).min(bins - 1)] += 1;
+    }
+    h.into_iter().enumerate().map(|(i, c)| (i as f64 * w, c)).collect()
+}
+
+/// Split sorted distances into classes at the valleys of their density (a Gaussian
+/// kernel of 0.05 Å): two neighbouring peaks are separate classes when the density
+/// between them falls below half of the smaller peak. Discrete distances (sites from
+/// a CIF) give one class each; the continuum of a discovered site set splits only
+/// where the data shows a gap.
+fn distance_classes(d: &[f64]) -> Vec<Vec<f64>> {
+    if d.is_empty() {
+        return Vec::new();
+    }
+    let bw = 0.05;
+    let (lo, hi) = (d[0] - 4.0 * bw, d[d.len() - 1] + 4.0 * bw);
+    let step = 0.005;
+    let n = ((hi - lo) / step).ceil() as usize + 1;
+    let xs: Vec<f64> = (0..n).map(|i| lo + i as f64 * step).collect();
+    let kde: Vec<f64> = xs
+        .iter()
+        .map(|&x| {
+            // Only the points within 5 bandwidths matter.
+            let a = d.partition_point(|&v| v < x - 5.0 * bw);
+            let b = d.partition_point(|&v| v <= x + 5.0 * bw);
+            d[a..b].iter().map(|&v| (-(x - v).powi(2) / (2.0 * bw * bw)).exp()).sum()
+        })
+        .collect();
+    let peaks: Vec<usize> = (0..n)
+        .filter(|&i| {
+            (i == 0 || kde[i] > kde[i - 1]) && (i + 1 == n || kde[i] >= kde[i + 1]) && kde[i] > 0.0
+        })
+        .collect();
+    // Cut points between peaks whose valley is deep enough.
+    let mut cuts: Vec<f64> = Vec::new();
+    let mut left = peaks[0];
+    for &right in &peaks[1..] {
+        let (vi, vmin) = (left..=right)
+            .map(|i| (i, kde[i]))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((left, 0.0));
+        if vmin < 0.5 * kde[left].min(kde[right]) {
+            cuts.push(xs[vi]);
+            left = right;
+        } else if kde[right] > kde[left] {
+            left = right;
+        }
+    }
+    let mut classes: Vec<Vec<f64>> = vec![Vec::new(); cuts.len() + 1];
+    for &x in d {
+        classes[cuts.partition_point(|&c| c < x)].push(x);
+    }
+    classes.retain(|c| !c.is_empty());
+    classes
+}
+
+/// Classes of jumps: by the labels of their two sites (unordered) and by site-to-site
+/// distance ([`distance_classes`]).
+fn jump_types(
+    events: &[Event],
+    sites: &[SiteDef],
+    n_ions: f64,
+    simulated_ps: f64,
+    d_of: &dyn Fn(f64) -> f64,
+) -> Vec<JumpType> {
+    let key = |e: &Event| {
+        let (a, b) = (&sites[e.from_site].label, &sites[e.to_site].label);
+        if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
+    };
+    let mut pairs: Vec<(String, String)> = events.iter().map(key).collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut out = Vec::new();
+    for pair in pairs {
+        let mut d: Vec<f64> = events
+            .iter()
+            .filter(|e| key(e) == pair)
+            .map(|e| e.length_a)
+            .collect();
+        d.sort_by(f64::total_cmp);
+        let classes = distance_classes(&d);
+        for c in classes {
+            let n = c.len();
+            let mean = c.iter().sum::<f64>() / n as f64;
+            let per = n_ions * simulated_ps;
+            out.push(JumpType {
+                name: format!("{}-{} {:.2} Å", pair.0, pair.1, mean),
+                labels: pair.clone(),
+                distance_a: mean,
+                count: n,
+                rate_per_ion_ps: n as f64 / per,
+                rate_err_per_ion_ps: (n as f64).sqrt() / per,
+                d_jump_cm2_s: d_of(c.iter().map(|x| x * x).sum()),
+            });
+        }
+    }
+    out
+}
+
+/// The jump type name of an event (as in [`JumpAnalysis::types`]).
+pub fn type_of(e: &Event, sites: &[Site], types: &[JumpType]) -> String {
+    let (a, b) = (&sites[e.from_site].label, &sites[e.to_site].label);
+    let pair = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+    types
+        .iter()
+        .filter(|t| t.labels == pair)
+        .min_by(|x, y| {
+            (x.distance_a - e.length_a)
+                .abs()
+                .total_cmp(&(y.distance_a - e.length_a).abs())
+        })
+        .map(|t| t.name.clone())
+        .unwrap_or_default()
+}

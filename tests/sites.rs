@@ -1,0 +1,344 @@
+//! Site-based jumps (the default hop mode): planted jumps on a known site lattice
+//! (known and discovered sites, exact events, nothing from vibration), the bundled
+//! Li6PS5Cl trajectory (jumps account for the tracer D; GEMDAT's counts with its
+//! argyrodite CIF), and bad input.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array3;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use superion::Engine;
+use superion::traj::Trajectory;
+use superion::traj::hops::{HopOptions, Mode, detect};
+
+const A: f64 = 2.5; // site spacing (Å)
+const CELL: f64 = 10.0; // 4 x 4 x 4 sites
+const T: usize = 200;
+const N_LI: usize = 24;
+
+fn jump_frame(i: usize) -> usize {
+    40 + 5 * i
+}
+
+/// Ion i's site (x index 0 or 2, so that x + 1 is free for its jump).
+fn home(i: usize) -> [f64; 3] {
+    let slot = i; // 0..32
+    [
+        A * (2 * (slot / 16)) as f64 + 1.25,
+        A * ((slot / 4) % 4) as f64 + 1.25,
+        A * (slot % 4) as f64 + 1.25,
+    ]
+}
+
+/// Ions 0..16 jump +x at jump_frame(i) (one frame half-way); ions 0..4 jump back 60
+/// frames later; ions 16..24 only vibrate.
+fn scripted(i: usize, f: usize) -> [f64; 3] {
+    let a = home(i);
+    let at = |s: f64| [a[0] + s * A, a[1], a[2]];
+    if i >= 16 {
+        return a;
+    }
+    let j = jump_frame(i);
+    let back = j + 60;
+    let s = if f < j {
+        0.0
+    } else if f == j {
+        0.5
+    } else if i < 4 && f == back {
+        0.5
+    } else if i < 4 && f > back {
+        0.0
+    } else {
+        1.0
+    };
+    at(s)
+}
+
+fn planted(seed: u64, noise: f64) -> Trajectory {
+    let n_s = 8;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut gauss = move || {
+        let (u, v): (f64, f64) = (rng.random(), rng.random());
+        (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let mut frac = Array3::<f32>::zeros((T, N_LI + n_s, 3));
+    for f in 0..T {
+        for i in 0..N_LI + n_s {
+            let p = if i < N_LI {
+                scripted(i, f)
+            } else {
+                // Framework atoms between the Li sites.
+                let k = i - N_LI;
+                [
+                    5.0 * (k & 1) as f64,
+                    5.0 * ((k >> 1) & 1) as f64,
+                    5.0 * ((k >> 2) & 1) as f64,
+                ]
+            };
+            for x in 0..3 {
+                let v = (p[x] + noise * gauss()) / CELL;
+                frac[[f, i, x]] = (v - v.floor()) as f32;
+            }
+        }
+    }
+    let mut cells = Array3::<f32>::zeros((1, 3, 3));
+    for x in 0..3 {
+        cells[[0, x, x]] = CELL as f32;
+    }
+    Trajectory {
+        source: PathBuf::from("planted"),
+        species: (0..N_LI)
+            .map(|_| "Li".to_string())
+            .chain((0..n_s).map(|_| "S".to_string()))
+            .collect(),
+        frac,
+        cells,
+        dt_ps: Some(0.1),
+        velocities: None,
+        notes: Vec::new(),
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("superion-sites-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The 64 sites of the lattice as a POSCAR.
+fn lattice_poscar(dir: &Path) -> PathBuf {
+    let mut s = format!("sites\n1.0\n{CELL} 0 0\n0 {CELL} 0\n0 0 {CELL}\nLi\n64\nDirect\n");
+    for i in 0..4 {
+        for j in 0..4 {
+            for k in 0..4 {
+                s.push_str(&format!(
+                    "{} {} {}\n",
+                    (i as f64 + 0.5) / 4.0,
+                    (j as f64 + 0.5) / 4.0,
+                    (k as f64 + 0.5) / 4.0
+                ));
+            }
+        }
+    }
+    let p = dir.join("POSCAR-sites");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn expected_events() -> Vec<(usize, usize, usize, bool)> {
+    let mut v = Vec::new();
+    for i in 0..16 {
+        let j = jump_frame(i);
+        v.push((i, j - 1, j + 1, false));
+        if i < 4 {
+            v.push((i, j + 59, j + 61, true));
+        }
+    }
+    v
+}
+
+fn check_planted(h: &superion::traj::hops::Hops, n_sites: usize) {
+    let got: Vec<(usize, usize, usize, bool)> = h
+        .events
+        .iter()
+        .map(|e| (e.ion, e.start_frame, e.end_frame.unwrap(), e.back_hop))
+        .collect();
+    assert_eq!(got, expected_events(), "exactly the planted jumps");
+    for e in &h.events {
+        assert!((e.length_a - A).abs() < 0.05, "jump length {}", e.length_a);
+        assert!((e.vector_a[0].abs() - A).abs() < 0.05 && e.vector_a[1].abs() < 0.05);
+    }
+    let j = h.jumps.as_ref().unwrap();
+    assert_eq!(j.n_sites, n_sites);
+    assert_eq!((j.jumps, j.jumping_ions, j.ions), (20, 16, 24));
+    // D_jump = Σ|Δr|² / (6 N t), with the site-to-site vectors.
+    let sum_sq: f64 = h.events.iter().map(|e| e.length_a.powi(2)).sum();
+    let expect = sum_sq / (6.0 * 24.0 * (T - 1) as f64 * 0.1) * 1e-4;
+    assert!((j.d_jump_cm2_s - expect).abs() < 1e-12 * expect.max(1.0));
+    assert!((j.d_jump_cm2_s / (20.0 * A * A / (6.0 * 24.0 * 19.9) * 1e-4) - 1.0).abs() < 0.05);
+    // One class of jump, at the lattice spacing; Poisson error √n / (N t).
+    assert_eq!(j.types.len(), 1, "{:?}", j.types);
+    assert_eq!(j.types[0].count, 20);
+    assert!((j.types[0].rate_err_per_ion_ps - 20f64.sqrt() / (24.0 * 19.9)).abs() < 1e-12);
+}
+
+#[test]
+fn planted_jumps_with_known_sites_exactly() {
+    let dir = tempdir("known");
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.file = Some(lattice_poscar(&dir));
+    let traj = planted(1, 0.1);
+    for engine in std::iter::once(Engine::cpu()).chain(common::gpu()) {
+        let h = detect(&engine, &traj, &opts).unwrap();
+        check_planted(&h, 64);
+        // Sites were capped at half the spacing (minus 0.005 Å) at most.
+        assert!(h.sites.iter().all(|s| s.radius_a.unwrap() <= 1.245 + 1e-9));
+        // The vibrating ions sit on their sites nearly all the time.
+        let j = h.jumps.as_ref().unwrap();
+        assert!(j.on_site_fraction > 0.8, "{}", j.on_site_fraction);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn planted_jumps_with_discovered_sites_exactly() {
+    let traj = planted(2, 0.1);
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
+    // Only visited sites exist: two per jumping ion, one per vibrating ion.
+    check_planted(&h, 40);
+    for s in &h.sites {
+        let f: Vec<f64> = s.frac.iter().map(|v| v * 4.0 - 0.5).collect();
+        assert!(
+            f.iter().all(|v| (v - v.round()).abs() * A < 0.1),
+            "discovered site {:?} is on the lattice",
+            s.frac
+        );
+    }
+    // Louder vibration still makes no jump for ions that never leave.
+    let loud = planted(3, 0.25);
+    let h = detect(&Engine::cpu(), &loud, &HopOptions::new(Mode::Sites)).unwrap();
+    assert!(h.events.iter().all(|e| e.ion < 16), "{:?}", h.events);
+    assert_eq!(h.events.len(), 20);
+}
+
+#[test]
+fn flickers_shorter_than_the_minimum_residence_are_dropped() {
+    // Ion 0 visits its neighbour for 2 frames only, then goes home.
+    let mut traj = planted(4, 0.05);
+    for f in 100..102 {
+        let v = (home(20)[0] + A) / CELL;
+        traj.frac[[f, 20, 0]] = (v - v.floor()) as f32;
+    }
+    let dir = tempdir("flicker");
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.file = Some(lattice_poscar(&dir));
+    let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert_eq!(h.events.iter().filter(|e| e.ion == 20).count(), 2, "out and back");
+    opts.sites.min_residence_frames = 3;
+    let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert_eq!(h.events.iter().filter(|e| e.ion == 20).count(), 0, "a flicker");
+    assert_eq!(h.events.len(), 20);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+mod common;
+
+fn li6ps5cl() -> Trajectory {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/Li6PS5Cl.XDATCAR.gz");
+    superion::io::traj_input::read_trajectory(
+        &p,
+        &superion::io::traj_input::TrajReadOptions {
+            time: superion::traj::TimeStep {
+                timestep_fs: Some(2.0),
+                stride: Some(50),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// With no options, the jumps account for the diffusion: D_tracer / D_jump (the
+/// correlation factor) is of order one, and most Li ions jump.
+#[test]
+fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
+    let traj = li6ps5cl();
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
+    let j = h.jumps.as_ref().unwrap();
+    let ratio = j.tracer_over_jump.unwrap();
+    // kinisi's D for this file is 1.3568e-5 cm²/s (see tests/traj.rs).
+    assert!((j.d_tracer_cm2_s.unwrap() / 1.3568e-5 - 1.0).abs() < 1e-3);
+    assert!(
+        (0.2..=1.0).contains(&ratio),
+        "D_tracer / D_jump = {ratio}: {}",
+        j.consistency
+    );
+    assert!(j.jumping_ions as f64 >= 0.8 * 192.0, "{} of 192 jump", j.jumping_ions);
+    assert!(j.jumps > 1000, "{} jumps", j.jumps);
+    // The sites are those of argyrodite's Li sublattice: about 384 (48h x 8 cells).
+    assert!((300..=420).contains(&j.n_sites), "{} sites", j.n_sites);
+    // The k-means mode misses most of them (the reason for the default).
+    let k = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
+    assert!(k.events.len() * 20 < j.jumps);
+}
+
+/// GEMDAT 1.8.1 on the same file with its argyrodite CIF, 2 x 2 x 2
+/// (benches/peers/gemdat_jumps.py): 1353 jumps by 189 ions; by site-to-site distance
+/// 478 at 1.92 Å, 203 at 2.28, 637 at 2.97, 31 at 3.75, 3 at 4.27, 1 at 4.57; jump
+/// diffusivity 5.5627e-5 cm²/s with GEMDAT's time n_frames × dt (14.0 ps; superion
+/// uses the elapsed (n_frames − 1) × dt = 13.9 ps); vibration amplitude 0.6687 Å,
+/// site radius 0.95731 Å.
+#[test]
+fn li6ps5cl_with_argyrodite_sites_matches_gemdat() {
+    let traj = li6ps5cl();
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"));
+    opts.sites.supercell = [2, 2, 2];
+    let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    let j = h.jumps.as_ref().unwrap();
+    assert_eq!(j.n_sites, 384);
+    assert_eq!((j.jumps, j.jumping_ions), (1353, 189));
+    let classes: Vec<(String, usize)> = j
+        .types
+        .iter()
+        .map(|t| (format!("{:.2}", t.distance_a), t.count))
+        .collect();
+    let want: Vec<(String, usize)> = [
+        ("1.92", 478),
+        ("2.28", 203),
+        ("2.97", 637),
+        ("3.75", 31),
+        ("4.27", 3),
+        ("4.57", 1),
+    ]
+    .iter()
+    .map(|(d, n)| (d.to_string(), *n))
+    .collect();
+    assert_eq!(classes, want);
+    assert!(j.types.iter().all(|t| t.labels == ("48h".into(), "48h".into())));
+    let gemdat_time = j.d_jump_cm2_s * 13.9 / 14.0;
+    assert!((gemdat_time / 5.5627e-5 - 1.0).abs() < 2e-4, "{gemdat_time}");
+    assert!((j.vibration_amplitude_a - 0.6687).abs() < 1e-3);
+    assert!((j.radius_max_a - 0.95731).abs() < 1e-4 && (j.radius_min_a - 0.95731).abs() < 1e-4);
+    assert!(j.tracer_over_jump.unwrap() > 0.1 && j.tracer_over_jump.unwrap() < 1.0);
+}
+
+#[test]
+fn a_site_cell_that_does_not_fit_says_which_supercell() {
+    let traj = li6ps5cl();
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"));
+    let e = detect(&Engine::cpu(), &traj, &opts).unwrap_err().to_string();
+    assert!(e.contains("try --supercell 2 2 2"), "{e}");
+    opts.sites.supercell = [2, 2, 2];
+    opts.species = vec!["Cl".into()];
+    let e = detect(&Engine::cpu(), &traj, &opts).unwrap_err().to_string();
+    assert!(e.contains("no Cl sites") && e.contains("Li"), "{e}");
+}
+
+#[test]
+fn sites_are_written_for_vesta_and_ase() {
+    let traj = planted(5, 0.1);
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
+    let dir = tempdir("out");
+    let summary = h.summary(Path::new("planted"), 0.5, 5.0);
+    let written = h.write_outputs(&dir, &summary).unwrap();
+    for f in ["sites.csv", "sites.xyz", "sites.vasp", "events.csv", "DIFFUSION", "sitemap.svg", "jump_types.svg"] {
+        assert!(written.iter().any(|w| w.starts_with(f)), "{f} in {written:?}");
+    }
+    // The POSCAR reads back as the same sites.
+    let text = std::fs::read_to_string(dir.join("sites.vasp")).unwrap();
+    let s = superion::io::phonondb::parse_poscar(&text, "sites.vasp", &dir.join("sites.vasp")).unwrap();
+    assert_eq!(s.frac.len(), h.sites.len());
+    for (a, b) in s.frac.iter().zip(&h.sites) {
+        assert!((0..3).all(|x| (a[x] - b.frac[x]).abs() < 1e-7));
+    }
+    // The extended XYZ reads back with the trajectory reader.
+    let x = superion::io::xyz::read(&dir.join("sites.xyz"), false).unwrap();
+    assert_eq!(x.n_atoms(), h.sites.len());
+    let csv = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("from_label,to_label,jump_type,transit_ps"));
+    assert_eq!(csv.lines().count(), 21);
+    let _ = std::fs::remove_dir_all(dir);
+}
