@@ -1035,7 +1035,11 @@ impl HopArgs {
                 .split_once('=')
                 .and_then(|(l, r)| Some((l.to_string(), r.trim().parse::<f64>().ok()?)))
                 .filter(|(_, r)| *r > 0.0)
-                .ok_or_else(|| anyhow::anyhow!("--label-radius {lr:?}: expected LABEL=R with R > 0 in Å, e.g. 48h=0.9"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--label-radius {lr:?}: expected LABEL=R with R > 0 in Å, e.g. 48h=0.9"
+                    )
+                })?;
             o.sites.label_radii.push((l, r));
         }
         if let Some(r) = self.site_radius.filter(|r| !(*r > 0.0)) {
@@ -1763,10 +1767,12 @@ fn demo_cmd(backend: BackendChoice, out: &std::path::Path) -> anyhow::Result<()>
 fn hops_cmd(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     use superion::traj::hops;
     let engine = Engine::new(backend)?;
+    let t_read = std::time::Instant::now();
     let traj = a.read.read(&a.file)?;
     for n in &traj.notes {
         eprintln!("superion: {n}");
     }
+    let read_secs = t_read.elapsed().as_secs_f64();
     let opts = a.hop.options()?;
     let t0 = std::time::Instant::now();
     let h = hops::detect(&engine, &traj, &opts)?;
@@ -1784,14 +1790,21 @@ fn hops_cmd(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "{} ions analysed ({} mode), {} hop events, {} sites; {:.2} s",
+            "{} ions analysed ({} mode), {} hop events, {} sites; read {:.3} s, analysis {:.3} s",
             h.ions.len(),
             opts.mode.name(),
             h.events.len(),
             h.sites.len(),
+            read_secs,
             secs
         );
-        for e in &h.events {
+        const MAX_LISTED: usize = 40;
+        if h.events.len() > MAX_LISTED {
+            println!(
+                "(the first {MAX_LISTED} events; all of them with --out (events.csv) or --json)"
+            );
+        }
+        for e in h.events.iter().take(MAX_LISTED) {
             println!(
                 "ion {:>4} {:<3} frames {:>4} -> {:>4}  site {:>3} -> {:>3}  {:.2} Å{}",
                 e.ion,
@@ -1817,6 +1830,32 @@ fn hops_cmd(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
                     .mean
                     .map_or("-".into(), |v| format!("{v:.2}"))
             );
+        }
+        if let Some(j) = &h.jumps {
+            println!(
+                "sites: {} ({}); radius {} ({:.3}-{:.3} Å); {:.0} % of ion-frames on a site",
+                j.n_sites,
+                j.site_source,
+                j.radius_rule,
+                j.radius_min_a,
+                j.radius_max_a,
+                100.0 * j.on_site_fraction
+            );
+            for t in &j.types {
+                println!(
+                    "  jump type {:<22} {:>6} jumps, {:.4} ± {:.4} /ion/ps, D_jump share {:.3e} cm²/s",
+                    t.name, t.count, t.rate_per_ion_ps, t.rate_err_per_ion_ps, t.d_jump_cm2_s
+                );
+            }
+            println!(
+                "D_jump = {:.4e} cm²/s; tracer D = {}",
+                j.d_jump_cm2_s,
+                match (j.d_tracer_cm2_s, j.d_tracer_err_cm2_s) {
+                    (Some(d), Some(e)) => format!("{d:.4e} ± {e:.2e} cm²/s"),
+                    _ => "not determined".into(),
+                }
+            );
+            println!("consistency: {}", j.consistency);
         }
         let multi: usize = summary.collective.counts.iter().skip(1).sum();
         println!(

@@ -76,7 +76,10 @@ fn demo_writes_the_whole_report() {
     );
     // The default, site-based mode: most Li jump, and the jumps account for the MSD.
     assert!(index.contains("- **sites mode**: "), "{index}");
-    assert!(index.contains("the jumps account for the diffusion"), "{index}");
+    assert!(
+        index.contains("the jumps account for the diffusion"),
+        "{index}"
+    );
     assert!(
         index.contains("iondiff mode**: 10 hops on 9 of 192 Li ions"),
         "{index}"

@@ -214,10 +214,18 @@ fn flickers_shorter_than_the_minimum_residence_are_dropped() {
     let mut opts = HopOptions::new(Mode::Sites);
     opts.sites.file = Some(lattice_poscar(&dir));
     let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
-    assert_eq!(h.events.iter().filter(|e| e.ion == 20).count(), 2, "out and back");
+    assert_eq!(
+        h.events.iter().filter(|e| e.ion == 20).count(),
+        2,
+        "out and back"
+    );
     opts.sites.min_residence_frames = 3;
     let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
-    assert_eq!(h.events.iter().filter(|e| e.ion == 20).count(), 0, "a flicker");
+    assert_eq!(
+        h.events.iter().filter(|e| e.ion == 20).count(),
+        0,
+        "a flicker"
+    );
     assert_eq!(h.events.len(), 20);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -254,7 +262,11 @@ fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
         "D_tracer / D_jump = {ratio}: {}",
         j.consistency
     );
-    assert!(j.jumping_ions as f64 >= 0.8 * 192.0, "{} of 192 jump", j.jumping_ions);
+    assert!(
+        j.jumping_ions as f64 >= 0.8 * 192.0,
+        "{} of 192 jump",
+        j.jumping_ions
+    );
     assert!(j.jumps > 1000, "{} jumps", j.jumps);
     // The sites are those of argyrodite's Li sublattice: about 384 (48h x 8 cells).
     assert!((300..=420).contains(&j.n_sites), "{} sites", j.n_sites);
@@ -296,9 +308,16 @@ fn li6ps5cl_with_argyrodite_sites_matches_gemdat() {
     .map(|(d, n)| (d.to_string(), *n))
     .collect();
     assert_eq!(classes, want);
-    assert!(j.types.iter().all(|t| t.labels == ("48h".into(), "48h".into())));
+    assert!(
+        j.types
+            .iter()
+            .all(|t| t.labels == ("48h".into(), "48h".into()))
+    );
     let gemdat_time = j.d_jump_cm2_s * 13.9 / 14.0;
-    assert!((gemdat_time / 5.5627e-5 - 1.0).abs() < 2e-4, "{gemdat_time}");
+    assert!(
+        (gemdat_time / 5.5627e-5 - 1.0).abs() < 2e-4,
+        "{gemdat_time}"
+    );
     assert!((j.vibration_amplitude_a - 0.6687).abs() < 1e-3);
     assert!((j.radius_max_a - 0.95731).abs() < 1e-4 && (j.radius_min_a - 0.95731).abs() < 1e-4);
     assert!(j.tracer_over_jump.unwrap() > 0.1 && j.tracer_over_jump.unwrap() < 1.0);
@@ -309,11 +328,15 @@ fn a_site_cell_that_does_not_fit_says_which_supercell() {
     let traj = li6ps5cl();
     let mut opts = HopOptions::new(Mode::Sites);
     opts.sites.file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"));
-    let e = detect(&Engine::cpu(), &traj, &opts).unwrap_err().to_string();
+    let e = detect(&Engine::cpu(), &traj, &opts)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("try --supercell 2 2 2"), "{e}");
     opts.sites.supercell = [2, 2, 2];
     opts.species = vec!["Cl".into()];
-    let e = detect(&Engine::cpu(), &traj, &opts).unwrap_err().to_string();
+    let e = detect(&Engine::cpu(), &traj, &opts)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no Cl sites") && e.contains("Li"), "{e}");
 }
 
@@ -324,12 +347,24 @@ fn sites_are_written_for_vesta_and_ase() {
     let dir = tempdir("out");
     let summary = h.summary(Path::new("planted"), 0.5, 5.0);
     let written = h.write_outputs(&dir, &summary).unwrap();
-    for f in ["sites.csv", "sites.xyz", "sites.vasp", "events.csv", "DIFFUSION", "sitemap.svg", "jump_types.svg"] {
-        assert!(written.iter().any(|w| w.starts_with(f)), "{f} in {written:?}");
+    for f in [
+        "sites.csv",
+        "sites.xyz",
+        "sites.vasp",
+        "events.csv",
+        "DIFFUSION",
+        "sitemap.svg",
+        "jump_types.svg",
+    ] {
+        assert!(
+            written.iter().any(|w| w.starts_with(f)),
+            "{f} in {written:?}"
+        );
     }
     // The POSCAR reads back as the same sites.
     let text = std::fs::read_to_string(dir.join("sites.vasp")).unwrap();
-    let s = superion::io::phonondb::parse_poscar(&text, "sites.vasp", &dir.join("sites.vasp")).unwrap();
+    let s =
+        superion::io::phonondb::parse_poscar(&text, "sites.vasp", &dir.join("sites.vasp")).unwrap();
     assert_eq!(s.frac.len(), h.sites.len());
     for (a, b) in s.frac.iter().zip(&h.sites) {
         assert!((0..3).all(|x| (a[x] - b.frac[x]).abs() < 1e-7));
@@ -338,7 +373,12 @@ fn sites_are_written_for_vesta_and_ase() {
     let x = superion::io::xyz::read(&dir.join("sites.xyz"), false).unwrap();
     assert_eq!(x.n_atoms(), h.sites.len());
     let csv = std::fs::read_to_string(dir.join("events.csv")).unwrap();
-    assert!(csv.lines().next().unwrap().ends_with("from_label,to_label,jump_type,transit_ps"));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("from_label,to_label,jump_type,transit_ps")
+    );
     assert_eq!(csv.lines().count(), 21);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -72,11 +72,7 @@ pub fn parse_symop(text: &str) -> Option<SymOp> {
             {
                 let coef = &body[..body.len() - 1];
                 let coef = coef.strip_suffix('*').unwrap_or(coef);
-                let v = if coef.is_empty() {
-                    1.0
-                } else {
-                    number(coef)?
-                };
+                let v = if coef.is_empty() { 1.0 } else { number(coef)? };
                 rot[i][axis] += sign * v;
             } else {
                 trans[i] += sign * number(body)?;
@@ -209,8 +205,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Cif> {
                     i += 1;
                     continue;
                 }
-                if l.starts_with('_') || l.eq_ignore_ascii_case("loop_") || l.starts_with("data_")
-                {
+                if l.starts_with('_') || l.eq_ignore_ascii_case("loop_") || l.starts_with("data_") {
                     break;
                 }
                 if l.starts_with(';') {
@@ -275,7 +270,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Cif> {
     }
     let get = |name: &str| -> Result<f64> {
         let (v, line) = items.get(name).ok_or_else(|| {
-            parse_err(path, 0, format!("no {name}: a CIF needs the cell parameters"))
+            parse_err(
+                path,
+                0,
+                format!("no {name}: a CIF needs the cell parameters"),
+            )
         })?;
         cif_number(v).ok_or_else(|| parse_err(path, *line, format!("{name} {v:?} is not a number")))
     };
@@ -288,7 +287,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Cif> {
         get("_cell_angle_gamma")?,
     ];
     if p.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-        return Err(parse_err(path, 0, format!("cell parameters {p:?} must be positive")));
+        return Err(parse_err(
+            path,
+            0,
+            format!("cell parameters {p:?} must be positive"),
+        ));
     }
     let lattice = lattice_from_parameters(p);
 
@@ -304,7 +307,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Cif> {
         "_space_group_symop.operation_xyz",
     ];
     if let Some((names, rows)) = find(&sym_cols) {
-        let col = names.iter().position(|n| sym_cols.contains(&n.as_str())).unwrap_or(0);
+        let col = names
+            .iter()
+            .position(|n| sym_cols.contains(&n.as_str()))
+            .unwrap_or(0);
         for (row, line) in rows {
             let op = parse_symop(&row[col]).ok_or_else(|| {
                 parse_err(
@@ -360,7 +366,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Cif> {
                 .map(|c| row[c].clone())
                 .unwrap_or_else(|| format!("site{}", sites.len() + 1))
         });
-        let element = element_of(&c_type.map(|c| row[c].clone()).unwrap_or_else(|| label.clone()));
+        let element = element_of(
+            &c_type
+                .map(|c| row[c].clone())
+                .unwrap_or_else(|| label.clone()),
+        );
         let occupancy = c_occ.and_then(|c| cif_number(&row[c])).unwrap_or(1.0);
         let start = sites.len();
         for op in &ops {
@@ -406,7 +416,10 @@ mod tests {
     #[test]
     fn symops_parse() {
         let op = parse_symop("1/2-z, 1/2+x, -y").unwrap();
-        assert_eq!(op.rot, [[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]);
+        assert_eq!(
+            op.rot,
+            [[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
+        );
         assert_eq!(op.trans, [0.5, 0.5, 0.0]);
         let op = parse_symop("X-Y,X,Z+0.25").unwrap();
         assert_eq!(op.rot, [[1.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
@@ -430,7 +443,11 @@ mod tests {
         let c = parse(text, Path::new("t.cif")).unwrap();
         assert_eq!(c.sites.len(), 8);
         assert_eq!(c.sites.iter().filter(|s| s.element == "Cl").count(), 4);
-        assert!(c.sites.iter().any(|s| s.frac == [0.0, 0.5, 0.0] && s.element == "Cl"));
+        assert!(
+            c.sites
+                .iter()
+                .any(|s| s.frac == [0.0, 0.5, 0.0] && s.element == "Cl")
+        );
         assert_eq!(c.sites[7].occupancy, 0.5);
         assert!((c.lattice[2][2] - 4.0).abs() < 1e-12);
     }

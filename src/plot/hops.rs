@@ -367,13 +367,22 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
                         [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]],
                         &h.cell,
                     );
-                    let direct = (pb[0] - pa[0] - d[0]).abs() < 1e-6 && (pb[1] - pa[1] - d[1]).abs() < 1e-6;
+                    let direct =
+                        (pb[0] - pa[0] - d[0]).abs() < 1e-6 && (pb[1] - pa[1] - d[1]).abs() < 1e-6;
                     if direct {
                         vec![((pa[0], pa[1]), (pb[0], pb[1]), v.0)]
                     } else {
                         vec![
-                            ((pa[0], pa[1]), (pa[0] + 0.5 * d[0], pa[1] + 0.5 * d[1]), v.0),
-                            ((pb[0], pb[1]), (pb[0] - 0.5 * d[0], pb[1] - 0.5 * d[1]), v.0),
+                            (
+                                (pa[0], pa[1]),
+                                (pa[0] + 0.5 * d[0], pa[1] + 0.5 * d[1]),
+                                v.0,
+                            ),
+                            (
+                                (pb[0], pb[1]),
+                                (pb[0] - 0.5 * d[0], pb[1] - 0.5 * d[1]),
+                                v.0,
+                            ),
                         ]
                     }
                 })
@@ -501,7 +510,10 @@ pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
                 vec![(x + 0.42, hi), (x + 0.58, hi)],
             ] {
                 chart
-                    .draw_series(std::iter::once(PathElement::new(seg, BLACK.stroke_width(1))))
+                    .draw_series(std::iter::once(PathElement::new(
+                        seg,
+                        BLACK.stroke_width(1),
+                    )))
                     .map_err(plot_err)?;
             }
             let share = if j.d_jump_cm2_s > 0.0 {
@@ -512,7 +524,10 @@ pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
             chart
                 .draw_series(std::iter::once(Text::new(
                     format!("{share:.0} % of D_jump"),
-                    (x + 0.22, t.rate_per_ion_ps + t.rate_err_per_ion_ps + 0.03 * top),
+                    (
+                        x + 0.22,
+                        t.rate_per_ion_ps + t.rate_err_per_ion_ps + 0.03 * top,
+                    ),
                     ("sans-serif", 13),
                 )))
                 .map_err(plot_err)?;

@@ -877,10 +877,22 @@ impl Hops {
         let mut s = format!(
             "{}\nLattice=\"{} {} {} {} {} {} {} {} {}\" Properties=species:S:1:pos:R:3:site_label:S:1:radius:R:1:occupancy:R:1 pbc=\"T T T\"\n",
             self.sites.len(),
-            c[0][0], c[0][1], c[0][2], c[1][0], c[1][1], c[1][2], c[2][0], c[2][1], c[2][2]
+            c[0][0],
+            c[0][1],
+            c[0][2],
+            c[1][0],
+            c[1][1],
+            c[1][2],
+            c[2][0],
+            c[2][1],
+            c[2][2]
         );
         for site in &self.sites {
-            let label = if site.label.is_empty() { species } else { &site.label };
+            let label = if site.label.is_empty() {
+                species
+            } else {
+                &site.label
+            };
             s.push_str(&format!(
                 "{} {:.6} {:.6} {:.6} {} {:.4} {:.4}\n",
                 species,

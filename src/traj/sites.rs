@@ -328,7 +328,9 @@ pub fn read_sites(
         ));
     }
     if supercell.contains(&0) {
-        return Err(invalid!("--supercell {supercell:?}: every factor must be at least 1"));
+        return Err(invalid!(
+            "--supercell {supercell:?}: every factor must be at least 1"
+        ));
     }
     let mut sites = Vec::new();
     for i in 0..supercell[0] {
@@ -414,7 +416,8 @@ pub fn discover_sites(
             "site discovery: --grid-a, --smoothing-a must be positive and --merge-a not negative"
         ));
     }
-    let n: [usize; 3] = std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
+    let n: [usize; 3] =
+        std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
     let nv = n[0] * n[1] * n[2];
     let idx = |i: usize, j: usize, k: usize| (i * n[1] + j) * n[2] + k;
     // Histogram of the wrapped fractional positions (at most ~5e7 points, strided).
@@ -501,7 +504,9 @@ pub fn discover_sites(
     maxima.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     // Refine each maximum: the density-weighted mean position within a sphere, by
     // minimum image (two passes), then merge those closer than the tolerance.
-    let r_ref = (0.5 * opts.merge_a).max(2.0 * opts.smoothing_a).max(opts.grid_a);
+    let r_ref = (0.5 * opts.merge_a)
+        .max(2.0 * opts.smoothing_a)
+        .max(opts.grid_a);
     let reach: [isize; 3] = std::array::from_fn(|x| (r_ref / w[x] * n[x] as f64).ceil() as isize);
     let refine = |f0: [f64; 3]| -> [f64; 3] {
         let mut f = f0;
@@ -575,9 +580,13 @@ fn symmetrise(
     notes: &mut Vec<String>,
 ) -> Result<Vec<SiteDef>> {
     let cell = cell_of(traj, 0);
-    let framework: Vec<usize> = (0..traj.n_atoms()).filter(|a| !mobile.contains(a)).collect();
+    let framework: Vec<usize> = (0..traj.n_atoms())
+        .filter(|a| !mobile.contains(a))
+        .collect();
     if framework.is_empty() {
-        return Err(invalid!("--symmetrise needs framework atoms (atoms other than the mobile species)"));
+        return Err(invalid!(
+            "--symmetrise needs framework atoms (atoms other than the mobile species)"
+        ));
     }
     let mut kinds: Vec<String> = Vec::new();
     let numbers: Vec<i32> = framework
@@ -595,11 +604,13 @@ fn symmetrise(
         .collect();
     let positions: Vec<nalgebra::Vector3<f64>> = framework
         .iter()
-        .map(|&a| nalgebra::Vector3::new(
-            traj.frac[[0, a, 0]] as f64,
-            traj.frac[[0, a, 1]] as f64,
-            traj.frac[[0, a, 2]] as f64,
-        ))
+        .map(|&a| {
+            nalgebra::Vector3::new(
+                traj.frac[[0, a, 0]] as f64,
+                traj.frac[[0, a, 1]] as f64,
+                traj.frac[[0, a, 2]] as f64,
+            )
+        })
         .collect();
     let lat = nalgebra::Matrix3::from_row_slice(&[
         cell[0][0], cell[0][1], cell[0][2], cell[1][0], cell[1][1], cell[1][2], cell[2][0],
@@ -637,19 +648,30 @@ fn symmetrise(
     let mut orbit_no = 0;
     for &s in &order {
         let f0 = sites[s].frac;
-        if out.iter().any(|o| norm(frac_delta(o.frac, f0, &cell)) < opts.merge_a) {
+        if out
+            .iter()
+            .any(|o| norm(frac_delta(o.frac, f0, &cell)) < opts.merge_a)
+        {
             continue;
         }
         orbit_no += 1;
         // Average the representative over the images that map back near itself.
         let images: Vec<[f64; 3]> = ops
             .iter()
-            .map(|(r, t)| wrap(std::array::from_fn(|i| t[i] + (0..3).map(|j| r[i][j] * f0[j]).sum::<f64>())))
+            .map(|(r, t)| {
+                wrap(std::array::from_fn(|i| {
+                    t[i] + (0..3).map(|j| r[i][j] * f0[j]).sum::<f64>()
+                }))
+            })
             .collect();
         let mut orbit: Vec<[f64; 3]> = Vec::new();
         for g in images {
-            if !orbit.iter().any(|o| norm(frac_delta(*o, g, &cell)) < opts.merge_a)
-                && !out.iter().any(|o| norm(frac_delta(o.frac, g, &cell)) < opts.merge_a)
+            if !orbit
+                .iter()
+                .any(|o| norm(frac_delta(*o, g, &cell)) < opts.merge_a)
+                && !out
+                    .iter()
+                    .any(|o| norm(frac_delta(o.frac, g, &cell)) < opts.merge_a)
             {
                 orbit.push(g);
             }
@@ -680,10 +702,12 @@ struct Locator {
 impl Locator {
     fn new(sites: &[SiteDef], cell: &[[f64; 3]; 3], reach: f64) -> Locator {
         let w = widths(cell);
-        let n: [usize; 3] = std::array::from_fn(|x| ((w[x] / reach.max(1e-3)).floor() as usize).clamp(1, 64));
+        let n: [usize; 3] =
+            std::array::from_fn(|x| ((w[x] / reach.max(1e-3)).floor() as usize).clamp(1, 64));
         let mut cells = vec![Vec::new(); n[0] * n[1] * n[2]];
         for (i, s) in sites.iter().enumerate() {
-            let c: [usize; 3] = std::array::from_fn(|x| ((s.frac[x] * n[x] as f64) as usize).min(n[x] - 1));
+            let c: [usize; 3] =
+                std::array::from_fn(|x| ((s.frac[x] * n[x] as f64) as usize).min(n[x] - 1));
             cells[(c[0] * n[1] + c[1]) * n[2] + c[2]].push(i as u32);
         }
         Locator { n, cells }
@@ -693,7 +717,8 @@ impl Locator {
     fn near(&self, f: [f64; 3], out: &mut Vec<u32>) {
         out.clear();
         let n = self.n;
-        let c: [isize; 3] = std::array::from_fn(|x| ((f[x] * n[x] as f64) as isize).min(n[x] as isize - 1));
+        let c: [isize; 3] =
+            std::array::from_fn(|x| ((f[x] * n[x] as f64) as isize).min(n[x] as isize - 1));
         let range = |x: usize| -> Vec<usize> {
             let mut v: Vec<usize> = (-1isize..=1)
                 .map(|d| (c[x] + d).rem_euclid(n[x] as isize) as usize)
@@ -913,9 +938,14 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
             let pf = wrap(std::array::from_fn(|x| traj.frac[[f, a, x]] as f64));
             let d = frac_delta(pf, sites[v.0 as usize].frac, c);
             let centre = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
-            let k = match (0..centres.len())
-                .find(|&k| site_of[k] == v.0 as usize && norm([centres[k][0] - centre[0], centres[k][1] - centre[1], centres[k][2] - centre[2]]) < 0.5)
-            {
+            let k = match (0..centres.len()).find(|&k| {
+                site_of[k] == v.0 as usize
+                    && norm([
+                        centres[k][0] - centre[0],
+                        centres[k][1] - centre[1],
+                        centres[k][2] - centre[2],
+                    ]) < 0.5
+            }) {
                 Some(k) => k,
                 None => {
                     centres.push(centre);
@@ -1030,7 +1060,10 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     let (d_tracer, d_tracer_err) = match tracer_d(engine, traj, &species) {
         Ok((d, e)) => (Some(d), Some(e)),
         Err(e) => {
-            notes.push(format!("tracer D not available for the consistency check: {}", e.detail()));
+            notes.push(format!(
+                "tracer D not available for the consistency check: {}",
+                e.detail()
+            ));
             (None, None)
         }
     };
@@ -1046,7 +1079,9 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
         (Some(r), Some(_)) => format!(
             "D_tracer / D_jump = {r:.3}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
         ),
-        (None, Some(d)) if d > 0.0 => "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string(),
+        (None, Some(d)) if d > 0.0 => {
+            "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string()
+        }
         _ => "not determined (no tracer D or no jumps)".to_string(),
     };
     let hist = histogram(&residence, 20);
@@ -1124,7 +1159,10 @@ fn histogram(v: &[f64], bins: usize) -> Vec<(f64, usize)> {
     for &x in v {
         h[((x / w) as usize).min(bins - 1)] += 1;
     }
-    h.into_iter().enumerate().map(|(i, c)| (i as f64 * w, c)).collect()
+    h.into_iter()
+        .enumerate()
+        .map(|(i, c)| (i as f64 * w, c))
+        .collect()
 }
 
 /// Split sorted distances into classes at the valleys of their density (a Gaussian
@@ -1147,7 +1185,10 @@ fn distance_classes(d: &[f64]) -> Vec<Vec<f64>> {
             // Only the points within 5 bandwidths matter.
             let a = d.partition_point(|&v| v < x - 5.0 * bw);
             let b = d.partition_point(|&v| v <= x + 5.0 * bw);
-            d[a..b].iter().map(|&v| (-(x - v).powi(2) / (2.0 * bw * bw)).exp()).sum()
+            d[a..b]
+                .iter()
+                .map(|&v| (-(x - v).powi(2) / (2.0 * bw * bw)).exp())
+                .sum()
         })
         .collect();
     let peaks: Vec<usize> = (0..n)
@@ -1189,7 +1230,11 @@ fn jump_types(
 ) -> Vec<JumpType> {
     let key = |e: &Event| {
         let (a, b) = (&sites[e.from_site].label, &sites[e.to_site].label);
-        if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
+        if a <= b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        }
     };
     let mut pairs: Vec<(String, String)> = events.iter().map(key).collect();
     pairs.sort();
@@ -1224,7 +1269,11 @@ fn jump_types(
 /// The jump type name of an event (as in [`JumpAnalysis::types`]).
 pub fn type_of(e: &Event, sites: &[Site], types: &[JumpType]) -> String {
     let (a, b) = (&sites[e.from_site].label, &sites[e.to_site].label);
-    let pair = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+    let pair = if a <= b {
+        (a.clone(), b.clone())
+    } else {
+        (b.clone(), a.clone())
+    };
     types
         .iter()
         .filter(|t| t.labels == pair)
