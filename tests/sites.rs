@@ -382,3 +382,29 @@ fn sites_are_written_for_vesta_and_ase() {
     assert_eq!(csv.lines().count(), 21);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--symmetrise`: the framework (S on a 5 Å cubic grid) has the symmetry of the Li
+/// site lattice, so the 40 visited sites' orbits fill all 64 sites, one label.
+#[test]
+fn symmetrised_sites_fill_the_orbits_of_the_framework_group() {
+    let traj = planted(6, 0.05);
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.symmetrise = true;
+    let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert_eq!(h.sites.len(), 64, "{:?}", h.notes);
+    assert!(h.sites.iter().all(|s| s.label == "S1"));
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains("framework space group 221")),
+        "{:?}",
+        h.notes
+    );
+    // The jumps are the planted ones still.
+    assert_eq!(h.events.len(), 20);
+    // Per-label radii apply.
+    opts.sites.label_radii = vec![("S1".into(), 0.5)];
+    let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert!(h.sites.iter().all(|s| s.radius_a == Some(0.5)));
+    assert_eq!(h.events.len(), 20);
+}
