@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The Python package's tests: build and install `superion` from ./python into a venv
+# (python/.venv, reused), with what the tests need (pinned), and run pytest. Needs Rust,
+# Python >= 3.9 with venv, and the release CLI (built here if missing) for the parity tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${SUPERION_PY_VENV:-python/.venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q "maturin==1.16.0" "pytest==9.2.0" "numpy==2.4.6" \
+  "scikit-learn==1.9.1" "ase==3.29.0" "pandas==3.1.1"
+[ -x target/release/superion ] || cargo build --release
+"$venv/bin/python" -m pip install -q ./python
+"$venv/bin/python" -m pytest -q python/tests

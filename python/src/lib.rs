@@ -1,0 +1,1068 @@
+//! superion's Python bindings: the only crate that knows Python. numpy arrays in and
+//! out, the GIL released during compute, Ctrl-C honoured in long calls, superion's
+//! errors as Python exceptions with the CLI's located messages.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ndarray::{Array1, Array2, Array3, Axis};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3,
+};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use superion::error::Error;
+use superion::{BackendChoice, Engine};
+
+create_exception!(
+    _superion,
+    InputError,
+    PyValueError,
+    "Bad input: a malformed file (with its line) or arguments that do not make sense."
+);
+create_exception!(
+    _superion,
+    FileError,
+    PyOSError,
+    "A file could not be read or written."
+);
+create_exception!(
+    _superion,
+    DeviceError,
+    PyRuntimeError,
+    "No usable GPU adapter, or the GPU failed."
+);
+
+fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::Io { .. } => FileError::new_err(msg),
+        Error::Parse { .. } | Error::InvalidInput(_) | Error::TooLarge(_) => {
+            InputError::new_err(msg)
+        }
+        Error::NoAdapter(_) | Error::Gpu(_) => DeviceError::new_err(msg),
+    }
+}
+
+fn engine(backend: &str) -> PyResult<Engine> {
+    let choice = match backend {
+        "auto" => BackendChoice::Auto,
+        "cpu" => BackendChoice::Cpu,
+        "gpu" => BackendChoice::Gpu,
+        other => {
+            return Err(InputError::new_err(format!(
+                "backend {other:?}: expected 'auto', 'cpu' or 'gpu'"
+            )));
+        }
+    };
+    Engine::new(choice).map_err(to_py)
+}
+
+/// Run `f` on a worker thread with the GIL released; every 100 ms check for signals
+/// so that Ctrl-C raises KeyboardInterrupt at once (the worker then finishes on its
+/// own and its result is dropped).
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    f: impl FnOnce() -> superion::error::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    let mut rx = rx;
+    loop {
+        let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(100)), rx));
+        rx = back;
+        match got {
+            Ok(r) => return r.map_err(to_py),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err("superion worker thread panicked"));
+            }
+        }
+    }
+}
+
+fn json_to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let s = serde_json::to_string(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    py.import("json")?.call_method1("loads", (s,))
+}
+
+/// A molecular-dynamics trajectory: fractional positions, cells, species, time step.
+#[pyclass(frozen, module = "superion._superion")]
+pub struct Trajectory {
+    inner: Arc<superion::traj::Trajectory>,
+}
+
+fn cell_rows(t: &superion::traj::Trajectory, f: usize) -> [[f64; 3]; 3] {
+    let i = if t.cells.shape()[0] == 1 { 0 } else { f };
+    std::array::from_fn(|a| std::array::from_fn(|b| t.cells[[i, a, b]] as f64))
+}
+
+#[pymethods]
+impl Trajectory {
+    /// Cartesian positions (T × N × 3, Å, float64): fractional positions times the cell
+    /// of their frame (wrapped into the cell as read).
+    #[getter]
+    fn positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        let t = &self.inner;
+        let (nf, na, _) = t.frac.dim();
+        let mut out = Array3::<f64>::zeros((nf, na, 3));
+        for f in 0..nf {
+            let c = cell_rows(t, f);
+            for a in 0..na {
+                for k in 0..3 {
+                    out[[f, a, k]] = (0..3).map(|x| t.frac[[f, a, x]] as f64 * c[x][k]).sum();
+                }
+            }
+        }
+        out.into_pyarray(py)
+    }
+
+    /// Fractional positions (T × N × 3, float32, as stored).
+    #[getter]
+    fn frac<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f32>> {
+        self.inner.frac.clone().into_pyarray(py)
+    }
+
+    /// Cells of every frame (T × 3 × 3, rows a, b, c, Å).
+    #[getter]
+    fn cells<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
+        let t = &self.inner;
+        let nf = t.n_frames();
+        Array3::from_shape_fn((nf, 3, 3), |(f, a, b)| cell_rows(t, f)[a][b]).into_pyarray(py)
+    }
+
+    #[getter]
+    fn species(&self) -> Vec<String> {
+        self.inner.species.clone()
+    }
+
+    /// Time between stored frames (ps), or None when unknown.
+    #[getter]
+    fn dt_ps(&self) -> Option<f64> {
+        self.inner.dt_ps
+    }
+
+    #[getter]
+    fn n_frames(&self) -> usize {
+        self.inner.n_frames()
+    }
+
+    #[getter]
+    fn n_atoms(&self) -> usize {
+        self.inner.n_atoms()
+    }
+
+    /// How the reader interpreted the file.
+    #[getter]
+    fn notes(&self) -> Vec<String> {
+        self.inner.notes.clone()
+    }
+
+    #[getter]
+    fn source(&self) -> String {
+        self.inner.source.display().to_string()
+    }
+
+    /// A trajectory from Cartesian positions (T × N × 3, Å), cells (3 × 3 or T × 3 × 3,
+    /// rows a, b, c), species (N symbols) and the time between frames (ps).
+    #[staticmethod]
+    #[pyo3(signature = (positions, cells, species, dt_ps=None, source="arrays"))]
+    fn from_arrays(
+        positions: PyReadonlyArray3<'_, f64>,
+        cells: &Bound<'_, PyAny>,
+        species: Vec<String>,
+        dt_ps: Option<f64>,
+        source: &str,
+    ) -> PyResult<Trajectory> {
+        let pos = positions.as_array();
+        let (nf, na, three) = pos.dim();
+        if three != 3 || nf == 0 || na == 0 {
+            return Err(InputError::new_err(format!(
+                "positions: expected a non-empty T × N × 3 array, got {:?}",
+                pos.shape()
+            )));
+        }
+        if species.len() != na {
+            return Err(InputError::new_err(format!(
+                "species: {} symbols for {na} atoms",
+                species.len()
+            )));
+        }
+        let cells: Array3<f64> = if let Ok(c) = cells.extract::<PyReadonlyArray2<'_, f64>>() {
+            let c = c.as_array();
+            if c.dim() != (3, 3) {
+                return Err(InputError::new_err("cells: expected 3 × 3 or T × 3 × 3"));
+            }
+            c.to_owned().insert_axis(Axis(0))
+        } else {
+            let c = cells.extract::<PyReadonlyArray3<'_, f64>>().map_err(|_| {
+                InputError::new_err("cells: expected a float64 array of shape 3 × 3 or T × 3 × 3")
+            })?;
+            let c = c.as_array().to_owned();
+            if c.dim() != (nf, 3, 3) && c.dim() != (1, 3, 3) {
+                return Err(InputError::new_err(format!(
+                    "cells: expected {nf} × 3 × 3 (one per frame) or 1 × 3 × 3, got {:?}",
+                    c.shape()
+                )));
+            }
+            c
+        };
+        if let Some(d) = dt_ps.filter(|d| !(d.is_finite() && *d > 0.0)) {
+            return Err(InputError::new_err(format!("dt_ps {d}: must be positive")));
+        }
+        let mut frac = Array3::<f32>::zeros((nf, na, 3));
+        for f in 0..nf {
+            let ci = if cells.shape()[0] == 1 { 0 } else { f };
+            let m: [[f64; 3]; 3] =
+                std::array::from_fn(|a| std::array::from_fn(|b| cells[[ci, a, b]]));
+            let inv = inverse(&m).ok_or_else(|| {
+                InputError::new_err(format!("cells: the cell of frame {f} is singular"))
+            })?;
+            for a in 0..na {
+                for x in 0..3 {
+                    let v: f64 = (0..3).map(|k| pos[[f, a, k]] * inv[k][x]).sum();
+                    if !v.is_finite() {
+                        return Err(InputError::new_err(format!(
+                            "positions: not finite at frame {f}, atom {a}"
+                        )));
+                    }
+                    frac[[f, a, x]] = (v - v.floor()) as f32;
+                }
+            }
+        }
+        Ok(Trajectory {
+            inner: Arc::new(superion::traj::Trajectory {
+                source: PathBuf::from(source),
+                species,
+                frac,
+                cells: cells.mapv(|v| v as f32),
+                dt_ps,
+                velocities: None,
+                notes: Vec::new(),
+            }),
+        })
+    }
+
+    /// A trajectory from a list of ASE `Atoms` (one per stored frame): positions, cell
+    /// and symbols of each; the time between frames is `timestep_fs × stride`. ASE is
+    /// not imported: any objects with `get_positions`, `get_cell` and
+    /// `get_chemical_symbols` will do.
+    #[staticmethod]
+    #[pyo3(signature = (frames, timestep_fs=None, stride=1, source="ase"))]
+    fn from_ase(
+        py: Python<'_>,
+        frames: &Bound<'_, PyAny>,
+        timestep_fs: Option<f64>,
+        stride: usize,
+        source: &str,
+    ) -> PyResult<Trajectory> {
+        let np = py.import("numpy")?;
+        let mut pos = Vec::new();
+        let mut cells = Vec::new();
+        let mut species: Option<Vec<String>> = None;
+        for (f, atoms) in frames.try_iter()?.enumerate() {
+            let atoms = atoms?;
+            let p: PyReadonlyArray2<'_, f64> = np
+                .call_method1("asarray", (atoms.call_method0("get_positions")?, "float64"))?
+                .extract()?;
+            let c: PyReadonlyArray2<'_, f64> = np
+                .call_method1("asarray", (atoms.call_method0("get_cell")?, "float64"))?
+                .extract()?;
+            let sym: Vec<String> = atoms.call_method0("get_chemical_symbols")?.extract()?;
+            match &species {
+                None => species = Some(sym),
+                Some(s0) if *s0 != sym => {
+                    return Err(InputError::new_err(format!(
+                        "frame {f}: the atoms differ from frame 0 (species or order)"
+                    )));
+                }
+                _ => {}
+            }
+            pos.push(p.as_array().to_owned());
+            cells.push(c.as_array().to_owned());
+        }
+        stack_frames(py, pos, cells, species, timestep_fs, stride, source)
+    }
+
+    /// A trajectory from a list of pymatgen `Structure`s (one per stored frame), as
+    /// `from_ase`. pymatgen is not imported.
+    #[staticmethod]
+    #[pyo3(signature = (structures, timestep_fs=None, stride=1, source="pymatgen"))]
+    fn from_pymatgen(
+        py: Python<'_>,
+        structures: &Bound<'_, PyAny>,
+        timestep_fs: Option<f64>,
+        stride: usize,
+        source: &str,
+    ) -> PyResult<Trajectory> {
+        let np = py.import("numpy")?;
+        let mut pos = Vec::new();
+        let mut cells = Vec::new();
+        let mut species: Option<Vec<String>> = None;
+        for (f, s) in structures.try_iter()?.enumerate() {
+            let s = s?;
+            let p: PyReadonlyArray2<'_, f64> = np
+                .call_method1("asarray", (s.getattr("cart_coords")?, "float64"))?
+                .extract()?;
+            let c: PyReadonlyArray2<'_, f64> = np
+                .call_method1(
+                    "asarray",
+                    (s.getattr("lattice")?.getattr("matrix")?, "float64"),
+                )?
+                .extract()?;
+            let mut sym = Vec::new();
+            for site in s.try_iter()? {
+                sym.push(
+                    site?
+                        .getattr("specie")?
+                        .getattr("symbol")?
+                        .extract::<String>()?,
+                );
+            }
+            match &species {
+                None => species = Some(sym),
+                Some(s0) if *s0 != sym => {
+                    return Err(InputError::new_err(format!(
+                        "structure {f}: the sites differ from structure 0 (species or order)"
+                    )));
+                }
+                _ => {}
+            }
+            pos.push(p.as_array().to_owned());
+            cells.push(c.as_array().to_owned());
+        }
+        stack_frames(py, pos, cells, species, timestep_fs, stride, source)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<superion.Trajectory {}: {} frames × {} atoms ({}), dt = {}>",
+            self.inner.source.display(),
+            self.inner.n_frames(),
+            self.inner.n_atoms(),
+            self.inner.species_list().join(", "),
+            self.inner
+                .dt_ps
+                .map_or("unknown".into(), |d| format!("{d} ps"))
+        )
+    }
+}
+
+fn stack_frames(
+    py: Python<'_>,
+    pos: Vec<Array2<f64>>,
+    cells: Vec<Array2<f64>>,
+    species: Option<Vec<String>>,
+    timestep_fs: Option<f64>,
+    stride: usize,
+    source: &str,
+) -> PyResult<Trajectory> {
+    let species = species.ok_or_else(|| InputError::new_err("no frames"))?;
+    let n = species.len();
+    if let Some((f, p)) = pos.iter().enumerate().find(|(_, p)| p.dim() != (n, 3)) {
+        return Err(InputError::new_err(format!(
+            "frame {f}: positions of shape {:?}, expected ({n}, 3)",
+            p.shape()
+        )));
+    }
+    let t = pos.len();
+    let p3 = Array3::from_shape_fn((t, n, 3), |(f, a, x)| pos[f][[a, x]]);
+    let fixed = cells.iter().all(|c| c == &cells[0]);
+    let c3 = if fixed {
+        cells[0].clone().insert_axis(Axis(0))
+    } else {
+        Array3::from_shape_fn((t, 3, 3), |(f, a, b)| cells[f][[a, b]])
+    };
+    if stride == 0 {
+        return Err(InputError::new_err("stride must be at least 1"));
+    }
+    let dt = timestep_fs.map(|fs| fs * stride as f64 / 1000.0);
+    let p3 = p3.into_pyarray(py);
+    let c3 = c3.into_pyarray(py).into_any();
+    Trajectory::from_arrays(p3.readonly(), &c3, species, dt, source)
+}
+
+/// Inverse of a 3 × 3 matrix (rows), or None when singular.
+fn inverse(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    if det.abs() < 1e-12 || !det.is_finite() {
+        return None;
+    }
+    let mut o = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
+            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
+            o[i][j] = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
+        }
+    }
+    Some(o)
+}
+
+/// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
+/// LAMMPS dump; gzip-transparent.
+#[pyfunction]
+#[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None))]
+fn read_trajectory(
+    py: Python<'_>,
+    path: PathBuf,
+    timestep_fs: Option<f64>,
+    stride: Option<usize>,
+    format: Option<&str>,
+    type_map: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<Trajectory> {
+    use superion::io::traj_input::{TrajFormat, TrajReadOptions, read_trajectory};
+    let format = match format {
+        None => None,
+        Some("xdatcar") => Some(TrajFormat::Xdatcar),
+        Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
+        Some("lammps") => Some(TrajFormat::Lammps),
+        Some(o) => {
+            return Err(InputError::new_err(format!(
+                "format {o:?}: expected 'xdatcar', 'xyz' or 'lammps'"
+            )));
+        }
+    };
+    let opts = TrajReadOptions {
+        format,
+        time: superion::traj::TimeStep {
+            timestep_fs,
+            stride,
+        },
+        allow_truncated: false,
+        type_map: type_map.unwrap_or_default(),
+    };
+    let t = interruptible(py, move || read_trajectory(&path, &opts))?;
+    Ok(Trajectory { inner: Arc::new(t) })
+}
+
+/// The MSD of one species and its diffusion coefficient (as `superion traj msd`).
+#[pyclass(frozen, module = "superion._superion")]
+pub struct MsdResult {
+    msd: Arc<superion::traj::msd::Msd>,
+    fit: Arc<superion::traj::diffusion::Fit>,
+}
+
+#[pymethods]
+impl MsdResult {
+    #[getter]
+    fn species(&self) -> String {
+        self.msd.species.clone()
+    }
+    #[getter]
+    fn dt_ps<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from(self.msd.times_ps()).into_pyarray(py)
+    }
+    #[getter]
+    fn msd_a2<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from(self.msd.msd_a2.clone()).into_pyarray(py)
+    }
+    /// Per-axis MSD (lags × 3, Å²).
+    #[getter]
+    fn msd_axes_a2<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        self.msd.msd_axes_a2.clone().into_pyarray(py)
+    }
+    /// Collective MSD |Σ Δr|² / N (Å²).
+    #[getter]
+    fn collective_a2<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from(self.msd.collective_a2.clone()).into_pyarray(py)
+    }
+    #[getter]
+    fn d_cm2_s(&self) -> f64 {
+        self.fit.d_cm2_s
+    }
+    #[getter]
+    fn d_err_cm2_s(&self) -> f64 {
+        self.fit.d_err_cm2_s
+    }
+    #[getter]
+    fn fit_start_ps(&self) -> f64 {
+        self.fit.fit_start_ps
+    }
+    #[getter]
+    fn fit_end_ps(&self) -> f64 {
+        self.fit.fit_end_ps
+    }
+    #[getter]
+    fn n_atoms(&self) -> usize {
+        self.msd.n_atoms
+    }
+    /// The fit as a dict (the `summary.json` fields of `traj msd`).
+    fn fit_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &*self.fit)
+    }
+    fn _repr_html_(&self) -> String {
+        format!(
+            "<b>superion MSD</b>: {} ({} atoms, {} lags of {:.4} ps)<br>D = {:.4e} ± {:.2e} cm²/s (fit {:.2}–{:.2} ps)",
+            self.msd.species,
+            self.msd.n_atoms,
+            self.msd.lags.len(),
+            self.msd.dt_ps,
+            self.fit.d_cm2_s,
+            self.fit.d_err_cm2_s,
+            self.fit.fit_start_ps,
+            self.fit.fit_end_ps
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<superion.MsdResult {}: D = {:.4e} ± {:.2e} cm²/s>",
+            self.msd.species, self.fit.d_cm2_s, self.fit.d_err_cm2_s
+        )
+    }
+
+    /// The MSD figure with its fitted line, shown inline in Jupyter (an IPython SVG
+    /// object when IPython is there, else the SVG text).
+    fn plot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        show_svg(py, self.svg()?)
+    }
+
+    /// The MSD figure with its fitted line (SVG text).
+    fn svg(&self) -> PyResult<String> {
+        let dir = tempdir()?;
+        let p = dir.join("msd.svg");
+        superion::plot::msd_svg(&self.msd, &self.fit, &p).map_err(to_py)?;
+        read_and_remove(&dir, &p)
+    }
+}
+
+fn show_svg(py: Python<'_>, svg: String) -> PyResult<Bound<'_, PyAny>> {
+    match py.import("IPython.display") {
+        Ok(m) => m.getattr("SVG")?.call1((svg,)),
+        Err(_) => Ok(pyo3::types::PyString::new(py, &svg).into_any()),
+    }
+}
+
+fn tempdir() -> PyResult<PathBuf> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "superion-py-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).map_err(|e| FileError::new_err(format!("{}: {e}", d.display())))?;
+    Ok(d)
+}
+
+fn read_and_remove(dir: &std::path::Path, p: &std::path::Path) -> PyResult<String> {
+    let s =
+        std::fs::read_to_string(p).map_err(|e| FileError::new_err(format!("{}: {e}", p.display())));
+    let _ = std::fs::remove_dir_all(dir);
+    s
+}
+
+/// MSD and D of `species` (drift of the framework removed by default).
+#[pyfunction]
+#[pyo3(signature = (traj, species="Li", start_ps=None, axes="xyz", drift=true, backend="auto"))]
+fn msd(
+    py: Python<'_>,
+    traj: &Trajectory,
+    species: &str,
+    start_ps: Option<f64>,
+    axes: &str,
+    drift: bool,
+    backend: &str,
+) -> PyResult<MsdResult> {
+    let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
+    let engine = engine(backend)?;
+    let t = traj.inner.clone();
+    let species = species.to_string();
+    let (m, f) = interruptible(py, move || {
+        let m = superion::traj::msd::msd(
+            &engine,
+            &t,
+            &superion::traj::msd::MsdOptions {
+                species,
+                drift_correction: drift,
+                lags: superion::traj::msd::LagGrid::All,
+                long_step_a: None,
+                axes,
+            },
+        )?;
+        let f = superion::traj::diffusion::fit(&m, start_ps)?;
+        Ok((m, f))
+    })?;
+    Ok(MsdResult {
+        msd: Arc::new(m),
+        fit: Arc::new(f),
+    })
+}
+
+/// Jumps or hops of one species (as `superion traj hops`).
+#[pyclass(frozen, module = "superion._superion")]
+pub struct HopsResult {
+    hops: Arc<superion::traj::hops::Hops>,
+    summary: Arc<superion::traj::hops::Summary>,
+}
+
+#[pymethods]
+impl HopsResult {
+    /// The events as a dict of numpy columns (the columns of `events.csv`).
+    #[getter]
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = &self.hops;
+        let d = PyDict::new(py);
+        let col_u = |f: &dyn Fn(&superion::traj::hops::Event) -> i64| -> Array1<i64> {
+            h.events.iter().map(f).collect()
+        };
+        let col_f = |f: &dyn Fn(&superion::traj::hops::Event) -> f64| -> Array1<f64> {
+            h.events.iter().map(f).collect()
+        };
+        d.set_item("ion", col_u(&|e| e.ion as i64).into_pyarray(py))?;
+        d.set_item(
+            "species",
+            PyList::new(py, h.events.iter().map(|e| e.species.clone()))?,
+        )?;
+        d.set_item(
+            "start_frame",
+            col_u(&|e| e.start_frame as i64).into_pyarray(py),
+        )?;
+        d.set_item(
+            "end_frame",
+            col_u(&|e| e.end_frame.map_or(-1, |v| v as i64)).into_pyarray(py),
+        )?;
+        d.set_item("start_ps", col_f(&|e| h.start_ps(e)).into_pyarray(py))?;
+        d.set_item("end_ps", col_f(&|e| h.end_ps(e)).into_pyarray(py))?;
+        d.set_item("from_site", col_u(&|e| e.from_site as i64).into_pyarray(py))?;
+        d.set_item("to_site", col_u(&|e| e.to_site as i64).into_pyarray(py))?;
+        d.set_item("dx_a", col_f(&|e| e.vector_a[0]).into_pyarray(py))?;
+        d.set_item("dy_a", col_f(&|e| e.vector_a[1]).into_pyarray(py))?;
+        d.set_item("dz_a", col_f(&|e| e.vector_a[2]).into_pyarray(py))?;
+        d.set_item("length_a", col_f(&|e| e.length_a).into_pyarray(py))?;
+        d.set_item(
+            "duration_ps",
+            col_f(&|e| (e.end(h.n_frames) as f64 - e.start_frame as f64) * h.dt_ps)
+                .into_pyarray(py),
+        )?;
+        if let Some(j) = &h.jumps {
+            d.set_item(
+                "jump_type",
+                PyList::new(
+                    py,
+                    h.events
+                        .iter()
+                        .map(|e| superion::traj::sites::type_of(e, &h.sites, &j.types)),
+                )?,
+            )?;
+        }
+        Ok(d)
+    }
+
+    /// The sites as a dict of numpy columns (the columns of `sites.csv`).
+    #[getter]
+    fn sites<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = &self.hops;
+        let d = PyDict::new(py);
+        d.set_item(
+            "label",
+            PyList::new(py, h.sites.iter().map(|s| s.label.clone()))?,
+        )?;
+        let frac = Array2::from_shape_fn((h.sites.len(), 3), |(i, x)| h.sites[i].frac[x]);
+        let cart = Array2::from_shape_fn((h.sites.len(), 3), |(i, x)| h.sites[i].centre_a[x]);
+        d.set_item("frac", frac.into_pyarray(py))?;
+        d.set_item("position_a", cart.into_pyarray(py))?;
+        d.set_item(
+            "radius_a",
+            h.sites
+                .iter()
+                .map(|s| s.radius_a.unwrap_or(f64::NAN))
+                .collect::<Array1<f64>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "occupancy",
+            h.sites
+                .iter()
+                .map(|s| s.occupied_frames as f64 / h.n_frames.max(1) as f64)
+                .collect::<Array1<f64>>()
+                .into_pyarray(py),
+        )?;
+        Ok(d)
+    }
+
+    /// Everything `descriptors.json` holds, as a dict.
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &*self.summary)
+    }
+
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.hops.mode.name()
+    }
+
+    #[getter]
+    fn n_events(&self) -> usize {
+        self.hops.events.len()
+    }
+
+    /// Write events.csv, DIFFUSION, sites.csv/.xyz/.vasp, descriptors.json and the
+    /// figures into `folder` (as `traj hops --out`); returns the names written.
+    fn write(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Vec<String>> {
+        let h = self.hops.clone();
+        let s = self.summary.clone();
+        interruptible(py, move || h.write_outputs(&folder, &s))
+    }
+
+    /// The events as a pandas DataFrame (pandas imported only here).
+    fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("pandas")?
+            .getattr("DataFrame")?
+            .call1((self.events(py)?,))
+    }
+
+    fn _repr_html_(&self) -> String {
+        let s = &self.summary;
+        let mut h = format!(
+            "<b>superion hops</b> ({} mode): {} events, {} sites, {} ions analysed",
+            self.hops.mode.name(),
+            self.hops.events.len(),
+            self.hops.sites.len(),
+            s.ions_analysed
+        );
+        if let Some(j) = &self.hops.jumps {
+            h.push_str(&format!(
+                "<br>{} of {} ions jump; D_jump = {:.3e} cm²/s; {}",
+                j.jumping_ions, j.ions, j.d_jump_cm2_s, j.consistency
+            ));
+        }
+        h
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<superion.HopsResult {} mode: {} events, {} sites>",
+            self.hops.mode.name(),
+            self.hops.events.len(),
+            self.hops.sites.len()
+        )
+    }
+
+    /// The site map or raster, shown inline in Jupyter.
+    fn plot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        show_svg(py, self.svg()?)
+    }
+
+    /// The site map (site-based mode) or the hop raster, as SVG text.
+    fn svg(&self) -> PyResult<String> {
+        let dir = tempdir()?;
+        let p = dir.join("figure.svg");
+        if self.hops.jumps.is_some() {
+            superion::plot::hops::sitemap_svg(&self.hops, &p).map_err(to_py)?;
+        } else {
+            superion::plot::hops::raster_svg(&self.hops, &p).map_err(to_py)?;
+        }
+        read_and_remove(&dir, &p)
+    }
+}
+
+/// Hops or jumps of one species. `mode`: 'sites' (default; `sites` a CIF/POSCAR/XYZ of
+/// known sites, else discovered), 'kmeans' or 'iondiff'.
+#[pyfunction]
+#[pyo3(signature = (traj, species=None, mode="sites", sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, seed=0, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn hops(
+    py: Python<'_>,
+    traj: &Trajectory,
+    species: Option<Vec<String>>,
+    mode: &str,
+    sites: Option<PathBuf>,
+    supercell: (usize, usize, usize),
+    site_radius: Option<f64>,
+    min_residence: Option<usize>,
+    seed: u64,
+    backend: &str,
+) -> PyResult<HopsResult> {
+    use superion::traj::hops::{HopOptions, Mode};
+    let mode = match mode {
+        "sites" | "default" => Mode::Sites,
+        "kmeans" => Mode::Kmeans,
+        "iondiff" => Mode::Iondiff,
+        o => {
+            return Err(InputError::new_err(format!(
+                "mode {o:?}: expected 'sites', 'kmeans' or 'iondiff'"
+            )));
+        }
+    };
+    let mut o = HopOptions::new(mode);
+    o.species = species.unwrap_or_default();
+    o.sites.file = sites;
+    o.sites.supercell = [supercell.0, supercell.1, supercell.2];
+    if let Some(r) = site_radius {
+        if !(r > 0.0) {
+            return Err(InputError::new_err(format!(
+                "site_radius {r}: must be positive (Å)"
+            )));
+        }
+        o.sites.radius_a = Some(r);
+    }
+    if let Some(m) = min_residence {
+        o.min_residence_frames = m;
+        o.sites.min_residence_frames = m;
+    }
+    o.seed = seed;
+    let engine = engine(backend)?;
+    let t = traj.inner.clone();
+    let (h, s) = interruptible(py, move || {
+        let h = superion::traj::hops::detect(&engine, &t, &o)?;
+        let s = h.summary(&t.source, 0.5, 5.0);
+        Ok((h, s))
+    })?;
+    Ok(HopsResult {
+        hops: Arc::new(h),
+        summary: Arc::new(s),
+    })
+}
+
+/// Phonon-DOS descriptors of every material found under `paths` (phonopy folders,
+/// Materials Project JSON, PhononDB entries, phonopy_params.yaml): (columns as a dict
+/// of lists, failures as a list of (path, message)).
+#[pyfunction]
+#[pyo3(signature = (paths, elements=vec!["Li".to_string()], legacy=false))]
+fn phonon_features<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+    elements: Vec<String>,
+    legacy: bool,
+) -> PyResult<(Bound<'py, PyDict>, Vec<(String, String)>)> {
+    let opts = superion::phonon::descriptors::FeatureOptions {
+        elements,
+        legacy,
+        ..Default::default()
+    };
+    let (rows, failures) = interruptible(py, move || {
+        let inputs = superion::io::inputs::discover(&paths)?;
+        let (dos, failed) = superion::io::inputs::read_all(&inputs);
+        let mut rows = Vec::new();
+        let mut failures: Vec<(String, String)> = failed
+            .iter()
+            .map(|f| (f.input.display().to_string(), f.error.clone()))
+            .collect();
+        for d in &dos {
+            match superion::phonon::descriptors::features(d, &opts) {
+                Ok(r) => rows.push(r),
+                Err(e) => failures.push((d.source.display().to_string(), e.to_string())),
+            }
+        }
+        Ok((rows, failures))
+    })?;
+    // Columns in first-seen order; a material without a column gets None.
+    let mut names: Vec<String> = Vec::new();
+    for r in &rows {
+        for (k, _) in &r.columns {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let d = PyDict::new(py);
+    for n in &names {
+        let col = PyList::empty(py);
+        for r in &rows {
+            match r.get(n) {
+                Some(v) => col.append(json_to_py(py, v)?)?,
+                None => col.append(py.None())?,
+            }
+        }
+        d.set_item(n, col)?;
+    }
+    Ok((d, failures))
+}
+
+fn points(x: &PyReadonlyArray2<'_, f64>) -> PyResult<Array3<f32>> {
+    let a = x.as_array();
+    if a.nrows() == 0 || a.ncols() == 0 {
+        return Err(InputError::new_err(format!(
+            "X: expected a non-empty n_samples × n_features array, got {:?}",
+            a.shape()
+        )));
+    }
+    if a.iter().any(|v| !v.is_finite()) {
+        return Err(InputError::new_err("X contains NaN or infinity"));
+    }
+    Ok(a.mapv(|v| v as f32).insert_axis(Axis(0)))
+}
+
+/// Lloyd's k-means with scikit-learn's parameters: (labels, centres, inertia, n_iter).
+#[pyfunction]
+#[pyo3(signature = (x, n_clusters, n_init=10, max_iter=300, tol=1e-4, init="k-means++", seed=0, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn kmeans<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    n_clusters: u32,
+    n_init: u32,
+    max_iter: u32,
+    tol: f64,
+    init: &str,
+    seed: u64,
+    backend: &str,
+) -> PyResult<(
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray2<f64>>,
+    f64,
+    u32,
+)> {
+    use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
+    let init = match init {
+        "k-means++" => Init::KMeansPlusPlus,
+        "random" => Init::Random,
+        o => {
+            return Err(InputError::new_err(format!(
+                "init {o:?}: expected 'k-means++' or 'random'"
+            )));
+        }
+    };
+    if n_init == 0 || max_iter == 0 {
+        return Err(InputError::new_err(
+            "n_init and max_iter must be at least 1",
+        ));
+    }
+    let pts = points(&x)?;
+    let engine = engine(backend)?;
+    let params = KMeansParams {
+        init,
+        n_init,
+        max_iter,
+        tol,
+    };
+    let fit = interruptible(py, move || {
+        let mut f = kmeans_batch(
+            &engine,
+            pts.view(),
+            &[KMeansProblem {
+                set: 0,
+                k: n_clusters,
+                seed,
+            }],
+            &params,
+        )?;
+        Ok(f.remove(0))
+    })?;
+    let labels: Array1<i64> = fit.labels.iter().map(|&l| l as i64).collect();
+    Ok((
+        labels.into_pyarray(py),
+        fit.centres.mapv(|v| v as f64).into_pyarray(py),
+        fit.inertia,
+        fit.n_iter,
+    ))
+}
+
+/// Hierarchical clustering cut at `n_clusters` (ward, complete, average, single).
+#[pyfunction]
+#[pyo3(signature = (x, n_clusters, linkage="ward", backend="auto"))]
+fn agglomerative<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    n_clusters: usize,
+    linkage: &str,
+    backend: &str,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    use superion::cluster::hierarchical::Linkage;
+    let method = match linkage {
+        "ward" => Linkage::Ward,
+        "complete" => Linkage::Complete,
+        "average" => Linkage::Average,
+        "single" => Linkage::Single,
+        o => {
+            return Err(InputError::new_err(format!(
+                "linkage {o:?}: expected 'ward', 'complete', 'average' or 'single'"
+            )));
+        }
+    };
+    let pts = points(&x)?;
+    let engine = engine(backend)?;
+    let labels = interruptible(py, move || {
+        let (tree, _) =
+            superion::cluster::hierarchical::linkage(&engine, pts.index_axis(Axis(0), 0), method)?;
+        tree.cut(n_clusters)
+    })?;
+    Ok(labels
+        .iter()
+        .map(|&l| l as i64)
+        .collect::<Array1<i64>>()
+        .into_pyarray(py))
+}
+
+fn labels_of(labels: &PyReadonlyArray1<'_, i64>, n: usize) -> PyResult<(Vec<u32>, u32)> {
+    let l = labels.as_array();
+    if l.len() != n {
+        return Err(InputError::new_err(format!(
+            "labels: {} for {n} samples",
+            l.len()
+        )));
+    }
+    // Relabel to 0..k in order of first appearance.
+    let mut seen: Vec<i64> = Vec::new();
+    let out = l
+        .iter()
+        .map(|v| match seen.iter().position(|s| s == v) {
+            Some(i) => i as u32,
+            None => {
+                seen.push(*v);
+                (seen.len() - 1) as u32
+            }
+        })
+        .collect();
+    let k = seen.len() as u32;
+    if k < 2 || k as usize >= n {
+        return Err(InputError::new_err(format!(
+            "the silhouette needs 2 ≤ n_labels ≤ n_samples − 1, got {k} labels for {n} samples"
+        )));
+    }
+    Ok((out, k))
+}
+
+/// Silhouette of every sample (exact, Euclidean).
+#[pyfunction]
+#[pyo3(signature = (x, labels, backend="auto"))]
+fn silhouette_samples<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    labels: PyReadonlyArray1<'py, i64>,
+    backend: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let pts = points(&x)?;
+    let (l, k) = labels_of(&labels, pts.shape()[1])?;
+    let engine = engine(backend)?;
+    let s = interruptible(py, move || {
+        superion::cluster::silhouette::silhouette_samples(
+            &engine,
+            pts.index_axis(Axis(0), 0),
+            &l,
+            k,
+        )
+    })?;
+    Ok(Array1::from(s).into_pyarray(py))
+}
+
+#[pymodule]
+fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Trajectory>()?;
+    m.add_class::<MsdResult>()?;
+    m.add_class::<HopsResult>()?;
+    m.add_function(wrap_pyfunction!(read_trajectory, m)?)?;
+    m.add_function(wrap_pyfunction!(msd, m)?)?;
+    m.add_function(wrap_pyfunction!(hops, m)?)?;
+    m.add_function(wrap_pyfunction!(phonon_features, m)?)?;
+    m.add_function(wrap_pyfunction!(kmeans, m)?)?;
+    m.add_function(wrap_pyfunction!(agglomerative, m)?)?;
+    m.add_function(wrap_pyfunction!(silhouette_samples, m)?)?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("FileError", py.get_type::<FileError>())?;
+    m.add("DeviceError", py.get_type::<DeviceError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+"""Type stubs of superion's compiled core (PyO3)."""
+from os import PathLike
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class InputError(ValueError): ...
+class FileError(OSError): ...
+class DeviceError(RuntimeError): ...
+
+_Path = str | PathLike[str]
+
+class Trajectory:
+    @property
+    def positions(self) -> npt.NDArray[np.float64]: ...  # T × N × 3, Å
+    @property
+    def frac(self) -> npt.NDArray[np.float32]: ...  # T × N × 3
+    @property
+    def cells(self) -> npt.NDArray[np.float64]: ...  # T × 3 × 3, rows a, b, c
+    @property
+    def species(self) -> list[str]: ...
+    @property
+    def dt_ps(self) -> Optional[float]: ...
+    @property
+    def n_frames(self) -> int: ...
+    @property
+    def n_atoms(self) -> int: ...
+    @property
+    def notes(self) -> list[str]: ...
+    @property
+    def source(self) -> str: ...
+    @staticmethod
+    def from_arrays(positions: npt.NDArray[np.float64], cells: npt.NDArray[np.float64],
+                    species: Sequence[str], dt_ps: Optional[float] = None,
+                    source: str = "arrays") -> Trajectory: ...
+    @staticmethod
+    def from_ase(frames: Sequence[Any], timestep_fs: Optional[float] = None, stride: int = 1,
+                 source: str = "ase") -> Trajectory: ...
+    @staticmethod
+    def from_pymatgen(structures: Sequence[Any], timestep_fs: Optional[float] = None,
+                      stride: int = 1, source: str = "pymatgen") -> Trajectory: ...
+
+class MsdResult:
+    species: str
+    dt_ps: npt.NDArray[np.float64]
+    msd_a2: npt.NDArray[np.float64]
+    msd_axes_a2: npt.NDArray[np.float64]
+    collective_a2: npt.NDArray[np.float64]
+    d_cm2_s: float
+    d_err_cm2_s: float
+    fit_start_ps: float
+    fit_end_ps: float
+    n_atoms: int
+    def fit_dict(self) -> dict[str, Any]: ...
+    def svg(self) -> str: ...
+    def plot(self) -> Any: ...
+
+class HopsResult:
+    events: dict[str, Any]
+    sites: dict[str, Any]
+    summary: dict[str, Any]
+    mode: str
+    n_events: int
+    def write(self, folder: _Path) -> list[str]: ...
+    def to_pandas(self) -> Any: ...
+    def svg(self) -> str: ...
+    def plot(self) -> Any: ...
+
+def read_trajectory(path: _Path, timestep_fs: Optional[float] = None, stride: Optional[int] = None,
+                    format: Optional[str] = None,
+                    type_map: Optional[dict[str, str]] = None) -> Trajectory: ...
+def msd(traj: Trajectory, species: str = "Li", start_ps: Optional[float] = None, axes: str = "xyz",
+        drift: bool = True, backend: str = "auto") -> MsdResult: ...
+def hops(traj: Trajectory, species: Optional[Sequence[str]] = None, mode: str = "sites",
+         sites: Optional[_Path] = None, supercell: tuple[int, int, int] = (1, 1, 1),
+         site_radius: Optional[float] = None, min_residence: Optional[int] = None, seed: int = 0,
+         backend: str = "auto") -> HopsResult: ...
+def phonon_features(paths: Sequence[_Path], elements: Sequence[str] = ...,
+                    legacy: bool = False) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]: ...
+def kmeans(x: npt.NDArray[np.float64], n_clusters: int, n_init: int = 10, max_iter: int = 300,
+           tol: float = 1e-4, init: str = "k-means++", seed: int = 0,
+           backend: str = "auto") -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], float, int]: ...
+def agglomerative(x: npt.NDArray[np.float64], n_clusters: int, linkage: str = "ward",
+                  backend: str = "auto") -> npt.NDArray[np.int64]: ...
+def silhouette_samples(x: npt.NDArray[np.float64], labels: npt.NDArray[np.int64],
+                       backend: str = "auto") -> npt.NDArray[np.float64]: ...

@@ -1,0 +1,253 @@
+"""superion from Python: parity with the CLI on the bundled data, scikit-learn parity
+for the estimators, the ASE and pymatgen adapters, errors, and the GIL released."""
+import gzip
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import superion
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+XDATCAR = ROOT / "data" / "Li6PS5Cl.XDATCAR.gz"
+CLI = ROOT / "target" / "release" / "superion"
+
+
+@pytest.fixture(scope="module")
+def traj():
+    return superion.read_trajectory(XDATCAR, timestep_fs=2, stride=50)
+
+
+def cli(*args):
+    """The CLI's JSON output (the release binary that `cargo test --release` built)."""
+    if not CLI.exists():
+        pytest.fail(f"{CLI} is missing: run `cargo build --release` first (the README's test command does)")
+    out = subprocess.run([str(CLI), "--backend", "cpu", *map(str, args)], capture_output=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_trajectory_arrays(traj):
+    assert (traj.n_frames, traj.n_atoms) == (140, 416)
+    assert traj.positions.shape == (140, 416, 3) and traj.positions.dtype == np.float64
+    assert traj.cells.shape == (140, 3, 3)
+    assert traj.species.count("Li") == 192
+    assert traj.dt_ps == pytest.approx(0.1)
+    # Cartesian positions are the fractional ones times the cell.
+    assert np.allclose(traj.positions[3], traj.frac[3].astype(np.float64) @ traj.cells[3])
+    again = superion.Trajectory.from_arrays(traj.positions, traj.cells[0], traj.species, traj.dt_ps)
+    assert np.allclose(again.positions, traj.positions, atol=1e-4)
+
+
+def test_msd_matches_the_cli(traj):
+    r = superion.msd(traj, "Li", backend="cpu")
+    expected = cli("traj", "msd", XDATCAR, "--timestep-fs", 2, "--stride", 50, "--json")
+    assert f"{r.d_cm2_s:.4e}" == "1.3568e-05"  # the CLI prints D = 1.3568e-5
+    assert r.d_cm2_s == pytest.approx(expected["d_cm2_s"], rel=1e-12)
+    assert r.d_err_cm2_s == pytest.approx(expected["d_err_cm2_s"], rel=1e-12)
+    assert r.msd_a2.shape == r.dt_ps.shape == (139,)
+    assert r.fit_start_ps == pytest.approx(expected["fit_start_ps"])
+    assert "D = 1.3568e-5" in r._repr_html_()
+    assert r.svg().startswith("<svg")
+
+
+def test_hops_match_the_cli(traj):
+    h = superion.hops(traj, species=["Li"], backend="cpu")
+    expected = cli("traj", "hops", XDATCAR, "--timestep-fs", 2, "--stride", 50, "--json")
+    assert h.mode == "sites"
+    ev = h.events
+    assert len(ev["ion"]) == len(expected["events"]) == expected["summary"]["events"]
+    assert [int(i) for i in ev["ion"]] == [e["ion"] for e in expected["events"]]
+    assert [int(i) for i in ev["start_frame"]] == [e["start_frame"] for e in expected["events"]]
+    assert np.allclose(ev["length_a"], [e["length_a"] for e in expected["events"]])
+    s = h.summary
+    assert s["jumps"]["jumps"] == len(ev["ion"])
+    assert 0.2 < s["jumps"]["tracer_over_jump"] < 1.0
+    assert len(h.sites["label"]) == expected["summary"]["sites"]
+    # IonDiff mode on Li: IonDiff 1.6's 10 events.
+    i = superion.hops(traj, species=["Li"], mode="iondiff", backend="cpu")
+    assert i.n_events == 10
+
+
+def test_hops_with_known_sites_and_outputs(traj, tmp_path):
+    h = superion.hops(traj, sites=ROOT / "data" / "sites" / "argyrodite.cif", supercell=(2, 2, 2), backend="cpu")
+    assert h.n_events == 1353  # GEMDAT's count on this file (tests/sites.rs)
+    written = h.write(tmp_path)
+    assert "events.csv" in written and (tmp_path / "sites.vasp").is_file()
+    pd = pytest.importorskip("pandas")
+    df = h.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == 1353
+    assert set(df["jump_type"]) >= {"48h-48h 1.92 Å", "48h-48h 2.97 Å"}
+
+
+def test_from_ase_equals_reading_the_file(traj, tmp_path):
+    ase_io = pytest.importorskip("ase.io")
+    plain = tmp_path / "XDATCAR"
+    with gzip.open(XDATCAR) as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    frames = ase_io.read(plain, index=":", format="vasp-xdatcar")
+    t = superion.Trajectory.from_ase(frames, timestep_fs=2, stride=50)
+    assert t.species == traj.species and t.dt_ps == pytest.approx(traj.dt_ps)
+    d = t.frac.astype(np.float64) - traj.frac.astype(np.float64)
+    assert np.abs(d - np.round(d)).max() < 1e-5
+    assert superion.msd(t, backend="cpu").d_cm2_s == pytest.approx(superion.msd(traj, backend="cpu").d_cm2_s, rel=1e-4)
+
+
+class _Specie:
+    def __init__(self, s):
+        self.symbol = s
+
+
+class _Site:
+    def __init__(self, s):
+        self.specie = _Specie(s)
+
+
+class _Lattice:
+    def __init__(self, m):
+        self.matrix = m
+
+
+class _Structure:
+    """What Trajectory.from_pymatgen reads of a pymatgen Structure."""
+
+    def __init__(self, cart, lattice, species):
+        self.cart_coords = cart
+        self.lattice = _Lattice(lattice)
+        self._sites = [_Site(s) for s in species]
+
+    def __iter__(self):
+        return iter(self._sites)
+
+
+def test_from_pymatgen_equals_reading_the_file(traj):
+    frames = [_Structure(traj.positions[f], traj.cells[f], traj.species) for f in range(traj.n_frames)]
+    t = superion.Trajectory.from_pymatgen(frames, timestep_fs=2, stride=50)
+    assert t.species == traj.species
+    assert np.allclose(t.positions, traj.positions, atol=1e-4)
+
+
+def test_from_real_pymatgen_structures(traj):
+    mg = pytest.importorskip("pymatgen.core", reason="pymatgen is optional and not installed")
+    s = [mg.Structure(mg.Lattice(traj.cells[f]), traj.species, traj.positions[f], coords_are_cartesian=True)
+         for f in range(3)]
+    t = superion.Trajectory.from_pymatgen(s, timestep_fs=2, stride=50)
+    assert np.allclose(t.positions, traj.positions[:3], atol=1e-4)
+
+
+def blobs(n=600, d=5, k=4, seed=3):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, (k, d))
+    return np.concatenate([c + rng.normal(0, 1, (n // k, d)) for c in centres])
+
+
+def test_kmeans_and_silhouettes_agree_with_definitions():
+    X = blobs()
+    km = superion.KMeans(4, random_state=0, backend="cpu").fit(X)
+    d = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)
+    assert (km.labels_ == d.argmin(1)).all()
+    assert km.inertia_ == pytest.approx(d.min(1).sum(), rel=1e-5)
+    assert (km.predict(X) == km.labels_).all()
+    # The silhouette from its definition.
+    D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    lab = km.labels_
+    a = np.array([D[i, lab == lab[i]].sum() / ((lab == lab[i]).sum() - 1) for i in range(len(X))])
+    b = np.array([min(D[i, lab == c].mean() for c in set(lab) if c != lab[i]) for i in range(len(X))])
+    s = (b - a) / np.maximum(a, b)
+    assert np.allclose(superion.silhouette_samples(X, lab, backend="cpu"), s, atol=1e-5)
+    assert superion.silhouette_score(X, lab, backend="cpu") == pytest.approx(s.mean(), abs=1e-6)
+    ag = superion.AgglomerativeClustering(4, backend="cpu").fit(X)
+    assert ag.n_clusters_ == 4
+
+
+def test_estimators_match_scikit_learn():
+    sk = pytest.importorskip("sklearn.cluster")
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    X = blobs(800, 8, 5, seed=11)
+    ours = superion.KMeans(5, n_init=10, random_state=0, backend="cpu").fit(X)
+    theirs = sk.KMeans(5, n_init=10, random_state=0).fit(X)
+    assert adjusted_rand_score(ours.labels_, theirs.labels_) == pytest.approx(1.0)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-5)
+    assert superion.silhouette_score(X, theirs.labels_, backend="cpu") == pytest.approx(
+        silhouette_score(X, theirs.labels_), abs=1e-5)
+    wa = sk.AgglomerativeClustering(5, linkage="ward").fit(X)
+    assert adjusted_rand_score(superion.AgglomerativeClustering(5, backend="cpu").fit_predict(X), wa.labels_) == 1.0
+
+
+def test_phonon_features_of_the_bundled_examples():
+    f = superion.phonon_features(ROOT / "data" / "phonopy", legacy=True)
+    assert len(f) == 6 and f.failures == []
+    i = f.columns["formula"].index("LiF")
+    assert f.columns["li_centre_thz"][i] == pytest.approx(10.696, abs=1e-3)  # data/README.md
+
+
+def test_bad_input_raises_located_errors(tmp_path):
+    with pytest.raises(OSError) as e:
+        superion.read_trajectory(tmp_path / "nothere.XDATCAR")
+    assert isinstance(e.value, superion.FileError) and "nothere.XDATCAR" in str(e.value)
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("2\nLattice=\"5 0 0 0 5 0 0 0 5\" Properties=species:S:1:pos:R:3\nLi 0 0 0\nLi 1 one 1\n")
+    with pytest.raises(ValueError) as e:
+        superion.read_trajectory(bad)
+    assert isinstance(e.value, superion.InputError) and "bad.xyz:4" in str(e.value)
+    t = superion.Trajectory.from_arrays(np.zeros((5, 2, 3)), np.eye(3) * 5, ["Li", "S"], 0.1)
+    with pytest.raises(superion.InputError, match="no Na atoms"):
+        superion.msd(t, "Na", backend="cpu")
+    with pytest.raises(superion.InputError, match="species"):
+        superion.Trajectory.from_arrays(np.zeros((5, 2, 3)), np.eye(3), ["Li"], 0.1)
+    with pytest.raises(superion.InputError, match="mode"):
+        superion.hops(t, mode="magic")
+
+
+def test_the_gil_is_released_during_compute(traj):
+    done = threading.Event()
+    counter = [0]
+
+    def spin():
+        while not done.is_set():
+            counter[0] += 1
+
+    th = threading.Thread(target=spin)
+    th.start()
+    t0 = time.perf_counter()
+    superion.hops(traj, backend="cpu")
+    superion.msd(traj, backend="cpu")
+    elapsed = time.perf_counter() - t0
+    before = counter[0]
+    done.set()
+    th.join()
+    # A thread that needs the GIL kept running all through the calls.
+    assert before > 1000, (before, elapsed)
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's Python walk-through, as written."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n", readme.index("## Python")) + len("```python\n")
+    code = readme[start:readme.index("```", start)]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(code, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+
+
+def test_ctrl_c_interrupts_a_long_call(traj):
+    import signal
+
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.05, lambda: signal.pthread_kill(main, signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(50):  # far longer than 0.05 s in all
+            superion.hops(traj, backend="cpu")
+    assert time.perf_counter() - t0 < 5.0
+    timer.cancel()
