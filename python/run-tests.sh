@@ -8,6 +8,8 @@ venv=${SUPERION_PY_VENV:-python/.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q "maturin==1.16.0" "pytest==9.2.0" "numpy==2.4.6" \
   "scikit-learn==1.9.1" "ase==3.29.0" "pandas==3.1.1"
-[ -x target/release/superion ] || cargo build --release
+cli="${CARGO_TARGET_DIR:-target}/release/superion"
+[ -x "$cli" ] || cargo build --release
+export SUPERION_CLI="$(cd "$(dirname "$cli")" && pwd)/superion"
 "$venv/bin/python" -m pip install -q ./python
 "$venv/bin/python" -m pytest -q python/tests

@@ -16,7 +16,7 @@ import superion
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 XDATCAR = ROOT / "data" / "Li6PS5Cl.XDATCAR.gz"
-CLI = ROOT / "target" / "release" / "superion"
+CLI = pathlib.Path(os.environ.get("SUPERION_CLI", ROOT / "target" / "release" / "superion"))
 
 
 @pytest.fixture(scope="module")
