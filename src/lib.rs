@@ -23,6 +23,7 @@ pub mod plot;
 pub mod progress;
 pub mod screen;
 pub mod traj;
+pub mod validate;
 
 pub use engine::{BackendChoice, Engine};
 pub use error::{Error, Result};

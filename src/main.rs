@@ -72,6 +72,9 @@ enum Command {
         #[command(flatten)]
         dos: ScreenDosArgs,
     },
+    /// Descriptors (and clusters, rankings) against measured ionic conductivities:
+    /// rank correlations with bootstrap intervals, ROC AUC, enrichment.
+    Validate(ValidateArgs),
     /// The main job on the bundled data: screening of the phonopy examples and the
     /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
     Demo {
@@ -416,6 +419,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo_cmd(cli.backend, &out),
+        Command::Validate(a) => validate_cmd(a),
         Command::Cluster(args) => cluster_cmd(cli.backend, args),
         Command::Batch(cmd) => batch::batch_cmd(cli.backend, cmd),
     }
@@ -1997,5 +2001,88 @@ fn correlations_cmd(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Resu
             dir.display()
         );
     }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// A features table (`phonon features`, or `screen`'s features.csv): id, formula,
+    /// unstable and descriptor columns.
+    features: PathBuf,
+    /// Measured conductivities: OBELiX's CSV as is, or any CSV with a composition or id
+    /// column and a conductivity column in S/cm (`<1E-8`: an upper limit).
+    #[arg(long)]
+    conductivities: PathBuf,
+    /// Its composition column (default: "Reduced Composition", "composition", "formula").
+    #[arg(long)]
+    composition_column: Option<String>,
+    /// Its id column, matched against the features' ids (default: "ID", "id", "material_id").
+    #[arg(long)]
+    id_column: Option<String>,
+    /// Its conductivity column (default: the first whose name contains "conductivity").
+    #[arg(long)]
+    conductivity_column: Option<String>,
+    /// A conductor: σ ≥ this (S/cm).
+    #[arg(long, default_value_t = 1e-4)]
+    threshold: f64,
+    /// Cluster labels (`screen`'s labels.csv: id, label) for conductivity by cluster.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// A ranking (`screen`'s candidates.csv, best first) for the top-k enrichment.
+    #[arg(long)]
+    ranking: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 2000)]
+    bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write validation.csv, matched.csv, unmatched.csv, validation.json/.md and figures.
+    #[arg(long, default_value = "validation")]
+    out: PathBuf,
+}
+
+fn validate_cmd(a: ValidateArgs) -> anyhow::Result<()> {
+    use superion::validate;
+    if !(a.threshold > 0.0) {
+        anyhow::bail!(
+            "--threshold {}: must be a positive conductivity in S/cm",
+            a.threshold
+        );
+    }
+    let cols = validate::ColumnNames {
+        composition: a.composition_column.clone(),
+        id: a.id_column.clone(),
+        conductivity: a.conductivity_column.clone(),
+    };
+    let fs = validate::read_features(&a.features)?;
+    let table = validate::read_conductivities(&a.conductivities, &cols)?;
+    let labels = a.labels.as_deref().map(validate::read_labels).transpose()?;
+    let ranking = a
+        .ranking
+        .as_deref()
+        .map(validate::read_ranking)
+        .transpose()?;
+    let o = validate::ValidateOptions {
+        columns: cols,
+        threshold_s_cm: a.threshold,
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+        top_k: a.top_k,
+        ..Default::default()
+    };
+    let v = validate::validate(
+        &fs,
+        &a.features,
+        &table,
+        labels.as_ref(),
+        ranking.as_deref(),
+        &o,
+    )?;
+    std::fs::create_dir_all(&a.out)?;
+    let written = v.write_outputs(&a.out, &fs, &table)?;
+    println!("{}", v.markdown());
+    eprintln!("superion: {} -> {}", written.join(", "), a.out.display());
     Ok(())
 }

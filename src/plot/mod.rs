@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod hops;
+pub mod validation;
 
 use std::path::Path;
 
