@@ -71,6 +71,15 @@ enum Command {
         /// How PhononDB entries' DOS are computed.
         #[command(flatten)]
         dos: ScreenDosArgs,
+        /// Measured conductivities (OBELiX's CSV, or a table as for `validate`): the
+        /// descriptors, clusters and ranking are validated against them (report
+        /// section, `validation/`); without --known, its conductors (σ ≥ --threshold)
+        /// are the known conductors.
+        #[arg(long)]
+        conductivities: Option<PathBuf>,
+        /// With --conductivities: a conductor has σ ≥ this (S/cm).
+        #[arg(long, default_value_t = 1e-4)]
+        threshold: f64,
     },
     /// Descriptors (and clusters, rankings) against measured ionic conductivities:
     /// rank correlations with bootstrap intervals, ROC AUC, enrichment.
@@ -399,10 +408,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             out,
             dos,
+            conductivities,
+            threshold,
         } => {
             let dos = dos
                 .dos_args()
                 .options(superion::phonon::mesh::Resolve::Elements, false)?;
+            if !(threshold > 0.0) {
+                anyhow::bail!("--threshold {threshold}: must be a positive conductivity in S/cm");
+            }
+            // Read the table before the expensive work, so a bad one fails at once.
+            let table = conductivities
+                .as_deref()
+                .map(|p| superion::validate::read_conductivities(p, &Default::default()))
+                .transpose()?;
+            let known = match (&known, &table) {
+                (None, Some(t)) => {
+                    let mut k: Vec<String> = t
+                        .measurements
+                        .iter()
+                        .filter(|m| !m.censored && m.sigma_s_cm >= threshold)
+                        .filter_map(|m| superion::validate::reduced_key(&m.composition).ok())
+                        .collect();
+                    k.sort();
+                    k.dedup();
+                    eprintln!(
+                        "superion: known conductors from {}: {} compositions with σ ≥ {threshold:e} S/cm",
+                        t.path.display(),
+                        k.len()
+                    );
+                    Some(k.join(","))
+                }
+                _ => known,
+            };
             let report = screen_cmd(
                 &Engine::new(cli.backend)?,
                 &inputs,
@@ -415,6 +453,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 &out,
             )?;
+            if let Some(table) = table {
+                use superion::validate;
+                let features = out.join("features.csv");
+                let fs = validate::read_features(&features)?;
+                let labels = validate::read_labels(&out.join("labels.csv"))?;
+                let ranking = validate::read_ranking(&out.join("candidates.csv"))?;
+                let o = validate::ValidateOptions {
+                    threshold_s_cm: threshold,
+                    seed,
+                    ..Default::default()
+                };
+                match validate::validate(&fs, &features, &table, Some(&labels), Some(&ranking), &o)
+                {
+                    Ok(v) => {
+                        let dir = out.join("validation");
+                        std::fs::create_dir_all(&dir)?;
+                        v.write_outputs(&dir, &fs, &table)?;
+                        let mut text = std::fs::read_to_string(&report)?;
+                        text.push('\n');
+                        text.push_str(
+                            &v.markdown()
+                                .replace("`scatter.svg`", "`validation/scatter.svg`"),
+                        );
+                        text.push_str("\n![descriptor vs conductivity](validation/scatter.svg)\n\n![ROC](validation/roc.svg)\n");
+                        if !v.clusters.is_empty() {
+                            text.push_str("\n![by cluster](validation/clusters.svg)\n");
+                        }
+                        superion::io::write_atomic(&report, text.as_bytes())?;
+                        eprintln!(
+                            "superion: validation: {} entries matched to measured conductivities -> {}",
+                            v.matched_entries,
+                            dir.display()
+                        );
+                    }
+                    Err(e) => eprintln!("superion: validation not done: {e}"),
+                }
+            }
             println!("report: {}", report.display());
             Ok(())
         }

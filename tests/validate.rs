@@ -305,3 +305,64 @@ fn cli_writes_the_tables_report_and_figures() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothere.csv"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn screen_takes_its_known_conductors_from_the_table_and_validates() {
+    let dir = tempdir("screen");
+    // A screening table: the descriptor separates the three conductors.
+    let mut s = String::from("id,formula,unstable,li_centre_thz,li_spread_thz\n");
+    for (i, f) in FORMULAS.iter().enumerate() {
+        let x = if i >= 5 {
+            2.0 + 0.1 * i as f64
+        } else {
+            9.0 + 0.1 * i as f64
+        };
+        s.push_str(&format!("mp-{i},{f},false,{x},{}\n", 1.0 + 0.01 * i as f64));
+    }
+    let f = dir.join("table.csv");
+    std::fs::write(&f, s).unwrap();
+    let t = obelix_like(&dir);
+    let out = dir.join("screening");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args([
+            "--backend",
+            "cpu",
+            "screen",
+            f.to_str().unwrap(),
+            "--columns",
+            "li_centre_thz,li_spread_thz",
+        ])
+        .args([
+            "--conductivities",
+            t.to_str().unwrap(),
+            "--threshold",
+            "1e-5",
+            "--k",
+            "2..3",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("known conductors from") && err.contains("3 compositions"),
+        "{err}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Validation against measured conductivities"),
+        "{report}"
+    );
+    for name in ["validation.csv", "scatter.svg", "roc.svg", "clusters.svg"] {
+        assert!(out.join("validation").join(name).is_file(), "{name}");
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("validation/validation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["matched_entries"], 8);
+    // The cluster of the three conductors holds them all.
+    assert_eq!(v["cluster_enrichment"]["conductors"], 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
