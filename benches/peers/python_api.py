@@ -1,14 +1,14 @@
 """superion's Python API beside kinisi and scikit-learn, in one process with the data
 already in memory: the call overhead against the work.
 
-Usage (a venv with kinisi 2.1.0, scikit-learn and superion installed, e.g.
-benches/peers/.venv-traj plus `pip install ./python scikit-learn`):
+Usage (a venv with kinisi 2.1.0 (it brings ASE), scikit-learn and superion:
+`pip install kinisi==2.1.0 scikit-learn ./python`):
 
     python benches/peers/python_api.py data/Li6PS5Cl.XDATCAR.gz
 
 Prints medians of 5 runs (after a warm-up) for: the MSD and D of Li from structures in
-memory (kinisi `DiffusionAnalyzer.from_pymatgen` + `diffusion`, superion
-`Trajectory.from_pymatgen` + `msd`), k-means and the silhouette on a 10^4 × 16 array
+memory (kinisi `DiffusionAnalyzer.from_ase` + `diffusion`, superion
+`Trajectory.from_ase` + `msd`), k-means and the silhouette on a 10^4 × 16 array
 (scikit-learn vs superion's estimators), and superion's per-call overhead (a call on a
 tiny input).
 """
@@ -39,9 +39,9 @@ path = sys.argv[1]
 tmp = tempfile.NamedTemporaryFile(suffix="XDATCAR", delete=False)
 tmp.write(gzip.open(path).read())
 tmp.close()
-from pymatgen.io.vasp import Xdatcar  # noqa: E402
+import ase.io  # noqa: E402
 
-structures = Xdatcar(tmp.name).structures
+frames = ase.io.read(tmp.name, index=":", format="vasp-xdatcar")
 rows = []
 
 # MSD + D from structures in memory.
@@ -50,19 +50,19 @@ from kinisi.analyze import DiffusionAnalyzer  # noqa: E402
 
 
 def kinisi_run():
-    d = DiffusionAnalyzer.from_pymatgen(structures, specie="Li", time_step=2 * sc.Unit("fs"),
+    d = DiffusionAnalyzer.from_ase(frames, specie="Li", time_step=2 * sc.Unit("fs"),
                                         step_skip=50 * sc.Unit("dimensionless"), progress=False)
     d.diffusion(2000 * sc.Unit("fs"), progress=False, random_state=np.random.RandomState(0))
     return d
 
 
 def superion_run():
-    t = superion.Trajectory.from_pymatgen(structures, timestep_fs=2, stride=50)
+    t = superion.Trajectory.from_ase(frames, timestep_fs=2, stride=50)
     return superion.msd(t, "Li", backend="cpu")
 
 
-traj = superion.Trajectory.from_pymatgen(structures, timestep_fs=2, stride=50)
-rows.append(("MSD + D of Li, from 140 pymatgen Structures", "kinisi 2.1.0", median(kinisi_run, 3),
+traj = superion.Trajectory.from_ase(frames, timestep_fs=2, stride=50)
+rows.append(("MSD + D of Li, from 140 ASE Atoms in memory", "kinisi 2.1.0", median(kinisi_run, 3),
              median(superion_run)))
 rows.append(("MSD + D of Li, Trajectory already built", "–", float("nan"),
              median(lambda: superion.msd(traj, "Li", backend="cpu"))))

@@ -251,3 +251,32 @@ def test_ctrl_c_interrupts_a_long_call(traj):
             superion.hops(traj, backend="cpu")
     assert time.perf_counter() - t0 < 5.0
     timer.cancel()
+
+
+STUDY = ROOT.parent / "shared" / "data" / "urop"
+
+
+@pytest.mark.skipif(not STUDY.is_dir(), reason="the study tables are in ../shared/data/urop (beside the checkout)")
+@pytest.mark.parametrize("table", ["data_small.csv", "data_big.csv"])
+def test_kmeans_and_silhouette_match_scikit_learn_on_the_study_tables(table):
+    sk = pytest.importorskip("sklearn.cluster")
+    from sklearn.metrics import adjusted_rand_score, silhouette_samples
+    from sklearn.preprocessing import StandardScaler
+
+    import csv
+
+    with open(STUDY / table) as f:
+        rows = list(csv.DictReader(f))
+    X = np.array([[float(r["fav"]), float(r["298"]), float(r["first_f_a"]), float(r["relative_w"])] for r in rows])
+    X = StandardScaler().fit_transform(X)
+    # Both are Lloyd's local optima from different random streams; with 50 restarts
+    # superion's is as good as scikit-learn's or better, and where the two reach the
+    # same inertia they are the same partition.
+    for k in (2, 3, 4, 5):
+        ours = superion.KMeans(k, n_init=50, random_state=0, backend="cpu").fit(X)
+        theirs = sk.KMeans(k, n_init=50, random_state=0).fit(X)
+        assert ours.inertia_ <= theirs.inertia_ * (1 + 1e-6), (k, ours.inertia_, theirs.inertia_)
+        if ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-6):
+            assert adjusted_rand_score(ours.labels_, theirs.labels_) > 0.99, k
+        assert np.allclose(superion.silhouette_samples(X, theirs.labels_, backend="cpu"),
+                           silhouette_samples(X, theirs.labels_), atol=1e-5)
