@@ -1130,6 +1130,11 @@ impl Validation {
 
     /// The report section, in plain words.
     pub fn markdown(&self) -> String {
+        self.markdown_in("")
+    }
+
+    /// The report section, its file names prefixed with `folder` (e.g. "validation/").
+    pub fn markdown_in(&self, folder: &str) -> String {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "## Validation against measured conductivities\n");
@@ -1213,11 +1218,17 @@ impl Validation {
         for n in &self.notes {
             let _ = writeln!(s, "- {n}");
         }
-        s.push_str("\nFigures: `scatter.svg` (descriptor vs log10 σ), `roc.svg`");
+        let _ = write!(
+            s,
+            "\nFigures: `{folder}scatter.svg` (descriptor vs log10 σ), `{folder}roc.svg`"
+        );
         if !self.clusters.is_empty() {
-            s.push_str(", `clusters.svg` (conductivity by cluster)");
+            let _ = write!(s, ", `{folder}clusters.svg` (conductivity by cluster)");
         }
-        s.push_str(". Tables: `validation.csv`, `matched.csv`, `unmatched.csv` (with reasons).\n");
+        let _ = writeln!(
+            s,
+            ". Tables: `{folder}validation.csv`, `{folder}matched.csv`, `{folder}unmatched.csv` (with reasons)."
+        );
         s
     }
 }

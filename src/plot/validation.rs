@@ -63,17 +63,26 @@ pub fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> 
                     )))
                     .map_err(plot_err)?;
             }
-            chart
-                .draw_series(
+            for (censored, col, label) in [
+                (false, PALETTE[5], "measured σ"),
+                (true, PALETTE[4], "upper limit (<σ)"),
+            ] {
+                let pts: Vec<(f64, f64)> =
                     p.x.iter()
                         .zip(&p.log_sigma)
                         .zip(&p.censored)
-                        .map(|((x, y), c)| {
-                            let col = if *c { PALETTE[4] } else { PALETTE[5] };
-                            Circle::new((*x, *y), 3, col.mix(0.75).filled())
-                        }),
-                )
-                .map_err(plot_err)?;
+                        .filter(|(_, c)| **c == censored)
+                        .map(|((x, y), _)| (*x, *y))
+                        .collect();
+                chart
+                    .draw_series(
+                        pts.iter()
+                            .map(|&(x, y)| Circle::new((x, y), 3, col.mix(0.75).filled())),
+                    )
+                    .map_err(plot_err)?
+                    .label(label)
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, col.filled()));
+            }
             // Least-squares line.
             let n = p.x.len() as f64;
             if n >= 3.0 {
@@ -94,9 +103,31 @@ pub fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> 
                             vec![(x0, my + b * (x0 - mx)), (x1, my + b * (x1 - mx))],
                             PALETTE[1].stroke_width(2),
                         )))
-                        .map_err(plot_err)?;
+                        .map_err(plot_err)?
+                        .label("least-squares line")
+                        .legend(|(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 16, y)], PALETTE[1].stroke_width(2))
+                        });
                 }
             }
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x0, y0), (x0, y0)],
+                    BLACK.mix(0.35),
+                )))
+                .map_err(plot_err)?
+                .label(format!("conductor threshold ({threshold:e} S/cm)"))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.35).stroke_width(1))
+                });
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
+                .label_font(("sans-serif", 11))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
+                .map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
     }
@@ -195,7 +226,10 @@ pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Pat
         let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Measured conductivity by cluster", ("sans-serif", 18))
+            .caption(
+                format!("Measured conductivity by cluster (dark line: conductor threshold {threshold:e} S/cm)"),
+                ("sans-serif", 16),
+            )
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
@@ -231,13 +265,13 @@ pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Pat
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(-0.5, t), (n as f64 - 0.5, t)],
-                    BLACK.mix(0.35).stroke_width(1),
+                    BLACK.mix(0.8).stroke_width(2),
                 )))
                 .map_err(plot_err)?;
         }
         for (i, c) in clusters.iter().enumerate() {
             let x = i as f64;
-            let col = PALETTE[i % PALETTE.len()];
+            let col = PALETTE[(i + 1) % PALETTE.len()];
             let (lo, hi) = (
                 c.log_sigma.first().copied().unwrap_or(0.0),
                 c.log_sigma.last().copied().unwrap_or(0.0),
