@@ -341,6 +341,19 @@ impl Trajectory {
         stack_frames(py, pos, cells, species, timestep_fs, stride, source)
     }
 
+    fn _repr_html_(&self) -> String {
+        format!(
+            "<b>superion Trajectory</b> {}: {} frames × {} atoms ({}), dt = {}",
+            self.inner.source.display(),
+            self.inner.n_frames(),
+            self.inner.n_atoms(),
+            self.inner.species_list().join(", "),
+            self.inner
+                .dt_ps
+                .map_or("unknown".into(), |d| format!("{d} ps"))
+        )
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<superion.Trajectory {}: {} frames × {} atoms ({}), dt = {}>",
@@ -499,6 +512,19 @@ impl MsdResult {
     /// The fit as a dict (the `summary.json` fields of `traj msd`).
     fn fit_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         json_to_py(py, &*self.fit)
+    }
+
+    /// Everything as a dict: the MSD curves (numpy) and the fit.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("species", self.species())?;
+        d.set_item("n_atoms", self.n_atoms())?;
+        d.set_item("dt_ps", self.dt_ps(py))?;
+        d.set_item("msd_a2", self.msd_a2(py))?;
+        d.set_item("msd_axes_a2", self.msd_axes_a2(py))?;
+        d.set_item("collective_a2", self.collective_a2(py))?;
+        d.set_item("fit", self.fit_dict(py)?)?;
+        Ok(d)
     }
     fn _repr_html_(&self) -> String {
         format!(

@@ -54,6 +54,8 @@ def test_msd_matches_the_cli(traj):
     assert r.fit_start_ps == pytest.approx(expected["fit_start_ps"])
     assert "D = 1.3568e-5" in r._repr_html_()
     assert r.svg().startswith("<svg")
+    d = r.to_dict()
+    assert d["fit"]["d_cm2_s"] == r.d_cm2_s and d["msd_a2"].shape == (139,)
 
 
 def test_hops_match_the_cli(traj):
