@@ -408,3 +408,37 @@ fn symmetrised_sites_fill_the_orbits_of_the_framework_group() {
     assert!(h.sites.iter().all(|s| s.radius_a == Some(0.5)));
     assert_eq!(h.events.len(), 20);
 }
+
+/// An NPT run: the cell breathes by ±2 % while the fractional positions are those of
+/// the fixed-cell run; the sites live in fractional space, so the jumps are the same.
+#[test]
+fn fluctuating_cells_give_the_same_jumps() {
+    let fixed = planted(7, 0.1);
+    let mut npt = fixed.clone();
+    npt.cells = Array3::from_shape_fn((T, 3, 3), |(f, a, b)| {
+        if a == b {
+            (CELL * (1.0 + 0.02 * (f as f64 * 0.37).sin())) as f32
+        } else {
+            0.0
+        }
+    });
+    let a = detect(&Engine::cpu(), &fixed, &HopOptions::new(Mode::Sites)).unwrap();
+    let b = detect(&Engine::cpu(), &npt, &HopOptions::new(Mode::Sites)).unwrap();
+    let key = |h: &superion::traj::hops::Hops| -> Vec<(usize, usize, Option<usize>)> {
+        h.events
+            .iter()
+            .map(|e| (e.ion, e.start_frame, e.end_frame))
+            .collect()
+    };
+    assert_eq!(key(&a), key(&b));
+    assert_eq!(b.events.len(), 20);
+    // Jump vectors use the cell of their frame: lengths follow the breathing.
+    for (x, y) in a.events.iter().zip(&b.events) {
+        assert!(
+            (x.length_a - y.length_a).abs() < 0.03 * A,
+            "{} {}",
+            x.length_a,
+            y.length_a
+        );
+    }
+}

@@ -81,6 +81,12 @@ def test_hops_with_known_sites_and_outputs(traj, tmp_path):
     assert h.n_events == 1353  # GEMDAT's count on this file (tests/sites.rs)
     written = h.write(tmp_path)
     assert "events.csv" in written and (tmp_path / "sites.vasp").is_file()
+    # ASE (and so VESTA's POSCAR) opens the sites.
+    ase_io = pytest.importorskip("ase.io")
+    for name, fmt in (("sites.xyz", "extxyz"), ("sites.vasp", "vasp")):
+        atoms = ase_io.read(tmp_path / name, format=fmt)
+        assert len(atoms) == 384 and set(atoms.get_chemical_symbols()) == {"Li"}, name
+        assert np.allclose(atoms.cell.lengths(), traj.cells[0].diagonal(), atol=1e-4)
     pd = pytest.importorskip("pandas")
     df = h.to_pandas()
     assert isinstance(df, pd.DataFrame) and len(df) == 1353
