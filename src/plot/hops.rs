@@ -396,10 +396,15 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
                     )))
                     .map_err(plot_err)?;
                 if i == 0 {
-                    s.label(format!("{} ({} jumps)", t.name, t.count))
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
-                        });
+                    s.label(format!(
+                        "{} ({} jump{})",
+                        t.name,
+                        t.count,
+                        if t.count == 1 { "" } else { "s" }
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                    });
                 }
             }
         }

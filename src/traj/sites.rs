@@ -1253,7 +1253,14 @@ fn jump_types(
             let mean = c.iter().sum::<f64>() / n as f64;
             let per = n_ions * simulated_ps;
             out.push(JumpType {
-                name: format!("{}-{} {:.2} Å", pair.0, pair.1, mean),
+                name: {
+                    let (lo, hi) = (c[0], c[n - 1]);
+                    if hi - lo > 0.2 {
+                        format!("{}-{} {:.2} Å ({:.2}-{:.2})", pair.0, pair.1, mean, lo, hi)
+                    } else {
+                        format!("{}-{} {:.2} Å", pair.0, pair.1, mean)
+                    }
+                },
                 labels: pair.clone(),
                 distance_a: mean,
                 count: n,
