@@ -24,6 +24,14 @@ pub struct Measurement {
     pub gflops: Option<f64>,
     /// Bytes moved to and from memory per second (GB/s), where it is memory-bound.
     pub gbytes: Option<f64>,
+    /// GPU rows: per call, queue submissions (each a host wait), compute dispatches,
+    /// bytes uploaded and bytes read back.
+    pub submits: Option<u64>,
+    pub dispatches: Option<u64>,
+    pub bytes_up: Option<u64>,
+    pub bytes_down: Option<u64>,
+    /// The size of the result the caller needs (bytes), to compare with `bytes_down`.
+    pub result_bytes: u64,
 }
 
 /// A case: a name, a size label, its work (flops, bytes) and the closure that runs it.
@@ -32,6 +40,8 @@ struct Case<'a> {
     size: String,
     flops: f64,
     bytes: f64,
+    /// Bytes of the result the caller needs.
+    result_bytes: u64,
     run: Box<dyn Fn(&Engine) -> Result<()> + 'a>,
 }
 
@@ -87,6 +97,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
                 size: format!("{n}x{n}, d={d}"),
                 flops: 3.0 * (n * n * d) as f64,
                 bytes: 4.0 * (n * n) as f64,
+                result_bytes: 4 * (n * n) as u64,
                 run: Box::new(move |e| e.pairwise_sq_dists(x.view(), x.view()).map(|_| ())),
             });
         }
@@ -108,6 +119,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
                 size: format!("n={n}, d={d}, k=8"),
                 flops: 3.0 * (n * n * d) as f64,
                 bytes: 0.0,
+                result_bytes: 8 * n as u64,
                 run: Box::new(move |e| {
                     silhouette_samples_batch(e, x.view(), &[0], labels.view(), &[8]).map(|_| ())
                 }),
@@ -140,6 +152,8 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
             ),
             flops: 0.0,
             bytes: 0.0,
+            // Labels of each (ion, k) problem's best restart, and its centres.
+            result_bytes: (ions * 9 * frames * 4 + ions * (2..=10).sum::<usize>() * 3 * 4) as u64,
             run: Box::new(move |e| {
                 let params = KMeansParams {
                     init: Init::Random,
@@ -166,6 +180,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
             size: format!("n={n}, d={d}, k={k}, 10 iterations"),
             flops: 10.0 * 3.0 * (n * d * k) as f64,
             bytes: 0.0,
+            result_bytes: (4 * n + 4 * k * d) as u64,
             run: Box::new(move |e| {
                 let params = KMeansParams {
                     init: Init::Random,
@@ -204,6 +219,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
             size: format!("{t} frames x {na} atoms"),
             flops: 0.0,
             bytes: 2.0 * 12.0 * (t * na) as f64,
+            result_bytes: 12 * (t * na) as u64,
             // Into a reused buffer (as a streaming reader would), like memcpy's destination.
             run: Box::new(move |e| {
                 let mut out = buffer.borrow_mut();
@@ -236,6 +252,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
             size: format!("{t} frames x {na} atoms, {} lags", lags.len()),
             flops: 0.0,
             bytes: 2.0 * 12.0 * (origins * na) as f64,
+            result_bytes: (lags.len() * na * 3 * 8) as u64,
             run: Box::new(move |e| e.windowed_sq_disp(disp.view(), &lags).map(|_| ())),
         });
     }
@@ -259,6 +276,10 @@ pub fn run(
             .collect();
         for (name, engine) in engines {
             let secs = time_median(reps, &|| (case.run)(engine))?;
+            // One more call, counted.
+            let before = engine.traffic();
+            (case.run)(engine)?;
+            let t = engine.traffic().zip(before).map(|(a, b)| a - b);
             let m = Measurement {
                 kernel: case.kernel.into(),
                 size: case.size.clone(),
@@ -266,6 +287,11 @@ pub fn run(
                 seconds: secs,
                 gflops: (case.flops > 0.0).then(|| case.flops / secs / 1e9),
                 gbytes: (case.bytes > 0.0).then(|| case.bytes / secs / 1e9),
+                submits: t.map(|t| t.submits),
+                dispatches: t.map(|t| t.dispatches),
+                bytes_up: t.map(|t| t.bytes_up),
+                bytes_down: t.map(|t| t.bytes_down),
+                result_bytes: case.result_bytes,
             };
             report(&m);
             all.push(m);

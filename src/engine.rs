@@ -121,6 +121,12 @@ impl Engine {
         self.gpu.as_deref()
     }
 
+    /// Host-device traffic so far (None on the CPU path): take differences around a
+    /// call to see its submits (host waits), dispatches and bytes up and down.
+    pub fn traffic(&self) -> Option<crate::gpu::Traffic> {
+        self.gpu.as_deref().map(GpuContext::traffic)
+    }
+
     /// "cpu" or "gpu: <adapter> (<api>)".
     pub fn describe(&self) -> String {
         match &self.gpu {

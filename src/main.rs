@@ -936,8 +936,8 @@ fn bench_cmd(
             println!("GPU: {}", g.describe());
         }
         println!(
-            "{:<18} {:<60} {:>4} {:>10} {:>10} {:>9}",
-            "kernel", "size", "on", "seconds", "GFLOP/s", "GB/s"
+            "{:<18} {:<60} {:>4} {:>10} {:>10} {:>9}  {}",
+            "kernel", "size", "on", "seconds", "GFLOP/s", "GB/s", "GPU traffic per call"
         );
     }
     let mut last_cpu = 0.0;
@@ -953,15 +953,25 @@ fn bench_cmd(
         if m.backend == "cpu" {
             last_cpu = m.seconds;
         }
+        let traffic = match (m.submits, m.bytes_up, m.bytes_down) {
+            (Some(s), Some(u), Some(d)) => format!(
+                "  {s} submits, {:.1} MB up, {:.1} MB down ({:.1}× the result)",
+                u as f64 / 1e6,
+                d as f64 / 1e6,
+                d as f64 / m.result_bytes.max(1) as f64
+            ),
+            _ => String::new(),
+        };
         println!(
-            "{:<18} {:<60} {:>4} {:>10.4} {:>10} {:>9}{}",
+            "{:<18} {:<60} {:>4} {:>10.4} {:>10} {:>9}{}{}",
             m.kernel,
             m.size,
             m.backend,
             m.seconds,
             m.gflops.map(|v| format!("{v:.2}")).unwrap_or_default(),
             m.gbytes.map(|v| format!("{v:.2}")).unwrap_or_default(),
-            ratio
+            ratio,
+            traffic
         );
     })?;
     if json {

@@ -125,6 +125,43 @@ pub struct GpuContext {
     pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
     /// Errors the device reported outside an error scope (validation, OOM, loss).
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// What crossed the bus and how often the host waited, since the context was made.
+    counters: Counters,
+}
+
+/// Host-device traffic counters (monotonic; take differences around a call).
+#[derive(Debug, Default)]
+struct Counters {
+    submits: std::sync::atomic::AtomicU64,
+    dispatches: std::sync::atomic::AtomicU64,
+    bytes_up: std::sync::atomic::AtomicU64,
+    bytes_down: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of the traffic counters: queue submissions (each one a host wait),
+/// compute dispatches, bytes uploaded (inputs and parameter blocks) and bytes read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Traffic {
+    pub submits: u64,
+    pub dispatches: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+impl std::ops::Sub for Traffic {
+    type Output = Traffic;
+    fn sub(self, o: Traffic) -> Traffic {
+        Traffic {
+            submits: self.submits - o.submits,
+            dispatches: self.dispatches - o.dispatches,
+            bytes_up: self.bytes_up - o.bytes_up,
+            bytes_down: self.bytes_down - o.bytes_down,
+        }
+    }
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64, by: u64) {
+    c.fetch_add(by, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A process-wide cap on binding sizes (0: none).
@@ -217,6 +254,7 @@ impl GpuContext {
             queue,
             pipelines: Mutex::new(HashMap::new()),
             uncaptured,
+            counters: Counters::default(),
         })
     }
 
@@ -269,10 +307,27 @@ impl GpuContext {
         Ok(p)
     }
 
+    /// The traffic counters now (take differences around a call).
+    pub fn traffic(&self) -> Traffic {
+        use std::sync::atomic::Ordering::Relaxed;
+        Traffic {
+            submits: self.counters.submits.load(Relaxed),
+            dispatches: self.counters.dispatches.load(Relaxed),
+            bytes_up: self.counters.bytes_up.load(Relaxed),
+            bytes_down: self.counters.bytes_down.load(Relaxed),
+        }
+    }
+
+    /// Count a dispatch recorded outside [`GpuContext::dispatch`].
+    pub(crate) fn count_dispatch(&self) {
+        bump(&self.counters.dispatches, 1);
+    }
+
     /// A storage buffer holding `data` (read by kernels, copyable for readback).
     pub(crate) fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
         // wgpu refuses zero-sized bindings: keep at least 16 bytes.
         let bytes: &[u8] = bytemuck::cast_slice(data);
+        bump(&self.counters.bytes_up, bytes.len() as u64);
         if bytes.len() < 16 {
             let mut padded = bytes.to_vec();
             padded.resize(16, 0);
@@ -308,6 +363,7 @@ impl GpuContext {
 
     /// A uniform buffer holding one parameter block.
     pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> wgpu::Buffer {
+        bump(&self.counters.bytes_up, std::mem::size_of::<T>() as u64);
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("params"),
@@ -366,6 +422,7 @@ impl GpuContext {
         threads: u64,
     ) -> Result<()> {
         let (x, y) = self.groups_1d(threads)?;
+        bump(&self.counters.dispatches, 1);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, group, &[]);
@@ -375,6 +432,7 @@ impl GpuContext {
 
     /// Submit `enc` and wait for it; device errors become `Error::Gpu`.
     pub(crate) fn submit(&self, enc: wgpu::CommandEncoder) -> Result<()> {
+        bump(&self.counters.submits, 1);
         let index = self.queue.submit(Some(enc.finish()));
         self.device
             .poll(wgpu::PollType::Wait {
@@ -404,6 +462,7 @@ impl GpuContext {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        bump(&self.counters.bytes_down, bytes);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.next_multiple_of(4),

@@ -101,6 +101,7 @@ pub fn sq_dists_tiles(
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &group, &[]);
+                ctx.count_dispatch();
                 pass.dispatch_workgroups(
                     (c1 - c0).div_ceil(16) as u32,
                     (r1 - r0).div_ceil(16) as u32,
