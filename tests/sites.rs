@@ -442,3 +442,30 @@ fn fluctuating_cells_give_the_same_jumps() {
         );
     }
 }
+
+/// The extended XYZ superion writes reads back as known sites (the same sites, the same
+/// jumps), and one given radius applies to every site.
+#[test]
+fn written_sites_read_back_as_known_sites() {
+    let traj = planted(8, 0.1);
+    let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
+    let dir = tempdir("xyz");
+    let xyz = dir.join("sites.xyz");
+    h.write_sites_xyz(&xyz, "Li").unwrap();
+    let mut opts = HopOptions::new(Mode::Sites);
+    opts.sites.file = Some(xyz);
+    let k = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert_eq!(k.sites.len(), h.sites.len());
+    let ev = |h: &superion::traj::hops::Hops| -> Vec<(usize, usize, Option<usize>, usize, usize)> {
+        h.events
+            .iter()
+            .map(|e| (e.ion, e.start_frame, e.end_frame, e.from_site, e.to_site))
+            .collect()
+    };
+    assert_eq!(ev(&k), ev(&h));
+    opts.sites.radius_a = Some(0.6);
+    let r = detect(&Engine::cpu(), &traj, &opts).unwrap();
+    assert!(r.sites.iter().all(|s| s.radius_a == Some(0.6)));
+    assert_eq!(r.events.len(), 20);
+    let _ = std::fs::remove_dir_all(dir);
+}
