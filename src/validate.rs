@@ -114,8 +114,8 @@ fn find_column(
     }))
 }
 
-/// Read a conductivity table.
-pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<ConductivityTable> {
+/// The header (trimmed) and the rows of a CSV file; a malformed row names its line.
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
     let bytes = crate::io::read_bytes(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -127,6 +127,17 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
         .iter()
         .map(|s| s.trim().to_string())
         .collect();
+    let records = rdr
+        .records()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
+        .collect::<Result<_>>()?;
+    Ok((header, records))
+}
+
+/// Read a conductivity table.
+pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<ConductivityTable> {
+    let (header, records) = read_csv(path)?;
     let comp = find_column(
         &header,
         cols.composition.as_deref(),
@@ -184,9 +195,8 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
     }
     let mut measurements = Vec::new();
     let mut rejected = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
+    for (i, rec) in records.iter().enumerate() {
         let line = i + 2;
-        let rec = rec.map_err(|e| parse_err(path, line, format!("not a CSV row: {e}")))?;
         let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).map(|s| s.trim().to_string());
         let composition = get(comp).unwrap_or_default();
         let idv = get(id).filter(|s| !s.is_empty());
@@ -255,21 +265,7 @@ const NOT_DESCRIPTORS: [&str; 8] = [
 ];
 
 pub fn read_features(path: &Path) -> Result<FeatureSet> {
-    let bytes = crate::io::read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let records: Vec<csv::StringRecord> = rdr
-        .records()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
-        .collect::<Result<_>>()?;
+    let (header, records) = read_csv(path)?;
     if records.is_empty() {
         return Err(parse_err(path, 2, "no data rows".into()));
     }
@@ -1235,16 +1231,7 @@ impl Validation {
 
 /// Cluster labels by id from a `labels.csv` (columns `id` and `label`).
 pub fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = crate::io::read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (header, records) = read_csv(path)?;
     let (Some(i), Some(l)) = (
         header.iter().position(|h| h == "id"),
         header.iter().position(|h| h == "label" || h == "cluster"),
@@ -1258,29 +1245,20 @@ pub fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
             ),
         ));
     };
-    let mut out = BTreeMap::new();
-    for (n, r) in rdr.records().enumerate() {
-        let r = r.map_err(|e| parse_err(path, n + 2, format!("not a CSV row: {e}")))?;
-        out.insert(
-            r.get(i).unwrap_or("").to_string(),
-            r.get(l).unwrap_or("").to_string(),
-        );
-    }
-    Ok(out)
+    Ok(records
+        .iter()
+        .map(|r| {
+            (
+                r.get(i).unwrap_or("").to_string(),
+                r.get(l).unwrap_or("").to_string(),
+            )
+        })
+        .collect())
 }
 
 /// The ids of a ranking (`candidates.csv`: column `id`, best first).
 pub fn read_ranking(path: &Path) -> Result<Vec<String>> {
-    let bytes = crate::io::read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (header, records) = read_csv(path)?;
     let i = header.iter().position(|h| h == "id").ok_or_else(|| {
         parse_err(
             path,
@@ -1288,12 +1266,10 @@ pub fn read_ranking(path: &Path) -> Result<Vec<String>> {
             format!("no id column (columns: {})", header.join(", ")),
         )
     })?;
-    let mut out = Vec::new();
-    for (n, r) in rdr.records().enumerate() {
-        let r = r.map_err(|e| parse_err(path, n + 2, format!("not a CSV row: {e}")))?;
-        out.push(r.get(i).unwrap_or("").to_string());
-    }
-    Ok(out)
+    Ok(records
+        .iter()
+        .map(|r| r.get(i).unwrap_or("").to_string())
+        .collect())
 }
 
 #[cfg(test)]

@@ -263,32 +263,15 @@ impl Trajectory {
         stride: usize,
         source: &str,
     ) -> PyResult<Trajectory> {
-        let np = py.import("numpy")?;
-        let mut pos = Vec::new();
-        let mut cells = Vec::new();
-        let mut species: Option<Vec<String>> = None;
-        for (f, atoms) in frames.try_iter()?.enumerate() {
-            let atoms = atoms?;
-            let p: PyReadonlyArray2<'_, f64> = np
-                .call_method1("asarray", (atoms.call_method0("get_positions")?, "float64"))?
-                .extract()?;
-            let c: PyReadonlyArray2<'_, f64> = np
-                .call_method1("asarray", (atoms.call_method0("get_cell")?, "float64"))?
-                .extract()?;
-            let sym: Vec<String> = atoms.call_method0("get_chemical_symbols")?.extract()?;
-            match &species {
-                None => species = Some(sym),
-                Some(s0) if *s0 != sym => {
-                    return Err(InputError::new_err(format!(
-                        "frame {f}: the atoms differ from frame 0 (species or order)"
-                    )));
-                }
-                _ => {}
-            }
-            pos.push(p.as_array().to_owned());
-            cells.push(c.as_array().to_owned());
-        }
-        stack_frames(py, pos, cells, species, timestep_fs, stride, source)
+        frames_to_trajectory(py, frames, timestep_fs, stride, source, |np, atoms| {
+            Ok((
+                np.call_method1("asarray", (atoms.call_method0("get_positions")?, "float64"))?
+                    .extract()?,
+                np.call_method1("asarray", (atoms.call_method0("get_cell")?, "float64"))?
+                    .extract()?,
+                atoms.call_method0("get_chemical_symbols")?.extract()?,
+            ))
+        })
     }
 
     /// A trajectory from a list of pymatgen `Structure`s (one per stored frame), as
@@ -302,21 +285,7 @@ impl Trajectory {
         stride: usize,
         source: &str,
     ) -> PyResult<Trajectory> {
-        let np = py.import("numpy")?;
-        let mut pos = Vec::new();
-        let mut cells = Vec::new();
-        let mut species: Option<Vec<String>> = None;
-        for (f, s) in structures.try_iter()?.enumerate() {
-            let s = s?;
-            let p: PyReadonlyArray2<'_, f64> = np
-                .call_method1("asarray", (s.getattr("cart_coords")?, "float64"))?
-                .extract()?;
-            let c: PyReadonlyArray2<'_, f64> = np
-                .call_method1(
-                    "asarray",
-                    (s.getattr("lattice")?.getattr("matrix")?, "float64"),
-                )?
-                .extract()?;
+        frames_to_trajectory(py, structures, timestep_fs, stride, source, |np, s| {
             let mut sym = Vec::new();
             for site in s.try_iter()? {
                 sym.push(
@@ -326,19 +295,17 @@ impl Trajectory {
                         .extract::<String>()?,
                 );
             }
-            match &species {
-                None => species = Some(sym),
-                Some(s0) if *s0 != sym => {
-                    return Err(InputError::new_err(format!(
-                        "structure {f}: the sites differ from structure 0 (species or order)"
-                    )));
-                }
-                _ => {}
-            }
-            pos.push(p.as_array().to_owned());
-            cells.push(c.as_array().to_owned());
-        }
-        stack_frames(py, pos, cells, species, timestep_fs, stride, source)
+            Ok((
+                np.call_method1("asarray", (s.getattr("cart_coords")?, "float64"))?
+                    .extract()?,
+                np.call_method1(
+                    "asarray",
+                    (s.getattr("lattice")?.getattr("matrix")?, "float64"),
+                )?
+                .extract()?,
+                sym,
+            ))
+        })
     }
 
     fn _repr_html_(&self) -> String {
@@ -366,6 +333,44 @@ impl Trajectory {
                 .map_or("unknown".into(), |d| format!("{d} ps"))
         )
     }
+}
+
+/// Positions (N × 3, Å), cell (3 × 3, rows) and symbols of one frame object.
+type Frame<'py> = (
+    PyReadonlyArray2<'py, f64>,
+    PyReadonlyArray2<'py, f64>,
+    Vec<String>,
+);
+
+/// A trajectory from frame objects (ASE Atoms, pymatgen Structures), each read by
+/// `read`; every frame must hold the same atoms in the same order.
+fn frames_to_trajectory<'py>(
+    py: Python<'py>,
+    frames: &Bound<'py, PyAny>,
+    timestep_fs: Option<f64>,
+    stride: usize,
+    source: &str,
+    read: impl Fn(&Bound<'py, PyModule>, &Bound<'py, PyAny>) -> PyResult<Frame<'py>>,
+) -> PyResult<Trajectory> {
+    let np = py.import("numpy")?;
+    let mut pos = Vec::new();
+    let mut cells = Vec::new();
+    let mut species: Option<Vec<String>> = None;
+    for (f, obj) in frames.try_iter()?.enumerate() {
+        let (p, c, sym) = read(&np, &obj?)?;
+        match &species {
+            None => species = Some(sym),
+            Some(s0) if *s0 != sym => {
+                return Err(InputError::new_err(format!(
+                    "frame {f}: the atoms differ from frame 0 (species or order)"
+                )));
+            }
+            _ => {}
+        }
+        pos.push(p.as_array().to_owned());
+        cells.push(c.as_array().to_owned());
+    }
+    stack_frames(py, pos, cells, species, timestep_fs, stride, source)
 }
 
 fn stack_frames(
