@@ -82,22 +82,7 @@ fn planted(seed: u64, noise: f64) -> Trajectory {
             }
         }
     }
-    let mut cells = Array3::<f32>::zeros((1, 3, 3));
-    for x in 0..3 {
-        cells[[0, x, x]] = CELL as f32;
-    }
-    Trajectory {
-        source: PathBuf::from("planted"),
-        species: (0..N_LI)
-            .map(|_| "Li".to_string())
-            .chain((0..n_s).map(|_| "S".to_string()))
-            .collect(),
-        frac,
-        cells,
-        dt_ps: Some(0.1),
-        velocities: None,
-        notes: Vec::new(),
-    }
+    common::li_s_cubic(frac, CELL, N_LI, n_s)
 }
 
 fn tempdir(name: &str) -> PathBuf {

@@ -163,3 +163,30 @@ pub fn naive_windowed(disp: &Array3<f32>, lags: &[usize]) -> Array3<f64> {
             .sum()
     })
 }
+
+/// A fixed cubic cell of edge `cell` Å holding `n_li` Li then `n_s` S atoms at the
+/// fractional positions `frac` (frames x atoms x 3), 0.1 ps between frames: the
+/// planted-hop trajectories' frame.
+pub fn li_s_cubic(
+    frac: Array3<f32>,
+    cell: f64,
+    n_li: usize,
+    n_s: usize,
+) -> superion::traj::Trajectory {
+    let mut cells = Array3::<f32>::zeros((1, 3, 3));
+    for x in 0..3 {
+        cells[[0, x, x]] = cell as f32;
+    }
+    superion::traj::Trajectory {
+        source: std::path::PathBuf::from("planted"),
+        species: (0..n_li)
+            .map(|_| "Li".to_string())
+            .chain((0..n_s).map(|_| "S".to_string()))
+            .collect(),
+        frac,
+        cells,
+        dt_ps: Some(0.1),
+        velocities: None,
+        notes: Vec::new(),
+    }
+}
