@@ -424,14 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()?;
             let known = match (&known, &table) {
                 (None, Some(t)) => {
-                    let mut k: Vec<String> = t
-                        .measurements
-                        .iter()
-                        .filter(|m| !m.censored && m.sigma_s_cm >= threshold)
-                        .filter_map(|m| superion::validate::reduced_key(&m.composition).ok())
-                        .collect();
-                    k.sort();
-                    k.dedup();
+                    let k = superion::validate::conductor_formulas(t, threshold);
                     eprintln!(
                         "superion: known conductors from {}: {} compositions with σ ≥ {threshold:e} S/cm",
                         t.path.display(),
@@ -454,28 +447,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &out,
             )?;
             if let Some(table) = table {
-                use superion::validate;
-                let features = out.join("features.csv");
-                let fs = validate::read_features(&features)?;
-                let labels = validate::read_labels(&out.join("labels.csv"))?;
-                let ranking = validate::read_ranking(&out.join("candidates.csv"))?;
-                let o = validate::ValidateOptions {
+                let o = superion::validate::ValidateOptions {
                     threshold_s_cm: threshold,
                     seed,
                     ..Default::default()
                 };
-                match validate::validate(&fs, &features, &table, Some(&labels), Some(&ranking), &o)
-                {
+                match superion::validate::validate_screening(&out, &table, &o) {
                     Ok(v) => {
-                        let dir = out.join("validation");
-                        std::fs::create_dir_all(&dir)?;
-                        v.write_outputs(&dir, &fs, &table)?;
                         let mut text = std::fs::read_to_string(&report)?;
                         text.push('\n');
-                        text.push_str(
-                            &v.markdown()
-                                .replace("`scatter.svg`", "`validation/scatter.svg`"),
-                        );
+                        text.push_str(&v.markdown_in("validation/"));
                         text.push_str("\n![descriptor vs conductivity](validation/scatter.svg)\n\n![ROC](validation/roc.svg)\n");
                         if !v.clusters.is_empty() {
                             text.push_str("\n![by cluster](validation/clusters.svg)\n");
@@ -484,7 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         eprintln!(
                             "superion: validation: {} entries matched to measured conductivities -> {}",
                             v.matched_entries,
-                            dir.display()
+                            out.join("validation").display()
                         );
                     }
                     Err(e) => eprintln!("superion: validation not done: {e}"),

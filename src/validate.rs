@@ -484,24 +484,12 @@ pub fn ranks(x: &[f64]) -> Vec<f64> {
     r
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
-}
-
 /// Spearman's ρ (Pearson's r of average ranks); None when either side is constant.
 pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     if x.len() < 3 {
         return None;
     }
-    pearson(&ranks(x), &ranks(y))
+    Some(crate::cluster::hierarchical::pearson(&ranks(x), &ranks(y))).filter(|r| r.is_finite())
 }
 
 /// Kendall's τ-b.
@@ -1227,6 +1215,36 @@ impl Validation {
         );
         s
     }
+}
+
+/// The reduced compositions of the table's conductors (σ ≥ `threshold`, upper limits
+/// excluded), sorted, each once: known conductors for `screen`.
+pub fn conductor_formulas(table: &ConductivityTable, threshold: f64) -> Vec<String> {
+    let mut k: Vec<String> = table
+        .measurements
+        .iter()
+        .filter(|m| !m.censored && m.sigma_s_cm >= threshold)
+        .filter_map(|m| reduced_key(&m.composition).ok())
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+/// Validate a screening run written in `dir` (its features.csv, labels.csv and
+/// candidates.csv) against `table`; the outputs go to `dir/validation/`.
+pub fn validate_screening(
+    dir: &Path,
+    table: &ConductivityTable,
+    o: &ValidateOptions,
+) -> Result<Validation> {
+    let features = dir.join("features.csv");
+    let fs = read_features(&features)?;
+    let labels = read_labels(&dir.join("labels.csv"))?;
+    let ranking = read_ranking(&dir.join("candidates.csv"))?;
+    let v = validate(&fs, &features, table, Some(&labels), Some(&ranking), o)?;
+    v.write_outputs(&dir.join("validation"), &fs, table)?;
+    Ok(v)
 }
 
 /// Cluster labels by id from a `labels.csv` (columns `id` and `label`).

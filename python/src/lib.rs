@@ -99,11 +99,6 @@ pub struct Trajectory {
     inner: Arc<superion::traj::Trajectory>,
 }
 
-fn cell_rows(t: &superion::traj::Trajectory, f: usize) -> [[f64; 3]; 3] {
-    let i = if t.cells.shape()[0] == 1 { 0 } else { f };
-    std::array::from_fn(|a| std::array::from_fn(|b| t.cells[[i, a, b]] as f64))
-}
-
 #[pymethods]
 impl Trajectory {
     /// Cartesian positions (T × N × 3, Å, float64): fractional positions times the cell
@@ -114,7 +109,7 @@ impl Trajectory {
         let (nf, na, _) = t.frac.dim();
         let mut out = Array3::<f64>::zeros((nf, na, 3));
         for f in 0..nf {
-            let c = cell_rows(t, f);
+            let c = t.cell_rows(f);
             for a in 0..na {
                 for k in 0..3 {
                     out[[f, a, k]] = (0..3).map(|x| t.frac[[f, a, x]] as f64 * c[x][k]).sum();
@@ -135,7 +130,7 @@ impl Trajectory {
     fn cells<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<f64>> {
         let t = &self.inner;
         let nf = t.n_frames();
-        Array3::from_shape_fn((nf, 3, 3), |(f, a, b)| cell_rows(t, f)[a][b]).into_pyarray(py)
+        Array3::from_shape_fn((nf, 3, 3), |(f, a, b)| t.cell_rows(f)[a][b]).into_pyarray(py)
     }
 
     #[getter]
@@ -182,19 +177,6 @@ impl Trajectory {
         source: &str,
     ) -> PyResult<Trajectory> {
         let pos = positions.as_array();
-        let (nf, na, three) = pos.dim();
-        if three != 3 || nf == 0 || na == 0 {
-            return Err(InputError::new_err(format!(
-                "positions: expected a non-empty T × N × 3 array, got {:?}",
-                pos.shape()
-            )));
-        }
-        if species.len() != na {
-            return Err(InputError::new_err(format!(
-                "species: {} symbols for {na} atoms",
-                species.len()
-            )));
-        }
         let cells: Array3<f64> = if let Ok(c) = cells.extract::<PyReadonlyArray2<'_, f64>>() {
             let c = c.as_array();
             if c.dim() != (3, 3) {
@@ -202,52 +184,25 @@ impl Trajectory {
             }
             c.to_owned().insert_axis(Axis(0))
         } else {
-            let c = cells.extract::<PyReadonlyArray3<'_, f64>>().map_err(|_| {
-                InputError::new_err("cells: expected a float64 array of shape 3 × 3 or T × 3 × 3")
-            })?;
-            let c = c.as_array().to_owned();
-            if c.dim() != (nf, 3, 3) && c.dim() != (1, 3, 3) {
-                return Err(InputError::new_err(format!(
-                    "cells: expected {nf} × 3 × 3 (one per frame) or 1 × 3 × 3, got {:?}",
-                    c.shape()
-                )));
-            }
-            c
+            cells
+                .extract::<PyReadonlyArray3<'_, f64>>()
+                .map_err(|_| {
+                    InputError::new_err(
+                        "cells: expected a float64 array of shape 3 × 3 or T × 3 × 3",
+                    )
+                })?
+                .as_array()
+                .to_owned()
         };
-        if let Some(d) = dt_ps.filter(|d| !(d.is_finite() && *d > 0.0)) {
-            return Err(InputError::new_err(format!("dt_ps {d}: must be positive")));
-        }
-        let mut frac = Array3::<f32>::zeros((nf, na, 3));
-        for f in 0..nf {
-            let ci = if cells.shape()[0] == 1 { 0 } else { f };
-            let m: [[f64; 3]; 3] =
-                std::array::from_fn(|a| std::array::from_fn(|b| cells[[ci, a, b]]));
-            let inv = inverse(&m).ok_or_else(|| {
-                InputError::new_err(format!("cells: the cell of frame {f} is singular"))
-            })?;
-            for a in 0..na {
-                for x in 0..3 {
-                    let v: f64 = (0..3).map(|k| pos[[f, a, k]] * inv[k][x]).sum();
-                    if !v.is_finite() {
-                        return Err(InputError::new_err(format!(
-                            "positions: not finite at frame {f}, atom {a}"
-                        )));
-                    }
-                    frac[[f, a, x]] = (v - v.floor()) as f32;
-                }
-            }
-        }
-        Ok(Trajectory {
-            inner: Arc::new(superion::traj::Trajectory {
-                source: PathBuf::from(source),
-                species,
-                frac,
-                cells: cells.mapv(|v| v as f32),
-                dt_ps,
-                velocities: None,
-                notes: Vec::new(),
-            }),
-        })
+        let t = superion::traj::Trajectory::from_cartesian(
+            pos,
+            cells.view(),
+            species,
+            dt_ps,
+            PathBuf::from(source),
+        )
+        .map_err(to_py)?;
+        Ok(Trajectory { inner: Arc::new(t) })
     }
 
     /// A trajectory from a list of ASE `Atoms` (one per stored frame): positions, cell
@@ -405,25 +360,6 @@ fn stack_frames(
     let p3 = p3.into_pyarray(py);
     let c3 = c3.into_pyarray(py).into_any();
     Trajectory::from_arrays(p3.readonly(), &c3, species, dt, source)
-}
-
-/// Inverse of a 3 × 3 matrix (rows), or None when singular.
-fn inverse(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    if det.abs() < 1e-12 || !det.is_finite() {
-        return None;
-    }
-    let mut o = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            let (a, b) = ((j + 1) % 3, (j + 2) % 3);
-            let (c, d) = ((i + 1) % 3, (i + 2) % 3);
-            o[i][j] = (m[a][c] * m[b][d] - m[a][d] * m[b][c]) / det;
-        }
-    }
-    Some(o)
 }
 
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,

@@ -132,7 +132,8 @@ impl Tree {
     }
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
+/// Pearson's r (NaN when either side is constant).
+pub(crate) fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();

@@ -324,9 +324,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
         opts.k_max
     };
     let p = atoms.len();
-    let cell0 = traj.frac_view().cell(0).to_owned();
-    let cell: [[f64; 3]; 3] =
-        std::array::from_fn(|i| std::array::from_fn(|j| cell0[[i, j]] as f64));
+    let cell = traj.cell_rows(0);
 
     // Unwrapped Cartesian positions; each ion's points centred on its mean (k-means
     // and distances do not care, and f32 keeps its precision near zero).

@@ -95,11 +95,105 @@ impl Trajectory {
         })
     }
 
+    /// Frame `t`'s lattice vectors as rows (Å).
+    pub fn cell_rows(&self, t: usize) -> [[f64; 3]; 3] {
+        let i = if self.cells.shape()[0] == 1 { 0 } else { t };
+        std::array::from_fn(|a| std::array::from_fn(|b| self.cells[[i, a, b]] as f64))
+    }
+
+    /// A trajectory from Cartesian positions (T x N x 3, Å), cells (1 x 3 x 3 for a
+    /// fixed cell, or T x 3 x 3; rows a, b, c), species (N symbols) and the time
+    /// between frames (ps): what ASE or pymatgen hold in memory.
+    pub fn from_cartesian(
+        positions: ndarray::ArrayView3<f64>,
+        cells: ndarray::ArrayView3<f64>,
+        species: Vec<String>,
+        dt_ps: Option<f64>,
+        source: PathBuf,
+    ) -> Result<Trajectory> {
+        let (nf, na, three) = positions.dim();
+        if three != 3 || nf == 0 || na == 0 {
+            return Err(Error::InvalidInput(format!(
+                "positions: expected a non-empty T × N × 3 array, got {:?}",
+                positions.shape()
+            )));
+        }
+        if species.len() != na {
+            return Err(Error::InvalidInput(format!(
+                "species: {} symbols for {na} atoms",
+                species.len()
+            )));
+        }
+        if cells.dim() != (nf, 3, 3) && cells.dim() != (1, 3, 3) {
+            return Err(Error::InvalidInput(format!(
+                "cells: expected {nf} × 3 × 3 (one per frame) or 1 × 3 × 3, got {:?}",
+                cells.shape()
+            )));
+        }
+        if let Some(d) = dt_ps.filter(|d| !(d.is_finite() && *d > 0.0)) {
+            return Err(Error::InvalidInput(format!("dt_ps {d}: must be positive")));
+        }
+        let mut frac = Array3::<f32>::zeros((nf, na, 3));
+        for f in 0..nf {
+            let ci = if cells.shape()[0] == 1 { 0 } else { f };
+            let m: [[f64; 3]; 3] =
+                std::array::from_fn(|a| std::array::from_fn(|b| cells[[ci, a, b]]));
+            let det = crate::io::xdatcar::det(&m);
+            if !(det.abs() > 1e-12 && det.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "cells: the cell of frame {f} is singular"
+                )));
+            }
+            let inv = crate::io::xdatcar::inverse(&m);
+            for a in 0..na {
+                for x in 0..3 {
+                    let v: f64 = (0..3).map(|k| positions[[f, a, k]] * inv[k][x]).sum();
+                    if !v.is_finite() {
+                        return Err(Error::InvalidInput(format!(
+                            "positions: not finite at frame {f}, atom {a}"
+                        )));
+                    }
+                    frac[[f, a, x]] = (v - v.floor()) as f32;
+                }
+            }
+        }
+        Ok(Trajectory {
+            source,
+            species,
+            frac,
+            cells: cells.mapv(|v| v as f32),
+            dt_ps,
+            velocities: None,
+            notes: Vec::new(),
+        })
+    }
+
     /// Volume of frame `t`'s cell (Å³).
     pub fn volume_a3(&self, t: usize) -> f64 {
         let i = if self.cells.shape()[0] == 1 { 0 } else { t };
         crate::cpu::displacement::det3(self.cells.index_axis(Axis(0), i)).abs()
     }
+}
+
+/// The perpendicular widths of a cell (Å): the distances between opposite faces.
+pub fn cell_widths(cell: &[[f64; 3]; 3]) -> [f64; 3] {
+    let cross = |a: [f64; 3], b: [f64; 3]| {
+        [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ]
+    };
+    let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let vol = {
+        let c = cross(cell[1], cell[2]);
+        (0..3).map(|k| cell[0][k] * c[k]).sum::<f64>().abs()
+    };
+    [
+        vol / norm(cross(cell[1], cell[2])),
+        vol / norm(cross(cell[2], cell[0])),
+        vol / norm(cross(cell[0], cell[1])),
+    ]
 }
 
 /// How the time between stored frames is given on the command line.

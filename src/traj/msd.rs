@@ -149,20 +149,8 @@ impl Msd {
 
 /// The smallest perpendicular width of a cell (Å).
 fn min_width(traj: &Trajectory) -> f64 {
-    let c = traj.cells.index_axis(Axis(0), 0);
-    let v = traj.volume_a3(0);
-    let row = |i: usize| [c[[i, 0]] as f64, c[[i, 1]] as f64, c[[i, 2]] as f64];
-    let cross = |a: [f64; 3], b: [f64; 3]| {
-        [
-            a[1] * b[2] - a[2] * b[1],
-            a[2] * b[0] - a[0] * b[2],
-            a[0] * b[1] - a[1] * b[0],
-        ]
-    };
-    let norm = |a: [f64; 3]| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
-    [(1, 2), (2, 0), (0, 1)]
-        .iter()
-        .map(|&(i, j)| v / norm(cross(row(i), row(j))))
+    super::cell_widths(&traj.cell_rows(0))
+        .into_iter()
         .fold(f64::INFINITY, f64::min)
 }
 

@@ -32,7 +32,6 @@ use super::hops::{Event, HopOptions, Hops, IonSites, Mode, Site, Stats, selected
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::invalid;
-use crate::io::xdatcar::inverse;
 use crate::traj::Trajectory;
 
 /// Options of the site-based mode (inside [`HopOptions`]).
@@ -181,31 +180,6 @@ fn wrap(f: [f64; 3]) -> [f64; 3] {
     })
 }
 
-fn cell_of(traj: &Trajectory, f: usize) -> [[f64; 3]; 3] {
-    let c = traj.frac_view().cell(f).to_owned();
-    std::array::from_fn(|i| std::array::from_fn(|j| c[[i, j]] as f64))
-}
-
-/// Perpendicular widths of a cell (Å): the distances between opposite faces.
-fn widths(cell: &[[f64; 3]; 3]) -> [f64; 3] {
-    let cross = |a: [f64; 3], b: [f64; 3]| {
-        [
-            a[1] * b[2] - a[2] * b[1],
-            a[2] * b[0] - a[0] * b[2],
-            a[0] * b[1] - a[1] * b[0],
-        ]
-    };
-    let vol = {
-        let c = cross(cell[1], cell[2]);
-        (0..3).map(|k| cell[0][k] * c[k]).sum::<f64>().abs()
-    };
-    [
-        vol / norm(cross(cell[1], cell[2])),
-        vol / norm(cross(cell[2], cell[0])),
-        vol / norm(cross(cell[0], cell[1])),
-    ]
-}
-
 /// GEMDAT's vibration amplitude: per atom, the distance from its starting position,
 /// differenced over frames; the sums over runs of one sign are the excursions; the
 /// amplitude is their standard deviation over all atoms.
@@ -284,7 +258,7 @@ pub fn read_sites(
             )
         } else if name.ends_with(".xyz") || name.ends_with(".extxyz") || name.ends_with(".exyz") {
             let t = crate::io::xyz::read(path, false)?;
-            let cell = cell_of(&t, 0);
+            let cell = t.cell_rows(0);
             (
                 cell,
                 (0..t.n_atoms())
@@ -408,8 +382,8 @@ pub fn discover_sites(
     species: &str,
     opts: &SiteOptions,
 ) -> Result<Vec<SiteDef>> {
-    let cell = cell_of(traj, 0);
-    let w = widths(&cell);
+    let cell = traj.cell_rows(0);
+    let w = crate::traj::cell_widths(&cell);
     let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
     if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
         return Err(invalid!(
@@ -579,7 +553,7 @@ fn symmetrise(
     opts: &SiteOptions,
     notes: &mut Vec<String>,
 ) -> Result<Vec<SiteDef>> {
-    let cell = cell_of(traj, 0);
+    let cell = traj.cell_rows(0);
     let framework: Vec<usize> = (0..traj.n_atoms())
         .filter(|a| !mobile.contains(a))
         .collect();
@@ -701,7 +675,7 @@ struct Locator {
 
 impl Locator {
     fn new(sites: &[SiteDef], cell: &[[f64; 3]; 3], reach: f64) -> Locator {
-        let w = widths(cell);
+        let w = crate::traj::cell_widths(cell);
         let n: [usize; 3] =
             std::array::from_fn(|x| ((w[x] / reach.max(1e-3)).floor() as usize).clamp(1, 64));
         let mut cells = vec![Vec::new(); n[0] * n[1] * n[2]];
@@ -760,7 +734,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
         ));
     }
     let mut notes = Vec::new();
-    let cell = cell_of(traj, 0);
+    let cell = traj.cell_rows(0);
 
     // 1. Sites.
     let (sites, source) = match &so.file {
@@ -843,7 +817,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     let cells: Vec<[[f64; 3]; 3]> = if fixed_cell {
         vec![cell]
     } else {
-        (0..t).map(|f| cell_of(traj, f)).collect()
+        (0..t).map(|f| traj.cell_rows(f)).collect()
     };
     let states: Vec<Vec<u32>> = atoms
         .par_iter()
@@ -1006,8 +980,6 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
         });
     }
     events.sort_by_key(|e| (e.ion, e.start_frame));
-    let inv = inverse(&cell);
-    let _ = inv;
     let out_sites: Vec<Site> = sites
         .iter()
         .enumerate()
