@@ -150,9 +150,9 @@ fn main() {
         .unwrap_or(20_000);
     let (traj, planted, planted_ions) = long_trajectory(frames, 200);
     let t = Instant::now();
-    let h = detect(&engine, &traj, &HopOptions::new(Mode::Default)).unwrap();
+    let h = detect(&engine, &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     println!(
-        "generated {frames} frames x 200 Li ({planted} hops planted on {planted_ions} ions), default mode: {:.2} s, {} events on {} ions, peak memory {:.0} MB (trajectory itself {:.0} MB)",
+        "generated {frames} frames x 200 Li ({planted} hops planted on {planted_ions} ions), kmeans mode: {:.2} s, {} events on {} ions, peak memory {:.0} MB (trajectory itself {:.0} MB)",
         t.elapsed().as_secs_f64(),
         h.events.len(),
         h.events

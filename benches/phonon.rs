@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use superion::io::inputs::{discover, read_all};
+use superion::materials::{discover, read_all};
 use superion::phonon::descriptors::{FeatureOptions, features};
 
 fn document(seed: usize) -> String {

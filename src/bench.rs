@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
 use crate::cluster::silhouette::silhouette_samples_batch;
-use crate::engine::{Engine, FracTrajectory};
+use crate::compute::{Engine, FracTrajectory};
 use crate::error::Result;
 
 /// One measured case on one backend.

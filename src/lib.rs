@@ -13,17 +13,18 @@
 
 pub mod bench;
 pub mod cluster;
-pub mod cpu;
-pub mod engine;
+pub mod compute;
 pub mod error;
-pub mod gpu;
+pub mod geom;
 pub mod io;
+pub mod materials;
 pub mod phonon;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod screen;
 pub mod traj;
 pub mod validate;
 
-pub use engine::{BackendChoice, Engine};
+pub use compute::{BackendChoice, Engine};
 pub use error::{Error, Result};

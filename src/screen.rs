@@ -2,15 +2,19 @@
 //! hold known fast Li conductors, and rank the other members of those clusters by
 //! their distance (in the clustering's feature space) to the nearest known one.
 
+use std::path::PathBuf;
+
 use ndarray::Array2;
 
 use crate::cluster::select::{
     Agreement, Method, NOISE, SelectOptions, Selection, cluster_over_k, method_agreement,
     standardise,
 };
-use crate::engine::Engine;
+use crate::compute::Engine;
 use crate::error::{Error, Result};
 use crate::phonon::composition::{Composition, parse_formula, reduced_formula, same_reduced};
+use crate::phonon::descriptors::{FeatureOptions, Value};
+use crate::phonon::entry_dos::DosOptions;
 
 /// Known fast Li-ion conductors used when `--known` is not given.
 pub const DEFAULT_KNOWN: &[&str] = &[
@@ -219,209 +223,94 @@ pub fn screen(
     })
 }
 
-/// Write the screening's tables, figures and a Markdown report into `dir`; returns
-/// the report's path. `skipped` lists inputs left out and why.
-pub fn write_outputs(
-    dir: &std::path::Path,
-    m: &Materials,
-    s: &Screening,
-    known: &[Known],
-    skipped: &[(String, String)],
-) -> Result<std::path::PathBuf> {
-    use crate::io::{fmt_f64, write_atomic, write_csv};
-    use std::fmt::Write;
-    let sel = &s.selection;
-    let chosen = sel
-        .results
-        .iter()
-        .find(|r| r.k == sel.chosen_k)
-        .expect("chosen k");
-    // Tables.
-    let mut header = vec![
-        "id".to_string(),
-        "formula".to_string(),
-        "unstable".to_string(),
-    ];
-    header.extend(m.columns.iter().cloned());
-    let rows: Vec<Vec<String>> = (0..m.ids.len())
-        .map(|i| {
-            let mut r = vec![
-                m.ids[i].clone(),
-                m.formulas[i].clone(),
-                m.unstable[i].to_string(),
-            ];
-            r.extend(m.values.row(i).iter().map(|v| fmt_f64(*v)));
-            r
-        })
-        .collect();
-    write_csv(&dir.join("features.csv"), &header, &rows)?;
-    crate::cluster::select::write_tables(dir, &m.ids, sel)?;
-    let ch: Vec<String> = [
-        "rank",
-        "id",
-        "formula",
-        "cluster",
-        "distance",
-        "nearest_known",
-        "unstable",
-    ]
-    .map(String::from)
-    .to_vec();
-    let crows: Vec<Vec<String>> = s
-        .candidates
-        .iter()
-        .map(|c| {
-            vec![
-                c.rank.to_string(),
-                c.id.clone(),
-                c.formula.clone(),
-                c.cluster.to_string(),
-                fmt_f64(c.distance),
-                c.nearest_known.clone(),
-                c.unstable.to_string(),
-            ]
-        })
-        .collect();
-    write_csv(&dir.join("candidates.csv"), &ch, &crows)?;
-    // Figures.
-    let marked: Vec<(usize, String)> = s
-        .known_rows
-        .iter()
-        .map(|(i, _)| (*i, m.formulas[*i].clone()))
-        .collect();
-    crate::plot::cluster::write_figures(
-        dir,
-        &m.ids,
-        &m.columns,
-        m.values.view(),
-        s.x.view(),
-        sel,
-        &marked,
-    )?;
-    // Report.
-    let mut r = String::new();
-    let _ = writeln!(r, "# superion screening report\n");
-    let _ = writeln!(
-        r,
-        "{} materials clustered on {} (standardised): {}.",
-        m.ids.len(),
-        m.columns.join(", "),
-        format!("{:?}", sel.method).to_lowercase()
-    );
-    if !skipped.is_empty() {
-        let _ = writeln!(r, "\n{} inputs left out:\n", skipped.len());
-        for (what, why) in skipped {
-            let _ = writeln!(r, "- `{what}`: {why}");
-        }
+/// The materials to screen, from phonon inputs or a feature table, with the inputs
+/// left out and why.
+pub fn load_materials(
+    inputs: &[PathBuf],
+    dos: &DosOptions,
+    columns: &[String],
+    id: Option<&str>,
+) -> Result<(Materials, Vec<(String, String)>)> {
+    let mut skipped = Vec::new();
+    if inputs.len() == 1
+        && inputs[0]
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        let path = &inputs[0];
+        let text_columns = [
+            "formula",
+            "pretty_formula",
+            "formula_pretty_reduced",
+            "unstable",
+        ];
+        let mut t = crate::io::table::read_table_with_text(path, id, Some(columns), &text_columns)?;
+        let formulas = text_columns[..3].iter().find_map(|c| t.text.remove(*c));
+        let unstable = t
+            .text
+            .remove("unstable")
+            .map(|v| v.iter().map(|s| s.eq_ignore_ascii_case("true")).collect())
+            .unwrap_or_else(|| vec![false; t.ids.len()]);
+        // Shown as reduced formulas ("Li6 Ti12 P18 O72" -> "LiTi2P3O12") where they parse.
+        let formulas = formulas
+            .unwrap_or_else(|| vec![String::new(); t.ids.len()])
+            .into_iter()
+            .map(|f| {
+                crate::phonon::composition::parse_formula(&f)
+                    .map_or(f, |c| crate::phonon::composition::reduced_formula(&c))
+            })
+            .collect();
+        return Ok((
+            Materials {
+                ids: t.ids,
+                formulas,
+                unstable,
+                columns: t.columns,
+                values: t.values,
+            },
+            skipped,
+        ));
     }
-    let _ = writeln!(
-        r,
-        "\n## Number of clusters\n\nChosen k = **{}**: {}.\n",
-        sel.chosen_k, sel.why
-    );
-    if let Some(c) = sel.cophenetic_correlation {
-        let _ = writeln!(r, "Cophenetic correlation of the dendrogram: {c:.3}.\n");
+    let (rows, failures) = crate::materials::feature_rows(inputs, &FeatureOptions::default(), dos)?;
+    for f in failures {
+        skipped.push((f.input.display().to_string(), f.error));
     }
-    let _ = writeln!(
-        r,
-        "| k | inertia | silhouette | Calinski-Harabasz | Davies-Bouldin | gap ± s | stability (ARI) |\n|---|---|---|---|---|---|---|"
-    );
-    let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
-    for k in &sel.results {
-        let _ = writeln!(
-            r,
-            "| {} | {:.4} | {:.4} | {:.3} | {:.3} | {} ± {} | {} |",
-            k.k,
-            k.inertia,
-            k.silhouette,
-            k.calinski_harabasz,
-            k.davies_bouldin,
-            opt(k.gap),
-            opt(k.gap_s),
-            opt(k.stability)
-        );
-    }
-    let _ = writeln!(
-        r,
-        "\n![Elbow and silhouette against k](scores.svg)\n\n![Silhouette plot](silhouette.svg)\n"
-    );
-    if sel.tree.is_some() {
-        let _ = writeln!(r, "![Dendrogram](dendrogram.svg)\n");
-    }
-    let _ = writeln!(r, "![Materials by cluster](scatter.svg)\n");
-    if let Some(ag) = &s.agreement {
-        ag.write_csv(&dir.join("agreement.csv"))?;
-        crate::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
-        let _ = writeln!(
-            r,
-            "## Do other methods agree?\n\nAdjusted Rand index between clustering methods at k = {} (1: the same partition; about 0: chance agreement; HDBSCAN at its own k, noise as one more group). Table: `agreement.csv`.\n\n![Method agreement](agreement.svg)\n",
-            ag.k
-        );
-        for (m, why) in &ag.skipped {
-            let _ = writeln!(r, "- {} left out: {why}", m.name());
-        }
-    }
-    let _ = writeln!(r, "## Known fast Li conductors\n");
-    let _ = writeln!(
-        r,
-        "Looked for: {}.\n",
-        known
+    let mut ids = Vec::new();
+    let mut formulas = Vec::new();
+    let mut unstable = Vec::new();
+    let mut values = Vec::new();
+    for r in &rows {
+        let text = |k: &str| match r.get(k) {
+            Some(Value::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        let vals: Vec<Option<f64>> = columns
             .iter()
-            .map(|k| k.text.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if s.known_rows.is_empty() {
-        let _ = writeln!(
-            r,
-            "None of them is among the inputs, so there is no cluster to rank candidates in."
-        );
-    } else {
-        let _ = writeln!(r, "| id | formula | cluster |\n|---|---|---|");
-        for (i, _) in &s.known_rows {
-            let _ = writeln!(
-                r,
-                "| {} | {} | {} |",
-                m.ids[*i], m.formulas[*i], chosen.labels[*i]
-            );
+            .map(|c| r.get(c).and_then(Value::num).filter(|v| v.is_finite()))
+            .collect();
+        if let Some(j) = vals.iter().position(Option::is_none) {
+            skipped.push((
+                text("id"),
+                format!("no value for {} (e.g. no Li projection)", columns[j]),
+            ));
+            continue;
         }
-        if !s.known_missing.is_empty() {
-            let _ = writeln!(r, "\nNot among the inputs: {}.", s.known_missing.join(", "));
-        }
-        let _ = writeln!(
-            r,
-            "\n## Candidates\n\nMembers of the clusters that hold known conductors, nearest first (distance in the standardised feature space). `unstable`: imaginary modes in the phonon DOS.\n"
-        );
-        let _ = writeln!(
-            r,
-            "| rank | id | formula | cluster | distance | nearest known | unstable |\n|---|---|---|---|---|---|---|"
-        );
-        for c in s.candidates.iter().take(50) {
-            let _ = writeln!(
-                r,
-                "| {} | {} | {} | {} | {:.3} | {} | {} |",
-                c.rank,
-                c.id,
-                c.formula,
-                c.cluster,
-                c.distance,
-                c.nearest_known,
-                if c.unstable { "yes" } else { "" }
-            );
-        }
-        if s.candidates.len() > 50 {
-            let _ = writeln!(
-                r,
-                "\n... {} more in `candidates.csv`.",
-                s.candidates.len() - 50
-            );
-        }
+        ids.push(text("id"));
+        formulas.push(text("formula"));
+        unstable.push(r.get("unstable") == Some(&Value::Bool(true)));
+        values.extend(vals.into_iter().flatten());
     }
-    let _ = writeln!(
-        r,
-        "\nFiles: `features.csv`, `labels.csv`, `scores.csv`, `candidates.csv`, and the SVG figures above."
-    );
-    let path = dir.join("report.md");
-    write_atomic(&path, r.as_bytes())?;
-    Ok(path)
+    let n = ids.len();
+    let values = Array2::from_shape_vec((n, columns.len()), values)
+        .map_err(|e| Error::InvalidInput(format!("feature table: {e}")))?;
+    Ok((
+        Materials {
+            ids,
+            formulas,
+            unstable,
+            columns: columns.to_vec(),
+            values,
+        },
+        skipped,
+    ))
 }

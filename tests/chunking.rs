@@ -11,7 +11,7 @@ use common::{blobs, close, gpu, matrix, naive_windowed, walk};
 use ndarray::{Array2, Array3};
 use superion::Engine;
 use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
-use superion::engine::{FracTrajectory, LabelledBatch};
+use superion::compute::{FracTrajectory, LabelledBatch};
 
 static CAP: Mutex<()> = Mutex::new(());
 
@@ -20,12 +20,12 @@ fn with_cap<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            superion::gpu::set_binding_cap(None);
+            superion::compute::gpu::set_binding_cap(None);
         }
     }
     let _lock = CAP.lock().unwrap_or_else(|p| p.into_inner());
     let _reset = Reset;
-    superion::gpu::set_binding_cap(Some(bytes));
+    superion::compute::gpu::set_binding_cap(Some(bytes));
     f()
 }
 

@@ -7,7 +7,7 @@ use common::{close, gpu, naive_windowed, walk};
 use ndarray::Array3;
 use proptest::prelude::*;
 use superion::Engine;
-use superion::engine::FracTrajectory;
+use superion::compute::FracTrajectory;
 
 fn engines() -> Vec<Engine> {
     std::iter::once(Engine::cpu()).chain(gpu()).collect()

@@ -10,9 +10,10 @@ use ndarray::Array3;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use superion::Engine;
+use superion::io::hops::read_diffusion;
 use superion::traj::Trajectory;
 use superion::traj::correlations::{collective, temporal};
-use superion::traj::hops::{HopOptions, Mode, detect, read_diffusion};
+use superion::traj::hops::{HopOptions, Mode, detect};
 
 const CELL: f64 = 12.0;
 const T: usize = 120;
@@ -287,8 +288,8 @@ fn outputs_are_written_for_one_event_and_for_none() {
     }
     let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert_eq!(h.events.len(), 1);
-    let s = h.summary(std::path::Path::new("planted"), 0.5, 5.0);
-    let written = h.write_outputs(&dir, &s).unwrap();
+    let s = superion::report::hops::summary(&h, std::path::Path::new("planted"), 0.5, 5.0);
+    let written = superion::report::hops::write_outputs(&h, &dir, &s).unwrap();
     assert!(written.iter().any(|w| w.starts_with("paths/")));
     let csv = std::fs::read_to_string(dir.join("events.csv")).unwrap();
     assert!(csv.starts_with(
@@ -321,9 +322,9 @@ fn outputs_are_written_for_one_event_and_for_none() {
     }
     let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert!(h.events.is_empty());
-    let s = h.summary(std::path::Path::new("planted"), 0.5, 5.0);
+    let s = superion::report::hops::summary(&h, std::path::Path::new("planted"), 0.5, 5.0);
     let empty = dir.join("empty");
-    h.write_outputs(&empty, &s).unwrap();
+    superion::report::hops::write_outputs(&h, &empty, &s).unwrap();
     assert_eq!(
         std::fs::read_to_string(empty.join("events.csv"))
             .unwrap()

@@ -7,7 +7,7 @@ use ndarray::{Array2, Array3, ArrayView2, Axis};
 use proptest::prelude::*;
 use superion::Engine;
 use superion::cluster::kmeans::{Init, KMeansParams, kmeans};
-use superion::engine::LloydBatch;
+use superion::compute::LloydBatch;
 
 /// Lloyd in f64 with scikit-learn's stopping rules, from the given initial centres.
 fn naive_lloyd(

@@ -7,7 +7,7 @@ use ndarray::{Array2, Array3};
 use proptest::prelude::*;
 use superion::Engine;
 use superion::cluster::silhouette::silhouette_samples_batch;
-use superion::engine::LabelledBatch;
+use superion::compute::LabelledBatch;
 
 #[test]
 fn adapter_is_vulkan_not_a_silent_gl_fallback() {

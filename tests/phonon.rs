@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use superion::Engine;
-use superion::io::inputs::{PhononInput, discover, read_all};
 use superion::io::{mp_json, phonopy};
+use superion::materials::{PhononInput, discover, read_all};
 use superion::phonon::Dos;
 use superion::phonon::descriptors::{FeatureOptions, FeatureRow, Value, features};
 use superion::phonon::similarity::{Metric, similarity};

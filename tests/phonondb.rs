@@ -281,7 +281,8 @@ fn no_nac_and_gaussian_and_full_mesh_agree_where_they_should() {
 
 #[test]
 fn bundled_phonopy_params_give_phonopys_own_dos() {
-    use superion::phonon::entry_dos::{DosOptions, compute_dos};
+    use superion::materials::compute_dos;
+    use superion::phonon::entry_dos::DosOptions;
     // Shipped data (phonopy's examples, BSD-3): force constants (compact) -> DOS,
     // against the total_dos.dat phonopy computed from them. NaCl has NAC.
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/phonopy");

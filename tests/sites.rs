@@ -152,7 +152,7 @@ fn check_planted(h: &superion::traj::hops::Hops, n_sites: usize) {
 fn planted_jumps_with_known_sites_exactly() {
     let dir = tempdir("known");
     let mut opts = HopOptions::new(Mode::Sites);
-    opts.sites.file = Some(lattice_poscar(&dir));
+    opts.sites.known = Some(superion::io::sites::read(&lattice_poscar(&dir)).unwrap());
     let traj = planted(1, 0.1);
     for engine in std::iter::once(Engine::cpu()).chain(common::gpu()) {
         let h = detect(&engine, &traj, &opts).unwrap();
@@ -197,7 +197,7 @@ fn flickers_shorter_than_the_minimum_residence_are_dropped() {
     }
     let dir = tempdir("flicker");
     let mut opts = HopOptions::new(Mode::Sites);
-    opts.sites.file = Some(lattice_poscar(&dir));
+    opts.sites.known = Some(superion::io::sites::read(&lattice_poscar(&dir)).unwrap());
     let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
     assert_eq!(
         h.events.iter().filter(|e| e.ion == 20).count(),
@@ -270,7 +270,12 @@ fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
 fn li6ps5cl_with_argyrodite_sites_matches_gemdat() {
     let traj = li6ps5cl();
     let mut opts = HopOptions::new(Mode::Sites);
-    opts.sites.file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"));
+    opts.sites.known = Some(
+        superion::io::sites::read(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"),
+        )
+        .unwrap(),
+    );
     opts.sites.supercell = [2, 2, 2];
     let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
     let j = h.jumps.as_ref().unwrap();
@@ -312,7 +317,12 @@ fn li6ps5cl_with_argyrodite_sites_matches_gemdat() {
 fn a_site_cell_that_does_not_fit_says_which_supercell() {
     let traj = li6ps5cl();
     let mut opts = HopOptions::new(Mode::Sites);
-    opts.sites.file = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"));
+    opts.sites.known = Some(
+        superion::io::sites::read(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sites/argyrodite.cif"),
+        )
+        .unwrap(),
+    );
     let e = detect(&Engine::cpu(), &traj, &opts)
         .unwrap_err()
         .to_string();
@@ -330,8 +340,8 @@ fn sites_are_written_for_vesta_and_ase() {
     let traj = planted(5, 0.1);
     let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
     let dir = tempdir("out");
-    let summary = h.summary(Path::new("planted"), 0.5, 5.0);
-    let written = h.write_outputs(&dir, &summary).unwrap();
+    let summary = superion::report::hops::summary(&h, Path::new("planted"), 0.5, 5.0);
+    let written = superion::report::hops::write_outputs(&h, &dir, &summary).unwrap();
     for f in [
         "sites.csv",
         "sites.xyz",
@@ -436,9 +446,9 @@ fn written_sites_read_back_as_known_sites() {
     let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
     let dir = tempdir("xyz");
     let xyz = dir.join("sites.xyz");
-    h.write_sites_xyz(&xyz, "Li").unwrap();
+    superion::io::hops::write_sites_xyz(&h, &xyz, "Li").unwrap();
     let mut opts = HopOptions::new(Mode::Sites);
-    opts.sites.file = Some(xyz);
+    opts.sites.known = Some(superion::io::sites::read(&xyz).unwrap());
     let k = detect(&Engine::cpu(), &traj, &opts).unwrap();
     assert_eq!(k.sites.len(), h.sites.len());
     let ev = |h: &superion::traj::hops::Hops| -> Vec<(usize, usize, Option<usize>, usize, usize)> {

@@ -570,7 +570,7 @@ fn msd(
 #[pyclass(frozen, module = "superion._superion")]
 pub struct HopsResult {
     hops: Arc<superion::traj::hops::Hops>,
-    summary: Arc<superion::traj::hops::Summary>,
+    summary: Arc<superion::report::hops::Summary>,
 }
 
 #[pymethods]
@@ -619,7 +619,7 @@ impl HopsResult {
                     py,
                     h.events
                         .iter()
-                        .map(|e| superion::traj::sites::type_of(e, &h.sites, &j.types)),
+                        .map(|e| superion::traj::hops::sites::type_of(e, &h.sites, &j.types)),
                 )?,
             )?;
         }
@@ -679,7 +679,7 @@ impl HopsResult {
     fn write(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Vec<String>> {
         let h = self.hops.clone();
         let s = self.summary.clone();
-        interruptible(py, move || h.write_outputs(&folder, &s))
+        interruptible(py, move || superion::report::hops::write_outputs(&h, &folder, &s))
     }
 
     /// The events as a pandas DataFrame (pandas imported only here).
@@ -764,7 +764,10 @@ fn hops(
     };
     let mut o = HopOptions::new(mode);
     o.species = species.unwrap_or_default();
-    o.sites.file = sites;
+    o.sites.known = sites
+        .map(|p| superion::io::sites::read(&p))
+        .transpose()
+        .map_err(to_py)?;
     o.sites.supercell = [supercell.0, supercell.1, supercell.2];
     if let Some(r) = site_radius {
         if !(r > 0.0) {
@@ -783,7 +786,7 @@ fn hops(
     let t = traj.inner.clone();
     let (h, s) = interruptible(py, move || {
         let h = superion::traj::hops::detect(&engine, &t, &o)?;
-        let s = h.summary(&t.source, 0.5, 5.0);
+        let s = superion::report::hops::summary(&h, &t.source, 0.5, 5.0);
         Ok((h, s))
     })?;
     Ok(HopsResult {
@@ -809,8 +812,8 @@ fn phonon_features<'py>(
         ..Default::default()
     };
     let (rows, failures) = interruptible(py, move || {
-        let inputs = superion::io::inputs::discover(&paths)?;
-        let (dos, failed) = superion::io::inputs::read_all(&inputs);
+        let inputs = superion::materials::discover(&paths)?;
+        let (dos, failed) = superion::materials::read_all(&inputs);
         let mut rows = Vec::new();
         let mut failures: Vec<(String, String)> = failed
             .iter()

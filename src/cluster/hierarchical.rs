@@ -4,12 +4,12 @@
 
 use ndarray::ArrayView2;
 
-use crate::engine::Engine;
+use crate::compute::Engine;
 use crate::error::Result;
 use crate::invalid;
 
 /// Linkage criteria (scipy's names and definitions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Linkage {
     Ward,

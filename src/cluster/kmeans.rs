@@ -8,17 +8,16 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::engine::{Engine, LloydBatch};
+use crate::compute::{Engine, LloydBatch};
 use crate::error::Result;
 use crate::invalid;
 
 /// How initial centres are chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// Greedy k-means++ (Arthur & Vassilvitskii 2007), with 2 + ln k local trials per
     /// centre as scikit-learn does.
-    #[value(name = "k-means++")]
     KMeansPlusPlus,
     /// k distinct points chosen uniformly (scikit-learn's `init='random'`).
     Random,

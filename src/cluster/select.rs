@@ -21,11 +21,11 @@ use super::kmeans::{KMeansParams, KMeansProblem, kmeans_batch};
 use super::scores::{adjusted_rand_index, calinski_harabasz, davies_bouldin, inertia};
 use super::silhouette::{silhouette_samples, silhouette_samples_batch};
 use super::spectral::spectral_labels;
-use crate::engine::Engine;
+use crate::compute::Engine;
 use crate::error::Result;
 use crate::invalid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Kmeans,
@@ -496,25 +496,6 @@ pub struct Agreement {
     pub skipped: Vec<(Method, String)>,
 }
 
-impl Agreement {
-    /// `agreement.csv`: a square ARI table with method names.
-    pub fn write_csv(&self, path: &std::path::Path) -> Result<()> {
-        let mut header = vec!["method".to_string()];
-        header.extend(self.methods.iter().map(|m| m.name().to_string()));
-        let rows: Vec<Vec<String>> = self
-            .methods
-            .iter()
-            .enumerate()
-            .map(|(a, m)| {
-                let mut row = vec![m.name().to_string()];
-                row.extend((0..self.methods.len()).map(|b| format!("{:.4}", self.ari[a][b])));
-                row
-            })
-            .collect();
-        crate::io::write_csv(path, &header, &rows)
-    }
-}
-
 /// Parse "2..10", "3" or "2,3,5".
 pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
     let bad =
@@ -586,69 +567,6 @@ pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
             )
         })
         .collect()
-}
-
-/// Write `labels.csv` (id, the chosen k's label, then label_k<k> for every k; −1 for
-/// noise) and `scores.csv` (k, inertia, silhouette, Calinski-Harabasz, Davies-Bouldin,
-/// gap, gap_s, stability, noise; empty where a score does not apply) into `dir`.
-pub fn write_tables(dir: &std::path::Path, ids: &[String], sel: &Selection) -> Result<()> {
-    use crate::io::{fmt_f64, write_csv};
-    let chosen = sel
-        .results
-        .iter()
-        .find(|r| r.k == sel.chosen_k)
-        .expect("chosen k is among the results");
-    let label = |l: u32| {
-        if l == NOISE {
-            "-1".to_string()
-        } else {
-            l.to_string()
-        }
-    };
-    let mut header = vec!["id".to_string(), "label".to_string()];
-    header.extend(sel.results.iter().map(|r| format!("label_k{}", r.k)));
-    let rows: Vec<Vec<String>> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let mut row = vec![id.clone(), label(chosen.labels[i])];
-            row.extend(sel.results.iter().map(|r| label(r.labels[i])));
-            row
-        })
-        .collect();
-    write_csv(&dir.join("labels.csv"), &header, &rows)?;
-    let sh: Vec<String> = [
-        "k",
-        "inertia",
-        "silhouette",
-        "calinski_harabasz",
-        "davies_bouldin",
-        "gap",
-        "gap_s",
-        "stability",
-        "noise",
-    ]
-    .map(String::from)
-    .to_vec();
-    let opt = |v: Option<f64>| v.map(fmt_f64).unwrap_or_default();
-    let srows: Vec<Vec<String>> = sel
-        .results
-        .iter()
-        .map(|r| {
-            vec![
-                r.k.to_string(),
-                fmt_f64(r.inertia),
-                fmt_f64(r.silhouette),
-                fmt_f64(r.calinski_harabasz),
-                fmt_f64(r.davies_bouldin),
-                opt(r.gap),
-                opt(r.gap_s),
-                opt(r.stability),
-                r.noise.to_string(),
-            ]
-        })
-        .collect();
-    write_csv(&dir.join("scores.csv"), &sh, &srows)
 }
 
 /// Per-column z-scores (population standard deviation), as f32.

@@ -3,7 +3,7 @@
 
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
-use crate::engine::{Engine, LabelledBatch};
+use crate::compute::{Engine, LabelledBatch};
 use crate::error::Result;
 
 /// Per-sample silhouettes for B labelled problems (B x n). As in scikit-learn, a point

@@ -12,7 +12,7 @@
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 
 use super::kmeans::{KMeansParams, KMeansProblem, kmeans_batch};
-use crate::engine::Engine;
+use crate::compute::Engine;
 use crate::error::Result;
 use crate::invalid;
 

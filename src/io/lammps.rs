@@ -14,9 +14,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::frames::{Frame, assemble, truncated};
-use super::xdatcar::inverse;
 use super::{parse_err, read_text};
 use crate::error::{Error, Result};
+use crate::geom::inverse;
 use crate::traj::Trajectory;
 
 /// Parse a type map such as "1=Li,2=P,3=S".

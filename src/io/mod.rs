@@ -5,12 +5,14 @@
 
 pub mod cif;
 mod frames;
-pub mod inputs;
+pub mod hops;
+pub mod iondiff;
 pub mod lammps;
 pub mod mp_json;
 pub mod phonondb;
 pub mod phonopy;
 pub mod phonopy_params;
+pub mod sites;
 pub mod table;
 pub mod traj_input;
 pub mod xdatcar;

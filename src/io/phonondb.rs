@@ -7,54 +7,10 @@
 //! missing part is an error naming the file (inside the archive) and the line.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
-
-/// A crystal structure: lattice vectors as rows (Å), species and fractional positions.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Structure {
-    pub lattice: [[f64; 3]; 3],
-    pub species: Vec<String>,
-    pub frac: Vec<[f64; 3]>,
-}
-
-/// One displacement of FORCE_SETS.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ForceSet {
-    /// 0-based index of the displaced supercell atom.
-    pub atom: usize,
-    /// Cartesian displacement (Å).
-    pub displacement: [f64; 3],
-    /// Forces on every supercell atom (eV/Å).
-    #[serde(skip)]
-    pub forces: Vec<[f64; 3]>,
-}
-
-/// BORN: the dielectric tensor and the Born effective charges of the symmetry-
-/// independent atoms, in file order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Born {
-    pub epsilon: [[f64; 3]; 3],
-    pub charges: Vec<[[f64; 3]; 3]>,
-    /// The header line (unit factor or comment), as written.
-    pub header: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PhononDbEntry {
-    /// `mp-ID` from the folder name (or the archive's name).
-    pub id: String,
-    pub source: PathBuf,
-    pub unitcell: Structure,
-    /// DIM as a 3 x 3 integer matrix (rows).
-    pub supercell_matrix: [[i64; 3]; 3],
-    /// PRIMITIVE_AXIS as a 3 x 3 matrix; `None` when absent (the unit cell is primitive).
-    pub primitive_axis: Option<[[f64; 3]; 3]>,
-    pub n_supercell_atoms: usize,
-    pub force_sets: Vec<ForceSet>,
-    pub born: Option<Born>,
-}
+pub use crate::phonon::structure::{Born, ForceSet, PhononDbEntry, Structure};
 
 fn perr(file: &str, source: &Path, line: usize, msg: impl Into<String>) -> Error {
     Error::Parse {
@@ -211,7 +167,7 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
         return Err(perr(file, src, at + 1, "expected Direct or Cartesian"));
     }
     let n: usize = counts.iter().sum();
-    if crate::io::xdatcar::det(&lattice).abs() < 1e-8 {
+    if crate::geom::det(&lattice).abs() < 1e-8 {
         return Err(perr(
             file,
             src,
@@ -219,7 +175,7 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
             "the lattice vectors are linearly dependent",
         ));
     }
-    let inv = crate::io::xdatcar::inverse(&lattice);
+    let inv = crate::geom::inverse(&lattice);
     let mut frac = Vec::with_capacity(n);
     for i in 0..n {
         let no = at + 2 + i;
@@ -403,13 +359,6 @@ pub fn parse_born(text: &str, file: &str, src: &Path) -> Result<Born> {
     })
 }
 
-/// The determinant of an integer 3 × 3 matrix.
-pub(crate) fn det3i(m: &[[i64; 3]; 3]) -> i64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-}
-
 /// Read a PhononDB entry (archive or folder) and check that its parts agree.
 pub fn read_entry(path: &Path) -> Result<PhononDbEntry> {
     let files = files(path)?;
@@ -423,7 +372,7 @@ pub fn read_entry(path: &Path) -> Result<PhononDbEntry> {
     let unitcell = parse_poscar(need("POSCAR-unitcell")?, "POSCAR-unitcell", path)?;
     let (dim, primitive_axis) = parse_conf(need("phonopy.conf")?, "phonopy.conf", path)?;
     let (natom, force_sets) = parse_force_sets(need("FORCE_SETS")?, "FORCE_SETS", path)?;
-    let det = det3i(&dim);
+    let det = crate::geom::det(&dim);
     if det <= 0 {
         return Err(perr(
             "phonopy.conf",

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{parse_err, read_text};
 use crate::error::Result;
+use crate::phonon::mesh::{DosMethod, MeshDos};
 use crate::phonon::{Dos, Projection};
 
 /// The yaml files that may name the primitive cell's atoms, in order of preference.
@@ -262,4 +263,31 @@ pub fn read(dir: &Path) -> Result<Dos> {
     };
     dos.validate()?;
     Ok(dos)
+}
+
+/// Write `total_dos.dat` and `projected_dos.dat` in phonopy's format (a comment line,
+/// then frequency and densities, 20 characters and 10 decimals each). Each file is
+/// written atomically ([`super::write_atomic`]), so none is ever half-written.
+pub fn write_dos_files(dir: &Path, m: &MeshDos, method: DosMethod, sigma: f64) -> Result<()> {
+    let header = match method {
+        DosMethod::Tetrahedron => "# Tetrahedron method".to_string(),
+        DosMethod::Gaussian => format!("# Sigma = {sigma:.6}"),
+    };
+    let write = |name: &str, cols: &dyn Fn(usize) -> Vec<f64>| -> Result<()> {
+        use std::fmt::Write;
+        let mut text = format!("{header}\n");
+        for (i, w) in m.freqs_thz.iter().enumerate() {
+            let _ = write!(text, "{w:20.10}");
+            for v in cols(i) {
+                let _ = write!(text, "{v:20.10}");
+            }
+            text.push('\n');
+        }
+        super::write_atomic(&dir.join(name), text.as_bytes())
+    };
+    write("total_dos.dat", &|i| vec![m.total[i]])?;
+    write("projected_dos.dat", &|i| {
+        m.projected.iter().map(|p| p[i]).collect()
+    })?;
+    Ok(())
 }

@@ -2,12 +2,12 @@
 //! with masses, supercell and primitive matrices, and either force constants (full or
 //! compact) or type-1 displacements with forces, plus NAC parameters when present.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
-use super::phonondb::{Born, ForceSet, Structure};
 use crate::error::{Error, Result};
+pub use crate::phonon::structure::{Born, FcBlock, ForceSet, PhonopyParams, Structure};
 
 #[derive(Deserialize)]
 struct Point {
@@ -50,31 +50,6 @@ struct ParamsYaml {
     nac: Option<NacYaml>,
     displacements: Option<Vec<DispYaml>>,
     force_constants: Option<FcYaml>,
-}
-
-/// Force constants as written: `rows` supercell-atom rows (all of them for "full",
-/// one per primitive atom for "compact") by every supercell atom.
-#[derive(Debug, Clone)]
-pub struct FcBlock {
-    pub compact: bool,
-    pub rows: usize,
-    pub cols: usize,
-    /// Row-major 3 × 3 blocks.
-    pub data: Vec<[[f64; 3]; 3]>,
-}
-
-/// Everything superion uses from a phonopy parameters file.
-#[derive(Debug, Clone)]
-pub struct PhonopyParams {
-    pub id: String,
-    pub source: PathBuf,
-    pub unitcell: Structure,
-    pub masses: Vec<f64>,
-    pub supercell_matrix: [[i64; 3]; 3],
-    pub primitive_matrix: Option<[[f64; 3]; 3]>,
-    pub force_sets: Vec<ForceSet>,
-    pub force_constants: Option<FcBlock>,
-    pub born: Option<Born>,
 }
 
 fn field(path: &Path, msg: impl Into<String>) -> Error {
@@ -140,7 +115,7 @@ pub fn read(path: &Path) -> Result<PhonopyParams> {
         Some(_) => return Err(field(path, "primitive_matrix: expected 3 rows")),
         None => None,
     };
-    let det = super::phonondb::det3i(&supercell_matrix);
+    let det = crate::geom::det(&supercell_matrix);
     if det <= 0 {
         return Err(field(
             path,

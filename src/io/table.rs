@@ -129,11 +129,3 @@ pub fn read_table_with_text(
         text,
     })
 }
-
-impl Table {
-    /// Standardised copy (zero mean, unit population variance per column, as
-    /// scikit-learn's StandardScaler; constant columns are only centred), in f32.
-    pub fn standardised(&self) -> Array2<f32> {
-        crate::cluster::select::standardise(self.values.view())
-    }
-}

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::traj::{TimeStep, Trajectory};
 
 /// Trajectory file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrajFormat {
     /// VASP XDATCAR (time step from an INCAR beside it, or the command line).
     Xdatcar,

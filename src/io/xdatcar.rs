@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{parse_err, read_text};
 use crate::error::Result;
+use crate::geom::{det, inverse};
 use crate::traj::Trajectory;
 
 /// Parse options.
@@ -45,24 +46,6 @@ fn numbers(path: &Path, line_no: usize, line: &str, what: &str) -> Result<Vec<f6
             )),
         })
         .collect()
-}
-
-pub(crate) fn det(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-}
-
-pub(crate) fn inverse(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let d = det(m);
-    let mut o = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            let (r0, r1, c0, c1) = ((j + 1) % 3, (j + 2) % 3, (i + 1) % 3, (i + 2) % 3);
-            o[i][j] = (m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0]) / d;
-        }
-    }
-    o
 }
 
 /// Parse the 7 header lines starting at `at` (0-based line index).

@@ -12,9 +12,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::frames::{Frame, assemble, truncated};
-use super::xdatcar::inverse;
 use super::{parse_err, read_text};
 use crate::error::Result;
+use crate::geom::inverse;
 use crate::phonon::composition::atomic_mass;
 use crate::traj::Trajectory;
 

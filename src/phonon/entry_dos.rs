@@ -2,16 +2,15 @@
 //! dynamical matrices on a mesh (with the non-analytical correction when BORN is
 //! there) → total and projected DOS, as a [`Dos`] and in phonopy's file formats.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use super::harmonic::Harmonic;
 use super::mesh::{DosMethod, MeshDos, MeshOptions, Resolve, mesh_dos};
 use super::nac::{Nac, NacMethod};
+use super::structure::{Born, PhononDbEntry, PhonopyParams};
 use super::{Dos, Projection};
 use crate::error::{Error, Result};
-use crate::io::phonondb::PhononDbEntry;
 
 /// Whether to apply the non-analytical correction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,10 +78,7 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
 }
 
 /// Compute the DOS from phonopy's parameters file (force constants or force sets).
-pub fn params_dos(
-    p: &crate::io::phonopy_params::PhonopyParams,
-    opts: &DosOptions,
-) -> Result<EntryDos> {
+pub fn params_dos(p: &PhonopyParams, opts: &DosOptions) -> Result<EntryDos> {
     let start = Instant::now();
     let h = Harmonic::from_params(p)?;
     harmonic_dos(
@@ -96,41 +92,13 @@ pub fn params_dos(
     )
 }
 
-/// A PhononDB entry (archive or folder) or a phonopy parameters file
-/// (`phonopy_params.yaml`, `phonopy.yaml`, optionally gzipped; or a folder holding one
-/// with force constants or forces).
-pub fn compute_dos(path: &Path, opts: &DosOptions) -> Result<EntryDos> {
-    if let Some(params) = params_file(path) {
-        return params_dos(&crate::io::phonopy_params::read(&params)?, opts);
-    }
-    entry_dos(&crate::io::phonondb::read_entry(path)?, opts)
-}
-
-/// The phonopy parameters file `path` is or holds, if any.
-pub fn params_file(path: &Path) -> Option<std::path::PathBuf> {
-    let name = path.file_name()?.to_string_lossy().to_lowercase();
-    if path.is_file()
-        && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml"))
-    {
-        return Some(path.to_path_buf());
-    }
-    if path.is_dir() && !crate::io::inputs::is_phonondb_dir(path) {
-        for n in ["phonopy_params.yaml", "phonopy_params.yaml.gz"] {
-            if path.join(n).is_file() {
-                return Some(path.join(n));
-            }
-        }
-    }
-    None
-}
-
 #[allow(clippy::too_many_arguments)]
 fn harmonic_dos(
     h: &Harmonic,
     id: &str,
     source: &Path,
     displacements: usize,
-    born: Option<&crate::io::phonondb::Born>,
+    born: Option<&Born>,
     opts: &DosOptions,
     start: Instant,
 ) -> Result<EntryDos> {
@@ -217,47 +185,6 @@ fn harmonic_dos(
         mesh: m,
         report,
     })
-}
-
-/// Write `total_dos.dat` and `projected_dos.dat` in phonopy's format (a comment line,
-/// then frequency and densities, 20 characters and 10 decimals each). Each file is
-/// written under a temporary name and renamed, so none is ever half-written.
-pub fn write_phonopy_files(dir: &Path, m: &MeshDos, method: DosMethod, sigma: f64) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let header = match method {
-        DosMethod::Tetrahedron => "# Tetrahedron method".to_string(),
-        DosMethod::Gaussian => format!("# Sigma = {sigma:.6}"),
-    };
-    let write = |name: &str, cols: &dyn Fn(usize) -> Vec<f64>| -> Result<()> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let io_err = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io_err)?);
-        writeln!(f, "{header}").map_err(io_err)?;
-        for (i, w) in m.freqs_thz.iter().enumerate() {
-            write!(f, "{w:20.10}").map_err(io_err)?;
-            for v in cols(i) {
-                write!(f, "{v:20.10}").map_err(io_err)?;
-            }
-            writeln!(f).map_err(io_err)?;
-        }
-        f.into_inner()
-            .map_err(|e| io_err(e.into_error()))?
-            .sync_all()
-            .map_err(io_err)?;
-        std::fs::rename(&tmp, &path).map_err(io_err)
-    };
-    write("total_dos.dat", &|i| vec![m.total[i]])?;
-    write("projected_dos.dat", &|i| {
-        m.projected.iter().map(|p| p[i]).collect()
-    })?;
-    Ok(())
 }
 
 /// The Gaussian width the mesh DOS used (explicit, or phonopy's default).

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use nalgebra::{Matrix3, Vector3};
 
+use super::structure::{ForceSet, PhononDbEntry, PhonopyParams, Structure};
 use crate::error::{Error, Result};
-use crate::io::phonondb::{PhononDbEntry, Structure, det3i};
+use crate::geom::det as det3i;
 use crate::phonon::composition::atomic_mass;
 
 /// Atomic masses (u) for lattice dynamics: the standard atomic weights phonopy uses
@@ -421,7 +422,7 @@ impl ForceConstants {
 pub fn force_constants(
     sc: &Supercell,
     ops: &[Operation],
-    sets: &[crate::io::phonondb::ForceSet],
+    sets: &[ForceSet],
 ) -> Result<ForceConstants> {
     let n = sc.cell.len();
     let mut fc = ForceConstants {
@@ -738,7 +739,7 @@ impl Harmonic {
 
     /// From phonopy's parameters file: its force constants (full or compact) when
     /// present, otherwise its displacements and forces.
-    pub fn from_params(pp: &crate::io::phonopy_params::PhonopyParams) -> Result<Harmonic> {
+    pub fn from_params(pp: &PhonopyParams) -> Result<Harmonic> {
         let src = pp.source.display().to_string();
         let ctx = |err: Error| match err {
             Error::InvalidInput(m) => Error::InvalidInput(format!("{src}: {m}")),

@@ -12,6 +12,7 @@ pub mod harmonic;
 pub mod mesh;
 pub mod nac;
 pub mod similarity;
+pub mod structure;
 
 use std::path::PathBuf;
 

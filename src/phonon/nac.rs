@@ -16,8 +16,8 @@ use std::f64::consts::PI;
 use nalgebra::{DMatrix, Matrix3, Vector3};
 
 use super::harmonic::{Harmonic, Pair};
+use super::structure::Born;
 use crate::error::{Error, Result};
-use crate::io::phonondb::Born;
 
 type C64 = nalgebra::Complex<f64>;
 

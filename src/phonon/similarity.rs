@@ -11,10 +11,10 @@ use ndarray::Array2;
 
 use super::Dos;
 use super::descriptors::{dos_vector, positive_part, quantile};
-use crate::engine::Engine;
+use crate::compute::Engine;
 use crate::error::Result;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// 2-Wasserstein distance (THz): 0 for identical DOS.

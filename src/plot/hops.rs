@@ -323,7 +323,7 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
     let mut pairs: std::collections::BTreeMap<(usize, usize), (usize, usize)> = Default::default();
     for e in &h.events {
         let k = (e.from_site.min(e.to_site), e.from_site.max(e.to_site));
-        let t = crate::traj::sites::type_of(e, &h.sites, &j.types);
+        let t = crate::traj::hops::sites::type_of(e, &h.sites, &j.types);
         let ti = j.types.iter().position(|x| x.name == t).unwrap_or(0);
         pairs.entry(k).or_insert((0, ti)).0 += 1;
     }
@@ -363,7 +363,7 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
                 .filter(|(_, v)| v.1 == ti)
                 .flat_map(|(&(a, b), v)| {
                     let (pa, pb) = (h.sites[a].centre_a, h.sites[b].centre_a);
-                    let d = crate::traj::hops::minimum_image(
+                    let d = crate::geom::minimum_image(
                         [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]],
                         &h.cell,
                     );

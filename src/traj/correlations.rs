@@ -18,7 +18,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::hops::{Event, Hops, Mode, minimum_image};
+use super::hops::{Event, Hops, Mode};
+use crate::geom::minimum_image;
 
 /// Draws of the null model (IonDiff's 200).
 pub const NULL_DRAWS: usize = 200;

@@ -10,14 +10,14 @@ pub mod correlations;
 pub mod diffusion;
 pub mod hops;
 pub mod msd;
-pub mod sites;
+
 pub mod vdos;
 
 use std::path::PathBuf;
 
 use ndarray::{Array3, Axis};
 
-use crate::engine::FracTrajectory;
+use crate::compute::{Engine, FracTrajectory, Unwrapped};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -138,13 +138,13 @@ impl Trajectory {
             let ci = if cells.shape()[0] == 1 { 0 } else { f };
             let m: [[f64; 3]; 3] =
                 std::array::from_fn(|a| std::array::from_fn(|b| cells[[ci, a, b]]));
-            let det = crate::io::xdatcar::det(&m);
+            let det = crate::geom::det(&m);
             if !(det.abs() > 1e-12 && det.is_finite()) {
                 return Err(Error::InvalidInput(format!(
                     "cells: the cell of frame {f} is singular"
                 )));
             }
-            let inv = crate::io::xdatcar::inverse(&m);
+            let inv = crate::geom::inverse(&m);
             for a in 0..na {
                 for x in 0..3 {
                     let v: f64 = (0..3).map(|k| positions[[f, a, k]] * inv[k][x]).sum();
@@ -171,29 +171,8 @@ impl Trajectory {
     /// Volume of frame `t`'s cell (Å³).
     pub fn volume_a3(&self, t: usize) -> f64 {
         let i = if self.cells.shape()[0] == 1 { 0 } else { t };
-        crate::cpu::displacement::det3(self.cells.index_axis(Axis(0), i)).abs()
+        crate::geom::det(&crate::geom::mat3_of(self.cells.index_axis(Axis(0), i))).abs()
     }
-}
-
-/// The perpendicular widths of a cell (Å): the distances between opposite faces.
-pub fn cell_widths(cell: &[[f64; 3]; 3]) -> [f64; 3] {
-    let cross = |a: [f64; 3], b: [f64; 3]| {
-        [
-            a[1] * b[2] - a[2] * b[1],
-            a[2] * b[0] - a[0] * b[2],
-            a[0] * b[1] - a[1] * b[0],
-        ]
-    };
-    let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-    let vol = {
-        let c = cross(cell[1], cell[2]);
-        (0..3).map(|k| cell[0][k] * c[k]).sum::<f64>().abs()
-    };
-    [
-        vol / norm(cross(cell[1], cell[2])),
-        vol / norm(cross(cell[2], cell[0])),
-        vol / norm(cross(cell[0], cell[1])),
-    ]
 }
 
 /// How the time between stored frames is given on the command line.
@@ -203,4 +182,36 @@ pub struct TimeStep {
     pub timestep_fs: Option<f64>,
     /// Every how many steps a frame was stored.
     pub stride: Option<usize>,
+}
+
+/// A trajectory unwrapped once (minimum-image steps in each frame's cell) and shared
+/// by the analyses that need continuous paths: the MSD, the hops and the jumps. Made
+/// by [`Trajectory::prepare`]; `msd::msd_prepared` and `hops::detect_prepared` take it,
+/// so several analyses of one trajectory unwrap it once.
+pub struct Prepared<'a> {
+    pub traj: &'a Trajectory,
+    pub unwrapped: Unwrapped,
+    /// Frame-to-frame steps longer than this (Å) are counted in
+    /// `unwrapped.long_steps`: there the nearest image may be ambiguous.
+    pub long_step_a: f32,
+}
+
+impl Trajectory {
+    /// Unwrap every atom on `engine`. Steps longer than `long_step_a` (default: a
+    /// quarter of the cell's smallest width) are counted as possibly ambiguous.
+    pub fn prepare(&self, engine: &Engine, long_step_a: Option<f32>) -> Result<Prepared<'_>> {
+        let long = long_step_a.unwrap_or((self.min_width() / 4.0) as f32);
+        Ok(Prepared {
+            traj: self,
+            unwrapped: engine.unwrap(&self.frac_view(), long)?,
+            long_step_a: long,
+        })
+    }
+
+    /// The smallest perpendicular width of the first frame's cell (Å).
+    pub fn min_width(&self) -> f64 {
+        crate::geom::cell_widths(&self.cell_rows(0))
+            .into_iter()
+            .fold(f64::INFINITY, f64::min)
+    }
 }

@@ -19,8 +19,9 @@ use ndarray::{Array2, Array3, Axis};
 use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
-use super::Trajectory;
-use crate::engine::{Engine, LongSteps};
+use super::{Prepared, Trajectory};
+use crate::compute::cpu::fft::msd_fft;
+use crate::compute::{Engine, LongSteps};
 use crate::error::Result;
 use crate::invalid;
 
@@ -94,6 +95,18 @@ impl Axes {
     }
 }
 
+impl std::fmt::Display for Axes {
+    /// The axes as letters ("xyz", "xy", ...).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (on, c) in self.0.iter().zip(['x', 'y', 'z']) {
+            if *on {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl std::str::FromStr for Axes {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -147,24 +160,16 @@ impl Msd {
     }
 }
 
-/// The smallest perpendicular width of a cell (Å).
-fn min_width(traj: &Trajectory) -> f64 {
-    super::cell_widths(&traj.cell_rows(0))
-        .into_iter()
-        .fold(f64::INFINITY, f64::min)
-}
-
 /// Unwrapped, drift-corrected displacements of the selected atoms (T x Ns x 3, f64)
 /// and a description of the correction.
 pub fn selected_displacements(
-    engine: &Engine,
-    traj: &Trajectory,
+    p: &Prepared,
     species: &str,
     drift_correction: bool,
-    long_step_a: f32,
 ) -> Result<(Array3<f64>, String, LongSteps)> {
+    let traj = p.traj;
     let sel = traj.indices_of(species)?;
-    let u = engine.unwrap(&traj.frac_view(), long_step_a)?;
+    let u = &p.unwrapped;
     let t = traj.n_frames();
     let framework: Vec<usize> = (0..traj.n_atoms())
         .filter(|i| traj.species[*i] != species)
@@ -208,53 +213,17 @@ pub fn selected_displacements(
                 }
             }
         });
-    Ok((out, drift, u.long_steps))
-}
-
-/// MSD(m) for m = 0..T-1 of one series, averaged over all origins, by FFT:
-/// MSD(m) = S1(m) − 2 S2(m), S2 the autocorrelation, S1 from a running sum of x².
-pub fn msd_fft(x: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
-    let t = x.len();
-    if t == 0 {
-        return Vec::new();
-    }
-    let s2 = autocorrelation(x, x, planner);
-    let d: Vec<f64> = x.iter().map(|v| v * v).collect();
-    let mut q = 2.0 * d.iter().sum::<f64>();
-    let mut out = vec![0.0; t];
-    for m in 0..t {
-        if m > 0 {
-            q -= d[m - 1] + d[t - m];
-        }
-        out[m] = (q / (t - m) as f64 - 2.0 * s2[m]).max(0.0);
-    }
-    out
-}
-
-/// (1/(T−m)) Σ_t a(t) b(t+m) for m = 0..T-1, by zero-padded FFT.
-pub fn autocorrelation(a: &[f64], b: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
-    let t = a.len();
-    let n = (2 * t).next_power_of_two();
-    let fwd = planner.plan_fft_forward(n);
-    let inv = planner.plan_fft_inverse(n);
-    let mut pa = fwd.make_input_vec();
-    let mut pb = fwd.make_input_vec();
-    pa[..t].copy_from_slice(a);
-    pb[..t].copy_from_slice(b);
-    let mut fa = fwd.make_output_vec();
-    let mut fb = fwd.make_output_vec();
-    fwd.process(&mut pa, &mut fa).expect("FFT sizes match");
-    fwd.process(&mut pb, &mut fb).expect("FFT sizes match");
-    // Σ_t a(t) b(t+m) is the inverse transform of conj(A) B.
-    let mut prod: Vec<_> = fa.iter().zip(&fb).map(|(x, y)| x.conj() * y).collect();
-    let mut out = inv.make_output_vec();
-    inv.process(&mut prod, &mut out).expect("FFT sizes match");
-    (0..t).map(|m| out[m] / n as f64 / (t - m) as f64).collect()
+    Ok((out, drift, u.long_steps.clone()))
 }
 
 /// Self and collective MSD of one species.
 pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd> {
-    let dt_ps = traj.dt_ps()?;
+    traj.dt_ps()?;
+    check_frames(traj)?;
+    msd_prepared(engine, &traj.prepare(engine, opts.long_step_a)?, opts)
+}
+
+fn check_frames(traj: &Trajectory) -> Result<()> {
     let t = traj.n_frames();
     if t < 3 {
         return Err(invalid!(
@@ -262,41 +231,22 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
             traj.source.display()
         ));
     }
-    let long = opts.long_step_a.unwrap_or((min_width(traj) / 4.0) as f32);
-    let (u, drift, long_steps) =
-        selected_displacements(engine, traj, &opts.species, opts.drift_correction, long)?;
+    Ok(())
+}
+
+/// [`msd`] of a trajectory already unwrapped (its long-step threshold applies, not
+/// `opts.long_step_a`).
+pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
+    let traj = p.traj;
+    check_frames(traj)?;
+    let dt_ps = traj.dt_ps()?;
+    let t = traj.n_frames();
+    let long = p.long_step_a;
+    let (u, drift, long_steps) = selected_displacements(p, &opts.species, opts.drift_correction)?;
     let ns = u.shape()[1];
     let lags = opts.lags.lags(t);
     // Per atom and axis: MSD at every requested lag.
-    let per: Array3<f64> = match engine.gpu() {
-        Some(_) => {
-            let u32 = u.mapv(|v| v as f32);
-            let sums = engine.windowed_sq_disp(u32.view(), &lags)?; // L x Ns x 3
-            let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
-            for (l, &lag) in lags.iter().enumerate() {
-                for a in 0..ns {
-                    for ax in 0..3 {
-                        out[[a, l, ax]] = sums[[l, a, ax]] / (t - lag) as f64;
-                    }
-                }
-            }
-            out
-        }
-        None => {
-            let rows: Vec<Vec<[f64; 3]>> = (0..ns)
-                .into_par_iter()
-                .map_init(RealFftPlanner::<f64>::new, |planner, a| {
-                    let axes: Vec<Vec<f64>> = (0..3)
-                        .map(|ax| msd_fft(&u.slice(ndarray::s![.., a, ax]).to_vec(), planner))
-                        .collect();
-                    lags.iter()
-                        .map(|&l| [axes[0][l], axes[1][l], axes[2][l]])
-                        .collect()
-                })
-                .collect();
-            Array3::from_shape_fn((ns, lags.len(), 3), |(a, l, ax)| rows[a][l][ax])
-        }
-    };
+    let per = engine.self_msd(u.view(), &lags)?;
     let msd_axes = per.mean_axis(Axis(0)).expect("at least one atom");
     // Self MSD along the chosen axes only (per atom too, for the fit's covariance).
     let chosen = |v: ndarray::ArrayView1<f64>| -> f64 {
@@ -331,33 +281,4 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
         long_steps,
         long_step_a: long,
     })
-}
-
-/// Write `msd.csv`: dt_ps, msd_a2, per-axis MSD (x, y, z) and the collective MSD.
-pub fn write_csv(m: &Msd, path: &std::path::Path) -> Result<()> {
-    use crate::io::fmt_f64;
-    let times = m.times_ps();
-    let header: Vec<String> = [
-        "dt_ps",
-        "msd_a2",
-        "msd_x_a2",
-        "msd_y_a2",
-        "msd_z_a2",
-        "collective_a2",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows: Vec<Vec<String>> = (0..times.len())
-        .map(|i| {
-            vec![
-                fmt_f64(times[i]),
-                fmt_f64(m.msd_a2[i]),
-                fmt_f64(m.msd_axes_a2[[i, 0]]),
-                fmt_f64(m.msd_axes_a2[[i, 1]]),
-                fmt_f64(m.msd_axes_a2[[i, 2]]),
-                fmt_f64(m.collective_a2[i]),
-            ]
-        })
-        .collect();
-    crate::io::write_csv(path, &header, &rows)
 }

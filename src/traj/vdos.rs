@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
 use super::Trajectory;
-use super::msd::autocorrelation;
-use crate::engine::Engine;
+use crate::compute::Engine;
+use crate::compute::cpu::fft::autocorrelation;
 use crate::error::Result;
 use crate::invalid;
 use crate::phonon::descriptors::{positive_part, trapezoid};

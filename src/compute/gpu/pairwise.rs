@@ -1,12 +1,12 @@
-//! Host side of `shaders/pairwise.wgsl` (CPU twin: `crate::cpu::pairwise`).
+//! Host side of `shaders/pairwise.wgsl` (CPU twin: `crate::compute::cpu::pairwise`).
 
 use ndarray::{Array2, Array3, ArrayView2, s};
 
 use super::{GpuContext, chunks};
-use crate::engine::LabelledBatch;
+use crate::compute::batch::LabelledBatch;
 use crate::error::{Error, Result};
 
-const SHADER: &str = include_str!("../../shaders/pairwise.wgsl");
+const SHADER: &str = include_str!("../../../shaders/pairwise.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

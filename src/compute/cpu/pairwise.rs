@@ -4,7 +4,7 @@ use ndarray::{Array2, Array3, ArrayView2, Axis, s};
 use rayon::prelude::*;
 
 use super::sq_dists_row;
-use crate::engine::LabelledBatch;
+use crate::compute::batch::LabelledBatch;
 use crate::error::Result;
 
 /// Rows of Y per block: a block of Y stays in L2 while a band of X streams past it.

@@ -1,15 +1,21 @@
-//! Phonon inputs given on the command line: files, phonopy folders, or folders that
-//! hold many of them. They are discovered, then read in parallel; a bad input is
-//! reported with its error and skipped (or stops the run under `--strict`), never
-//! silently dropped.
+//! Materials for the phonon screening, from the inputs a user names: files, phonopy
+//! folders, PhononDB entries, or folders that hold many of them. They are discovered,
+//! read in parallel (a PhononDB entry's or phonopy parameters file's DOS computed from
+//! its force sets), and described; a bad input is reported with its error and skipped
+//! (or stops the run under `--strict`), never silently dropped.
+//!
+//! This is a pipeline over the readers (`crate::io`) and the phonon code
+//! (`crate::phonon`): the one place where reading and computing meet.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::io;
 use crate::phonon::Dos;
-use crate::phonon::entry_dos::DosOptions;
+use crate::phonon::descriptors::{FeatureOptions, FeatureRow, Value, features};
+use crate::phonon::entry_dos::{DosOptions, EntryDos, entry_dos, params_dos};
 use crate::phonon::mesh::Resolve;
 use crate::progress;
 
@@ -40,9 +46,9 @@ impl PhononInput {
     /// Read the DOS; a PhononDB entry's is computed with `dos`.
     pub fn read_with(&self, dos: &DosOptions) -> Result<Dos> {
         match self {
-            PhononInput::MpJson(p) => super::mp_json::read(p),
-            PhononInput::Phonopy(p) => super::phonopy::read(p),
-            PhononInput::PhononDb(p) => Ok(crate::phonon::entry_dos::compute_dos(p, dos)?.dos),
+            PhononInput::MpJson(p) => io::mp_json::read(p),
+            PhononInput::Phonopy(p) => io::phonopy::read(p),
+            PhononInput::PhononDb(p) => Ok(compute_dos(p, dos)?.dos),
         }
     }
 }
@@ -115,7 +121,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
-    if super::phonopy::is_phonopy_dir(dir) {
+    if io::phonopy::is_phonopy_dir(dir) {
         out.push(PhononInput::Phonopy(dir.to_path_buf()));
         return Ok(());
     }
@@ -180,4 +186,102 @@ pub fn read_all_with(inputs: &[PhononInput], dos: &DosOptions) -> (Vec<Dos>, Vec
         }
     }
     (ok, failed)
+}
+
+/// A PhononDB entry (archive or folder) or a phonopy parameters file
+/// (`phonopy_params.yaml`, `phonopy.yaml`, optionally gzipped; or a folder holding one
+/// with force constants or forces).
+pub fn compute_dos(path: &Path, opts: &DosOptions) -> Result<EntryDos> {
+    if let Some(params) = params_file(path) {
+        return params_dos(&io::phonopy_params::read(&params)?, opts);
+    }
+    entry_dos(&io::phonondb::read_entry(path)?, opts)
+}
+
+/// The phonopy parameters file `path` is or holds, if any.
+pub fn params_file(path: &Path) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    if path.is_file()
+        && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml"))
+    {
+        return Some(path.to_path_buf());
+    }
+    if path.is_dir() && !is_phonondb_dir(path) {
+        for n in ["phonopy_params.yaml", "phonopy_params.yaml.gz"] {
+            if path.join(n).is_file() {
+                return Some(path.join(n));
+            }
+        }
+    }
+    None
+}
+
+/// Descriptors for every readable input; inputs that fail to read or describe are
+/// returned as failures (in input order).
+pub fn feature_rows(
+    inputs: &[PathBuf],
+    opts: &FeatureOptions,
+    dos_opts: &DosOptions,
+) -> Result<(Vec<FeatureRow>, Vec<Failure>)> {
+    let found = discover(inputs)?;
+    let (dos, mut failures) = read_all_with(&found, dos_opts);
+    let described: Vec<_> = dos
+        .par_iter()
+        .map(|d| (d.source.clone(), features(d, opts)))
+        .collect();
+    let mut rows = Vec::new();
+    for (source, r) in described {
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => failures.push(Failure {
+                input: source,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok((rows, failures))
+}
+
+/// Feature rows as a table: a header (the union of columns, first-seen order) and
+/// formatted fields (empty where a row has no value).
+pub fn feature_table(rows: &[FeatureRow]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = Vec::new();
+    for r in rows {
+        for (k, _) in &r.columns {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    let body = rows
+        .iter()
+        .map(|r| {
+            header
+                .iter()
+                .map(|h| match r.get(h) {
+                    Some(Value::Num(v)) => io::fmt_f64(*v),
+                    Some(Value::Bool(b)) => b.to_string(),
+                    Some(Value::Text(t)) => t.clone(),
+                    None => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    (header, body)
+}
+
+/// A feature row as a JSON object (NaN as null).
+pub fn row_json(r: &FeatureRow) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = r
+        .columns
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Num(x) if x.is_nan() => serde_json::Value::Null,
+                other => serde_json::to_value(other).unwrap_or_default(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map)
 }

@@ -3,35 +3,10 @@
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
-use crate::engine::{FracTrajectory, LongSteps, Unwrapped};
+use crate::compute::batch::inverse_cells;
+use crate::compute::batch::{FracTrajectory, LongSteps, Unwrapped};
 use crate::error::Result;
 use crate::invalid;
-
-/// Determinant of a 3x3 matrix.
-pub fn det3(m: ArrayView2<f32>) -> f64 {
-    let a = |i: usize, j: usize| m[[i, j]] as f64;
-    a(0, 0) * (a(1, 1) * a(2, 2) - a(1, 2) * a(2, 1))
-        - a(0, 1) * (a(1, 0) * a(2, 2) - a(1, 2) * a(2, 0))
-        + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0))
-}
-
-/// Inverses of each cell, computed in f64 and stored as f32 (both backends use these).
-pub(crate) fn inverse_cells(cells: ArrayView3<f32>) -> Array3<f32> {
-    let mut inv = Array3::<f32>::zeros(cells.raw_dim());
-    for (m, mut out) in cells.outer_iter().zip(inv.outer_iter_mut()) {
-        let det = det3(m);
-        let a = |i: usize, j: usize| m[[i, j]] as f64;
-        for i in 0..3 {
-            for j in 0..3 {
-                // adjugate: cofactor of (j, i)
-                let (r0, r1) = ((j + 1) % 3, (j + 2) % 3);
-                let (c0, c1) = ((i + 1) % 3, (i + 2) % 3);
-                out[[i, j]] = ((a(r0, c0) * a(r1, c1) - a(r0, c1) * a(r1, c0)) / det) as f32;
-            }
-        }
-    }
-    inv
-}
 
 /// Round half to even, as WGSL's `round`. For |f| < 2^22 adding and subtracting
 /// 1.5 * 2^23 rounds in the FPU's default mode (nearest, ties to even) with plain SSE2;
@@ -103,23 +78,6 @@ pub(crate) fn origin(traj: &FracTrajectory) -> Array2<f32> {
         let x = row_times([s[0], s[1], s[2]], &cell);
         o.assign(&ndarray::ArrayView1::from(&x));
     }
-    out
-}
-
-/// Reduce per-atom (count, max len² bits, frame) statistics to the report.
-pub(crate) fn long_steps_from_stats(stats: &[[u32; 4]]) -> LongSteps {
-    let mut out = LongSteps::default();
-    let mut worst2 = 0.0f32;
-    for (a, st) in stats.iter().enumerate() {
-        out.count += st[0] as u64;
-        let l2 = f32::from_bits(st[1]);
-        if st[0] > 0 && l2 > worst2 {
-            worst2 = l2;
-            out.worst_atom = a;
-            out.worst_frame = st[2] as usize;
-        }
-    }
-    out.worst_a = worst2.sqrt();
     out
 }
 
@@ -389,7 +347,7 @@ pub fn unwrap_into(
             acc.extend(st);
             Ok(acc)
         })?;
-    Ok(long_steps_from_stats(&stats))
+    Ok(LongSteps::from_stats(&stats))
 }
 
 /// Refine a rounded fractional step over the 27 neighbouring images (triclinic cells),

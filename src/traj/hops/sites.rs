@@ -23,136 +23,17 @@
 //!    back-and-forth jumps, ≈ 1 for random ones); a ratio far above 1 means jumps
 //!    were missed.
 
-use std::path::{Path, PathBuf};
-
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::hops::{Event, HopOptions, Hops, IonSites, Mode, Site, Stats, selected_atoms};
-use crate::engine::Engine;
+use super::types::{
+    Event, HopOptions, Hops, IonSites, JumpAnalysis, JumpType, KnownSites, LabelOccupancy, Mode,
+    Site, SiteDef, SiteOptions, Stats, selected_atoms,
+};
+use crate::compute::Engine;
 use crate::error::Result;
 use crate::invalid;
-use crate::traj::Trajectory;
-
-/// Options of the site-based mode (inside [`HopOptions`]).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SiteOptions {
-    /// Known sites: a CIF, POSCAR/CONTCAR or extended XYZ; `None`: discovered.
-    pub file: Option<PathBuf>,
-    /// Replicate the known sites' cell this many times along a, b, c.
-    pub supercell: [usize; 3],
-    /// One radius for every site (Å); `None`: twice the vibration amplitude.
-    pub radius_a: Option<f64>,
-    /// Radii for sites of a given label (Å), before `radius_a`.
-    pub label_radii: Vec<(String, f64)>,
-    /// Visits with fewer frames on the site do not count (1: every visit counts).
-    pub min_residence_frames: usize,
-    /// Discovery: edge of the density grid's voxels (Å).
-    pub grid_a: f64,
-    /// Discovery: σ of the Gaussian smoothing of the density (Å).
-    pub smoothing_a: f64,
-    /// Discovery: density maxima closer than this (Å) are one site.
-    pub merge_a: f64,
-    /// Discovery: a maximum is a site when its smoothed density is at least this many
-    /// times the mean density of the species.
-    pub min_enrichment: f64,
-    /// Discovery: symmetrise the sites with the framework's space group (moyo).
-    pub symmetrise: bool,
-    /// Tolerance of the space-group search (Å).
-    pub symprec_a: f64,
-}
-
-impl Default for SiteOptions {
-    fn default() -> Self {
-        SiteOptions {
-            file: None,
-            supercell: [1, 1, 1],
-            radius_a: None,
-            label_radii: Vec::new(),
-            min_residence_frames: 1,
-            grid_a: 0.2,
-            smoothing_a: 0.3,
-            merge_a: 1.0,
-            min_enrichment: 4.0,
-            symmetrise: false,
-            symprec_a: 0.3,
-        }
-    }
-}
-
-/// A site before the trajectory is assigned to it.
-#[derive(Clone, Debug)]
-pub struct SiteDef {
-    pub label: String,
-    /// Fractional position in the trajectory's cell, in [0, 1).
-    pub frac: [f64; 3],
-    /// Discovered sites: smoothed density over the mean density at the site.
-    pub enrichment: Option<f64>,
-}
-
-/// One class of jumps: the labels of its two sites and a site-to-site distance.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct JumpType {
-    pub name: String,
-    pub labels: (String, String),
-    /// Mean site-to-site distance of the class (Å).
-    pub distance_a: f64,
-    pub count: usize,
-    /// Jumps per ion per ps, with its Poisson standard error.
-    pub rate_per_ion_ps: f64,
-    pub rate_err_per_ion_ps: f64,
-    /// This class's share of the jump diffusivity (cm²/s).
-    pub d_jump_cm2_s: f64,
-}
-
-/// Mean occupancy of the sites of one label.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct LabelOccupancy {
-    pub label: String,
-    pub sites: usize,
-    /// Mean number of ions on one site of this label (0..1 for a site that holds one).
-    pub mean_occupancy: f64,
-}
-
-/// What the site-based analysis adds to [`Hops`].
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct JumpAnalysis {
-    /// Where the sites came from (a file, or "discovered from the density").
-    pub site_source: String,
-    pub n_sites: usize,
-    /// GEMDAT's vibration amplitude of the mobile species (Å).
-    pub vibration_amplitude_a: f64,
-    /// How the radius was set, in words.
-    pub radius_rule: String,
-    pub radius_min_a: f64,
-    pub radius_max_a: f64,
-    pub min_residence_frames: usize,
-    pub min_residence_ps: f64,
-    /// Fraction of ion-frames on a site (the rest are in transit).
-    pub on_site_fraction: f64,
-    pub jumps: usize,
-    pub ions: usize,
-    pub jumping_ions: usize,
-    pub simulated_ps: f64,
-    pub types: Vec<JumpType>,
-    pub occupancy: Vec<LabelOccupancy>,
-    /// Complete visits (not cut by the start or end of the trajectory), ps.
-    pub residence_ps: Stats,
-    /// (bin start ps, count) of the complete visits, 20 bins.
-    pub residence_histogram: Vec<(f64, usize)>,
-    /// Frames between leaving one site and reaching the next, ps.
-    pub transit_ps: Stats,
-    /// Σ|Δr|² / (2·3·N·t) over the jumps (cm²/s), t the simulated time.
-    pub d_jump_cm2_s: f64,
-    /// Tracer D from the MSD of the same species (cm²/s), when it could be fitted.
-    pub d_tracer_cm2_s: Option<f64>,
-    pub d_tracer_err_cm2_s: Option<f64>,
-    /// D_tracer / D_jump: the correlation factor (≤ ~1 when the jumps account for the
-    /// diffusion; far above 1 means jumps were missed).
-    pub tracer_over_jump: Option<f64>,
-    /// The consistency check in words.
-    pub consistency: String,
-}
+use crate::traj::{Prepared, Trajectory};
 
 fn dot_frac(d: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
     std::array::from_fn(|k| (0..3).map(|a| d[a] * cell[a][k]).sum())
@@ -170,7 +51,7 @@ fn frac_delta(a: [f64; 3], b: [f64; 3], cell: &[[f64; 3]; 3]) -> [f64; 3] {
     });
     let v = dot_frac(d, cell);
     // Check the neighbouring images too (skewed cells).
-    super::hops::minimum_image(v, cell)
+    crate::geom::minimum_image(v, cell)
 }
 
 fn wrap(f: [f64; 3]) -> [f64; 3] {
@@ -227,59 +108,20 @@ pub fn vibration_amplitude(disp: &Array3<f32>, atoms: &[usize]) -> f64 {
     (amps.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
-/// Read known sites of `species` from a CIF, POSCAR/CONTCAR or extended XYZ file,
-/// replicated by `supercell`, as fractional positions of the replicated cell; with the
-/// replicated lattice (rows, Å).
-pub fn read_sites(
-    path: &Path,
+/// The known sites of `species`, replicated by `supercell`, as fractional positions of
+/// the replicated cell; with the replicated lattice (rows, Å).
+pub fn select_sites(
+    known: &KnownSites,
     species: &str,
     supercell: [usize; 3],
 ) -> Result<(Vec<SiteDef>, [[f64; 3]; 3], Vec<String>)> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let mut notes = Vec::new();
-    let (lattice, mut raw): ([[f64; 3]; 3], Vec<(String, String, [f64; 3], f64)>) =
-        if name.ends_with(".cif") || name.ends_with(".cif.gz") {
-            let c = crate::io::cif::read(path)?;
-            notes.push(format!(
-                "{}: {} sites after {} symmetry operations",
-                path.display(),
-                c.sites.len(),
-                c.n_operations
-            ));
-            (
-                c.lattice,
-                c.sites
-                    .into_iter()
-                    .map(|s| (s.label, s.element, s.frac, s.occupancy))
-                    .collect(),
-            )
-        } else if name.ends_with(".xyz") || name.ends_with(".extxyz") || name.ends_with(".exyz") {
-            let t = crate::io::xyz::read(path, false)?;
-            let cell = t.cell_rows(0);
-            (
-                cell,
-                (0..t.n_atoms())
-                    .map(|a| {
-                        let f: [f64; 3] = std::array::from_fn(|x| t.frac[[0, a, x]] as f64);
-                        (t.species[a].clone(), t.species[a].clone(), f, 1.0)
-                    })
-                    .collect(),
-            )
-        } else {
-            let text = crate::io::read_text(path)?;
-            let s = crate::io::phonondb::parse_poscar(&text, &name, path)?;
-            (
-                s.lattice,
-                s.species
-                    .iter()
-                    .zip(&s.frac)
-                    .map(|(sp, f)| (sp.clone(), sp.clone(), *f, 1.0))
-                    .collect(),
-            )
-        };
+    let mut notes = known.notes.clone();
+    let lattice = known.lattice;
+    let mut raw: Vec<(String, String, [f64; 3], f64)> = known
+        .sites
+        .iter()
+        .map(|s| (s.label.clone(), s.element.clone(), s.frac, s.occupancy))
+        .collect();
     let present: Vec<String> = {
         let mut v: Vec<String> = raw.iter().map(|r| r.1.clone()).collect();
         v.sort();
@@ -290,7 +132,7 @@ pub fn read_sites(
     if raw.is_empty() {
         return Err(invalid!(
             "{}: no {species} sites (elements here: {})",
-            path.display(),
+            known.source,
             present.join(", ")
         ));
     }
@@ -298,7 +140,7 @@ pub fn read_sites(
     if partial > 0 {
         notes.push(format!(
             "{}: {partial} {species} sites are partially occupied; each is kept as a site",
-            path.display()
+            known.source
         ));
     }
     if supercell.contains(&0) {
@@ -336,7 +178,7 @@ pub fn read_sites(
 fn check_lattice(
     sites_lat: &[[f64; 3]; 3],
     cell: &[[f64; 3]; 3],
-    path: &Path,
+    source: &str,
     supercell: [usize; 3],
     notes: &mut Vec<String>,
 ) -> Result<()> {
@@ -353,7 +195,7 @@ fn check_lattice(
                 .collect();
             return Err(invalid!(
                 "{}: the sites' cell ({:.3} {:.3} {:.3} Å with --supercell {} {} {}) does not match the trajectory's ({:.3} {:.3} {:.3} Å); try --supercell {}",
-                path.display(),
+                source,
                 l(sites_lat, 0),
                 l(sites_lat, 1),
                 l(sites_lat, 2),
@@ -383,7 +225,7 @@ pub fn discover_sites(
     opts: &SiteOptions,
 ) -> Result<Vec<SiteDef>> {
     let cell = traj.cell_rows(0);
-    let w = crate::traj::cell_widths(&cell);
+    let w = crate::geom::cell_widths(&cell);
     let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
     if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
         return Err(invalid!(
@@ -675,7 +517,7 @@ struct Locator {
 
 impl Locator {
     fn new(sites: &[SiteDef], cell: &[[f64; 3]; 3], reach: f64) -> Locator {
-        let w = crate::traj::cell_widths(cell);
+        let w = crate::geom::cell_widths(cell);
         let n: [usize; 3] =
             std::array::from_fn(|x| ((w[x] / reach.max(1e-3)).floor() as usize).clamp(1, 64));
         let mut cells = vec![Vec::new(); n[0] * n[1] * n[2]];
@@ -713,7 +555,8 @@ impl Locator {
 }
 
 /// The site-based hop analysis ([`Mode::Sites`]).
-pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<Hops> {
+pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hops> {
+    let traj = prep.traj;
     let so = &opts.sites;
     let t = traj.n_frames();
     let dt_ps = traj.dt_ps()?;
@@ -737,12 +580,12 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     let cell = traj.cell_rows(0);
 
     // 1. Sites.
-    let (sites, source) = match &so.file {
-        Some(path) => {
-            let (s, lat, n) = read_sites(path, &species, so.supercell)?;
+    let (sites, source) = match &so.known {
+        Some(known) => {
+            let (s, lat, n) = select_sites(known, &species, so.supercell)?;
             notes.extend(n);
-            check_lattice(&lat, &cell, path, so.supercell, &mut notes)?;
-            (s, path.display().to_string())
+            check_lattice(&lat, &cell, &known.source, so.supercell, &mut notes)?;
+            (s, known.source.clone())
         }
         None => {
             let s = discover_sites(traj, &atoms, &species, so)?;
@@ -767,7 +610,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     let ns = sites.len();
 
     // 2. Radii.
-    let u = engine.unwrap(&traj.frac_view(), f32::INFINITY)?;
+    let u = &prep.unwrapped;
     let amp = vibration_amplitude(&u.disp, &atoms);
     let nn: Vec<f64> = (0..ns)
         .into_par_iter()
@@ -851,7 +694,6 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
             }
         }
     }
-    drop(u);
     let mut occupied = vec![0usize; ns];
     let mut on_site = 0usize;
     let mut events: Vec<Event> = Vec::new();
@@ -1029,7 +871,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
     for o in &mut occupancy {
         o.mean_occupancy /= o.sites as f64;
     }
-    let (d_tracer, d_tracer_err) = match tracer_d(engine, traj, &species) {
+    let (d_tracer, d_tracer_err) = match tracer_d(engine, prep, &species) {
         Ok((d, e)) => (Some(d), Some(e)),
         Err(e) => {
             notes.push(format!(
@@ -1105,19 +947,19 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
 }
 
 /// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.
-pub fn tracer_d(engine: &Engine, traj: &Trajectory, species: &str) -> Result<(f64, f64)> {
-    let m = super::msd::msd(
+pub fn tracer_d(engine: &Engine, p: &Prepared, species: &str) -> Result<(f64, f64)> {
+    let m = crate::traj::msd::msd_prepared(
         engine,
-        traj,
-        &super::msd::MsdOptions {
+        p,
+        &crate::traj::msd::MsdOptions {
             species: species.to_string(),
             drift_correction: true,
-            lags: super::msd::LagGrid::All,
+            lags: crate::traj::msd::LagGrid::All,
             long_step_a: None,
             axes: Default::default(),
         },
     )?;
-    let f = super::diffusion::fit(&m, None)?;
+    let f = crate::traj::diffusion::fit(&m, None)?;
     Ok((f.d_cm2_s, f.d_err_cm2_s))
 }
 

@@ -1,7 +1,7 @@
 //! All wgpu glue lives here: adapter discovery, the one shared device, pipeline cache,
 //! buffer upload/readback and dispatch sizing. Analysis code never sees buffers or
 //! bind groups; it calls the kernel wrappers in the submodules (`pairwise`, `kmeans`,
-//! `displacement`), each of which has a CPU twin of the same name in `crate::cpu`.
+//! `displacement`), each of which has a CPU twin of the same name in `crate::compute::cpu`.
 
 pub mod displacement;
 pub mod kmeans;

@@ -281,15 +281,15 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
         .collect();
     // The same expansion as the single-process command.
     let paths: Vec<PathBuf> = match kind {
-        Kind::PhononFeatures => io::inputs::discover(&given)?
+        Kind::PhononFeatures => superion::materials::discover(&given)?
             .iter()
             .map(|i| i.path().to_path_buf())
             .collect(),
         Kind::PhononDos => {
-            let found = io::inputs::discover(&given)?;
+            let found = superion::materials::discover(&given)?;
             if let Some(other) = found
                 .iter()
-                .find(|i| !matches!(i, io::inputs::PhononInput::PhononDb(_)))
+                .find(|i| !matches!(i, superion::materials::PhononInput::PhononDb(_)))
             {
                 bail!(
                     "{}: phonon dos computes a DOS from force sets or force constants (PhononDB entries, phonopy_params.yaml), not from a finished DOS",

@@ -3,6 +3,7 @@
 //! reference the GPU results are tested against.
 
 pub mod displacement;
+pub mod fft;
 pub mod kmeans;
 pub mod pairwise;
 

@@ -1,13 +1,12 @@
-//! Host side of `shaders/displacement.wgsl` (CPU twin: `crate::cpu::displacement`).
+//! Host side of `shaders/displacement.wgsl` (CPU twin: `crate::compute::cpu::displacement`).
 
 use ndarray::{Array3, ArrayView3, ArrayViewMut3, s};
 
 use super::{GpuContext, chunks};
-use crate::cpu::displacement::{inverse_cells, long_steps_from_stats};
-use crate::engine::{FracTrajectory, LongSteps};
+use crate::compute::batch::{FracTrajectory, LongSteps, inverse_cells};
 use crate::error::{Error, Result};
 
-const SHADER: &str = include_str!("../../shaders/displacement.wgsl");
+const SHADER: &str = include_str!("../../../shaders/displacement.wgsl");
 /// Frames per unwrap chunk are also capped so a chunk's buffers stay modest.
 const CHUNK_BYTES: u64 = 64 << 20;
 
@@ -105,7 +104,7 @@ pub fn unwrap_into(
             .assign(&ArrayView3::from_shape((tc, n, 3), &host).expect("chunk shape"));
     }
     let st: Vec<[u32; 4]> = ctx.read(&stats, n)?;
-    Ok(long_steps_from_stats(&st))
+    Ok(LongSteps::from_stats(&st))
 }
 
 pub fn windowed_sq_disp(

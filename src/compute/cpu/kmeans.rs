@@ -5,8 +5,7 @@
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::engine::{LloydBatch, LloydResult};
-use crate::gpu::kmeans::CHUNK;
+use crate::compute::batch::{CHUNK, LloydBatch, LloydResult};
 
 /// Centres per register block in the assignment loop (one AVX2 register of f32).
 const LANES: usize = 8;

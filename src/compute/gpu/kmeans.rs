@@ -1,14 +1,13 @@
-//! Host side of `shaders/kmeans.wgsl` (CPU twin: `crate::cpu::kmeans`).
+//! Host side of `shaders/kmeans.wgsl` (CPU twin: `crate::compute::cpu::kmeans`).
 
 use ndarray::{Array2, Array3, s};
 
 use super::{GpuContext, chunks};
-use crate::engine::{LloydBatch, LloydResult, pack_sets};
+use crate::compute::batch::{CHUNK, LloydBatch, LloydResult, pack_sets};
 use crate::error::{Error, Result};
 
-const SHADER: &str = include_str!("../../shaders/kmeans.wgsl");
-/// Points per partial-sum chunk (must match `CHUNK` in the shader and the CPU twin).
-pub const CHUNK: usize = 256;
+const SHADER: &str = include_str!("../../../shaders/kmeans.wgsl");
+
 /// Lloyd iterations queued per submission before the host reads the `done` flags.
 const ITERS_PER_SYNC: u32 = 8;
 

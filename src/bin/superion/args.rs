@@ -1,0 +1,767 @@
+//! The command line's grammar: every subcommand, its options and their checks. Option
+//! groups shared by several subcommands (`DosArgs`, `FeatureArgs`, `TrajReadArgs`,
+//! `HopArgs`) are defined once. The library's enums get command-line twins here
+//! (the library does not know clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use superion::phonon::descriptors::FeatureOptions;
+
+/// A command-line twin of a library enum: same variants, same help, converted with
+/// `From`.
+macro_rules! value_enum {
+    ($(#[$m:meta])* $name:ident => $lib:ty { $($(#[$vm:meta])* $v:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+        pub enum $name { $($(#[$vm])* $v),* }
+        impl From<$name> for $lib {
+            fn from(v: $name) -> Self {
+                match v { $($name::$v => <$lib>::$v),* }
+            }
+        }
+    };
+}
+
+value_enum!(Backend => superion::BackendChoice {
+    /// A hardware GPU when one exists, else the CPU path (a software adapter is never
+    /// picked).
+    Auto,
+    /// wgpu on the best adapter there is, software adapters included.
+    Gpu,
+    /// The multi-threaded CPU twins.
+    Cpu,
+});
+
+value_enum!(MethodArg => superion::cluster::select::Method {
+    Kmeans, Ward, Complete, Average, Single, Spectral, Hdbscan,
+});
+
+value_enum!(MetricArg => superion::phonon::similarity::Metric {
+    /// 2-Wasserstein distance (THz): 0 for identical DOS.
+    Wasserstein,
+    /// Cosine similarity of DOS vectors: 1 for identical shapes.
+    Cosine,
+    /// Tanimoto (extended Jaccard) similarity of DOS vectors: 1 for identical vectors.
+    Tanimoto,
+});
+
+value_enum!(ModeArg => superion::traj::hops::Mode {
+    /// Site-based jumps (the default).
+    Sites,
+    /// Per-ion k-means with per-ion thresholds, hysteresis and shared sites.
+    Kmeans,
+    /// IonDiff 1.6's algorithm and defaults.
+    Iondiff,
+});
+
+value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
+    /// VASP XDATCAR (time step from an INCAR beside it, or the command line).
+    Xdatcar,
+    /// Extended XYZ as ASE writes it.
+    Xyz,
+    /// LAMMPS text dump.
+    Lammps,
+});
+
+value_enum!(InitArg => superion::cluster::kmeans::Init {
+    /// Greedy k-means++ with 2 + ln k local trials per centre (scikit-learn's).
+    #[value(name = "k-means++")]
+    KMeansPlusPlus,
+    /// k distinct points chosen uniformly (scikit-learn's `init='random'`).
+    Random,
+});
+
+#[derive(Parser)]
+#[command(
+    name = "superion",
+    version,
+    about = "GPU-accelerated discovery of superionic solid electrolytes"
+)]
+pub struct Cli {
+    /// Where kernels run: a hardware GPU when present (auto), any wgpu adapter
+    /// including software ones (gpu), or the multi-threaded CPU path (cpu).
+    #[arg(long, global = true, env = "SUPERION_BACKEND", value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Phonon DOS: readers, descriptors, plots, similarity.
+    #[command(subcommand)]
+    Phonon(PhononCommand),
+    /// Molecular-dynamics trajectories: MSD, diffusion coefficients, conductivity.
+    #[command(subcommand)]
+    Traj(TrajCommand),
+    /// Screen materials: descriptors, clustering over k, the clusters of known fast
+    /// conductors and a ranked candidate list, with a Markdown report and figures.
+    Screen(ScreenArgs),
+    /// Descriptors (and clusters, rankings) against measured ionic conductivities:
+    /// rank correlations with bootstrap intervals, ROC AUC, enrichment.
+    Validate(ValidateArgs),
+    /// The main job on the bundled data: screening of the phonopy examples and the
+    /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
+    Demo {
+        #[arg(long, default_value = "superion-demo")]
+        out: PathBuf,
+    },
+    /// Cluster a feature table (CSV) over a range of k and score every k.
+    Cluster(ClusterArgs),
+    /// Shard a command over many inputs (Slurm job arrays), resume, merge.
+    #[command(subcommand)]
+    Batch(crate::batch::BatchCommand),
+    /// List every GPU adapter wgpu can see and say which one `--backend auto` uses.
+    Devices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure kernel throughput on the CPU path and on the GPU adapter at hand.
+    Bench {
+        /// Smaller inputs (seconds instead of minutes).
+        #[arg(long)]
+        quick: bool,
+        /// Print the measurements as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only the kernels whose name contains this (e.g. `kmeans`, `unwrap`).
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PhononCommand {
+    /// One row of descriptors per material (Materials Project JSON, phonopy folders,
+    /// or folders of them) as CSV (or JSON).
+    Features {
+        /// Files or folders (searched recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Write the table here (CSV) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print rows and failures as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+        /// Fail the whole run if any input cannot be read (default: report and skip).
+        #[arg(long)]
+        strict: bool,
+        /// How PhononDB entries' DOS are computed.
+        #[command(flatten)]
+        dos: DosArgs,
+        /// The DOS method, as --dos-method (kept for older scripts).
+        #[arg(long = "method", value_enum, hide = true)]
+        method: Option<DosMethodArg>,
+    },
+    /// Read a PhononDB entry (.tar.lzma archive or unpacked folder) and summarise it:
+    /// unit cell, supercell, primitive axes, force sets, BORN.
+    Entry {
+        entry: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute a PhononDB entry's phonon DOS from its force sets (force constants,
+    /// dynamical matrices on a mesh, tetrahedron or Gaussian DOS) and write phonopy's
+    /// total_dos.dat and projected_dos.dat plus the descriptors.
+    Dos {
+        /// A PhononDB entry (.tar.lzma archive or unpacked folder), or phonopy's
+        /// phonopy_params.yaml (force constants or forces; may be gzipped).
+        entry: PathBuf,
+        #[command(flatten)]
+        dos: DosArgs,
+        /// The DOS method, as --dos-method (kept for older scripts).
+        #[arg(long = "method", value_enum, hide = true)]
+        method: Option<DosMethodArg>,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Output folder.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// A folder with phonopy's total_dos.dat to compare with: its curve goes on
+        /// compare.svg and the largest difference is printed.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
+    /// Print one material's descriptors and write its DOS plot (SVG).
+    Show {
+        input: PathBuf,
+        #[command(flatten)]
+        opts: FeatureArgs,
+        /// Folder for the plot (default: the current folder).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Pairwise DOS similarity matrix (CSV, ids in the first column and the header).
+    Similarity {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MetricArg::Wasserstein)]
+        metric: MetricArg,
+        /// Quantile points (wasserstein) or DOS bins (cosine, tanimoto).
+        #[arg(long, default_value_t = 300)]
+        bins: usize,
+        /// Upper end of the DOS-vector range (THz).
+        #[arg(long, default_value_t = 30.0)]
+        max_thz: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct DosArgs {
+    /// q-point mesh (phonopy's MESH).
+    #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [20, 20, 20])]
+    pub mesh: Vec<usize>,
+    /// Include Γ in even meshes (phonopy's default, which these follow, shifts them by
+    /// half a step).
+    #[arg(long)]
+    pub gamma_center: bool,
+    /// How the DOS is integrated over the mesh.
+    #[arg(long, value_enum, default_value_t = DosMethodArg::Tetrahedron)]
+    pub dos_method: DosMethodArg,
+    /// Gaussian width (THz); default (max - min frequency) / 100.
+    #[arg(long)]
+    pub sigma: Option<f64>,
+    /// Apply the non-analytical correction (default: when the entry has BORN).
+    #[arg(long, overrides_with = "no_nac")]
+    pub nac: bool,
+    /// Never apply the non-analytical correction.
+    #[arg(long)]
+    pub no_nac: bool,
+    /// NAC method: gonze (Gonze-Lee dipole-dipole Ewald sum, phonopy's default) or wang.
+    #[arg(long, value_enum, default_value_t = NacMethodArg::Gonze)]
+    pub nac_method: NacMethodArg,
+    /// Solve every q-point of the mesh (no point-group reduction).
+    #[arg(long)]
+    pub no_symmetry: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NacMethodArg {
+    Gonze,
+    Wang,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DosMethodArg {
+    Tetrahedron,
+    Gaussian,
+}
+
+impl DosArgs {
+    /// These options with the DOS method of an older script's `--method`, if given.
+    pub fn with_method(mut self, method: Option<DosMethodArg>) -> DosArgs {
+        if let Some(m) = method {
+            self.dos_method = m;
+        }
+        self
+    }
+
+    pub fn options(
+        &self,
+        resolve: superion::phonon::mesh::Resolve,
+        progress: bool,
+    ) -> anyhow::Result<superion::phonon::entry_dos::DosOptions> {
+        use superion::phonon::entry_dos::{DosOptions, NacChoice};
+        use superion::phonon::mesh::{DosMethod, MeshOptions};
+        if self.mesh.iter().any(|&m| m == 0) {
+            anyhow::bail!("--mesh: every division must be at least 1");
+        }
+        if let Some(s) = self.sigma {
+            anyhow::ensure!(
+                s > 0.0 && s.is_finite(),
+                "--sigma must be a positive width in THz"
+            );
+        }
+        Ok(DosOptions {
+            mesh: MeshOptions {
+                mesh: [self.mesh[0], self.mesh[1], self.mesh[2]],
+                gamma_center: self.gamma_center,
+                method: match self.dos_method {
+                    DosMethodArg::Tetrahedron => DosMethod::Tetrahedron,
+                    DosMethodArg::Gaussian => DosMethod::Gaussian,
+                },
+                sigma: self.sigma,
+                resolve,
+                symmetry: !self.no_symmetry,
+                progress,
+                ..MeshOptions::default()
+            },
+            nac_method: match self.nac_method {
+                NacMethodArg::Gonze => superion::phonon::nac::NacMethod::Gonze,
+                NacMethodArg::Wang => superion::phonon::nac::NacMethod::Wang,
+            },
+            nac: if self.no_nac {
+                NacChoice::Off
+            } else if self.nac {
+                NacChoice::On
+            } else {
+                NacChoice::Auto
+            },
+        })
+    }
+}
+
+#[derive(clap::Args, Clone)]
+pub struct FeatureArgs {
+    /// Element projections to describe (repeatable; the first is also the legacy one).
+    #[arg(long = "element", default_value = "Li")]
+    pub elements: Vec<String>,
+    /// Temperatures (K) for Bose-Einstein weighted band centres.
+    #[arg(long, value_delimiter = ',', default_value = "300,600,900")]
+    pub temperatures: Vec<f64>,
+    /// Add the original study's columns (legacy_fav, legacy_<T>, ...) beside the corrected ones.
+    #[arg(long)]
+    pub legacy: bool,
+    /// Add an area-normalised DOS vector with this many bins over [0, --dos-max-thz).
+    #[arg(long)]
+    pub dos_vector: Option<usize>,
+    #[arg(long, default_value_t = 30.0)]
+    pub dos_max_thz: f64,
+    /// Flag `unstable` when more than this fraction of the DOS is at imaginary frequencies.
+    #[arg(long, default_value_t = 1e-3)]
+    pub unstable_threshold: f64,
+}
+
+impl FeatureArgs {
+    pub fn options(&self) -> anyhow::Result<FeatureOptions> {
+        if let Some(bad) = self
+            .temperatures
+            .iter()
+            .find(|t| !(**t > 0.0 && t.is_finite()))
+        {
+            anyhow::bail!("--temperatures: {bad} is not a positive temperature in K");
+        }
+        if self.dos_vector == Some(0) || !(self.dos_max_thz > 0.0) {
+            anyhow::bail!("--dos-vector needs at least 1 bin and --dos-max-thz a positive range");
+        }
+        if let Some(bad) = self
+            .elements
+            .iter()
+            .find(|e| !superion::phonon::composition::is_element(e))
+        {
+            anyhow::bail!("--element: {bad:?} is not a chemical element symbol");
+        }
+        Ok(FeatureOptions {
+            elements: self.elements.clone(),
+            temperatures_k: self.temperatures.clone(),
+            legacy: self.legacy,
+            dos_bins: self.dos_vector,
+            dos_max_thz: self.dos_max_thz,
+            unstable_threshold: self.unstable_threshold,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TrajCommand {
+    /// Mean squared displacement, diffusion coefficient (with uncertainty), Haven ratio
+    /// and Nernst-Einstein conductivity of one species.
+    Msd {
+        file: PathBuf,
+        #[command(flatten)]
+        read: TrajReadArgs,
+        /// The diffusing species.
+        #[arg(long, default_value = "Li")]
+        species: String,
+        /// Start of the fit window (ps); default: where the MSD becomes diffusive.
+        #[arg(long)]
+        start_ps: Option<f64>,
+        /// Temperature (K), for the Nernst-Einstein conductivity.
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Ion charge (e) for the conductivity (default: the usual one for the species).
+        #[arg(long)]
+        charge: Option<f64>,
+        /// Do not subtract the framework's drift (on by default, as the peers do).
+        #[arg(long)]
+        no_drift: bool,
+        /// Lags to report: "all" or "log:N".
+        #[arg(long, default_value = "all")]
+        lags: String,
+        /// Axes for the MSD and D (e.g. xy for diffusion in a plane: D = slope / 4).
+        #[arg(long, default_value = "xyz")]
+        axes: String,
+        /// Write msd.csv, summary.json and msd.svg here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unsupervised hop detection per ion (IonDiff's method, or superion's default),
+    /// with sites, descriptors, correlations and plots.
+    Hops(HopsArgs),
+    /// Hop correlations across several trajectories: a list file with one
+    /// `PATH MATERIAL TEMPERATURE` line per trajectory (IonDiff's DIFFUSION_paths).
+    Correlations(CorrelationsArgs),
+    /// Vibrational DOS per species from the velocity autocorrelation, with the same
+    /// band-centre descriptors as the phonon screening.
+    Vdos {
+        file: PathBuf,
+        #[command(flatten)]
+        read: TrajReadArgs,
+        /// The species to describe (the DOS of every species is computed).
+        #[arg(long, default_value = "Li")]
+        species: String,
+        /// Write vdos.csv, descriptors.json and vdos.svg here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the descriptors as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct HopArgs {
+    /// Species to analyse, comma-separated (default: the usual mobile ion present, Li
+    /// first; IonDiff mode: every atom, as IonDiff does).
+    #[arg(long, value_delimiter = ',')]
+    pub species: Vec<String>,
+    /// `sites` (default): site-based jumps (sites discovered from the density, or
+    /// --sites); `kmeans`: per-ion k-means with per-ion radius, hysteresis, shared
+    /// sites; `iondiff`: IonDiff 1.6's algorithm and defaults.
+    #[arg(long, value_enum, default_value = "sites")]
+    pub mode: ModeArg,
+    /// Sites mode: known sites from a CIF (symmetry expanded), POSCAR or extended XYZ
+    /// (default: discovered from the mobile species' density).
+    #[arg(long)]
+    pub sites: Option<PathBuf>,
+    /// Sites mode: replicate the --sites cell A B C times to match the trajectory's.
+    #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [1, 1, 1])]
+    pub supercell: Vec<usize>,
+    /// Sites mode: one site radius (Å) (default: twice the vibration amplitude, as
+    /// GEMDAT, capped at half the distance to the nearest site).
+    #[arg(long)]
+    pub site_radius: Option<f64>,
+    /// Sites mode: radius of the sites of one label, LABEL=R (Å); repeatable.
+    #[arg(long, value_name = "LABEL=R")]
+    pub label_radius: Vec<String>,
+    /// Sites mode: discovered sites symmetrised with the framework's space group.
+    #[arg(long)]
+    pub symmetrise: bool,
+    /// Sites mode (discovery): density maxima closer than this (Å) are one site.
+    #[arg(long, default_value_t = 1.0)]
+    pub merge_a: f64,
+    /// Sites mode (discovery): a density maximum is a site when at least this many
+    /// times the species' mean density.
+    #[arg(long, default_value_t = 4.0)]
+    pub min_enrichment: f64,
+    /// Largest number of sites per ion tried (k = 2..k_max).
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// Below this best mean silhouette an ion has one site.
+    #[arg(long, default_value_t = 0.7)]
+    pub silhouette: f64,
+    /// IonDiff mode: vibration radius (Å).
+    #[arg(long, default_value_t = 0.4)]
+    pub distance_a: f64,
+    /// Default mode: vibration radius as a multiple of the ion's median distance from
+    /// its site centre.
+    #[arg(long, default_value_t = 2.5)]
+    pub vibration_factor: f64,
+    /// Default mode: an ion leaves a site beyond this multiple of its radius.
+    #[arg(long, default_value_t = 1.5)]
+    pub hysteresis: f64,
+    /// Shorter visits (frames on a site) are flickers, not residences (default: 1 in
+    /// sites mode, every visit counts as in GEMDAT; 3 in kmeans mode).
+    #[arg(long)]
+    pub min_residence: Option<usize>,
+    /// Site centres of different ions closer than this (Å) are one site.
+    #[arg(long, default_value_t = 1.0)]
+    pub site_tolerance_a: f64,
+    /// Default mode: at most this many frames per ion are clustered (evenly strided;
+    /// the sites found are applied to every frame).
+    #[arg(long, default_value_t = 2000)]
+    pub max_cluster_frames: usize,
+    /// Seed of the k-means initialisation and of the correlation null model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Collective hops: events closer than this in time (ps) ...
+    #[arg(long, default_value_t = 0.5)]
+    pub collective_dt_ps: f64,
+    /// ... and than this in space (Å, between hop midpoints).
+    #[arg(long, default_value_t = 5.0)]
+    pub collective_dr_a: f64,
+}
+
+impl HopArgs {
+    pub fn options(&self) -> anyhow::Result<superion::traj::hops::HopOptions> {
+        let mut o = superion::traj::hops::HopOptions::new(self.mode.into());
+        if self.supercell.contains(&0) {
+            anyhow::bail!(
+                "--supercell {:?}: every factor must be at least 1",
+                self.supercell
+            );
+        }
+        if self.mode != ModeArg::Sites && self.k_max < 2 {
+            anyhow::bail!("--k-max must be at least 2, not {}", self.k_max);
+        }
+        if self.min_residence == Some(0) {
+            anyhow::bail!("--min-residence must be at least 1 frame");
+        }
+        if !(self.collective_dt_ps >= 0.0 && self.collective_dr_a >= 0.0) {
+            anyhow::bail!("--collective-dt-ps and --collective-dr-a must be at least 0");
+        }
+        o.sites.known = self
+            .sites
+            .as_deref()
+            .map(superion::io::sites::read)
+            .transpose()?;
+        o.sites.supercell = [self.supercell[0], self.supercell[1], self.supercell[2]];
+        o.sites.radius_a = self.site_radius;
+        for lr in &self.label_radius {
+            let (l, r) = lr
+                .split_once('=')
+                .and_then(|(l, r)| Some((l.to_string(), r.trim().parse::<f64>().ok()?)))
+                .filter(|(_, r)| *r > 0.0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--label-radius {lr:?}: expected LABEL=R with R > 0 in Å, e.g. 48h=0.9"
+                    )
+                })?;
+            o.sites.label_radii.push((l, r));
+        }
+        if let Some(r) = self.site_radius.filter(|r| !(*r > 0.0)) {
+            anyhow::bail!("--site-radius {r}: must be positive (Å)");
+        }
+        o.sites.symmetrise = self.symmetrise;
+        o.sites.merge_a = self.merge_a;
+        o.sites.min_enrichment = self.min_enrichment;
+        if let Some(m) = self.min_residence {
+            o.min_residence_frames = m;
+            o.sites.min_residence_frames = m;
+        }
+        o.species = self.species.clone();
+        o.k_max = self.k_max;
+        o.silhouette_threshold = self.silhouette;
+        o.distance_threshold_a = self.distance_a;
+        o.vibration_factor = self.vibration_factor;
+        o.hysteresis = self.hysteresis;
+        o.site_tolerance_a = self.site_tolerance_a;
+        o.max_cluster_frames = self.max_cluster_frames;
+        o.seed = self.seed;
+        Ok(o)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct HopsArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub read: TrajReadArgs,
+    #[command(flatten)]
+    pub hop: HopArgs,
+    /// Write events.csv, DIFFUSION, sites.csv, descriptors.json and plots here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the events and descriptors as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CorrelationsArgs {
+    /// Lines `PATH MATERIAL TEMPERATURE` (PATH: a trajectory file, or a folder with an
+    /// XDATCAR and INCAR); `#` starts a comment.
+    pub list: PathBuf,
+    #[command(flatten)]
+    pub read: TrajReadArgs,
+    #[command(flatten)]
+    pub hop: HopArgs,
+    /// Largest number of bodies shown and fitted.
+    #[arg(long, default_value_t = 20)]
+    pub max_bodies: usize,
+    /// Write correlations.csv, fit.json and the histogram here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct TrajReadArgs {
+    /// File format (default: from the name or content).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// MD time step (fs); with --stride, the time between frames.
+    #[arg(long)]
+    pub timestep_fs: Option<f64>,
+    /// Every how many MD steps a frame was written.
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Analyse the complete frames of a file whose last frame is cut short.
+    #[arg(long)]
+    pub allow_truncated: bool,
+    /// LAMMPS atom types to elements, e.g. 1=Li,2=P,3=S.
+    #[arg(long)]
+    pub type_map: Option<String>,
+}
+
+impl TrajReadArgs {
+    /// The reading options, checked (before any file is read).
+    pub fn options(&self) -> anyhow::Result<superion::io::traj_input::TrajReadOptions> {
+        if let Some(dt) = self.timestep_fs.filter(|d| !(d.is_finite() && *d > 0.0)) {
+            anyhow::bail!("--timestep-fs {dt}: must be a positive time step in fs");
+        }
+        if self.stride == Some(0) {
+            anyhow::bail!("--stride must be at least 1 MD step per frame");
+        }
+        Ok(superion::io::traj_input::TrajReadOptions {
+            format: self.format.map(Into::into),
+            time: superion::traj::TimeStep {
+                timestep_fs: self.timestep_fs,
+                stride: self.stride,
+            },
+            allow_truncated: self.allow_truncated,
+            type_map: match &self.type_map {
+                Some(m) => superion::io::lammps::parse_type_map(m)?,
+                None => Default::default(),
+            },
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    pub table: PathBuf,
+    #[arg(long, value_enum, default_value = "kmeans")]
+    pub method: MethodArg,
+    /// k: a number (3), a range (2..10) or a list (2,3,5). HDBSCAN finds its own k.
+    #[arg(long, default_value = "2..10")]
+    pub k: String,
+    /// The id column (default: the first).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Feature columns, comma-separated (default: every numeric column).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Use the features as they are (default: standardise each column).
+    #[arg(long)]
+    pub no_scale: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// k-means (and spectral) restarts.
+    #[arg(long, default_value_t = 10)]
+    pub n_init: u32,
+    /// k-means initialisation.
+    #[arg(long, value_enum, default_value = "k-means++")]
+    pub init: InitArg,
+    /// k-means relative tolerance (scikit-learn's: the centre shift against the mean
+    /// feature variance); 0 iterates until no label changes.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// k-means iteration cap per restart.
+    #[arg(long, default_value_t = 300)]
+    pub max_iter: u32,
+    /// Reference sets for the gap statistic (0 turns it off).
+    #[arg(long, default_value_t = 10)]
+    pub gap_refs: usize,
+    /// Re-runs for the stability score (other seeds, or 80 % subsamples for the
+    /// deterministic methods; 0 turns it off).
+    #[arg(long, default_value_t = 4)]
+    pub stability_runs: usize,
+    /// Spectral: the Gaussian kernel's bandwidth σ in (scaled) feature units
+    /// (default: the median pairwise distance).
+    #[arg(long)]
+    pub bandwidth: Option<f64>,
+    /// HDBSCAN: the smallest cluster.
+    #[arg(long, default_value_t = 5)]
+    pub min_cluster_size: usize,
+    /// Skip the method comparison (adjusted Rand index between all methods).
+    #[arg(long)]
+    pub no_compare: bool,
+    /// Write labels.csv, scores.csv, agreement.csv and the plots here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the scores and the chosen k as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// A features table (`phonon features`, or `screen`'s features.csv): id, formula,
+    /// unstable and descriptor columns.
+    pub features: PathBuf,
+    /// Measured conductivities: OBELiX's CSV as is, or any CSV with a composition or id
+    /// column and a conductivity column in S/cm (`<1E-8`: an upper limit).
+    #[arg(long)]
+    pub conductivities: PathBuf,
+    /// Its composition column (default: "Reduced Composition", "composition", "formula").
+    #[arg(long)]
+    pub composition_column: Option<String>,
+    /// Its id column, matched against the features' ids (default: "ID", "id", "material_id").
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Its conductivity column (default: the first whose name contains "conductivity").
+    #[arg(long)]
+    pub conductivity_column: Option<String>,
+    /// A conductor: σ ≥ this (S/cm).
+    #[arg(long, default_value_t = 1e-4)]
+    pub threshold: f64,
+    /// Cluster labels (`screen`'s labels.csv: id, label) for conductivity by cluster.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// A ranking (`screen`'s candidates.csv, best first) for the top-k enrichment.
+    #[arg(long)]
+    pub ranking: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 2000)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write validation.csv, matched.csv, unmatched.csv, validation.json/.md and figures.
+    #[arg(long, default_value = "validation")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ScreenArgs {
+    /// Phonon inputs (Materials Project JSON, phonopy folders, folders of them) or
+    /// one feature table (CSV).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Known fast conductors: a file (one formula or id per line) or a list
+    /// (default: Li10GeP2S12, Li7La3Zr2O12, Li3PS4, Li6PS5Cl, Li7P3S11, Li3N,
+    /// LiTi2(PO4)3, Li3OCl, Li3InCl6).
+    #[arg(long)]
+    pub known: Option<String>,
+    #[arg(long, value_enum, default_value = "ward")]
+    pub method: MethodArg,
+    /// k range (cut to n − 1 for small sets).
+    #[arg(long, default_value = "2..10")]
+    pub k: String,
+    /// Descriptor columns (default: li_centre_thz, li_centre_300k_thz,
+    /// li_spread_thz, li_weight, total_centre_thz).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// The id column of a feature table (default: the first).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "screening")]
+    pub out: PathBuf,
+    /// How PhononDB entries' DOS are computed.
+    #[command(flatten)]
+    pub dos: DosArgs,
+    /// Measured conductivities (OBELiX's CSV, or a table as for `validate`): the
+    /// descriptors, clusters and ranking are validated against them (report
+    /// section, `validation/`); without --known, its conductors (σ ≥ --threshold)
+    /// are the known conductors.
+    #[arg(long)]
+    pub conductivities: Option<PathBuf>,
+    /// With --conductivities: a conductor has σ ≥ this (S/cm).
+    #[arg(long, default_value_t = 1e-4)]
+    pub threshold: f64,
+}

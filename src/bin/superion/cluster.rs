@@ -1,0 +1,129 @@
+//! `superion cluster`: a feature table clustered over a range of k, every k scored.
+
+use superion::{BackendChoice, Engine, report};
+
+use crate::args::ClusterArgs;
+
+pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
+    use superion::cluster::{kmeans::KMeansParams, select};
+    let ks = select::parse_k_range(&a.k)?;
+    let method: select::Method = a.method.into();
+    let engine = Engine::new(backend)?;
+    let t = superion::io::table::read_table(&a.table, a.id.as_deref(), a.columns.as_deref())?;
+    let x = if a.no_scale {
+        t.values.mapv(|v| v as f32)
+    } else {
+        select::standardise(t.values.view())
+    };
+    let opts = select::SelectOptions {
+        seed: a.seed,
+        kmeans: KMeansParams {
+            n_init: a.n_init,
+            init: a.init.into(),
+            tol: a.tol,
+            max_iter: a.max_iter,
+        },
+        gap_refs: a.gap_refs,
+        stability_runs: a.stability_runs,
+        bandwidth: a.bandwidth,
+        min_cluster_size: a.min_cluster_size,
+    };
+    let sel = select::cluster_over_k(&engine, x.view(), method, &ks, &opts)?;
+    let agreement = if a.no_compare || sel.chosen_k < 2 {
+        None
+    } else {
+        Some(select::method_agreement(
+            &engine,
+            x.view(),
+            sel.chosen_k,
+            &opts,
+        )?)
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "table": a.table.display().to_string(), "rows": t.ids.len(), "columns": t.columns,
+                "scaled": !a.no_scale, "options": opts, "selection": sel, "agreement": agreement,
+            }))?
+        );
+    } else {
+        let opt =
+            |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "-"), |v| format!("{v:>w$.4}"));
+        println!(
+            "{:>3} {:>14} {:>11} {:>18} {:>15} {:>8} {:>7} {:>10}",
+            "k",
+            "inertia",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "gap",
+            "gap_s",
+            "stability"
+        );
+        for r in &sel.results {
+            println!(
+                "{:>3} {:>14.6} {:>11.4} {:>18.4} {:>15.4} {} {} {}",
+                r.k,
+                r.inertia,
+                r.silhouette,
+                r.calinski_harabasz,
+                r.davies_bouldin,
+                opt(r.gap, 8),
+                opt(r.gap_s, 7),
+                opt(r.stability, 10)
+            );
+        }
+        if let Some(c) = sel.cophenetic_correlation {
+            println!("cophenetic correlation {c:.4}");
+        }
+        if let Some(b) = sel.bandwidth {
+            println!("spectral bandwidth σ = {b:.4}");
+        }
+        println!("chosen k = {}: {}", sel.chosen_k, sel.why);
+        if let Some(ag) = &agreement {
+            println!("\nadjusted Rand index between methods at k = {}:", ag.k);
+            print!("{:>9}", "");
+            for m in &ag.methods {
+                print!(" {:>9}", m.name());
+            }
+            println!();
+            for (i, m) in ag.methods.iter().enumerate() {
+                print!("{:>9}", m.name());
+                for v in &ag.ari[i] {
+                    print!(" {v:>9.3}");
+                }
+                println!();
+            }
+            for (m, why) in &ag.skipped {
+                println!("({} left out: {why})", m.name());
+            }
+        }
+    }
+    if let Some(dir) = a.out {
+        report::cluster::write_tables(&dir, &t.ids, &sel)?;
+        superion::plot::cluster::write_figures(
+            &dir,
+            &t.ids,
+            &t.columns,
+            t.values.view(),
+            x.view(),
+            &sel,
+            &[],
+        )?;
+        if let Some(ag) = &agreement {
+            report::cluster::write_agreement_csv(ag, &dir.join("agreement.csv"))?;
+            superion::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
+        }
+        eprintln!(
+            "superion: labels.csv, scores.csv{} and plots -> {}",
+            if agreement.is_some() {
+                ", agreement.csv"
+            } else {
+                ""
+            },
+            dir.display()
+        );
+    }
+    Ok(())
+}

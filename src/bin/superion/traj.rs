@@ -1,0 +1,279 @@
+//! `superion traj ...`: MSD and diffusion, VDOS, hops and jumps, correlations across
+//! trajectories.
+
+use superion::io::traj_input::read_trajectory;
+use superion::phonon::descriptors::Value;
+use superion::traj::msd;
+use superion::{BackendChoice, Engine, report};
+
+use crate::args::{CorrelationsArgs, HopsArgs, TrajCommand};
+
+pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
+    match cmd {
+        TrajCommand::Hops(a) => hops(backend, a),
+        TrajCommand::Correlations(a) => correlations(backend, a),
+        TrajCommand::Vdos {
+            file,
+            read,
+            species,
+            out,
+            json,
+        } => {
+            let read = read.options()?;
+            let engine = Engine::new(backend)?;
+            let traj = read_trajectory(&file, &read)?;
+            let r = report::vdos::vdos(&engine, &traj, &file, &species)?;
+            for n in traj.notes.iter().chain(&r.notes) {
+                eprintln!("superion: {n}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r.json)?);
+            } else {
+                for (k, v) in &r.descriptors.columns {
+                    if let Value::Num(x) = v {
+                        println!("{k:<28} {x:.6}");
+                    }
+                }
+            }
+            if let Some(dir) = out {
+                let written = report::vdos::write_outputs(&r, &dir)?;
+                eprintln!("superion: {} -> {}", written.join(", "), dir.display());
+            }
+            Ok(())
+        }
+        TrajCommand::Msd {
+            file,
+            read,
+            species,
+            start_ps,
+            temperature,
+            charge,
+            no_drift,
+            lags,
+            axes,
+            out,
+            json,
+        } => {
+            let read = read.options()?;
+            let opts = report::msd::DiffusionOptions {
+                msd: msd::MsdOptions {
+                    species: species.clone(),
+                    drift_correction: !no_drift,
+                    lags: lags.parse()?,
+                    long_step_a: None,
+                    axes: axes.parse()?,
+                },
+                start_ps,
+                temperature_k: temperature,
+                charge_e: charge,
+            };
+            if let Some(t) = temperature.filter(|t| !(*t > 0.0)) {
+                anyhow::bail!("--temperature must be positive, not {t}");
+            }
+            if let Some(s) = start_ps.filter(|s| !(*s >= 0.0)) {
+                anyhow::bail!("--start-ps must be a time of at least 0 ps, not {s}");
+            }
+            if temperature.is_some()
+                && charge.is_none()
+                && superion::traj::diffusion::default_charge(&species).is_none()
+            {
+                anyhow::bail!("no default charge for {species}: give --charge");
+            }
+            let engine = Engine::new(backend)?;
+            let traj = read_trajectory(&file, &read)?;
+            for n in &traj.notes {
+                eprintln!("superion: {n}");
+            }
+            let d = report::msd::diffusion(&engine, &traj, &file, &opts)?;
+            let (m, fit, s) = (&d.msd, &d.fit, &d.summary);
+            if m.long_steps.count > 0 {
+                eprintln!(
+                    "superion: warning: {} frame-to-frame steps longer than {:.2} Å (worst {:.2} Å, atom {}, frame {}): unwrapping may be ambiguous there",
+                    m.long_steps.count,
+                    m.long_step_a,
+                    m.long_steps.worst_a,
+                    m.long_steps.worst_atom,
+                    m.long_steps.worst_frame
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(s)?);
+            } else {
+                println!(
+                    "{species}: D = {:.4e} ± {:.2e} cm²/s (fit {:.2}-{:.2} ps{}), {} atoms, {} frames of {} ps",
+                    fit.d_cm2_s,
+                    fit.d_err_cm2_s,
+                    fit.fit_start_ps,
+                    fit.fit_end_ps,
+                    if fit.start_chosen_automatically {
+                        ", start automatic"
+                    } else {
+                        ""
+                    },
+                    m.n_atoms,
+                    m.n_frames,
+                    m.dt_ps
+                );
+                println!(
+                    "Haven ratio {:.3} (D_sigma {:.4e} cm²/s; indicative only: the collective MSD is one noisy series)",
+                    s.haven_ratio, s.d_sigma_cm2_s
+                );
+            }
+            if let Some(dir) = out {
+                let written = report::msd::write_outputs(&d, &dir)?;
+                eprintln!("superion: {} -> {}", written.join(", "), dir.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
+    use superion::traj::hops;
+    let read = a.read.options()?;
+    let opts = a.hop.options()?;
+    let engine = Engine::new(backend)?;
+    let t_read = std::time::Instant::now();
+    let traj = read_trajectory(&a.file, &read)?;
+    for n in &traj.notes {
+        eprintln!("superion: {n}");
+    }
+    let read_secs = t_read.elapsed().as_secs_f64();
+    let t0 = std::time::Instant::now();
+    let h = hops::detect(&engine, &traj, &opts)?;
+    let secs = t0.elapsed().as_secs_f64();
+    for n in &h.notes {
+        eprintln!("superion: {n}");
+    }
+    let summary = report::hops::summary(&h, &a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"summary": summary, "events": h.events})
+            )?
+        );
+    } else {
+        println!(
+            "{} ions analysed ({} mode), {} hop events, {} sites; read {:.3} s, analysis {:.3} s",
+            h.ions.len(),
+            opts.mode.name(),
+            h.events.len(),
+            h.sites.len(),
+            read_secs,
+            secs
+        );
+        const MAX_LISTED: usize = 40;
+        if h.events.len() > MAX_LISTED {
+            println!(
+                "(the first {MAX_LISTED} events; all of them with --out (events.csv) or --json)"
+            );
+        }
+        for e in h.events.iter().take(MAX_LISTED) {
+            println!(
+                "ion {:>4} {:<3} frames {:>4} -> {:>4}  site {:>3} -> {:>3}  {:.2} Å{}",
+                e.ion,
+                e.species,
+                e.start_frame,
+                e.end_frame.map_or(-1, |v| v as i64),
+                e.from_site,
+                e.to_site,
+                e.length_a,
+                if e.back_hop { "  (back-hop)" } else { "" }
+            );
+        }
+        for d in &summary.species {
+            println!(
+                "{}: {} of {} ions hop ({:.1} %), {} events, jump rate {:.4} /ion/ps, mean hop {} Å",
+                d.species,
+                d.hopping_ions,
+                d.ions,
+                100.0 * d.fraction_hopping,
+                d.events,
+                d.jump_rate_per_ion_ps,
+                d.hop_length_a
+                    .mean
+                    .map_or("-".into(), |v| format!("{v:.2}"))
+            );
+        }
+        if let Some(j) = &h.jumps {
+            println!(
+                "sites: {} ({}); radius {} ({:.3}-{:.3} Å); {:.0} % of ion-frames on a site",
+                j.n_sites,
+                j.site_source,
+                j.radius_rule,
+                j.radius_min_a,
+                j.radius_max_a,
+                100.0 * j.on_site_fraction
+            );
+            for t in &j.types {
+                println!(
+                    "  jump type {:<22} {:>6} jumps, {:.4} ± {:.4} /ion/ps, D_jump share {:.3e} cm²/s",
+                    t.name, t.count, t.rate_per_ion_ps, t.rate_err_per_ion_ps, t.d_jump_cm2_s
+                );
+            }
+            println!(
+                "D_jump = {:.4e} cm²/s; tracer D = {}",
+                j.d_jump_cm2_s,
+                match (j.d_tracer_cm2_s, j.d_tracer_err_cm2_s) {
+                    (Some(d), Some(e)) => format!("{d:.4e} ± {e:.2e} cm²/s"),
+                    _ => "not determined".into(),
+                }
+            );
+            println!("consistency: {}", j.consistency);
+        }
+        let multi: usize = summary.collective.counts.iter().skip(1).sum();
+        println!(
+            "correlations: threshold {:.3}; {} collective event(s) with 2 or more ions (Δt {} ps, Δr {} Å)",
+            summary.temporal_correlation.threshold,
+            multi,
+            a.hop.collective_dt_ps,
+            a.hop.collective_dr_a
+        );
+    }
+    if let Some(dir) = a.out {
+        let written = report::hops::write_outputs(&h, &dir, &summary)?;
+        eprintln!("superion: {} -> {}", written.join(", "), dir.display());
+    }
+    Ok(())
+}
+
+fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<()> {
+    let read = a.read.options()?;
+    let opts = a.hop.options()?;
+    let entries = superion::io::iondiff::read_paths(&a.list)?;
+    let engine = Engine::new(backend)?;
+    let r = report::correlations::correlations(
+        &engine,
+        &a.list,
+        &entries,
+        &read,
+        &opts,
+        a.max_bodies,
+        a.hop.collective_dt_ps,
+        a.hop.collective_dr_a,
+    )?;
+    let (tp, tfit) = &r.temporal;
+    let (cp, _) = &r.collective;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r.json)?);
+    } else {
+        println!("{} trajectories", r.trajectories);
+        println!("{:>6} {:>10} {:>11}", "bodies", "temporal", "collective");
+        let n = tp.len().max(cp.len());
+        for i in 0..n {
+            let f =
+                |v: &Vec<(usize, f64)>| v.get(i).map_or("-".to_string(), |p| format!("{:.4}", p.1));
+            println!("{:>6} {:>10} {:>11}", i + 2, f(tp), f(cp));
+        }
+        match tfit {
+            Some(f) => println!("fit (temporal): {:.4} + {:.4}·exp(−{:.4} n)", f.a, f.b, f.c),
+            None => println!("fit (temporal): fewer than 3 points, no fit"),
+        }
+    }
+    if let Some(dir) = a.out {
+        let written = report::correlations::write_outputs(&r, &dir)?;
+        eprintln!("superion: {} -> {}", written.join(", "), dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The kernels' batch types and shared constants: what the engine hands to each
+//! backend and what comes back. Both backends (`cpu`, `gpu`) depend on this module and
+//! on nothing above it.
+
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
+
+use crate::error::Result;
+use crate::{geom, invalid};
+
+/// Points per partial-sum chunk of the k-means reduction (must match `CHUNK` in
+/// `shaders/kmeans.wgsl`; the CPU twin sums in the same chunks).
+pub const CHUNK: usize = 256;
+
+/// B labelled problems that share the number of points n and dimensions d.
+/// Problem b uses point set `set_of[b]` of `points` (P x n x d), labels `labels[b]`
+/// (each below `k[b]`). Hop detection has one point set per ion and one problem per
+/// (ion, k); model selection has one point set and one problem per k.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelledBatch<'a> {
+    pub points: ArrayView3<'a, f32>,
+    pub set_of: &'a [u32],
+    pub labels: ArrayView2<'a, u32>,
+    pub k: &'a [u32],
+}
+
+impl<'a> LabelledBatch<'a> {
+    pub fn new(
+        points: ArrayView3<'a, f32>,
+        set_of: &'a [u32],
+        labels: ArrayView2<'a, u32>,
+        k: &'a [u32],
+    ) -> Result<Self> {
+        let (p, n, _) = points.dim();
+        let b = labels.nrows();
+        if set_of.len() != b || k.len() != b {
+            return Err(invalid!(
+                "{b} label rows but {} set indices and {} k values",
+                set_of.len(),
+                k.len()
+            ));
+        }
+        if labels.ncols() != n {
+            return Err(invalid!(
+                "labels have {} columns, points have {n} rows",
+                labels.ncols()
+            ));
+        }
+        if let Some(s) = set_of.iter().find(|&&s| s as usize >= p) {
+            return Err(invalid!("point set {s} does not exist (there are {p})"));
+        }
+        for (row, &kb) in labels.outer_iter().zip(k) {
+            if kb == 0 {
+                return Err(invalid!("k must be at least 1"));
+            }
+            if let Some(l) = row.iter().find(|&&l| l >= kb) {
+                return Err(invalid!("label {l} is not below k = {kb}"));
+            }
+        }
+        Ok(LabelledBatch {
+            points,
+            set_of,
+            labels,
+            k,
+        })
+    }
+
+    /// The largest k in the batch (row width of per-cluster outputs).
+    pub fn kmax(&self) -> usize {
+        self.k.iter().copied().max().unwrap_or(1) as usize
+    }
+
+    /// The point sets problems `range` use, packed, and their set indices into that pack.
+    pub(crate) fn sets_for(&self, range: std::ops::Range<usize>) -> (Vec<f32>, Vec<u32>) {
+        pack_sets(self.points, &self.set_of[range])
+    }
+
+    /// Per problem in `range`: point indices sorted by label (stable) and the start of
+    /// each cluster's run, padded with n up to kmax + 1 entries.
+    pub(crate) fn sorted_order(&self, range: std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
+        let n = self.labels.ncols();
+        let kmax = self.kmax();
+        let mut order = Vec::with_capacity(range.len() * n);
+        let mut starts = Vec::with_capacity(range.len() * (kmax + 1));
+        for b in range {
+            let row = self.labels.row(b);
+            let mut counts = vec![0u32; kmax + 1];
+            for &l in row {
+                counts[l as usize + 1] += 1;
+            }
+            for c in 0..kmax {
+                counts[c + 1] += counts[c];
+            }
+            starts.extend_from_slice(&counts);
+            let mut next = counts;
+            let base = order.len();
+            order.resize(base + n, 0);
+            for (i, &l) in row.iter().enumerate() {
+                order[base + next[l as usize] as usize] = i as u32;
+                next[l as usize] += 1;
+            }
+        }
+        (order, starts)
+    }
+}
+
+/// Pack the distinct point sets named by `set_of` and remap the indices to the pack.
+pub(crate) fn pack_sets(points: ArrayView3<f32>, set_of: &[u32]) -> (Vec<f32>, Vec<u32>) {
+    let mut remap = std::collections::HashMap::new();
+    let mut packed = Vec::new();
+    let mut local = Vec::with_capacity(set_of.len());
+    for &s in set_of {
+        let next = remap.len() as u32;
+        let id = *remap.entry(s).or_insert_with(|| {
+            packed.extend(
+                points
+                    .index_axis(ndarray::Axis(0), s as usize)
+                    .iter()
+                    .copied(),
+            );
+            next
+        });
+        local.push(id);
+    }
+    (packed, local)
+}
+
+/// Lloyd iterations for B independent k-means problems sharing n and d (see
+/// [`LabelledBatch`] for the point-set layout). Initial centres come from the host,
+/// which is what makes both backends give the same labels for the same seed.
+#[derive(Debug, Clone)]
+pub struct LloydBatch<'a> {
+    pub points: ArrayView3<'a, f32>,
+    pub set_of: &'a [u32],
+    pub k: &'a [u32],
+    /// B x kmax x d; rows at and beyond k[b] are ignored.
+    pub init: ArrayView3<'a, f32>,
+    /// Absolute tolerance on the summed squared centre shift, per problem.
+    pub tol: &'a [f32],
+    pub max_iter: u32,
+}
+
+impl LloydBatch<'_> {
+    pub fn kmax(&self) -> usize {
+        self.k.iter().copied().max().unwrap_or(1) as usize
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let (p, n, d) = self.points.dim();
+        let b = self.k.len();
+        if self.set_of.len() != b || self.tol.len() != b {
+            return Err(invalid!(
+                "{b} problems but {} set indices and {} tolerances",
+                self.set_of.len(),
+                self.tol.len()
+            ));
+        }
+        if self.init.dim() != (b, self.kmax(), d) {
+            return Err(invalid!(
+                "initial centres have shape {:?}, expected ({b}, {}, {d})",
+                self.init.dim(),
+                self.kmax()
+            ));
+        }
+        if let Some(s) = self.set_of.iter().find(|&&s| s as usize >= p) {
+            return Err(invalid!("point set {s} does not exist (there are {p})"));
+        }
+        if let Some(&k) = self.k.iter().find(|&&k| k == 0 || k as usize > n) {
+            return Err(invalid!(
+                "k = {k} is not between 1 and the number of points ({n})"
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(invalid!("max_iter must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// What Lloyd's algorithm returns for a batch.
+#[derive(Debug, Clone)]
+pub struct LloydResult {
+    /// B x n, consistent with `centres` (a final assignment step follows the last update).
+    pub labels: Array2<u32>,
+    /// B x kmax x d.
+    pub centres: Array3<f32>,
+    /// Sum of squared distances of points to their centres, per problem.
+    pub inertia: Vec<f64>,
+    /// Lloyd iterations run, per problem.
+    pub n_iter: Vec<u32>,
+}
+
+/// Fractional coordinates of a trajectory with its cells: `frac` is T x N x 3,
+/// `cells` is 1 x 3 x 3 (fixed cell) or T x 3 x 3 (one per frame), rows are the
+/// lattice vectors in Å, so Cartesian r = s · L.
+#[derive(Debug, Clone, Copy)]
+pub struct FracTrajectory<'a> {
+    pub frac: ArrayView3<'a, f32>,
+    pub cells: ArrayView3<'a, f32>,
+}
+
+impl FracTrajectory<'_> {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let (t, _, three) = self.frac.dim();
+        if three != 3 {
+            return Err(invalid!("positions must have 3 components, not {three}"));
+        }
+        let nc = self.cells.shape()[0];
+        if self.cells.shape()[1..] != [3, 3] || (nc != 1 && nc != t) {
+            return Err(invalid!(
+                "cells must be 1x3x3 or {t}x3x3, not {:?}",
+                self.cells.shape()
+            ));
+        }
+        for (f, cell) in self.cells.outer_iter().enumerate() {
+            let det = geom::det(&geom::mat3_of(cell));
+            if !det.is_finite() || det.abs() < 1e-6 {
+                return Err(invalid!("cell of frame {f} is singular (volume {det} Å³)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every cell is orthogonal (rounding alone then gives the minimum image).
+    pub(crate) fn orthogonal(&self) -> bool {
+        self.cells.outer_iter().all(|c| {
+            (0..3).all(|i| (0..3).all(|j| i == j || c[[i, j]].abs() <= 1e-6 * c[[i, i]].abs()))
+        })
+    }
+
+    /// The cell of frame `t`.
+    pub(crate) fn cell(&self, t: usize) -> ArrayView2<'_, f32> {
+        let i = if self.cells.shape()[0] == 1 { 0 } else { t };
+        self.cells.index_axis(ndarray::Axis(0), i)
+    }
+}
+
+/// Unwrapped trajectory: Cartesian displacements from frame 0 (T x N x 3, Å) and the
+/// frame-0 Cartesian positions, plus the ambiguous-step report.
+#[derive(Debug, Clone)]
+pub struct Unwrapped {
+    pub disp: Array3<f32>,
+    pub origin: Array2<f32>,
+    pub long_steps: LongSteps,
+}
+
+/// Frame-to-frame steps longer than the threshold given to `unwrap`: beyond about half
+/// a cell the nearest image is ambiguous, so such steps deserve a warning.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LongSteps {
+    pub count: u64,
+    /// The longest step (Å), with its atom and the frame it ends on.
+    pub worst_a: f32,
+    pub worst_atom: usize,
+    pub worst_frame: usize,
+}
+
+/// Inverses of each cell, computed in f64 and stored as f32 (both backends use these).
+pub(crate) fn inverse_cells(cells: ArrayView3<f32>) -> Array3<f32> {
+    let mut inv = Array3::<f32>::zeros(cells.raw_dim());
+    for (m, mut out) in cells.outer_iter().zip(inv.outer_iter_mut()) {
+        let i = geom::inverse(&geom::mat3_of(m));
+        out.indexed_iter_mut()
+            .for_each(|((r, c), v)| *v = i[r][c] as f32);
+    }
+    inv
+}
+
+impl LongSteps {
+    /// Reduce per-atom (count, max len² bits, frame) statistics to the report.
+    pub(crate) fn from_stats(stats: &[[u32; 4]]) -> LongSteps {
+        let mut out = LongSteps::default();
+        let mut worst2 = 0.0f32;
+        for (a, st) in stats.iter().enumerate() {
+            out.count += st[0] as u64;
+            let l2 = f32::from_bits(st[1]);
+            if st[0] > 0 && l2 > worst2 {
+                worst2 = l2;
+                out.worst_atom = a;
+                out.worst_frame = st[2] as usize;
+            }
+        }
+        out.worst_a = worst2.sqrt();
+        out
+    }
+}

@@ -1,0 +1,149 @@
+//! The hop analysis as files: the summary (`descriptors.json`), the tables and the
+//! figures `superion traj hops --out` writes.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::traj::correlations;
+use crate::traj::hops::types::JumpAnalysis;
+use crate::traj::hops::{Descriptors, HopOptions, Hops, Mode};
+use crate::{invalid, io, plot};
+
+/// Everything `superion traj hops --out` writes, as one JSON summary (also written as
+/// `descriptors.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    pub file: String,
+    pub mode: Mode,
+    pub options: HopOptions,
+    pub n_frames: usize,
+    pub dt_ps: f64,
+    pub k_range: (usize, usize),
+    pub notes: Vec<String>,
+    pub ions_analysed: usize,
+    pub events: usize,
+    pub sites: usize,
+    pub species: Vec<Descriptors>,
+    pub temporal_correlation: correlations::Temporal,
+    pub collective: correlations::Collective,
+    /// Site-based mode: jump types, rates, occupancies, residence times, D_jump vs
+    /// the tracer D.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jumps: Option<JumpAnalysis>,
+}
+
+/// Most path figures written (the hopping ions with the most events first).
+pub const MAX_PATH_FIGURES: usize = 40;
+
+/// Descriptors and correlations of `h`, the hops found in `file`.
+pub fn summary(h: &Hops, file: &Path, collective_dt_ps: f64, collective_dr_a: f64) -> Summary {
+    Summary {
+        file: file.display().to_string(),
+        mode: h.mode,
+        options: h.options.clone(),
+        n_frames: h.n_frames,
+        dt_ps: h.dt_ps,
+        k_range: h.k_range,
+        notes: h.notes.clone(),
+        ions_analysed: h.ions.len(),
+        events: h.events.len(),
+        sites: h.sites.len(),
+        species: h.descriptors(),
+        temporal_correlation: correlations::temporal(&h.events, h.n_frames, h.mode, h.options.seed),
+        collective: correlations::collective(h, collective_dt_ps, collective_dr_a),
+        jumps: h.jumps.clone(),
+    }
+}
+
+/// events.csv, DIFFUSION, sites.csv, descriptors.json, hops.svg (raster),
+/// correlations.svg and paths/ion_<i>.svg into `dir`; the names written.
+pub fn write_outputs(h: &Hops, dir: &Path, summary: &Summary) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    io::hops::write_events_csv(h, &dir.join("events.csv"))?;
+    io::hops::write_diffusion(h, &dir.join("DIFFUSION"))?;
+    io::hops::write_sites_csv(h, &dir.join("sites.csv"))?;
+    let species = h
+        .ions
+        .first()
+        .map(|i| i.species.clone())
+        .unwrap_or_else(|| "X".into());
+    io::hops::write_sites_xyz(h, &dir.join("sites.xyz"), &species)?;
+    io::hops::write_sites_poscar(h, &dir.join("sites.vasp"), &species)?;
+    let json =
+        serde_json::to_string_pretty(summary).map_err(|e| invalid!("descriptors.json: {e}"))?;
+    io::write_atomic(&dir.join("descriptors.json"), json.as_bytes())?;
+    plot::hops::raster_svg(h, &dir.join("hops.svg"))?;
+    let norm = |c: &[usize]| -> Vec<(usize, f64)> {
+        let total: usize = c.iter().skip(1).sum();
+        (2..=c.len())
+            .map(|n| {
+                (
+                    n,
+                    if total > 0 {
+                        c[n - 1] as f64 / total as f64
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect()
+    };
+    let t = norm(&summary.temporal_correlation.counts);
+    let x: Vec<f64> = t.iter().map(|p| p.0 as f64).collect();
+    let y: Vec<f64> = t.iter().map(|p| p.1).collect();
+    plot::hops::correlation_svg(
+        &t,
+        correlations::fit_exponential(&x, &y),
+        &norm(&summary.collective.counts),
+        &format!(
+            "Correlated hops ({} events, threshold {:.3})",
+            h.events.len(),
+            summary.temporal_correlation.threshold
+        ),
+        &dir.join("correlations.svg"),
+    )?;
+    let mut extra = Vec::new();
+    if h.jumps.is_some() {
+        plot::hops::sitemap_svg(h, &dir.join("sitemap.svg"))?;
+        plot::hops::jump_types_svg(h, &dir.join("jump_types.svg"))?;
+        extra = vec!["sitemap.svg".to_string(), "jump_types.svg".to_string()];
+    }
+    let mut written = vec![
+        "events.csv".to_string(),
+        "DIFFUSION".into(),
+        "sites.csv".into(),
+        "sites.xyz".into(),
+        "sites.vasp".into(),
+        "descriptors.json".into(),
+        "hops.svg".into(),
+        "correlations.svg".into(),
+    ];
+    written.extend(extra);
+    let mut by_count: Vec<(usize, usize)> = Vec::new();
+    for e in &h.events {
+        match by_count.iter_mut().find(|(i, _)| *i == e.ion) {
+            Some(x) => x.1 += 1,
+            None => by_count.push((e.ion, 1)),
+        }
+    }
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !by_count.is_empty() {
+        let pdir = dir.join("paths");
+        std::fs::create_dir_all(&pdir).map_err(|source| Error::Io {
+            path: pdir.clone(),
+            source,
+        })?;
+        for (ion, _) in by_count.iter().take(MAX_PATH_FIGURES) {
+            plot::hops::path_svg(h, *ion, &pdir.join(format!("ion_{ion}.svg")))?;
+        }
+        written.push(format!(
+            "paths/ion_<i>.svg ({} of {} hopping ions)",
+            by_count.len().min(MAX_PATH_FIGURES),
+            by_count.len()
+        ));
+    }
+    Ok(written)
+}

@@ -1,0 +1,76 @@
+//! The vibrational DOS from a trajectory as a typed result and as files: `vdos.csv`
+//! (total and per species), `descriptors.json` and `vdos.svg`.
+
+use std::path::Path;
+
+use crate::compute::Engine;
+use crate::error::Result;
+use crate::io::{fmt_f64, write_atomic, write_csv};
+use crate::materials::row_json;
+use crate::phonon::Dos;
+use crate::phonon::descriptors::{FeatureOptions, FeatureRow, features};
+use crate::traj::{Trajectory, vdos};
+use crate::{invalid, plot};
+
+/// The VDOS of every species and the descriptors of one.
+pub struct VdosReport {
+    pub dos: Dos,
+    /// The species described.
+    pub species: String,
+    pub descriptors: FeatureRow,
+    /// What the VDOS computation noted (e.g. velocities from finite differences).
+    pub notes: Vec<String>,
+    /// `descriptors.json` (and `traj vdos --json`).
+    pub json: serde_json::Value,
+    species_list: Vec<String>,
+}
+
+/// The VDOS of `traj` (read from `file`), described for `species`.
+pub fn vdos(engine: &Engine, traj: &Trajectory, file: &Path, species: &str) -> Result<VdosReport> {
+    traj.indices_of(species)?;
+    let (dos, notes) = vdos::vdos(engine, traj)?;
+    let opts = FeatureOptions {
+        elements: vec![species.to_string()],
+        ..Default::default()
+    };
+    let row = features(&dos, &opts)?;
+    let json = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row)});
+    Ok(VdosReport {
+        dos,
+        species: species.to_string(),
+        descriptors: row,
+        notes,
+        json,
+        species_list: traj.species_list(),
+    })
+}
+
+/// `vdos.csv`, `descriptors.json` and `vdos.svg` into `dir`; the names written.
+pub fn write_outputs(r: &VdosReport, dir: &Path) -> Result<Vec<String>> {
+    let dos = &r.dos;
+    let mut header = vec!["freq_thz".to_string(), "total".to_string()];
+    header.extend(r.species_list.iter().cloned());
+    let per: Vec<Vec<f64>> = r
+        .species_list
+        .iter()
+        .map(|s| dos.element_dos(s))
+        .collect::<Result<_>>()?;
+    let rows: Vec<Vec<String>> = (0..dos.freqs_thz.len())
+        .map(|i| {
+            std::iter::once(fmt_f64(dos.freqs_thz[i]))
+                .chain(std::iter::once(fmt_f64(dos.total[i])))
+                .chain(per.iter().map(|g| fmt_f64(g[i])))
+                .collect()
+        })
+        .collect();
+    write_csv(&dir.join("vdos.csv"), &header, &rows)?;
+    let json =
+        serde_json::to_string_pretty(&r.json).map_err(|e| invalid!("descriptors.json: {e}"))?;
+    write_atomic(&dir.join("descriptors.json"), json.as_bytes())?;
+    plot::dos_svg(dos, &dir.join("vdos.svg"))?;
+    Ok(vec![
+        "vdos.csv".into(),
+        "descriptors.json".into(),
+        "vdos.svg".into(),
+    ])
+}
