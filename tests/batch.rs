@@ -541,3 +541,74 @@ fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
     let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
     assert!(failures.contains("broken-entry"), "{failures}");
 }
+
+#[test]
+fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
+    let dir = tempdir("edited");
+    let manifest = dir.join("manifest.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "command: phonon features\ninputs:\n  - {}\n  - {}\n  - {}\n",
+            root().join("data/phonopy/LiF").display(),
+            root().join("data/phonopy/NaCl").display(),
+            root().join("data/phonopy/Li3NbS4").display()
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        run_s,
+    ]));
+    let original = std::fs::read_to_string(run.join("plan.json")).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut p = plan.clone();
+        f(&mut p);
+        serde_json::to_string_pretty(&p).unwrap()
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (edit(&|p| p["shards"][0][0] = 17.into()), "shards[0][0] = 17: there are 3 inputs"),
+        (
+            edit(&|p| p["shards"][1] = p["shards"][0].clone()),
+            "is already in shard 0",
+        ),
+        (edit(&|p| p["shards"] = serde_json::json!([[0, 1]])), "inputs[2]"),
+        (edit(&|p| p["inputs"][1]["id"] = "../../escape".into()), "inputs[1].id \"../../escape\""),
+        (edit(&|p| p["inputs"][2]["id"] = p["inputs"][0]["id"].clone()), "used twice"),
+        (edit(&|p| p["inputs"][0]["sha256"] = "abc".into()), "inputs[0].sha256"),
+        (edit(&|p| p["kind"] = "traj nonsense".into()), "malformed plan"),
+        (original[..original.len() / 2].to_string(), "malformed plan"),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(run.join("plan.json"), &text).unwrap();
+        for args in [
+            vec!["batch", "run", run_s, "--shard", "0"],
+            vec!["batch", "status", run_s],
+            vec!["batch", "merge", run_s, "--partial"],
+        ] {
+            let o = superion(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains("plan.json") && err.contains(expected), "{args:?}: {err}");
+        }
+        // Nothing ran: no result was written, nothing escaped the run folder.
+        assert!(
+            std::fs::read_dir(run.join("results"))
+                .map(|d| d.count() == 0)
+                .unwrap_or(true)
+        );
+        assert!(!dir.join("escape").exists());
+    }
+    // The plan as written still runs.
+    std::fs::write(run.join("plan.json"), &original).unwrap();
+    ok(superion(&["batch", "run", run_s, "--shard", "0"]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,6 +26,17 @@ pub enum BackendChoice {
     Cpu,
 }
 
+impl BackendChoice {
+    /// The name `FromStr` reads ("auto", "gpu", "cpu").
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Gpu => "gpu",
+            BackendChoice::Cpu => "cpu",
+        }
+    }
+}
+
 impl std::str::FromStr for BackendChoice {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

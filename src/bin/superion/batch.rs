@@ -206,7 +206,66 @@ fn read_plan(run_dir: &Path) -> anyhow::Result<Plan> {
             run_dir.display()
         )
     })?;
-    serde_json::from_str(&text).with_context(|| format!("{}: malformed plan", p.display()))
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed plan", p.display()))?;
+    plan.check()
+        .map_err(|e| anyhow::anyhow!("{}: {e} (edit it back, or plan again)", p.display()))?;
+    Ok(plan)
+}
+
+impl Plan {
+    /// A hand-edited plan is checked before anything runs: ids that are safe folder
+    /// names and unique, SHA-256 digests, shards that name every input exactly once.
+    fn check(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, inp) in self.inputs.iter().enumerate() {
+            if inp.id.is_empty()
+                || inp.id.starts_with('.')
+                || sanitize(&inp.id) != inp.id
+            {
+                return Err(format!(
+                    "inputs[{i}].id {:?}: expected a folder name of letters, digits, '.', '-' and '_' (not starting with '.')",
+                    inp.id
+                ));
+            }
+            if !ids.insert(inp.id.as_str()) {
+                return Err(format!("inputs[{i}].id {:?}: used twice", inp.id));
+            }
+            if inp.sha256.len() != 64 || !inp.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "inputs[{i}].sha256: expected 64 hexadecimal digits, found {:?}",
+                    inp.sha256
+                ));
+            }
+        }
+        if self.shards.is_empty() {
+            return Err("shards: empty; a plan has at least one shard".into());
+        }
+        let mut seen = vec![None; self.inputs.len()];
+        for (s, shard) in self.shards.iter().enumerate() {
+            for (j, &i) in shard.iter().enumerate() {
+                let Some(slot) = seen.get_mut(i) else {
+                    return Err(format!(
+                        "shards[{s}][{j}] = {i}: there are {} inputs (0..{})",
+                        self.inputs.len(),
+                        self.inputs.len()
+                    ));
+                };
+                if let Some(other) = slot.replace(s) {
+                    return Err(format!(
+                        "shards[{s}][{j}] = {i}: input {i} is already in shard {other}"
+                    ));
+                }
+            }
+        }
+        if let Some(i) = seen.iter().position(Option::is_none) {
+            return Err(format!(
+                "inputs[{i}] ({}) is in no shard",
+                self.inputs[i].path.display()
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn read_done(run_dir: &Path, inp: &PlanInput) -> Option<Done> {
@@ -383,8 +442,7 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
 
 /// The per-input command line.
 fn argv(backend: superion::BackendChoice, plan: &Plan, inp: &PlanInput, out: &Path) -> Vec<String> {
-    let backend = format!("{backend:?}").to_lowercase();
-    let mut v: Vec<String> = vec!["superion".into(), "--backend".into(), backend];
+    let mut v: Vec<String> = vec!["superion".into(), "--backend".into(), backend.name().into()];
     v.extend(plan.kind.words().iter().map(|s| s.to_string()));
     v.push(inp.path.display().to_string());
     if plan.kind == Kind::PhononFeatures {
