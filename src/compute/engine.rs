@@ -3,6 +3,7 @@
 //! "a batch of Lloyd iterations" or "unwrap these frames"; it never sees buffers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3};
 
@@ -55,6 +56,8 @@ pub struct Engine {
     gpu: Option<Arc<GpuContext>>,
     /// Why this backend was chosen (for `superion devices` and verbose logs).
     pub reason: String,
+    /// Trajectories unwrapped by this engine and its clones (see [`Engine::unwraps`]).
+    unwraps: Arc<AtomicUsize>,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
         Engine {
             gpu: None,
             reason: "CPU requested".into(),
+            unwraps: Default::default(),
         }
     }
 
@@ -80,6 +84,7 @@ impl Engine {
                 Ok(Engine {
                     gpu: Some(ctx),
                     reason,
+                    unwraps: Default::default(),
                 })
             }
             BackendChoice::Auto => {
@@ -100,6 +105,7 @@ impl Engine {
                             "auto: no hardware GPU (seen: {seen}); the CPU path is faster \
                              than a software adapter"
                         ),
+                        unwraps: Default::default(),
                     });
                 }
                 match GpuContext::shared(true) {
@@ -109,10 +115,12 @@ impl Engine {
                             ctx.summary.name, ctx.summary.backend
                         ),
                         gpu: Some(ctx),
+                        unwraps: Default::default(),
                     }),
                     Err(e) => Ok(Engine {
                         gpu: None,
                         reason: format!("auto: GPU unusable ({e}); CPU path"),
+                        unwraps: Default::default(),
                     }),
                 }
             }
@@ -126,6 +134,12 @@ impl Engine {
             Err(_) => BackendChoice::Auto,
         };
         Engine::new(choice)
+    }
+
+    /// How many trajectories this engine (and its clones) has unwrapped: analyses that
+    /// share one [`crate::traj::Prepared`] trajectory add one between them.
+    pub fn unwraps(&self) -> usize {
+        self.unwraps.load(Ordering::Relaxed)
     }
 
     /// The GPU context, when this engine runs on one.
@@ -194,6 +208,7 @@ impl Engine {
 
     /// Unwrap fractional trajectories into Cartesian displacements from frame 0.
     pub fn unwrap(&self, traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
+        self.unwraps.fetch_add(1, Ordering::Relaxed);
         let mut disp = Array3::<f32>::zeros(traj.frac.raw_dim());
         let long_steps = self.unwrap_into(traj, long_step_a, disp.view_mut())?;
         Ok(Unwrapped {
