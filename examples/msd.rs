@@ -58,12 +58,12 @@ fn main() -> superion::Result<()> {
         s.d_cm2_s, s.d_err_cm2_s, s.fit_start_ps, s.fit_end_ps
     );
     println!(
-        "D_sigma = {:.4e} cm²/s, Haven ratio {:.3}",
+        "D_sigma = {:.4e} cm²/s, Haven ratio {:.3} (indicative: the collective MSD is one noisy series)",
         s.d_sigma_cm2_s, s.haven_ratio
     );
     if let Some(c) = &s.conductivity {
         println!(
-            "σ(tracer, Nernst-Einstein) at {} K = {:.3e} ± {:.1e} S/cm",
+            "σ(tracer, Nernst-Einstein) at {} K = {:.3} ± {:.3} S/cm",
             c.temperature_k, c.sigma_tracer_s_cm, c.sigma_tracer_err_s_cm
         );
     }

@@ -142,7 +142,8 @@ pub enum PhononCommand {
         inputs: Vec<PathBuf>,
         #[command(flatten)]
         opts: FeatureArgs,
-        /// Write the table here (CSV) instead of standard output.
+        /// Write the table into this folder (features.csv), or to this file when the
+        /// name ends in .csv; default: standard output.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print rows and failures as JSON on standard output.
@@ -208,6 +209,8 @@ pub enum PhononCommand {
         /// Upper end of the DOS-vector range (THz).
         #[arg(long, default_value_t = 30.0)]
         max_thz: f64,
+        /// Write the matrix into this folder (similarity.csv), or to this file when the
+        /// name ends in .csv; default: standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -367,8 +370,8 @@ pub enum TrajCommand {
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
-        /// The diffusing species.
-        #[arg(long, default_value = "Li")]
+        /// The diffusing species (one element; `traj hops` takes a comma-separated list).
+        #[arg(long, default_value = "Li", value_parser = one_species)]
         species: String,
         /// Start of the fit window (ps); default: where the MSD becomes diffusive.
         #[arg(long)]
@@ -407,8 +410,8 @@ pub enum TrajCommand {
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
-        /// The species to describe (the DOS of every species is computed).
-        #[arg(long, default_value = "Li")]
+        /// The species to describe (one element; the DOS of every species is computed).
+        #[arg(long, default_value = "Li", value_parser = one_species)]
         species: String,
         /// Write vdos.csv, descriptors.json and vdos.svg here.
         #[arg(long)]
@@ -764,4 +767,31 @@ pub struct ScreenArgs {
     /// With --conductivities: a conductor has σ ≥ this (S/cm).
     #[arg(long, default_value_t = 1e-4)]
     pub threshold: f64,
+}
+
+/// `--species` of the one-species analyses: one element symbol.
+fn one_species(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.contains(',') {
+        return Err(format!(
+            "{s:?}: this analysis takes one species per run (traj hops takes a list)"
+        ));
+    }
+    if !superion::phonon::composition::is_element(s) {
+        return Err(format!("{s:?} is not a chemical element symbol"));
+    }
+    Ok(s.to_string())
+}
+
+/// Where a table-writing command writes: `--out` is a folder (the table is `name`
+/// inside it), or the table file itself when its name ends in .csv.
+pub fn table_path(out: &std::path::Path, name: &str) -> PathBuf {
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        out.to_path_buf()
+    } else {
+        out.join(name)
+    }
 }

@@ -49,7 +49,8 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
             match out {
-                Some(path) => {
+                Some(out) => {
+                    let path = crate::args::table_path(&out, "features.csv");
                     io::write_csv(&path, &header, &body)?;
                     eprintln!("superion: {} materials -> {}", rows.len(), path.display());
                 }
@@ -209,7 +210,11 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             match out {
-                Some(path) => io::write_csv(&path, &header, &body)?,
+                Some(out) => {
+                    let path = crate::args::table_path(&out, "similarity.csv");
+                    io::write_csv(&path, &header, &body)?;
+                    eprintln!("superion: {} materials -> {}", dos.len(), path.display());
+                }
                 None => print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?),
             }
             Ok(())
