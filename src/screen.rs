@@ -66,7 +66,7 @@ pub fn parse_known(arg: Option<&str>) -> Result<Vec<Known>> {
     };
     if items.is_empty() {
         return Err(Error::InvalidInput(
-            "--known: no formulas or ids given".into(),
+            "option known: no formulas or ids given".into(),
         ));
     }
     Ok(items

@@ -178,7 +178,7 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
             path,
             1,
             format!(
-                "no conductivity column: name it with --conductivity-column (columns: {})",
+                "no conductivity column: name it with option conductivity_column (columns: {})",
                 header.join(", ")
             ),
         )
@@ -188,7 +188,7 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
             path,
             1,
             format!(
-                "neither a composition nor an id column: name one with --composition-column or --id-column (columns: {})",
+                "neither a composition nor an id column: name one with option composition_column or option id_column (columns: {})",
                 header.join(", ")
             ),
         ));

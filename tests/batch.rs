@@ -575,16 +575,34 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
         serde_json::to_string_pretty(&p).unwrap()
     };
     let cases: Vec<(String, &str)> = vec![
-        (edit(&|p| p["shards"][0][0] = 17.into()), "shards[0][0] = 17: there are 3 inputs"),
+        (
+            edit(&|p| p["shards"][0][0] = 17.into()),
+            "shards[0][0] = 17: there are 3 inputs",
+        ),
         (
             edit(&|p| p["shards"][1] = p["shards"][0].clone()),
             "is already in shard 0",
         ),
-        (edit(&|p| p["shards"] = serde_json::json!([[0, 1]])), "inputs[2]"),
-        (edit(&|p| p["inputs"][1]["id"] = "../../escape".into()), "inputs[1].id \"../../escape\""),
-        (edit(&|p| p["inputs"][2]["id"] = p["inputs"][0]["id"].clone()), "used twice"),
-        (edit(&|p| p["inputs"][0]["sha256"] = "abc".into()), "inputs[0].sha256"),
-        (edit(&|p| p["kind"] = "traj nonsense".into()), "malformed plan"),
+        (
+            edit(&|p| p["shards"] = serde_json::json!([[0, 1]])),
+            "inputs[2]",
+        ),
+        (
+            edit(&|p| p["inputs"][1]["id"] = "../../escape".into()),
+            "inputs[1].id \"../../escape\"",
+        ),
+        (
+            edit(&|p| p["inputs"][2]["id"] = p["inputs"][0]["id"].clone()),
+            "used twice",
+        ),
+        (
+            edit(&|p| p["inputs"][0]["sha256"] = "abc".into()),
+            "inputs[0].sha256",
+        ),
+        (
+            edit(&|p| p["kind"] = "traj nonsense".into()),
+            "malformed plan",
+        ),
         (original[..original.len() / 2].to_string(), "malformed plan"),
     ];
     for (text, expected) in cases {
@@ -597,7 +615,10 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
             let o = superion(&args);
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-            assert!(err.contains("plan.json") && err.contains(expected), "{args:?}: {err}");
+            assert!(
+                err.contains("plan.json") && err.contains(expected),
+                "{args:?}: {err}"
+            );
         }
         // Nothing ran: no result was written, nothing escaped the run folder.
         assert!(

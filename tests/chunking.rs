@@ -128,7 +128,7 @@ fn work_that_cannot_be_split_small_enough_is_an_error_not_a_panic() {
     let err = with_cap(1024, || kmeans_batch(&g, points, &problems, &params)).unwrap_err();
     assert!(matches!(err, superion::Error::TooLarge(_)), "{err}");
     assert!(
-        err.to_string().contains("--backend cpu"),
+        err.to_string().contains("option backend cpu"),
         "the message says what to do: {err}"
     );
     let w = walk(10, 200, 0.1, false, false, 1);

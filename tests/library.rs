@@ -78,7 +78,9 @@ fn analyses_of_a_shared_trajectory_equal_the_same_analyses_alone() {
         report::msd::diffusion_prepared(&engine, &prepared, &file, &diffusion_options()).unwrap();
     for (m, h) in [Mode::Sites, Mode::Kmeans].into_iter().zip(&hops_alone) {
         let s = detect_prepared(&engine, &prepared, &HopOptions::new(m)).unwrap();
-        let key = |e: &superion::traj::hops::Event| (e.ion, e.start_frame, e.end_frame, e.from_site, e.to_site);
+        let key = |e: &superion::traj::hops::Event| {
+            (e.ion, e.start_frame, e.end_frame, e.from_site, e.to_site)
+        };
         assert_eq!(
             s.events.iter().map(key).collect::<Vec<_>>(),
             h.events.iter().map(key).collect::<Vec<_>>(),
@@ -111,13 +113,23 @@ fn screening_runs_through_the_library() {
     // Six inputs, NaCl left out (no Li), k cut below the five materials.
     assert_eq!(run.materials.ids.len(), 5);
     assert_eq!(run.skipped.len(), 1);
-    assert!(run.notes.iter().any(|n| n.contains("k range cut to 2..4")), "{:?}", run.notes);
+    assert!(
+        run.notes.iter().any(|n| n.contains("k range cut to 2..4")),
+        "{:?}",
+        run.notes
+    );
     assert_eq!(run.screening.known_rows.len(), 1);
     assert!(run.report.is_file() && dir.join("candidates.csv").is_file());
     // k beyond the materials is refused in domain words.
     let mut big = request.clone();
     big.ks = vec![9];
-    let e = report::screen::run(&Engine::cpu(), &big, &dir).err().unwrap().to_string();
-    assert!(e.contains("k = 9: every k is at least the number of materials (5)"), "{e}");
+    let e = report::screen::run(&Engine::cpu(), &big, &dir)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("k = 9: every k is at least the number of materials (5)"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

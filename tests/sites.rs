@@ -326,7 +326,7 @@ fn a_site_cell_that_does_not_fit_says_which_supercell() {
     let e = detect(&Engine::cpu(), &traj, &opts)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("try --supercell 2 2 2"), "{e}");
+    assert!(e.contains("try option supercell 2 2 2"), "{e}");
     opts.sites.supercell = [2, 2, 2];
     opts.species = vec!["Cl".into()];
     let e = detect(&Engine::cpu(), &traj, &opts)

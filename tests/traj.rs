@@ -340,7 +340,7 @@ fn malformed_xdatcars_name_the_line_and_what_was_expected() {
     assert!(
         e.contains("frame 3 is truncated")
             && e.contains("2 complete frames")
-            && e.contains("--allow-truncated"),
+            && e.contains("option allow_truncated"),
         "{e}"
     );
     let e = xdatcar_err("marker", &format!("{good}garbage\n"));
@@ -414,7 +414,10 @@ fn time_step_problems_are_clear() {
     let e = read_trajectory(&p, &TrajReadOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no INCAR") && e.contains("--timestep-fs"), "{e}");
+    assert!(
+        e.contains("no INCAR") && e.contains("option timestep_fs"),
+        "{e}"
+    );
     std::fs::write(dir.join("INCAR"), "NBLOCK = 5\n").unwrap();
     let e = read_trajectory(&p, &TrajReadOptions::default())
         .unwrap_err()
@@ -425,7 +428,7 @@ fn time_step_problems_are_clear() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("NBLOCK is missing") && e.contains("--stride"),
+        e.contains("NBLOCK is missing") && e.contains("option stride"),
         "{e}"
     );
     std::fs::write(dir.join("INCAR"), "POTIM = fast\nNBLOCK = 5\n").unwrap();
@@ -458,7 +461,7 @@ fn analysis_problems_are_clear() {
     );
     let m = li_msd(&Engine::cpu(), &traj, true);
     let e = diffusion::fit(&m, Some(50.0)).unwrap_err().to_string();
-    assert!(e.contains("--start-ps 50"), "{e}");
+    assert!(e.contains("option start_ps 50"), "{e}");
     let dir = tempdir("short");
     let p = dir.join("XDATCAR");
     std::fs::write(

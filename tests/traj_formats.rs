@@ -301,7 +301,7 @@ fn malformed_xyz_and_lammps_name_the_line() {
     .unwrap();
     let e = err(&p, TrajFormat::Xyz, "");
     assert!(
-        e.contains("frame 4 is truncated") && e.contains("--allow-truncated"),
+        e.contains("frame 4 is truncated") && e.contains("option allow_truncated"),
         "{e}"
     );
     std::fs::write(&p, good.replacen("4\n", "five\n", 1)).unwrap();
@@ -315,7 +315,7 @@ fn malformed_xyz_and_lammps_name_the_line() {
     write_lammps(&d, &w, false);
     let e = err(&d, TrajFormat::Lammps, "1=Li");
     assert!(
-        e.contains("a.dump:") && e.contains("atom type 2") && e.contains("--type-map"),
+        e.contains("a.dump:") && e.contains("atom type 2") && e.contains("option type_map"),
         "{e}"
     );
     let good = std::fs::read_to_string(&d).unwrap();

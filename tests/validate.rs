@@ -205,7 +205,7 @@ fn another_layout_through_the_column_options() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("--conductivity-column") && e.contains("sigma_rt"),
+        e.contains("option conductivity_column") && e.contains("sigma_rt"),
         "{e}"
     );
     let cols = ColumnNames {

@@ -27,7 +27,7 @@ pub fn hdbscan(x: ArrayView2<f32>, min_cluster_size: usize) -> Result<Density> {
     let n = x.nrows();
     if min_cluster_size < 2 {
         return Err(invalid!(
-            "--min-cluster-size must be at least 2, not {min_cluster_size}"
+            "option min_cluster_size must be at least 2, not {min_cluster_size}"
         ));
     }
     if n < min_cluster_size {

@@ -499,7 +499,7 @@ pub struct Agreement {
 /// Parse "2..10", "3" or "2,3,5".
 pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
     let bad =
-        || invalid!("--k takes a number (3), a range (2..10) or a list (2,3,5), not {text:?}");
+        || invalid!("option k takes a number (3), a range (2..10) or a list (2,3,5), not {text:?}");
     let ks: Vec<usize> = if let Some((a, b)) = text.split_once("..") {
         let (a, b): (usize, usize) = (
             a.trim().parse().map_err(|_| bad())?,

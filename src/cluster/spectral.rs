@@ -58,7 +58,7 @@ pub fn embedding(
     if n > MAX_POINTS {
         return Err(invalid!(
             "spectral clustering solves a dense {n} x {n} eigenproblem; at most {MAX_POINTS} \
-             points are supported (use --method kmeans or a hierarchical method)"
+             points are supported (use option method kmeans or a hierarchical method)"
         ));
     }
     if m == 0 || m > n {

@@ -43,7 +43,7 @@ pub(crate) fn truncated(
         path,
         line,
         format!(
-            "frame {frame} is truncated: {expected} {what} expected, found {found}; the {complete} complete frames can be analysed with --allow-truncated"
+            "frame {frame} is truncated: {expected} {what} expected, found {found}; the {complete} complete frames can be analysed with option allow_truncated"
         ),
     ))
 }

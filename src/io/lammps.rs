@@ -28,7 +28,7 @@ pub fn parse_type_map(text: &str) -> Result<HashMap<String, String>> {
                 Ok((t.trim().to_string(), el.trim().to_string()))
             }
             _ => Err(Error::InvalidInput(format!(
-                "--type-map: expected TYPE=ELEMENT pairs like 1=Li,2=P, found {p:?}"
+                "option type_map: expected TYPE=ELEMENT pairs like 1=Li,2=P, found {p:?}"
             ))),
         })
         .collect()
@@ -251,7 +251,7 @@ fn frame(
                     path,
                     line_no,
                     format!(
-                        "atom type {} has no element: give --type-map {}=Element,...",
+                        "atom type {} has no element: give option type_map {}=Element,...",
                         toks[t], toks[t]
                     ),
                 )

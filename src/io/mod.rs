@@ -86,8 +86,9 @@ pub fn parse_err(path: &Path, line: usize, message: String) -> Error {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same folder, then a
-/// rename over the target.
+/// Write `bytes` to `path` atomically: a temporary file in the same folder (a name
+/// unique to this process and call), then a rename over the target. The one atomic
+/// writer of the crate.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -98,7 +99,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique per process and call, so concurrent writers never share a temporary.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

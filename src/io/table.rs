@@ -80,7 +80,7 @@ pub fn read_table_with_text(
         return Err(parse_err(
             path,
             1,
-            "no numeric feature columns (choose them with --columns)".into(),
+            "no numeric feature columns (choose them with option columns)".into(),
         ));
     }
     let mut values = Array2::<f64>::zeros((records.len(), chosen.len()));

@@ -58,7 +58,7 @@ fn detect(path: &Path) -> Result<TrajFormat> {
         return Ok(TrajFormat::Xyz);
     }
     Err(Error::InvalidInput(format!(
-        "{}: cannot tell the trajectory format from the name or content; give --format",
+        "{}: cannot tell the trajectory format from the name or content; give option format",
         path.display()
     )))
 }
@@ -113,15 +113,19 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         (Some(step), _) => {
             if !(step > 0.0 && step.is_finite()) {
                 return Err(Error::InvalidInput(format!(
-                    "--timestep-fs must be positive, not {step}"
+                    "option timestep_fs must be positive, not {step}"
                 )));
             }
             let stride = match opts.time.stride.or(lammps_stride) {
-                Some(0) => return Err(Error::InvalidInput("--stride must be at least 1".into())),
+                Some(0) => {
+                    return Err(Error::InvalidInput(
+                        "option stride must be at least 1".into(),
+                    ));
+                }
                 Some(s) => s,
                 None => {
                     traj.notes.push(
-                        "no --stride given: every MD step is assumed stored (stride 1)".into(),
+                        "no option stride given: every MD step is assumed stored (stride 1)".into(),
                     );
                     1
                 }
@@ -144,19 +148,19 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             }
             None => {
                 return Err(Error::InvalidInput(format!(
-                    "{}: no INCAR beside the XDATCAR to give POTIM and NBLOCK: give --timestep-fs and --stride",
+                    "{}: no INCAR beside the XDATCAR to give POTIM and NBLOCK: give option timestep_fs and option stride",
                     path.display()
                 )));
             }
         },
         (None, _) => {
             return Err(Error::InvalidInput(format!(
-                "{}: the time between frames is not in the file: give --timestep-fs (the MD time step){}",
+                "{}: the time between frames is not in the file: give option timestep_fs (the MD time step){}",
                 path.display(),
                 if format == TrajFormat::Lammps {
                     "; the stride comes from TIMESTEP"
                 } else {
-                    " and --stride"
+                    " and option stride"
                 }
             )));
         }

@@ -375,12 +375,12 @@ pub fn incar_timestep(path: &Path) -> Result<(f64, usize)> {
         (None, _) => Err(parse_err(
             path,
             0,
-            "POTIM is missing (give --timestep-fs instead)".into(),
+            "POTIM is missing (give option timestep_fs instead)".into(),
         )),
         (_, None) => Err(parse_err(
             path,
             0,
-            "NBLOCK is missing (give --stride instead)".into(),
+            "NBLOCK is missing (give option stride instead)".into(),
         )),
     }
 }

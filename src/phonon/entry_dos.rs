@@ -110,7 +110,7 @@ fn harmonic_dos(
         })?),
         (NacChoice::On, None) => {
             return Err(Error::InvalidInput(format!(
-                "{}: --nac asked for, but there is no BORN (or nac section)",
+                "{}: option nac asked for, but there is no BORN (or nac section)",
                 source.display()
             )));
         }

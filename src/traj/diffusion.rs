@@ -103,7 +103,7 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
         Some(s) => {
             if !(s >= 0.0) || s >= *times.last().unwrap_or(&0.0) {
                 return Err(invalid!(
-                    "--start-ps {s} is outside the trajectory's lags (0 to {:.3} ps)",
+                    "option start_ps {s} is outside the trajectory's lags (0 to {:.3} ps)",
                     times.last().unwrap_or(&0.0)
                 ));
             }

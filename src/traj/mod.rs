@@ -89,7 +89,7 @@ impl Trajectory {
     pub fn dt_ps(&self) -> Result<f64> {
         self.dt_ps.ok_or_else(|| {
             Error::InvalidInput(format!(
-                "{}: the time between frames is unknown: give --timestep-fs and --stride (or an INCAR with POTIM and NBLOCK beside an XDATCAR)",
+                "{}: the time between frames is unknown: give option timestep_fs and option stride (or an INCAR with POTIM and NBLOCK beside an XDATCAR)",
                 self.source.display()
             ))
         })

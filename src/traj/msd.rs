@@ -42,7 +42,7 @@ impl std::str::FromStr for LagGrid {
             _ => match s.strip_prefix("log:").and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) if n >= 2 => Ok(LagGrid::Log(n)),
                 _ => Err(invalid!(
-                    "--lags must be \"all\" or \"log:N\" with N >= 2, not {s:?}"
+                    "option lags must be \"all\" or \"log:N\" with N >= 2, not {s:?}"
                 )),
             },
         }
@@ -118,13 +118,13 @@ impl std::str::FromStr for Axes {
                 'z' => a[2] = true,
                 _ => {
                     return Err(invalid!(
-                        "--axes takes letters from x, y, z (e.g. xyz, xy, z), not {s:?}"
+                        "option axes takes letters from x, y, z (e.g. xyz, xy, z), not {s:?}"
                     ));
                 }
             }
         }
         if a == [false; 3] {
-            return Err(invalid!("--axes needs at least one of x, y, z"));
+            return Err(invalid!("option axes needs at least one of x, y, z"));
         }
         Ok(Axes(a))
     }

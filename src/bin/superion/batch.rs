@@ -206,8 +206,8 @@ fn read_plan(run_dir: &Path) -> anyhow::Result<Plan> {
             run_dir.display()
         )
     })?;
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{}: malformed plan", p.display()))?;
+    let plan: Plan =
+        serde_json::from_str(&text).with_context(|| format!("{}: malformed plan", p.display()))?;
     plan.check()
         .map_err(|e| anyhow::anyhow!("{}: {e} (edit it back, or plan again)", p.display()))?;
     Ok(plan)
@@ -219,10 +219,7 @@ impl Plan {
     fn check(&self) -> Result<(), String> {
         let mut ids = std::collections::BTreeSet::new();
         for (i, inp) in self.inputs.iter().enumerate() {
-            if inp.id.is_empty()
-                || inp.id.starts_with('.')
-                || sanitize(&inp.id) != inp.id
-            {
+            if inp.id.is_empty() || inp.id.starts_with('.') || sanitize(&inp.id) != inp.id {
                 return Err(format!(
                     "inputs[{i}].id {:?}: expected a folder name of letters, digits, '.', '-' and '_' (not starting with '.')",
                     inp.id

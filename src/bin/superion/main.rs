@@ -9,6 +9,7 @@ mod args;
 mod batch;
 mod cluster;
 mod devices;
+mod messages;
 mod phonon;
 mod screen;
 mod traj;
@@ -18,13 +19,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use args::{Cli, Command};
+pub use messages::flags;
 
 fn main() -> ExitCode {
     ensure_runtime_dir();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("superion: error: {e:#}");
+            eprintln!("superion: error: {}", messages::flags(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

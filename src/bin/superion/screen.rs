@@ -74,7 +74,7 @@ pub fn screen(backend: BackendChoice, a: ScreenArgs) -> anyhow::Result<()> {
 /// What a screening left out and found, on standard error.
 fn print_screening(run: &report::screen::ScreenRun) {
     for n in &run.notes {
-        eprintln!("superion: {n}");
+        eprintln!("superion: {}", crate::flags(n));
     }
     for (what, why) in &run.skipped {
         eprintln!("superion: left out {what}: {why}");

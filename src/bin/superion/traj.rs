@@ -24,7 +24,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             let traj = read_trajectory(&file, &read)?;
             let r = report::vdos::vdos(&engine, &traj, &file, &species)?;
             for n in traj.notes.iter().chain(&r.notes) {
-                eprintln!("superion: {n}");
+                eprintln!("superion: {}", crate::flags(n));
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r.json)?);
@@ -82,7 +82,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             let engine = Engine::new(backend)?;
             let traj = read_trajectory(&file, &read)?;
             for n in &traj.notes {
-                eprintln!("superion: {n}");
+                eprintln!("superion: {}", crate::flags(n));
             }
             let d = report::msd::diffusion(&engine, &traj, &file, &opts)?;
             let (m, fit, s) = (&d.msd, &d.fit, &d.summary);
@@ -136,14 +136,14 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     let t_read = std::time::Instant::now();
     let traj = read_trajectory(&a.file, &read)?;
     for n in &traj.notes {
-        eprintln!("superion: {n}");
+        eprintln!("superion: {}", crate::flags(n));
     }
     let read_secs = t_read.elapsed().as_secs_f64();
     let t0 = std::time::Instant::now();
     let h = hops::detect(&engine, &traj, &opts)?;
     let secs = t0.elapsed().as_secs_f64();
     for n in &h.notes {
-        eprintln!("superion: {n}");
+        eprintln!("superion: {}", crate::flags(n));
     }
     let summary = report::hops::summary(&h, &a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
     if a.json {

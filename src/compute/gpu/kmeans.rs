@@ -54,7 +54,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
     if per_problem > max_bind {
         return Err(Error::TooLarge(format!(
             "one k-means problem of {n} points x {d} dims (k <= {kmax}) exceeds the \
-             {max_bind}-byte binding limit; use --backend cpu"
+             {max_bind}-byte binding limit; use option backend cpu"
         )));
     }
     for group in chunks(b_total, per_problem, max_bind) {

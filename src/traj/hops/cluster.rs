@@ -24,7 +24,10 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
     let dt_ps = traj.dt_ps()?;
     let atoms = selected_atoms(traj, opts)?;
     if opts.k_max < 2 {
-        return Err(invalid!("--k-max must be at least 2, not {}", opts.k_max));
+        return Err(invalid!(
+            "option k_max must be at least 2, not {}",
+            opts.k_max
+        ));
     }
     if t < 3 {
         return Err(invalid!(

@@ -145,7 +145,7 @@ pub fn select_sites(
     }
     if supercell.contains(&0) {
         return Err(invalid!(
-            "--supercell {supercell:?}: every factor must be at least 1"
+            "option supercell {supercell:?}: every factor must be at least 1"
         ));
     }
     let mut sites = Vec::new();
@@ -194,7 +194,7 @@ fn check_lattice(
                 })
                 .collect();
             return Err(invalid!(
-                "{}: the sites' cell ({:.3} {:.3} {:.3} Å with --supercell {} {} {}) does not match the trajectory's ({:.3} {:.3} {:.3} Å); try --supercell {}",
+                "{}: the sites' cell ({:.3} {:.3} {:.3} Å with option supercell {} {} {}) does not match the trajectory's ({:.3} {:.3} {:.3} Å); try option supercell {}",
                 source,
                 l(sites_lat, 0),
                 l(sites_lat, 1),
@@ -229,7 +229,7 @@ pub fn discover_sites(
     let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
     if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
         return Err(invalid!(
-            "site discovery: --grid-a, --smoothing-a must be positive and --merge-a not negative"
+            "site discovery: the density grid and its smoothing must be positive and the merge distance not negative"
         ));
     }
     let n: [usize; 3] =
@@ -376,7 +376,7 @@ pub fn discover_sites(
     }
     if sites.is_empty() {
         return Err(invalid!(
-            "{}: no {species} density maximum reaches {} times the mean density; lower --min-enrichment or give known sites with --sites",
+            "{}: no {species} density maximum reaches {} times the mean density; lower option min_enrichment or give known sites with option sites",
             traj.source.display(),
             opts.min_enrichment
         ));
@@ -401,7 +401,7 @@ fn symmetrise(
         .collect();
     if framework.is_empty() {
         return Err(invalid!(
-            "--symmetrise needs framework atoms (atoms other than the mobile species)"
+            "option symmetrise needs framework atoms (atoms other than the mobile species)"
         ));
     }
     let mut kinds: Vec<String> = Vec::new();
@@ -433,8 +433,9 @@ fn symmetrise(
         cell[2][1], cell[2][2],
     ]);
     let mcell = moyo::base::Cell::new(moyo::base::Lattice::new(lat), positions, numbers);
-    let ds = moyo::MoyoDataset::with_default(&mcell, opts.symprec_a)
-        .map_err(|e| invalid!("--symmetrise: no space group found for the framework ({e:?})"))?;
+    let ds = moyo::MoyoDataset::with_default(&mcell, opts.symprec_a).map_err(|e| {
+        invalid!("option symmetrise: no space group found for the framework ({e:?})")
+    })?;
     let ops: Vec<([[f64; 3]; 3], [f64; 3])> = ds
         .operations
         .iter()
@@ -567,13 +568,13 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         ));
     }
     if so.min_residence_frames == 0 {
-        return Err(invalid!("--min-residence must be at least 1 frame"));
+        return Err(invalid!("option min_residence must be at least 1 frame"));
     }
     let atoms = selected_atoms(traj, opts)?;
     let species = traj.species[atoms[0]].clone();
     if atoms.iter().any(|&a| traj.species[a] != species) {
         return Err(invalid!(
-            "the site-based mode analyses one mobile species at a time; give one with --species"
+            "the site-based mode analyses one mobile species at a time; give one with option species"
         ));
     }
     let mut notes = Vec::new();

@@ -193,7 +193,7 @@ pub fn selected_atoms(traj: &Trajectory, opts: &HopOptions) -> Result<Vec<usize>
                     .find(|s| present.iter().any(|p| p == *s))
                     .ok_or_else(|| {
                         invalid!(
-                            "{}: none of the usual mobile species ({}) is present; name one with --species (species here: {})",
+                            "{}: none of the usual mobile species ({}) is present; name one with option species (species here: {})",
                             traj.source.display(),
                             PREFERRED_SPECIES.join(", "),
                             present.join(", ")
