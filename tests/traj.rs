@@ -585,3 +585,87 @@ fn planar_and_axial_msd_give_the_same_d_for_an_isotropic_walk() {
     }
     assert!("xq".parse::<superion::traj::msd::Axes>().is_err());
 }
+
+#[test]
+fn cli_messages_name_flags_and_bad_options_fail_before_reading() {
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let xdatcar = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    let x = xdatcar.to_str().unwrap();
+    // The library's "option start_ps" is "--start-ps" on the command line.
+    let (code, err) = run(&[
+        "traj",
+        "msd",
+        x,
+        "--timestep-fs",
+        "2",
+        "--stride",
+        "50",
+        "--start-ps",
+        "50",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--start-ps 50 is outside") && !err.contains("option "),
+        "{err}"
+    );
+    // Bad options are refused before the (missing) file is read.
+    for (args, expected) in [
+        (
+            vec!["traj", "msd", "/no/such/file", "--lags", "log:1"],
+            "--lags must be",
+        ),
+        (
+            vec!["traj", "msd", "/no/such/file", "--axes", "q"],
+            "--axes takes letters",
+        ),
+        (
+            vec!["traj", "msd", "/no/such/file", "--temperature=-3"],
+            "--temperature must be positive",
+        ),
+        (
+            vec!["traj", "msd", "/no/such/file", "--timestep-fs", "0"],
+            "--timestep-fs 0: must be a positive time step",
+        ),
+        (
+            vec![
+                "traj",
+                "hops",
+                "/no/such/file",
+                "--mode",
+                "kmeans",
+                "--k-max",
+                "1",
+            ],
+            "--k-max must be at least 2",
+        ),
+        (
+            vec!["screen", "/no/such/dir", "--k", "two"],
+            "--k takes a number",
+        ),
+        (
+            vec!["cluster", "/no/such.csv", "--k", "0..x"],
+            "--k takes a number",
+        ),
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(expected) && !err.contains("/no/such"),
+            "{args:?}: {err}"
+        );
+    }
+    // One species per run where the analysis takes one.
+    let (code, err) = run(&["traj", "msd", x, "--species", "Li,Na"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("one species per run"), "{err}");
+}
