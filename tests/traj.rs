@@ -437,6 +437,34 @@ fn time_step_problems_are_clear() {
         .to_string();
     assert!(e.contains("INCAR:1") && e.contains("POTIM"), "{e}");
     assert!(xdatcar::incar_timestep(&dir.join("INCAR")).is_err());
+    // A time step without a stride: XDATCAR frames are NBLOCK steps apart, so the
+    // stride is never guessed as 1. With an INCAR beside it, NBLOCK is the stride.
+    let step_only = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(2.0),
+            stride: None,
+        },
+        ..Default::default()
+    };
+    std::fs::write(dir.join("INCAR"), "POTIM = 1\nNBLOCK = 5\n").unwrap();
+    let t = read_trajectory(&p, &step_only).unwrap();
+    assert!((t.dt_ps.unwrap() - 0.010).abs() < 1e-12, "2 fs x NBLOCK 5");
+    assert!(t.notes.iter().any(|n| n.contains("stride NBLOCK from")), "{:?}", t.notes);
+    std::fs::remove_file(dir.join("INCAR")).unwrap();
+    let e = read_trajectory(&p, &step_only).unwrap_err().to_string();
+    assert!(
+        e.contains("XDATCAR frames are NBLOCK MD steps apart") && e.contains("option stride"),
+        "{e}"
+    );
+    // On the command line: an error naming the flag, exit code 1, nothing computed.
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["traj", "msd", p.to_str().unwrap(), "--timestep-fs", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("give --stride (NBLOCK)"), "{err}");
+    assert!(o.stdout.is_empty());
 }
 
 #[test]

@@ -116,23 +116,38 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     "option timestep_fs must be positive, not {step}"
                 )));
             }
-            let stride = match opts.time.stride.or(lammps_stride) {
-                Some(0) => {
+            // The stride: given, or carried by the file (LAMMPS TIMESTEP, the INCAR's
+            // NBLOCK beside an XDATCAR); never guessed.
+            let (stride, from) = match (opts.time.stride, lammps_stride, format) {
+                (Some(0), _, _) => {
                     return Err(Error::InvalidInput(
                         "option stride must be at least 1".into(),
                     ));
                 }
-                Some(s) => s,
-                None => {
-                    traj.notes.push(
-                        "no option stride given: every MD step is assumed stored (stride 1)".into(),
-                    );
-                    1
+                (Some(s), _, _) => (s, "given".to_string()),
+                (None, Some(s), _) => (s, "inferred from the TIMESTEP values".to_string()),
+                (None, None, TrajFormat::Xdatcar) => match &incar {
+                    Some(incar) => {
+                        let nblock = xdatcar::incar_nblock(incar)?;
+                        (nblock, format!("NBLOCK from {}", incar.display()))
+                    }
+                    None => {
+                        return Err(Error::InvalidInput(format!(
+                            "{}: XDATCAR frames are NBLOCK MD steps apart and no INCAR beside it says how many: give option stride (NBLOCK) with option timestep_fs",
+                            path.display()
+                        )));
+                    }
+                },
+                (None, None, _) => {
+                    return Err(Error::InvalidInput(format!(
+                        "{}: the file does not say how many MD steps lie between its frames: give option stride (1 if every step was written)",
+                        path.display()
+                    )));
                 }
             };
             traj.dt_ps = Some(step * stride as f64 / 1000.0);
             traj.notes.push(format!(
-                "time between frames {step} fs x {stride} = {} ps (command line)",
+                "time between frames {step} fs x {stride} = {} ps (time step given, stride {from})",
                 step * stride as f64 / 1000.0
             ));
         }

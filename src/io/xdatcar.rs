@@ -329,6 +329,34 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
 /// POTIM (fs) and NBLOCK from an INCAR: the time between XDATCAR frames is
 /// POTIM × NBLOCK. Both must be present (IonDiff reads them the same way).
 pub fn incar_timestep(path: &Path) -> Result<(f64, usize)> {
+    match incar_tags(path)? {
+        (Some(p), Some(b)) => Ok((p, b)),
+        (None, _) => Err(parse_err(
+            path,
+            0,
+            "POTIM is missing (give option timestep_fs instead)".into(),
+        )),
+        (_, None) => Err(parse_err(
+            path,
+            0,
+            "NBLOCK is missing (give option stride instead)".into(),
+        )),
+    }
+}
+
+/// The INCAR's NBLOCK (MD steps between XDATCAR frames).
+pub fn incar_nblock(path: &Path) -> Result<usize> {
+    incar_tags(path)?.1.ok_or_else(|| {
+        parse_err(
+            path,
+            0,
+            "NBLOCK is missing (give option stride instead)".into(),
+        )
+    })
+}
+
+/// POTIM and NBLOCK of an INCAR, where set.
+fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
     let text = read_text(path)?;
     let mut potim = None;
     let mut nblock = None;
@@ -370,19 +398,7 @@ pub fn incar_timestep(path: &Path) -> Result<(f64, usize)> {
             }
         }
     }
-    match (potim, nblock) {
-        (Some(p), Some(b)) => Ok((p, b)),
-        (None, _) => Err(parse_err(
-            path,
-            0,
-            "POTIM is missing (give option timestep_fs instead)".into(),
-        )),
-        (_, None) => Err(parse_err(
-            path,
-            0,
-            "NBLOCK is missing (give option stride instead)".into(),
-        )),
-    }
+    Ok((potim, nblock))
 }
 
 /// Whether `text` starts like an XDATCAR (a scale line, then three lattice vectors).
