@@ -697,3 +697,32 @@ fn cli_messages_name_flags_and_bad_options_fail_before_reading() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("one species per run"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_the_output_quietly() {
+    use std::io::Read;
+    // `superion traj hops ... --json | head -c 100`: the JSON is hundreds of kB.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args([
+            "traj",
+            "hops",
+            root().join("data/Li6PS5Cl.XDATCAR.gz").to_str().unwrap(),
+            "--timestep-fs",
+            "2",
+            "--stride",
+            "50",
+            "--json",
+        ])
+        .env("SUPERION_BACKEND", "cpu")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's reading end is closed here.
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(o.status.code(), Some(101), "no panic exit: {err}");
+}

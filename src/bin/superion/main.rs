@@ -22,6 +22,7 @@ use args::{Cli, Command};
 pub use messages::flags;
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     ensure_runtime_dir();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,6 +46,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { out } => screen::demo(backend, &out),
         Command::Cluster(a) => cluster::cluster(backend, a),
         Command::Batch(cmd) => batch::batch_cmd(backend, cmd),
+    }
+}
+
+/// `superion ... | head`: when the reader goes away, stop quietly as Unix tools do
+/// (the default SIGPIPE action), not with a panic on the next write.
+fn quiet_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
