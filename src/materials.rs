@@ -113,7 +113,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
         } else {
             return Err(Error::Io {
                 path: p.clone(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
             });
         }
     }

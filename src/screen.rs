@@ -46,6 +46,19 @@ pub struct Known {
     pub composition: Option<Composition>,
 }
 
+/// A path rather than formulas: a folder separator, or a file extension (a formula's
+/// '.' is followed by digits, "Li0.5La0.5TiO3").
+fn looks_like_a_file(a: &str) -> bool {
+    a.contains('/')
+        || a.contains('\\')
+        || a.rsplit_once('.').is_some_and(|(_, ext)| {
+            [
+                "txt", "csv", "dat", "list", "lst", "md", "tsv", "yaml", "json",
+            ]
+            .contains(&ext.to_ascii_lowercase().as_str())
+        })
+}
+
 /// `--known`: a file (one formula or id per line, `#` comments) or a comma-separated
 /// list; none means [`DEFAULT_KNOWN`].
 pub fn parse_known(arg: Option<&str>) -> Result<Vec<Known>> {
@@ -57,6 +70,11 @@ pub fn parse_known(arg: Option<&str>) -> Result<Vec<Known>> {
                 .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
                 .filter(|l| !l.is_empty())
                 .collect()
+        }
+        Some(a) if looks_like_a_file(a) => {
+            return Err(Error::InvalidInput(format!(
+                "option known {a:?}: no such file (formulas or ids go comma-separated, e.g. Li3PS4,mp-985583)"
+            )));
         }
         Some(a) => a
             .split(',')

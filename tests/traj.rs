@@ -449,7 +449,11 @@ fn time_step_problems_are_clear() {
     std::fs::write(dir.join("INCAR"), "POTIM = 1\nNBLOCK = 5\n").unwrap();
     let t = read_trajectory(&p, &step_only).unwrap();
     assert!((t.dt_ps.unwrap() - 0.010).abs() < 1e-12, "2 fs x NBLOCK 5");
-    assert!(t.notes.iter().any(|n| n.contains("stride NBLOCK from")), "{:?}", t.notes);
+    assert!(
+        t.notes.iter().any(|n| n.contains("stride NBLOCK from")),
+        "{:?}",
+        t.notes
+    );
     std::fs::remove_file(dir.join("INCAR")).unwrap();
     let e = read_trajectory(&p, &step_only).unwrap_err().to_string();
     assert!(
@@ -723,6 +727,68 @@ fn a_reader_that_goes_away_stops_the_output_quietly() {
     // The pipe's reading end is closed here.
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_ne!(o.status.code(), Some(101), "no panic exit: {err}");
+}
+
+#[test]
+fn mistyped_inputs_get_one_clear_message() {
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    // A missing file is named once, not "entity not found: entity not found".
+    let (code, _, err) = run(&["traj", "msd", "/no/such.xdatcar"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.matches("no such file").count(), 1, "{err}");
+    // A mistyped --known file is not taken as a formula.
+    let phonopy = root().join("data/phonopy");
+    let (code, _, err) = run(&[
+        "screen",
+        phonopy.to_str().unwrap(),
+        "--known",
+        "nothere.txt",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--known \"nothere.txt\": no such file"),
+        "{err}"
+    );
+    // Element symbols in any case.
+    let x = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    let (code, out, err) = run(&[
+        "traj",
+        "msd",
+        x.to_str().unwrap(),
+        "--timestep-fs",
+        "2",
+        "--stride",
+        "50",
+        "--species",
+        "li",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("Li: D = 1.3568e-5"), "{out}");
+    let (code, out, err) = run(&[
+        "phonon",
+        "show",
+        phonopy.join("LiF").to_str().unwrap(),
+        "--element",
+        "li",
+        "--out",
+        std::env::temp_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("li_centre_thz"), "{out}");
 }

@@ -68,7 +68,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
     if !path.is_file() {
         return Err(Error::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
         });
     }
     let format = match opts.format {

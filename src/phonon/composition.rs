@@ -116,6 +116,18 @@ pub fn is_element(symbol: &str) -> bool {
     electronegativity(symbol).is_some()
 }
 
+/// An element symbol written in any case ("li", "LI") as the symbol ("Li"); `None`
+/// when it is not an element.
+pub fn element_symbol(text: &str) -> Option<String> {
+    let t = text.trim();
+    let mut c = t.chars();
+    let first = c.next()?.to_ascii_uppercase();
+    let s: String = std::iter::once(first)
+        .chain(c.map(|x| x.to_ascii_lowercase()))
+        .collect();
+    is_element(&s).then_some(s)
+}
+
 /// Element -> amount.
 pub type Composition = BTreeMap<String, f64>;
 

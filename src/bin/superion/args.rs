@@ -314,7 +314,7 @@ impl DosArgs {
 #[derive(clap::Args, Clone)]
 pub struct FeatureArgs {
     /// Element projections to describe (repeatable; the first is also the legacy one).
-    #[arg(long = "element", default_value = "Li")]
+    #[arg(long = "element", default_value = "Li", value_parser = element)]
     pub elements: Vec<String>,
     /// Temperatures (K) for Bose-Einstein weighted band centres.
     #[arg(long, value_delimiter = ',', default_value = "300,600,900")]
@@ -426,7 +426,7 @@ pub enum TrajCommand {
 pub struct HopArgs {
     /// Species to analyse, comma-separated (default: the usual mobile ion present, Li
     /// first; IonDiff mode: every atom, as IonDiff does).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = element)]
     pub species: Vec<String>,
     /// `sites` (default): site-based jumps (sites discovered from the density, or
     /// --sites); `kmeans`: per-ion k-means with per-ion radius, hysteresis, shared
@@ -777,10 +777,13 @@ fn one_species(s: &str) -> Result<String, String> {
             "{s:?}: this analysis takes one species per run (traj hops takes a list)"
         ));
     }
-    if !superion::phonon::composition::is_element(s) {
-        return Err(format!("{s:?} is not a chemical element symbol"));
-    }
-    Ok(s.to_string())
+    element(s)
+}
+
+/// One element symbol, in any case ("li" is Li).
+fn element(s: &str) -> Result<String, String> {
+    superion::phonon::composition::element_symbol(s)
+        .ok_or_else(|| format!("{:?} is not a chemical element symbol", s.trim()))
 }
 
 /// Where a table-writing command writes: `--out` is a folder (the table is `name`

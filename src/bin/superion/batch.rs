@@ -356,8 +356,11 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
         }
         Kind::TrajMsd | Kind::TrajHops => {
             for p in &given {
+                if !p.exists() {
+                    bail!("{}: no such file or folder", p.display());
+                }
                 if !p.is_file() {
-                    bail!("{}: not a trajectory file", p.display());
+                    bail!("{}: a folder; a trajectory input is a file", p.display());
                 }
             }
             given

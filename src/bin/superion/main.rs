@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("superion: error: {}", messages::flags(&format!("{e:#}")));
+            eprintln!("superion: error: {}", messages::flags(&messages::chain(&e)));
             ExitCode::FAILURE
         }
     }

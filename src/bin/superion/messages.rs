@@ -28,6 +28,23 @@ pub fn flags(message: &str) -> String {
     out
 }
 
+/// An error and its causes, each cause shown once: a cause whose text the message
+/// already holds ("x: No such file ..." over "No such file ...") is not repeated.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
