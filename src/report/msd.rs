@@ -51,6 +51,8 @@ pub struct DiffusionSummary {
     pub d_cm2_s: f64,
     pub d_err_cm2_s: f64,
     pub d_sigma_cm2_s: f64,
+    /// Standard error of D_sigma over consecutive blocks (null when not determined).
+    pub d_sigma_err_cm2_s: f64,
     pub drift_correction: String,
     pub dt_ps: f64,
     pub file: String,
@@ -59,8 +61,10 @@ pub struct DiffusionSummary {
     pub fit_points: usize,
     pub fit_start_automatic: bool,
     pub fit_start_ps: f64,
-    /// D / D_sigma (NaN, written null, when D_sigma is not positive).
+    /// D / D_sigma, null when the run does not determine it (see `haven_note`).
     pub haven_ratio: f64,
+    pub haven_ratio_err: f64,
+    pub haven_note: String,
     pub long_steps: LongSteps,
     pub mean_volume_a3: f64,
     pub msd: Vec<MsdPoint>,
@@ -108,12 +112,8 @@ fn summarise(
 ) -> Result<Diffusion> {
     let species = &opts.msd.species;
     let fit = diffusion::fit(&m, opts.start_ps)?;
-    let d_sigma = diffusion::collective_d(&m, &fit);
-    let haven = if d_sigma > 0.0 {
-        fit.d_cm2_s / d_sigma
-    } else {
-        f64::NAN
-    };
+    let coll = diffusion::collective(&m, &fit);
+    let d_sigma = coll.d_cm2_s;
     let mean_volume: f64 =
         (0..traj.n_frames()).map(|t| traj.volume_a3(t)).sum::<f64>() / traj.n_frames() as f64;
     let conductivity = match opts.temperature_k {
@@ -142,6 +142,7 @@ fn summarise(
         d_cm2_s: fit.d_cm2_s,
         d_err_cm2_s: fit.d_err_cm2_s,
         d_sigma_cm2_s: d_sigma,
+        d_sigma_err_cm2_s: coll.d_err_cm2_s,
         drift_correction: m.drift.clone(),
         dt_ps: m.dt_ps,
         file: file.display().to_string(),
@@ -150,7 +151,9 @@ fn summarise(
         fit_points: fit.n_points,
         fit_start_automatic: fit.start_chosen_automatically,
         fit_start_ps: fit.fit_start_ps,
-        haven_ratio: haven,
+        haven_ratio: coll.haven_ratio,
+        haven_ratio_err: coll.haven_ratio_err,
+        haven_note: coll.haven_note.clone(),
         long_steps: m.long_steps.clone(),
         mean_volume_a3: mean_volume,
         msd: times

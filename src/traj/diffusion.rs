@@ -232,24 +232,137 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
 /// D_sigma (cm²/s) from the collective MSD, by ordinary least squares from the fit
 /// start to a third of the run. The collective MSD is a single series (as noisy as
 /// one atom's MSD), so its long lags, averaged over few independent origins, are
-/// left out, and the Haven ratio built on it is indicative only.
+/// left out; [`collective`] gives its uncertainty.
 pub fn collective_d(msd: &Msd, fit: &Fit) -> f64 {
     let t = msd.times_ps();
+    ols_d(msd, &t, &msd.collective_a2, fit.fit_start_ps)
+}
+
+/// The slope of `y(t)` as a D (cm²/s), fitted from `start_ps` to a third of `t`'s span.
+fn ols_d(msd: &Msd, t: &[f64], y: &[f64], start_ps: f64) -> f64 {
     let end = t.last().copied().unwrap_or(0.0) / 3.0;
-    let idx: Vec<usize> = (0..t.len())
-        .filter(|&i| t[i] >= fit.fit_start_ps - 1e-9 && t[i] <= end.max(fit.fit_start_ps))
+    let idx: Vec<usize> = (0..t.len().min(y.len()))
+        .filter(|&i| t[i] >= start_ps - 1e-9 && t[i] <= end.max(start_ps))
         .collect();
     if idx.len() < 2 {
         return f64::NAN;
     }
     let xm = idx.iter().map(|&i| t[i]).sum::<f64>() / idx.len() as f64;
-    let ym = idx.iter().map(|&i| msd.collective_a2[i]).sum::<f64>() / idx.len() as f64;
+    let ym = idx.iter().map(|&i| y[i]).sum::<f64>() / idx.len() as f64;
     let sxx: f64 = idx.iter().map(|&i| (t[i] - xm).powi(2)).sum();
-    let sxy: f64 = idx
-        .iter()
-        .map(|&i| (t[i] - xm) * (msd.collective_a2[i] - ym))
-        .sum();
+    let sxy: f64 = idx.iter().map(|&i| (t[i] - xm) * (y[i] - ym)).sum();
     sxy / sxx * A2_PER_PS_IN_CM2_PER_S / (2.0 * msd.axes.count() as f64)
+}
+
+/// D_sigma with its uncertainty, and the Haven ratio when the run determines it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Collective {
+    /// D_sigma (cm²/s): the mean over consecutive blocks of the run when there are at
+    /// least 3, else from the whole run (then without an uncertainty).
+    pub d_cm2_s: f64,
+    /// Its standard error over the blocks (NaN without blocks).
+    pub d_err_cm2_s: f64,
+    /// D_sigma of each block (cm²/s).
+    pub block_d_cm2_s: Vec<f64>,
+    /// The blocks' length (ps).
+    pub block_ps: f64,
+    /// H = D* / D_sigma and its propagated standard error; NaN when not determined.
+    pub haven_ratio: f64,
+    pub haven_ratio_err: f64,
+    /// Why H is (or is not) determined, in words.
+    pub haven_note: String,
+}
+
+/// The most blocks D_sigma is averaged over.
+pub const MAX_BLOCKS: usize = 5;
+
+/// D_sigma by block averaging, and the Haven ratio. The run is cut into B ≤ 5
+/// consecutive blocks, each long enough to be fitted like the whole run (from the
+/// fit start to a third of the block, at least twice the fit start); D_sigma is
+/// the mean of the blocks' values and its error their standard error. H = D* / D_sigma
+/// is reported only when D_sigma exceeds twice its error; otherwise the note says why
+/// it is not determined.
+pub fn collective(msd: &Msd, fit: &Fit) -> Collective {
+    let t = msd.summed_disp_a.nrows();
+    let dt = msd.dt_ps;
+    let start = fit.fit_start_ps.max(dt);
+    // Blocks of at least 6 × the fit start (the window from the start to a third of
+    // the block spans a factor 2 in lag) and 10 frames.
+    let min_block = ((6.0 * start / dt).ceil() as usize).max(10);
+    let n_blocks = (t / min_block).min(MAX_BLOCKS);
+    let mut planner = realfft::RealFftPlanner::<f64>::new();
+    let block_d: Vec<f64> = if n_blocks >= 3 {
+        let len = t / n_blocks;
+        let tb: Vec<f64> = (0..len).map(|l| l as f64 * dt).collect();
+        (0..n_blocks)
+            .map(|b| {
+                let c = crate::traj::msd::collective_msd(
+                    msd.summed_disp_a.view(),
+                    b * len,
+                    (b + 1) * len,
+                    msd.axes,
+                    msd.n_atoms,
+                    &mut planner,
+                );
+                ols_d(msd, &tb, &c, fit.fit_start_ps)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let block_ps = if n_blocks >= 3 {
+        (t / n_blocks) as f64 * dt
+    } else {
+        0.0
+    };
+    let (d, err) = if block_d.len() >= 3 && block_d.iter().all(|v| v.is_finite()) {
+        let n = block_d.len() as f64;
+        let mean = block_d.iter().sum::<f64>() / n;
+        let sd = (block_d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        (mean, sd / n.sqrt())
+    } else {
+        (collective_d(msd, fit), f64::NAN)
+    };
+    let (haven, haven_err, note) = if !err.is_finite() {
+        (
+            f64::NAN,
+            f64::NAN,
+            format!(
+                "not determined: D_sigma needs at least 3 blocks of the run, each 6 × the fit start ({:.2} ps) long, for an uncertainty; this run is {:.2} ps",
+                6.0 * start,
+                t as f64 * dt
+            ),
+        )
+    } else if !(d > 2.0 * err) {
+        (
+            f64::NAN,
+            f64::NAN,
+            format!(
+                "not determined: D_sigma = {d:.2e} ± {err:.1e} cm²/s is not distinguishable from zero in this run ({} blocks of {block_ps:.2} ps); a longer run or several runs are needed",
+                block_d.len()
+            ),
+        )
+    } else {
+        let h = fit.d_cm2_s / d;
+        let rel = ((fit.d_err_cm2_s / fit.d_cm2_s).powi(2) + (err / d).powi(2)).sqrt();
+        (
+            h,
+            h * rel,
+            format!(
+                "D* / D_sigma, D_sigma the mean of {} blocks of {block_ps:.2} ps ± its standard error",
+                block_d.len()
+            ),
+        )
+    };
+    Collective {
+        d_cm2_s: d,
+        d_err_cm2_s: err,
+        block_d_cm2_s: block_d,
+        block_ps,
+        haven_ratio: haven,
+        haven_ratio_err: haven_err,
+        haven_note: note,
+    }
 }
 
 /// Formal charge of common mobile ions and anions (`--charge` overrides).

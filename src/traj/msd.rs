@@ -144,8 +144,12 @@ pub struct Msd {
     pub msd_axes_a2: Array2<f64>,
     /// Per-atom self MSD (atoms x lags), summed over axes: the fit's covariance input.
     pub per_atom_a2: Array2<f64>,
-    /// Collective MSD: |Σ_i Δr_i|² / N (Å²) per lag.
+    /// Collective MSD: |Σ_i Δr_i|² / N (Å²) per lag, along the chosen axes.
     pub collective_a2: Vec<f64>,
+    /// The summed displacement of the selected atoms, Σ_i Δr_i (T x 3, Å): the
+    /// collective MSD of any part of the run comes from it (block averaging of D_sigma
+    /// in `crate::traj::diffusion::collective`).
+    pub summed_disp_a: Array2<f64>,
     pub drift: String,
     /// The axes MSD and D refer to.
     pub axes: Axes,
@@ -216,6 +220,26 @@ pub fn selected_displacements(
     Ok((out, drift, u.long_steps.clone()))
 }
 
+/// The collective MSD |Σ_i Δr_i(t + m) − Σ_i Δr_i(t)|² / N along `axes`, over the
+/// frames `from..to` of the summed displacement `summed` (T x 3), at every lag
+/// 0..to − from, averaged over all origins.
+pub fn collective_msd(
+    summed: ndarray::ArrayView2<f64>,
+    from: usize,
+    to: usize,
+    axes: Axes,
+    n_atoms: usize,
+    planner: &mut RealFftPlanner<f64>,
+) -> Vec<f64> {
+    let per_axis: Vec<Vec<f64>> = (0..3)
+        .filter(|&ax| axes.0[ax])
+        .map(|ax| msd_fft(&summed.slice(ndarray::s![from..to, ax]).to_vec(), planner))
+        .collect();
+    (0..to - from)
+        .map(|l| per_axis.iter().map(|c| c[l]).sum::<f64>() / n_atoms as f64)
+        .collect()
+}
+
 /// Self and collective MSD of one species.
 pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd> {
     traj.dt_ps()?;
@@ -256,16 +280,11 @@ pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<
         chosen(per.slice(ndarray::s![a, l, ..]))
     });
     let msd_a2: Vec<f64> = msd_axes.outer_iter().map(chosen).collect();
-    // Collective: the summed displacement, 3 series.
+    // Collective: the summed displacement, one series per chosen axis.
     let mut planner = RealFftPlanner::<f64>::new();
     let summed = u.sum_axis(Axis(1)); // T x 3
-    let coll_axes: Vec<Vec<f64>> = (0..3)
-        .map(|ax| msd_fft(&summed.column(ax).to_vec(), &mut planner))
-        .collect();
-    let collective_a2 = lags
-        .iter()
-        .map(|&l| (0..3).map(|ax| coll_axes[ax][l]).sum::<f64>() / ns as f64)
-        .collect();
+    let whole = collective_msd(summed.view(), 0, t, opts.axes, ns, &mut planner);
+    let collective_a2 = lags.iter().map(|&l| whole[l]).collect();
     Ok(Msd {
         species: opts.species.clone(),
         n_atoms: ns,
@@ -276,6 +295,7 @@ pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<
         msd_axes_a2: msd_axes,
         per_atom_a2: per_atom,
         collective_a2,
+        summed_disp_a: summed.clone(),
         drift,
         axes: opts.axes,
         long_steps,

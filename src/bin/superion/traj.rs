@@ -114,10 +114,27 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                     m.n_frames,
                     m.dt_ps
                 );
-                println!(
-                    "Haven ratio {:.3} (D_sigma {:.4e} cm²/s; indicative only: the collective MSD is one noisy series)",
-                    s.haven_ratio, s.d_sigma_cm2_s
-                );
+                if s.haven_ratio.is_finite() {
+                    println!(
+                        "Haven ratio {:.2} ± {:.2} (D_sigma {:.3e} ± {:.1e} cm²/s; {})",
+                        s.haven_ratio,
+                        s.haven_ratio_err,
+                        s.d_sigma_cm2_s,
+                        s.d_sigma_err_cm2_s,
+                        s.haven_note
+                    );
+                } else {
+                    println!("Haven ratio {}", s.haven_note);
+                }
+                if let Some(c) = &s.conductivity {
+                    println!(
+                        "σ (Nernst-Einstein, tracer D, q = {} e) at {} K = {} ± {} S/cm",
+                        c.charge_e,
+                        c.temperature_k,
+                        sig3(c.sigma_tracer_s_cm),
+                        sig3(c.sigma_tracer_err_s_cm)
+                    );
+                }
             }
             if let Some(dir) = out {
                 let written = report::msd::write_outputs(&d, &dir)?;
@@ -276,4 +293,14 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
         eprintln!("superion: {} -> {}", written.join(", "), dir.display());
     }
     Ok(())
+}
+
+/// Three significant figures, without an exponent where one is not needed.
+fn sig3(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
+        format!("{v:.2e}")
+    } else {
+        let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    }
 }
