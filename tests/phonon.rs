@@ -566,3 +566,61 @@ fn real_mp_li2o_and_legacy_fav_parity_with_the_study() {
     }
     assert_eq!(checked, 10, "the 10 Li documents are all in data_small.csv");
 }
+
+#[test]
+fn failures_and_undefined_results_exit_non_zero_and_write_nothing() {
+    let dir = tempdir("exit");
+    // Every input failed: an error, not an empty table with exit 0.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("x.json"), "junk").unwrap();
+    let out = dir.join("features.csv");
+    let o = superion(&[
+        "phonon",
+        "features",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("none of the 1 input(s) could be read"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // A 1×1×1 mesh gives no DOS to describe: said, not printed as NaN descriptors.
+    let dos_out = dir.join("dos111");
+    let o = superion(&[
+        "phonon",
+        "dos",
+        root().join("data/phonopy/NaCl").to_str().unwrap(),
+        "--mesh",
+        "1",
+        "1",
+        "1",
+        "--out",
+        dos_out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("zero everywhere") && err.contains("--mesh"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("NaN"));
+    assert!(!dos_out.join("dos.json").exists());
+    // Descriptors without a value are "undefined" on the terminal (NaCl has no Li).
+    let o = superion(&[
+        "phonon",
+        "show",
+        root().join("data/phonopy/NaCl").to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && !out.contains("NaN") && out.contains("undefined"),
+        "{out}"
+    );
+}

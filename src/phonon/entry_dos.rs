@@ -180,6 +180,21 @@ fn harmonic_dos(
         dos_integral: super::descriptors::trapezoid(&m.freqs_thz, &m.total),
         seconds: start.elapsed().as_secs_f64(),
     };
+    if !(report.dos_integral > 0.0) {
+        return Err(Error::InvalidInput(format!(
+            "{id}: the DOS on a {}×{}×{} mesh is zero everywhere ({} q-points): the {:?} method has nothing to integrate; use a finer mesh (option mesh, at least 2 per axis{})",
+            opts.mesh.mesh[0],
+            opts.mesh.mesh[1],
+            opts.mesh.mesh[2],
+            m.n_qpoints,
+            opts.mesh.method,
+            if opts.mesh.method == DosMethod::Tetrahedron {
+                ", or the Gaussian method"
+            } else {
+                ""
+            }
+        )));
+    }
     Ok(EntryDos {
         dos,
         mesh: m,

@@ -40,6 +40,12 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             }
             report_warnings(&rows);
             report_failures(&failures);
+            if rows.is_empty() {
+                anyhow::bail!(
+                    "none of the {} input(s) could be read; nothing written",
+                    failures.len()
+                );
+            }
             let (header, body) = feature_table(&rows);
             if json {
                 let doc = serde_json::json!({
@@ -143,7 +149,7 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             }
             for (k, v) in &r.descriptors.columns {
                 if let Value::Num(x) = v {
-                    println!("{k:<28} {x:.6}");
+                    println!("{k:<28} {}", shown(*x));
                 }
             }
             if let Some(dir) = compare {
@@ -168,7 +174,7 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             let row = features(&dos, &opts)?;
             for (k, v) in &row.columns {
                 let shown = match v {
-                    Value::Num(x) => format!("{x:.6}"),
+                    Value::Num(x) => shown(*x),
                     Value::Bool(b) => b.to_string(),
                     Value::Text(t) => t.clone(),
                 };
@@ -252,5 +258,15 @@ pub fn report_failures(failures: &[Failure]) {
     eprintln!("superion: skipped {} input(s):", failures.len());
     for f in failures {
         eprintln!("  {}: {}", f.input.display(), f.error);
+    }
+}
+
+/// A descriptor for the terminal: "undefined" where it has no value (e.g. no Li
+/// projection), never NaN.
+pub fn shown(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.6}")
+    } else {
+        "undefined".into()
     }
 }

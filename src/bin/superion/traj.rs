@@ -31,7 +31,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             } else {
                 for (k, v) in &r.descriptors.columns {
                     if let Value::Num(x) = v {
-                        println!("{k:<28} {x:.6}");
+                        println!("{k:<28} {}", crate::phonon::shown(*x));
                     }
                 }
             }
