@@ -341,6 +341,12 @@ fn outputs_are_written_for_one_event_and_for_none() {
         json["species"][0]["hop_length_a"]["mean"].is_null(),
         "no NaN in the JSON"
     );
+    // The same folder reused for the run without events: the earlier run's path
+    // figure is gone (what is there belongs to this run), a user's file stays.
+    std::fs::write(dir.join("paths/my_notes.txt"), "mine").unwrap();
+    superion::report::hops::write_outputs(&h, &dir, &s).unwrap();
+    assert!(!dir.join("paths/ion_0.svg").exists());
+    assert!(dir.join("paths/my_notes.txt").is_file());
 }
 
 #[test]

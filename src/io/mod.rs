@@ -110,6 +110,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Remove what an earlier run left in an output folder and this run does not write:
+/// the files `names` (relative to `dir`) and the files of `dir/sub` whose names start
+/// with `prefix` (e.g. `paths/ion_`). Only those: a user's own files stay.
+pub fn remove_stale(dir: &Path, names: &[&str], sub_prefix: Option<(&str, &str)>) -> Result<()> {
+    for n in names {
+        let p = dir.join(n);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+        }
+    }
+    if let Some((sub, prefix)) = sub_prefix {
+        let d = dir.join(sub);
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let ours = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix));
+                if ours && p.is_file() {
+                    std::fs::remove_file(&p).map_err(|e| io_err(&p, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A CSV table as bytes: a header and rows of already formatted fields.
 pub fn csv_bytes(header: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -105,6 +105,13 @@ pub fn write_outputs(h: &Hops, dir: &Path, summary: &Summary) -> Result<Vec<Stri
         ),
         &dir.join("correlations.svg"),
     )?;
+    // What an earlier run into this folder wrote and this one does not: another
+    // mode's site figures, another trajectory's path figures.
+    io::remove_stale(
+        dir,
+        &["sitemap.svg", "jump_types.svg"],
+        Some(("paths", "ion_")),
+    )?;
     let mut extra = Vec::new();
     if h.jumps.is_some() {
         plot::hops::sitemap_svg(h, &dir.join("sitemap.svg"))?;

@@ -137,6 +137,7 @@ pub fn write_outputs(
         let _ = writeln!(r, "![Dendrogram](dendrogram.svg)\n");
     }
     let _ = writeln!(r, "![Materials by cluster](scatter.svg)\n");
+    crate::io::remove_stale(dir, &["agreement.csv", "agreement.svg"], None)?;
     if let Some(ag) = &s.agreement {
         super::cluster::write_agreement_csv(ag, &dir.join("agreement.csv"))?;
         plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;

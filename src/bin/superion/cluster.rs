@@ -111,6 +111,7 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
             &sel,
             &[],
         )?;
+        superion::io::remove_stale(&dir, &["agreement.csv", "agreement.svg"], None)?;
         if let Some(ag) = &agreement {
             report::cluster::write_agreement_csv(ag, &dir.join("agreement.csv"))?;
             superion::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;

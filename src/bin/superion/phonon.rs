@@ -152,6 +152,9 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                     println!("{k:<28} {}", shown(*x));
                 }
             }
+            if compare.is_none() {
+                io::remove_stale(&out, &["compare.svg"], None)?;
+            }
             if let Some(dir) = compare {
                 let c = report::phonon::compare(&r, &dir, &out)?;
                 println!(
