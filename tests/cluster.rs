@@ -269,3 +269,109 @@ fn cluster_cli_writes_labels_and_scores() {
     let o = superion(&["cluster", table.to_str().unwrap(), "--k", "2..80"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("k = 60"));
 }
+
+#[test]
+fn columns_and_rows_left_out_are_said_and_chosen() {
+    use superion::io::table::{FeatureTableOptions, Missing, read_features};
+    let dir = tempdir("columns");
+    let table = dir.join("features.csv");
+    let o = superion(&[
+        "phonon",
+        "features",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/data/phonopy"),
+        "--legacy",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    // Default: NaCl (no Li projection) left out as a row, the Li descriptors kept;
+    // bookkeeping and text columns left out, each with its reason.
+    let t = read_features(&table, &FeatureTableOptions::default()).unwrap();
+    assert_eq!(t.ids.len(), 5);
+    assert!(t.columns.iter().any(|c| c == "li_centre_thz"));
+    assert!(t.columns.iter().any(|c| c == "legacy_fav"));
+    assert!(
+        !t.columns
+            .iter()
+            .any(|c| c == "n_sites" || c == "dos_integral")
+    );
+    let why = |c: &str| {
+        t.dropped_columns
+            .iter()
+            .find(|d| d.0 == c)
+            .map(|d| d.1.clone())
+    };
+    assert!(why("n_sites").unwrap().starts_with("bookkeeping"));
+    assert!(why("anion").unwrap().starts_with("not numeric"));
+    assert_eq!(t.dropped_rows.len(), 1);
+    assert!(t.dropped_rows[0].0 == "NaCl" && t.dropped_rows[0].1.contains("li_centre_thz"));
+    // Impute: every material, the gaps filled and counted.
+    let imputed = read_features(
+        &table,
+        &FeatureTableOptions {
+            missing: Missing::ImputeMean,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(imputed.ids.len(), 6);
+    assert!(
+        imputed
+            .imputed
+            .iter()
+            .any(|(c, n)| c == "li_centre_thz" && *n == 1)
+    );
+    assert!(imputed.values.iter().all(|v| v.is_finite()));
+    // Drop columns: every material, the Li columns left out and said so.
+    let narrow = read_features(
+        &table,
+        &FeatureTableOptions {
+            missing: Missing::DropColumns,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(narrow.ids.len(), 6);
+    assert!(!narrow.columns.iter().any(|c| c.starts_with("li_")));
+    assert!(
+        narrow
+            .dropped_columns
+            .iter()
+            .any(|(c, w)| c == "li_centre_thz" && w.contains("empty"))
+    );
+    // Bookkeeping on request.
+    let all = read_features(
+        &table,
+        &FeatureTableOptions {
+            bookkeeping: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(all.columns.iter().any(|c| c == "n_sites"));
+    // The command line says it, and writes it into input.json.
+    let out = dir.join("out");
+    let o = superion(&[
+        "cluster",
+        table.to_str().unwrap(),
+        "--k",
+        "2..3",
+        "--no-compare",
+        "--gap-refs",
+        "0",
+        "--stability-runs",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("material NaCl left out") && err.contains("column n_sites left out"),
+        "{err}"
+    );
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("input.json")).unwrap()).unwrap();
+    assert_eq!(input["dropped_rows"][0][0], "NaCl");
+    assert_eq!(input["missing"], "drop-rows");
+}

@@ -85,3 +85,9 @@ pub fn write_agreement_csv(ag: &Agreement, path: &Path) -> Result<()> {
         .collect();
     write_csv(path, &header, &rows)
 }
+
+/// `input.json`: the columns and materials clustered, and those left out and why.
+pub fn write_input(t: &crate::io::table::FeatureTable, path: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(t).map_err(|e| crate::invalid!("input.json: {e}"))?;
+    crate::io::write_atomic(path, json.as_bytes())
+}

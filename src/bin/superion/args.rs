@@ -64,6 +64,15 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     Lammps,
 });
 
+value_enum!(MissingArg => superion::io::table::Missing {
+    /// Leave out the materials with an empty cell.
+    DropRows,
+    /// Fill an empty cell with its column's mean.
+    ImputeMean,
+    /// Leave out the columns with an empty cell.
+    DropColumns,
+});
+
 value_enum!(InitArg => superion::cluster::kmeans::Init {
     /// Greedy k-means++ with 2 + ln k local trials per centre (scikit-learn's).
     #[value(name = "k-means++")]
@@ -643,9 +652,18 @@ pub struct ClusterArgs {
     /// The id column (default: the first).
     #[arg(long)]
     pub id: Option<String>,
-    /// Feature columns, comma-separated (default: every numeric column).
+    /// Feature columns, comma-separated (default: every numeric column except
+    /// bookkeeping ones: counts, integrals, indices).
     #[arg(long, value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
+    /// Empty cells: leave out those materials (drop-rows), fill with the column mean
+    /// (impute-mean), or leave out those columns (drop-columns). What is left out is
+    /// listed on stderr and in input.json.
+    #[arg(long, value_enum, default_value = "drop-rows")]
+    pub missing: MissingArg,
+    /// Use bookkeeping columns (counts, integrals, indices) too by default.
+    #[arg(long)]
+    pub all_columns: bool,
     /// Use the features as they are (default: standardise each column).
     #[arg(long)]
     pub no_scale: bool,

@@ -9,7 +9,16 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     let ks = select::parse_k_range(&a.k)?;
     let method: select::Method = a.method.into();
     let engine = Engine::new(backend)?;
-    let t = superion::io::table::read_table(&a.table, a.id.as_deref(), a.columns.as_deref())?;
+    let t = superion::io::table::read_features(
+        &a.table,
+        &superion::io::table::FeatureTableOptions {
+            id: a.id.clone(),
+            columns: a.columns.clone(),
+            missing: a.missing.into(),
+            bookkeeping: a.all_columns,
+        },
+    )?;
+    report_input(&t);
     let x = if a.no_scale {
         t.values.mapv(|v| v as f32)
     } else {
@@ -44,7 +53,7 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "table": a.table.display().to_string(), "rows": t.ids.len(), "columns": t.columns,
-                "scaled": !a.no_scale, "options": opts, "selection": sel, "agreement": agreement,
+                "scaled": !a.no_scale, "input": t, "options": opts, "selection": sel, "agreement": agreement,
             }))?
         );
     } else {
@@ -102,6 +111,7 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = a.out {
         report::cluster::write_tables(&dir, &t.ids, &sel)?;
+        report::cluster::write_input(&t, &dir.join("input.json"))?;
         superion::plot::cluster::write_figures(
             &dir,
             &t.ids,
@@ -127,4 +137,23 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What is clustered and what was left out, on stderr.
+fn report_input(t: &superion::io::table::FeatureTable) {
+    eprintln!(
+        "superion: clustering {} materials on {} columns: {}",
+        t.ids.len(),
+        t.columns.len(),
+        t.columns.join(", ")
+    );
+    for (c, why) in &t.dropped_columns {
+        eprintln!("superion: column {c} left out: {why}");
+    }
+    for (id, why) in &t.dropped_rows {
+        eprintln!("superion: material {id} left out: {why} (--missing impute-mean keeps it)");
+    }
+    for (c, n) in &t.imputed {
+        eprintln!("superion: column {c}: {n} empty cell(s) filled with the column mean");
+    }
 }
