@@ -214,13 +214,27 @@ pub fn correlation_svg(
     title: &str,
     path: &Path,
 ) -> Result<()> {
-    let nmax = temporal
+    // Up to the largest n that occurs (zero bins beyond it are not shown), at most
+    // MAX_BODIES_SHOWN (the title says when more occur).
+    const MAX_BODIES_SHOWN: usize = 40;
+    let occurring = temporal
         .iter()
         .chain(collective)
+        .filter(|p| p.1 > 0.0)
         .map(|p| p.0)
         .max()
         .unwrap_or(2)
         .max(2);
+    let nmax = occurring.min(MAX_BODIES_SHOWN);
+    let title = if occurring > nmax {
+        format!("{title}; n ≤ {nmax} of up to {occurring} shown")
+    } else {
+        title.to_string()
+    };
+    let temporal: Vec<(usize, f64)> = temporal.iter().copied().filter(|p| p.0 <= nmax).collect();
+    let collective: Vec<(usize, f64)> =
+        collective.iter().copied().filter(|p| p.0 <= nmax).collect();
+    let (temporal, collective) = (&temporal[..], &collective[..]);
     let ymax = temporal
         .iter()
         .chain(collective)
@@ -233,16 +247,18 @@ pub fn correlation_svg(
         let root = SVGBackend::with_string(&mut svg, (820, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+            .caption(&title, ("sans-serif", 20))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d(0.5..nmax as f64 + 0.5, 0.0..ymax)
+            // From n = 2: one body alone is not a correlation.
+            .build_cartesian_2d(1.5..nmax.max(2) as f64 + 0.5, 0.0..ymax)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_desc("Correlated bodies n")
-            .x_labels(2 * nmax + 2)
+            .x_desc("Correlated bodies n (ions hopping together; n ≥ 2)")
+            .x_labels((2 * nmax + 2).min(42))
+            .light_line_style(WHITE.mix(0.0))
             .x_label_formatter(&|v| {
                 if (v - v.round()).abs() < 1e-6 {
                     format!("{}", v.round() as i64)
@@ -285,7 +301,9 @@ pub fn correlation_svg(
             chart
                 .draw_series(LineSeries::new(pts, BLACK.stroke_width(2)))
                 .map_err(plot_err)?
-                .label(format!("fit {:.3} + {:.3}·exp(−{:.3} n)", f.a, f.b, f.c))
+                .label(
+                    format!("fit {:.3} + {:.3}·exp(−{:.3} n)", f.a, f.b, f.c).replace("+ -", "− "),
+                )
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
         }
         chart

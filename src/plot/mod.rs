@@ -42,13 +42,25 @@ struct Curve<'a> {
 /// region shaded when there is one.
 fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
     let all_f = curves.iter().flat_map(|c| c.freqs.iter());
-    let fmin = all_f.clone().fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0);
-    let fmax = all_f.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-    let ymax = curves
+    let fmax = all_f.clone().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+    let peak = curves
         .iter()
         .flat_map(|c| c.dos.iter())
-        .fold(0.0f64, |m, v| m.max(*v))
-        * 1.08;
+        .fold(0.0f64, |m, v| m.max(*v));
+    let ymax = peak * 1.08;
+    // The imaginary region is shown (and shaded) only when there is DOS in it: a grid
+    // that merely starts below zero is not an instability.
+    let imaginary = curves.iter().any(|c| {
+        c.freqs
+            .iter()
+            .zip(c.dos)
+            .any(|(f, g)| *f < 0.0 && *g > 1e-3 * peak)
+    });
+    let fmin = if imaginary {
+        all_f.fold(f64::INFINITY, |m, v| m.min(*v)).min(0.0)
+    } else {
+        0.0
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
@@ -87,7 +99,11 @@ fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
             let (colour, width) = (c.colour, c.width);
             chart
                 .draw_series(LineSeries::new(
-                    c.freqs.iter().copied().zip(c.dos.iter().copied()),
+                    c.freqs
+                        .iter()
+                        .copied()
+                        .zip(c.dos.iter().copied())
+                        .filter(|(f, _)| *f >= fmin),
                     colour.stroke_width(width),
                 ))
                 .map_err(plot_err)?
@@ -131,7 +147,53 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
             width: if i == 0 { 2 } else { 1 },
         })
         .collect();
-    let title = format!("{} {} — phonon DOS", dos.id, dos.formula());
+    dos_lines_svg(&dos_title(dos, "phonon DOS"), &curves, path)
+}
+
+/// "id formula — what", the formula once when it is the id.
+fn dos_title(dos: &Dos, what: &str) -> String {
+    let formula = dos.formula();
+    if dos.id == formula || dos.id.is_empty() {
+        format!("{formula} — {what}")
+    } else {
+        format!("{} {formula} — {what}", dos.id)
+    }
+}
+
+/// A vibrational DOS from a trajectory's velocities: the total and per species. When
+/// the spectrum is cut at the Nyquist frequency (half the sampling rate of the
+/// frames) while still high, the title says so: the modes above it are missing and
+/// fold back into the spectrum.
+pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
+    let mut series: Vec<(String, Vec<f64>)> = vec![("total".into(), dos.total.clone())];
+    for el in dos.elements() {
+        if let Ok(g) = dos.element_dos(&el) {
+            series.push((el, g));
+        }
+    }
+    let curves: Vec<Curve> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, g))| Curve {
+            label: name,
+            freqs: &dos.freqs_thz,
+            dos: g,
+            colour: PALETTE[i % PALETTE.len()],
+            width: if i == 0 { 2 } else { 1 },
+        })
+        .collect();
+    let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
+    let last = dos.total.last().copied().unwrap_or(0.0);
+    let nyquist = dos.freqs_thz.last().copied().unwrap_or(0.0);
+    let title = if peak > 0.0 && last > 0.05 * peak {
+        format!(
+            "{} — vibrational DOS, cut at Nyquist {nyquist:.1} THz ({:.0} % of peak)",
+            dos.formula(),
+            100.0 * last / peak
+        )
+    } else {
+        format!("{} — vibrational DOS", dos.formula())
+    };
     dos_lines_svg(&title, &curves, path)
 }
 

@@ -67,7 +67,7 @@ pub fn write_outputs(r: &VdosReport, dir: &Path) -> Result<Vec<String>> {
     let json =
         serde_json::to_string_pretty(&r.json).map_err(|e| invalid!("descriptors.json: {e}"))?;
     write_atomic(&dir.join("descriptors.json"), json.as_bytes())?;
-    plot::dos_svg(dos, &dir.join("vdos.svg"))?;
+    plot::vdos_svg(dos, &dir.join("vdos.svg"))?;
     Ok(vec![
         "vdos.csv".into(),
         "descriptors.json".into(),

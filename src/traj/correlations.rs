@@ -346,6 +346,7 @@ pub struct ExpFit {
     pub rss: f64,
 }
 
+/// The fit, or `None` with fewer than 3 points or when the counts do not decay.
 pub fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
     if x.len() < 3 || x.len() != y.len() {
         return None;
@@ -396,6 +397,12 @@ pub fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
     let refined = solve(0.5 * (lo + hi));
     if refined.rss < best.rss {
         best = refined;
+    }
+    // No decay: the counts grow with n (B ≤ 0) or the best rate sits at the grid's
+    // slowest end (a straight line, not an exponential): no fit rather than a
+    // degenerate one.
+    if !(best.b > 0.0) || best.c <= 1.2e-3 {
+        return None;
     }
     Some(best)
 }

@@ -285,7 +285,9 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
         }
         match tfit {
             Some(f) => println!("fit (temporal): {:.4} + {:.4}·exp(−{:.4} n)", f.a, f.b, f.c),
-            None => println!("fit (temporal): fewer than 3 points, no fit"),
+            None => println!(
+                "fit (temporal): none (fewer than 3 points, or the counts do not decay with n)"
+            ),
         }
     }
     if let Some(dir) = a.out {
