@@ -375,3 +375,50 @@ fn columns_and_rows_left_out_are_said_and_chosen() {
     assert_eq!(input["dropped_rows"][0][0], "NaCl");
     assert_eq!(input["missing"], "drop-rows");
 }
+
+#[test]
+fn large_tables_leave_the_costly_extras_out_by_default_and_say_so() {
+    let dir = tempdir("large");
+    let (x, _) = blobs(2100, 3, 3, 1.0, 5);
+    let mut csv = String::from("name,a,b,c\n");
+    for (i, r) in x.outer_iter().enumerate() {
+        csv.push_str(&format!("m{i},{},{},{}\n", r[0], r[1], r[2]));
+    }
+    let table = dir.join("t.csv");
+    std::fs::write(&table, csv).unwrap();
+    let t = table.to_str().unwrap();
+    let o = superion(&["cluster", t, "--k", "2..3", "--n-init", "1", "--json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("2100 materials (more than 2000): left out by default")
+            && err.contains("--gap-refs 10")
+            && err.contains("--compare"),
+        "{err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["agreement"].is_null());
+    assert!(j["selection"]["results"][0]["gap"].is_null());
+    assert_eq!(j["options"]["gap_refs"], 0);
+    // Asked for, they run, and nothing is said.
+    let o = superion(&[
+        "cluster",
+        t,
+        "--k",
+        "2..3",
+        "--n-init",
+        "1",
+        "--gap-refs",
+        "2",
+        "--stability-runs",
+        "0",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["selection"]["results"][0]["gap"].is_number(), "{err}");
+    assert!(
+        err.contains("the method comparison") && !err.contains("gap statistic"),
+        "{err}"
+    );
+}

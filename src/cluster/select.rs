@@ -86,6 +86,10 @@ pub struct SelectOptions {
     pub min_cluster_size: usize,
 }
 
+/// Above this many points the extras (gap statistic, stability, method comparison)
+/// are off by default: each costs as much as the clustering over k, or more.
+pub const EXTRAS_MAX_POINTS: usize = 2000;
+
 impl Default for SelectOptions {
     fn default() -> Self {
         SelectOptions {

@@ -682,13 +682,14 @@ pub struct ClusterArgs {
     /// k-means iteration cap per restart.
     #[arg(long, default_value_t = 300)]
     pub max_iter: u32,
-    /// Reference sets for the gap statistic (0 turns it off).
-    #[arg(long, default_value_t = 10)]
-    pub gap_refs: usize,
+    /// Reference sets for the gap statistic (0 turns it off; default 10, or 0 above
+    /// 2000 materials, where it costs more than the clustering).
+    #[arg(long)]
+    pub gap_refs: Option<usize>,
     /// Re-runs for the stability score (other seeds, or 80 % subsamples for the
-    /// deterministic methods; 0 turns it off).
-    #[arg(long, default_value_t = 4)]
-    pub stability_runs: usize,
+    /// deterministic methods; 0 turns it off; default 4, or 0 above 2000 materials).
+    #[arg(long)]
+    pub stability_runs: Option<usize>,
     /// Spectral: the Gaussian kernel's bandwidth σ in (scaled) feature units
     /// (default: the median pairwise distance).
     #[arg(long)]
@@ -696,9 +697,13 @@ pub struct ClusterArgs {
     /// HDBSCAN: the smallest cluster.
     #[arg(long, default_value_t = 5)]
     pub min_cluster_size: usize,
-    /// Skip the method comparison (adjusted Rand index between all methods).
-    #[arg(long)]
+    /// Skip the method comparison (adjusted Rand index between all methods; by
+    /// default run up to 2000 materials).
+    #[arg(long, conflicts_with = "compare")]
     pub no_compare: bool,
+    /// Run the method comparison above 2000 materials too.
+    #[arg(long)]
+    pub compare: bool,
     /// Write labels.csv, scores.csv, agreement.csv and the plots here.
     #[arg(long)]
     pub out: Option<PathBuf>,

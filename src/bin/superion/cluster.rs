@@ -24,6 +24,41 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     } else {
         select::standardise(t.values.view())
     };
+    // The extras by default where they are cheap; said when left out.
+    let large = t.ids.len() > select::EXTRAS_MAX_POINTS;
+    let defaults = select::SelectOptions::default();
+    let gap_refs = a
+        .gap_refs
+        .unwrap_or(if large { 0 } else { defaults.gap_refs });
+    let stability_runs =
+        a.stability_runs
+            .unwrap_or(if large { 0 } else { defaults.stability_runs });
+    let compare = a.compare || (!a.no_compare && !large);
+    if large {
+        let skipped: Vec<&str> = [
+            (a.gap_refs.is_none(), "the gap statistic (--gap-refs 10)"),
+            (
+                a.stability_runs.is_none(),
+                "the stability score (--stability-runs 4)",
+            ),
+            (
+                !a.compare && !a.no_compare,
+                "the method comparison (--compare)",
+            ),
+        ]
+        .iter()
+        .filter(|(off, _)| *off)
+        .map(|(_, what)| *what)
+        .collect();
+        if !skipped.is_empty() {
+            eprintln!(
+                "superion: {} materials (more than {}): left out by default, each costing as much as the clustering or more: {}",
+                t.ids.len(),
+                select::EXTRAS_MAX_POINTS,
+                skipped.join(", ")
+            );
+        }
+    }
     let opts = select::SelectOptions {
         seed: a.seed,
         kmeans: KMeansParams {
@@ -32,13 +67,13 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
             tol: a.tol,
             max_iter: a.max_iter,
         },
-        gap_refs: a.gap_refs,
-        stability_runs: a.stability_runs,
+        gap_refs,
+        stability_runs,
         bandwidth: a.bandwidth,
         min_cluster_size: a.min_cluster_size,
     };
     let sel = select::cluster_over_k(&engine, x.view(), method, &ks, &opts)?;
-    let agreement = if a.no_compare || sel.chosen_k < 2 {
+    let agreement = if !compare || sel.chosen_k < 2 {
         None
     } else {
         Some(select::method_agreement(
