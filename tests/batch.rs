@@ -8,6 +8,8 @@
 //! packages when it is missing and this is root, as in CI); elsewhere it is skipped
 //! with a message, or on purpose with SUPERION_SKIP_SLURM_TESTS=1.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -99,10 +101,7 @@ fn inputs(dir: &Path) -> PathBuf {
 /// The 48 smallest PhononDB archives of ../shared/data/phonondb-li and one malformed
 /// entry, computed on a 4 x 4 x 4 mesh; None when that folder is absent.
 fn phonondb_inputs(dir: &Path) -> Option<PathBuf> {
-    let db = root().join("../shared/data/phonondb-li");
-    if !db.is_dir() {
-        return None;
-    }
+    let db = common::shared_data("phonondb-li", "batches over PhononDB entries")?;
     let inp = dir.join("inputs");
     std::fs::create_dir_all(&inp).unwrap();
     let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&db)
@@ -489,11 +488,11 @@ fn hop_batches_merge_events_and_summaries() {
 
 #[test]
 fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
-    let db = root().join("../shared/data/phonondb-li");
+    let db = common::shared_data("phonondb-li", "phonon dos batches over PhononDB archives");
     let dir = tempdir("dos");
     let inputs = dir.join("entries");
     std::fs::create_dir_all(&inputs).unwrap();
-    if db.is_dir() {
+    if let Some(db) = &db {
         for id in ["1138-lif-fm-3m-225", "1960-li2o-fm-3m-225"] {
             let f = format!("materials-id-{id}.tar.lzma");
             std::fs::copy(db.join(&f), inputs.join(&f)).unwrap();
@@ -513,7 +512,7 @@ fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
     // Without the shared data only the malformed entry is there: one shard.
-    let shards: &[&str] = if db.is_dir() { &["0", "1"] } else { &["0"] };
+    let shards: &[&str] = if db.is_some() { &["0", "1"] } else { &["0"] };
     let n_shards = shards.len().to_string();
     ok(superion(&[
         "batch",
@@ -528,7 +527,7 @@ fn phonon_dos_batches_compute_phonondb_entries_and_merge_their_descriptors() {
         ok(superion(&["batch", "run", run_s, "--shard", s]));
     }
     ok(superion(&["batch", "merge", run_s]));
-    let n_good = if db.is_dir() { 2 } else { 0 };
+    let n_good = if db.is_some() { 2 } else { 0 };
     let table = std::fs::read_to_string(run.join("merged/dos_features.csv")).unwrap();
     assert!(table.starts_with("input"), "{table}");
     assert_eq!(table.lines().count(), 1 + n_good, "{table}");

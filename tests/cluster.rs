@@ -15,13 +15,7 @@ use superion::cluster::select::{
 use superion::io::table::read_table;
 
 fn urop() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/urop");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("../shared/data is absent: skipping parity with the original study");
-        None
-    }
+    common::shared_data("urop", "parity with the original study's clusters")
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! known answers, every kind of bad input, and (when `../shared/data` is present)
 //! the real Materials Project / phonopy data with the reference figures.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +20,7 @@ fn root() -> PathBuf {
 }
 
 fn shared() -> Option<PathBuf> {
-    let p = root().join("../shared/data");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("../shared/data is absent: skipping the checks on the real reference data");
-        None
-    }
+    common::shared_data("", "the checks on the real reference DOS")
 }
 
 fn num(row: &FeatureRow, col: &str) -> f64 {

@@ -2,18 +2,17 @@
 //! memory (skipped when that folder is absent), every one of the 873 read without
 //! error, an unpacked folder read the same as its archive, and malformed parts named.
 
+mod common;
+
 use std::path::PathBuf;
 
 use superion::io::phonondb::read_entry;
 
 fn db() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/phonondb-li");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("../shared/data/phonondb-li is absent: skipping");
-        None
-    }
+    common::shared_data(
+        "phonondb-li",
+        "the DOS from PhononDB force sets against phonopy",
+    )
 }
 
 #[test]

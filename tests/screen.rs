@@ -1,11 +1,9 @@
 //! Screening and the demo, end to end through the command line.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("superion-screen-{tag}-{}", std::process::id()));
@@ -183,11 +181,11 @@ fn screen_finds_known_conductors_by_formula_or_id_and_ranks_candidates() {
 
 #[test]
 fn screen_on_the_study_table_finds_the_known_conductors() {
-    let table = root().join("../shared/data/urop/data_big.csv");
-    if !table.is_file() {
-        eprintln!("../shared/data is absent: skipping the screening of the study's 873 materials");
+    let Some(urop) = common::shared_data("urop", "the screening of the study's 873 materials")
+    else {
         return;
-    }
+    };
+    let table = urop.join("data_big.csv");
     let dir = tempdir("big");
     let o = superion(
         &dir,

@@ -262,6 +262,8 @@ def test_ctrl_c_interrupts_a_long_call(traj):
 
 
 STUDY = ROOT.parent / "shared" / "data" / "urop"
+if os.environ.get("SUPERION_REQUIRE_SHARED") == "1" and not STUDY.is_dir():
+    raise RuntimeError(f"SUPERION_REQUIRE_SHARED=1 but {STUDY} is absent")
 
 
 @pytest.mark.skipif(not STUDY.is_dir(), reason="the study tables are in ../shared/data/urop (beside the checkout)")

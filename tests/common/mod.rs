@@ -190,3 +190,31 @@ pub fn li_s_cubic(
         notes: Vec::new(),
     }
 }
+
+/// `../shared/data/<sub>` (reference data beside the clone) when it is there. Without
+/// it the check `what` is skipped: noted on stderr and in `target/tmp/skipped-tests.txt`
+/// (which `python/run-tests.sh`, the end of the README's test command, lists), or,
+/// with `SUPERION_REQUIRE_SHARED=1` (set by `.ci/run` beside `../shared`), a failure.
+pub fn shared_data(sub: &str, what: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(sub);
+    if p.exists() {
+        return Some(p);
+    }
+    let note = format!("{what}: skipped, ../shared/data/{sub} is absent");
+    if std::env::var("SUPERION_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+        panic!("{note}, and SUPERION_REQUIRE_SHARED=1 requires it");
+    }
+    eprintln!("{note}");
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{note}");
+    }
+    None
+}
