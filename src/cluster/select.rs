@@ -478,10 +478,20 @@ pub fn method_agreement(
                 .collect()
         })
         .collect();
+    let clusters_found = labelings
+        .iter()
+        .map(|l| {
+            let mut c: Vec<u32> = l.iter().copied().filter(|&v| v != NOISE).collect();
+            c.sort_unstable();
+            c.dedup();
+            c.len()
+        })
+        .collect();
     Ok(Agreement {
         k,
         methods,
         ari,
+        clusters_found,
         skipped,
     })
 }
@@ -497,6 +507,8 @@ pub struct Agreement {
     pub methods: Vec<Method>,
     /// ari[a][b]: agreement of methods a and b.
     pub ari: Vec<Vec<f64>>,
+    /// The clusters each method found (HDBSCAN finds its own; noise not counted).
+    pub clusters_found: Vec<usize>,
     pub skipped: Vec<(Method, String)>,
 }
 
@@ -527,6 +539,12 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
 /// The first two principal components of `x` (power iteration with deflation on the
 /// d x d covariance), for 2-D scatter plots of many features.
 pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
+    principal_components_2_explained(x).0
+}
+
+/// [`principal_components_2`] and the fraction of the total variance each of the two
+/// components explains.
+pub fn principal_components_2_explained(x: ArrayView2<f32>) -> (Vec<(f64, f64)>, [f64; 2]) {
     let (n, d) = x.dim();
     let mean: Vec<f64> = (0..d)
         .map(|t| x.column(t).iter().map(|&v| v as f64).sum::<f64>() / n as f64)
@@ -558,7 +576,18 @@ pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
         }
         comps.push(v);
     }
-    x.outer_iter()
+    let total: f64 = (0..d).map(|a| cov[a][a]).sum();
+    let explained = |c: Option<&Vec<f64>>| {
+        c.map_or(0.0, |c| {
+            let lambda: f64 = (0..d)
+                .map(|a| c[a] * (0..d).map(|b| cov[a][b] * c[b]).sum::<f64>())
+                .sum();
+            if total > 0.0 { lambda / total } else { 0.0 }
+        })
+    };
+    let fractions = [explained(comps.first()), explained(comps.get(1))];
+    let points = x
+        .outer_iter()
         .map(|row| {
             let proj = |c: &Vec<f64>| {
                 (0..d)
@@ -570,7 +599,8 @@ pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
                 comps.get(1).map_or(0.0, proj),
             )
         })
-        .collect()
+        .collect();
+    (points, fractions)
 }
 
 /// Per-column z-scores (population standard deviation), as f32.

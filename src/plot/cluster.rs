@@ -289,6 +289,7 @@ pub fn scatter_svg(
     labels: &[u32],
     axes: (&str, &str),
     marked: &[(usize, String)],
+    named: &[(usize, String)],
     title: &str,
     path: &Path,
 ) -> Result<()> {
@@ -367,13 +368,13 @@ pub fn scatter_svg(
                 .map_err(plot_err)?
                 .label("known fast conductors")
                 .legend(|(x, y)| Circle::new((x + 8, y), 6, BLACK.stroke_width(2)));
-            chart
-                .draw_series(marked.iter().map(|(i, name)| {
-                    EmptyElement::at(xy[*i])
-                        + Text::new(name.clone(), (11, -16), ("sans-serif", 14).into_font())
-                }))
-                .map_err(plot_err)?;
         }
+        chart
+            .draw_series(named.iter().map(|(i, name)| {
+                EmptyElement::at(xy[*i])
+                    + Text::new(name.clone(), (11, -16), ("sans-serif", 14).into_font())
+            }))
+            .map_err(plot_err)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -437,10 +438,33 @@ pub fn write_figures(
             (0..n).map(|i| (values[[i, 0]], values[[i, 1]])).collect(),
             (columns[0].clone(), columns[1].clone()),
         ),
-        _ => (
-            crate::cluster::select::principal_components_2(x),
-            ("PC1 (standardised features)".to_string(), "PC2".to_string()),
-        ),
+        _ => {
+            let (xy, f) = crate::cluster::select::principal_components_2_explained(x);
+            (
+                xy,
+                (
+                    format!(
+                        "PC1 of the {} standardised features ({:.0} % of the variance)",
+                        columns.len(),
+                        100.0 * f[0]
+                    ),
+                    format!("PC2 ({:.0} % of the variance)", 100.0 * f[1]),
+                ),
+            )
+        }
+    };
+    // Small sets: every point named (the known conductors keep their ring).
+    let named: Vec<(usize, String)> = if n <= 30 {
+        (0..n)
+            .map(|i| {
+                marked
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .map_or((i, ids[i].clone()), |m| m.clone())
+            })
+            .collect()
+    } else {
+        marked.to_vec()
     };
     let title = format!("{:?}, k = {}", sel.method, sel.chosen_k);
     scatter_svg(
@@ -448,6 +472,7 @@ pub fn write_figures(
         &chosen.labels,
         (&axes.0, &axes.1),
         marked,
+        &named,
         &title,
         &dir.join("scatter.svg"),
     )
@@ -457,23 +482,38 @@ pub fn write_figures(
 /// each cell coloured (white 0 .. dark blue 1; negative values white) and labelled.
 pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Result<()> {
     let m = ag.methods.len();
-    let names: Vec<&str> = ag.methods.iter().map(|x| x.name()).collect();
+    // A method that found another number of clusters (HDBSCAN: its own, or none, all
+    // noise) says so beside its name: its low agreement is that, not chance.
+    let names: Vec<String> = ag
+        .methods
+        .iter()
+        .zip(&ag.clusters_found)
+        .map(|(m, &c)| {
+            if c == ag.k {
+                m.name().to_string()
+            } else if c == 0 {
+                format!("{} (no clusters)", m.name())
+            } else {
+                format!("{} ({c} clusters)", m.name())
+            }
+        })
+        .collect();
     let mut svg = String::new();
     {
         let side = 110 * m.max(1) as u32;
-        let root = SVGBackend::with_string(&mut svg, (side + 200, side + 150)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (side + 260, side + 150)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!(
-                    "Agreement between methods at k = {} (adjusted Rand index)",
+                    "Agreement at k = {}: adjusted Rand index (white 0: chance, dark blue 1: the same)",
                     ag.k
                 ),
                 ("sans-serif", 20),
             )
             .margin(16)
             .x_label_area_size(40)
-            .y_label_area_size(90)
+            .y_label_area_size(150)
             .build_cartesian_2d(0..m, 0..m)
             .map_err(plot_err)?;
         chart
