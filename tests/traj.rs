@@ -640,15 +640,8 @@ fn planar_and_axial_msd_give_the_same_d_for_an_isotropic_walk() {
 #[test]
 fn cli_messages_name_flags_and_bad_options_fail_before_reading() {
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_superion"))
-            .args(args)
-            .env("SUPERION_BACKEND", "cpu")
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).to_string(),
-        )
+        let (code, _, err) = cli(args);
+        (code, err)
     };
     let xdatcar = root().join("data/Li6PS5Cl.XDATCAR.gz");
     let x = xdatcar.to_str().unwrap();
@@ -755,18 +748,7 @@ fn a_reader_that_goes_away_stops_the_output_quietly() {
 
 #[test]
 fn mistyped_inputs_get_one_clear_message() {
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_superion"))
-            .args(args)
-            .env("SUPERION_BACKEND", "cpu")
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).to_string(),
-            String::from_utf8_lossy(&o.stderr).to_string(),
-        )
-    };
+    let run = cli;
     // A missing file is named once, not "entity not found: entity not found".
     let (code, _, err) = run(&["traj", "msd", "/no/such.xdatcar"]);
     assert_eq!(code, Some(1));
@@ -863,4 +845,18 @@ fn block_averaged_d_sigma_is_unbiased_with_an_honest_error_over_independent_runs
             "{axes}: {covered} of 8 runs covered"
         );
     }
+}
+
+/// Run the CLI on the CPU path: exit code, stdout, stderr.
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(args)
+        .env("SUPERION_BACKEND", "cpu")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
 }

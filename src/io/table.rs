@@ -33,33 +33,8 @@ pub fn read_table_with_text(
     columns: Option<&[String]>,
     text_columns: &[&str],
 ) -> Result<Table> {
-    let bytes = read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let records: Vec<csv::StringRecord> = rdr
-        .records()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
-        .collect::<Result<_>>()?;
-    if records.is_empty() {
-        return Err(parse_err(path, 2, "no data rows".into()));
-    }
-    let find = |name: &str| -> Result<usize> {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            parse_err(
-                path,
-                1,
-                format!("no column {name:?} (columns: {})", header.join(", ")),
-            )
-        })
-    };
+    let (header, records) = read_records(path)?;
+    let find = |name: &str| find_column(path, &header, name);
     let id_col = match id {
         Some(name) => find(name)?,
         None => 0,
@@ -196,33 +171,8 @@ pub fn is_bookkeeping(column: &str) -> bool {
 /// a finite number (an error names its line); empty cells are handled as `missing`
 /// says; every column and row left out is listed with the reason.
 pub fn read_features(path: &Path, o: &FeatureTableOptions) -> Result<FeatureTable> {
-    let bytes = read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let records: Vec<csv::StringRecord> = rdr
-        .records()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
-        .collect::<Result<_>>()?;
-    if records.is_empty() {
-        return Err(parse_err(path, 2, "no data rows".into()));
-    }
-    let find = |name: &str| -> Result<usize> {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            parse_err(
-                path,
-                1,
-                format!("no column {name:?} (columns: {})", header.join(", ")),
-            )
-        })
-    };
+    let (header, records) = read_records(path)?;
+    let find = |name: &str| find_column(path, &header, name);
     let id_col = match &o.id {
         Some(name) => find(name)?,
         None => 0,
@@ -359,5 +309,39 @@ pub fn read_features(path: &Path, o: &FeatureTableOptions) -> Result<FeatureTabl
         dropped_rows,
         imputed,
         missing: o.missing,
+    })
+}
+
+/// The header and the data rows of a CSV file (at least one row).
+fn read_records(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
+    let bytes = read_bytes(path)?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(&bytes[..]);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let records: Vec<csv::StringRecord> = rdr
+        .records()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
+        .collect::<Result<_>>()?;
+    if records.is_empty() {
+        return Err(parse_err(path, 2, "no data rows".into()));
+    }
+    Ok((header, records))
+}
+
+/// The index of column `name`, or an error listing the columns there are.
+fn find_column(path: &Path, header: &[String], name: &str) -> Result<usize> {
+    header.iter().position(|h| h == name).ok_or_else(|| {
+        parse_err(
+            path,
+            1,
+            format!("no column {name:?} (columns: {})", header.join(", ")),
+        )
     })
 }

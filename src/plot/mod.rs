@@ -128,15 +128,24 @@ fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
 /// The total DOS and its element projections against frequency, with the imaginary
 /// (negative-frequency) region shaded.
 pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
+    let series = total_and_elements(dos);
+    dos_lines_svg(&dos_title(dos, "phonon DOS"), &curves(dos, &series), path)
+}
+
+/// The total DOS and each element's projection, named.
+fn total_and_elements(dos: &Dos) -> Vec<(String, Vec<f64>)> {
     let mut series: Vec<(String, Vec<f64>)> = vec![("total".into(), dos.total.clone())];
-    if !dos.projections.is_empty() {
-        for el in dos.elements() {
-            if let Ok(g) = dos.element_dos(&el) {
-                series.push((el, g));
-            }
+    for el in dos.elements() {
+        if let Ok(g) = dos.element_dos(&el) {
+            series.push((el, g));
         }
     }
-    let curves: Vec<Curve> = series
+    series
+}
+
+/// One curve per series on the DOS's frequencies, the first (the total) heavier.
+fn curves<'a>(dos: &'a Dos, series: &'a [(String, Vec<f64>)]) -> Vec<Curve<'a>> {
+    series
         .iter()
         .enumerate()
         .map(|(i, (name, g))| Curve {
@@ -146,8 +155,7 @@ pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
             colour: PALETTE[i % PALETTE.len()],
             width: if i == 0 { 2 } else { 1 },
         })
-        .collect();
-    dos_lines_svg(&dos_title(dos, "phonon DOS"), &curves, path)
+        .collect()
 }
 
 /// "id formula — what", the formula once when it is the id.
@@ -165,23 +173,7 @@ fn dos_title(dos: &Dos, what: &str) -> String {
 /// frames) while still high, the title says so: the modes above it are missing and
 /// fold back into the spectrum.
 pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
-    let mut series: Vec<(String, Vec<f64>)> = vec![("total".into(), dos.total.clone())];
-    for el in dos.elements() {
-        if let Ok(g) = dos.element_dos(&el) {
-            series.push((el, g));
-        }
-    }
-    let curves: Vec<Curve> = series
-        .iter()
-        .enumerate()
-        .map(|(i, (name, g))| Curve {
-            label: name,
-            freqs: &dos.freqs_thz,
-            dos: g,
-            colour: PALETTE[i % PALETTE.len()],
-            width: if i == 0 { 2 } else { 1 },
-        })
-        .collect();
+    let series = total_and_elements(dos);
     let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
     let last = dos.total.last().copied().unwrap_or(0.0);
     let nyquist = dos.freqs_thz.last().copied().unwrap_or(0.0);
@@ -194,7 +186,7 @@ pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
     } else {
         format!("{} — vibrational DOS", dos.formula())
     };
-    dos_lines_svg(&title, &curves, path)
+    dos_lines_svg(&title, &curves(dos, &series), path)
 }
 
 /// MSD against time with the fitted line over its window.
