@@ -18,8 +18,16 @@ fn colour(c: usize) -> RGBColor {
 }
 
 /// Silhouette plot: per cluster, the samples' silhouettes as sorted horizontal bars,
-/// with the mean as a dashed red line (the poster's figure 1, right).
-pub fn silhouette_svg(samples: &[f64], labels: &[u32], k: usize, path: &Path) -> Result<()> {
+/// with the mean as a dashed red line (the poster's figure 1, right). Up to 40
+/// samples, each bar carries its sample's name when `names` are given.
+pub fn silhouette_svg(
+    samples: &[f64],
+    labels: &[u32],
+    names: Option<&[String]>,
+    k: usize,
+    path: &Path,
+) -> Result<()> {
+    let names = names.filter(|n| n.len() == samples.len() && n.len() <= 40);
     let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
     let gap = (samples.len() / 40).max(2);
     let height = samples.len() + gap * (k + 1);
@@ -49,19 +57,31 @@ pub fn silhouette_svg(samples: &[f64], labels: &[u32], k: usize, path: &Path) ->
             .map_err(plot_err)?;
         let mut y = gap;
         for c in 0..k {
-            let mut vals: Vec<f64> = samples
+            let mut vals: Vec<(f64, usize)> = samples
                 .iter()
                 .zip(labels)
-                .filter(|(_, l)| **l as usize == c)
-                .map(|(s, _)| *s)
+                .enumerate()
+                .filter(|(_, (_, l))| **l as usize == c)
+                .map(|(i, (s, _))| (*s, i))
                 .collect();
-            vals.sort_by(|a, b| a.total_cmp(b));
+            vals.sort_by(|a, b| a.0.total_cmp(&b.0));
             let start = y;
             chart
-                .draw_series(vals.iter().enumerate().map(|(i, &v)| {
+                .draw_series(vals.iter().enumerate().map(|(i, &(v, _))| {
                     Rectangle::new([(0.0, y + i), (v, y + i + 1)], colour(c).filled())
                 }))
                 .map_err(plot_err)?;
+            if let Some(names) = names {
+                chart
+                    .draw_series(vals.iter().enumerate().map(|(i, &(v, j))| {
+                        Text::new(
+                            names[j].clone(),
+                            (v.max(0.0) + 0.01, y + i + 1),
+                            ("sans-serif", 12),
+                        )
+                    }))
+                    .map_err(plot_err)?;
+            }
             y += vals.len();
             chart
                 .draw_series(std::iter::once(Text::new(
@@ -407,15 +427,22 @@ pub fn write_figures(
         .find(|r| r.k == sel.chosen_k)
         .expect("chosen k is among the results");
     // Noise points (HDBSCAN) have no silhouette.
-    let (sil, lab): (Vec<f64>, Vec<u32>) = chosen
+    let ((sil, lab), names): ((Vec<f64>, Vec<u32>), Vec<String>) = chosen
         .silhouettes
         .iter()
         .zip(&chosen.labels)
-        .filter(|(_, l)| **l != crate::cluster::select::NOISE)
-        .map(|(s, l)| (*s, *l))
+        .zip(ids)
+        .filter(|((_, l), _)| **l != crate::cluster::select::NOISE)
+        .map(|((s, l), id)| ((*s, *l), id.clone()))
         .unzip();
     if chosen.k >= 2 {
-        silhouette_svg(&sil, &lab, chosen.k, &dir.join("silhouette.svg"))?;
+        silhouette_svg(
+            &sil,
+            &lab,
+            Some(&names),
+            chosen.k,
+            &dir.join("silhouette.svg"),
+        )?;
     }
     scores_svg(&sel.results, sel.chosen_k, &dir.join("scores.svg"))?;
     if let Some(tree) = &sel.tree {
