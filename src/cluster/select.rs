@@ -537,13 +537,8 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
 }
 
 /// The first two principal components of `x` (power iteration with deflation on the
-/// d x d covariance), for 2-D scatter plots of many features.
-pub fn principal_components_2(x: ArrayView2<f32>) -> Vec<(f64, f64)> {
-    principal_components_2_explained(x).0
-}
-
-/// [`principal_components_2`] and the fraction of the total variance each of the two
-/// components explains.
+/// d x d covariance), for 2-D scatter plots of many features, with the fraction of
+/// the total variance each of the two explains.
 pub fn principal_components_2_explained(x: ArrayView2<f32>) -> (Vec<(f64, f64)>, [f64; 2]) {
     let (n, d) = x.dim();
     let mean: Vec<f64> = (0..d)

@@ -295,7 +295,7 @@ pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<
         msd_axes_a2: msd_axes,
         per_atom_a2: per_atom,
         collective_a2,
-        summed_disp_a: summed.clone(),
+        summed_disp_a: summed,
         drift,
         axes: opts.axes,
         long_steps,
