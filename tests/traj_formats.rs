@@ -415,3 +415,91 @@ fn vdos_of_harmonic_oscillators_peaks_at_their_frequencies() {
         );
     }
 }
+
+/// An extended XYZ whose comment lines carry `key=value` (e.g. `time=50.0 step=50`).
+fn with_comment_key(path: &Path, w: &[Vec<[f64; 3]>], key: impl Fn(usize) -> String) {
+    write_xyz(path, w);
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut f = 0;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("Lattice=") {
+                f += 1;
+                format!("{l} {}", key(f - 1))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(path, out.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn extxyz_time_and_step_keys_give_the_time_between_frames() {
+    let dir = tempdir("clock");
+    let w = walk(6, 4);
+    let read = |p: &Path, timestep_fs: Option<f64>, stride: Option<usize>| {
+        read_trajectory(
+            p,
+            &TrajReadOptions {
+                time: TimeStep {
+                    timestep_fs,
+                    stride,
+                },
+                ..Default::default()
+            },
+        )
+    };
+    // time= (fs): the time between frames, with nothing on the command line.
+    let p = dir.join("time.extxyz");
+    with_comment_key(&p, &w, |f| format!("time={}", 100.0 + 50.0 * f as f64));
+    let t = read(&p, None, None).unwrap();
+    assert!((t.dt_ps.unwrap() - 0.05).abs() < 1e-12);
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("50 fs") && n.contains("time= values")),
+        "{:?}",
+        t.notes
+    );
+    // With a time step, the stride follows from it; a contradiction is an error.
+    let t = read(&p, Some(2.0), None).unwrap();
+    assert!((t.dt_ps.unwrap() - 0.05).abs() < 1e-12);
+    assert!(t.notes.iter().any(|n| n.contains("x 25")), "{:?}", t.notes);
+    let e = read(&p, Some(2.0), Some(10)).unwrap_err().to_string();
+    assert!(e.contains("50 fs apart") && e.contains("which is right"), "{e}");
+    let e = read(&p, Some(3.0), None).unwrap_err().to_string();
+    assert!(e.contains("not a whole number"), "{e}");
+    let e = read(&p, None, Some(5)).unwrap_err().to_string();
+    assert!(e.contains("option stride needs option timestep_fs"), "{e}");
+    // step=: the stride, as LAMMPS's TIMESTEP.
+    let p = dir.join("step.extxyz");
+    with_comment_key(&p, &w, |f| format!("step={}", 1000 + 20 * f));
+    let t = read(&p, Some(0.5), None).unwrap();
+    assert!((t.dt_ps.unwrap() - 0.01).abs() < 1e-12);
+    assert!(
+        t.notes.iter().any(|n| n.contains("step= values")),
+        "{:?}",
+        t.notes
+    );
+    let e = read(&p, None, None).unwrap_err().to_string();
+    assert!(e.contains("option timestep_fs"), "{e}");
+    // Uneven times are refused, not averaged.
+    let p = dir.join("uneven.extxyz");
+    with_comment_key(&p, &w, |f| format!("time={}", [0, 50, 100, 160, 200, 250][f]));
+    let e = read(&p, None, None).unwrap_err().to_string();
+    assert!(e.contains("not evenly spaced"), "{e}");
+    // A frame without the key: no inference, the usual request for the time step.
+    let p = dir.join("partial.extxyz");
+    with_comment_key(&p, &w, |f| {
+        if f == 3 {
+            String::new()
+        } else {
+            format!("time={}", 50 * f)
+        }
+    });
+    let e = read(&p, None, None).unwrap_err().to_string();
+    assert!(e.contains("not in the file"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -75,7 +75,9 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         Some(f) => f,
         None => detect(path)?,
     };
-    let mut lammps_steps = None;
+    // Step numbers or times the file stores with each frame.
+    let mut file_steps: Option<(Vec<i64>, &str)> = None;
+    let mut file_time_fs: Option<Vec<f64>> = None;
     let mut traj = match format {
         TrajFormat::Xdatcar => xdatcar::read(
             path,
@@ -83,24 +85,44 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                 allow_truncated: opts.allow_truncated,
             },
         )?,
-        TrajFormat::Xyz => super::xyz::read(path, opts.allow_truncated)?,
+        TrajFormat::Xyz => {
+            let (t, clock) = super::xyz::read_with_clock(path, opts.allow_truncated)?;
+            file_steps = clock.step.map(|s| (s, "step= values"));
+            file_time_fs = clock.time_fs;
+            t
+        }
         TrajFormat::Lammps => {
             let (t, steps) = super::lammps::read(path, &opts.type_map, opts.allow_truncated)?;
-            lammps_steps = Some(steps);
+            file_steps = Some((steps, "TIMESTEP values"));
             t
         }
     };
-    // LAMMPS: the stride is the TIMESTEP difference, which must be regular.
-    let lammps_stride = match &lammps_steps {
-        Some(steps) if steps.len() > 1 => {
+    // The stride is the step difference, which must be regular.
+    let file_stride = match &file_steps {
+        Some((steps, what)) if steps.len() > 1 => {
             let d = steps[1] - steps[0];
             if d <= 0 || steps.windows(2).any(|w| w[1] - w[0] != d) {
                 return Err(Error::InvalidInput(format!(
-                    "{}: TIMESTEP values are not evenly spaced",
+                    "{}: the {what} are not evenly spaced",
                     path.display()
                 )));
             }
-            Some(d as usize)
+            Some((d as usize, *what))
+        }
+        _ => None,
+    };
+    // The time between frames from `time=` (fs), which must be regular.
+    let file_dt_fs = match &file_time_fs {
+        Some(t) if t.len() > 1 => {
+            let d = t[1] - t[0];
+            let tol = 1e-6 * d.abs() + 1e-9;
+            if d <= 0.0 || t.windows(2).any(|w| ((w[1] - w[0]) - d).abs() > tol) {
+                return Err(Error::InvalidInput(format!(
+                    "{}: the time= values are not evenly spaced",
+                    path.display()
+                )));
+            }
+            Some(d)
         }
         _ => None,
     };
@@ -118,14 +140,25 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             }
             // The stride: given, or carried by the file (LAMMPS TIMESTEP, the INCAR's
             // NBLOCK beside an XDATCAR); never guessed.
-            let (stride, from) = match (opts.time.stride, lammps_stride, format) {
+            let (stride, from) = match (opts.time.stride, file_stride, format) {
                 (Some(0), _, _) => {
                     return Err(Error::InvalidInput(
                         "option stride must be at least 1".into(),
                     ));
                 }
                 (Some(s), _, _) => (s, "given".to_string()),
-                (None, Some(s), _) => (s, "inferred from the TIMESTEP values".to_string()),
+                (None, Some((s, what)), _) => (s, format!("inferred from the {what}")),
+                (None, None, _) if file_dt_fs.is_some() => {
+                    let d = file_dt_fs.unwrap_or_default();
+                    let s = (d / step).round();
+                    if s < 1.0 || (d - s * step).abs() > 1e-6 * d {
+                        return Err(Error::InvalidInput(format!(
+                            "{}: the time= values are {d} fs apart, not a whole number of {step} fs steps: check option timestep_fs",
+                            path.display()
+                        )));
+                    }
+                    (s as usize, format!("inferred from the time= values ({d} fs apart)"))
+                }
                 (None, None, TrajFormat::Xdatcar) => match &incar {
                     Some(incar) => {
                         let nblock = xdatcar::incar_nblock(incar)?;
@@ -145,6 +178,15 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     )));
                 }
             };
+            if let Some(d) = file_dt_fs
+                && (d - step * stride as f64).abs() > 1e-6 * d
+            {
+                return Err(Error::InvalidInput(format!(
+                    "{}: the time= values are {d} fs apart but option timestep_fs {step} x stride {stride} = {} fs: which is right?",
+                    path.display(),
+                    step * stride as f64
+                )));
+            }
             traj.dt_ps = Some(step * stride as f64 / 1000.0);
             traj.notes.push(format!(
                 "time between frames {step} fs x {stride} = {} ps (time step given, stride {from})",
@@ -168,6 +210,20 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                 )));
             }
         },
+        (None, TrajFormat::Xyz) if file_dt_fs.is_some() => {
+            let d = file_dt_fs.unwrap_or_default();
+            if opts.time.stride.is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "{}: the time= values give the time between frames ({d} fs); option stride needs option timestep_fs",
+                    path.display()
+                )));
+            }
+            traj.dt_ps = Some(d / 1000.0);
+            traj.notes.push(format!(
+                "time between frames {d} fs = {} ps, inferred from the time= values of the file (read as fs)",
+                d / 1000.0
+            ));
+        }
         (None, _) => {
             return Err(Error::InvalidInput(format!(
                 "{}: the time between frames is not in the file: give option timestep_fs (the MD time step){}",

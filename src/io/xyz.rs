@@ -93,8 +93,22 @@ fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
     })
 }
 
+/// What the comment lines say about time, when every frame says it: `time=` (fs,
+/// the unit ASE-based MD scripts and GPUMD write) and `step=`/`timestep=` (the MD
+/// step number).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameClock {
+    pub time_fs: Option<Vec<f64>>,
+    pub step: Option<Vec<i64>>,
+}
+
 /// Read an extended XYZ trajectory (gzip-transparent).
 pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
+    read_with_clock(path, allow_truncated).map(|(t, _)| t)
+}
+
+/// Read an extended XYZ trajectory and what its comment lines say about time.
+pub fn read_with_clock(path: &Path, allow_truncated: bool) -> Result<(Trajectory, FrameClock)> {
     let text = read_text(path)?;
     let lines: Vec<&str> = text.lines().collect();
     // Locate frames: count line, comment line, n atom lines.
@@ -258,5 +272,52 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
         })
         .collect();
     let frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
-    assemble(path, frames, &starts, notes)
+    let clock = clock(path, &lines, &starts)?;
+    Ok((assemble(path, frames, &starts, notes)?, clock))
+}
+
+/// The `time=` and `step=` values of every frame (None where a frame lacks one).
+fn clock(path: &Path, lines: &[&str], starts: &[usize]) -> Result<FrameClock> {
+    let mut time = Some(Vec::with_capacity(starts.len()));
+    let mut step = Some(Vec::with_capacity(starts.len()));
+    for &s in starts {
+        let kv = key_values(lines[s + 1]);
+        let get = |keys: &[&str]| {
+            kv.iter()
+                .find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w)))
+                .map(|(_, v)| v.clone())
+        };
+        match (time.as_mut(), get(&["time"])) {
+            (Some(t), Some(v)) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => t.push(x),
+                _ => {
+                    return Err(parse_err(
+                        path,
+                        s + 2,
+                        format!("time: expected a number (fs), found {v:?}"),
+                    ));
+                }
+            },
+            (_, None) => time = None,
+            _ => {}
+        }
+        match (step.as_mut(), get(&["step", "timestep"])) {
+            (Some(t), Some(v)) => match v.parse::<i64>() {
+                Ok(x) => t.push(x),
+                _ => {
+                    return Err(parse_err(
+                        path,
+                        s + 2,
+                        format!("step: expected a whole number, found {v:?}"),
+                    ));
+                }
+            },
+            (_, None) => step = None,
+            _ => {}
+        }
+    }
+    Ok(FrameClock {
+        time_fs: time,
+        step,
+    })
 }

@@ -603,10 +603,12 @@ pub struct TrajReadArgs {
     /// File format (default: from the name or content).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// MD time step (fs); with --stride, the time between frames.
+    /// MD time step (fs); with --stride, the time between frames. Not needed for an
+    /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame.
     #[arg(long)]
     pub timestep_fs: Option<f64>,
-    /// Every how many MD steps a frame was written.
+    /// Every how many MD steps a frame was written (inferred from LAMMPS TIMESTEP,
+    /// extended-XYZ step=/time=, or the INCAR's NBLOCK; never assumed).
     #[arg(long)]
     pub stride: Option<usize>,
     /// Analyse the complete frames of a file whose last frame is cut short.
