@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use ndarray::Array2;
 
 use crate::cluster::select::{
-    Agreement, Method, NOISE, SelectOptions, Selection, cluster_over_k, method_agreement,
+    Agreement, EXTRAS_MAX_POINTS, Method, NOISE, SelectOptions, Selection, cluster_over_k, method_agreement,
     standardise,
 };
 use crate::compute::Engine;
@@ -148,12 +148,20 @@ pub fn screen(
     } else {
         m.values.mapv(|v| v as f32)
     };
+    // The extras (gap statistic, stability, method comparison) where they are cheap.
+    let large = m.ids.len() > EXTRAS_MAX_POINTS;
     let opts = SelectOptions {
         seed,
+        gap_refs: if large { 0 } else { SelectOptions::default().gap_refs },
+        stability_runs: if large {
+            0
+        } else {
+            SelectOptions::default().stability_runs
+        },
         ..Default::default()
     };
     let selection = cluster_over_k(engine, x.view(), method, ks, &opts)?;
-    let agreement = if method == Method::Hdbscan {
+    let agreement = if method == Method::Hdbscan || large {
         None
     } else {
         Some(method_agreement(

@@ -416,3 +416,64 @@ fn large_tables_leave_the_costly_extras_out_by_default_and_say_so() {
         "{err}"
     );
 }
+
+#[test]
+fn analyse_reports_the_extras_with_estimates_and_gives_the_same_answer() {
+    use superion::cluster::select::{Analysis, ClusterEvent, analyse};
+    let (x, _) = blobs(150, 4, 3, 1.0, 11);
+    let opts = SelectOptions {
+        gap_refs: 3,
+        stability_runs: 2,
+        ..Default::default()
+    };
+    let mut log: Vec<String> = Vec::new();
+    let Analysis {
+        selection,
+        agreement,
+    } = analyse(
+        &Engine::cpu(),
+        x.view(),
+        Method::Kmeans,
+        &[2, 3, 4],
+        &opts,
+        true,
+        &mut |e| {
+            log.push(match e {
+                ClusterEvent::Clustered { extras, .. } => {
+                    assert!(extras.iter().all(|(_, s)| s.is_finite() && *s >= 0.0));
+                    let names: Vec<&str> = extras.iter().map(|(w, _)| w.as_str()).collect();
+                    format!("estimate {}", names.join(" | "))
+                }
+                ClusterEvent::Step { what, done, total } => format!("{what} {done}/{total}"),
+                ClusterEvent::Finished { what, .. } => format!("{what} done"),
+            })
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        log[0],
+        "estimate the gap statistic (3 reference sets) | the stability score (2 runs) | the method comparison (7 methods at one k)"
+    );
+    for want in [
+        "the gap statistic 0/1",
+        "the gap statistic done",
+        "the stability score 0/2",
+        "the stability score 1/2",
+        "the stability score done",
+        "the method comparison 0/7",
+        "the method comparison 6/7",
+        "the method comparison done",
+    ] {
+        assert!(log.iter().any(|l| l == want), "{want} missing from {log:?}");
+    }
+    // The same results as the two calls it stands for.
+    let plain = cluster_over_k(&Engine::cpu(), x.view(), Method::Kmeans, &[2, 3, 4], &opts).unwrap();
+    assert_eq!(plain.chosen_k, selection.chosen_k);
+    for (a, b) in plain.results.iter().zip(&selection.results) {
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.gap, b.gap);
+        assert_eq!(a.stability, b.stability);
+    }
+    let ag = method_agreement(&Engine::cpu(), x.view(), selection.chosen_k, &opts).unwrap();
+    assert_eq!(ag.ari, agreement.unwrap().ari);
+}

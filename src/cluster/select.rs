@@ -235,6 +235,65 @@ fn without_noise(x: ArrayView2<f32>, labels: &[u32]) -> (Array2<f32>, Vec<u32>) 
     )
 }
 
+/// What a long clustering run reports as it goes, for a progress display.
+#[derive(Debug, Clone)]
+pub enum ClusterEvent<'a> {
+    /// The clustering over k is done (in `seconds`); the extras still to run and their
+    /// estimated cost in seconds (each a multiple of the clustering just measured).
+    Clustered {
+        seconds: f64,
+        extras: &'a [(String, f64)],
+    },
+    /// An extra, or one of its steps, begins.
+    Step {
+        what: &'a str,
+        done: usize,
+        total: usize,
+    },
+    /// An extra is finished, after `seconds`.
+    Finished { what: &'a str, seconds: f64 },
+}
+
+/// The clustering over k and, when asked, the method comparison at the chosen k.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub selection: Selection,
+    pub agreement: Option<Agreement>,
+}
+
+/// [`cluster_over_k`], then (when `compare`) [`method_agreement`] at the chosen k,
+/// reporting progress and the estimated cost of the extras to `observe`.
+pub fn analyse(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    method: Method,
+    ks: &[usize],
+    opts: &SelectOptions,
+    compare: bool,
+    observe: &mut dyn FnMut(ClusterEvent),
+) -> Result<Analysis> {
+    let selection = select_observed(engine, x, method, ks, opts, compare, observe)?;
+    let agreement = if compare && selection.chosen_k >= 2 {
+        let t = std::time::Instant::now();
+        let a = agreement_observed(engine, x, selection.chosen_k, opts, observe)?;
+        observe(ClusterEvent::Finished {
+            what: COMPARISON,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        Some(a)
+    } else {
+        None
+    };
+    Ok(Analysis {
+        selection,
+        agreement,
+    })
+}
+
+const GAP: &str = "the gap statistic";
+const STABILITY: &str = "the stability score";
+const COMPARISON: &str = "the method comparison";
+
 /// Cluster the rows of `x` for every k in `ks` (HDBSCAN ignores `ks` and finds its
 /// own k), score every k and choose one.
 pub fn cluster_over_k(
@@ -244,6 +303,40 @@ pub fn cluster_over_k(
     ks: &[usize],
     opts: &SelectOptions,
 ) -> Result<Selection> {
+    select_observed(engine, x, method, ks, opts, false, &mut |_| {})
+}
+
+/// The methods [`method_agreement`] can run on `n` points, and why the others not.
+fn comparable(n: usize) -> (Vec<Method>, Vec<(Method, String)>) {
+    let mut run = Vec::new();
+    let mut skipped = Vec::new();
+    for m in Method::ALL {
+        let too_big = match m {
+            Method::Spectral => n > super::spectral::MAX_POINTS,
+            Method::Ward | Method::Complete | Method::Average | Method::Single => {
+                n > MAX_HIERARCHICAL
+            }
+            _ => false,
+        };
+        if too_big {
+            skipped.push((m, format!("n = {n} is too large for this method")));
+        } else {
+            run.push(m);
+        }
+    }
+    (run, skipped)
+}
+
+fn select_observed(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    method: Method,
+    ks: &[usize],
+    opts: &SelectOptions,
+    compare_after: bool,
+    observe: &mut dyn FnMut(ClusterEvent),
+) -> Result<Selection> {
+    let started = std::time::Instant::now();
     let n = x.nrows();
     let ks: Vec<usize> = if method == Method::Hdbscan {
         Vec::new()
@@ -261,6 +354,7 @@ pub fn cluster_over_k(
     };
     let seed = opts.seed;
     let lab = label_all(engine, x, method, &ks, seed, opts)?;
+    let label_s = started.elapsed().as_secs_f64();
     let ks: Vec<usize> = if method == Method::Hdbscan {
         let l = &lab.labelings[0];
         vec![
@@ -338,9 +432,51 @@ pub fn cluster_over_k(
         }
     }
 
+    // What the extras will cost, from what the clustering just cost: the gap statistic
+    // and each stability run cluster a data set of the same size over the same ks; the
+    // comparison clusters once per method at one k.
+    let mut extras: Vec<(String, f64)> = Vec::new();
+    let with_gap = opts.gap_refs > 0 && method != Method::Hdbscan;
+    if with_gap {
+        extras.push((
+            format!("{GAP} ({} reference sets)", opts.gap_refs),
+            opts.gap_refs as f64 * label_s,
+        ));
+    }
+    if opts.stability_runs > 0 {
+        extras.push((
+            format!("{STABILITY} ({} runs)", opts.stability_runs),
+            opts.stability_runs as f64 * label_s,
+        ));
+    }
+    if compare_after {
+        // One clustering at one k per method; spectral's dense eigen-solve timed apart.
+        let methods = comparable(n).0;
+        let per_k = label_s / ks.len().max(1) as f64;
+        let spectral = if methods.contains(&Method::Spectral) && method != Method::Spectral {
+            super::spectral::estimated_solve_seconds(n)
+        } else {
+            per_k
+        };
+        extras.push((
+            format!("{COMPARISON} ({} methods at one k)", methods.len()),
+            (methods.len() - 1) as f64 * per_k + spectral,
+        ));
+    }
+    observe(ClusterEvent::Clustered {
+        seconds: started.elapsed().as_secs_f64(),
+        extras: &extras,
+    });
+
     // The gap statistic: the references clustered by the same method.
     let mut gap_suggested_k = None;
-    if opts.gap_refs > 0 && method != Method::Hdbscan {
+    if with_gap {
+        let t = std::time::Instant::now();
+        observe(ClusterEvent::Step {
+            what: GAP,
+            done: 0,
+            total: 1,
+        });
         let w: Vec<f64> = results.iter().map(|r| r.inertia).collect();
         let g = gap_statistic(x, &ks, &w, opts.gap_refs, seed, |refs| {
             let labelings: Vec<Vec<Vec<u32>>> = if method == Method::Kmeans {
@@ -361,13 +497,23 @@ pub fn cluster_over_k(
             r.gap_s = Some(*sv);
         }
         gap_suggested_k = g.suggested_k;
+        observe(ClusterEvent::Finished {
+            what: GAP,
+            seconds: t.elapsed().as_secs_f64(),
+        });
     }
 
     // Stability: other seeds (k-means, spectral) or 80 % subsamples (deterministic
     // methods), compared with the full run by the adjusted Rand index.
     if opts.stability_runs > 0 {
+        let t = std::time::Instant::now();
         let mut sums = vec![0.0; results.len()];
         for run in 1..=opts.stability_runs as u64 {
+            observe(ClusterEvent::Step {
+                what: STABILITY,
+                done: run as usize - 1,
+                total: opts.stability_runs,
+            });
             let run_seed = seed.wrapping_add(run);
             let (rows, other): (Vec<usize>, Labelled) = match method {
                 Method::Kmeans | Method::Spectral => (
@@ -399,6 +545,10 @@ pub fn cluster_over_k(
                 r.stability = Some(s / run as f64);
             }
         }
+        observe(ClusterEvent::Finished {
+            what: STABILITY,
+            seconds: t.elapsed().as_secs_f64(),
+        });
     }
 
     let (chosen_k, why) = if method == Method::Hdbscan {
@@ -447,22 +597,25 @@ pub fn method_agreement(
     k: usize,
     opts: &SelectOptions,
 ) -> Result<Agreement> {
-    let n = x.nrows();
+    agreement_observed(engine, x, k, opts, &mut |_| {})
+}
+
+fn agreement_observed(
+    engine: &Engine,
+    x: ArrayView2<f32>,
+    k: usize,
+    opts: &SelectOptions,
+    observe: &mut dyn FnMut(ClusterEvent),
+) -> Result<Agreement> {
+    let (run, mut skipped) = comparable(x.nrows());
     let mut methods = Vec::new();
     let mut labelings = Vec::new();
-    let mut skipped = Vec::new();
-    for m in Method::ALL {
-        let too_big = match m {
-            Method::Spectral => n > super::spectral::MAX_POINTS,
-            Method::Ward | Method::Complete | Method::Average | Method::Single => {
-                n > MAX_HIERARCHICAL
-            }
-            _ => false,
-        };
-        if too_big {
-            skipped.push((m, format!("n = {n} is too large for this method")));
-            continue;
-        }
+    for (i, &m) in run.iter().enumerate() {
+        observe(ClusterEvent::Step {
+            what: COMPARISON,
+            done: i,
+            total: run.len(),
+        });
         match label_all(engine, x, m, &[k], opts.seed, opts) {
             Ok(l) => {
                 methods.push(m);

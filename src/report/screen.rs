@@ -300,6 +300,12 @@ pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Re
             ks[ks.len() - 1]
         ));
     }
+    if n > crate::cluster::select::EXTRAS_MAX_POINTS {
+        notes.push(format!(
+            "{n} materials (more than {}): the gap statistic, the stability score and the method comparison left out",
+            crate::cluster::select::EXTRAS_MAX_POINTS
+        ));
+    }
     let s = crate::screen::screen(engine, &m, &r.known, r.method, &ks, r.seed, true)?;
     let report = write_outputs(out, &m, &s, &r.known, &skipped)?;
     Ok(ScreenRun {

@@ -72,17 +72,18 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
         bandwidth: a.bandwidth,
         min_cluster_size: a.min_cluster_size,
     };
-    let sel = select::cluster_over_k(&engine, x.view(), method, &ks, &opts)?;
-    let agreement = if !compare || sel.chosen_k < 2 {
-        None
-    } else {
-        Some(select::method_agreement(
-            &engine,
-            x.view(),
-            sel.chosen_k,
-            &opts,
-        )?)
-    };
+    let select::Analysis {
+        selection: sel,
+        agreement,
+    } = select::analyse(
+        &engine,
+        x.view(),
+        method,
+        &ks,
+        &opts,
+        compare,
+        &mut extras_progress(),
+    )?;
     if a.json {
         println!(
             "{}",
@@ -190,5 +191,44 @@ fn report_input(t: &superion::io::table::FeatureTable) {
     }
     for (c, n) in &t.imputed {
         eprintln!("superion: column {c}: {n} empty cell(s) filled with the column mean");
+    }
+}
+
+/// On stderr: what the extras are expected to cost once the clustering has been timed
+/// (when more than a second), a progress bar through them, and what they took.
+fn extras_progress() -> impl FnMut(superion::cluster::select::ClusterEvent) {
+    use superion::cluster::select::ClusterEvent;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut estimate = 0.0;
+    move |e| match e {
+        ClusterEvent::Clustered { seconds, extras } => {
+            estimate = extras.iter().map(|(_, s)| s).sum::<f64>();
+            if estimate >= 1.0 {
+                let parts: Vec<String> = extras
+                    .iter()
+                    .map(|(what, s)| format!("{what} ~{s:.0} s"))
+                    .collect();
+                eprintln!(
+                    "superion: clustered over k in {seconds:.1} s; the extras will take about {estimate:.0} s ({}; --gap-refs 0, --stability-runs 0, --no-compare leave them out)",
+                    parts.join(", ")
+                );
+            }
+        }
+        ClusterEvent::Step { what, done, total } => {
+            let b = bar.get_or_insert_with(|| superion::progress::bar(total as u64, what));
+            if done == 0 {
+                b.set_length(total as u64);
+                b.set_message(what.to_string());
+            }
+            b.set_position(done as u64);
+        }
+        ClusterEvent::Finished { what, seconds } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            if estimate >= 1.0 {
+                eprintln!("superion: {what} took {seconds:.1} s");
+            }
+        }
     }
 }
