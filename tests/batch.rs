@@ -17,11 +17,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-batch-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("batch-{tag}"))
 }
 
 fn superion(args: &[&str]) -> Output {
@@ -175,7 +172,7 @@ fn shards_merge_into_the_single_process_table_and_list_the_failure() {
     // Merging before anything ran is refused.
     let o = superion(&["batch", "merge", run_s]);
     assert!(
-        !o.status.success()
+        common::failed_cleanly(&o)
             && String::from_utf8_lossy(&o.stderr).contains("49 of 49 inputs are not done")
     );
     for s in 0..8 {
@@ -228,7 +225,7 @@ fn shards_merge_into_the_single_process_table_and_list_the_failure() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("bad.yaml") && err.contains("phonon wobble"),
+        common::failed_cleanly(&o) && err.contains("bad.yaml") && err.contains("phonon wobble"),
         "{err}"
     );
 }
@@ -296,6 +293,103 @@ fn a_shard_killed_midway_resumes_without_recomputing() {
     );
     ok(superion(&["batch", "run", run_s, "--shard", "1"]));
     ok(superion(&["batch", "merge", run_s]));
+    assert_eq!(
+        std::fs::read_to_string(run.join("merged/features.csv")).unwrap(),
+        single_process(&dir)
+    );
+}
+
+#[test]
+fn a_shard_killed_before_moving_a_result_into_place_recomputes_it() {
+    let dir = tempdir("rename");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "1",
+        "--out",
+        run_s,
+    ]));
+    // Killed with the third result written but not yet moved into place.
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "batch", "run", run_s, "--shard", "0"])
+        .env("SUPERION_BATCH_ABORT_BEFORE_RENAME", "3")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the hook aborts the shard");
+    let names = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect()
+    };
+    let left = names(&run.join("results"));
+    let half: Vec<&String> = left.iter().filter(|n| n.contains(".tmp-")).collect();
+    assert_eq!(half.len(), 1, "one half-written folder: {left:?}");
+    assert_eq!(left.len(), 3, "two results in place and one half-written: {left:?}");
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(superion(&["batch", "status", run_s, "--json"]))).unwrap();
+    assert_eq!(
+        st["shards"][0]["done"].as_u64().unwrap() + st["shards"][0]["failed"].as_u64().unwrap(),
+        2,
+        "the half-written result is not counted: {st}"
+    );
+    // The rerun keeps the two, computes the third, and leaves nothing half-written.
+    let again = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
+    assert!(again.contains("2 already done"), "{again}");
+    assert!(
+        names(&run.join("results")).iter().all(|n| !n.contains(".tmp-")),
+        "{:?}",
+        names(&run.join("results"))
+    );
+    ok(superion(&["batch", "merge", run_s]));
+    assert_eq!(
+        std::fs::read_to_string(run.join("merged/features.csv")).unwrap(),
+        single_process(&dir)
+    );
+}
+
+#[test]
+fn an_input_changed_after_planning_fails_and_is_retried_once_restored() {
+    let dir = tempdir("changed");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        "1",
+        "--out",
+        run_s,
+    ]));
+    let victim = dir.join("inputs/LiF-3/total_dos.dat");
+    let original = std::fs::read_to_string(&victim).unwrap();
+    std::fs::write(&victim, scaled(&original, 1.5)).unwrap();
+    let out = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
+    assert!(out.contains("2 failed"), "the changed input and the malformed one: {out}");
+    let o = superion(&["batch", "merge", run_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
+    assert!(
+        failures.contains("LiF-3") && failures.contains("changed since the plan was made"),
+        "{failures}"
+    );
+    // Restored: the rerun retries the failures (and only them).
+    std::fs::write(&victim, original).unwrap();
+    let out = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
+    assert!(
+        out.contains("1 computed, 1 failed, 47 already done"),
+        "the changed input retried, the malformed one still failing: {out}"
+    );
+    ok(superion(&["batch", "merge", run_s]));
+    let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
+    assert!(!failures.contains("LiF-3"), "{failures}");
     assert_eq!(
         std::fs::read_to_string(run.join("merged/features.csv")).unwrap(),
         single_process(&dir)

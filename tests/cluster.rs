@@ -166,11 +166,8 @@ fn k_ranges_parse_and_reject_nonsense() {
     assert!(e.to_string().contains("k = 10"), "{e}");
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-cluster-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("cluster-{tag}"))
 }
 
 fn superion(args: &[&str]) -> std::process::Output {
@@ -252,16 +249,16 @@ fn cluster_cli_writes_labels_and_scores() {
     let o = superion(&["cluster", table.to_str().unwrap(), "--columns", "a,b"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("t.csv:7") && err.contains("\"a\""),
+        common::failed_cleanly(&o) && err.contains("t.csv:7") && err.contains("\"a\""),
         "{err}"
     );
     let o = superion(&["cluster", table.to_str().unwrap(), "--columns", "zzz"]);
     assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no column \"zzz\"")
+        common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("no column \"zzz\"")
     );
     std::fs::write(&table, &csv).unwrap();
     let o = superion(&["cluster", table.to_str().unwrap(), "--k", "2..80"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("k = 60"));
+    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("k = 60"));
 }
 
 #[test]

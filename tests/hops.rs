@@ -267,11 +267,8 @@ fn correlations_group_simultaneous_nearby_hops() {
     );
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-hops-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("hops-{tag}"))
 }
 
 #[test]
@@ -487,7 +484,7 @@ fn cli_hops_and_correlations_on_the_bundled_trajectory() {
     let o = superion(&["traj", "correlations", dir.join("paths").to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("paths:1") && err.contains("PATH MATERIAL TEMPERATURE"),
+        common::failed_cleanly(&o) && err.contains("paths:1") && err.contains("PATH MATERIAL TEMPERATURE"),
         "{err}"
     );
 }

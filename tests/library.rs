@@ -3,6 +3,8 @@
 //! shared, already unwrapped trajectory equals the same analysis on its own; the
 //! screening and the diffusion report run without the command line.
 
+mod common;
+
 use std::path::PathBuf;
 
 use superion::Engine;
@@ -16,11 +18,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-library-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("library-{tag}"))
 }
 
 fn li6ps5cl() -> superion::traj::Trajectory {

@@ -128,11 +128,8 @@ fn gzip(text: &str) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("test-{tag}"))
 }
 
 #[test]
@@ -186,7 +183,7 @@ fn folders_are_read_in_parallel_and_bad_files_reported_not_dropped() {
         "mp-99.json",
         b"{\"phonon_dos\": {\"frequencies\": [1, 2]",
     );
-    let inputs = discover(&[dir.clone()]).unwrap();
+    let inputs = discover(&[dir.to_path_buf()]).unwrap();
     assert_eq!(inputs.len(), 21);
     let (ok, failed) = read_all(&inputs);
     assert_eq!(ok.len(), 20);
@@ -259,7 +256,7 @@ fn projections_that_do_not_sum_to_the_total_give_a_warning() {
     );
 }
 
-fn phonopy_dir(tag: &str, total: &str, pdos: Option<&str>, yaml: Option<&str>) -> PathBuf {
+fn phonopy_dir(tag: &str, total: &str, pdos: Option<&str>, yaml: Option<&str>) -> common::TestDir {
     let dir = tempdir(tag);
     write(&dir, "total_dos.dat", total.as_bytes());
     if let Some(p) = pdos {
@@ -441,7 +438,7 @@ fn strict_mode_fails_without_writing_and_bad_options_are_clear() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
+    assert!(common::failed_cleanly(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("mp-2.json:1"),
         "{}",
@@ -464,9 +461,9 @@ fn strict_mode_fails_without_writing_and_bad_options_are_clear() {
         "--element",
         "Xx",
     ]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("Xx"));
+    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("Xx"));
     let o = superion(&["phonon", "features", dir.join("nope").to_str().unwrap()]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope"));
+    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("nope"));
 }
 
 // ---------- the real data in ../shared/data ----------

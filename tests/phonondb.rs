@@ -81,9 +81,7 @@ fn every_li_entry_reads_and_a_folder_reads_like_its_archive() {
         &failures[..failures.len().min(5)]
     );
     // Unpack one archive and read the folder.
-    let tmp = std::env::temp_dir().join(format!("superion-pdb-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = common::tempdir("pdb");
     let arch = db.join("materials-id-1138-lif-fm-3m-225.tar.lzma");
     let st = std::process::Command::new("tar")
         .args([
@@ -94,7 +92,12 @@ fn every_li_entry_reads_and_a_folder_reads_like_its_archive() {
             tmp.to_str().unwrap(),
         ])
         .status();
-    if st.is_ok_and(|s| s.success()) {
+    assert!(
+        st.is_ok_and(|s| s.success()),
+        "tar --lzma could not unpack {}",
+        arch.display()
+    );
+    {
         let folder = tmp.join("mp-1138-20180417");
         let a = read_entry(&arch).unwrap();
         let f = read_entry(&folder).unwrap();

@@ -2,14 +2,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-screen-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("screen-{tag}"))
 }
 
 fn superion(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -171,10 +167,10 @@ fn screen_finds_known_conductors_by_formula_or_id_and_ranks_candidates() {
     );
     // Bad input.
     let o = superion(&dir, &["screen", "t.csv", "--columns", "a,zz"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no column \"zz\""));
+    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("no column \"zz\""));
     let o = superion(&dir, &["screen", "t.csv", "--columns", "a,b", "--k", "20"]);
     assert!(
-        !o.status.success()
+        common::failed_cleanly(&o)
             && String::from_utf8_lossy(&o.stderr).contains("at least the number of materials")
     );
 }

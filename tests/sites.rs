@@ -85,10 +85,8 @@ fn planted(seed: u64, noise: f64) -> Trajectory {
     common::li_s_cubic(frac, CELL, N_LI, n_s)
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-sites-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> common::TestDir {
+    common::tempdir(&format!("sites-{name}"))
 }
 
 /// The 64 sites of the lattice as a POSCAR.

@@ -1,7 +1,9 @@
 //! The other trajectory formats (extended XYZ, LAMMPS dump) and the vibrational DOS,
 //! on trajectories generated with known answers.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use superion::Engine;
 use superion::io::lammps::parse_type_map;
@@ -10,11 +12,8 @@ use superion::phonon::descriptors::{FeatureOptions, features};
 use superion::traj::msd::{LagGrid, MsdOptions, msd};
 use superion::traj::{TimeStep, vdos};
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-fmt-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(tag: &str) -> common::TestDir {
+    common::tempdir(&format!("fmt-{tag}"))
 }
 
 /// A LAMMPS-style (lower-triangular) triclinic cell.

@@ -2,17 +2,16 @@
 //! perfect and absent rank correlation, censored values, composition parsing and
 //! matching, a table of another layout through the column options, and the CLI.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use superion::validate::{
     ColumnNames, ValidateOptions, match_tables, read_conductivities, read_features, validate,
 };
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("superion-validate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> common::TestDir {
+    common::tempdir(&format!("validate-{name}"))
 }
 
 const FORMULAS: [&str; 8] = ["Li2O", "LiF", "Li3N", "LiCl", "Li2S", "LiBr", "LiI", "Li3P"];

@@ -1,7 +1,10 @@
 """phonopy, the peer: the total and projected DOS of PhononDB entries, computed the way
 superion's `phonon dos` does (same mesh, same method), one entry after another.
 
-usage: phonopy_dos.py OUT_DIR ENTRY... [--mesh A B C] [--no-nac] [--gaussian]
+usage: phonopy_dos.py OUT_DIR ENTRY... [--mesh A B C] [--no-nac] [--gaussian] [--total-only]
+
+--total-only: the total DOS alone, with phonopy's mesh symmetry (its fastest way; the
+projected DOS needs every q-point and the eigenvectors).
 
 Each entry (a .tar.lzma archive or an unpacked folder) gets OUT_DIR/<name>/ with
 total_dos.dat and projected_dos.dat; OUT_DIR/timings.csv lists the seconds per entry.
@@ -53,6 +56,7 @@ def main():
     ap.add_argument("--mesh", nargs=3, type=int, default=[20, 20, 20])
     ap.add_argument("--no-nac", action="store_true")
     ap.add_argument("--gaussian", action="store_true")
+    ap.add_argument("--total-only", action="store_true")
     ap.add_argument("--nac-method", default=None, help="gonze (phonopy's default) or wang")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -76,13 +80,17 @@ def main():
                 p = dict(ph.nac_params)
                 p["method"] = a.nac_method
                 ph.nac_params = p
-            ph.run_mesh(a.mesh, with_eigenvectors=True, is_mesh_symmetry=False)
+            if a.total_only:
+                ph.run_mesh(a.mesh)
+            else:
+                ph.run_mesh(a.mesh, with_eigenvectors=True, is_mesh_symmetry=False)
             ph.run_total_dos(use_tetrahedron_method=not a.gaussian)
-            ph.run_projected_dos(use_tetrahedron_method=not a.gaussian)
             d = os.path.join(a.out, name)
             os.makedirs(d, exist_ok=True)
             ph.write_total_dos(filename=os.path.join(d, "total_dos.dat"))
-            ph.write_projected_dos(filename=os.path.join(d, "projected_dos.dat"))
+            if not a.total_only:
+                ph.run_projected_dos(use_tetrahedron_method=not a.gaussian)
+                ph.write_projected_dos(filename=os.path.join(d, "projected_dos.dat"))
         dt = time.perf_counter() - t0
         rows.append((name, len(ph.primitive), dt))
         print(f"{name}: {len(ph.primitive)} primitive atoms, {dt:.2f} s", file=sys.stderr, flush=True)

@@ -218,3 +218,57 @@ pub fn shared_data(sub: &str, what: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// A temporary folder unique to one test, removed when it goes out of scope (kept
+/// with `SUPERION_KEEP_TEST_DIRS=1`, for looking at a failing test's outputs). It
+/// derefs to its path.
+pub struct TestDir(Option<tempfile::TempDir>, std::path::PathBuf);
+
+pub fn tempdir(tag: &str) -> TestDir {
+    let d = tempfile::Builder::new()
+        .prefix(&format!("superion-{tag}-"))
+        .tempdir()
+        .expect("a temporary folder");
+    let path = d.path().to_path_buf();
+    if std::env::var("SUPERION_KEEP_TEST_DIRS").is_ok_and(|v| v == "1") {
+        eprintln!("kept: {}", path.display());
+        return TestDir(None, d.keep());
+    }
+    TestDir(Some(d), path)
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.1
+    }
+}
+
+impl AsRef<std::path::Path> for TestDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.1
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TestDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.1.as_os_str()
+    }
+}
+
+/// True when the command failed as a user error should: exit code exactly 1, and no
+/// panic message. Panics (failing the test) when it succeeded, panicked or exited
+/// with another code; a drop-in for `!o.status.success()`.
+pub fn failed_cleanly(o: &std::process::Output) -> bool {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit code 1 (a reported error); stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "a panic, not an error message: {err}"
+    );
+    true
+}

@@ -465,9 +465,23 @@ fn run_shard(backend: superion::BackendChoice, run_dir: &Path, shard: usize) -> 
             plan.shards.len()
         );
     };
-    let abort_after: Option<usize> = std::env::var("SUPERION_BATCH_ABORT_AFTER")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    // Test hooks: die like a killed or preempted task, after the n-th input is moved
+    // into place, or with the n-th input written but not yet moved.
+    let hook = |name: &str| -> Option<usize> { std::env::var(name).ok()?.parse().ok() };
+    let abort_after = hook("SUPERION_BATCH_ABORT_AFTER");
+    let abort_before_rename = hook("SUPERION_BATCH_ABORT_BEFORE_RENAME");
+    // Half-written folders of this shard's inputs left by a killed run (another
+    // process id) are removed; a shard owns its inputs, so no other run writes them.
+    if let Ok(entries) = std::fs::read_dir(run_dir.join("results")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some((id, _)) = name.strip_prefix('.').and_then(|n| n.split_once(".tmp-"))
+                && mine.iter().any(|&i| plan.inputs[i].id == id)
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -510,6 +524,9 @@ fn run_shard(backend: superion::BackendChoice, run_dir: &Path, shard: usize) -> 
             &tmp.join("done.json"),
             serde_json::to_string_pretty(&done)?.as_bytes(),
         )?;
+        if abort_before_rename.is_some_and(|n| computed + failed + 1 >= n) {
+            std::process::abort();
+        }
         let _ = std::fs::remove_dir_all(&final_dir);
         std::fs::rename(&tmp, &final_dir)
             .with_context(|| format!("moving {} into place", final_dir.display()))?;
@@ -525,7 +542,6 @@ fn run_shard(backend: superion::BackendChoice, run_dir: &Path, shard: usize) -> 
             );
         }
         if abort_after.is_some_and(|n| computed + failed >= n) {
-            // Test hook: die like a killed or preempted task, without any cleanup.
             std::process::abort();
         }
     }
