@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use ndarray::Array2;
 
 use crate::cluster::select::{
-    Agreement, EXTRAS_MAX_POINTS, Method, NOISE, SelectOptions, Selection, cluster_over_k, method_agreement,
-    standardise,
+    Agreement, EXTRAS_MAX_POINTS, Method, NOISE, SelectOptions, Selection, cluster_over_k,
+    method_agreement, standardise,
 };
 use crate::compute::Engine;
 use crate::error::{Error, Result};
@@ -152,7 +152,11 @@ pub fn screen(
     let large = m.ids.len() > EXTRAS_MAX_POINTS;
     let opts = SelectOptions {
         seed,
-        gap_refs: if large { 0 } else { SelectOptions::default().gap_refs },
+        gap_refs: if large {
+            0
+        } else {
+            SelectOptions::default().gap_refs
+        },
         stability_runs: if large {
             0
         } else {

@@ -330,7 +330,11 @@ fn a_shard_killed_before_moving_a_result_into_place_recomputes_it() {
     let left = names(&run.join("results"));
     let half: Vec<&String> = left.iter().filter(|n| n.contains(".tmp-")).collect();
     assert_eq!(half.len(), 1, "one half-written folder: {left:?}");
-    assert_eq!(left.len(), 3, "two results in place and one half-written: {left:?}");
+    assert_eq!(
+        left.len(),
+        3,
+        "two results in place and one half-written: {left:?}"
+    );
     let st: serde_json::Value =
         serde_json::from_str(&ok(superion(&["batch", "status", run_s, "--json"]))).unwrap();
     assert_eq!(
@@ -342,7 +346,9 @@ fn a_shard_killed_before_moving_a_result_into_place_recomputes_it() {
     let again = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
     assert!(again.contains("2 already done"), "{again}");
     assert!(
-        names(&run.join("results")).iter().all(|n| !n.contains(".tmp-")),
+        names(&run.join("results"))
+            .iter()
+            .all(|n| !n.contains(".tmp-")),
         "{:?}",
         names(&run.join("results"))
     );
@@ -372,7 +378,10 @@ fn an_input_changed_after_planning_fails_and_is_retried_once_restored() {
     let original = std::fs::read_to_string(&victim).unwrap();
     std::fs::write(&victim, scaled(&original, 1.5)).unwrap();
     let out = ok(superion(&["batch", "run", run_s, "--shard", "0"]));
-    assert!(out.contains("2 failed"), "the changed input and the malformed one: {out}");
+    assert!(
+        out.contains("2 failed"),
+        "the changed input and the malformed one: {out}"
+    );
     let o = superion(&["batch", "merge", run_s]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();

@@ -254,7 +254,8 @@ fn cluster_cli_writes_labels_and_scores() {
     );
     let o = superion(&["cluster", table.to_str().unwrap(), "--columns", "zzz"]);
     assert!(
-        common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("no column \"zzz\"")
+        common::failed_cleanly(&o)
+            && String::from_utf8_lossy(&o.stderr).contains("no column \"zzz\"")
     );
     std::fs::write(&table, &csv).unwrap();
     let o = superion(&["cluster", table.to_str().unwrap(), "--k", "2..80"]);
@@ -464,7 +465,8 @@ fn analyse_reports_the_extras_with_estimates_and_gives_the_same_answer() {
         assert!(log.iter().any(|l| l == want), "{want} missing from {log:?}");
     }
     // The same results as the two calls it stands for.
-    let plain = cluster_over_k(&Engine::cpu(), x.view(), Method::Kmeans, &[2, 3, 4], &opts).unwrap();
+    let plain =
+        cluster_over_k(&Engine::cpu(), x.view(), Method::Kmeans, &[2, 3, 4], &opts).unwrap();
     assert_eq!(plain.chosen_k, selection.chosen_k);
     for (a, b) in plain.results.iter().zip(&selection.results) {
         assert_eq!(a.labels, b.labels);

@@ -484,7 +484,9 @@ fn cli_hops_and_correlations_on_the_bundled_trajectory() {
     let o = superion(&["traj", "correlations", dir.join("paths").to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        common::failed_cleanly(&o) && err.contains("paths:1") && err.contains("PATH MATERIAL TEMPERATURE"),
+        common::failed_cleanly(&o)
+            && err.contains("paths:1")
+            && err.contains("PATH MATERIAL TEMPERATURE"),
         "{err}"
     );
 }

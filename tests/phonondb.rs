@@ -197,12 +197,13 @@ fn dos_from_force_sets_matches_phonopy_on_the_reference_entries() {
         );
         let tc = centre(&d.freqs_thz, &d.total);
         let lc = centre(&d.freqs_thz, &d.element_dos("Li").unwrap());
+        // The README's centres are phonopy's to 3 decimals: agree to their rounding.
         assert!(
-            (tc - total).abs() < 0.005 * total,
+            (tc - total).abs() < 6e-4,
             "{file}: total centre {tc} vs phonopy {total}"
         );
         assert!(
-            (lc - li).abs() < 0.005 * li,
+            (lc - li).abs() < 6e-4,
             "{file}: Li centre {lc} vs phonopy {li}"
         );
         match lowest {
@@ -230,8 +231,9 @@ fn dos_from_force_sets_matches_phonopy_on_the_reference_entries() {
                 (rf[k] - d.freqs_thz[k]).abs() < 1e-3,
                 "{file}: grid point {k}"
             );
+            // The README claims agreement to 1e-4 of the peak; held to it.
             assert!(
-                (a - b).abs() < 0.01 * peak,
+                (a - b).abs() < 1e-4 * peak,
                 "{file}: g({}) = {a} vs phonopy {b}",
                 rf[k]
             );
@@ -304,8 +306,9 @@ fn bundled_phonopy_params_give_phonopys_own_dos() {
                 (rf[k] - r.dos.freqs_thz[k]).abs() < 1e-3,
                 "{name}: grid {k}"
             );
+            // Measured: 1.4e-3 of the peak for NaCl (with NAC), less without.
             assert!(
-                (r.dos.total[k] - rg[k]).abs() < 0.01 * peak,
+                (r.dos.total[k] - rg[k]).abs() < if name == "NaCl" { 2e-3 } else { 1e-4 } * peak,
                 "{name}: g({}) {} vs {}",
                 rf[k],
                 r.dos.total[k],
@@ -313,4 +316,85 @@ fn bundled_phonopy_params_give_phonopys_own_dos() {
             );
         }
     }
+}
+
+/// Force constants fitted from displacements and forces on a fresh clone: phonopy's
+/// NaCl example (data/forces/NaCl, BSD-3) through the command line, against phonopy's
+/// own DOS from the same forces and BORN (data/phonopy/NaCl/total_dos.dat, phonopy
+/// 4.10.0, 20³ mesh, tetrahedron method).
+#[test]
+fn bundled_force_sets_give_phonopys_dos_through_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = common::tempdir("nacl-forces");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(["--backend", "cpu"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let entry = root.join("data/forces/NaCl");
+    let o = run(&["phonon", "entry", entry.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("8 atoms in the unit cell")
+            && out.contains("64 atoms")
+            && out.contains("2 displacements")
+            && out.contains("BORN"),
+        "{out}"
+    );
+    let o = run(&[
+        "phonon",
+        "dos",
+        entry.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (f, g) = read_dat(&dir.join("total_dos.dat"));
+    let (rf, rg) = read_dat(&root.join("data/phonopy/NaCl/total_dos.dat"));
+    assert_eq!(f.len(), rf.len());
+    let peak = rg.iter().cloned().fold(0.0, f64::max);
+    for k in 0..f.len() {
+        assert!(
+            (f[k] - rf[k]).abs() < 1e-4,
+            "grid {k}: {} vs {}",
+            f[k],
+            rf[k]
+        );
+        // Measured: 1.4e-3 of the peak at worst (the grids differ by 6e-5 THz).
+        assert!(
+            (g[k] - rg[k]).abs() < 2e-3 * peak,
+            "{} THz: {} vs phonopy {}",
+            f[k],
+            g[k],
+            rg[k]
+        );
+    }
+    // The band centre to 1e-3 THz (README: 4.075 THz).
+    let (c, rc) = (centre(&f, &g), centre(&rf, &rg));
+    assert!((c - rc).abs() < 1e-3, "centre {c} vs phonopy {rc}");
+    assert!((rc - 4.075).abs() < 5e-4, "{rc}");
+    // Without the non-analytical correction the LO-TO splitting is lost: the DOS
+    // must differ, or the test above could not tell whether BORN was used.
+    let o = run(&[
+        "phonon",
+        "dos",
+        entry.to_str().unwrap(),
+        "--no-nac",
+        "--out",
+        dir.join("nonac").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let (_, g2) = read_dat(&dir.join("nonac/total_dos.dat"));
+    let worst = g2
+        .iter()
+        .zip(&rg)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst > 0.1 * peak,
+        "no-NAC DOS too close to phonopy's: {worst}"
+    );
 }

@@ -167,7 +167,10 @@ fn screen_finds_known_conductors_by_formula_or_id_and_ranks_candidates() {
     );
     // Bad input.
     let o = superion(&dir, &["screen", "t.csv", "--columns", "a,zz"]);
-    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("no column \"zz\""));
+    assert!(
+        common::failed_cleanly(&o)
+            && String::from_utf8_lossy(&o.stderr).contains("no column \"zz\"")
+    );
     let o = superion(&dir, &["screen", "t.csv", "--columns", "a,b", "--k", "20"]);
     assert!(
         common::failed_cleanly(&o)

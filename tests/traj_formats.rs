@@ -467,7 +467,10 @@ fn extxyz_time_and_step_keys_give_the_time_between_frames() {
     assert!((t.dt_ps.unwrap() - 0.05).abs() < 1e-12);
     assert!(t.notes.iter().any(|n| n.contains("x 25")), "{:?}", t.notes);
     let e = read(&p, Some(2.0), Some(10)).unwrap_err().to_string();
-    assert!(e.contains("50 fs apart") && e.contains("which is right"), "{e}");
+    assert!(
+        e.contains("50 fs apart") && e.contains("which is right"),
+        "{e}"
+    );
     let e = read(&p, Some(3.0), None).unwrap_err().to_string();
     assert!(e.contains("not a whole number"), "{e}");
     let e = read(&p, None, Some(5)).unwrap_err().to_string();
@@ -486,7 +489,9 @@ fn extxyz_time_and_step_keys_give_the_time_between_frames() {
     assert!(e.contains("option timestep_fs"), "{e}");
     // Uneven times are refused, not averaged.
     let p = dir.join("uneven.extxyz");
-    with_comment_key(&p, &w, |f| format!("time={}", [0, 50, 100, 160, 200, 250][f]));
+    with_comment_key(&p, &w, |f| {
+        format!("time={}", [0, 50, 100, 160, 200, 250][f])
+    });
     let e = read(&p, None, None).unwrap_err().to_string();
     assert!(e.contains("not evenly spaced"), "{e}");
     // A frame without the key: no inference, the usual request for the time step.

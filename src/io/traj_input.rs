@@ -157,7 +157,10 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                             path.display()
                         )));
                     }
-                    (s as usize, format!("inferred from the time= values ({d} fs apart)"))
+                    (
+                        s as usize,
+                        format!("inferred from the time= values ({d} fs apart)"),
+                    )
                 }
                 (None, None, TrajFormat::Xdatcar) => match &incar {
                     Some(incar) => {
