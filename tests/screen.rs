@@ -209,3 +209,99 @@ fn screen_on_the_study_table_finds_the_known_conductors() {
     }
     assert!(report.contains("Not among the inputs: Li7La3Zr2O12"));
 }
+
+/// A screening whose answer is known: three far-apart groups in two features, two
+/// known conductors in one of them. The candidates must be exactly the other members of
+/// that group, ranked by the distance (computed here, naively) to the nearest known
+/// conductor, which is named; the other groups contribute none.
+#[test]
+fn the_ranking_follows_the_distance_to_the_nearest_known_conductor() {
+    use ndarray::Array2;
+    use superion::Engine;
+    use superion::cluster::select::Method;
+    use superion::screen::{Materials, parse_known, screen};
+    // Group A around (0, 0) holds the known conductors Li3N at (0, 0) and Li2S at (1, 0).
+    let group_a: [(&str, f64, f64); 7] = [
+        ("Li3N", 0.0, 0.0),
+        ("Li2S", 1.0, 0.0),
+        ("Li3P", 0.1, 0.3),  // 0.316 from Li3N
+        ("LiBr", 1.2, 0.1),  // 0.224 from Li2S
+        ("LiCl", 0.5, 0.9),  // 1.030 from Li3N, 1.030 from Li2S: the id breaks the tie
+        ("LiI", -0.6, -0.2), // 0.632 from Li3N
+        ("Li2Se", 1.9, 0.4), // 0.985 from Li2S
+    ];
+    let mut rows: Vec<(String, f64, f64)> = group_a
+        .iter()
+        .map(|(f, a, b)| (f.to_string(), *a, *b))
+        .collect();
+    for (g, (cx, cy)) in [(40.0, 0.0), (0.0, 40.0)].iter().enumerate() {
+        for i in 0..6 {
+            let f = [
+                "NaCl", "KCl", "MgO", "CaO", "ZnS", "SrO", "BaO", "CsI", "RbF", "AgI", "CuBr",
+                "TlCl",
+            ][g * 6 + i];
+            rows.push((f.into(), cx + 0.3 * i as f64, cy - 0.2 * i as f64));
+        }
+    }
+    let m = Materials {
+        ids: rows.iter().map(|r| format!("id-{}", r.0)).collect(),
+        formulas: rows.iter().map(|r| r.0.clone()).collect(),
+        unstable: vec![false; rows.len()],
+        columns: vec!["a".into(), "b".into()],
+        values: Array2::from_shape_fn(
+            (rows.len(), 2),
+            |(i, j)| if j == 0 { rows[i].1 } else { rows[i].2 },
+        ),
+    };
+    let known = parse_known(Some("Li3N,Li2S")).unwrap();
+    let s = screen(
+        &Engine::cpu(),
+        &m,
+        &known,
+        Method::Kmeans,
+        &[2, 3, 4, 5],
+        0,
+        false,
+    )
+    .unwrap();
+    assert_eq!(s.selection.chosen_k, 3, "{}", s.selection.why);
+    assert_eq!(s.known_rows.len(), 2);
+    // The expected ranking, computed directly.
+    let knowns = [(0.0f64, 0.0f64, "Li3N"), (1.0, 0.0, "Li2S")];
+    let mut want: Vec<(f64, String, &str)> = group_a[2..]
+        .iter()
+        .map(|(f, a, b)| {
+            let (d, k) = knowns
+                .iter()
+                .map(|(x, y, k)| (((a - x).powi(2) + (b - y).powi(2)).sqrt(), *k))
+                .min_by(|p, q| p.0.total_cmp(&q.0))
+                .unwrap();
+            (d, format!("id-{f}"), k)
+        })
+        .collect();
+    want.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
+    let got: Vec<&str> = s.candidates.iter().map(|c| c.id.as_str()).collect();
+    let want_ids: Vec<&str> = want.iter().map(|w| w.1.as_str()).collect();
+    assert_eq!(got, want_ids, "candidates in order of distance");
+    for (c, (d, _, k)) in s.candidates.iter().zip(&want) {
+        assert!(
+            (c.distance - d).abs() < 1e-5,
+            "{}: {} vs {d}",
+            c.id,
+            c.distance
+        );
+        // At a tie either known is the nearest; elsewhere the one computed here.
+        if c.id != "id-LiCl" {
+            assert!(
+                c.nearest_known.starts_with(k),
+                "{}: {} vs {k}",
+                c.id,
+                c.nearest_known
+            );
+        }
+    }
+    assert_eq!(
+        s.candidates.iter().map(|c| c.rank).collect::<Vec<_>>(),
+        (1..=5).collect::<Vec<_>>()
+    );
+}
