@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # IonDiff 1.6 (from PyPI, in its own virtual environment) beside `superion traj hops
-# --mode iondiff` on one XDATCAR, one thread each, then a comparison of the events.
+# --mode iondiff` on one XDATCAR, one thread each and then each at its default thread
+# count (all cores), then a comparison of the events.
 # Usage: benches/peers/iondiff.sh XDATCAR[.gz] [POTIM_fs NBLOCK]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +20,9 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 RAYON_NUM_THRE
 /usr/bin/time -f "superion (1 thread): %e s wall, %M KB peak" \
   "$superion" --backend cpu traj hops "$file" --timestep-fs "$potim" --stride "$nblock" \
   --mode iondiff --out "$out/superion" > /dev/null
-unset RAYON_NUM_THREADS
+unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS RAYON_NUM_THREADS
+/usr/bin/time -f "IonDiff (default threads): %e s wall, %M KB peak" \
+  "$venv/bin/python" "$here/iondiff.py" "$file" "$potim" "$nblock" "$out/peer" > /dev/null
 /usr/bin/time -f "superion (all cores): %e s wall, %M KB peak" \
   "$superion" --backend cpu traj hops "$file" --timestep-fs "$potim" --stride "$nblock" \
   --mode iondiff --out "$out/superion" > /dev/null
