@@ -77,6 +77,16 @@ pub fn memcpy_gbytes() -> f64 {
     2.0 * 4.0 * n as f64 / best / 1e9
 }
 
+/// The kernels measured, by name.
+pub const KERNELS: [&str; 6] = [
+    "pairwise_sq_dists",
+    "silhouette",
+    "kmeans_batched",
+    "kmeans_large",
+    "unwrap",
+    "windowed_sq_disp",
+];
+
 /// The cases whose kernel `want` accepts (only those build their inputs; each has
 /// its own seeded generator, so the selection does not change the data).
 fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
@@ -267,6 +277,14 @@ pub fn run(
     gpu: Option<&Engine>,
     mut report: impl FnMut(&Measurement),
 ) -> Result<Vec<Measurement>> {
+    if let Some(o) = only
+        && !KERNELS.iter().any(|k| k.contains(o))
+    {
+        return Err(crate::invalid!(
+            "option only {o:?} matches no kernel; the kernels are {}",
+            KERNELS.join(", ")
+        ));
+    }
     let cpu = Engine::cpu();
     let reps = if quick { 3 } else { 5 };
     let mut all = Vec::new();
@@ -298,4 +316,21 @@ pub fn run(
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_case_is_a_listed_kernel_and_every_kernel_has_a_case() {
+        let names: Vec<&str> = super::cases(true, &|_| true)
+            .iter()
+            .map(|c| c.kernel)
+            .collect();
+        for n in &names {
+            assert!(super::KERNELS.contains(n), "{n} not in KERNELS");
+        }
+        for k in super::KERNELS {
+            assert!(names.contains(&k), "{k} has no case");
+        }
+    }
 }

@@ -345,7 +345,7 @@ fn write_oscillators(path: &Path, with: &str) {
     for f in 0..frames {
         let time = f as f64 * dt_ps;
         let props = match with {
-            "vel" => "species:S:1:pos:R:3:vel:R:3",
+            "vel" | "noise" => "species:S:1:pos:R:3:vel:R:3",
             "momenta" => "species:S:1:pos:R:3:momenta:R:3",
             _ => "species:S:1:pos:R:3",
         };
@@ -365,6 +365,15 @@ fn write_oscillators(path: &Path, with: &str) {
             let extra = match with {
                 "vel" => format!(" {} 0 0", v_a_ps / 1000.0),
                 "momenta" => format!(" {} 0 0", v_a_ps / 1000.0 * mass * 10.180505710774743),
+                // Uncorrelated velocities: a flat spectrum, still high at Nyquist.
+                "noise" => {
+                    let mut h = ((f * 64 + i) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    h ^= h >> 31;
+                    let r = (h >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                    format!(" {} 0 0", 0.01 * r)
+                }
                 _ => String::new(),
             };
             t.push_str(&format!(
@@ -506,4 +515,67 @@ fn extxyz_time_and_step_keys_give_the_time_between_frames() {
     let e = read(&p, None, None).unwrap_err().to_string();
     assert!(e.contains("not in the file"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn vdos_command_writes_the_dos_its_figure_and_says_where_nyquist_cuts() {
+    let dir = tempdir("vdos-cli");
+    let p = dir.join("vel.xyz");
+    write_oscillators(&p, "vel");
+    let out = dir.join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "vdos"])
+        .arg(&p)
+        .args(["--timestep-fs", "5", "--stride", "1", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("li_centre_thz"), "{text}");
+    let svgs: Vec<std::path::PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    assert_eq!(svgs.len(), 1, "{svgs:?}");
+    let t = common::svg_texts(&svgs[0]);
+    assert!(t.iter().any(|x| x.contains("Frequency (THz)")), "{t:?}");
+    assert!(
+        t.iter().any(|x| x.contains("vibrational")),
+        "not a phonon DOS: {t:?}"
+    );
+    assert!(!t.iter().any(|x| x.contains("phonon DOS")), "{t:?}");
+    // 5 fs between frames: Nyquist at 100 THz, far above 4 and 12 THz: no warning.
+    assert!(!t.iter().any(|x| x.contains("Nyquist")), "{t:?}");
+    // White-noise velocities fill the band up to Nyquist: the title says it is cut.
+    let p2 = dir.join("noise.xyz");
+    write_oscillators(&p2, "noise");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "vdos"])
+        .arg(&p2)
+        .args(["--timestep-fs", "5", "--stride", "1", "--out"])
+        .arg(dir.join("noise"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_dir(dir.join("noise"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "svg"))
+        .unwrap();
+    let t = common::svg_texts(&svg);
+    assert!(
+        t.iter().any(|x| x.contains("cut at Nyquist 100.0 THz")),
+        "{t:?}"
+    );
+    // Bad input: a missing time step exits 1 with the reason.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "vdos"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(common::failed_cleanly(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--timestep-fs"));
 }

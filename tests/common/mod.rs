@@ -272,3 +272,185 @@ pub fn failed_cleanly(o: &std::process::Output) -> bool {
     );
     true
 }
+
+/// Parse an SVG and check what a reader relies on: well-formed XML with an `<svg>`
+/// root of positive size, no NaN or infinity in any attribute, every coordinate
+/// attribute a finite number. Returns the texts (titles, axis labels, legends), each
+/// trimmed, for the caller's checks.
+pub fn svg_texts(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{}: not well-formed XML: {e}", path.display()));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg", "{}", path.display());
+    for dim in ["width", "height"] {
+        let v: f64 = root
+            .attribute(dim)
+            .and_then(|v| v.trim_end_matches("px").parse().ok())
+            .unwrap_or_else(|| panic!("{}: no numeric {dim}", path.display()));
+        assert!(v > 0.0, "{}: {dim} {v}", path.display());
+    }
+    let mut texts = Vec::new();
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        for a in node.attributes() {
+            let v = a.value();
+            assert!(
+                !v.contains("NaN") && !v.to_ascii_lowercase().contains("inf"),
+                "{}: <{} {}=\"{v}\">",
+                path.display(),
+                node.tag_name().name(),
+                a.name()
+            );
+            if matches!(
+                a.name(),
+                "x" | "y" | "x1" | "x2" | "y1" | "y2" | "cx" | "cy" | "r" | "width" | "height"
+            ) {
+                let x: f64 = v.trim_end_matches('%').parse().unwrap_or_else(|_| {
+                    panic!("{}: {}=\"{v}\" is not a number", path.display(), a.name())
+                });
+                assert!(x.is_finite(), "{}: {}={v}", path.display(), a.name());
+            }
+            if a.name() == "points" || a.name() == "d" {
+                for t in v.split(|c: char| {
+                    c == ',' || c.is_whitespace() || c.is_ascii_alphabetic() && c != 'e'
+                }) {
+                    if !t.is_empty() {
+                        assert!(
+                            t.parse::<f64>().is_ok_and(|x| x.is_finite()),
+                            "{}: {} holds {t:?}",
+                            path.display(),
+                            a.name()
+                        );
+                    }
+                }
+            }
+        }
+        if node.tag_name().name() == "text" {
+            let t: String = node
+                .descendants()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+                .collect();
+            texts.push(t.trim().to_string());
+        }
+    }
+    assert!(!texts.is_empty(), "{}: no text at all", path.display());
+    texts
+}
+
+/// Every SVG under `dir` checked with [`svg_texts`]; returns how many.
+pub fn check_all_svgs(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += check_all_svgs(&p);
+        } else if p.extension().is_some_and(|x| x == "svg") {
+            svg_texts(&p);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The two folders hold the same files with the same contents up to the last digits
+/// of their numbers (|a − b| ≤ 1e-9 + rel·|b|, and 0.02 for drawing coordinates in
+/// SVGs): the text between numbers must match exactly. Lines containing any of `skip`
+/// (e.g. the backend's name) are not compared.
+pub fn same_outputs(a: &std::path::Path, b: &std::path::Path, rel: f64, skip: &[&str]) {
+    let mut names: Vec<_> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let mut other: Vec<_> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    other.sort();
+    assert_eq!(names, other, "{} vs {}", a.display(), b.display());
+    for n in names {
+        let (pa, pb) = (a.join(&n), b.join(&n));
+        if pa.is_dir() {
+            same_outputs(&pa, &pb, rel, skip);
+            continue;
+        }
+        let (ta, tb) = (
+            std::fs::read_to_string(&pa).unwrap(),
+            std::fs::read_to_string(&pb).unwrap(),
+        );
+        let svg = pa.extension().is_some_and(|x| x == "svg");
+        let la: Vec<&str> = ta
+            .lines()
+            .filter(|l| !skip.iter().any(|s| l.contains(s)))
+            .collect();
+        let lb: Vec<&str> = tb
+            .lines()
+            .filter(|l| !skip.iter().any(|s| l.contains(s)))
+            .collect();
+        assert_eq!(la.len(), lb.len(), "{}: line counts differ", pa.display());
+        for (k, (x, y)) in la.iter().zip(&lb).enumerate() {
+            if x == y {
+                continue;
+            }
+            let (wa, na) = split_numbers(x);
+            let (wb, nb) = split_numbers(y);
+            assert_eq!(wa, wb, "{}:{}: {x} vs {y}", pa.display(), k + 1);
+            assert_eq!(na.len(), nb.len(), "{}:{}", pa.display(), k + 1);
+            for (p, q) in na.iter().zip(&nb) {
+                let tol = if svg { 0.02 } else { 1e-9 + rel * q.abs() };
+                assert!(
+                    (p - q).abs() <= tol,
+                    "{}:{}: {p} vs {q}\n{x}\n{y}",
+                    pa.display(),
+                    k + 1
+                );
+            }
+        }
+    }
+}
+
+/// The text of a line with its numbers taken out, and the numbers.
+fn split_numbers(line: &str) -> (String, Vec<f64>) {
+    let b = line.as_bytes();
+    let (mut words, mut nums) = (String::new(), Vec::new());
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        let digit_at = |j: usize| j < b.len() && b[j].is_ascii_digit();
+        if digit_at(i)
+            || ((b[i] == b'-' || b[i] == b'.')
+                && (digit_at(i + 1)
+                    || (b[i] == b'-' && b.get(i + 1) == Some(&b'.') && digit_at(i + 2))))
+        {
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                i += 1;
+            }
+            if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                let mut j = i + 1;
+                if j < b.len() && (b[j] == b'-' || b[j] == b'+') {
+                    j += 1;
+                }
+                if digit_at(j) {
+                    i = j;
+                    while digit_at(i) {
+                        i += 1;
+                    }
+                }
+            }
+            match line[start..i].parse::<f64>() {
+                Ok(v) => {
+                    nums.push(v);
+                    words.push('#');
+                }
+                Err(_) => words.push_str(&line[start..i]),
+            }
+        } else {
+            let ch = line[i..].chars().next().unwrap();
+            words.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    (words, nums)
+}

@@ -1,0 +1,242 @@
+//! Every command once through the command line: what it prints, the files it writes,
+//! the figures parsed and checked, and the GPU backend's files against the CPU's.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn superion(backend: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", backend])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn has(texts: &[String], want: &str) -> bool {
+    texts.iter().any(|t| t.contains(want))
+}
+
+const TRAJ: [&str; 5] = [
+    "data/Li6PS5Cl.XDATCAR.gz",
+    "--timestep-fs",
+    "2",
+    "--stride",
+    "50",
+];
+
+fn traj_args<'a>(cmd: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<String> {
+    let mut v = vec!["traj".to_string(), cmd.to_string()];
+    v.push(root().join(TRAJ[0]).display().to_string());
+    v.extend(TRAJ[1..].iter().map(|s| s.to_string()));
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v.push("--out".into());
+    v.push(out.display().to_string());
+    v
+}
+
+fn run(backend: &str, args: &[String]) -> String {
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    ok(superion(backend, &a))
+}
+
+#[test]
+fn devices_says_which_adapter_each_backend_uses() {
+    let out = ok(superion("auto", &["devices"]));
+    assert!(out.contains("--backend auto:"), "{out}");
+    if common::gpu().is_some() {
+        assert!(out.contains("--backend gpu uses"), "{out}");
+        assert!(out.contains("Vulkan"), "{out}");
+    }
+}
+
+#[test]
+fn bench_reports_each_kernel_it_ran() {
+    let out = ok(superion(
+        "cpu",
+        &["bench", "--quick", "--only", "unwrap", "--json"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert!(r["kernel"].as_str().unwrap().contains("unwrap"), "{r}");
+        assert_eq!(r["backend"], "cpu");
+        let s = r["seconds"].as_f64().unwrap();
+        assert!(s.is_finite() && s > 0.0, "{r}");
+    }
+    let o = superion("cpu", &["bench", "--only", "no-such-kernel"]);
+    assert!(common::failed_cleanly(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no-such-kernel"), "{err}");
+}
+
+#[test]
+fn similarity_is_a_symmetric_distance_table_with_named_rows() {
+    let dir = common::tempdir("similarity");
+    let out = dir.join("sim.csv");
+    ok(superion(
+        "cpu",
+        &[
+            "phonon",
+            "similarity",
+            root().join("data/phonopy").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "id");
+    let ids = &header[1..];
+    assert_eq!(
+        ids,
+        ["Li2ZnGeO4", "Li3NbS4", "LiAl5O8", "LiCdBO3", "LiF", "NaCl"]
+    );
+    let m: Vec<Vec<f64>> = lines
+        .enumerate()
+        .map(|(i, l)| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f[0], ids[i]);
+            f[1..].iter().map(|x| x.parse().unwrap()).collect()
+        })
+        .collect();
+    for i in 0..ids.len() {
+        assert_eq!(m[i][i], 0.0);
+        for j in 0..ids.len() {
+            assert_eq!(m[i][j], m[j][i]);
+            assert!(m[i][j] >= 0.0 && m[i][j].is_finite());
+            for k in 0..ids.len() {
+                assert!(m[i][k] <= m[i][j] + m[j][k] + 1e-9, "a metric");
+            }
+        }
+    }
+    // NaCl (no Li; its DOS lies below 6 THz) is the farthest from every Li compound
+    // but Li3NbS4, whose sulfide DOS is also soft.
+    let nacl = 5;
+    for (i, id) in ids.iter().enumerate().take(5) {
+        if *id != "Li3NbS4" {
+            let nearest_other = (0..6)
+                .filter(|&j| j != i && j != nacl)
+                .map(|j| m[i][j])
+                .fold(f64::INFINITY, f64::min);
+            assert!(m[i][nacl] > nearest_other, "{id}");
+        }
+    }
+}
+
+#[test]
+fn msd_hops_and_screen_write_the_same_files_on_the_gpu_backend() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = common::tempdir("backends");
+    for b in ["cpu", "gpu"] {
+        run(b, &traj_args("msd", &dir.join(b).join("msd"), &[]));
+        run(b, &traj_args("hops", &dir.join(b).join("hops"), &[]));
+        run(
+            b,
+            &[
+                "screen".into(),
+                root().join("data/phonopy").display().to_string(),
+                "--out".into(),
+                dir.join(b).join("screen").display().to_string(),
+            ],
+        );
+    }
+    // Sums in f32 on the GPU differ in the last digits; everything else is the same.
+    common::same_outputs(&dir.join("cpu"), &dir.join("gpu"), 1e-5, &["\"backend\""]);
+}
+
+#[test]
+fn figures_are_well_formed_and_labelled() {
+    let dir = common::tempdir("figures");
+    run("cpu", &traj_args("msd", &dir.join("msd"), &[]));
+    run("cpu", &traj_args("hops", &dir.join("hops"), &[]));
+    run(
+        "cpu",
+        &[
+            "screen".into(),
+            root().join("data/phonopy").display().to_string(),
+            "--out".into(),
+            dir.join("screen").display().to_string(),
+        ],
+    );
+    let n = common::check_all_svgs(&dir);
+    assert!(n >= 12, "{n} figures");
+    let t = common::svg_texts(&dir.join("msd/msd.svg"));
+    for want in [
+        "MSD (Å²)",
+        "Time lag (ps)",
+        "cm²/s",
+        "GLS fit",
+        "MSD (self)",
+    ] {
+        assert!(has(&t, want), "msd.svg lacks {want:?}: {t:?}");
+    }
+    let t = common::svg_texts(&dir.join("hops/hops.svg"));
+    for want in ["Time (ps)", "Ion", "Hop events"] {
+        assert!(has(&t, want), "hops.svg lacks {want:?}: {t:?}");
+    }
+    let t = common::svg_texts(&dir.join("hops/sitemap.svg"));
+    assert!(has(&t, "x (Å)") && has(&t, "y (Å)"), "{t:?}");
+    let t = common::svg_texts(&dir.join("hops/jump_types.svg"));
+    assert!(has(&t, "cm²/s") && has(&t, "per ps"), "{t:?}");
+    let t = common::svg_texts(&dir.join("screen/silhouette.svg"));
+    assert!(has(&t, "Silhouette coefficient"), "{t:?}");
+    // Every material named on the silhouette bars.
+    for m in ["Li2ZnGeO4", "Li3NbS4", "LiAl5O8", "LiCdBO3", "LiF"] {
+        assert!(t.iter().any(|x| x == m), "silhouette.svg lacks {m}: {t:?}");
+    }
+    let t = common::svg_texts(&dir.join("screen/scatter.svg"));
+    assert!(has(&t, "% of the variance"), "{t:?}");
+    let t = common::svg_texts(&dir.join("screen/scores.svg"));
+    assert!(
+        has(&t, "Number of clusters k") && has(&t, "Mean silhouette"),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn phonon_show_and_dos_figures_name_their_axes_and_series() {
+    let dir = common::tempdir("show");
+    ok(superion(
+        "cpu",
+        &[
+            "phonon",
+            "show",
+            root().join("data/phonopy/LiF").to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    ));
+    let svgs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    assert_eq!(svgs.len(), 1, "{svgs:?}");
+    let t = common::svg_texts(&svgs[0]);
+    for want in ["Frequency (THz)", "DOS (states/THz", "total", "Li", "F"] {
+        assert!(t.iter().any(|x| x.contains(want)), "lacks {want:?}: {t:?}");
+    }
+    // One title naming LiF once ("LiF LiF" was a bug).
+    assert!(!has(&t, "LiF LiF"), "{t:?}");
+}
