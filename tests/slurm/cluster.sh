@@ -33,6 +33,10 @@ chown munge:munge "$P/munge"; chmod 0755 "$P/munge"
 [ -f "$P/munge/munge.key" ] || mungekey --create --keyfile="$P/munge/munge.key"
 chown munge:munge "$P/munge/munge.key"; chmod 0400 "$P/munge/munge.key"
 cpus=$(nproc)
+# Two ports free now (asked of the kernel), not fixed ones another cluster may hold.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ctld_port=$(free_port); d_port=$(free_port)
+while [ "$d_port" = "$ctld_port" ]; do d_port=$(free_port); done
 cat > "$SLURM_CONF" <<CONF
 ClusterName=superion-test
 SlurmctldHost=localhost
@@ -40,8 +44,8 @@ SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$P/munge/munge.socket.2
-SlurmctldPort=6817
-SlurmdPort=6818
+SlurmctldPort=$ctld_port
+SlurmdPort=$d_port
 StateSaveLocation=$P/spool/ctld
 SlurmdSpoolDir=$P/spool/d
 SlurmctldPidFile=$P/run/slurmctld.pid
