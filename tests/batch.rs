@@ -22,12 +22,14 @@ fn tempdir(tag: &str) -> common::TestDir {
 }
 
 fn superion(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .output()
-        .unwrap()
+    common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .unwrap(),
+    )
 }
 
 fn ok(o: Output) -> String {

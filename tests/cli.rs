@@ -11,12 +11,14 @@ fn root() -> PathBuf {
 }
 
 fn superion(backend: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(["--backend", backend])
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap()
+    common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(["--backend", backend])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap(),
+    )
 }
 
 fn ok(o: Output) -> String {

@@ -171,11 +171,13 @@ fn tempdir(tag: &str) -> common::TestDir {
 }
 
 fn superion(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .output()
-        .unwrap()
+    common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap(),
+    )
 }
 
 #[test]

@@ -407,11 +407,13 @@ fn iondiff_mode_reproduces_iondiff_on_li6ps5cl() {
 }
 
 fn superion(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .output()
-        .unwrap()
+    common::no_panic(
+        std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap(),
+    )
 }
 
 #[test]

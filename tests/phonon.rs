@@ -380,11 +380,13 @@ fn wasserstein_of_a_shifted_dos_is_the_shift() {
 // ---------- the command line ----------
 
 fn superion(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .output()
-        .unwrap()
+    common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap(),
+    )
 }
 
 #[test]
@@ -461,7 +463,7 @@ fn strict_mode_fails_without_writing_and_bad_options_are_clear() {
         "--element",
         "Xx",
     ]);
-    assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("Xx"));
+    assert!(common::usage_error(&o) && String::from_utf8_lossy(&o.stderr).contains("Xx"));
     let o = superion(&["phonon", "features", dir.join("nope").to_str().unwrap()]);
     assert!(common::failed_cleanly(&o) && String::from_utf8_lossy(&o.stderr).contains("nope"));
 }

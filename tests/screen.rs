@@ -9,12 +9,14 @@ fn tempdir(tag: &str) -> common::TestDir {
 }
 
 fn superion(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_superion"))
-        .current_dir(cwd)
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .output()
-        .unwrap()
+    common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .current_dir(cwd)
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap(),
+    )
 }
 
 #[test]

@@ -856,11 +856,13 @@ fn block_averaged_d_sigma_is_unbiased_with_an_honest_error_over_independent_runs
 
 /// Run the CLI on the CPU path: exit code, stdout, stderr.
 fn cli(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
-        .args(args)
-        .env("SUPERION_BACKEND", "cpu")
-        .output()
-        .unwrap();
+    let o = common::no_panic(
+        Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(args)
+            .env("SUPERION_BACKEND", "cpu")
+            .output()
+            .unwrap(),
+    );
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).to_string(),

@@ -454,3 +454,22 @@ fn split_numbers(line: &str) -> (String, Vec<f64>) {
     }
     (words, nums)
 }
+
+/// Every run of the binary goes through here: whatever the outcome, never a panic.
+pub fn no_panic(o: std::process::Output) -> std::process::Output {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() != Some(101) && !err.contains("panicked at"),
+        "the binary panicked: {err}"
+    );
+    o
+}
+
+/// True when the command line itself was refused (clap's usage error): exit code 2,
+/// the offending option named, no panic.
+pub fn usage_error(o: &std::process::Output) -> bool {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "expected a usage error (exit 2): {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    true
+}

@@ -60,12 +60,18 @@ fn quiet_on_broken_pipe() {
 }
 
 /// Mesa's Vulkan and GL drivers print a warning on every start when XDG_RUNTIME_DIR
-/// is unset (as in containers and CI): give this process a private one.
+/// is unset (as in containers and CI): give this user a private one, shared by its
+/// runs (one folder per user, not one left behind per process).
 fn ensure_runtime_dir() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("superion-runtime-{}", std::process::id()));
+    #[cfg(unix)]
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let user = unsafe { libc::getuid() };
+    #[cfg(not(unix))]
+    let user = 0;
+    let dir = std::env::temp_dir().join(format!("superion-runtime-{user}"));
     if std::fs::create_dir_all(&dir).is_ok() {
         #[cfg(unix)]
         {
