@@ -22,7 +22,13 @@ fn urop() -> Option<PathBuf> {
 fn ward_reproduces_the_original_study_labels_and_cophenetic_correlations() {
     let Some(dir) = urop() else { return };
     for (file, id, coph) in [
-        ("clustering_small.csv", "task_id", Some((0.664, 0.634))),
+        // Cophenetic correlations from scipy 1.17.1 on the same columns:
+        // cophenet(ward(pdist(x)), pdist(x)) over the 140 rows.
+        (
+            "clustering_small.csv",
+            "task_id",
+            Some((0.6638775751658679, 0.6337040209885303)),
+        ),
         ("clustering_big.csv", "material_id", None),
     ] {
         for (col, k, study, c) in [
@@ -46,7 +52,7 @@ fn ward_reproduces_the_original_study_labels_and_cophenetic_correlations() {
             if let Some(c) = c {
                 let got = sel.cophenetic_correlation.unwrap();
                 assert!(
-                    (got - c).abs() < 1e-3,
+                    (got - c).abs() < 1e-6, // the features are clustered in f32
                     "{file} {col}: cophenetic {got} vs {c}"
                 );
             }

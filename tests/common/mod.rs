@@ -469,7 +469,11 @@ pub fn no_panic(o: std::process::Output) -> std::process::Output {
 /// the offending option named, no panic.
 pub fn usage_error(o: &std::process::Output) -> bool {
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "expected a usage error (exit 2): {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected a usage error (exit 2): {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     true
 }
