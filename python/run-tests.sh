@@ -17,6 +17,9 @@ status=0
 # The Rust tests' checks skipped for want of ../shared/data (the end of the README's
 # test command, so a skip is seen): listed once, then forgotten.
 skipped="${CARGO_TARGET_DIR:-target}/tmp/skipped-tests.txt"
+ran="${CARGO_TARGET_DIR:-target}/tmp/ran-data-tests.txt"
+echo "Rust checks on ../shared/data: $( [ -s "$ran" ] && wc -l < "$ran" || echo 0) ran, $( [ -s "$skipped" ] && wc -l < "$skipped" || echo 0) skipped"
+rm -f "$ran"
 if [ -s "$skipped" ]; then
   echo "Rust checks skipped (reference data absent; SUPERION_REQUIRE_SHARED=1 makes this a failure):"
   sort -u "$skipped" | sed 's/^/  /'

@@ -200,6 +200,7 @@ pub fn shared_data(sub: &str, what: &str) -> Option<std::path::PathBuf> {
         .join("../shared/data")
         .join(sub);
     if p.exists() {
+        log_line("ran-data-tests.txt", what);
         return Some(p);
     }
     let note = format!("{what}: skipped, ../shared/data/{sub} is absent");
@@ -207,16 +208,22 @@ pub fn shared_data(sub: &str, what: &str) -> Option<std::path::PathBuf> {
         panic!("{note}, and SUPERION_REQUIRE_SHARED=1 requires it");
     }
     eprintln!("{note}");
-    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    log_line("skipped-tests.txt", &note);
+    None
+}
+
+/// One line appended to a log under the target's tmp folder (listed by
+/// python/run-tests.sh at the end of the README's test command).
+fn log_line(file: &str, line: &str) {
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
     {
         use std::io::Write;
-        let _ = writeln!(f, "{note}");
+        let _ = writeln!(f, "{line}");
     }
-    None
 }
 
 /// A temporary folder unique to one test, removed when it goes out of scope (kept
