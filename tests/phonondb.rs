@@ -398,3 +398,49 @@ fn bundled_force_sets_give_phonopys_dos_through_the_command_line() {
         "no-NAC DOS too close to phonopy's: {worst}"
     );
 }
+
+/// The force constants fitted from phonopy's NaCl force sets are phonopy's own (its
+/// compact force constants from the same forces, data/phonopy/NaCl), and obey what the
+/// symmetrisation imposes: the acoustic sum rule on both indices and Φ(i, j) = Φ(j, i)ᵀ.
+#[test]
+fn fitted_force_constants_are_phonopys_and_symmetric() {
+    use superion::phonon::harmonic::Harmonic;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let e = read_entry(&root.join("data/forces/NaCl")).unwrap();
+    let h = Harmonic::from_entry(&e).unwrap();
+    let fc = h.force_constants.as_ref().unwrap();
+    let n = fc.n;
+    assert_eq!(n, 64);
+    // Symmetry, exactly as imposed.
+    let mut worst_asr = 0.0f64;
+    let mut worst_perm = 0.0f64;
+    for i in 0..n {
+        let row: nalgebra::Matrix3<f64> = (0..n).map(|j| *fc.get(i, j)).sum();
+        let col: nalgebra::Matrix3<f64> = (0..n).map(|j| *fc.get(j, i)).sum();
+        worst_asr = worst_asr.max(row.amax()).max(col.amax());
+        for j in 0..n {
+            worst_perm = worst_perm.max((fc.get(i, j) - fc.get(j, i).transpose()).amax());
+        }
+    }
+    assert!(worst_asr < 1e-9, "acoustic sum rule off by {worst_asr} eV/Å²");
+    assert!(worst_perm < 1e-12, "Φ(i,j) ≠ Φ(j,i)ᵀ by {worst_perm} eV/Å²");
+    // Against phonopy 4.10.0's force constants from the same FORCE_SETS.
+    let pp = superion::io::phonopy_params::read(&root.join("data/phonopy/NaCl/phonopy_params.yaml.gz"))
+        .unwrap();
+    let b = pp.force_constants.as_ref().unwrap();
+    assert!(b.compact);
+    let mut worst = 0.0f64;
+    let mut largest = 0.0f64;
+    for p in 0..h.primitive.cell.len() {
+        for j in 0..n {
+            let ours = fc.get(h.primitive.p2s[p], j);
+            let theirs = nalgebra::Matrix3::from_fn(|r, c| b.data[p * n + j][r][c]);
+            worst = worst.max((ours - theirs).amax());
+            largest = largest.max(theirs.amax());
+        }
+    }
+    assert!(
+        worst < 1e-6 * largest,
+        "largest difference from phonopy {worst} eV/Å² (largest constant {largest})"
+    );
+}

@@ -274,7 +274,9 @@ def test_ctrl_c_interrupts_a_long_call(traj):
         with pytest.raises(KeyboardInterrupt):
             for _ in range(50):  # far longer than 0.05 s in all
                 superion.hops(traj, backend="cpu")
-        assert time.perf_counter() - t0 < 5.0
+        # A bounded wait, not a speed claim: 50 calls would take far longer.
+        waited = time.perf_counter() - t0
+        assert waited < 5.0, f"Ctrl-C took {waited:.1f} s to stop the calls"
     finally:
         stop.set()
         sender.join()
