@@ -18,7 +18,7 @@ status=0
 # test command, so a skip is seen): listed once, then forgotten.
 skipped="${CARGO_TARGET_DIR:-target}/tmp/skipped-tests.txt"
 ran="${CARGO_TARGET_DIR:-target}/tmp/ran-data-tests.txt"
-echo "Rust checks on ../shared/data: $( [ -s "$ran" ] && wc -l < "$ran" || echo 0) ran, $( [ -s "$skipped" ] && wc -l < "$skipped" || echo 0) skipped"
+echo "Rust checks on ../shared/data: $( [ -s "$ran" ] && sort -u "$ran" | wc -l || echo 0) ran, $( [ -s "$skipped" ] && sort -u "$skipped" | wc -l || echo 0) skipped"
 rm -f "$ran"
 if [ -s "$skipped" ]; then
   echo "Rust checks skipped (reference data absent; SUPERION_REQUIRE_SHARED=1 makes this a failure):"

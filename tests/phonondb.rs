@@ -422,11 +422,15 @@ fn fitted_force_constants_are_phonopys_and_symmetric() {
             worst_perm = worst_perm.max((fc.get(i, j) - fc.get(j, i).transpose()).amax());
         }
     }
-    assert!(worst_asr < 1e-9, "acoustic sum rule off by {worst_asr} eV/Å²");
+    assert!(
+        worst_asr < 1e-9,
+        "acoustic sum rule off by {worst_asr} eV/Å²"
+    );
     assert!(worst_perm < 1e-12, "Φ(i,j) ≠ Φ(j,i)ᵀ by {worst_perm} eV/Å²");
     // Against phonopy 4.10.0's force constants from the same FORCE_SETS.
-    let pp = superion::io::phonopy_params::read(&root.join("data/phonopy/NaCl/phonopy_params.yaml.gz"))
-        .unwrap();
+    let pp =
+        superion::io::phonopy_params::read(&root.join("data/phonopy/NaCl/phonopy_params.yaml.gz"))
+            .unwrap();
     let b = pp.force_constants.as_ref().unwrap();
     assert!(b.compact);
     let mut worst = 0.0f64;

@@ -579,3 +579,216 @@ fn vdos_command_writes_the_dos_its_figure_and_says_where_nyquist_cuts() {
     assert!(common::failed_cleanly(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--timestep-fs"));
 }
+
+#[test]
+fn chosen_frames_give_the_msd_of_a_file_holding_only_them() {
+    use superion::io::traj_input::FrameRange;
+    let dir = tempdir("frames");
+    let w = walk(120, 24);
+    write_xdatcar(&dir.join("XDATCAR"), &w);
+    write_lammps(&dir.join("walk.dump"), &w, false);
+    write_xyz(&dir.join("walk.extxyz"), &w);
+    // Frames 10, 12, ..., 108 written on their own, 200 MD steps apart.
+    let kept: Vec<Vec<[f64; 3]>> = w[10..110].iter().step_by(2).cloned().collect();
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    write_xdatcar(&sub.join("XDATCAR"), &kept);
+    let msd_of = |path: &Path, fmt: TrajFormat, stride: Option<usize>, frames: FrameRange| {
+        let opts = TrajReadOptions {
+            format: Some(fmt),
+            time: TimeStep {
+                timestep_fs: Some(1.0),
+                stride,
+            },
+            type_map: parse_type_map("1=Li,2=O").unwrap(),
+            frames,
+            ..Default::default()
+        };
+        let t = read_trajectory(path, &opts).unwrap();
+        let m = msd(
+            &Engine::cpu(),
+            &t,
+            &MsdOptions {
+                species: "Li".into(),
+                drift_correction: false,
+                lags: LagGrid::All,
+                long_step_a: None,
+                axes: Default::default(),
+            },
+        )
+        .unwrap();
+        (t, m)
+    };
+    let range = FrameRange {
+        start: 10,
+        stop: Some(110),
+        every: 2,
+    };
+    let (t0, want) = msd_of(
+        &sub.join("XDATCAR"),
+        TrajFormat::Xdatcar,
+        Some(200),
+        FrameRange::default(),
+    );
+    assert_eq!(t0.n_frames(), 50);
+    for (path, fmt, stride) in [
+        (dir.join("XDATCAR"), TrajFormat::Xdatcar, Some(100)),
+        (dir.join("walk.dump"), TrajFormat::Lammps, None),
+        (dir.join("walk.extxyz"), TrajFormat::Xyz, Some(100)),
+    ] {
+        let (t, got) = msd_of(&path, fmt, stride, range);
+        assert_eq!(t.n_frames(), 50, "{fmt:?}");
+        assert!(
+            (t.dt_ps.unwrap() - 0.2).abs() < 1e-12,
+            "{fmt:?}: {:?}",
+            t.notes
+        );
+        assert!(
+            t.notes.iter().any(|n| n.contains("50 of 120 frames kept")),
+            "{fmt:?}: {:?}",
+            t.notes
+        );
+        assert_eq!(got.times_ps(), want.times_ps());
+        for (a, b) in got.msd_a2.iter().zip(&want.msd_a2) {
+            assert!((a / b - 1.0).abs() < 1e-5, "{fmt:?}: {a} vs {b}");
+        }
+    }
+    // A range outside the file is an error that says how many frames there are.
+    let opts = |frames| TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
+        frames,
+        ..Default::default()
+    };
+    let e = read_trajectory(
+        &dir.join("XDATCAR"),
+        &opts(FrameRange {
+            start: 500,
+            stop: None,
+            every: 1,
+        }),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("option start 500") && e.contains("120 frames"),
+        "{e}"
+    );
+    let e = read_trajectory(
+        &dir.join("walk.extxyz"),
+        &opts(FrameRange {
+            start: 0,
+            stop: None,
+            every: 0,
+        }),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("option every"), "{e}");
+}
+
+#[test]
+fn a_converted_trajectory_reads_back_with_its_time_and_the_same_msd() {
+    let dir = tempdir("convert");
+    let w = walk(60, 24);
+    write_xdatcar(&dir.join("XDATCAR"), &w);
+    let out = dir.join("walk.extxyz");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "convert"])
+        .arg(dir.join("XDATCAR"))
+        .args([
+            "--timestep-fs",
+            "2",
+            "--stride",
+            "50",
+            "--every",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("30 frames x 24 atoms"), "{err}");
+    // Read back with nothing on the command line: time= gives 0.2 ps between frames.
+    let back = read_trajectory(&out, &TrajReadOptions::default()).unwrap();
+    assert!(
+        (back.dt_ps.unwrap() - 0.2).abs() < 1e-12,
+        "{:?}",
+        back.notes
+    );
+    let orig = read_trajectory(
+        &dir.join("XDATCAR"),
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(2.0),
+                stride: Some(50),
+            },
+            frames: superion::io::traj_input::FrameRange {
+                start: 0,
+                stop: None,
+                every: 2,
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(back.species, orig.species);
+    for (a, b) in back.frac.iter().zip(orig.frac.iter()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    let li = |t: &superion::traj::Trajectory| {
+        msd(
+            &Engine::cpu(),
+            t,
+            &MsdOptions {
+                species: "Li".into(),
+                drift_correction: true,
+                lags: LagGrid::All,
+                long_step_a: None,
+                axes: Default::default(),
+            },
+        )
+        .unwrap()
+        .msd_a2
+    };
+    for (a, b) in li(&back).iter().zip(&li(&orig)) {
+        assert!((a / b - 1.0).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Velocities survive the trip (Å/ps inside, Å/fs in the file).
+    let p = dir.join("vel.xyz");
+    write_oscillators(&p, "vel");
+    let read = |p: &Path| {
+        read_trajectory(
+            p,
+            &TrajReadOptions {
+                time: TimeStep {
+                    timestep_fs: Some(5.0),
+                    stride: Some(1),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let v0 = read(&p);
+    let out = dir.join("vel-out.xyz");
+    superion::io::xyz::write(&v0, &out).unwrap();
+    let v1 = read_trajectory(&out, &TrajReadOptions::default()).unwrap();
+    let (a, b) = (v0.velocities.unwrap(), v1.velocities.unwrap());
+    for (x, y) in a.iter().zip(b.iter()) {
+        assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    // A folder as --out is refused before anything is read.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "convert"])
+        .arg(dir.join("XDATCAR"))
+        .args(["--timestep-fs", "2", "--stride", "50", "--out"])
+        .arg(&*dir)
+        .output()
+        .unwrap();
+    assert!(common::failed_cleanly(&o));
+}

@@ -363,9 +363,11 @@ fn stack_frames(
 }
 
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
-/// LAMMPS dump; gzip-transparent.
+/// LAMMPS dump; gzip-transparent. `start`, `stop`, `every` choose frames as a Python
+/// slice does (counted from 0); the frames left out are never parsed.
 #[pyfunction]
-#[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None))]
+#[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None, start=0, stop=None, every=1))]
+#[allow(clippy::too_many_arguments)]
 fn read_trajectory(
     py: Python<'_>,
     path: PathBuf,
@@ -373,8 +375,11 @@ fn read_trajectory(
     stride: Option<usize>,
     format: Option<&str>,
     type_map: Option<std::collections::HashMap<String, String>>,
+    start: usize,
+    stop: Option<usize>,
+    every: usize,
 ) -> PyResult<Trajectory> {
-    use superion::io::traj_input::{TrajFormat, TrajReadOptions, read_trajectory};
+    use superion::io::traj_input::{FrameRange, TrajFormat, TrajReadOptions, read_trajectory};
     let format = match format {
         None => None,
         Some("xdatcar") => Some(TrajFormat::Xdatcar),
@@ -394,6 +399,7 @@ fn read_trajectory(
         },
         allow_truncated: false,
         type_map: type_map.unwrap_or_default(),
+        frames: FrameRange { start, stop, every },
     };
     let t = interruptible(py, move || read_trajectory(&path, &opts))?;
     Ok(Trajectory { inner: Arc::new(t) })

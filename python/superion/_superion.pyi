@@ -72,7 +72,8 @@ class HopsResult:
 
 def read_trajectory(path: _Path, timestep_fs: Optional[float] = None, stride: Optional[int] = None,
                     format: Optional[str] = None,
-                    type_map: Optional[dict[str, str]] = None) -> Trajectory: ...
+                    type_map: Optional[dict[str, str]] = None, start: int = 0,
+                    stop: Optional[int] = None, every: int = 1) -> Trajectory: ...
 def msd(traj: Trajectory, species: str = "Li", start_ps: Optional[float] = None, axes: str = "xyz",
         drift: bool = True, backend: str = "auto") -> MsdResult: ...
 def hops(traj: Trajectory, species: Optional[Sequence[str]] = None, mode: str = "sites",

@@ -312,3 +312,25 @@ def test_kmeans_and_silhouette_match_scikit_learn_on_the_study_tables(table):
             assert adjusted_rand_score(ours.labels_, theirs.labels_) > 0.99, k
         assert np.allclose(superion.silhouette_samples(X, theirs.labels_, backend="cpu"),
                            silhouette_samples(X, theirs.labels_), atol=1e-5)
+
+
+def test_frames_are_chosen_as_a_slice(traj):
+    part = superion.read_trajectory(XDATCAR, timestep_fs=2, stride=50, start=20, stop=120, every=2)
+    assert part.n_frames == 50
+    assert abs(part.dt_ps - 0.2) < 1e-12
+    with pytest.raises(superion.InputError, match="140 frames"):
+        superion.read_trajectory(XDATCAR, timestep_fs=2, stride=50, start=500)
+
+
+def test_a_converted_trajectory_is_read_by_ase_as_superion_read_it(tmp_path, traj):
+    ase_io = pytest.importorskip("ase.io")
+    out = tmp_path / "li.extxyz"
+    subprocess.run([str(CLI), "--backend", "cpu", "traj", "convert", str(XDATCAR), "--timestep-fs", "2",
+                    "--stride", "50", "--every", "10", "--out", str(out)], check=True, capture_output=True)
+    frames = ase_io.read(str(out), index=":")
+    assert len(frames) == 14 and len(frames[0]) == 416
+    assert [f.info["time"] for f in frames[:3]] == [0, 1000, 2000]  # fs
+    part = superion.read_trajectory(XDATCAR, timestep_fs=2, stride=50, every=10)
+    ase_pos = np.stack([f.positions for f in frames])
+    assert np.abs(part.positions - ase_pos).max() < 1e-4
+    assert np.abs(part.cells - np.stack([f.cell.array for f in frames])).max() < 1e-5

@@ -9,6 +9,71 @@ use super::parse_err;
 use crate::error::Result;
 use crate::traj::Trajectory;
 
+/// Which frames of a file to analyse, counted from 0 as Python slices and MDAnalysis
+/// count them: `start`, `start + every`, ... below `stop` (the end when None). Frames
+/// left out are located but never parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FrameRange {
+    pub start: usize,
+    pub stop: Option<usize>,
+    pub every: usize,
+}
+
+impl Default for FrameRange {
+    fn default() -> Self {
+        FrameRange {
+            start: 0,
+            stop: None,
+            every: 1,
+        }
+    }
+}
+
+impl FrameRange {
+    /// Every frame.
+    pub fn is_all(&self) -> bool {
+        *self == FrameRange::default()
+    }
+
+    /// The chosen items of `all` (one per complete frame of `path`), or an error that
+    /// says how many frames there are.
+    pub(crate) fn pick<T: Copy>(&self, path: &Path, all: &[T]) -> Result<Vec<T>> {
+        let bad = |m: String| crate::error::Error::InvalidInput(format!("{}: {m}", path.display()));
+        if self.every == 0 {
+            return Err(bad("option every must be at least 1".into()));
+        }
+        let stop = self.stop.unwrap_or(all.len()).min(all.len());
+        if self.start >= all.len() {
+            return Err(bad(format!(
+                "option start {} is past the last frame: the file has {} frames (0..{})",
+                self.start,
+                all.len(),
+                all.len()
+            )));
+        }
+        if stop <= self.start {
+            return Err(bad(format!(
+                "option stop {} leaves no frame after option start {}",
+                stop, self.start
+            )));
+        }
+        Ok(all[self.start..stop]
+            .iter()
+            .step_by(self.every)
+            .copied()
+            .collect())
+    }
+
+    /// What was kept, for the notes.
+    pub(crate) fn note(&self, total: usize, kept: usize) -> String {
+        let stop = self.stop.unwrap_or(total).min(total);
+        format!(
+            "frames {}..{stop} every {}: {kept} of {total} frames kept",
+            self.start, self.every
+        )
+    }
+}
+
 /// One parsed frame: species per atom, fractional positions, the cell (rows are the
 /// lattice vectors, Å) and velocities (Å/ps) when the format has them.
 pub(crate) struct Frame<S> {

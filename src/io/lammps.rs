@@ -13,7 +13,7 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Frame, assemble, truncated};
+use super::frames::{Frame, FrameRange, assemble, truncated};
 use super::{parse_err, read_text};
 use crate::error::{Error, Result};
 use crate::geom::inverse;
@@ -39,6 +39,7 @@ pub fn read(
     path: &Path,
     type_map: &HashMap<String, String>,
     allow_truncated: bool,
+    frames: FrameRange,
 ) -> Result<(Trajectory, Vec<i64>)> {
     let text = read_text(path)?;
     let lines: Vec<&str> = text.lines().collect();
@@ -101,6 +102,11 @@ pub fn read(
         at += 9 + n;
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
+    if !frames.is_all() {
+        let kept = frames.pick(path, &starts)?;
+        notes.push(frames.note(starts.len(), kept.len()));
+        starts = kept;
+    }
     let frames: Vec<Result<(i64, Frame<String>)>> = starts
         .par_iter()
         .map(|&s| frame(path, &lines, s, n, type_map))

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+pub use super::frames::FrameRange;
 use super::xdatcar::{self, XdatcarOptions};
 use crate::error::{Error, Result};
 use crate::traj::{TimeStep, Trajectory};
@@ -26,6 +27,8 @@ pub struct TrajReadOptions {
     pub allow_truncated: bool,
     /// LAMMPS type -> element ("1" -> "Li").
     pub type_map: std::collections::HashMap<String, String>,
+    /// The frames to analyse (all by default).
+    pub frames: FrameRange,
 }
 
 fn detect(path: &Path) -> Result<TrajFormat> {
@@ -83,16 +86,18 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             path,
             XdatcarOptions {
                 allow_truncated: opts.allow_truncated,
+                frames: opts.frames,
             },
         )?,
         TrajFormat::Xyz => {
-            let (t, clock) = super::xyz::read_with_clock(path, opts.allow_truncated)?;
+            let (t, clock) = super::xyz::read_with_clock(path, opts.allow_truncated, opts.frames)?;
             file_steps = clock.step.map(|s| (s, "step= values"));
             file_time_fs = clock.time_fs;
             t
         }
         TrajFormat::Lammps => {
-            let (t, steps) = super::lammps::read(path, &opts.type_map, opts.allow_truncated)?;
+            let (t, steps) =
+                super::lammps::read(path, &opts.type_map, opts.allow_truncated, opts.frames)?;
             file_steps = Some((steps, "TIMESTEP values"));
             t
         }
@@ -181,6 +186,14 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     )));
                 }
             };
+            // The file's own step or time values already span the kept frames; a given
+            // stride or NBLOCK counts steps between the file's frames.
+            let every = if from.starts_with("inferred") {
+                1
+            } else {
+                opts.frames.every
+            };
+            let stride = stride * every;
             if let Some(d) = file_dt_fs
                 && (d - step * stride as f64).abs() > 1e-6 * d
             {
@@ -192,18 +205,25 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             }
             traj.dt_ps = Some(step * stride as f64 / 1000.0);
             traj.notes.push(format!(
-                "time between frames {step} fs x {stride} = {} ps (time step given, stride {from})",
-                step * stride as f64 / 1000.0
+                "time between frames {step} fs x {stride} = {} ps (time step given, stride {from}{})",
+                step * stride as f64 / 1000.0,
+                if every > 1 { format!(", x {every} for option every") } else { String::new() }
             ));
         }
         (None, TrajFormat::Xdatcar) => match incar {
             Some(incar) => {
                 let (potim, nblock) = xdatcar::incar_timestep(&incar)?;
                 let stride = opts.time.stride.unwrap_or(nblock);
-                traj.dt_ps = Some(potim * stride as f64 / 1000.0);
+                let every = opts.frames.every;
+                traj.dt_ps = Some(potim * (stride * every) as f64 / 1000.0);
                 traj.notes.push(format!(
-                    "time between frames POTIM {potim} fs x NBLOCK {stride} from {}",
-                    incar.display()
+                    "time between frames POTIM {potim} fs x NBLOCK {stride} from {}{}",
+                    incar.display(),
+                    if every > 1 {
+                        format!(" x {every} for option every")
+                    } else {
+                        String::new()
+                    }
                 ));
             }
             None => {

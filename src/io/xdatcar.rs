@@ -12,6 +12,7 @@ use std::path::Path;
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 
+use super::frames::FrameRange;
 use super::{parse_err, read_text};
 use crate::error::Result;
 use crate::geom::{det, inverse};
@@ -22,6 +23,8 @@ use crate::traj::Trajectory;
 pub struct XdatcarOptions {
     /// Drop an incomplete last frame (with a note) instead of failing.
     pub allow_truncated: bool,
+    /// The frames to parse.
+    pub frames: FrameRange,
 }
 
 struct Header {
@@ -236,10 +239,17 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             &mut notes,
         )?;
     }
-    let t = markers.len();
-    if t == 0 {
+    if markers.is_empty() {
         return Err(parse_err(path, 8, "no complete frame".into()));
     }
+    let markers = if opts.frames.is_all() {
+        markers
+    } else {
+        let kept = opts.frames.pick(path, &markers)?;
+        notes.push(opts.frames.note(markers.len(), kept.len()));
+        kept
+    };
+    let t = markers.len();
     // Parse frames in parallel.
     let frames: Vec<Result<(Array2<f32>, [[f64; 3]; 3])>> = markers
         .par_iter()

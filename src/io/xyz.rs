@@ -11,7 +11,7 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Frame, assemble, truncated};
+use super::frames::{Frame, FrameRange, assemble, truncated};
 use super::{parse_err, read_text};
 use crate::error::Result;
 use crate::geom::inverse;
@@ -104,11 +104,15 @@ pub struct FrameClock {
 
 /// Read an extended XYZ trajectory (gzip-transparent).
 pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
-    read_with_clock(path, allow_truncated).map(|(t, _)| t)
+    read_with_clock(path, allow_truncated, FrameRange::default()).map(|(t, _)| t)
 }
 
 /// Read an extended XYZ trajectory and what its comment lines say about time.
-pub fn read_with_clock(path: &Path, allow_truncated: bool) -> Result<(Trajectory, FrameClock)> {
+pub fn read_with_clock(
+    path: &Path,
+    allow_truncated: bool,
+    range: FrameRange,
+) -> Result<(Trajectory, FrameClock)> {
     let text = read_text(path)?;
     let lines: Vec<&str> = text.lines().collect();
     // Locate frames: count line, comment line, n atom lines.
@@ -162,6 +166,11 @@ pub fn read_with_clock(path: &Path, allow_truncated: bool) -> Result<(Trajectory
         at += 2 + n;
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
+    if !range.is_all() {
+        let kept = range.pick(path, &starts)?;
+        notes.push(range.note(starts.len(), kept.len()));
+        starts = kept;
+    }
     let frames: Vec<Result<Frame<&str>>> = starts
         .par_iter()
         .map(|&s| {
@@ -319,5 +328,58 @@ fn clock(path: &Path, lines: &[&str], starts: &[usize]) -> Result<FrameClock> {
     Ok(FrameClock {
         time_fs: time,
         step,
+    })
+}
+
+/// Write `traj` as extended XYZ, the form ASE, OVITO and most MLIP tools read:
+/// `Lattice` (rows, Å), `Properties=species:S:1:pos:R:3` (+ `vel:R:3` in Å/fs when the
+/// trajectory has velocities), `time=` in fs when the time between frames is known
+/// (this reader takes it back), `pbc="T T T"`. Positions are Cartesian (Å) as the
+/// file had them, wrapped or not. Written piece by piece, atomically.
+pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
+    let (t, n) = (traj.n_frames(), traj.n_atoms());
+    let props = if traj.velocities.is_some() {
+        "species:S:1:pos:R:3:vel:R:3"
+    } else {
+        "species:S:1:pos:R:3"
+    };
+    super::write_atomic_with(path, |w| {
+        for f in 0..t {
+            let c = traj.cells.index_axis(
+                ndarray::Axis(0),
+                if traj.cells.shape()[0] == 1 { 0 } else { f },
+            );
+            let lattice: Vec<String> = c.iter().map(|v| v.to_string()).collect();
+            write!(
+                w,
+                "{n}\nLattice=\"{}\" Properties={props}",
+                lattice.join(" ")
+            )?;
+            if let Some(dt) = traj.dt_ps {
+                write!(w, " time={}", f as f64 * dt * 1000.0)?;
+            }
+            writeln!(w, " pbc=\"T T T\"")?;
+            for i in 0..n {
+                let fr = [
+                    traj.frac[[f, i, 0]] as f64,
+                    traj.frac[[f, i, 1]] as f64,
+                    traj.frac[[f, i, 2]] as f64,
+                ];
+                let r: [f64; 3] =
+                    std::array::from_fn(|j| (0..3).map(|k| fr[k] * c[[k, j]] as f64).sum());
+                write!(w, "{} {:.8} {:.8} {:.8}", traj.species[i], r[0], r[1], r[2])?;
+                if let Some(v) = &traj.velocities {
+                    write!(
+                        w,
+                        " {:.10} {:.10} {:.10}",
+                        v[[f, i, 0]] as f64 / 1000.0,
+                        v[[f, i, 1]] as f64 / 1000.0,
+                        v[[f, i, 2]] as f64 / 1000.0
+                    )?;
+                }
+                writeln!(w)?;
+            }
+        }
+        Ok(())
     })
 }

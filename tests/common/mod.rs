@@ -199,11 +199,16 @@ pub fn shared_data(sub: &str, what: &str) -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data")
         .join(sub);
+    // The test's name (libtest names each test's thread after it) and the check.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
     if p.exists() {
-        log_line("ran-data-tests.txt", what);
+        log_line("ran-data-tests.txt", &format!("{test}: {what}"));
         return Some(p);
     }
-    let note = format!("{what}: skipped, ../shared/data/{sub} is absent");
+    let note = format!("{test}: {what}: skipped, ../shared/data/{sub} is absent");
     if std::env::var("SUPERION_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
         panic!("{note}, and SUPERION_REQUIRE_SHARED=1 requires it");
     }

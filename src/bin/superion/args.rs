@@ -413,6 +413,17 @@ pub enum TrajCommand {
     /// Hop correlations across several trajectories: a list file with one
     /// `PATH MATERIAL TEMPERATURE` line per trajectory (IonDiff's DIFFUSION_paths).
     Correlations(CorrelationsArgs),
+    /// Write the trajectory (or the frames chosen with --start/--stop/--every) as
+    /// extended XYZ, with the cell, the species, velocities when present and the time
+    /// of each frame, for ASE, OVITO and MLIP tools.
+    Convert {
+        file: PathBuf,
+        #[command(flatten)]
+        read: TrajReadArgs,
+        /// The extended XYZ file to write (.xyz or .extxyz).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Vibrational DOS per species from the velocity autocorrelation, with the same
     /// band-centre descriptors as the phonon screening.
     Vdos {
@@ -617,6 +628,15 @@ pub struct TrajReadArgs {
     /// LAMMPS atom types to elements, e.g. 1=Li,2=P,3=S.
     #[arg(long)]
     pub type_map: Option<String>,
+    /// The first frame to analyse, counted from 0 (e.g. past equilibration).
+    #[arg(long, default_value_t = 0)]
+    pub start: usize,
+    /// Stop before this frame (default: the end).
+    #[arg(long)]
+    pub stop: Option<usize>,
+    /// Analyse every n-th frame from --start (the time between frames grows n-fold).
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
 }
 
 impl TrajReadArgs {
@@ -628,6 +648,12 @@ impl TrajReadArgs {
         if self.stride == Some(0) {
             anyhow::bail!("--stride must be at least 1 MD step per frame");
         }
+        if self.every == 0 {
+            anyhow::bail!("--every must be at least 1 (1 keeps every frame)");
+        }
+        if let Some(stop) = self.stop.filter(|&s| s <= self.start) {
+            anyhow::bail!("--stop {stop} must be after --start {}", self.start);
+        }
         Ok(superion::io::traj_input::TrajReadOptions {
             format: self.format.map(Into::into),
             time: superion::traj::TimeStep {
@@ -638,6 +664,11 @@ impl TrajReadArgs {
             type_map: match &self.type_map {
                 Some(m) => superion::io::lammps::parse_type_map(m)?,
                 None => Default::default(),
+            },
+            frames: superion::io::traj_input::FrameRange {
+                start: self.start,
+                stop: self.stop,
+                every: self.every,
             },
         })
     }

@@ -12,6 +12,24 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
     match cmd {
         TrajCommand::Hops(a) => hops(backend, a),
         TrajCommand::Correlations(a) => correlations(backend, a),
+        TrajCommand::Convert { file, read, out } => {
+            let read = read.options()?;
+            if out.is_dir() {
+                anyhow::bail!("--out {}: a folder; give the file to write", out.display());
+            }
+            let traj = read_trajectory(&file, &read)?;
+            for n in &traj.notes {
+                eprintln!("superion: {}", crate::flags(n));
+            }
+            superion::io::xyz::write(&traj, &out)?;
+            eprintln!(
+                "superion: {} frames x {} atoms -> {}",
+                traj.n_frames(),
+                traj.n_atoms(),
+                out.display()
+            );
+            Ok(())
+        }
         TrajCommand::Vdos {
             file,
             read,
