@@ -792,3 +792,107 @@ fn a_converted_trajectory_reads_back_with_its_time_and_the_same_msd() {
         .unwrap();
     assert!(common::failed_cleanly(&o));
 }
+
+/// ASE's binary trajectory, against the same frames written by ASE as extended XYZ
+/// (data/ase, both written by ASE 3.29.0's own writers: data/ase/make.py).
+#[test]
+fn ase_traj_reads_as_the_same_frames_in_extended_xyz() {
+    use superion::io::traj_input::FrameRange;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ase");
+    let opts = |frames| TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(10),
+        },
+        frames,
+        ..Default::default()
+    };
+    let t = read_trajectory(&data.join("walk.traj"), &opts(FrameRange::default())).unwrap();
+    let x = read_trajectory(&data.join("walk.extxyz"), &opts(FrameRange::default())).unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (30, 24));
+    assert_eq!(t.species, x.species);
+    assert_eq!(&t.species[..2], ["Li", "Li"]);
+    assert_eq!(
+        t.cells.shape()[0],
+        30,
+        "the breathing cell is kept per frame"
+    );
+    for (a, b) in t.cells.iter().zip(x.cells.iter()) {
+        assert!((a - b).abs() < 1e-5, "cell {a} vs {b}");
+    }
+    for (a, b) in t.frac.iter().zip(x.frac.iter()) {
+        assert!((a - b).abs() < 1e-6, "frac {a} vs {b}");
+    }
+    // Momenta -> velocities by the same rule as extended XYZ's `momenta` column.
+    let (vt, vx) = (
+        t.velocities.as_ref().unwrap(),
+        x.velocities.as_ref().unwrap(),
+    );
+    for (a, b) in vt.iter().zip(vx.iter()) {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "velocity {a} vs {b}"
+        );
+    }
+    let li = |t: &superion::traj::Trajectory| {
+        msd(
+            &Engine::cpu(),
+            t,
+            &MsdOptions {
+                species: "Li".into(),
+                drift_correction: true,
+                lags: LagGrid::All,
+                long_step_a: None,
+                axes: Default::default(),
+            },
+        )
+        .unwrap()
+        .msd_a2
+    };
+    for (a, b) in li(&t).iter().zip(&li(&x)) {
+        assert!((a / b - 1.0).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Frames chosen; the rest never decoded.
+    let part = read_trajectory(
+        &data.join("walk.traj"),
+        &opts(FrameRange {
+            start: 5,
+            stop: None,
+            every: 5,
+        }),
+    )
+    .unwrap();
+    assert_eq!(part.n_frames(), 5);
+    assert!((part.dt_ps.unwrap() - 0.05).abs() < 1e-12);
+    assert_eq!(
+        part.frac.index_axis(ndarray::Axis(0), 1),
+        t.frac.index_axis(ndarray::Axis(0), 10)
+    );
+    // The file stores no time: asked for, not guessed.
+    let e = read_trajectory(&data.join("walk.traj"), &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("option timestep_fs"), "{e}");
+    // Cut short (a run still writing): an error, or the complete frames when allowed.
+    let dir = tempdir("ase");
+    let bytes = std::fs::read(data.join("walk.traj")).unwrap();
+    let cut = dir.join("cut.traj");
+    std::fs::write(&cut, &bytes[..bytes.len() - 200]).unwrap();
+    let e = read_trajectory(&cut, &opts(FrameRange::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut short"), "{e}");
+    let mut o = opts(FrameRange::default());
+    o.allow_truncated = true;
+    let c = read_trajectory(&cut, &o).unwrap();
+    assert!(c.n_frames() >= 1 && c.n_frames() < 30, "{}", c.n_frames());
+    assert!(
+        c.notes.iter().any(|n| n.contains("cut short")),
+        "{:?}",
+        c.notes
+    );
+    // Not a trajectory at all.
+    let junk = dir.join("junk.traj");
+    std::fs::write(&junk, b"- of Ulm").unwrap();
+    assert!(read_trajectory(&junk, &opts(FrameRange::default())).is_err());
+}

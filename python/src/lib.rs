@@ -363,7 +363,7 @@ fn stack_frames(
 }
 
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
-/// LAMMPS dump; gzip-transparent. `start`, `stop`, `every` choose frames as a Python
+/// LAMMPS dump, ASE .traj; gzip-transparent. `start`, `stop`, `every` choose frames as a Python
 /// slice does (counted from 0); the frames left out are never parsed.
 #[pyfunction]
 #[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None, start=0, stop=None, every=1))]
@@ -385,9 +385,10 @@ fn read_trajectory(
         Some("xdatcar") => Some(TrajFormat::Xdatcar),
         Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
         Some("lammps") => Some(TrajFormat::Lammps),
+        Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
         Some(o) => {
             return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz' or 'lammps'"
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps' or 'traj'"
             )));
         }
     };

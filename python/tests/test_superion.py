@@ -334,3 +334,29 @@ def test_a_converted_trajectory_is_read_by_ase_as_superion_read_it(tmp_path, tra
     ase_pos = np.stack([f.positions for f in frames])
     assert np.abs(part.positions - ase_pos).max() < 1e-4
     assert np.abs(part.cells - np.stack([f.cell.array for f in frames])).max() < 1e-5
+
+
+def test_ase_traj_reads_as_ase_reads_it(tmp_path):
+    """A .traj written by ASE here, read by superion and by ASE."""
+    ase = pytest.importorskip("ase")
+    from ase.io.trajectory import Trajectory as AseTrajectory
+
+    rng = np.random.default_rng(3)
+    cell = np.array([[8.0, 0.0, 0.0], [1.0, 9.0, 0.0], [0.5, -0.5, 7.5]])
+    frames = []
+    frac = rng.random((10, 3))
+    for f in range(12):
+        frac = frac + rng.normal(0, 0.01, frac.shape)
+        a = ase.Atoms("Li6S4", scaled_positions=frac, cell=cell, pbc=True)
+        a.set_momenta(rng.normal(0, 1, (10, 3)))
+        frames.append(a)
+    path = tmp_path / "md.traj"
+    with AseTrajectory(str(path), "w") as t:
+        for a in frames:
+            t.write(a)
+    ours = superion.read_trajectory(path, timestep_fs=1.0, stride=5)
+    assert ours.n_frames == 12 and abs(ours.dt_ps - 0.005) < 1e-12
+    theirs = [a for a in AseTrajectory(str(path))]
+    assert np.abs(ours.positions - np.stack([a.positions for a in theirs])).max() < 1e-4
+    assert np.abs(ours.cells - np.stack([a.cell.array for a in theirs])).max() < 1e-5
+    assert list(ours.species) == theirs[0].get_chemical_symbols()

@@ -3,6 +3,7 @@
 //! the target and renames it, so a failed run never leaves a half-written file that
 //! looks complete.
 
+pub mod ase_traj;
 pub mod cif;
 mod frames;
 pub mod hops;

@@ -17,6 +17,8 @@ pub enum TrajFormat {
     Xyz,
     /// LAMMPS text dump.
     Lammps,
+    /// ASE's binary trajectory (.traj).
+    AseTraj,
 }
 
 /// Everything needed to read a trajectory.
@@ -47,6 +49,9 @@ fn detect(path: &Path) -> Result<TrajFormat> {
         return Ok(TrajFormat::Lammps);
     }
     let text = super::read_head(path, 4096)?;
+    if super::ase_traj::looks_like(&text) {
+        return Ok(TrajFormat::AseTraj);
+    }
     let head = String::from_utf8_lossy(&text);
     if xdatcar::looks_like(&head) {
         return Ok(TrajFormat::Xdatcar);
@@ -95,6 +100,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             file_time_fs = clock.time_fs;
             t
         }
+        TrajFormat::AseTraj => super::ase_traj::read(path, opts.allow_truncated, opts.frames)?,
         TrajFormat::Lammps => {
             let (t, steps) =
                 super::lammps::read(path, &opts.type_map, opts.allow_truncated, opts.frames)?;

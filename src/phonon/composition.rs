@@ -111,6 +111,15 @@ pub fn electronegativity(symbol: &str) -> Option<f64> {
     PAULING.iter().find(|(s, _)| *s == symbol).map(|(_, x)| *x)
 }
 
+/// The symbol of the element with atomic number `z` (1 = H ... 96 = Cm).
+pub fn symbol_of_number(z: i64) -> Option<&'static str> {
+    usize::try_from(z)
+        .ok()
+        .and_then(|z| z.checked_sub(1))
+        .and_then(|i| PAULING.get(i))
+        .map(|(s, _)| *s)
+}
+
 /// Whether `symbol` names a chemical element.
 pub fn is_element(symbol: &str) -> bool {
     electronegativity(symbol).is_some()
@@ -357,6 +366,29 @@ pub fn atomic_mass(symbol: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_numbers_name_their_elements() {
+        for (z, s) in [
+            (1, "H"),
+            (3, "Li"),
+            (8, "O"),
+            (15, "P"),
+            (16, "S"),
+            (17, "Cl"),
+            (26, "Fe"),
+            (40, "Zr"),
+            (57, "La"),
+            (82, "Pb"),
+            (92, "U"),
+            (96, "Cm"),
+        ] {
+            assert_eq!(symbol_of_number(z), Some(s), "Z = {z}");
+        }
+        assert_eq!(symbol_of_number(0), None);
+        assert_eq!(symbol_of_number(97), None);
+        assert_eq!(symbol_of_number(-3), None);
+    }
 
     #[test]
     fn formulas_reduce_and_order_like_pymatgen() {

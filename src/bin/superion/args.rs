@@ -62,6 +62,8 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     Xyz,
     /// LAMMPS text dump.
     Lammps,
+    /// ASE's binary trajectory (.traj).
+    AseTraj,
 });
 
 value_enum!(MissingArg => superion::io::table::Missing {
@@ -615,7 +617,8 @@ pub struct TrajReadArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     /// MD time step (fs); with --stride, the time between frames. Not needed for an
-    /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame.
+    /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame;
+    /// needed for an ASE .traj (it stores no time).
     #[arg(long)]
     pub timestep_fs: Option<f64>,
     /// Every how many MD steps a frame was written (inferred from LAMMPS TIMESTEP,
