@@ -17,3 +17,17 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// A progress bar over `len` bytes (bytes done, rate, time left), hidden unless stderr
+/// is a terminal.
+pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = bar(len, what);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}

@@ -32,17 +32,44 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
 }
 
 /// The bytes of `path`, decompressed when they are gzip (by content, not by name).
+/// Read as a stream (a compressed file is never held twice), with a progress bar in
+/// bytes, rate and time left on a terminal for files of 64 MB or more.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))?;
-        Ok(out)
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
+    let gz = std::io::BufRead::fill_buf(&mut raw)
+        .map_err(|e| io_err(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar =
+        (len >= 64 << 20).then(|| crate::progress::bytes_bar(len, &format!("reading {name}")));
+    let source: Box<dyn Read> = match &bar {
+        Some(b) => Box::new(b.wrap_read(raw)),
+        None => Box::new(raw),
+    };
+    // Room for a typical 4x text expansion, without reserving absurd sizes up front.
+    let mut out = Vec::with_capacity(if gz {
+        len.saturating_mul(4).min(1 << 32)
     } else {
-        Ok(raw)
+        len
+    } as usize);
+    let result = if gz {
+        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(source))
+            .read_to_end(&mut out)
+            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))
+    } else {
+        let mut source = source;
+        source.read_to_end(&mut out).map_err(|e| io_err(path, e))
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
+    result?;
+    Ok(out)
 }
 
 /// At most the first `n` bytes of `path` (decompressed when gzip), for sniffing a
