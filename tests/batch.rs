@@ -32,6 +32,19 @@ fn superion(args: &[&str]) -> Output {
     )
 }
 
+/// Plan a batch of `manifest` in `shards` shards into `run`.
+fn plan(manifest: &Path, shards: usize, run: &Path) -> String {
+    ok(superion(&[
+        "batch",
+        "plan",
+        manifest.to_str().unwrap(),
+        "--shards",
+        &shards.to_string(),
+        "--out",
+        run.to_str().unwrap(),
+    ]))
+}
+
 fn ok(o: Output) -> String {
     assert!(
         o.status.success(),
@@ -238,15 +251,7 @@ fn a_shard_killed_midway_resumes_without_recomputing() {
     let manifest = inputs(&dir);
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
-    ok(superion(&[
-        "batch",
-        "plan",
-        manifest.to_str().unwrap(),
-        "--shards",
-        "2",
-        "--out",
-        run_s,
-    ]));
+    plan(&manifest, 2, &run);
     // Die (abort, no cleanup) after 5 inputs, like a killed or preempted task.
     let o = Command::new(env!("CARGO_BIN_EXE_superion"))
         .args(["--backend", "cpu", "batch", "run", run_s, "--shard", "0"])
@@ -307,15 +312,7 @@ fn a_shard_killed_before_moving_a_result_into_place_recomputes_it() {
     let manifest = inputs(&dir);
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
-    ok(superion(&[
-        "batch",
-        "plan",
-        manifest.to_str().unwrap(),
-        "--shards",
-        "1",
-        "--out",
-        run_s,
-    ]));
+    plan(&manifest, 1, &run);
     // Killed with the third result written but not yet moved into place.
     let o = Command::new(env!("CARGO_BIN_EXE_superion"))
         .args(["--backend", "cpu", "batch", "run", run_s, "--shard", "0"])
@@ -367,15 +364,7 @@ fn an_input_changed_after_planning_fails_and_is_retried_once_restored() {
     let manifest = inputs(&dir);
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
-    ok(superion(&[
-        "batch",
-        "plan",
-        manifest.to_str().unwrap(),
-        "--shards",
-        "1",
-        "--out",
-        run_s,
-    ]));
+    plan(&manifest, 1, &run);
     let victim = dir.join("inputs/LiF-3/total_dos.dat");
     let original = std::fs::read_to_string(&victim).unwrap();
     std::fs::write(&victim, scaled(&original, 1.5)).unwrap();
@@ -460,15 +449,7 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
     };
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
-    ok(superion(&[
-        "batch",
-        "plan",
-        manifest.to_str().unwrap(),
-        "--shards",
-        "8",
-        "--out",
-        run_s,
-    ]));
+    plan(&manifest, 8, &run);
     let sub = Command::new(env!("CARGO_BIN_EXE_superion"))
         .args([
             "batch",
@@ -662,15 +643,7 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
     .unwrap();
     let run = dir.join("run");
     let run_s = run.to_str().unwrap();
-    ok(superion(&[
-        "batch",
-        "plan",
-        manifest.to_str().unwrap(),
-        "--shards",
-        "2",
-        "--out",
-        run_s,
-    ]));
+    plan(&manifest, 2, &run);
     let original = std::fs::read_to_string(run.join("plan.json")).unwrap();
     let plan: serde_json::Value = serde_json::from_str(&original).unwrap();
     let edit = |f: &dyn Fn(&mut serde_json::Value)| {

@@ -229,13 +229,7 @@ fn phonon_show_and_dos_figures_name_their_axes_and_series() {
             dir.to_str().unwrap(),
         ],
     ));
-    let svgs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
-        .collect();
-    assert_eq!(svgs.len(), 1, "{svgs:?}");
-    let t = common::svg_texts(&svgs[0]);
+    let t = common::only_svg_texts(&dir);
     for want in ["Frequency (THz)", "DOS (states/THz", "total", "Li", "F"] {
         assert!(t.iter().any(|x| x.contains(want)), "lacks {want:?}: {t:?}");
     }

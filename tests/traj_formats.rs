@@ -173,6 +173,22 @@ fn write_lammps(path: &Path, w: &[Vec<[f64; 3]>], scaled: bool) {
     std::fs::write(path, t).unwrap();
 }
 
+/// The Li MSD (every lag) of a trajectory, with or without drift correction.
+fn li_msd_of(t: &superion::traj::Trajectory, drift: bool) -> superion::traj::msd::Msd {
+    msd(
+        &Engine::cpu(),
+        t,
+        &MsdOptions {
+            species: "Li".into(),
+            drift_correction: drift,
+            lags: LagGrid::All,
+            long_step_a: None,
+            axes: Default::default(),
+        },
+    )
+    .unwrap()
+}
+
 fn li_msd(path: &Path, fmt: TrajFormat, stride: Option<usize>) -> Vec<f64> {
     let opts = TrajReadOptions {
         format: Some(fmt),
@@ -188,19 +204,7 @@ fn li_msd(path: &Path, fmt: TrajFormat, stride: Option<usize>) -> Vec<f64> {
         (t.dt_ps.unwrap() - 0.1).abs() < 1e-12,
         "{fmt:?}: 100 fs between frames"
     );
-    msd(
-        &Engine::cpu(),
-        &t,
-        &MsdOptions {
-            species: "Li".into(),
-            drift_correction: false,
-            lags: LagGrid::All,
-            long_step_a: None,
-            axes: Default::default(),
-        },
-    )
-    .unwrap()
-    .msd_a2
+    li_msd_of(&t, false).msd_a2
 }
 
 #[test]
@@ -534,13 +538,7 @@ fn vdos_command_writes_the_dos_its_figure_and_says_where_nyquist_cuts() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = v.to_string();
     assert!(text.contains("li_centre_thz"), "{text}");
-    let svgs: Vec<std::path::PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
-        .collect();
-    assert_eq!(svgs.len(), 1, "{svgs:?}");
-    let t = common::svg_texts(&svgs[0]);
+    let t = common::only_svg_texts(&out);
     assert!(t.iter().any(|x| x.contains("Frequency (THz)")), "{t:?}");
     assert!(
         t.iter().any(|x| x.contains("vibrational")),
@@ -560,12 +558,7 @@ fn vdos_command_writes_the_dos_its_figure_and_says_where_nyquist_cuts() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let svg = std::fs::read_dir(dir.join("noise"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "svg"))
-        .unwrap();
-    let t = common::svg_texts(&svg);
+    let t = common::only_svg_texts(&dir.join("noise"));
     assert!(
         t.iter().any(|x| x.contains("cut at Nyquist 100.0 THz")),
         "{t:?}"
@@ -605,18 +598,7 @@ fn chosen_frames_give_the_msd_of_a_file_holding_only_them() {
             ..Default::default()
         };
         let t = read_trajectory(path, &opts).unwrap();
-        let m = msd(
-            &Engine::cpu(),
-            &t,
-            &MsdOptions {
-                species: "Li".into(),
-                drift_correction: false,
-                lags: LagGrid::All,
-                long_step_a: None,
-                axes: Default::default(),
-            },
-        )
-        .unwrap();
+        let m = li_msd_of(&t, false);
         (t, m)
     };
     let range = FrameRange {
@@ -740,21 +722,7 @@ fn a_converted_trajectory_reads_back_with_its_time_and_the_same_msd() {
     for (a, b) in back.frac.iter().zip(orig.frac.iter()) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
-    let li = |t: &superion::traj::Trajectory| {
-        msd(
-            &Engine::cpu(),
-            t,
-            &MsdOptions {
-                species: "Li".into(),
-                drift_correction: true,
-                lags: LagGrid::All,
-                long_step_a: None,
-                axes: Default::default(),
-            },
-        )
-        .unwrap()
-        .msd_a2
-    };
+    let li = |t: &superion::traj::Trajectory| li_msd_of(t, true).msd_a2;
     for (a, b) in li(&back).iter().zip(&li(&orig)) {
         assert!((a / b - 1.0).abs() < 1e-5, "{a} vs {b}");
     }
@@ -834,21 +802,7 @@ fn ase_traj_reads_as_the_same_frames_in_extended_xyz() {
             "velocity {a} vs {b}"
         );
     }
-    let li = |t: &superion::traj::Trajectory| {
-        msd(
-            &Engine::cpu(),
-            t,
-            &MsdOptions {
-                species: "Li".into(),
-                drift_correction: true,
-                lags: LagGrid::All,
-                long_step_a: None,
-                axes: Default::default(),
-            },
-        )
-        .unwrap()
-        .msd_a2
-    };
+    let li = |t: &superion::traj::Trajectory| li_msd_of(t, true).msd_a2;
     for (a, b) in li(&t).iter().zip(&li(&x)) {
         assert!((a / b - 1.0).abs() < 1e-5, "{a} vs {b}");
     }

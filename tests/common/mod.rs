@@ -350,6 +350,17 @@ pub fn svg_texts(path: &std::path::Path) -> Vec<String> {
     texts
 }
 
+/// The texts of the one SVG a command wrote in `dir` (fails if there are more or none).
+pub fn only_svg_texts(dir: &std::path::Path) -> Vec<String> {
+    let svgs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    assert_eq!(svgs.len(), 1, "{svgs:?}");
+    svg_texts(&svgs[0])
+}
+
 /// Every SVG under `dir` checked with [`svg_texts`]; returns how many.
 pub fn check_all_svgs(dir: &std::path::Path) -> usize {
     let mut n = 0;
