@@ -442,20 +442,6 @@ fn cli_hops_and_correlations_on_the_bundled_trajectory() {
         "{stdout}"
     );
     let d = read_diffusion(&out.join("DIFFUSION")).unwrap();
-    // IonDiff 1.6 itself on this file, with its defaults (benches/peers/iondiff.sh,
-    // its DIFFUSION file): particle, start frame, end frame.
-    let iondiff = [
-        (2, 34, 49),
-        (11, 26, 66),
-        (64, 58, 79),
-        (83, 69, 94),
-        (93, 73, 86),
-        (99, 54, 68),
-        (125, 82, 87),
-        (125, 121, 127),
-        (128, 96, 125),
-        (189, 49, 112),
-    ];
     let got: Vec<(usize, usize, usize)> = d
         .iter()
         .map(|&(p, a, b)| (p, a, b.expect("an end frame")))
