@@ -447,7 +447,7 @@ fn cli_hops_and_correlations_on_the_bundled_trajectory() {
         .map(|&(p, a, b)| (p, a, b.expect("an end frame")))
         .collect();
     assert_eq!(
-        got, iondiff,
+        got, IONDIFF_EVENTS,
         "superion's iondiff mode against IonDiff 1.6's events"
     );
     // A list of trajectories (IonDiff's DIFFUSION_paths layout), relative paths from
