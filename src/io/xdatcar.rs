@@ -312,6 +312,9 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             Ok((out, cell))
         })
         .collect();
+    // The text is no longer needed: freed before the frames are stacked.
+    drop(lines);
+    drop(text);
     let mut frac = Array3::<f32>::zeros((t, n, 3));
     let mut cells = Array3::<f32>::zeros((if variable { t } else { 1 }, 3, 3));
     for (f, r) in frames.into_iter().enumerate() {
