@@ -72,6 +72,51 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// `path` as a buffered stream of bytes, decompressed when gzip (by content), with
+/// the progress bar of [`read_bytes`] for large files (cleared when the stream is
+/// dropped).
+pub(crate) fn open_stream(path: &Path) -> Result<Box<dyn std::io::BufRead>> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
+    let gz = std::io::BufRead::fill_buf(&mut raw)
+        .map_err(|e| io_err(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let source: Box<dyn Read> = if len >= 64 << 20 {
+        let bar = crate::progress::bytes_bar(len, &format!("reading {name}"));
+        Box::new(ClearOnDrop(bar.clone(), bar.wrap_read(raw)))
+    } else {
+        Box::new(raw)
+    };
+    Ok(if gz {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(source)),
+        ))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, source))
+    })
+}
+
+/// A reader that clears its progress bar when dropped.
+struct ClearOnDrop<R>(indicatif::ProgressBar, R);
+
+impl<R: Read> Read for ClearOnDrop<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.1.read(buf)
+    }
+}
+
+impl<R> Drop for ClearOnDrop<R> {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// At most the first `n` bytes of `path` (decompressed when gzip), for sniffing a
 /// format without reading the whole file.
 pub fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {

@@ -9,12 +9,12 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3};
+use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::frames::FrameRange;
 use super::{parse_err, read_text};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::geom::{det, inverse};
 use crate::traj::Trajectory;
 
@@ -51,11 +51,12 @@ fn numbers(path: &Path, line_no: usize, line: &str, what: &str) -> Result<Vec<f6
         .collect()
 }
 
-/// Parse the 7 header lines starting at `at` (0-based line index).
+/// Parse the 7 header lines `lines`, the first of which is line `at` (0-based) of
+/// the file.
 fn header(path: &Path, lines: &[&str], at: usize) -> Result<Header> {
     let line = |k: usize| {
         lines
-            .get(at + k)
+            .get(k)
             .copied()
             .ok_or_else(|| parse_err(path, at + k + 1, "the header is cut short".into()))
     };
@@ -160,12 +161,139 @@ fn is_marker(line: &str) -> Option<bool> {
     }
 }
 
+/// Lines of a file read one at a time into one reused buffer (gzip-transparent),
+/// numbered from 0.
+struct LineStream<'a> {
+    path: &'a Path,
+    src: Box<dyn std::io::BufRead>,
+    /// Index of the next line.
+    next: usize,
+    /// The next line, once read (`have`), without its line break.
+    buf: String,
+    have: bool,
+    at_end: bool,
+}
+
+impl<'a> LineStream<'a> {
+    fn open(path: &'a Path) -> Result<Self> {
+        Ok(LineStream {
+            path,
+            src: super::open_stream(path)?,
+            next: 0,
+            buf: String::new(),
+            have: false,
+            at_end: false,
+        })
+    }
+
+    /// The next line without taking it (None at the end).
+    fn peek(&mut self) -> Result<Option<&str>> {
+        if !self.have && !self.at_end {
+            self.buf.clear();
+            match self.src.read_line(&mut self.buf) {
+                Ok(0) => self.at_end = true,
+                Ok(_) => {
+                    if self.buf.ends_with('\n') {
+                        self.buf.pop();
+                        if self.buf.ends_with('\r') {
+                            self.buf.pop();
+                        }
+                    }
+                    self.have = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(parse_err(self.path, self.next + 1, "not UTF-8 text".into()));
+                }
+                Err(e) => {
+                    return Err(parse_err(
+                        self.path,
+                        self.next + 1,
+                        format!("cannot read: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(self.have.then_some(self.buf.as_str()))
+    }
+
+    /// Take the next line, appending it to `keep` when given; its index, or None at
+    /// the end.
+    fn take(&mut self, keep: Option<&mut ChunkLines>) -> Result<Option<usize>> {
+        if self.peek()?.is_none() {
+            return Ok(None);
+        }
+        if let Some(k) = keep {
+            k.push(&self.buf);
+        }
+        self.have = false;
+        self.next += 1;
+        Ok(Some(self.next - 1))
+    }
+}
+
+/// Lines held for parsing: one text and where each line ends.
+#[derive(Default)]
+struct ChunkLines {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl ChunkLines {
+    fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.ends.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.ends.truncate(n);
+        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
+
+/// One located frame of a chunk: where its lines start in the chunk, the global index
+/// of its marker line, and whether it has its own header (variable cell).
+struct Located {
+    local: usize,
+    marker: usize,
+    own_header: bool,
+}
+
+/// Lines kept per chunk before it is parsed (about 40 MB of text): the file is never
+/// held whole.
+const CHUNK_LINES: usize = 1 << 20;
+
 /// Read an XDATCAR (gzip-transparent). The time step is not in the file: the caller
-/// sets it from an INCAR ([`incar_timestep`]) or from the command line.
+/// sets it from an INCAR ([`incar_timestep`]) or from the command line. The file is
+/// read as a stream, in chunks of frames parsed in parallel, so that only the
+/// positions (and a chunk of text) are held; frames left out by the range are
+/// checked for shape but not parsed.
 pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
-    let text = read_text(path)?;
-    let lines: Vec<&str> = text.lines().collect();
-    let first = header(path, &lines, 0)?;
+    let mut src = LineStream::open(path)?;
+    let mut head = ChunkLines::default();
+    while head.len() < 7 {
+        if src.take(Some(&mut head))?.is_none() {
+            if head.text.trim().is_empty() {
+                return Err(parse_err(path, 1, "the file is empty".into()));
+            }
+            break;
+        }
+    }
+    let refs: Vec<&str> = (0..head.len()).map(|i| head.get(i)).collect();
+    let first = header(path, &refs, 0)?;
     let n: usize = first.counts.iter().sum();
     let species: Vec<String> = first
         .species
@@ -173,59 +301,117 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
         .zip(&first.counts)
         .flat_map(|(s, &c)| std::iter::repeat_n(s.clone(), c))
         .collect();
-    if lines.get(7).and_then(|l| is_marker(l)).is_none() {
+    if src.peek()?.and_then(is_marker).is_none() {
         return Err(parse_err(
             path,
             8,
             "expected \"Direct configuration=\" or \"Cartesian configuration=\"".into(),
         ));
     }
-    // Frame starts: fixed cell -> marker every n + 1 lines; variable cell -> a header
-    // of 7 lines, then the marker, every n + 8 lines.
-    let variable = lines
-        .get(8 + n)
-        .is_some_and(|l| is_marker(l).is_none() && !l.trim().is_empty());
-    let block = if variable { n + 8 } else { n + 1 };
-    let mut markers: Vec<usize> = Vec::new();
-    let mut at = 7; // where the next frame's marker line should be
+    let range = opts.frames;
+    let wanted = |k: usize| {
+        k >= range.start
+            && range.stop.is_none_or(|s| k < s)
+            && (k - range.start) % range.every.max(1) == 0
+    };
+    let mut variable = false;
+    let mut frac: Vec<f32> = Vec::new();
+    let mut cells: Vec<[[f64; 3]; 3]> = Vec::new();
+    let mut chunk = ChunkLines::default();
+    let mut located: Vec<Located> = Vec::new();
+    let mut complete = 0usize; // frames located so far
     let mut truncated = None;
-    let blank = |l: &&str| l.trim().is_empty();
+    let blank = |l: &str| l.trim().is_empty();
     loop {
-        let block_start = if variable && !markers.is_empty() {
-            at - 7
-        } else {
-            at
-        };
-        if block_start >= lines.len() || lines[block_start..].iter().all(blank) {
+        // The end: nothing but blank lines left. A blank line followed by more text is
+        // reported where the next frame should start.
+        let mut first_blank = None;
+        while src.peek()?.is_some_and(blank) {
+            let i = src.take(None)?;
+            first_blank = first_blank.or(i);
+        }
+        if src.peek()?.is_none() {
             break;
         }
-        if at >= lines.len() {
-            truncated = Some((markers.len() + 1, lines.len(), 0));
-            break;
+        let keep = wanted(complete);
+        let local = chunk.len();
+        let own_header = variable && complete > 0;
+        if own_header {
+            if let Some(i) = first_blank {
+                return Err(parse_err(
+                    path,
+                    i + 1,
+                    format!(
+                        "expected the header of frame {}, found a blank line",
+                        complete + 1
+                    ),
+                ));
+            }
+            for _ in 0..7 {
+                if src.take(keep.then_some(&mut chunk))?.is_none() {
+                    break;
+                }
+            }
         }
-        if is_marker(lines[at]).is_none() {
+        if let (Some(i), false) = (first_blank, own_header) {
             return Err(parse_err(
                 path,
-                at + 1,
+                i + 1,
                 format!(
-                    "expected \"Direct configuration=\" for frame {}, found {:?}",
-                    markers.len() + 1,
-                    lines[at].trim()
+                    "expected \"Direct configuration=\" for frame {}, found \"\"",
+                    complete + 1
                 ),
             ));
         }
-        let have = lines[at + 1..]
-            .iter()
-            .take(n)
-            .take_while(|l| !blank(l))
-            .count();
+        let line_no = src.next + 1;
+        let Some(line) = src.peek()? else {
+            truncated = Some((complete + 1, line_no - 1, 0));
+            break;
+        };
+        if is_marker(line).is_none() {
+            return Err(parse_err(
+                path,
+                line_no,
+                format!(
+                    "expected \"Direct configuration=\" for frame {}, found {:?}",
+                    complete + 1,
+                    line.trim()
+                ),
+            ));
+        }
+        let marker = src.take(keep.then_some(&mut chunk))?.expect("peeked");
+        let mut have = 0;
+        while have < n && src.peek()?.is_some_and(|l| !blank(l)) {
+            src.take(keep.then_some(&mut chunk))?;
+            have += 1;
+        }
         if have < n {
-            truncated = Some((markers.len() + 1, at + 1 + have, have));
+            chunk.truncate(local);
+            truncated = Some((complete + 1, marker + 1 + have, have));
             break;
         }
-        markers.push(at);
-        at += block;
+        if complete == 0 {
+            // A fixed cell: the next marker follows; a variable cell: a header does.
+            variable = src
+                .peek()?
+                .is_some_and(|l| is_marker(l).is_none() && !blank(l));
+        }
+        if keep {
+            located.push(Located {
+                local,
+                marker,
+                own_header,
+            });
+        }
+        complete += 1;
+        if chunk.len() >= CHUNK_LINES {
+            parse_chunk(path, &first, n, &chunk, &located, &mut frac, &mut cells)?;
+            chunk.clear();
+            located.clear();
+        }
     }
+    parse_chunk(path, &first, n, &chunk, &located, &mut frac, &mut cells)?;
+    drop(chunk);
     let mut notes = Vec::new();
     if let Some((frame, at, have)) = truncated {
         super::frames::truncated(
@@ -239,38 +425,65 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             &mut notes,
         )?;
     }
-    if markers.is_empty() {
+    if complete == 0 {
         return Err(parse_err(path, 8, "no complete frame".into()));
     }
-    let markers = if opts.frames.is_all() {
-        markers
-    } else {
-        let kept = opts.frames.pick(path, &markers)?;
-        notes.push(opts.frames.note(markers.len(), kept.len()));
-        kept
-    };
-    let t = markers.len();
-    // Parse frames in parallel.
-    let frames: Vec<Result<(Array2<f32>, [[f64; 3]; 3])>> = markers
+    if !range.is_all() {
+        // The same checks (and messages) as for the other formats.
+        let all: Vec<usize> = (0..complete).collect();
+        range.pick(path, &all)?;
+        notes.push(range.note(complete, cells.len()));
+    }
+    let t = cells.len();
+    let frac = Array3::from_shape_vec((t, n, 3), frac)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+    let stored = if variable { t } else { 1 };
+    let cells = Array3::from_shape_fn((stored, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
+    Ok(Trajectory {
+        source: path.to_path_buf(),
+        species,
+        frac,
+        cells,
+        dt_ps: None,
+        velocities: None,
+        notes,
+    })
+}
+
+/// Parse the located frames of a chunk in parallel and append their positions and
+/// cells.
+fn parse_chunk(
+    path: &Path,
+    first: &Header,
+    n: usize,
+    chunk: &ChunkLines,
+    located: &[Located],
+    frac: &mut Vec<f32>,
+    cells: &mut Vec<[[f64; 3]; 3]>,
+) -> Result<()> {
+    let parsed: Vec<Result<(Vec<f32>, [[f64; 3]; 3])>> = located
         .par_iter()
-        .map(|&m| {
-            let cell = if variable && m != 7 {
-                let h = header(path, &lines, m - 7)?;
+        .map(|f| {
+            let (cell, m_local) = if f.own_header {
+                let refs: Vec<&str> = (f.local..f.local + 7).map(|i| chunk.get(i)).collect();
+                let h = header(path, &refs, f.marker - 7)?;
                 if h.species != first.species || h.counts != first.counts {
                     return Err(parse_err(
                         path,
-                        m - 1,
+                        f.marker - 1,
                         "species or counts change between frames".into(),
                     ));
                 }
-                h.cell
+                (h.cell, f.local + 7)
             } else {
-                first.cell
+                (first.cell, f.local)
             };
-            let cartesian = is_marker(lines[m]).unwrap_or(false);
+            let m = f.marker;
+            let cartesian = is_marker(chunk.get(m_local)).unwrap_or(false);
             let inv = inverse(&cell);
-            let mut out = Array2::<f32>::zeros((n, 3));
-            for (i, line) in lines[m + 1..m + 1 + n].iter().enumerate() {
+            let mut out = vec![0f32; n * 3];
+            for i in 0..n {
+                let line = chunk.get(m_local + 1 + i);
                 let mut it = line.split_ascii_whitespace();
                 let mut v = [0.0f64; 3];
                 for (c, slot) in v.iter_mut().enumerate() {
@@ -306,37 +519,18 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
                     v = s;
                 }
                 for c in 0..3 {
-                    out[[i, c]] = v[c] as f32;
+                    out[i * 3 + c] = v[c] as f32;
                 }
             }
             Ok((out, cell))
         })
         .collect();
-    // The text is no longer needed: freed before the frames are stacked.
-    drop(lines);
-    drop(text);
-    let mut frac = Array3::<f32>::zeros((t, n, 3));
-    let mut cells = Array3::<f32>::zeros((if variable { t } else { 1 }, 3, 3));
-    for (f, r) in frames.into_iter().enumerate() {
+    for r in parsed {
         let (pos, cell) = r?;
-        frac.index_axis_mut(ndarray::Axis(0), f).assign(&pos);
-        if variable || f == 0 {
-            for i in 0..3 {
-                for j in 0..3 {
-                    cells[[if variable { f } else { 0 }, i, j]] = cell[i][j] as f32;
-                }
-            }
-        }
+        frac.extend_from_slice(&pos);
+        cells.push(cell);
     }
-    Ok(Trajectory {
-        source: path.to_path_buf(),
-        species,
-        frac,
-        cells,
-        dt_ps: None,
-        velocities: None,
-        notes,
-    })
+    Ok(())
 }
 
 /// POTIM (fs) and NBLOCK from an INCAR: the time between XDATCAR frames is
