@@ -869,3 +869,86 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&o.stderr).to_string(),
     )
 }
+
+/// The streaming XDATCAR reader gives the same trajectory whatever its chunk size
+/// (chunks of a few lines cut frames at every possible place), for a fixed cell and a
+/// variable (NPT) one, with a frame range and with a cut-short last frame.
+#[test]
+fn xdatcar_chunks_of_any_size_give_the_same_trajectory() {
+    use superion::io::traj_input::FrameRange;
+    use superion::io::xdatcar::{XdatcarOptions, read};
+    let dir = tempdir("chunks");
+    // 9 frames of 3 atoms, fixed cell; then the same with a header per frame.
+    let mut fixed = String::from("t\n1.0\n6 0 0\n0 6 0\n0 0 6\nLi O\n2 1\n");
+    let mut npt = String::new();
+    for f in 0..9 {
+        let x = 0.05 * f as f64;
+        let coords = format!("{x} 0.1 0.2\n0.5 {x} 0.5\n0.9 0.9 {x}\n");
+        fixed.push_str(&format!("Direct configuration= {}\n{coords}", f + 1));
+        npt.push_str(&format!(
+            "t\n1.0\n{} 0 0\n0 6 0\n0 0 6\nLi O\n2 1\nDirect configuration= {}\n{coords}",
+            6.0 + 0.01 * f as f64,
+            f + 1
+        ));
+    }
+    let cut = format!("{fixed}Direct configuration= 10\n0.1 0.1 0.1\n");
+    for (name, text) in [("fixed", &fixed), ("npt", &npt), ("cut", &cut)] {
+        let p = dir.join(format!("{name}.XDATCAR"));
+        std::fs::write(&p, text).unwrap();
+        for frames in [
+            FrameRange::default(),
+            FrameRange {
+                start: 2,
+                stop: Some(8),
+                every: 2,
+            },
+        ] {
+            let base = XdatcarOptions {
+                allow_truncated: true,
+                frames,
+                ..Default::default()
+            };
+            let whole = read(&p, base).unwrap();
+            assert_eq!(
+                whole.n_frames(),
+                if frames.is_all() { 9 } else { 3 },
+                "{name}"
+            );
+            for chunk_lines in 1..=13 {
+                let t = read(
+                    &p,
+                    XdatcarOptions {
+                        chunk_lines,
+                        ..base
+                    },
+                )
+                .unwrap();
+                assert_eq!(t.frac, whole.frac, "{name}, chunks of {chunk_lines} lines");
+                assert_eq!(
+                    t.cells, whole.cells,
+                    "{name}, chunks of {chunk_lines} lines"
+                );
+                assert_eq!(t.notes, whole.notes);
+            }
+        }
+    }
+    // The values themselves: frame 4 (x = 0.2) of the NPT file, its own cell.
+    let t = read(&dir.join("npt.XDATCAR"), XdatcarOptions::default()).unwrap();
+    assert!((t.frac[[4, 0, 0]] - 0.2).abs() < 1e-7);
+    assert!((t.cells[[4, 0, 0]] - 6.04).abs() < 1e-6);
+    // A malformed coordinate in a later chunk is still named by its line.
+    let bad = fixed.replacen("0.5 0.2 0.5", "0.5 x 0.5", 1);
+    let p = dir.join("bad.XDATCAR");
+    std::fs::write(&p, bad).unwrap();
+    let e = read(
+        &p,
+        XdatcarOptions {
+            chunk_lines: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    // Frame 5 (x = 0.2): its marker is line 8 + 4 * 4 = 24, its second atom line 26.
+    assert!(e.contains("bad.XDATCAR:26") && e.contains("\"x\""), "{e}");
+}

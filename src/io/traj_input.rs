@@ -92,6 +92,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             XdatcarOptions {
                 allow_truncated: opts.allow_truncated,
                 frames: opts.frames,
+                ..Default::default()
             },
         )?,
         TrajFormat::Xyz => {

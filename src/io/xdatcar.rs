@@ -19,12 +19,24 @@ use crate::geom::{det, inverse};
 use crate::traj::Trajectory;
 
 /// Parse options.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct XdatcarOptions {
     /// Drop an incomplete last frame (with a note) instead of failing.
     pub allow_truncated: bool,
     /// The frames to parse.
     pub frames: FrameRange,
+    /// Lines of text held at once (memory against the parallel parse's granularity).
+    pub chunk_lines: usize,
+}
+
+impl Default for XdatcarOptions {
+    fn default() -> Self {
+        XdatcarOptions {
+            allow_truncated: false,
+            frames: FrameRange::default(),
+            chunk_lines: CHUNK_LINES,
+        }
+    }
 }
 
 struct Header {
@@ -404,7 +416,7 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             });
         }
         complete += 1;
-        if chunk.len() >= CHUNK_LINES {
+        if chunk.len() >= opts.chunk_lines.max(1) {
             parse_chunk(path, &first, n, &chunk, &located, &mut frac, &mut cells)?;
             chunk.clear();
             located.clear();
