@@ -324,7 +324,7 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
     let wanted = |k: usize| {
         k >= range.start
             && range.stop.is_none_or(|s| k < s)
-            && (k - range.start) % range.every.max(1) == 0
+            && (k - range.start).is_multiple_of(range.every.max(1))
     };
     let mut variable = false;
     let mut frac: Vec<f32> = Vec::new();
