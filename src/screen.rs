@@ -152,17 +152,7 @@ pub fn screen(
     let large = m.ids.len() > EXTRAS_MAX_POINTS;
     let opts = SelectOptions {
         seed,
-        gap_refs: if large {
-            0
-        } else {
-            SelectOptions::default().gap_refs
-        },
-        stability_runs: if large {
-            0
-        } else {
-            SelectOptions::default().stability_runs
-        },
-        ..Default::default()
+        ..SelectOptions::for_points(m.ids.len())
     };
     let selection = cluster_over_k(engine, x.view(), method, ks, &opts)?;
     let agreement = if method == Method::Hdbscan || large {

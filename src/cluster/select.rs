@@ -103,6 +103,23 @@ impl Default for SelectOptions {
     }
 }
 
+impl SelectOptions {
+    /// The defaults for `n` points: the extras (gap statistic, stability) on up to
+    /// [`EXTRAS_MAX_POINTS`], off above, where each costs as much as the clustering.
+    pub fn for_points(n: usize) -> Self {
+        let d = SelectOptions::default();
+        if n > EXTRAS_MAX_POINTS {
+            SelectOptions {
+                gap_refs: 0,
+                stability_runs: 0,
+                ..d
+            }
+        } else {
+            d
+        }
+    }
+}
+
 /// One k's labelling and scores.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KResult {

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::frames::{Frame, FrameRange, assemble};
+use super::xyz::ASE_TIME_FS;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::phonon::composition::{atomic_mass, symbol_of_number};
@@ -24,8 +25,6 @@ use crate::traj::Trajectory;
 
 const MAGIC: &[u8; 8] = b"- of Ulm";
 const TAG: &[u8] = b"ASE-Trajectory";
-/// ASE's unit of time in fs: Å·sqrt(amu/eV).
-const ASE_TIME_FS: f64 = 10.180_505_710_774_743;
 
 /// Whether a file starts as an ASE trajectory does.
 pub fn looks_like(head: &[u8]) -> bool {
@@ -110,8 +109,8 @@ fn numbers(path: &Path, bytes: &[u8], r: &ArrayRef, little: bool, what: &str) ->
     Ok(data.chunks_exact(size).map(conv).collect())
 }
 
-/// One item's JSON.
-fn item(path: &Path, bytes: &[u8], offset: i64, index: usize) -> Result<Value> {
+/// One item's JSON text, checked to lie within the file.
+fn item_bytes<'b>(path: &Path, bytes: &'b [u8], offset: i64, index: usize) -> Result<&'b [u8]> {
     let at = usize::try_from(offset).map_err(|_| {
         bad(
             path,
@@ -135,7 +134,12 @@ fn item(path: &Path, bytes: &[u8], offset: i64, index: usize) -> Result<Value> {
             format!("frame {}: its {len} bytes at byte {} run past the end of the file: is it cut short?", index + 1, at + 8),
         )
     })?;
-    serde_json::from_slice(text).map_err(|e| {
+    Ok(text)
+}
+
+/// One item's JSON.
+fn item(path: &Path, bytes: &[u8], offset: i64, index: usize) -> Result<Value> {
+    serde_json::from_slice(item_bytes(path, bytes, offset, index)?).map_err(|e| {
         bad(
             path,
             format!("frame {}: its description is not JSON ({e})", index + 1),
@@ -173,7 +177,7 @@ pub fn read(path: &Path, allow_truncated: bool, range: FrameRange) -> Result<Tra
     let complete = offsets
         .iter()
         .enumerate()
-        .take_while(|(i, o)| item(path, &bytes, **o, *i).is_ok())
+        .take_while(|(i, o)| item_bytes(path, &bytes, **o, *i).is_ok())
         .count();
     if complete < offsets.len() {
         if allow_truncated && complete > 0 {
@@ -183,7 +187,7 @@ pub fn read(path: &Path, allow_truncated: bool, range: FrameRange) -> Result<Tra
                 offsets.len()
             ));
         } else {
-            item(path, &bytes, offsets[complete], complete)?;
+            item_bytes(path, &bytes, offsets[complete], complete)?;
         }
     }
     let all: Vec<usize> = (0..complete).collect();

@@ -35,6 +35,13 @@ impl FrameRange {
         *self == FrameRange::default()
     }
 
+    /// Whether frame `k` (counted from 0) is chosen.
+    pub(crate) fn contains(&self, k: usize) -> bool {
+        k >= self.start
+            && self.stop.is_none_or(|s| k < s)
+            && (k - self.start).is_multiple_of(self.every.max(1))
+    }
+
     /// The chosen items of `all` (one per complete frame of `path`), or an error that
     /// says how many frames there are.
     pub(crate) fn pick<T: Copy>(&self, path: &Path, all: &[T]) -> Result<Vec<T>> {

@@ -31,67 +31,54 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// The bytes of `path`, decompressed when they are gzip (by content, not by name).
-/// Read as a stream (a compressed file is never held twice), with a progress bar in
-/// bytes, rate and time left on a terminal for files of 64 MB or more.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+/// `path` opened for reading: its raw bytes (behind a byte progress bar on a terminal
+/// for files of 64 MB or more, cleared when the reader is dropped), whether they are
+/// gzip (by content, not by name), and the file's size.
+fn open_raw(path: &Path) -> Result<(Box<dyn Read>, bool, u64)> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
     let gz = std::io::BufRead::fill_buf(&mut raw)
         .map_err(|e| io_err(path, e))?
         .starts_with(&[0x1f, 0x8b]);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let bar =
-        (len >= 64 << 20).then(|| crate::progress::bytes_bar(len, &format!("reading {name}")));
-    let source: Box<dyn Read> = match &bar {
-        Some(b) => Box::new(b.wrap_read(raw)),
-        None => Box::new(raw),
+    let source: Box<dyn Read> = if len >= 64 << 20 {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bar = crate::progress::bytes_bar(len, &format!("reading {name}"));
+        Box::new(ClearOnDrop(bar.clone(), bar.wrap_read(raw)))
+    } else {
+        Box::new(raw)
     };
+    Ok((source, gz, len))
+}
+
+/// The bytes of `path`, decompressed when they are gzip (by content, not by name).
+/// Read as a stream (a compressed file is never held twice), with a progress bar in
+/// bytes, rate and time left on a terminal for files of 64 MB or more.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let (mut source, gz, len) = open_raw(path)?;
     // Room for a typical 4x text expansion, without reserving absurd sizes up front.
     let mut out = Vec::with_capacity(if gz {
         len.saturating_mul(4).min(1 << 32)
     } else {
         len
     } as usize);
-    let result = if gz {
+    if gz {
         flate2::read::MultiGzDecoder::new(std::io::BufReader::new(source))
             .read_to_end(&mut out)
-            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))
+            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))?;
     } else {
-        let mut source = source;
-        source.read_to_end(&mut out).map_err(|e| io_err(path, e))
-    };
-    if let Some(b) = bar {
-        b.finish_and_clear();
+        source.read_to_end(&mut out).map_err(|e| io_err(path, e))?;
     }
-    result?;
     Ok(out)
 }
 
 /// `path` as a buffered stream of bytes, decompressed when gzip (by content), with
-/// the progress bar of [`read_bytes`] for large files (cleared when the stream is
-/// dropped).
+/// the progress bar of [`read_bytes`] for large files.
 pub(crate) fn open_stream(path: &Path) -> Result<Box<dyn std::io::BufRead>> {
-    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
-    let gz = std::io::BufRead::fill_buf(&mut raw)
-        .map_err(|e| io_err(path, e))?
-        .starts_with(&[0x1f, 0x8b]);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let source: Box<dyn Read> = if len >= 64 << 20 {
-        let bar = crate::progress::bytes_bar(len, &format!("reading {name}"));
-        Box::new(ClearOnDrop(bar.clone(), bar.wrap_read(raw)))
-    } else {
-        Box::new(raw)
-    };
+    let (source, gz, _) = open_raw(path)?;
     Ok(if gz {
         Box::new(std::io::BufReader::with_capacity(
             1 << 16,

@@ -151,15 +151,16 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                 )));
             }
             // The stride: given, or carried by the file (LAMMPS TIMESTEP, the INCAR's
-            // NBLOCK beside an XDATCAR); never guessed.
-            let (stride, from) = match (opts.time.stride, file_stride, format) {
+            // NBLOCK beside an XDATCAR); never guessed. The third value: whether it was
+            // read off the kept frames' own step or time values.
+            let (stride, from, of_kept_frames) = match (opts.time.stride, file_stride, format) {
                 (Some(0), _, _) => {
                     return Err(Error::InvalidInput(
                         "option stride must be at least 1".into(),
                     ));
                 }
-                (Some(s), _, _) => (s, "given".to_string()),
-                (None, Some((s, what)), _) => (s, format!("inferred from the {what}")),
+                (Some(s), _, _) => (s, "given".to_string(), false),
+                (None, Some((s, what)), _) => (s, format!("inferred from the {what}"), true),
                 (None, None, _) if file_dt_fs.is_some() => {
                     let d = file_dt_fs.unwrap_or_default();
                     let s = (d / step).round();
@@ -172,12 +173,13 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     (
                         s as usize,
                         format!("inferred from the time= values ({d} fs apart)"),
+                        true,
                     )
                 }
                 (None, None, TrajFormat::Xdatcar) => match &incar {
                     Some(incar) => {
                         let nblock = xdatcar::incar_nblock(incar)?;
-                        (nblock, format!("NBLOCK from {}", incar.display()))
+                        (nblock, format!("NBLOCK from {}", incar.display()), false)
                     }
                     None => {
                         return Err(Error::InvalidInput(format!(
@@ -195,11 +197,7 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             };
             // The file's own step or time values already span the kept frames; a given
             // stride or NBLOCK counts steps between the file's frames.
-            let every = if from.starts_with("inferred") {
-                1
-            } else {
-                opts.frames.every
-            };
+            let every = if of_kept_frames { 1 } else { opts.frames.every };
             let stride = stride * every;
             if let Some(d) = file_dt_fs
                 && (d - step * stride as f64).abs() > 1e-6 * d

@@ -321,11 +321,6 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
         ));
     }
     let range = opts.frames;
-    let wanted = |k: usize| {
-        k >= range.start
-            && range.stop.is_none_or(|s| k < s)
-            && (k - range.start).is_multiple_of(range.every.max(1))
-    };
     let mut variable = false;
     let mut frac: Vec<f32> = Vec::new();
     let mut cells: Vec<[[f64; 3]; 3]> = Vec::new();
@@ -345,7 +340,7 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
         if src.peek()?.is_none() {
             break;
         }
-        let keep = wanted(complete);
+        let keep = range.contains(complete);
         let local = chunk.len();
         let own_header = variable && complete > 0;
         if own_header {

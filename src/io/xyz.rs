@@ -19,7 +19,7 @@ use crate::phonon::composition::atomic_mass;
 use crate::traj::Trajectory;
 
 /// ASE's unit of time in fs: Å·sqrt(amu/eV).
-const ASE_TIME_FS: f64 = 10.180_505_710_774_743;
+pub(crate) const ASE_TIME_FS: f64 = 10.180_505_710_774_743;
 
 /// key=value pairs of a comment line (values may be "quoted").
 pub(crate) fn key_values(line: &str) -> Vec<(String, String)> {
@@ -171,10 +171,18 @@ pub fn read_with_clock(
         notes.push(range.note(starts.len(), kept.len()));
         starts = kept;
     }
-    let frames: Vec<Result<Frame<&str>>> = starts
+    // Each frame, with its comment line's raw `time=` and `step=` values.
+    type Parsed<'t> = (Frame<&'t str>, Option<String>, Option<String>);
+    let frames: Vec<Result<Parsed>> = starts
         .par_iter()
         .map(|&s| {
             let kv = key_values(lines[s + 1]);
+            let raw = |keys: &[&str]| {
+                kv.iter()
+                    .find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w)))
+                    .map(|(_, v)| v.clone())
+            };
+            let (time, step) = (raw(&["time"]), raw(&["step", "timestep"]));
             let get = |k: &str| {
                 kv.iter()
                     .find(|(key, _)| key.eq_ignore_ascii_case(k))
@@ -272,31 +280,40 @@ pub fn read_with_clock(
                     }
                 }
             }
-            Ok(Frame {
-                species,
-                frac,
-                cell,
-                vel,
-            })
+            Ok((
+                Frame {
+                    species,
+                    frac,
+                    cell,
+                    vel,
+                },
+                time,
+                step,
+            ))
         })
         .collect();
-    let frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
-    let clock = clock(path, &lines, &starts)?;
-    Ok((assemble(path, frames, &starts, notes)?, clock))
+    let mut parsed = Vec::with_capacity(frames.len());
+    let mut raw = Vec::with_capacity(frames.len());
+    for r in frames {
+        let (f, time, step) = r?;
+        parsed.push(f);
+        raw.push((time, step));
+    }
+    let clock = clock(path, &starts, raw)?;
+    Ok((assemble(path, parsed, &starts, notes)?, clock))
 }
 
-/// The `time=` and `step=` values of every frame (None where a frame lacks one).
-fn clock(path: &Path, lines: &[&str], starts: &[usize]) -> Result<FrameClock> {
+/// The `time=` and `step=` values of every frame (None where a frame lacks one), from
+/// each frame's raw values; `starts[f]` is where frame f starts, for messages.
+fn clock(
+    path: &Path,
+    starts: &[usize],
+    raw: Vec<(Option<String>, Option<String>)>,
+) -> Result<FrameClock> {
     let mut time = Some(Vec::with_capacity(starts.len()));
     let mut step = Some(Vec::with_capacity(starts.len()));
-    for &s in starts {
-        let kv = key_values(lines[s + 1]);
-        let get = |keys: &[&str]| {
-            kv.iter()
-                .find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w)))
-                .map(|(_, v)| v.clone())
-        };
-        match (time.as_mut(), get(&["time"])) {
+    for (&s, (t_raw, s_raw)) in starts.iter().zip(raw) {
+        match (time.as_mut(), t_raw) {
             (Some(t), Some(v)) => match v.parse::<f64>() {
                 Ok(x) if x.is_finite() => t.push(x),
                 _ => {
@@ -310,7 +327,7 @@ fn clock(path: &Path, lines: &[&str], starts: &[usize]) -> Result<FrameClock> {
             (_, None) => time = None,
             _ => {}
         }
-        match (step.as_mut(), get(&["step", "timestep"])) {
+        match (step.as_mut(), s_raw) {
             (Some(t), Some(v)) => match v.parse::<i64>() {
                 Ok(x) => t.push(x),
                 _ => {

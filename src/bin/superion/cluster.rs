@@ -26,13 +26,9 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     };
     // The extras by default where they are cheap; said when left out.
     let large = t.ids.len() > select::EXTRAS_MAX_POINTS;
-    let defaults = select::SelectOptions::default();
-    let gap_refs = a
-        .gap_refs
-        .unwrap_or(if large { 0 } else { defaults.gap_refs });
-    let stability_runs =
-        a.stability_runs
-            .unwrap_or(if large { 0 } else { defaults.stability_runs });
+    let defaults = select::SelectOptions::for_points(t.ids.len());
+    let gap_refs = a.gap_refs.unwrap_or(defaults.gap_refs);
+    let stability_runs = a.stability_runs.unwrap_or(defaults.stability_runs);
     let compare = a.compare || (!a.no_compare && !large);
     if large {
         let skipped: Vec<&str> = [
