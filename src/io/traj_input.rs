@@ -6,6 +6,7 @@ use std::path::Path;
 pub use super::frames::FrameRange;
 use super::xdatcar::{self, XdatcarOptions};
 use crate::error::{Error, Result};
+use crate::traj::stream::FrameSink;
 use crate::traj::{TimeStep, Trajectory};
 
 /// Trajectory file formats.
@@ -109,6 +110,99 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             t
         }
     };
+    let (dt_ps, note) = settle_time(path, format, opts, file_steps, file_time_fs)?;
+    traj.dt_ps = Some(dt_ps);
+    traj.notes.push(note);
+    Ok(traj)
+}
+
+/// How a streamed read went.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    /// Time between the frames handed over (ps).
+    pub dt_ps: f64,
+    /// Frames handed over.
+    pub frames: usize,
+    /// Whether the file was read as a stream (an XDATCAR) or read whole first.
+    pub streamed: bool,
+    /// How the reader interpreted the file, as [`Trajectory::notes`].
+    pub notes: Vec<String>,
+}
+
+/// Read `path` into `sink`, block of frames by block, and settle its time step (before
+/// the frames are read, so that a missing time step fails at once). An XDATCAR is
+/// read as a stream and never held whole; the other formats are read whole and then
+/// handed over, which the notes say.
+pub fn stream_trajectory(
+    path: &Path,
+    opts: &TrajReadOptions,
+    sink: &mut dyn FrameSink,
+) -> Result<Streamed> {
+    if !path.is_file() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        });
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect(path)?,
+    };
+    if format == TrajFormat::Xdatcar {
+        let (dt_ps, note) = settle_time(path, format, opts, None, None)?;
+        let end = xdatcar::stream(
+            path,
+            XdatcarOptions {
+                allow_truncated: opts.allow_truncated,
+                frames: opts.frames,
+                ..Default::default()
+            },
+            sink,
+        )?;
+        let mut notes = end.notes;
+        notes.push(note);
+        return Ok(Streamed {
+            dt_ps,
+            frames: end.frames,
+            streamed: true,
+            notes,
+        });
+    }
+    let traj = read_trajectory(path, opts)?;
+    let dt_ps = traj.dt_ps()?;
+    sink.begin(&traj.species)?;
+    let (t, n) = (traj.n_frames(), traj.n_atoms());
+    let frac = traj.frac.as_standard_layout();
+    let flat = frac.as_slice().expect("standard layout");
+    const BLOCK: usize = 1024;
+    for f0 in (0..t).step_by(BLOCK) {
+        let f1 = (f0 + BLOCK).min(t);
+        let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
+        sink.frames(&flat[f0 * n * 3..f1 * n * 3], &cells)?;
+    }
+    let mut notes = traj.notes;
+    notes.push(format!(
+        "{}: read whole, then analysed as a stream (only XDATCAR is read as a stream so far)",
+        path.display()
+    ));
+    Ok(Streamed {
+        dt_ps,
+        frames: t,
+        streamed: false,
+        notes,
+    })
+}
+
+/// The time between the kept frames (ps) and how it was found: from the command line,
+/// an INCAR beside an XDATCAR, or the step or time values the file stores with each
+/// frame (`file_steps`, `file_time_fs`), which must be regular and agree.
+fn settle_time(
+    path: &Path,
+    format: TrajFormat,
+    opts: &TrajReadOptions,
+    file_steps: Option<(Vec<i64>, &str)>,
+    file_time_fs: Option<Vec<f64>>,
+) -> Result<(f64, String)> {
     // The stride is the step difference, which must be regular.
     let file_stride = match &file_steps {
         Some((steps, what)) if steps.len() > 1 => {
@@ -208,35 +302,41 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     step * stride as f64
                 )));
             }
-            traj.dt_ps = Some(step * stride as f64 / 1000.0);
-            traj.notes.push(format!(
-                "time between frames {step} fs x {stride} = {} ps (time step given, stride {from}{})",
+            Ok((
                 step * stride as f64 / 1000.0,
-                if every > 1 { format!(", x {every} for option every") } else { String::new() }
-            ));
+                format!(
+                    "time between frames {step} fs x {stride} = {} ps (time step given, stride {from}{})",
+                    step * stride as f64 / 1000.0,
+                    if every > 1 {
+                        format!(", x {every} for option every")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ))
         }
         (None, TrajFormat::Xdatcar) => match incar {
             Some(incar) => {
                 let (potim, nblock) = xdatcar::incar_timestep(&incar)?;
                 let stride = opts.time.stride.unwrap_or(nblock);
                 let every = opts.frames.every;
-                traj.dt_ps = Some(potim * (stride * every) as f64 / 1000.0);
-                traj.notes.push(format!(
-                    "time between frames POTIM {potim} fs x NBLOCK {stride} from {}{}",
-                    incar.display(),
-                    if every > 1 {
-                        format!(" x {every} for option every")
-                    } else {
-                        String::new()
-                    }
-                ));
+                Ok((
+                    potim * (stride * every) as f64 / 1000.0,
+                    format!(
+                        "time between frames POTIM {potim} fs x NBLOCK {stride} from {}{}",
+                        incar.display(),
+                        if every > 1 {
+                            format!(" x {every} for option every")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ))
             }
-            None => {
-                return Err(Error::InvalidInput(format!(
-                    "{}: no INCAR beside the XDATCAR to give POTIM and NBLOCK: give option timestep_fs and option stride",
-                    path.display()
-                )));
-            }
+            None => Err(Error::InvalidInput(format!(
+                "{}: no INCAR beside the XDATCAR to give POTIM and NBLOCK: give option timestep_fs and option stride",
+                path.display()
+            ))),
         },
         (None, TrajFormat::Xyz) if file_dt_fs.is_some() => {
             let d = file_dt_fs.unwrap_or_default();
@@ -246,23 +346,22 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
                     path.display()
                 )));
             }
-            traj.dt_ps = Some(d / 1000.0);
-            traj.notes.push(format!(
-                "time between frames {d} fs = {} ps, inferred from the time= values of the file (read as fs)",
-                d / 1000.0
-            ));
+            Ok((
+                d / 1000.0,
+                format!(
+                    "time between frames {d} fs = {} ps, inferred from the time= values of the file (read as fs)",
+                    d / 1000.0
+                ),
+            ))
         }
-        (None, _) => {
-            return Err(Error::InvalidInput(format!(
-                "{}: the time between frames is not in the file: give option timestep_fs (the MD time step){}",
-                path.display(),
-                if format == TrajFormat::Lammps {
-                    "; the stride comes from TIMESTEP"
-                } else {
-                    " and option stride"
-                }
-            )));
-        }
+        (None, _) => Err(Error::InvalidInput(format!(
+            "{}: the time between frames is not in the file: give option timestep_fs (the MD time step){}",
+            path.display(),
+            if format == TrajFormat::Lammps {
+                "; the stride comes from TIMESTEP"
+            } else {
+                " and option stride"
+            }
+        ))),
     }
-    Ok(traj)
 }

@@ -17,6 +17,7 @@ use super::{parse_err, read_text};
 use crate::error::{Error, Result};
 use crate::geom::{det, inverse};
 use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
 
 /// Parse options.
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +295,58 @@ const CHUNK_LINES: usize = 1 << 20;
 /// positions (and a chunk of text) are held; frames left out by the range are
 /// checked for shape but not parsed.
 pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
+    let mut all = Collect::default();
+    let end = stream(path, opts, &mut all)?;
+    let t = all.cells.len();
+    let n = all.species.len();
+    let frac = Array3::from_shape_vec((t, n, 3), all.frac)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+    let stored = if end.variable_cell { t } else { 1 };
+    let cells = Array3::from_shape_fn((stored, 3, 3), |(f, i, j)| all.cells[f][i][j] as f32);
+    Ok(Trajectory {
+        source: path.to_path_buf(),
+        species: all.species,
+        frac,
+        cells,
+        dt_ps: None,
+        velocities: None,
+        notes: end.notes,
+    })
+}
+
+/// Every frame kept in memory: the sink behind [`read`].
+#[derive(Default)]
+struct Collect {
+    species: Vec<String>,
+    frac: Vec<f32>,
+    cells: Vec<[[f64; 3]; 3]>,
+}
+
+impl FrameSink for Collect {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.species = species.to_vec();
+        Ok(())
+    }
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()> {
+        self.frac.extend_from_slice(frac);
+        self.cells.extend_from_slice(cells);
+        Ok(())
+    }
+}
+
+/// How a streamed file ended.
+pub struct StreamEnd {
+    /// Frames handed to the sink.
+    pub frames: usize,
+    /// Whether the cell changes from frame to frame (its own header per frame).
+    pub variable_cell: bool,
+    /// How the reader interpreted the file (frames left out, a cut-short last frame).
+    pub notes: Vec<String>,
+}
+
+/// Read an XDATCAR as [`read`] does, handing the frames to `sink` chunk by chunk
+/// (about a million lines of text at a time) instead of keeping them.
+pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Result<StreamEnd> {
     let mut src = LineStream::open(path)?;
     let mut head = ChunkLines::default();
     while head.len() < 7 {
@@ -320,8 +373,10 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
             "expected \"Direct configuration=\" or \"Cartesian configuration=\"".into(),
         ));
     }
+    sink.begin(&species)?;
     let range = opts.frames;
     let mut variable = false;
+    let mut kept = 0usize;
     let mut frac: Vec<f32> = Vec::new();
     let mut cells: Vec<[[f64; 3]; 3]> = Vec::new();
     let mut chunk = ChunkLines::default();
@@ -412,12 +467,16 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
         }
         complete += 1;
         if chunk.len() >= opts.chunk_lines.max(1) {
-            parse_chunk(path, &first, n, &chunk, &located, &mut frac, &mut cells)?;
+            kept += hand_over(
+                path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
+            )?;
             chunk.clear();
             located.clear();
         }
     }
-    parse_chunk(path, &first, n, &chunk, &located, &mut frac, &mut cells)?;
+    kept += hand_over(
+        path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
+    )?;
     drop(chunk);
     let mut notes = Vec::new();
     if let Some((frame, at, have)) = truncated {
@@ -439,22 +498,34 @@ pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
         // The same checks (and messages) as for the other formats.
         let all: Vec<usize> = (0..complete).collect();
         range.pick(path, &all)?;
-        notes.push(range.note(complete, cells.len()));
+        notes.push(range.note(complete, kept));
     }
-    let t = cells.len();
-    let frac = Array3::from_shape_vec((t, n, 3), frac)
-        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
-    let stored = if variable { t } else { 1 };
-    let cells = Array3::from_shape_fn((stored, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
-    Ok(Trajectory {
-        source: path.to_path_buf(),
-        species,
-        frac,
-        cells,
-        dt_ps: None,
-        velocities: None,
+    Ok(StreamEnd {
+        frames: kept,
+        variable_cell: variable,
         notes,
     })
+}
+
+/// Parse the located frames of a chunk and hand them to the sink; the number handed.
+#[allow(clippy::too_many_arguments)]
+fn hand_over(
+    path: &Path,
+    first: &Header,
+    n: usize,
+    chunk: &ChunkLines,
+    located: &[Located],
+    frac: &mut Vec<f32>,
+    cells: &mut Vec<[[f64; 3]; 3]>,
+    sink: &mut dyn FrameSink,
+) -> Result<usize> {
+    frac.clear();
+    cells.clear();
+    parse_chunk(path, first, n, chunk, located, frac, cells)?;
+    if !cells.is_empty() {
+        sink.frames(frac, cells)?;
+    }
+    Ok(cells.len())
 }
 
 /// Parse the located frames of a chunk in parallel and append their positions and

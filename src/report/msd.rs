@@ -6,9 +6,11 @@ use std::path::Path;
 
 use crate::compute::{Engine, LongSteps};
 use crate::error::Result;
+use crate::io::traj_input::{TrajReadOptions, stream_trajectory};
 use crate::io::{fmt_f64, write_atomic};
 use crate::traj::diffusion::{self, Fit};
 use crate::traj::msd::{self, Msd, MsdOptions};
+use crate::traj::stream::{MsdStream, StreamOptions};
 use crate::traj::{Prepared, Trajectory};
 use crate::{invalid, plot};
 
@@ -89,7 +91,7 @@ pub fn diffusion(
     opts: &DiffusionOptions,
 ) -> Result<Diffusion> {
     let m = msd::msd(engine, traj, &opts.msd)?;
-    summarise(engine, traj, file, m, opts)
+    summarise(engine, mean_volume(traj), traj.notes.clone(), file, m, opts)
 }
 
 /// [`diffusion`] of a trajectory already unwrapped.
@@ -100,12 +102,60 @@ pub fn diffusion_prepared(
     opts: &DiffusionOptions,
 ) -> Result<Diffusion> {
     let m = msd::msd_prepared(engine, p, &opts.msd)?;
-    summarise(engine, p.traj, file, m, opts)
+    summarise(
+        engine,
+        mean_volume(p.traj),
+        p.traj.notes.clone(),
+        file,
+        m,
+        opts,
+    )
+}
+
+/// How a streamed analysis ran.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StreamRun {
+    /// Whether the file was read as a stream (false: read whole, then streamed).
+    pub read_as_stream: bool,
+    /// Scratch written (bytes).
+    pub scratch_bytes: u64,
+    pub window_atoms: usize,
+    pub windows: usize,
+    pub memory_budget_bytes: u64,
+}
+
+/// [`diffusion`] of the trajectory in `file`, streamed: the file is never held whole
+/// (see `crate::traj::stream`); the numbers are those of [`diffusion`].
+pub fn diffusion_streamed(
+    engine: &Engine,
+    file: &Path,
+    read: &TrajReadOptions,
+    opts: &DiffusionOptions,
+    stream: &StreamOptions,
+) -> Result<(Diffusion, StreamRun)> {
+    let mut sink = MsdStream::new(&opts.msd, stream, file);
+    let got = stream_trajectory(file, read, &mut sink)?;
+    let s = sink.finish(engine, got.dt_ps, opts.start_ps)?;
+    let run = StreamRun {
+        read_as_stream: got.streamed,
+        scratch_bytes: s.scratch_bytes,
+        window_atoms: s.window_atoms,
+        windows: s.windows,
+        memory_budget_bytes: stream.memory_bytes,
+    };
+    let d = summarise(engine, s.mean_volume_a3, got.notes, file, s.msd, opts)?;
+    Ok((d, run))
+}
+
+/// The mean cell volume over the frames (Å³).
+fn mean_volume(traj: &Trajectory) -> f64 {
+    (0..traj.n_frames()).map(|t| traj.volume_a3(t)).sum::<f64>() / traj.n_frames() as f64
 }
 
 fn summarise(
     engine: &Engine,
-    traj: &Trajectory,
+    mean_volume: f64,
+    notes: Vec<String>,
     file: &Path,
     m: Msd,
     opts: &DiffusionOptions,
@@ -114,8 +164,6 @@ fn summarise(
     let fit = diffusion::fit(&m, opts.start_ps)?;
     let coll = diffusion::collective(&m, &fit);
     let d_sigma = coll.d_cm2_s;
-    let mean_volume: f64 =
-        (0..traj.n_frames()).map(|t| traj.volume_a3(t)).sum::<f64>() / traj.n_frames() as f64;
     let conductivity = match opts.temperature_k {
         Some(t) if t > 0.0 => {
             let q = opts
@@ -163,7 +211,7 @@ fn summarise(
             .collect(),
         n_atoms: m.n_atoms,
         n_frames: m.n_frames,
-        notes: traj.notes.clone(),
+        notes,
         species: species.clone(),
     };
     Ok(Diffusion {

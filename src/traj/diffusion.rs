@@ -73,22 +73,35 @@ fn chol_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
 
 /// The automatic start lag index (into `msd.lags`), and whether it was found.
 pub fn auto_start(msd: &Msd) -> (usize, bool) {
-    let t = msd.times_ps();
+    auto_start_of(&msd.times_ps(), &msd.msd_a2)
+}
+
+/// The first lag from which the MSD's local exponent d ln MSD / d ln t stays at least
+/// 0.75 up to half the run (each exponent over a doubling of the lag); if none, the
+/// first lag at a tenth of the run. O(L log L) in the number of lags.
+fn auto_start_of(t: &[f64], msd_a2: &[f64]) -> (usize, bool) {
     let last = t.len().saturating_sub(1);
     let exponent = |i: usize| -> Option<f64> {
-        let j = (i..t.len()).find(|&j| t[j] >= 2.0 * t[i])?;
-        (msd.msd_a2[i] > 0.0 && msd.msd_a2[j] > 0.0)
-            .then(|| (msd.msd_a2[j] / msd.msd_a2[i]).ln() / (t[j] / t[i]).ln())
+        let j = i + t[i..].partition_point(|&x| x < 2.0 * t[i]);
+        (j < t.len() && msd_a2[i] > 0.0 && msd_a2[j] > 0.0)
+            .then(|| (msd_a2[j] / msd_a2[i]).ln() / (t[j] / t[i]).ln())
     };
     let half = t.last().copied().unwrap_or(0.0) / 2.0;
+    // good_from[i]: every lag from i up to half the run has an exponent >= 0.75.
+    let upto = t.partition_point(|&x| x <= half);
+    let mut good_from = vec![true; t.len() + 1];
+    for k in (0..t.len()).rev() {
+        good_from[k] = if k < upto {
+            good_from[k + 1] && exponent(k).is_some_and(|a| a >= 0.75)
+        } else {
+            true
+        };
+    }
     for i in 0..t.len() {
         if t[i] * 2.0 > t[last] {
             break;
         }
-        let ok = (i..t.len())
-            .take_while(|&k| t[k] <= half)
-            .all(|k| exponent(k).is_some_and(|a| a >= 0.75));
-        if ok {
+        if good_from[i] {
             return (i, true);
         }
     }
@@ -96,9 +109,15 @@ pub fn auto_start(msd: &Msd) -> (usize, bool) {
     (fallback, false)
 }
 
-/// Fit D from `msd` starting at `start_ps` (None: automatic).
-pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
-    let times = msd.times_ps();
+/// The lag indices (into the lags of `times`) a fit from `start_ps` (None: automatic)
+/// uses, and whether an automatic start was found: at most 40 points, evenly spread
+/// from the start to the last lag. A streamed MSD keeps its per-atom curves at these
+/// lags only.
+pub fn fit_points(
+    times: &[f64],
+    msd_a2: &[f64],
+    start_ps: Option<f64>,
+) -> Result<(Vec<usize>, bool)> {
     let (first, automatic) = match start_ps {
         Some(s) => {
             if !(s >= 0.0) || s >= *times.last().unwrap_or(&0.0) {
@@ -112,10 +131,7 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
                 false,
             )
         }
-        None => {
-            let (i, found) = auto_start(msd);
-            (i, found)
-        }
+        None => auto_start_of(times, msd_a2),
     };
     let eligible: Vec<usize> = (first..times.len()).collect();
     if eligible.len() < 3 {
@@ -125,17 +141,25 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
         ));
     }
     let k = eligible.len().min(MAX_POINTS);
-    let pick: Vec<usize> = (0..k)
+    let pick = (0..k)
         .map(|j| eligible[(j * (eligible.len() - 1)) / (k - 1).max(1)])
         .collect();
+    Ok((pick, automatic))
+}
+
+/// Fit D from `msd` starting at `start_ps` (None: automatic).
+pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
+    let times = msd.times_ps();
+    let (pick, automatic) = fit_points(&times, &msd.msd_a2, start_ps)?;
+    let k = pick.len();
     let x: Vec<f64> = pick.iter().map(|&i| times[i]).collect();
     let y: Vec<f64> = pick.iter().map(|&i| msd.msd_a2[i]).collect();
     // Covariance of the mean MSD from the per-atom curves.
     let n = msd.per_atom_a2.nrows();
     let cols: Vec<Vec<f64>> = pick
         .iter()
-        .map(|&i| msd.per_atom_a2.column(i).to_vec())
-        .collect();
+        .map(|&i| msd.per_atom_column(i).map(|c| c.to_vec()))
+        .collect::<Result<_>>()?;
     let means: Vec<f64> = cols
         .iter()
         .map(|c| c.iter().sum::<f64>() / n as f64)

@@ -10,6 +10,7 @@ pub mod correlations;
 pub mod diffusion;
 pub mod hops;
 pub mod msd;
+pub mod stream;
 
 pub mod vdos;
 

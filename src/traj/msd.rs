@@ -142,8 +142,11 @@ pub struct Msd {
     pub msd_a2: Vec<f64>,
     /// The same per axis (x, y, z): lags x 3.
     pub msd_axes_a2: Array2<f64>,
-    /// Per-atom self MSD (atoms x lags), summed over axes: the fit's covariance input.
+    /// Per-atom self MSD along the chosen axes (atoms x columns): the fit's covariance
+    /// input. Its columns are the lags `per_atom_lags` (indices into `lags`): every lag
+    /// for an MSD computed in memory, only the fit's points for a streamed one.
     pub per_atom_a2: Array2<f64>,
+    pub per_atom_lags: Vec<usize>,
     /// Collective MSD: |Σ_i Δr_i|² / N (Å²) per lag, along the chosen axes.
     pub collective_a2: Vec<f64>,
     /// The summed displacement of the selected atoms, Σ_i Δr_i (T x 3, Å): the
@@ -161,6 +164,17 @@ pub struct Msd {
 impl Msd {
     pub fn times_ps(&self) -> Vec<f64> {
         self.lags.iter().map(|&l| l as f64 * self.dt_ps).collect()
+    }
+
+    /// The per-atom MSD at lag index `i` (into `lags`), one value per atom.
+    pub fn per_atom_column(&self, i: usize) -> Result<ndarray::ArrayView1<'_, f64>> {
+        let c = self.per_atom_lags.binary_search(&i).map_err(|_| {
+            invalid!(
+                "the per-atom MSD was kept at the fit points of one fit start only (a streamed MSD): lag {} ps is not among them; give the fit start before the run",
+                self.lags.get(i).map_or(f64::NAN, |&l| l as f64 * self.dt_ps)
+            )
+        })?;
+        Ok(self.per_atom_a2.column(c))
     }
 }
 
@@ -286,6 +300,7 @@ pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<
     let whole = collective_msd(summed.view(), 0, t, opts.axes, ns, &mut planner);
     let collective_a2 = lags.iter().map(|&l| whole[l]).collect();
     Ok(Msd {
+        per_atom_lags: (0..lags.len()).collect(),
         species: opts.species.clone(),
         n_atoms: ns,
         n_frames: t,

@@ -408,6 +408,15 @@ pub enum TrajCommand {
         /// Print the summary as JSON on standard output.
         #[arg(long)]
         json: bool,
+        /// Stream the trajectory instead of holding it, with this much memory for the
+        /// per-atom windows (e.g. 512M, 2G); same numbers. Streaming is automatic for
+        /// trajectory files of 1 GB or more (256 MB gzipped), with 512M.
+        #[arg(long, value_parser = byte_size)]
+        memory: Option<u64>,
+        /// Folder for the scratch files of a streamed run (default: the system's
+        /// temporary folder); they are deleted at the end.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
     /// Unsupervised hop detection per ion (IonDiff's method, or superion's default),
     /// with sites, descriptors, correlations and plots.
@@ -829,6 +838,33 @@ pub struct ScreenArgs {
 }
 
 /// `--species` of the one-species analyses: one element symbol.
+/// A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024),
+/// e.g. 512M, 1.5G.
+fn byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("{s:?}: expected a size such as 512M or 2G")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v * mult as f64 >= (1u64 << 20) as f64 => {
+            Ok((v * mult as f64) as u64)
+        }
+        Ok(_) => Err(format!("{s:?}: give at least 1M")),
+        Err(_) => Err(format!("{s:?}: expected a size such as 512M or 2G")),
+    }
+}
+
 fn one_species(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.contains(',') {

@@ -71,6 +71,8 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             axes,
             out,
             json,
+            memory,
+            scratch,
         } => {
             let read = read.options()?;
             let opts = report::msd::DiffusionOptions {
@@ -98,11 +100,37 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no default charge for {species}: give --charge");
             }
             let engine = Engine::new(backend)?;
-            let traj = read_trajectory(&file, &read)?;
-            for n in &traj.notes {
-                eprintln!("superion: {}", crate::flags(n));
-            }
-            let d = report::msd::diffusion(&engine, &traj, &file, &opts)?;
+            let stream = memory.is_some() || scratch.is_some() || large_file(&file);
+            let d = if stream {
+                let so = superion::traj::stream::StreamOptions {
+                    memory_bytes: memory.unwrap_or(512 << 20),
+                    scratch_dir: scratch,
+                };
+                let (d, run) = report::msd::diffusion_streamed(&engine, &file, &read, &opts, &so)?;
+                for n in &d.summary.notes {
+                    eprintln!("superion: {}", crate::flags(n));
+                }
+                eprintln!(
+                    "superion: streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
+                    if run.read_as_stream {
+                        ""
+                    } else {
+                        " (after reading the file whole)"
+                    },
+                    d.msd.n_frames,
+                    run.windows,
+                    run.window_atoms,
+                    run.memory_budget_bytes >> 20,
+                    run.scratch_bytes >> 20
+                );
+                d
+            } else {
+                let traj = read_trajectory(&file, &read)?;
+                for n in &traj.notes {
+                    eprintln!("superion: {}", crate::flags(n));
+                }
+                report::msd::diffusion(&engine, &traj, &file, &opts)?
+            };
             let (m, fit, s) = (&d.msd, &d.fit, &d.summary);
             if m.long_steps.count > 0 {
                 eprintln!(
@@ -161,6 +189,16 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether a trajectory file is large enough to stream by default: 1 GB of text, or
+/// 256 MB gzipped.
+fn large_file(path: &std::path::Path) -> bool {
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let limit: u64 = if gz { 256 << 20 } else { 1 << 30 };
+    std::fs::metadata(path).is_ok_and(|m| m.len() >= limit)
 }
 
 fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {

@@ -175,42 +175,218 @@ fn diagonal_steps_generic(
     (bad, f32::from_bits(largest))
 }
 
-/// Per-atom running state of the unwrap scan.
-#[derive(Clone, Copy, Default)]
-struct AtomState {
-    prev: [f32; 3],
-    sum: [f32; 3],
-    comp: [f32; 3],
-    long: [u32; 4],
+/// Running state of the unwrap scan for one block of atoms: the previous Cartesian
+/// position, the Kahan sum and its compensation (flat, 3 per atom), and per atom the
+/// long-step statistics (count, largest len² bits, its frame).
+struct BlockState {
+    a0: usize,
+    na: usize,
+    prev: Vec<f32>,
+    sum: Vec<f32>,
+    comp: Vec<f32>,
+    step: Vec<f32>,
+    c3: Vec<f32>,
+    i3: Vec<f32>,
+    long: Vec<[u32; 4]>,
 }
 
-impl AtomState {
-    /// Add one minimum-image step (Kahan), record it if long, write the displacement.
-    #[inline(always)]
-    fn advance(&mut self, step: [f32; 3], x: [f32; 3], long2: f32, frame: usize, out: &mut [f32]) {
-        for ax in 0..3 {
-            let y = step[ax] - self.comp[ax];
-            let tot = self.sum[ax] + y;
-            self.comp[ax] = (tot - self.sum[ax]) - y;
-            self.sum[ax] = tot;
-            out[ax] = tot;
+impl BlockState {
+    fn new(a0: usize, na: usize) -> Self {
+        let z = || vec![0.0f32; 3 * na];
+        BlockState {
+            a0,
+            na,
+            prev: z(),
+            sum: z(),
+            comp: z(),
+            step: z(),
+            c3: z(),
+            i3: z(),
+            long: vec![[0; 4]; na],
         }
-        self.prev = x;
-        let l2 = dot(step, step);
+    }
+
+    /// Record a step of squared length `l2` of atom `j` ending on `frame` if long.
+    #[inline(always)]
+    fn note_long(&mut self, j: usize, l2: f32, long2: f32, frame: usize) {
         if l2 > long2 {
-            self.long[0] += 1;
-            if l2 > f32::from_bits(self.long[1]) {
-                self.long[1] = l2.to_bits();
-                self.long[2] = frame as u32;
+            let st = &mut self.long[j];
+            st[0] += 1;
+            if l2 > f32::from_bits(st[1]) {
+                st[1] = l2.to_bits();
+                st[2] = frame as u32;
             }
         }
     }
 }
 
-/// Unwrap: per atom, minimum-image steps in the current frame's cell (27-image search
-/// for triclinic cells), Kahan-summed into displacements from frame 0. Atoms are
-/// split into blocks (one rayon task each); each task walks the frames in order over
-/// contiguous rows of its block.
+/// The unwrap scan, fed frames in consecutive blocks: per atom, minimum-image steps
+/// in the current frame's cell (27-image search for triclinic cells), Kahan-summed
+/// into displacements from the first frame. Atoms are split into blocks (one rayon
+/// task each); each task walks the frames in order over contiguous rows of its block.
+/// [`unwrap`] is one call of [`UnwrapScan::advance`] on the whole trajectory; a
+/// streamed trajectory is unwrapped block by block with the same numbers.
+pub struct UnwrapScan {
+    n: usize,
+    long2: f32,
+    frames: usize,
+    blocks: Vec<BlockState>,
+}
+
+impl UnwrapScan {
+    /// A scan of `n` atoms; steps longer than `long_step_a` (Å) are counted.
+    pub fn new(n: usize, long_step_a: f32) -> Self {
+        let block = n.div_ceil(4 * rayon::current_num_threads()).clamp(64, 4096);
+        let blocks = (0..n)
+            .step_by(block)
+            .map(|a0| BlockState::new(a0, block.min(n - a0)))
+            .collect();
+        UnwrapScan {
+            n,
+            long2: long_step_a * long_step_a,
+            frames: 0,
+            blocks,
+        }
+    }
+
+    /// Frames scanned so far.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Unwrap the next frames `traj` (its cells: one fixed cell, or one per frame)
+    /// into `disp` (the same shape): displacements from the scan's first frame.
+    pub fn advance(&mut self, traj: &FracTrajectory, mut disp: ArrayViewMut3<f32>) -> Result<()> {
+        let (t_total, n, _) = traj.frac.dim();
+        if disp.dim() != traj.frac.dim() || n != self.n {
+            return Err(invalid!(
+                "output buffer {:?} does not match the trajectory {:?} of {} atoms",
+                disp.dim(),
+                traj.frac.dim(),
+                self.n
+            ));
+        }
+        if t_total == 0 || n == 0 {
+            self.frames += t_total;
+            return Ok(());
+        }
+        let cells: Vec<[f32; 9]> = traj.cells.outer_iter().map(flat9).collect();
+        let invs: Vec<[f32; 9]> = inverse_cells(traj.cells).outer_iter().map(flat9).collect();
+        let diag = exact_diagonals(&cells).zip(exact_diagonals(&invs));
+        let per_frame = cells.len() > 1;
+        let orthogonal = traj.orthogonal();
+        let long2 = self.long2;
+        let start = self.frames;
+        let frac = traj.frac.as_standard_layout();
+        let fs = frac.as_slice().expect("standard layout");
+        let block = self.blocks.first().map_or(1, |b| b.na);
+        let bad: Vec<Option<usize>> = disp
+            .axis_chunks_iter_mut(Axis(1), block)
+            .into_par_iter()
+            .zip(self.blocks.par_iter_mut())
+            .map(|(mut out, b)| {
+                let (a0, na) = (b.a0, b.na);
+                let mut bad_frame = None;
+                for t in 0..t_total {
+                    let global = start + t;
+                    let ci = if per_frame { t } else { 0 };
+                    let src = &fs[(t * n + a0) * 3..(t * n + a0 + na) * 3];
+                    let mut row = out.index_axis_mut(Axis(0), t);
+                    let dst = row.as_slice_mut().expect("rows of a block are contiguous");
+                    match &diag {
+                        Some((dc, di)) => {
+                            if per_frame || t == 0 {
+                                fill_axes(&mut b.c3, dc[ci]);
+                                fill_axes(&mut b.i3, di[ci]);
+                            }
+                            if global == 0 {
+                                for ((p, &s), &c) in b.prev.iter_mut().zip(src).zip(&b.c3) {
+                                    *p = s * c;
+                                }
+                                dst.fill(0.0);
+                                continue;
+                            }
+                            // One flat loop over the 3·na coordinates (independent for
+                            // a diagonal cell), which LLVM vectorises.
+                            let (nan, largest) = diagonal_steps(
+                                src,
+                                &b.c3,
+                                &b.i3,
+                                &mut b.prev,
+                                &mut b.sum,
+                                &mut b.comp,
+                                dst,
+                                &mut b.step,
+                            );
+                            if nan {
+                                bad_frame.get_or_insert(global);
+                            }
+                            // |step|² <= 3 · max component², so usually no atom needs a
+                            // look.
+                            if 3.0 * largest * largest <= long2 {
+                                continue;
+                            }
+                            for j in 0..na {
+                                let s3 = [b.step[3 * j], b.step[3 * j + 1], b.step[3 * j + 2]];
+                                b.note_long(j, dot(s3, s3), long2, global);
+                            }
+                        }
+                        None => {
+                            let (cell, inv) = (&cells[ci], &invs[ci]);
+                            for j in 0..na {
+                                let s = &src[3 * j..3 * j + 3];
+                                let o = &mut dst[3 * j..3 * j + 3];
+                                let x = row_times([s[0], s[1], s[2]], cell);
+                                if global == 0 {
+                                    b.prev[3 * j..3 * j + 3].copy_from_slice(&x);
+                                    o.fill(0.0);
+                                    continue;
+                                }
+                                let p = [b.prev[3 * j], b.prev[3 * j + 1], b.prev[3 * j + 2]];
+                                let f = row_times(sub(x, p), inv);
+                                let mut g = [0.0f32; 3];
+                                for ax in 0..3 {
+                                    g[ax] = f[ax] - rint(f[ax]);
+                                }
+                                if !orthogonal {
+                                    g = nearest_image(g, cell);
+                                }
+                                let step = row_times(g, cell);
+                                // Kahan: add the step, write the displacement.
+                                for ax in 0..3 {
+                                    let k = 3 * j + ax;
+                                    let y = step[ax] - b.comp[k];
+                                    let tot = b.sum[k] + y;
+                                    b.comp[k] = (tot - b.sum[k]) - y;
+                                    b.sum[k] = tot;
+                                    o[ax] = tot;
+                                }
+                                b.prev[3 * j..3 * j + 3].copy_from_slice(&x);
+                                b.note_long(j, dot(step, step), long2, global);
+                            }
+                        }
+                    }
+                }
+                bad_frame
+            })
+            .collect();
+        self.frames += t_total;
+        if let Some(t) = bad.into_iter().flatten().min() {
+            return Err(invalid!(
+                "frame {t}: a fractional coordinate step is not finite or beyond ±2^21 cells"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The long steps seen so far.
+    pub fn long_steps(&self) -> LongSteps {
+        let stats: Vec<[u32; 4]> = self.blocks.iter().flat_map(|b| b.long.clone()).collect();
+        LongSteps::from_stats(&stats)
+    }
+}
+
+/// Unwrap every atom of `traj` (see [`UnwrapScan`]).
 pub fn unwrap(traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
     let mut disp = Array3::<f32>::zeros(traj.frac.raw_dim());
     let long_steps = unwrap_into(traj, long_step_a, disp.view_mut())?;
@@ -226,128 +402,11 @@ pub fn unwrap(traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
 pub fn unwrap_into(
     traj: &FracTrajectory,
     long_step_a: f32,
-    mut disp: ArrayViewMut3<f32>,
+    disp: ArrayViewMut3<f32>,
 ) -> Result<LongSteps> {
-    let (t_total, n, _) = traj.frac.dim();
-    if disp.dim() != traj.frac.dim() {
-        return Err(invalid!(
-            "output buffer {:?} does not match the trajectory {:?}",
-            disp.dim(),
-            traj.frac.dim()
-        ));
-    }
-    if t_total == 0 || n == 0 {
-        return Ok(LongSteps::default());
-    }
-    let cells: Vec<[f32; 9]> = traj.cells.outer_iter().map(flat9).collect();
-    let invs: Vec<[f32; 9]> = inverse_cells(traj.cells).outer_iter().map(flat9).collect();
-    let diag = exact_diagonals(&cells).zip(exact_diagonals(&invs));
-    let per_frame = cells.len() > 1;
-    let orthogonal = traj.orthogonal();
-    let long2 = long_step_a * long_step_a;
-    let frac = traj.frac.as_standard_layout();
-    let fs = frac.as_slice().expect("standard layout");
-    let block = n.div_ceil(4 * rayon::current_num_threads()).clamp(64, 4096);
-    let stats: Vec<[u32; 4]> = disp
-        .axis_chunks_iter_mut(Axis(1), block)
-        .into_par_iter()
-        .enumerate()
-        .map(|(blk, mut out)| {
-            let a0 = blk * block;
-            let na = out.shape()[1];
-            let mut state = vec![AtomState::default(); na];
-            // Flat per-coordinate state for the diagonal-cell path.
-            let (mut prev, mut sum, mut comp, mut step) = (
-                vec![0.0f32; 3 * na],
-                vec![0.0f32; 3 * na],
-                vec![0.0f32; 3 * na],
-                vec![0.0f32; 3 * na],
-            );
-            let (mut c3, mut i3) = (vec![0.0f32; 3 * na], vec![0.0f32; 3 * na]);
-            let mut bad_frame = None;
-            for t in 0..t_total {
-                let ci = if per_frame { t } else { 0 };
-                let src = &fs[(t * n + a0) * 3..(t * n + a0 + na) * 3];
-                let mut row = out.index_axis_mut(Axis(0), t);
-                let dst = row.as_slice_mut().expect("rows of a block are contiguous");
-                match &diag {
-                    Some((dc, di)) => {
-                        if per_frame || t == 0 {
-                            fill_axes(&mut c3, dc[ci]);
-                            fill_axes(&mut i3, di[ci]);
-                        }
-                        if t == 0 {
-                            for ((p, &s), &c) in prev.iter_mut().zip(src).zip(&c3) {
-                                *p = s * c;
-                            }
-                            continue;
-                        }
-                        // One flat loop over the 3·na coordinates (independent for a
-                        // diagonal cell), which LLVM vectorises.
-                        let (bad, largest) = diagonal_steps(
-                            src, &c3, &i3, &mut prev, &mut sum, &mut comp, dst, &mut step,
-                        );
-                        if bad {
-                            bad_frame.get_or_insert(t);
-                        }
-                        // |step|² <= 3 · max component², so usually no atom needs a look.
-                        if 3.0 * largest * largest <= long2 {
-                            continue;
-                        }
-                        for (j, s3) in step.chunks_exact(3).enumerate() {
-                            let l2 = dot([s3[0], s3[1], s3[2]], [s3[0], s3[1], s3[2]]);
-                            if l2 > long2 {
-                                let st = &mut state[j];
-                                st.long[0] += 1;
-                                if l2 > f32::from_bits(st.long[1]) {
-                                    st.long[1] = l2.to_bits();
-                                    st.long[2] = t as u32;
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        let (cell, inv) = (&cells[ci], &invs[ci]);
-                        for ((st, s), o) in state
-                            .iter_mut()
-                            .zip(src.chunks_exact(3))
-                            .zip(dst.chunks_exact_mut(3))
-                        {
-                            let x = row_times([s[0], s[1], s[2]], cell);
-                            if t == 0 {
-                                st.prev = x;
-                                continue;
-                            }
-                            let f = row_times(sub(x, st.prev), inv);
-                            let mut g = [0.0f32; 3];
-                            for ax in 0..3 {
-                                g[ax] = f[ax] - rint(f[ax]);
-                            }
-                            if !orthogonal {
-                                g = nearest_image(g, cell);
-                            }
-                            st.advance(row_times(g, cell), x, long2, t, o);
-                        }
-                    }
-                }
-            }
-            (
-                bad_frame,
-                state.into_iter().map(|st| st.long).collect::<Vec<_>>(),
-            )
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .try_fold(Vec::with_capacity(n), |mut acc, (bad, st)| {
-            if let Some(t) = bad {
-                return Err(invalid!(
-                    "frame {t}: a fractional coordinate step is not finite or beyond ±2^21 cells"
-                ));
-            }
-            acc.extend(st);
-            Ok(acc)
-        })?;
-    Ok(LongSteps::from_stats(&stats))
+    let mut scan = UnwrapScan::new(traj.frac.shape()[1], long_step_a);
+    scan.advance(traj, disp)?;
+    Ok(scan.long_steps())
 }
 
 /// Refine a rounded fractional step over the 27 neighbouring images (triclinic cells),

@@ -1,0 +1,408 @@
+//! Trajectories longer than memory: analyses fed frames block by block.
+//!
+//! A streamed reader (`crate::io::traj_input::stream_trajectory`) calls a
+//! [`FrameSink`] with consecutive blocks of frames and never holds the whole file.
+//! [`MsdStream`] is the MSD's sink. The all-origin MSD by FFT needs each atom's whole
+//! series, so it works in two passes:
+//! 1. **as the frames arrive**: every atom is unwrapped by the same scan as in memory
+//!    (`crate::compute::cpu::displacement::UnwrapScan`, its state carried from block
+//!    to block); per frame, the framework's mean displacement (the drift) and the
+//!    summed displacement of the selected atoms are kept (48 bytes a frame); the
+//!    displacements of the selected species only are written to a scratch file,
+//!    atom-major within each block (12 bytes per selected atom and frame);
+//! 2. **by windows of atoms**: as many atoms as the memory budget allows are read back
+//!    (one contiguous read per block), drift-corrected and handed to the engine's
+//!    self MSD (FFT on the CPU, windowed sums on the GPU). The per-atom curves go to a
+//!    second scratch file; once the mean MSD sets the fit's points, only those columns
+//!    are read back for the fit's covariance.
+//!
+//! The numbers are those of the in-memory path (`crate::traj::msd::msd`): the same
+//! operations in the same order, up to the order of the final sums (tested to 1e-12).
+//! Memory: the reader's chunk, one block of unwrapped frames, the window (bounded by
+//! the budget) and 48 bytes a frame; not the trajectory.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array3, ArrayView3};
+use realfft::RealFftPlanner;
+
+use super::diffusion;
+use super::msd::{Msd, MsdOptions, collective_msd};
+use crate::compute::cpu::displacement::UnwrapScan;
+use crate::compute::{Engine, FracTrajectory};
+use crate::error::{Error, Result};
+use crate::invalid;
+
+/// A consumer of frames read block by block.
+pub trait FrameSink {
+    /// The species of every atom, in file order, before the first frames.
+    fn begin(&mut self, species: &[String]) -> Result<()>;
+    /// The next frames: fractional positions (frames × atoms × 3, flat, frame-major)
+    /// and each frame's lattice vectors as rows (Å).
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()>;
+}
+
+/// How a streamed analysis may use memory and disk.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Memory for the atom windows of the second pass (bytes). The reader's chunk and
+    /// one block of frames come on top (tens of MB).
+    pub memory_bytes: u64,
+    /// Where the scratch files go (the system's temporary folder by default); they are
+    /// deleted when the analysis ends, also on an error.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            memory_bytes: 512 << 20,
+            scratch_dir: None,
+        }
+    }
+}
+
+/// The MSD's frame sink (see the module documentation).
+pub struct MsdStream {
+    opts: MsdOptions,
+    stream: StreamOptions,
+    source: PathBuf,
+    n: usize,
+    sel: Vec<usize>,
+    /// The atoms whose mean displacement is the drift (None: no correction).
+    reference: Option<Vec<usize>>,
+    drift: String,
+    scan: Option<UnwrapScan>,
+    long_step_a: f32,
+    disp: Vec<f32>,
+    /// Per frame: the drift removed and the summed displacement of the selected atoms.
+    shift: Vec<[f64; 3]>,
+    summed: Vec<[f64; 3]>,
+    volume_sum: f64,
+    scratch: Option<BufWriter<File>>,
+    /// Frames in each block of the scratch file, in order.
+    blocks: Vec<usize>,
+    row: Vec<f32>,
+}
+
+/// A streamed MSD and what the run kept.
+pub struct StreamedMsd {
+    pub msd: Msd,
+    pub mean_volume_a3: f64,
+    /// The scratch written (bytes): the selected atoms' displacements and the per-atom
+    /// curves.
+    pub scratch_bytes: u64,
+    /// Atoms per window of the second pass, and the number of windows.
+    pub window_atoms: usize,
+    pub windows: usize,
+}
+
+impl MsdStream {
+    /// A sink for the MSD of `opts.species` in the file `source`.
+    pub fn new(opts: &MsdOptions, stream: &StreamOptions, source: &Path) -> Self {
+        MsdStream {
+            opts: opts.clone(),
+            stream: stream.clone(),
+            source: source.to_path_buf(),
+            n: 0,
+            sel: Vec::new(),
+            reference: None,
+            drift: String::new(),
+            scan: None,
+            long_step_a: 0.0,
+            disp: Vec::new(),
+            shift: Vec::new(),
+            summed: Vec::new(),
+            volume_sum: 0.0,
+            scratch: None,
+            blocks: Vec::new(),
+            row: Vec::new(),
+        }
+    }
+
+    fn scratch_file(&self) -> Result<File> {
+        let dir = self
+            .stream
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        tempfile::tempfile_in(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: std::io::Error::new(e.kind(), format!("cannot make a scratch file: {e}")),
+        })
+    }
+
+    /// Frames seen so far.
+    pub fn n_frames(&self) -> usize {
+        self.shift.len()
+    }
+}
+
+impl FrameSink for MsdStream {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        let name = &self.opts.species;
+        self.n = species.len();
+        self.sel = (0..self.n).filter(|&i| species[i] == *name).collect();
+        if self.sel.is_empty() {
+            let mut present: Vec<&str> = Vec::new();
+            for s in species {
+                if !present.contains(&s.as_str()) {
+                    present.push(s);
+                }
+            }
+            return Err(invalid!(
+                "{}: no {name} atoms (species here: {})",
+                self.source.display(),
+                present.join(", ")
+            ));
+        }
+        let framework: Vec<usize> = (0..self.n).filter(|&i| species[i] != *name).collect();
+        (self.reference, self.drift) = if !self.opts.drift_correction {
+            (None, "none".to_string())
+        } else if framework.is_empty() {
+            (
+                Some((0..self.n).collect()),
+                format!(
+                    "mean displacement of all atoms removed (no framework besides {name}: the collective MSD is zero by construction)"
+                ),
+            )
+        } else {
+            (
+                Some(framework),
+                format!(
+                    "mean displacement of the {} framework atoms removed",
+                    self.n - self.sel.len()
+                ),
+            )
+        };
+        self.scratch = Some(BufWriter::with_capacity(1 << 20, self.scratch_file()?));
+        Ok(())
+    }
+
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()> {
+        let (n, tb) = (self.n, cells.len());
+        if tb == 0 {
+            return Ok(());
+        }
+        if frac.len() != tb * n * 3 {
+            return Err(invalid!(
+                "{}: a block of {tb} frames holds {} coordinates, not {}",
+                self.source.display(),
+                frac.len(),
+                tb * n * 3
+            ));
+        }
+        let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
+        if self.scan.is_none() {
+            let first: [[f64; 3]; 3] =
+                std::array::from_fn(|i| std::array::from_fn(|j| cells32[[0, i, j]] as f64));
+            let width = crate::geom::cell_widths(&first)
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
+            self.long_step_a = self.opts.long_step_a.unwrap_or((width / 4.0) as f32);
+            self.scan = Some(UnwrapScan::new(n, self.long_step_a));
+        }
+        let view = FracTrajectory {
+            frac: ArrayView3::from_shape((tb, n, 3), frac)
+                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
+            cells: cells32.view(),
+        };
+        view.validate()
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        self.disp.resize(tb * n * 3, 0.0);
+        let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut self.disp[..])
+            .map_err(|e| invalid!("{e}"))?;
+        let scan = self.scan.as_mut().expect("made above");
+        let first_frame = scan.frames();
+        scan.advance(&view, out)
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        // Drift and summed displacement per frame, as `msd::selected_displacements`.
+        for f in 0..tb {
+            let d = &self.disp[f * n * 3..(f + 1) * n * 3];
+            let mut shift = [0.0f64; 3];
+            if let Some(r) = &self.reference {
+                for &a in r {
+                    for ax in 0..3 {
+                        shift[ax] += d[3 * a + ax] as f64;
+                    }
+                }
+                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
+            }
+            let mut summed = [0.0f64; 3];
+            for &a in &self.sel {
+                for ax in 0..3 {
+                    summed[ax] += d[3 * a + ax] as f64 - shift[ax];
+                }
+            }
+            self.shift.push(shift);
+            self.summed.push(summed);
+            let m: [[f64; 3]; 3] =
+                std::array::from_fn(|i| std::array::from_fn(|j| cells32[[f, i, j]] as f64));
+            self.volume_sum += crate::geom::det(&m).abs();
+        }
+        debug_assert_eq!(first_frame + tb, self.shift.len());
+        // The selected atoms' displacements, atom-major within the block.
+        self.row.clear();
+        self.row.reserve(tb * self.sel.len() * 3);
+        for &a in &self.sel {
+            for f in 0..tb {
+                let at = (f * n + a) * 3;
+                self.row.extend_from_slice(&self.disp[at..at + 3]);
+            }
+        }
+        let w = self.scratch.as_mut().expect("opened in begin");
+        w.write_all(bytemuck::cast_slice(&self.row))
+            .map_err(|e| scratch_err(&self.stream, e))?;
+        self.blocks.push(tb);
+        Ok(())
+    }
+}
+
+fn scratch_err(s: &StreamOptions, e: std::io::Error) -> Error {
+    Error::Io {
+        path: s.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
+        source: std::io::Error::new(e.kind(), format!("scratch file: {e}")),
+    }
+}
+
+impl MsdStream {
+    /// The MSD of the frames streamed, with `dt_ps` between frames. The per-atom
+    /// curves are kept at the points of a fit from `fit_start_ps` (None: automatic).
+    pub fn finish(
+        mut self,
+        engine: &Engine,
+        dt_ps: f64,
+        fit_start_ps: Option<f64>,
+    ) -> Result<StreamedMsd> {
+        let t = self.shift.len();
+        if t < 3 {
+            return Err(invalid!(
+                "{}: {t} frames; an MSD needs at least 3",
+                self.source.display()
+            ));
+        }
+        let ns = self.sel.len();
+        let lags = self.opts.lags.lags(t);
+        let nl = lags.len();
+        let axes = self.opts.axes;
+        let chosen = |v: [f64; 3]| -> f64 { (0..3).filter(|&ax| axes.0[ax]).map(|ax| v[ax]).sum() };
+        let mut disp_file = self
+            .scratch
+            .take()
+            .expect("opened in begin")
+            .into_inner()
+            .map_err(|e| scratch_err(&self.stream, e.into_error()))?;
+        let disp_bytes = disp_file
+            .stream_position()
+            .map_err(|e| scratch_err(&self.stream, e))?;
+        // Atoms per window: the window (T x W x 3 f64), the engine's output and its
+        // per-atom rows (W x L x 3 f64 each), the block read (W x block x 3 f32).
+        let block_max = self.blocks.iter().copied().max().unwrap_or(1);
+        let per_atom = (24 * t + 48 * nl + 12 * block_max) as u64;
+        let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, ns);
+        let windows = ns.div_ceil(w);
+        let mut curves = BufWriter::with_capacity(1 << 20, self.scratch_file()?);
+        let mut sum_axes = Array2::<f64>::zeros((nl, 3));
+        let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
+        let mut bytes = Vec::new();
+        for j0 in (0..ns).step_by(w) {
+            let wn = w.min(ns - j0);
+            let mut u = Array3::<f64>::zeros((t, wn, 3));
+            let (mut off, mut f0) = (0u64, 0usize);
+            for &tb in &self.blocks {
+                let len = wn * tb * 3 * 4;
+                bytes.resize(len, 0u8);
+                disp_file
+                    .seek(SeekFrom::Start(off + (j0 * tb * 12) as u64))
+                    .and_then(|_| disp_file.read_exact(&mut bytes))
+                    .map_err(|e| scratch_err(&self.stream, e))?;
+                let vals: &[f32] = bytemuck::cast_slice(&bytes);
+                for jj in 0..wn {
+                    for f in 0..tb {
+                        let s = &self.shift[f0 + f];
+                        for ax in 0..3 {
+                            u[[f0 + f, jj, ax]] = vals[(jj * tb + f) * 3 + ax] as f64 - s[ax];
+                        }
+                    }
+                }
+                off += (ns * tb * 12) as u64;
+                f0 += tb;
+            }
+            let per = engine.self_msd(u.view(), &lags)?; // W x L x 3
+            drop(u);
+            let mut row = Vec::with_capacity(nl);
+            for a in 0..wn {
+                row.clear();
+                for l in 0..nl {
+                    let v = [per[[a, l, 0]], per[[a, l, 1]], per[[a, l, 2]]];
+                    for ax in 0..3 {
+                        sum_axes[[l, ax]] += v[ax];
+                    }
+                    row.push(chosen(v));
+                }
+                curves
+                    .write_all(bytemuck::cast_slice(&row))
+                    .map_err(|e| scratch_err(&self.stream, e))?;
+            }
+            bar.inc(wn as u64);
+        }
+        bar.finish_and_clear();
+        let msd_axes = sum_axes / ns as f64;
+        let msd_a2: Vec<f64> = msd_axes
+            .outer_iter()
+            .map(|r| chosen([r[0], r[1], r[2]]))
+            .collect();
+        // The fit's points: only those columns of the per-atom curves are kept.
+        let times: Vec<f64> = lags.iter().map(|&l| l as f64 * dt_ps).collect();
+        let picks = diffusion::fit_points(&times, &msd_a2, fit_start_ps)
+            .map(|(p, _)| p)
+            .unwrap_or_default();
+        let mut curves = curves
+            .into_inner()
+            .map_err(|e| scratch_err(&self.stream, e.into_error()))?;
+        let curve_bytes = curves
+            .stream_position()
+            .map_err(|e| scratch_err(&self.stream, e))?;
+        let mut per_atom_a2 = Array2::<f64>::zeros((ns, picks.len()));
+        let mut one = [0u8; 8];
+        for a in 0..ns {
+            for (c, &i) in picks.iter().enumerate() {
+                curves
+                    .seek(SeekFrom::Start(((a * nl + i) * 8) as u64))
+                    .and_then(|_| curves.read_exact(&mut one))
+                    .map_err(|e| scratch_err(&self.stream, e))?;
+                per_atom_a2[[a, c]] = f64::from_ne_bytes(one);
+            }
+        }
+        let summed = Array2::from_shape_fn((t, 3), |(f, ax)| self.summed[f][ax]);
+        let mut planner = RealFftPlanner::<f64>::new();
+        let whole = collective_msd(summed.view(), 0, t, axes, ns, &mut planner);
+        let collective_a2 = lags.iter().map(|&l| whole[l]).collect();
+        let scan = self.scan.take().expect("frames were streamed");
+        Ok(StreamedMsd {
+            msd: Msd {
+                species: self.opts.species.clone(),
+                n_atoms: ns,
+                n_frames: t,
+                dt_ps,
+                lags,
+                msd_a2,
+                msd_axes_a2: msd_axes,
+                per_atom_a2,
+                per_atom_lags: picks,
+                collective_a2,
+                summed_disp_a: summed,
+                drift: std::mem::take(&mut self.drift),
+                axes,
+                long_steps: scan.long_steps(),
+                long_step_a: self.long_step_a,
+            },
+            mean_volume_a3: self.volume_sum / t as f64,
+            scratch_bytes: disp_bytes + curve_bytes,
+            window_atoms: w,
+            windows,
+        })
+    }
+}

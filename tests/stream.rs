@@ -1,0 +1,380 @@
+//! Streamed analyses: the MSD of a trajectory fed block by block, with its scratch
+//! files and atom windows, must be the in-memory MSD (same drift, same unwrapping,
+//! same fit), whatever the block size, the memory budget, the cell and the backend.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use superion::Engine;
+use superion::io::traj_input::{FrameRange, TrajReadOptions, read_trajectory, stream_trajectory};
+use superion::io::xdatcar::{self, XdatcarOptions};
+use superion::traj::msd::{Axes, LagGrid, Msd, MsdOptions, msd};
+use superion::traj::stream::{FrameSink, MsdStream, StreamOptions};
+use superion::traj::{TimeStep, Trajectory, diffusion};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bundled() -> PathBuf {
+    root().join("data/Li6PS5Cl.XDATCAR.gz")
+}
+
+fn read_opts(frames: FrameRange) -> TrajReadOptions {
+    TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(2.0),
+            stride: Some(50),
+        },
+        frames,
+        ..Default::default()
+    }
+}
+
+fn opts(drift: bool, lags: LagGrid, axes: &str) -> MsdOptions {
+    MsdOptions {
+        species: "Li".into(),
+        drift_correction: drift,
+        lags,
+        long_step_a: None,
+        axes: axes.parse().unwrap(),
+    }
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+/// Every number of a streamed MSD against the in-memory one: the curves to 1e-12
+/// relative (only the order of the final sums may differ), the unwrapping report
+/// exactly, the fit's per-atom columns and the fitted D.
+fn same_msd(s: &Msd, m: &Msd, start_ps: Option<f64>, what: &str) {
+    assert_eq!(
+        (s.n_atoms, s.n_frames, &s.lags),
+        (m.n_atoms, m.n_frames, &m.lags),
+        "{what}"
+    );
+    assert_eq!(s.drift, m.drift, "{what}");
+    assert_eq!(s.long_steps, m.long_steps, "{what}");
+    assert_eq!(s.long_step_a, m.long_step_a, "{what}");
+    let scale = m.msd_a2.iter().cloned().fold(0.0, f64::max);
+    for (l, (a, b)) in s.msd_a2.iter().zip(&m.msd_a2).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * scale,
+            "{what}: lag {l}: {a} vs {b}"
+        );
+    }
+    for (a, b) in s.msd_axes_a2.iter().zip(&m.msd_axes_a2) {
+        assert!(
+            (a - b).abs() <= 1e-12 * scale,
+            "{what}: per axis {a} vs {b}"
+        );
+    }
+    let cscale = m.collective_a2.iter().cloned().fold(1e-300, f64::max);
+    for (a, b) in s.collective_a2.iter().zip(&m.collective_a2) {
+        assert!(
+            (a - b).abs() <= 1e-12 * cscale,
+            "{what}: collective {a} vs {b}"
+        );
+    }
+    for (a, b) in s.summed_disp_a.iter().zip(&m.summed_disp_a) {
+        assert!(
+            (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+            "{what}: summed {a} vs {b}"
+        );
+    }
+    // The streamed run kept the per-atom curves at the fit's points only.
+    let (picks, _) = diffusion::fit_points(&m.times_ps(), &m.msd_a2, start_ps).unwrap();
+    assert_eq!(s.per_atom_lags, picks, "{what}");
+    for &i in &picks {
+        let (a, b) = (s.per_atom_column(i).unwrap(), m.per_atom_column(i).unwrap());
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert!(
+                (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
+                "{what}: per atom {x} vs {y}"
+            );
+        }
+    }
+    let (fs, fm) = (
+        diffusion::fit(s, start_ps).unwrap(),
+        diffusion::fit(m, start_ps).unwrap(),
+    );
+    assert!(
+        rel(fs.d_cm2_s, fm.d_cm2_s) < 1e-10,
+        "{what}: D {} vs {}",
+        fs.d_cm2_s,
+        fm.d_cm2_s
+    );
+    assert!(rel(fs.d_err_cm2_s, fm.d_err_cm2_s) < 1e-8, "{what}: σ(D)");
+    assert_eq!(fs.fit_start_ps, fm.fit_start_ps, "{what}");
+    let (cs, cm) = (diffusion::collective(s, &fs), diffusion::collective(m, &fm));
+    assert!(
+        rel(cs.d_cm2_s, cm.d_cm2_s) < 1e-9 || (cs.d_cm2_s - cm.d_cm2_s).abs() < 1e-15,
+        "{what}: D_sigma {} vs {}",
+        cs.d_cm2_s,
+        cm.d_cm2_s
+    );
+}
+
+/// The bundled XDATCAR streamed through the reader in chunks of a few frames, under
+/// budgets from one atom per window to all of them, with and without drift
+/// correction, along all axes and in a plane, with every lag and a log grid, and with
+/// a frame range.
+#[test]
+fn a_streamed_xdatcar_gives_the_in_memory_msd() {
+    let engine = Engine::cpu();
+    let dir = common::tempdir("stream-xdatcar");
+    for (frames, drift, lags, axes, start) in [
+        (FrameRange::default(), true, LagGrid::All, "xyz", None),
+        (
+            FrameRange::default(),
+            false,
+            LagGrid::Log(25),
+            "xy",
+            Some(2.0),
+        ),
+        (
+            FrameRange {
+                start: 5,
+                stop: Some(131),
+                every: 2,
+            },
+            true,
+            LagGrid::All,
+            "z",
+            None,
+        ),
+    ] {
+        let ro = read_opts(frames);
+        let traj = read_trajectory(&bundled(), &ro).unwrap();
+        let o = opts(drift, lags, axes);
+        let m = msd(&engine, &traj, &o).unwrap();
+        let dt = traj.dt_ps.unwrap();
+        for (chunk_lines, budget) in [(1000, 1u64), (53 * 7 + 3, 40_000), (1 << 20, 1 << 30)] {
+            let what = format!(
+                "{frames:?} drift {drift} {lags:?} {axes} chunks {chunk_lines} budget {budget}"
+            );
+            let so = StreamOptions {
+                memory_bytes: budget,
+                scratch_dir: Some(dir.to_path_buf()),
+            };
+            let mut sink = MsdStream::new(&o, &so, &bundled());
+            let end = xdatcar::stream(
+                &bundled(),
+                XdatcarOptions {
+                    frames,
+                    chunk_lines,
+                    ..Default::default()
+                },
+                &mut sink,
+            )
+            .unwrap();
+            assert_eq!(end.frames, traj.n_frames(), "{what}");
+            let s = sink.finish(&engine, dt, start).unwrap();
+            same_msd(&s.msd, &m, start, &what);
+            let vol = (0..traj.n_frames()).map(|t| traj.volume_a3(t)).sum::<f64>()
+                / traj.n_frames() as f64;
+            assert!(rel(s.mean_volume_a3, vol) < 1e-14, "{what}");
+            // Windows as the budget allows: one atom each for the smallest.
+            let ns = m.n_atoms;
+            if budget == 1 {
+                assert_eq!((s.window_atoms, s.windows), (1, ns), "{what}");
+            }
+            if budget == 1 << 30 {
+                assert_eq!((s.window_atoms, s.windows), (ns, 1), "{what}");
+            }
+            // Scratch: 12 bytes per selected atom and frame, 8 per atom and lag.
+            assert_eq!(
+                s.scratch_bytes as usize,
+                12 * ns * m.n_frames + 8 * ns * m.lags.len(),
+                "{what}"
+            );
+        }
+        // The scratch files are gone.
+        assert_eq!(std::fs::read_dir(&*dir).unwrap().count(), 0);
+    }
+}
+
+/// A sink fed by hand in blocks of 1 to 11 frames: triclinic and fluctuating (NPT)
+/// cells, long steps, a one-species trajectory (drift from all atoms).
+#[test]
+fn blocks_of_any_size_give_the_in_memory_msd_for_any_cell() {
+    let engine = Engine::cpu();
+    for (triclinic, npt, mixed) in [
+        (false, false, true),
+        (true, false, true),
+        (true, true, true),
+        (false, true, false),
+    ] {
+        let w = common::walk(90, 24, 1.4, triclinic, npt, 11);
+        let species: Vec<String> = (0..24)
+            .map(|i| if !mixed || i % 3 == 0 { "Li" } else { "S" }.to_string())
+            .collect();
+        let traj = Trajectory {
+            source: PathBuf::from("walk"),
+            species: species.clone(),
+            frac: w.frac.clone(),
+            cells: w.cells.clone(),
+            dt_ps: Some(0.05),
+            velocities: None,
+            notes: Vec::new(),
+        };
+        let o = opts(true, LagGrid::All, "xyz");
+        let m = msd(&engine, &traj, &o).unwrap();
+        assert!(
+            m.long_steps.count > 0,
+            "the walk is meant to have long steps"
+        );
+        for block in [1usize, 4, 11, 90] {
+            let what = format!("triclinic {triclinic} npt {npt} mixed {mixed} block {block}");
+            let so = StreamOptions {
+                memory_bytes: 5_000,
+                scratch_dir: None,
+            };
+            let mut sink = MsdStream::new(&o, &so, Path::new("walk"));
+            sink.begin(&species).unwrap();
+            for f0 in (0..90).step_by(block) {
+                let f1 = (f0 + block).min(90);
+                let frac = w.frac.slice(ndarray::s![f0..f1, .., ..]).to_owned();
+                let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
+                sink.frames(frac.as_slice().unwrap(), &cells).unwrap();
+            }
+            let s = sink.finish(&engine, 0.05, None).unwrap();
+            same_msd(&s.msd, &m, None, &what);
+        }
+    }
+}
+
+/// Formats not yet read as a stream are read whole and handed over: the same numbers,
+/// and a note that says so. The time step comes from the file as for an in-memory read.
+#[test]
+fn formats_read_whole_are_streamed_after_reading_with_a_note() {
+    let engine = Engine::cpu();
+    let path = root().join("data/ase/walk.extxyz");
+    let ro = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(10),
+        },
+        ..Default::default()
+    };
+    let traj = read_trajectory(&path, &ro).unwrap();
+    let species = traj.species_list()[0].clone();
+    let o = MsdOptions {
+        species,
+        ..opts(true, LagGrid::All, "xyz")
+    };
+    let m = msd(&engine, &traj, &o).unwrap();
+    let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+    let got = stream_trajectory(&path, &ro, &mut sink).unwrap();
+    assert!(!got.streamed);
+    assert_eq!(got.dt_ps, traj.dt_ps.unwrap());
+    assert!(
+        got.notes.iter().any(|n| n.contains("read whole")),
+        "{:?}",
+        got.notes
+    );
+    let s = sink.finish(&engine, got.dt_ps, None).unwrap();
+    same_msd(&s.msd, &m, None, "extxyz");
+}
+
+/// The GPU engine's self MSD on the windows gives the CPU's streamed numbers.
+#[test]
+fn a_streamed_msd_on_the_gpu_matches_the_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Engine::cpu();
+    let ro = read_opts(FrameRange::default());
+    let o = opts(true, LagGrid::Log(30), "xyz");
+    let run = |e: &Engine| {
+        let mut sink = MsdStream::new(
+            &o,
+            &StreamOptions {
+                memory_bytes: 100_000,
+                scratch_dir: None,
+            },
+            &bundled(),
+        );
+        let got = stream_trajectory(&bundled(), &ro, &mut sink).unwrap();
+        assert!(got.streamed);
+        sink.finish(e, got.dt_ps, None).unwrap()
+    };
+    let (c, g) = (run(&cpu), run(&gpu));
+    assert!(c.windows > 1);
+    for (a, b) in g.msd.msd_a2.iter().zip(&c.msd.msd_a2) {
+        assert!(rel(*a, *b) < 1e-5, "{a} vs {b}");
+    }
+    let (fc, fg) = (
+        diffusion::fit(&c.msd, None).unwrap(),
+        diffusion::fit(&g.msd, None).unwrap(),
+    );
+    assert!(rel(fg.d_cm2_s, fc.d_cm2_s) < 1e-4);
+}
+
+/// Problems are named: a species the file lacks, a scratch folder that does not
+/// exist, a fit start the streamed run did not keep, too few frames.
+#[test]
+fn streamed_problems_are_clear() {
+    let engine = Engine::cpu();
+    let ro = read_opts(FrameRange::default());
+    let mut sink = MsdStream::new(
+        &MsdOptions {
+            species: "Na".into(),
+            ..opts(true, LagGrid::All, "xyz")
+        },
+        &StreamOptions::default(),
+        &bundled(),
+    );
+    let e = stream_trajectory(&bundled(), &ro, &mut sink)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no Na atoms") && e.contains("Li, Cl, S, P"),
+        "{e}"
+    );
+
+    let missing = root().join("target/no-such-scratch-folder/x");
+    let mut sink = MsdStream::new(
+        &opts(true, LagGrid::All, "xyz"),
+        &StreamOptions {
+            memory_bytes: 1 << 20,
+            scratch_dir: Some(missing.clone()),
+        },
+        &bundled(),
+    );
+    let e = stream_trajectory(&bundled(), &ro, &mut sink)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no-such-scratch-folder") && e.contains("scratch"),
+        "{e}"
+    );
+
+    let mut sink = MsdStream::new(
+        &opts(true, LagGrid::All, "xyz"),
+        &StreamOptions::default(),
+        &bundled(),
+    );
+    let got = stream_trajectory(&bundled(), &ro, &mut sink).unwrap();
+    let s = sink.finish(&engine, got.dt_ps, None).unwrap();
+    let e = diffusion::fit(&s.msd, Some(7.3)).unwrap_err().to_string();
+    assert!(e.contains("fit start") && e.contains("streamed"), "{e}");
+
+    let mut sink = MsdStream::new(
+        &opts(true, LagGrid::All, "xyz"),
+        &StreamOptions::default(),
+        &bundled(),
+    );
+    let short = read_opts(FrameRange {
+        start: 0,
+        stop: Some(2),
+        every: 1,
+    });
+    let got = stream_trajectory(&bundled(), &short, &mut sink).unwrap();
+    let e = sink
+        .finish(&engine, got.dt_ps, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("2 frames") && e.contains("at least 3"), "{e}");
+}
