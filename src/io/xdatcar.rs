@@ -528,8 +528,8 @@ fn hand_over(
     Ok(cells.len())
 }
 
-/// Parse the located frames of a chunk in parallel and append their positions and
-/// cells.
+/// Parse the located frames of a chunk in parallel and append their positions (each
+/// frame written in place) and cells.
 fn parse_chunk(
     path: &Path,
     first: &Header,
@@ -539,9 +539,12 @@ fn parse_chunk(
     frac: &mut Vec<f32>,
     cells: &mut Vec<[[f64; 3]; 3]>,
 ) -> Result<()> {
-    let parsed: Vec<Result<(Vec<f32>, [[f64; 3]; 3])>> = located
-        .par_iter()
-        .map(|f| {
+    let start = frac.len();
+    frac.resize(start + located.len() * n * 3, 0.0);
+    let parsed: Vec<Result<[[f64; 3]; 3]>> = frac[start..]
+        .par_chunks_mut((n * 3).max(1))
+        .zip(located.par_iter())
+        .map(|(out, f)| {
             let (cell, m_local) = if f.own_header {
                 let refs: Vec<&str> = (f.local..f.local + 7).map(|i| chunk.get(i)).collect();
                 let h = header(path, &refs, f.marker - 7)?;
@@ -559,7 +562,6 @@ fn parse_chunk(
             let m = f.marker;
             let cartesian = is_marker(chunk.get(m_local)).unwrap_or(false);
             let inv = inverse(&cell);
-            let mut out = vec![0f32; n * 3];
             for i in 0..n {
                 let line = chunk.get(m_local + 1 + i);
                 let mut it = line.split_ascii_whitespace();
@@ -572,16 +574,16 @@ fn parse_chunk(
                             format!("expected 3 coordinates, found {c}"),
                         )
                     })?;
-                    *slot = match tok.parse::<f64>() {
-                        Ok(x) if x.is_finite() => x,
-                        Ok(_) => {
+                    *slot = match super::parse_f64(tok) {
+                        Some(x) if x.is_finite() => x,
+                        Some(_) => {
                             return Err(parse_err(
                                 path,
                                 m + 2 + i,
                                 format!("coordinate {tok:?} is not a finite number"),
                             ));
                         }
-                        Err(_) => {
+                        None => {
                             return Err(parse_err(
                                 path,
                                 m + 2 + i,
@@ -600,13 +602,11 @@ fn parse_chunk(
                     out[i * 3 + c] = v[c] as f32;
                 }
             }
-            Ok((out, cell))
+            Ok(cell)
         })
         .collect();
     for r in parsed {
-        let (pos, cell) = r?;
-        frac.extend_from_slice(&pos);
-        cells.push(cell);
+        cells.push(r?);
     }
     Ok(())
 }

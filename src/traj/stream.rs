@@ -277,6 +277,9 @@ impl MsdStream {
         fit_start_ps: Option<f64>,
     ) -> Result<StreamedMsd> {
         let t = self.shift.len();
+        // The first pass's buffers are done with.
+        self.disp = Vec::new();
+        self.row = Vec::new();
         if t < 3 {
             return Err(invalid!(
                 "{}: {t} frames; an MSD needs at least 3",
@@ -297,19 +300,21 @@ impl MsdStream {
         let disp_bytes = disp_file
             .stream_position()
             .map_err(|e| scratch_err(&self.stream, e))?;
-        // Atoms per window: the window (T x W x 3 f64), the engine's output and its
-        // per-atom rows (W x L x 3 f64 each), the block read (W x block x 3 f32).
+        // Atoms per window: the window (T x W x 3 f64), the engine's output (W x L x 3
+        // f64), the block read (W x block x 3 f32).
         let block_max = self.blocks.iter().copied().max().unwrap_or(1);
-        let per_atom = (24 * t + 48 * nl + 12 * block_max) as u64;
+        let per_atom = (24 * t + 24 * nl + 12 * block_max) as u64;
         let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, ns);
         let windows = ns.div_ceil(w);
         let mut curves = BufWriter::with_capacity(1 << 20, self.scratch_file()?);
         let mut sum_axes = Array2::<f64>::zeros((nl, 3));
         let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
         let mut bytes = Vec::new();
+        // One window buffer for all windows (fresh pages cost more than the copy).
+        let mut window = Array3::<f64>::zeros((t, w, 3));
         for j0 in (0..ns).step_by(w) {
             let wn = w.min(ns - j0);
-            let mut u = Array3::<f64>::zeros((t, wn, 3));
+            let mut u = window.slice_mut(ndarray::s![.., ..wn, ..]);
             let (mut off, mut f0) = (0u64, 0usize);
             for &tb in &self.blocks {
                 let len = wn * tb * 3 * 4;
@@ -331,7 +336,6 @@ impl MsdStream {
                 f0 += tb;
             }
             let per = engine.self_msd(u.view(), &lags)?; // W x L x 3
-            drop(u);
             let mut row = Vec::with_capacity(nl);
             for a in 0..wn {
                 row.clear();

@@ -10,18 +10,94 @@ use realfft::RealFftPlanner;
 /// the result N x L x 3, each value averaged over the T − m origins.
 pub fn self_msd(u: ArrayView3<f64>, lags: &[usize]) -> Array3<f64> {
     let ns = u.shape()[1];
-    let rows: Vec<Vec<[f64; 3]>> = (0..ns)
+    let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
+    out.outer_iter_mut()
         .into_par_iter()
-        .map_init(RealFftPlanner::<f64>::new, |planner, a| {
-            let axes: Vec<Vec<f64>> = (0..3)
-                .map(|ax| msd_fft(&u.slice(ndarray::s![.., a, ax]).to_vec(), planner))
-                .collect();
-            lags.iter()
-                .map(|&l| [axes[0][l], axes[1][l], axes[2][l]])
-                .collect()
-        })
-        .collect();
-    Array3::from_shape_fn((ns, lags.len(), 3), |(a, l, ax)| rows[a][l][ax])
+        .enumerate()
+        .for_each_init(MsdScratch::new, |scratch, (a, mut row)| {
+            for ax in 0..3 {
+                scratch.series.clear();
+                scratch
+                    .series
+                    .extend(u.slice(ndarray::s![.., a, ax]).iter().copied());
+                let m = scratch.msd();
+                for (l, &lag) in lags.iter().enumerate() {
+                    row[[l, ax]] = m[lag];
+                }
+            }
+        });
+    out
+}
+
+/// Buffers for one thread's MSDs by FFT, reused from series to series (fresh pages
+/// for every atom cost more than the transforms).
+pub struct MsdScratch {
+    planner: RealFftPlanner<f64>,
+    /// The series to transform; [`MsdScratch::msd`] reads it.
+    pub series: Vec<f64>,
+    pad: Vec<f64>,
+    spec: Vec<realfft::num_complex::Complex<f64>>,
+    back: Vec<f64>,
+    sq: Vec<f64>,
+    out: Vec<f64>,
+}
+
+impl MsdScratch {
+    pub fn new() -> Self {
+        MsdScratch {
+            planner: RealFftPlanner::new(),
+            series: Vec::new(),
+            pad: Vec::new(),
+            spec: Vec::new(),
+            back: Vec::new(),
+            sq: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// [`msd_fft`] of `self.series`: the same operations in the same order.
+    pub fn msd(&mut self) -> &[f64] {
+        let t = self.series.len();
+        self.out.clear();
+        if t == 0 {
+            return &self.out;
+        }
+        let n = (2 * t).next_power_of_two();
+        let fwd = self.planner.plan_fft_forward(n);
+        let inv = self.planner.plan_fft_inverse(n);
+        self.pad.clear();
+        self.pad.resize(n, 0.0);
+        self.pad[..t].copy_from_slice(&self.series);
+        self.spec.clear();
+        self.spec.resize(n / 2 + 1, Default::default());
+        fwd.process(&mut self.pad, &mut self.spec)
+            .expect("FFT sizes match");
+        for x in self.spec.iter_mut() {
+            *x = x.conj() * *x;
+        }
+        self.back.clear();
+        self.back.resize(n, 0.0);
+        inv.process(&mut self.spec, &mut self.back)
+            .expect("FFT sizes match");
+        self.sq.clear();
+        self.sq.extend(self.series.iter().map(|v| v * v));
+        let d = &self.sq;
+        let mut q = 2.0 * d.iter().sum::<f64>();
+        for m in 0..t {
+            if m > 0 {
+                q -= d[m - 1] + d[t - m];
+            }
+            let s2 = self.back[m] / n as f64 / (t - m) as f64;
+            self.out.push((q / (t - m) as f64 - 2.0 * s2).max(0.0));
+        }
+        &self.out
+    }
+}
+
+impl Default for MsdScratch {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// MSD(m) for m = 0..T-1 of one series, averaged over all origins, by FFT:
@@ -51,16 +127,54 @@ pub fn autocorrelation(a: &[f64], b: &[f64], planner: &mut RealFftPlanner<f64>) 
     let fwd = planner.plan_fft_forward(n);
     let inv = planner.plan_fft_inverse(n);
     let mut pa = fwd.make_input_vec();
-    let mut pb = fwd.make_input_vec();
     pa[..t].copy_from_slice(a);
-    pb[..t].copy_from_slice(b);
     let mut fa = fwd.make_output_vec();
-    let mut fb = fwd.make_output_vec();
     fwd.process(&mut pa, &mut fa).expect("FFT sizes match");
-    fwd.process(&mut pb, &mut fb).expect("FFT sizes match");
-    // Σ_t a(t) b(t+m) is the inverse transform of conj(A) B.
-    let mut prod: Vec<_> = fa.iter().zip(&fb).map(|(x, y)| x.conj() * y).collect();
+    // Σ_t a(t) b(t+m) is the inverse transform of conj(A) B. A series with itself
+    // (the MSD's case) needs one forward transform: the same numbers, half the work.
+    let mut prod: Vec<_> = if std::ptr::eq(a, b) {
+        fa.iter().map(|x| x.conj() * x).collect()
+    } else {
+        pa.fill(0.0);
+        pa[..t].copy_from_slice(b);
+        let mut fb = fwd.make_output_vec();
+        fwd.process(&mut pa, &mut fb).expect("FFT sizes match");
+        fa.iter().zip(&fb).map(|(x, y)| x.conj() * y).collect()
+    };
     let mut out = inv.make_output_vec();
     inv.process(&mut prod, &mut out).expect("FFT sizes match");
     (0..t).map(|m| out[m] / n as f64 / (t - m) as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused-buffer MSD is `msd_fft` bit for bit, and both are the direct sum over
+    /// origins, for lengths that pad to a power of two and ones that do not.
+    #[test]
+    fn scratch_msd_is_msd_fft_and_the_direct_sum() {
+        let mut scratch = MsdScratch::new();
+        let mut planner = RealFftPlanner::new();
+        for t in [1usize, 2, 3, 7, 64, 65, 1000] {
+            let x: Vec<f64> = (0..t)
+                .map(|i| ((i * 7919) % 113) as f64 * 0.37 - 20.0)
+                .collect();
+            scratch.series = x.clone();
+            let a = scratch.msd().to_vec();
+            let b = msd_fft(&x, &mut planner);
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            for m in 0..t {
+                let direct: f64 =
+                    (0..t - m).map(|i| (x[i + m] - x[i]).powi(2)).sum::<f64>() / (t - m) as f64;
+                assert!(
+                    (a[m] - direct).abs() <= 1e-9 * (1.0 + direct),
+                    "t {t} m {m}"
+                );
+            }
+        }
+    }
 }
