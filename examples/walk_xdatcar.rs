@@ -1,6 +1,6 @@
 //! Write a large generated XDATCAR for the memory-at-scale benchmarks: `ATOMS` atoms
 //! in a cubic cell of 20 Å, the first 40 % Li on a random walk (0.05 Å per axis per
-//! frame, so D = 0.05² / (2 · 10 fs) = 1.25e-4 cm²/s with 1 fs steps written every
+//! frame, so D = 0.05² / (2 · 10 fs) = 1.25e-5 cm²/s with 1 fs steps written every
 //! 10th), the rest a framework vibrating about fixed sites; 8 decimals as VASP writes.
 //!
 //!     cargo run --release --example walk_xdatcar -- OUT FRAMES ATOMS [SEED]

@@ -34,14 +34,14 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
 /// `path` opened for reading: its raw bytes (behind a byte progress bar on a terminal
 /// for files of 64 MB or more, cleared when the reader is dropped), whether they are
 /// gzip (by content, not by name), and the file's size.
-fn open_raw(path: &Path) -> Result<(Box<dyn Read>, bool, u64)> {
+fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, bool, u64)> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
     let gz = std::io::BufRead::fill_buf(&mut raw)
         .map_err(|e| io_err(path, e))?
         .starts_with(&[0x1f, 0x8b]);
-    let source: Box<dyn Read> = if len >= 64 << 20 {
+    let source: Box<dyn Read + Send> = if len >= 64 << 20 {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -77,7 +77,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 
 /// `path` as a buffered stream of bytes, decompressed when gzip (by content), with
 /// the progress bar of [`read_bytes`] for large files.
-pub(crate) fn open_stream(path: &Path) -> Result<Box<dyn std::io::BufRead>> {
+pub(crate) fn open_stream(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
     let (source, gz, _) = open_raw(path)?;
     Ok(if gz {
         Box::new(std::io::BufReader::with_capacity(

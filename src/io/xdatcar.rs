@@ -178,7 +178,7 @@ fn is_marker(line: &str) -> Option<bool> {
 /// numbered from 0.
 struct LineStream<'a> {
     path: &'a Path,
-    src: Box<dyn std::io::BufRead>,
+    src: Box<dyn std::io::BufRead + Send>,
     /// Index of the next line.
     next: usize,
     /// The next line, once read (`have`), without its line break.
@@ -285,6 +285,14 @@ struct Located {
     own_header: bool,
 }
 
+/// What the locator found by the end of the file: frames located, whether the cell
+/// varies, and a cut-short last frame (frame, line, coordinate lines present).
+struct LocatedEnd {
+    complete: usize,
+    variable: bool,
+    truncated: Option<(usize, usize, usize)>,
+}
+
 /// Lines kept per chunk before it is parsed (about 40 MB of text): the file is never
 /// held whole.
 const CHUNK_LINES: usize = 1 << 20;
@@ -375,109 +383,165 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
     }
     sink.begin(&species)?;
     let range = opts.frames;
-    let mut variable = false;
+    let chunk_lines = opts.chunk_lines.max(1);
     let mut kept = 0usize;
     let mut frac: Vec<f32> = Vec::new();
     let mut cells: Vec<[[f64; 3]; 3]> = Vec::new();
-    let mut chunk = ChunkLines::default();
-    let mut located: Vec<Located> = Vec::new();
-    let mut complete = 0usize; // frames located so far
-    let mut truncated = None;
-    let blank = |l: &str| l.trim().is_empty();
-    loop {
-        // The end: nothing but blank lines left. A blank line followed by more text is
-        // reported where the next frame should start.
-        let mut first_blank = None;
-        while src.peek()?.is_some_and(blank) {
-            let i = src.take(None)?;
-            first_blank = first_blank.or(i);
-        }
-        if src.peek()?.is_none() {
-            break;
-        }
-        let keep = range.contains(complete);
-        let local = chunk.len();
-        let own_header = variable && complete > 0;
-        if own_header {
-            if let Some(i) = first_blank {
-                return Err(parse_err(
-                    path,
-                    i + 1,
-                    format!(
-                        "expected the header of frame {}, found a blank line",
-                        complete + 1
-                    ),
-                ));
+    // A thread locates the frames and hands over chunks of lines (one filled while one
+    // is parsed); this one parses them and feeds the sink, so reading and parsing
+    // overlap. Chunks
+    // come back to be reused.
+    let (out, chunks) = std::sync::mpsc::sync_channel::<(ChunkLines, Vec<Located>)>(0);
+    let (recycle, back) = std::sync::mpsc::channel::<(ChunkLines, Vec<Located>)>();
+    let _ = recycle.send(Default::default());
+    let (located_end, consumed) = std::thread::scope(|scope| {
+        let locator = scope.spawn(move || -> Result<LocatedEnd> {
+            let mut src = src;
+            let mut variable = false;
+            let mut chunk = ChunkLines::default();
+            let mut located: Vec<Located> = Vec::new();
+            let mut complete = 0usize; // frames located so far
+            let mut truncated = None;
+            let blank = |l: &str| l.trim().is_empty();
+            loop {
+                // The end: nothing but blank lines left. A blank line followed by more text is
+                // reported where the next frame should start.
+                let mut first_blank = None;
+                while src.peek()?.is_some_and(blank) {
+                    let i = src.take(None)?;
+                    first_blank = first_blank.or(i);
+                }
+                if src.peek()?.is_none() {
+                    break;
+                }
+                let keep = range.contains(complete);
+                let local = chunk.len();
+                let own_header = variable && complete > 0;
+                if own_header {
+                    if let Some(i) = first_blank {
+                        return Err(parse_err(
+                            path,
+                            i + 1,
+                            format!(
+                                "expected the header of frame {}, found a blank line",
+                                complete + 1
+                            ),
+                        ));
+                    }
+                    for _ in 0..7 {
+                        if src.take(keep.then_some(&mut chunk))?.is_none() {
+                            break;
+                        }
+                    }
+                }
+                if let (Some(i), false) = (first_blank, own_header) {
+                    return Err(parse_err(
+                        path,
+                        i + 1,
+                        format!(
+                            "expected \"Direct configuration=\" for frame {}, found \"\"",
+                            complete + 1
+                        ),
+                    ));
+                }
+                let line_no = src.next + 1;
+                let Some(line) = src.peek()? else {
+                    truncated = Some((complete + 1, line_no - 1, 0));
+                    break;
+                };
+                if is_marker(line).is_none() {
+                    return Err(parse_err(
+                        path,
+                        line_no,
+                        format!(
+                            "expected \"Direct configuration=\" for frame {}, found {:?}",
+                            complete + 1,
+                            line.trim()
+                        ),
+                    ));
+                }
+                let marker = src.take(keep.then_some(&mut chunk))?.expect("peeked");
+                let mut have = 0;
+                while have < n && src.peek()?.is_some_and(|l| !blank(l)) {
+                    src.take(keep.then_some(&mut chunk))?;
+                    have += 1;
+                }
+                if have < n {
+                    chunk.truncate(local);
+                    truncated = Some((complete + 1, marker + 1 + have, have));
+                    break;
+                }
+                if complete == 0 {
+                    // A fixed cell: the next marker follows; a variable cell: a header does.
+                    variable = src
+                        .peek()?
+                        .is_some_and(|l| is_marker(l).is_none() && !blank(l));
+                }
+                if keep {
+                    located.push(Located {
+                        local,
+                        marker,
+                        own_header,
+                    });
+                }
+                complete += 1;
+                if chunk.len() >= chunk_lines {
+                    // Two buffers take turns: the one parsed last comes back once the
+                    // consumer has taken this one. When the consumer stopped on an error
+                    // of its own (which it reports), so does this side.
+                    let stopped = LocatedEnd {
+                        complete,
+                        variable,
+                        truncated,
+                    };
+                    if out
+                        .send((std::mem::take(&mut chunk), std::mem::take(&mut located)))
+                        .is_err()
+                    {
+                        return Ok(stopped);
+                    }
+                    let Ok((mut c, mut l)) = back.recv() else {
+                        return Ok(stopped);
+                    };
+                    c.clear();
+                    l.clear();
+                    (chunk, located) = (c, l);
+                }
             }
-            for _ in 0..7 {
-                if src.take(keep.then_some(&mut chunk))?.is_none() {
+            let _ = out.send((chunk, located));
+            Ok(LocatedEnd {
+                complete,
+                variable,
+                truncated,
+            })
+        });
+        let mut consumed: Result<()> = Ok(());
+        for (chunk, located) in chunks.iter() {
+            match hand_over(
+                path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
+            ) {
+                Ok(k) => kept += k,
+                Err(e) => {
+                    consumed = Err(e);
                     break;
                 }
             }
+            let _ = recycle.send((chunk, located));
         }
-        if let (Some(i), false) = (first_blank, own_header) {
-            return Err(parse_err(
-                path,
-                i + 1,
-                format!(
-                    "expected \"Direct configuration=\" for frame {}, found \"\"",
-                    complete + 1
-                ),
-            ));
-        }
-        let line_no = src.next + 1;
-        let Some(line) = src.peek()? else {
-            truncated = Some((complete + 1, line_no - 1, 0));
-            break;
-        };
-        if is_marker(line).is_none() {
-            return Err(parse_err(
-                path,
-                line_no,
-                format!(
-                    "expected \"Direct configuration=\" for frame {}, found {:?}",
-                    complete + 1,
-                    line.trim()
-                ),
-            ));
-        }
-        let marker = src.take(keep.then_some(&mut chunk))?.expect("peeked");
-        let mut have = 0;
-        while have < n && src.peek()?.is_some_and(|l| !blank(l)) {
-            src.take(keep.then_some(&mut chunk))?;
-            have += 1;
-        }
-        if have < n {
-            chunk.truncate(local);
-            truncated = Some((complete + 1, marker + 1 + have, have));
-            break;
-        }
-        if complete == 0 {
-            // A fixed cell: the next marker follows; a variable cell: a header does.
-            variable = src
-                .peek()?
-                .is_some_and(|l| is_marker(l).is_none() && !blank(l));
-        }
-        if keep {
-            located.push(Located {
-                local,
-                marker,
-                own_header,
-            });
-        }
-        complete += 1;
-        if chunk.len() >= opts.chunk_lines.max(1) {
-            kept += hand_over(
-                path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
-            )?;
-            chunk.clear();
-            located.clear();
-        }
-    }
-    kept += hand_over(
-        path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
-    )?;
-    drop(chunk);
+        drop(chunks);
+        drop(recycle);
+        let end = locator
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (end, consumed)
+    });
+    // An error in a chunk comes before anything the locator found after it.
+    consumed?;
+    let LocatedEnd {
+        complete,
+        variable,
+        truncated,
+    } = located_end?;
     let mut notes = Vec::new();
     if let Some((frame, at, have)) = truncated {
         super::frames::truncated(
