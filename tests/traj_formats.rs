@@ -850,3 +850,249 @@ fn ase_traj_reads_as_the_same_frames_in_extended_xyz() {
     std::fs::write(&junk, b"- of Ulm").unwrap();
     assert!(read_trajectory(&junk, &opts(FrameRange::default())).is_err());
 }
+
+// ---------- DCD (LAMMPS dump dcd) with a topology ----------
+
+fn lammps_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/lammps")
+}
+
+fn dcd_opts(topology: Option<&str>) -> TrajReadOptions {
+    TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: None,
+        },
+        topology: topology.map(|t| lammps_dir().join(t)),
+        ..Default::default()
+    }
+}
+
+/// Rows of a small CSV with a header, as strings.
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// The shortest distance (Å) between Cartesian `a` and `b` over lattice translations.
+fn min_image(t: &superion::traj::Trajectory, frame: usize, a: [f64; 3], b: [f64; 3]) -> f64 {
+    let cell = t.cell_rows(frame);
+    let inv = common::inv3(&cell);
+    let d: Vec<f64> = (0..3).map(|k| a[k] - b[k]).collect();
+    let mut f: Vec<f64> = (0..3)
+        .map(|j| (0..3).map(|k| d[k] * inv[k][j]).sum())
+        .collect();
+    f.iter_mut().for_each(|v| *v -= v.round());
+    let c: Vec<f64> = (0..3)
+        .map(|j| (0..3).map(|k| f[k] * cell[k][j]).sum())
+        .collect();
+    c.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// A DCD written by LAMMPS 2025-07-22 (`data/lammps/make.py`) read with its LAMMPS data
+/// file: species by mass in atom-id order, cells and positions as MDAnalysis 2.11 reads
+/// the same file, positions as LAMMPS's own text dump of the same frames, the stride
+/// from the header, and the same MSD as the text dump.
+#[test]
+fn a_lammps_dcd_reads_as_mdanalysis_and_the_text_dump_of_the_same_run() {
+    let dcd = lammps_dir().join("walk.dcd");
+    let t = read_trajectory(&dcd, &dcd_opts(Some("walk.data"))).unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (61, 60));
+    assert!((t.dt_ps.unwrap() - 0.02).abs() < 1e-12, "NSAVC 20 x 1 fs");
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("1=Li (mass 6.94 u), 2=S")),
+        "{:?}",
+        t.notes
+    );
+    // MDAnalysis: the species (types in atom-id order), the cells and the positions.
+    let mda = csv_rows(&lammps_dir().join("walk.mda.csv"));
+    assert_eq!(mda.len(), 3 * 60);
+    for r in &mda {
+        let (f, a) = (
+            r[0].parse::<usize>().unwrap(),
+            r[1].parse::<usize>().unwrap(),
+        );
+        let el = if r[2] == "1" { "Li" } else { "S" };
+        assert_eq!(t.species[a], el, "atom {a}");
+        let want: Vec<f64> = r[3..6].iter().map(|v| v.parse().unwrap()).collect();
+        let cell = t.cell_rows(f);
+        let got: Vec<f64> = (0..3)
+            .map(|j| (0..3).map(|k| t.frac[[f, a, k]] as f64 * cell[k][j]).sum())
+            .collect();
+        let d = min_image(&t, f, [got[0], got[1], got[2]], [want[0], want[1], want[2]]);
+        assert!(
+            d < 2e-5 * 15.0,
+            "frame {f} atom {a}: {got:?} vs MDAnalysis {want:?} ({d} Å)"
+        );
+    }
+    for r in csv_rows(&lammps_dir().join("walk.mda-cells.csv")) {
+        let f: usize = r[0].parse().unwrap();
+        let v: Vec<f64> = r[1..].iter().map(|x| x.parse().unwrap()).collect();
+        let c = t.cell_rows(f);
+        let len = |i: usize| (c[i][0].powi(2) + c[i][1].powi(2) + c[i][2].powi(2)).sqrt();
+        let ang = |i: usize, j: usize| {
+            ((0..3).map(|k| c[i][k] * c[j][k]).sum::<f64>() / len(i) / len(j))
+                .acos()
+                .to_degrees()
+        };
+        let got = [len(0), len(1), len(2), ang(1, 2), ang(0, 2), ang(0, 1)];
+        for (g, w) in got.iter().zip(&v) {
+            assert!(
+                (g - w).abs() < 1e-4,
+                "frame {f}: cell {got:?} vs MDAnalysis {v:?}"
+            );
+        }
+    }
+    // LAMMPS's text dump of the same frames (9 significant digits; DCD is float32).
+    let text = read_trajectory(
+        &lammps_dir().join("walk.lammpstrj.gz"),
+        &TrajReadOptions {
+            type_map: parse_type_map("1=Li,2=S").unwrap(),
+            ..dcd_opts(None)
+        },
+    )
+    .unwrap();
+    assert_eq!(text.species, t.species);
+    assert_eq!(text.dt_ps, t.dt_ps);
+    for f in [0, 17, 60] {
+        for a in 0..60 {
+            let cart = |tr: &superion::traj::Trajectory| -> [f64; 3] {
+                let c = tr.cell_rows(f);
+                std::array::from_fn(|j| (0..3).map(|k| tr.frac[[f, a, k]] as f64 * c[k][j]).sum())
+            };
+            let d = min_image(&t, f, cart(&t), cart(&text));
+            assert!(
+                d < 3e-5 * 15.0,
+                "frame {f} atom {a}: {d} Å from the text dump"
+            );
+        }
+    }
+    let (m1, m2) = (li_msd_of(&t, true), li_msd_of(&text, true));
+    for (a, b) in m1.msd_a2.iter().zip(&m2.msd_a2) {
+        assert!((a - b).abs() <= 1e-4 * b.abs() + 1e-6, "MSD {a} vs {b}");
+    }
+}
+
+/// The topology may be any trajectory superion reads (its first frame names the
+/// atoms); a type map overrides the masses; and every problem is named.
+#[test]
+fn dcd_topologies_and_their_problems() {
+    let dir = tempdir("dcd");
+    let dcd = lammps_dir().join("walk.dcd");
+    let by_data = read_trajectory(&dcd, &dcd_opts(Some("walk.data"))).unwrap();
+    let by_dump = read_trajectory(
+        &dcd,
+        &TrajReadOptions {
+            type_map: parse_type_map("1=Li,2=S").unwrap(),
+            ..dcd_opts(Some("walk.lammpstrj.gz"))
+        },
+    )
+    .unwrap();
+    assert_eq!(by_dump.species, by_data.species);
+    assert_eq!(by_dump.frac, by_data.frac);
+    let mapped = read_trajectory(
+        &dcd,
+        &TrajReadOptions {
+            type_map: parse_type_map("1=Na").unwrap(),
+            ..dcd_opts(Some("walk.data"))
+        },
+    )
+    .unwrap();
+    assert_eq!(mapped.species.iter().filter(|s| *s == "Na").count(), 36);
+    assert_eq!(mapped.species.iter().filter(|s| *s == "S").count(), 24);
+    // Frames chosen: the stride follows the kept frames' steps.
+    let some = read_trajectory(
+        &dcd,
+        &TrajReadOptions {
+            frames: superion::io::traj_input::FrameRange {
+                start: 10,
+                stop: Some(40),
+                every: 3,
+            },
+            ..dcd_opts(Some("walk.data"))
+        },
+    )
+    .unwrap();
+    assert_eq!(some.n_frames(), 10);
+    assert!((some.dt_ps.unwrap() - 0.06).abs() < 1e-12);
+    assert_eq!(
+        some.frac.index_axis(ndarray::Axis(0), 1),
+        by_data.frac.index_axis(ndarray::Axis(0), 13)
+    );
+
+    let e = |o: &TrajReadOptions, p: &Path| read_trajectory(p, o).unwrap_err().to_string();
+    let m = e(&dcd_opts(None), &dcd);
+    assert!(
+        m.contains("names no atoms") && m.contains("topology"),
+        "{m}"
+    );
+    // A data file with a mass that names no element, and one with too few atoms.
+    let data = std::fs::read_to_string(lammps_dir().join("walk.data")).unwrap();
+    let odd = dir.join("odd.data");
+    std::fs::write(&odd, data.replace("2 32.06", "2 31.5")).unwrap();
+    let m = e(
+        &TrajReadOptions {
+            topology: Some(odd.clone()),
+            ..dcd_opts(None)
+        },
+        &dcd,
+    );
+    assert!(
+        m.contains("odd.data") && m.contains("31.5") && m.contains("type_map"),
+        "{m}"
+    );
+    let few = dir.join("few.data");
+    std::fs::write(&few, data.replace("60 atoms", "59 atoms")).unwrap();
+    let m = e(
+        &TrajReadOptions {
+            topology: Some(few),
+            ..dcd_opts(None)
+        },
+        &dcd,
+    );
+    assert!(m.contains("59 atoms") && m.contains("lists 60"), "{m}");
+    // A DCD cut short: the complete frames on request, else an error that says so.
+    let bytes = std::fs::read(&dcd).unwrap();
+    let cut = dir.join("cut.dcd");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let m = e(&dcd_opts(Some("walk.data")), &cut);
+    assert!(
+        m.contains("frame 61 is truncated") && m.contains("allow_truncated"),
+        "{m}"
+    );
+    let t = read_trajectory(
+        &cut,
+        &TrajReadOptions {
+            allow_truncated: true,
+            ..dcd_opts(Some("walk.data"))
+        },
+    )
+    .unwrap();
+    assert_eq!(t.n_frames(), 60);
+    // A record whose two length markers differ is named by its byte.
+    let mut bad = bytes.clone();
+    let at = bad.len() - 4;
+    bad[at] ^= 1;
+    let badp = dir.join("bad.dcd");
+    std::fs::write(&badp, &bad).unwrap();
+    let m = e(&dcd_opts(Some("walk.data")), &badp);
+    assert!(
+        m.contains("bad.dcd") && m.contains("byte") && m.contains("lengths differ"),
+        "{m}"
+    );
+    // Not a DCD at all.
+    let m = e(
+        &TrajReadOptions {
+            format: Some(TrajFormat::Dcd),
+            ..dcd_opts(Some("walk.data"))
+        },
+        &lammps_dir().join("walk.data"),
+    );
+    assert!(m.contains("not a DCD"), "{m}");
+}

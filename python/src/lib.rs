@@ -363,10 +363,11 @@ fn stack_frames(
 }
 
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
-/// LAMMPS dump, ASE .traj; gzip-transparent. `start`, `stop`, `every` choose frames as a Python
+/// LAMMPS dump, ASE .traj, DCD (its atoms named by `topology`: a LAMMPS data file or any
+/// trajectory superion reads); gzip-transparent. `start`, `stop`, `every` choose frames as a Python
 /// slice does (counted from 0); the frames left out are never parsed.
 #[pyfunction]
-#[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None, start=0, stop=None, every=1))]
+#[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None, start=0, stop=None, every=1, topology=None))]
 #[allow(clippy::too_many_arguments)]
 fn read_trajectory(
     py: Python<'_>,
@@ -378,6 +379,7 @@ fn read_trajectory(
     start: usize,
     stop: Option<usize>,
     every: usize,
+    topology: Option<PathBuf>,
 ) -> PyResult<Trajectory> {
     use superion::io::traj_input::{FrameRange, TrajFormat, TrajReadOptions, read_trajectory};
     let format = match format {
@@ -386,9 +388,10 @@ fn read_trajectory(
         Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
         Some("lammps") => Some(TrajFormat::Lammps),
         Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
+        Some("dcd") => Some(TrajFormat::Dcd),
         Some(o) => {
             return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps' or 'traj'"
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj' or 'dcd'"
             )));
         }
     };
@@ -401,6 +404,7 @@ fn read_trajectory(
         allow_truncated: false,
         type_map: type_map.unwrap_or_default(),
         frames: FrameRange { start, stop, every },
+        topology,
     };
     let t = interruptible(py, move || read_trajectory(&path, &opts))?;
     Ok(Trajectory { inner: Arc::new(t) })

@@ -5,6 +5,7 @@
 
 pub mod ase_traj;
 pub mod cif;
+pub mod dcd;
 mod frames;
 pub mod hops;
 pub mod iondiff;
@@ -15,6 +16,7 @@ pub mod phonopy;
 pub mod phonopy_params;
 pub mod sites;
 pub mod table;
+pub mod topology;
 pub mod traj_input;
 pub mod xdatcar;
 pub mod xyz;

@@ -1,7 +1,7 @@
 //! Opening a trajectory: the format from the file name (or its content), the time
 //! between frames from the command line or from an INCAR beside an XDATCAR.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use super::frames::FrameRange;
 use super::xdatcar::{self, XdatcarOptions};
@@ -20,6 +20,8 @@ pub enum TrajFormat {
     Lammps,
     /// ASE's binary trajectory (.traj).
     AseTraj,
+    /// DCD (CHARMM, NAMD, LAMMPS `dump dcd`); its atoms are named by a topology.
+    Dcd,
 }
 
 /// Everything needed to read a trajectory.
@@ -32,6 +34,9 @@ pub struct TrajReadOptions {
     pub type_map: std::collections::HashMap<String, String>,
     /// The frames to analyse (all by default).
     pub frames: FrameRange,
+    /// The file that names the atoms of a format that carries no species (DCD): a
+    /// LAMMPS data file, or any trajectory superion reads (its first frame).
+    pub topology: Option<PathBuf>,
 }
 
 fn detect(path: &Path) -> Result<TrajFormat> {
@@ -49,7 +54,13 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     if stem.ends_with(".DUMP") || stem.ends_with(".LAMMPSTRJ") || stem.contains("DUMP.") {
         return Ok(TrajFormat::Lammps);
     }
+    if stem.ends_with(".DCD") {
+        return Ok(TrajFormat::Dcd);
+    }
     let text = super::read_head(path, 4096)?;
+    if super::dcd::looks_like(&text) {
+        return Ok(TrajFormat::Dcd);
+    }
     if super::ase_traj::looks_like(&text) {
         return Ok(TrajFormat::AseTraj);
     }
@@ -84,10 +95,29 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         Some(f) => f,
         None => detect(path)?,
     };
+    let (mut traj, file_steps, file_time_fs) = read_raw(path, format, opts)?;
+    let (dt_ps, note) = settle_time(path, format, opts, file_steps, file_time_fs)?;
+    traj.dt_ps = Some(dt_ps);
+    traj.notes.push(note);
+    Ok(traj)
+}
+
+/// Read `path` in `format` without settling its time step: the trajectory and the
+/// step numbers or times the file stores with each frame.
+#[allow(clippy::type_complexity)]
+fn read_raw(
+    path: &Path,
+    format: TrajFormat,
+    opts: &TrajReadOptions,
+) -> Result<(
+    Trajectory,
+    Option<(Vec<i64>, &'static str)>,
+    Option<Vec<f64>>,
+)> {
     // Step numbers or times the file stores with each frame.
-    let mut file_steps: Option<(Vec<i64>, &str)> = None;
+    let mut file_steps: Option<(Vec<i64>, &'static str)> = None;
     let mut file_time_fs: Option<Vec<f64>> = None;
-    let mut traj = match format {
+    let traj = match format {
         TrajFormat::Xdatcar => xdatcar::read(
             path,
             XdatcarOptions {
@@ -103,6 +133,14 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             t
         }
         TrajFormat::AseTraj => super::ase_traj::read(path, opts.allow_truncated, opts.frames)?,
+        TrajFormat::Dcd => {
+            let species = topology_species(path, opts)?;
+            let (mut t, steps, _) =
+                super::dcd::read(path, &species.species, opts.allow_truncated, opts.frames)?;
+            t.notes.insert(0, species.note);
+            file_steps = Some((steps, "DCD header's first step and steps between frames"));
+            t
+        }
         TrajFormat::Lammps => {
             let (t, steps) =
                 super::lammps::read(path, &opts.type_map, opts.allow_truncated, opts.frames)?;
@@ -110,10 +148,52 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
             t
         }
     };
-    let (dt_ps, note) = settle_time(path, format, opts, file_steps, file_time_fs)?;
-    traj.dt_ps = Some(dt_ps);
-    traj.notes.push(note);
-    Ok(traj)
+    Ok((traj, file_steps, file_time_fs))
+}
+
+/// The species of `path`'s atoms from option topology: a LAMMPS data file, or the
+/// first frame of any trajectory superion reads.
+fn topology_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topology::Topology> {
+    let Some(top) = &opts.topology else {
+        return Err(Error::InvalidInput(format!(
+            "{}: a DCD names no atoms: give option topology (a LAMMPS data file, or any trajectory or structure file superion reads with the same atoms in the same order)",
+            path.display()
+        )));
+    };
+    if !top.is_file() {
+        return Err(Error::Io {
+            path: top.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (option topology)",
+            ),
+        });
+    }
+    let head = super::read_head(top, 4096)?;
+    if super::topology::is_lammps_data(&String::from_utf8_lossy(&head)) {
+        return super::topology::read_lammps_data(top, &opts.type_map);
+    }
+    let format = detect(top)?;
+    if format == TrajFormat::Dcd {
+        return Err(Error::InvalidInput(format!(
+            "{}: option topology must name the atoms; a DCD does not",
+            top.display()
+        )));
+    }
+    let first = TrajReadOptions {
+        frames: FrameRange {
+            start: 0,
+            stop: Some(1),
+            every: 1,
+        },
+        allow_truncated: true,
+        ..opts.clone()
+    };
+    let (t, _, _) = read_raw(top, format, &first)?;
+    Ok(super::topology::Topology {
+        note: format!("species from the first frame of {}", top.display()),
+        species: t.species,
+    })
 }
 
 /// How a streamed read went.
@@ -200,7 +280,7 @@ fn settle_time(
     path: &Path,
     format: TrajFormat,
     opts: &TrajReadOptions,
-    file_steps: Option<(Vec<i64>, &str)>,
+    file_steps: Option<(Vec<i64>, &'static str)>,
     file_time_fs: Option<Vec<f64>>,
 ) -> Result<(f64, String)> {
     // The stride is the step difference, which must be regular.

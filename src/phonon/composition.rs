@@ -363,6 +363,16 @@ pub fn atomic_mass(symbol: &str) -> Option<f64> {
     MASSES.iter().find(|(s, _)| *s == symbol).map(|(_, m)| *m)
 }
 
+/// The element whose standard atomic weight is within `tol` u of `mass`, when exactly
+/// one is (for naming LAMMPS atom types by their masses).
+pub fn element_of_mass(mass: f64, tol: f64) -> Option<&'static str> {
+    let mut near = MASSES.iter().filter(|(_, m)| (m - mass).abs() <= tol);
+    match (near.next(), near.next()) {
+        (Some((s, _)), None) => Some(s),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,8 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     Lammps,
     /// ASE's binary trajectory (.traj).
     AseTraj,
+    /// DCD (CHARMM, NAMD, LAMMPS dump dcd); needs --topology.
+    Dcd,
 });
 
 value_enum!(MissingArg => superion::io::table::Missing {
@@ -640,6 +642,10 @@ pub struct TrajReadArgs {
     /// LAMMPS atom types to elements, e.g. 1=Li,2=P,3=S.
     #[arg(long)]
     pub type_map: Option<String>,
+    /// Names the atoms of a DCD: a LAMMPS data file (types named by --type-map or by
+    /// their masses), or any trajectory superion reads with the same atoms in order.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
     /// The first frame to analyse, counted from 0 (e.g. past equilibration).
     #[arg(long, default_value_t = 0)]
     pub start: usize,
@@ -682,6 +688,7 @@ impl TrajReadArgs {
                 stop: self.stop,
                 every: self.every,
             },
+            topology: self.topology.clone(),
         })
     }
 }

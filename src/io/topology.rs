@@ -1,0 +1,202 @@
+//! Topologies: the species of the atoms of a trajectory that names none (DCD), read
+//! from a LAMMPS data file or from the first frame of any trajectory superion reads.
+//!
+//! In a LAMMPS data file the `Atoms` section (its style from the `# atomic`/`# full`
+//! comment LAMMPS writes) gives each atom's type, sorted here by atom id as `dump
+//! dcd` writes them; a type is named by `--type-map`, or else by its mass in the
+//! `Masses` section (the element within 0.1 u, when exactly one is).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{parse_err, read_text};
+use crate::error::Result;
+use crate::phonon::composition::element_of_mass;
+
+/// Species per atom and how they were found.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub species: Vec<String>,
+    pub note: String,
+}
+
+/// Whether `text` looks like a LAMMPS data file (an `N atoms` line near the top).
+pub fn is_lammps_data(text: &str) -> bool {
+    text.lines().take(40).skip(1).any(|l| {
+        let t: Vec<&str> = l
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        t.len() == 2 && t[1] == "atoms" && t[0].parse::<usize>().is_ok()
+    })
+}
+
+/// The column of the atom type in the `Atoms` section for a LAMMPS atom style.
+fn type_column(style: &str) -> Option<usize> {
+    match style {
+        "atomic" | "charge" | "dipole" | "sphere" | "ellipsoid" => Some(1),
+        "full" | "molecular" | "bond" | "angle" => Some(2),
+        _ => None,
+    }
+}
+
+/// Read a LAMMPS data file's atoms as species.
+pub fn read_lammps_data(path: &Path, type_map: &HashMap<String, String>) -> Result<Topology> {
+    let text = read_text(path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let strip = |l: &str| l.split('#').next().unwrap_or("").trim().to_string();
+    let mut n_atoms = None;
+    let mut masses: HashMap<String, (f64, usize)> = HashMap::new();
+    let mut atoms: Vec<(i64, String)> = Vec::new();
+    let mut i = 1;
+    let is_section = |l: &str| {
+        let w = strip(l);
+        !w.is_empty() && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+    };
+    while i < lines.len() {
+        let line = lines[i];
+        let words: Vec<&str> = line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if words.len() == 2 && words[1] == "atoms" {
+            n_atoms = Some(words[0].parse::<usize>().map_err(|_| {
+                parse_err(
+                    path,
+                    i + 1,
+                    format!("expected a number of atoms, found {:?}", words[0]),
+                )
+            })?);
+        }
+        let section = words.first().copied().unwrap_or("");
+        if words.len() == 1 && (section == "Masses" || section == "Atoms") {
+            let style = line.split_once('#').map(|(_, s)| s.trim().to_string());
+            // The entries: after one blank line, up to the next section.
+            let mut j = i + 1;
+            while j < lines.len() && strip(lines[j]).is_empty() {
+                j += 1;
+            }
+            while j < lines.len() && !is_section(lines[j]) {
+                let t: Vec<&str> = lines[j]
+                    .split('#')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                if t.is_empty() {
+                    j += 1;
+                    continue;
+                }
+                if section == "Masses" {
+                    let m = t
+                        .get(1)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .ok_or_else(|| parse_err(path, j + 1, "expected \"TYPE MASS\"".into()))?;
+                    masses.insert(t[0].to_string(), (m, j + 1));
+                } else {
+                    let col = match style.as_deref() {
+                        Some(s) => type_column(s.split_whitespace().next().unwrap_or("")).ok_or_else(|| {
+                            parse_err(
+                                path,
+                                i + 1,
+                                format!("atom style {s:?} is not one superion reads (atomic, charge, full, molecular, bond, angle, dipole, sphere, ellipsoid)"),
+                            )
+                        })?,
+                        // No style comment: atomic (id type x y z [images]) or
+                        // charge (id type q x y z [images]) put the type second.
+                        None if matches!(t.len(), 5 | 6 | 8 | 9) => 1,
+                        None => {
+                            return Err(parse_err(
+                                path,
+                                i + 1,
+                                "the Atoms section names no atom style (e.g. \"Atoms # atomic\")".into(),
+                            ));
+                        }
+                    };
+                    let id = t[0].parse::<i64>().map_err(|_| {
+                        parse_err(
+                            path,
+                            j + 1,
+                            format!("expected an atom id, found {:?}", t[0]),
+                        )
+                    })?;
+                    let ty = t.get(col).ok_or_else(|| {
+                        parse_err(
+                            path,
+                            j + 1,
+                            format!("expected the atom type in column {}", col + 1),
+                        )
+                    })?;
+                    atoms.push((id, ty.to_string()));
+                }
+                j += 1;
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    let n =
+        n_atoms.ok_or_else(|| parse_err(path, 1, "no \"N atoms\" line in the header".into()))?;
+    if atoms.len() != n {
+        return Err(parse_err(
+            path,
+            1,
+            format!(
+                "the header says {n} atoms, the Atoms section lists {}",
+                atoms.len()
+            ),
+        ));
+    }
+    atoms.sort_by_key(|a| a.0);
+    if let Some(w) = atoms.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(parse_err(
+            path,
+            1,
+            format!("atom id {} appears twice", w[0].0),
+        ));
+    }
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut how: Vec<String> = Vec::new();
+    let mut types: Vec<&String> = atoms.iter().map(|a| &a.1).collect();
+    types.sort_by_key(|t| t.parse::<i64>().unwrap_or(i64::MAX));
+    types.dedup();
+    for t in types {
+        let name = if let Some(el) = type_map.get(t) {
+            how.push(format!("{t}={el}"));
+            el.clone()
+        } else {
+            let Some(&(m, line)) = masses.get(t) else {
+                return Err(parse_err(
+                    path,
+                    1,
+                    format!(
+                        "atom type {t} has no mass in the Masses section: give option type_map (e.g. {t}=Li)"
+                    ),
+                ));
+            };
+            let el = element_of_mass(m, 0.1).ok_or_else(|| {
+                parse_err(
+                    path,
+                    line,
+                    format!("atom type {t} has mass {m} u, which names no one element within 0.1 u: give option type_map (e.g. {t}=Li)"),
+                )
+            })?;
+            how.push(format!("{t}={el} (mass {m} u)"));
+            el.to_string()
+        };
+        names.insert(t.clone(), name);
+    }
+    Ok(Topology {
+        species: atoms.iter().map(|a| names[&a.1].clone()).collect(),
+        note: format!(
+            "species from the LAMMPS data file {}: types {}",
+            path.display(),
+            how.join(", ")
+        ),
+    })
+}
