@@ -360,3 +360,23 @@ def test_ase_traj_reads_as_ase_reads_it(tmp_path):
     assert np.abs(ours.positions - np.stack([a.positions for a in theirs])).max() < 1e-4
     assert np.abs(ours.cells - np.stack([a.cell.array for a in theirs])).max() < 1e-5
     assert list(ours.species) == theirs[0].get_chemical_symbols()
+
+
+def test_a_lammps_dcd_reads_with_its_topology():
+    """The DCD LAMMPS wrote (data/lammps) named by its data file, as MDAnalysis reads
+    it (walk.mda.csv) and as LAMMPS's text dump of the same frames."""
+    d = ROOT / "data" / "lammps"
+    t = superion.read_trajectory(d / "walk.dcd", timestep_fs=1, topology=d / "walk.data")
+    assert (t.n_frames, t.n_atoms) == (61, 60) and t.dt_ps == pytest.approx(0.02)
+    assert t.species.count("Li") == 36 and t.species.count("S") == 24
+    text = superion.read_trajectory(d / "walk.lammpstrj.gz", timestep_fs=1, type_map={"1": "Li", "2": "S"})
+    assert text.species == t.species
+    rows = np.genfromtxt(d / "walk.mda.csv", delimiter=",", skip_header=1)
+    for frame in (0, 30, 60):
+        want = rows[rows[:, 0] == frame][:, 3:6]
+        cell = t.cells[frame]
+        # Same points up to a lattice translation (superion wraps into the cell).
+        f = (t.positions[frame] - want) @ np.linalg.inv(cell)
+        assert np.abs((f - np.round(f)) @ cell).max() < 3e-4
+    with pytest.raises(superion.InputError, match="topology"):
+        superion.read_trajectory(d / "walk.dcd", timestep_fs=1)
