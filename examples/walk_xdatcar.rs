@@ -5,6 +5,8 @@
 //!
 //!     cargo run --release --example walk_xdatcar -- OUT FRAMES ATOMS [SEED]
 //!
+//! An OUT ending in `.lammpstrj` is written as a LAMMPS text dump of the same walk
+//! (`id type xs ys zs`, type 1 Li, 2 O; TIMESTEP every 10 steps) instead.
 //! `benches/stream_scale.sh` runs it; nothing else needs it.
 
 use std::io::Write;
@@ -31,15 +33,26 @@ fn main() -> std::io::Result<()> {
         .map(|_| [uniform() * a, uniform() * a, uniform() * a])
         .collect();
     let home = pos.clone();
+    let lammps = out.ends_with(".lammpstrj");
     let mut w = std::io::BufWriter::with_capacity(8 << 20, std::fs::File::create(out)?);
-    write!(
-        w,
-        "generated walk\n1.0\n{a:.6} 0 0\n0 {a:.6} 0\n0 0 {a:.6}\nLi O\n{li} {}\n",
-        atoms - li
-    )?;
+    if !lammps {
+        write!(
+            w,
+            "generated walk\n1.0\n{a:.6} 0 0\n0 {a:.6} 0\n0 0 {a:.6}\nLi O\n{li} {}\n",
+            atoms - li
+        )?;
+    }
     let mut line = String::with_capacity(48);
     for f in 0..frames {
-        writeln!(w, "Direct configuration= {:>7}", f + 1)?;
+        if lammps {
+            write!(
+                w,
+                "ITEM: TIMESTEP\n{}\nITEM: NUMBER OF ATOMS\n{atoms}\nITEM: BOX BOUNDS pp pp pp\n0 {a}\n0 {a}\n0 {a}\nITEM: ATOMS id type xs ys zs\n",
+                10 * f
+            )?;
+        } else {
+            writeln!(w, "Direct configuration= {:>7}", f + 1)?;
+        }
         for (i, p) in pos.iter_mut().enumerate() {
             for c in 0..3 {
                 // Uniform steps of the same variance as a Gaussian of 0.05 Å.
@@ -52,6 +65,9 @@ fn main() -> std::io::Result<()> {
             }
             line.clear();
             use std::fmt::Write as _;
+            if lammps {
+                let _ = write!(line, "{} {} ", i + 1, if i < li { 1 } else { 2 });
+            }
             let _ = writeln!(
                 line,
                 "  {:.8}  {:.8}  {:.8}",

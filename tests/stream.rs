@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use superion::Engine;
 use superion::io::traj_input::{FrameRange, TrajReadOptions, read_trajectory, stream_trajectory};
 use superion::io::xdatcar::{self, XdatcarOptions};
-use superion::traj::msd::{Axes, LagGrid, Msd, MsdOptions, msd};
+use superion::traj::msd::{LagGrid, Msd, MsdOptions, msd};
 use superion::traj::stream::{FrameSink, MsdStream, StreamOptions};
 use superion::traj::{TimeStep, Trajectory, diffusion};
 
@@ -238,7 +238,7 @@ fn blocks_of_any_size_give_the_in_memory_msd_for_any_cell() {
                 let f1 = (f0 + block).min(90);
                 let frac = w.frac.slice(ndarray::s![f0..f1, .., ..]).to_owned();
                 let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
-                sink.frames(frac.as_slice().unwrap(), &cells).unwrap();
+                sink.frames(frac.as_slice().unwrap(), &cells, None).unwrap();
             }
             let s = sink.finish(&engine, 0.05, None).unwrap();
             same_msd(&s.msd, &m, None, &what);
@@ -377,4 +377,67 @@ fn streamed_problems_are_clear() {
         .unwrap()
         .to_string();
     assert!(e.contains("2 frames") && e.contains("at least 3"), "{e}");
+}
+
+/// A LAMMPS dump (the text dump LAMMPS wrote, `data/lammps`) is read as a stream, in
+/// chunks of any size, with the in-memory MSD; its stride comes from TIMESTEP.
+#[test]
+fn a_streamed_lammps_dump_gives_the_in_memory_msd() {
+    use superion::io::lammps;
+    let engine = Engine::cpu();
+    let path = root().join("data/lammps/walk.lammpstrj.gz");
+    let ro = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: None,
+        },
+        type_map: lammps::parse_type_map("1=Li,2=S").unwrap(),
+        ..Default::default()
+    };
+    let traj = read_trajectory(&path, &ro).unwrap();
+    let o = opts(true, LagGrid::All, "xyz");
+    let m = msd(&engine, &traj, &o).unwrap();
+    let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+    let got = stream_trajectory(&path, &ro, &mut sink).unwrap();
+    assert!(got.streamed && got.frames == 61, "{got:?}");
+    assert_eq!(got.dt_ps, 0.02);
+    same_msd(
+        &sink.finish(&engine, got.dt_ps, None).unwrap().msd,
+        &m,
+        None,
+        "lammps",
+    );
+    for chunk_lines in [1usize, 7, 69, 70, 1000] {
+        let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+        let end = lammps::stream(
+            &path,
+            &ro.type_map,
+            false,
+            FrameRange::default(),
+            chunk_lines,
+            &mut sink,
+        )
+        .unwrap();
+        assert_eq!(end.steps.len(), 61);
+        let s = sink.finish(&engine, 0.02, None).unwrap();
+        same_msd(
+            &s.msd,
+            &m,
+            None,
+            &format!("lammps, chunks of {chunk_lines} lines"),
+        );
+    }
+    // Without the MD step the error comes before the file is read.
+    let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+    let e = stream_trajectory(
+        &path,
+        &TrajReadOptions {
+            time: TimeStep::default(),
+            ..ro.clone()
+        },
+        &mut sink,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("timestep_fs"), "{e}");
 }

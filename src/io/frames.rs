@@ -182,3 +182,66 @@ pub(crate) fn assemble<S: AsRef<str> + PartialEq>(
         notes,
     })
 }
+
+/// Every frame kept in memory: the sink behind the streaming readers' in-memory `read`.
+#[derive(Default)]
+pub(crate) struct Collect {
+    pub species: Vec<String>,
+    pub frac: Vec<f32>,
+    pub cells: Vec<[[f64; 3]; 3]>,
+    pub velocities: Option<Vec<f32>>,
+}
+
+impl crate::traj::stream::FrameSink for Collect {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.species = species.to_vec();
+        Ok(())
+    }
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]], vel: Option<&[f32]>) -> Result<()> {
+        self.frac.extend_from_slice(frac);
+        self.cells.extend_from_slice(cells);
+        if let Some(v) = vel {
+            self.velocities
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(v);
+        }
+        Ok(())
+    }
+}
+
+impl Collect {
+    /// The trajectory: one cell per frame when `per_frame_cells`, else the cell stored
+    /// once when every frame has the same.
+    pub fn into_trajectory(
+        self,
+        path: &Path,
+        notes: Vec<String>,
+        per_frame_cells: bool,
+    ) -> Result<Trajectory> {
+        let (t, n) = (self.cells.len(), self.species.len());
+        let shape_err = |e: ndarray::ShapeError| {
+            crate::error::Error::InvalidInput(format!("{}: {e}", path.display()))
+        };
+        let frac = Array3::from_shape_vec((t, n, 3), self.frac).map_err(shape_err)?;
+        let velocities = match self.velocities {
+            Some(v) => Some(Array3::from_shape_vec((t, n, 3), v).map_err(shape_err)?),
+            None => None,
+        };
+        let same = self.cells.windows(2).all(|w| w[0] == w[1]);
+        let stored = if per_frame_cells || !same {
+            t
+        } else {
+            1.min(t)
+        };
+        let cells = Array3::from_shape_fn((stored, 3, 3), |(f, i, j)| self.cells[f][i][j] as f32);
+        Ok(Trajectory {
+            source: path.to_path_buf(),
+            species: self.species,
+            frac,
+            cells,
+            dt_ps: None,
+            velocities,
+            notes,
+        })
+    }
+}

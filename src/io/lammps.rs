@@ -13,11 +13,13 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Frame, FrameRange, assemble, truncated};
-use super::{parse_err, read_text};
+use super::frames::{Collect, Frame, FrameRange};
+use super::lines::{ChunkLines, LineStream};
+use super::parse_err;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
 
 /// Parse a type map such as "1=Li,2=P,3=S".
 pub fn parse_type_map(text: &str) -> Result<HashMap<String, String>> {
@@ -41,55 +43,133 @@ pub fn read(
     allow_truncated: bool,
     frames: FrameRange,
 ) -> Result<(Trajectory, Vec<i64>)> {
-    let text = read_text(path)?;
-    let lines: Vec<&str> = text.lines().collect();
-    let expect = |at: usize, item: &str| -> Result<()> {
-        match lines.get(at) {
-            Some(l) if l.trim_start().starts_with(item) => Ok(()),
-            Some(l) => Err(parse_err(
-                path,
-                at + 1,
-                format!("expected \"{item}\", found {:?}", l.trim()),
-            )),
-            None => Err(parse_err(
-                path,
-                at + 1,
-                format!("expected \"{item}\", found the end of the file"),
-            )),
-        }
-    };
-    // Locate frames: 9 header lines, then n atom lines.
-    let mut starts = Vec::new();
-    let mut n_atoms = None;
-    let mut at = 0;
+    let mut all = Collect::default();
+    let end = stream(
+        path,
+        type_map,
+        allow_truncated,
+        frames,
+        CHUNK_LINES,
+        &mut all,
+    )?;
+    Ok((all.into_trajectory(path, end.notes, false)?, end.steps))
+}
+
+/// Lines kept per chunk before it is parsed (tens of MB of text).
+pub const CHUNK_LINES: usize = 1 << 20;
+
+/// How a streamed dump ended.
+pub struct DumpEnd {
+    /// TIMESTEP of every frame handed over.
+    pub steps: Vec<i64>,
+    /// Frames left out, a cut-short last frame.
+    pub notes: Vec<String>,
+}
+
+/// Read a LAMMPS dump as [`read`] does, handing the frames to `sink` a chunk of about
+/// `chunk_lines` lines at a time (parsed in parallel) instead of keeping them: only
+/// the chunk's text is held. Frames left out by `range` are located, not parsed.
+pub fn stream(
+    path: &Path,
+    type_map: &HashMap<String, String>,
+    allow_truncated: bool,
+    range: FrameRange,
+    chunk_lines: usize,
+    sink: &mut dyn FrameSink,
+) -> Result<DumpEnd> {
+    let mut src = LineStream::open(path)?;
+    let mut chunk = ChunkLines::default();
+    // Kept frames of the chunk: where their lines start in it and in the file.
+    let mut located: Vec<(usize, usize)> = Vec::new();
+    let mut out = Handover::default();
+    let mut n_atoms: Option<usize> = None;
+    let mut complete = 0usize;
     let mut notes = Vec::new();
-    while at < lines.len() && !lines[at..].iter().all(|l| l.trim().is_empty()) {
-        expect(at, "ITEM: TIMESTEP")?;
-        expect(at + 2, "ITEM: NUMBER OF ATOMS")?;
-        let n: usize = lines
-            .get(at + 3)
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| parse_err(path, at + 4, "expected the number of atoms".into()))?;
-        if n_atoms.is_some_and(|m| m != n) {
+    let blank = |l: &str| l.trim().is_empty();
+    loop {
+        // The end: nothing but blank lines left; a blank line before more text is
+        // reported where the next frame should start.
+        let mut first_blank = None;
+        while src.peek()?.is_some_and(blank) {
+            let i = src.take(None)?;
+            first_blank = first_blank.or(i);
+        }
+        if src.peek()?.is_none() {
+            break;
+        }
+        if let Some(i) = first_blank {
             return Err(parse_err(
                 path,
-                at + 4,
-                format!(
-                    "frame {} has {n} atoms, the first had {}",
-                    starts.len() + 1,
-                    n_atoms.unwrap_or(0)
-                ),
+                i + 1,
+                "expected \"ITEM: TIMESTEP\", found \"\"".into(),
             ));
         }
-        n_atoms = Some(n);
-        expect(at + 4, "ITEM: BOX BOUNDS")?;
-        expect(at + 8, "ITEM: ATOMS")?;
-        if at + 9 + n > lines.len() {
-            let have = lines.len().saturating_sub(at + 9);
-            truncated(
+        let keep = range.contains(complete);
+        let local = chunk.len();
+        let start = src.next;
+        // The 9 header lines, checked as they come.
+        let mut n = 0usize;
+        for k in 0..9 {
+            let line_no = src.next + 1;
+            let item = match k {
+                0 => Some("ITEM: TIMESTEP"),
+                2 => Some("ITEM: NUMBER OF ATOMS"),
+                4 => Some("ITEM: BOX BOUNDS"),
+                8 => Some("ITEM: ATOMS"),
+                _ => None,
+            };
+            let Some(line) = src.peek()? else {
+                // Reported at the next line that had to say something.
+                let (at, what) = match k {
+                    0 => (0, "expected \"ITEM: TIMESTEP\", found the end of the file"),
+                    1 | 2 => (
+                        2,
+                        "expected \"ITEM: NUMBER OF ATOMS\", found the end of the file",
+                    ),
+                    3 => (3, "expected the number of atoms"),
+                    4 => (
+                        4,
+                        "expected \"ITEM: BOX BOUNDS\", found the end of the file",
+                    ),
+                    _ => (8, "expected \"ITEM: ATOMS\", found the end of the file"),
+                };
+                return Err(parse_err(path, start + at + 1, what.into()));
+            };
+            if let Some(item) = item
+                && !line.trim_start().starts_with(item)
+            {
+                return Err(parse_err(
+                    path,
+                    line_no,
+                    format!("expected \"{item}\", found {:?}", line.trim()),
+                ));
+            }
+            if k == 3 {
+                n = line
+                    .trim()
+                    .parse()
+                    .map_err(|_| parse_err(path, line_no, "expected the number of atoms".into()))?;
+                if let Some(m) = n_atoms.filter(|&m| m != n) {
+                    return Err(parse_err(
+                        path,
+                        line_no,
+                        format!("frame {} has {n} atoms, the first had {m}", complete + 1),
+                    ));
+                }
+                n_atoms = Some(n);
+            }
+            src.take(keep.then_some(&mut chunk))?;
+        }
+        let mut have = 0;
+        while have < n && src.take(keep.then_some(&mut chunk))?.is_some() {
+            have += 1;
+        }
+        if have < n {
+            chunk.truncate(local);
+            super::frames::truncated(
                 path,
-                lines.len(),
-                starts.len() + 1,
+                src.next,
+                complete + 1,
                 "atom lines",
                 n,
                 have,
@@ -98,57 +178,138 @@ pub fn read(
             )?;
             break;
         }
-        starts.push(at);
-        at += 9 + n;
+        if keep {
+            located.push((local, start));
+        }
+        complete += 1;
+        if chunk.len() >= chunk_lines.max(1) {
+            out.hand_over(path, &chunk, &located, n, type_map, sink)?;
+            chunk.clear();
+            located.clear();
+        }
     }
-    let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
-    if !frames.is_all() {
-        let kept = frames.pick(path, &starts)?;
-        notes.push(frames.note(starts.len(), kept.len()));
-        starts = kept;
+    out.hand_over(path, &chunk, &located, n_atoms.unwrap_or(0), type_map, sink)?;
+    if n_atoms.is_none() {
+        return Err(parse_err(path, 1, "no frames".into()));
     }
-    let frames: Vec<Result<(i64, Frame<String>)>> = starts
-        .par_iter()
-        .map(|&s| frame(path, &lines, s, n, type_map))
-        .collect();
-    let mut parsed = Vec::with_capacity(frames.len());
-    let mut steps = Vec::with_capacity(frames.len());
-    for r in frames {
-        let (step, f) = r?;
-        steps.push(step);
-        parsed.push(f);
+    let all: Vec<usize> = (0..complete).collect();
+    range.pick(path, &all)?;
+    if !range.is_all() {
+        notes.push(range.note(complete, out.steps.len()));
     }
-    Ok((assemble(path, parsed, &starts, notes)?, steps))
+    Ok(DumpEnd {
+        steps: out.steps,
+        notes,
+    })
 }
 
+/// The parsing side of [`stream`]: the first frame's species (every later frame must
+/// have them), whether it had velocities, and the TIMESTEP of every frame so far.
+#[derive(Default)]
+struct Handover {
+    species: Option<Vec<String>>,
+    velocities: bool,
+    steps: Vec<i64>,
+    frac: Vec<f32>,
+    vel: Vec<f32>,
+    cells: Vec<[[f64; 3]; 3]>,
+}
+
+impl Handover {
+    /// Parse the located frames of a chunk in parallel and hand them to the sink.
+    fn hand_over(
+        &mut self,
+        path: &Path,
+        chunk: &ChunkLines,
+        located: &[(usize, usize)],
+        n: usize,
+        type_map: &HashMap<String, String>,
+        sink: &mut dyn FrameSink,
+    ) -> Result<()> {
+        if located.is_empty() {
+            return Ok(());
+        }
+        let parsed: Vec<Result<(i64, Frame<String>)>> = located
+            .par_iter()
+            .map(|&(local, first)| {
+                let lines: Vec<&str> = (local..local + 9 + n).map(|i| chunk.get(i)).collect();
+                frame(path, &lines, first, n, type_map)
+            })
+            .collect();
+        self.frac.clear();
+        self.vel.clear();
+        self.cells.clear();
+        for (r, &(_, first)) in parsed.into_iter().zip(located) {
+            let (step, f) = r?;
+            let k = self.steps.len() + 1;
+            match &self.species {
+                None => {
+                    sink.begin(&f.species)?;
+                    self.velocities = f.vel.is_some();
+                    self.species = Some(f.species);
+                }
+                Some(sp) if *sp != f.species => {
+                    return Err(parse_err(
+                        path,
+                        first + 1,
+                        format!("frame {k}: atom species differ from the first frame"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            match (&f.vel, self.velocities) {
+                (Some(v), true) => self.vel.extend(v.iter()),
+                (None, true) => {
+                    return Err(parse_err(
+                        path,
+                        first + 1,
+                        format!("frame {k}: velocities missing"),
+                    ));
+                }
+                _ => {}
+            }
+            self.frac.extend(f.frac.iter());
+            self.cells.push(f.cell);
+            self.steps.push(step);
+        }
+        sink.frames(
+            &self.frac,
+            &self.cells,
+            self.velocities.then_some(&self.vel[..]),
+        )
+    }
+}
+
+/// One frame from its own lines (`lines[0]` is its `ITEM: TIMESTEP` line, at line
+/// `first` of the file, counted from 0, for messages): its TIMESTEP and the frame.
 fn frame(
     path: &Path,
     lines: &[&str],
-    s: usize,
+    first: usize,
     n: usize,
     type_map: &HashMap<String, String>,
 ) -> Result<(i64, Frame<String>)> {
-    let timestep: i64 = lines[s + 1].trim().parse().map_err(|_| {
+    let timestep: i64 = lines[1].trim().parse().map_err(|_| {
         parse_err(
             path,
-            s + 2,
-            format!("expected the timestep, found {:?}", lines[s + 1].trim()),
+            first + 2,
+            format!("expected the timestep, found {:?}", lines[1].trim()),
         )
     })?;
     // Box: "ITEM: BOX BOUNDS [xy xz yz] pp pp pp", then lo hi [tilt] per axis.
-    let triclinic = lines[s + 4].contains("xy");
+    let triclinic = lines[4].contains("xy");
     let mut b = [[0.0f64; 3]; 3];
     for (k, row) in b.iter_mut().enumerate() {
-        let v: Vec<f64> = lines[s + 5 + k]
+        let v: Vec<f64> = lines[5 + k]
             .split_ascii_whitespace()
             .map(|t| t.parse::<f64>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| parse_err(path, s + 6 + k, "box bounds: expected numbers".into()))?;
+            .map_err(|_| parse_err(path, first + 6 + k, "box bounds: expected numbers".into()))?;
         let want = if triclinic { 3 } else { 2 };
         if v.len() < want || v.iter().any(|x| !x.is_finite()) {
             return Err(parse_err(
                 path,
-                s + 6 + k,
+                first + 6 + k,
                 format!("box bounds: expected {want} finite numbers"),
             ));
         }
@@ -179,15 +340,15 @@ fn frame(
     if cell[0][0] <= 0.0 || cell[1][1] <= 0.0 || cell[2][2] <= 0.0 {
         return Err(parse_err(
             path,
-            s + 6,
+            first + 6,
             "box bounds: the box has no volume".into(),
         ));
     }
     let inv = inverse(&cell);
     let origin = [xlo, ylo, zlo];
-    let names: Vec<&str> = lines[s + 8].split_ascii_whitespace().skip(2).collect();
+    let names: Vec<&str> = lines[8].split_ascii_whitespace().skip(2).collect();
     let col = |name: &str| names.iter().position(|c| *c == name);
-    let id = col("id").ok_or_else(|| parse_err(path, s + 9, "ATOMS: no id column".into()))?;
+    let id = col("id").ok_or_else(|| parse_err(path, first + 9, "ATOMS: no id column".into()))?;
     let (pos, scaled, unwrapped) = if let Some(c) = col("xu") {
         (c, false, true)
     } else if let Some(c) = col("xsu") {
@@ -199,7 +360,7 @@ fn frame(
     } else {
         return Err(parse_err(
             path,
-            s + 9,
+            first + 9,
             "ATOMS: no position columns (x/xs/xu/xsu)".into(),
         ));
     };
@@ -213,14 +374,14 @@ fn frame(
     if element.is_none() && ty.is_none() {
         return Err(parse_err(
             path,
-            s + 9,
+            first + 9,
             "ATOMS: neither an element nor a type column".into(),
         ));
     }
     let mut rows: Vec<(i64, String, [f64; 3], Option<[f64; 3]>)> = Vec::with_capacity(n);
     for i in 0..n {
-        let line_no = s + 10 + i;
-        let toks: Vec<&str> = lines[line_no - 1].split_ascii_whitespace().collect();
+        let line_no = first + 10 + i;
+        let toks: Vec<&str> = lines[9 + i].split_ascii_whitespace().collect();
         if toks.len() < names.len() {
             return Err(parse_err(
                 path,
@@ -229,8 +390,8 @@ fn frame(
             ));
         }
         let num = |c: usize| -> Result<f64> {
-            match toks[c].parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(x),
+            match super::parse_f64(toks[c]) {
+                Some(x) if x.is_finite() => Ok(x),
                 _ => Err(parse_err(
                     path,
                     line_no,
@@ -291,7 +452,7 @@ fn frame(
     if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(parse_err(
             path,
-            s + 10,
+            first + 10,
             format!(
                 "atom id {} appears twice in frame at TIMESTEP {timestep}",
                 w[0].0

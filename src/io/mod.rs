@@ -10,6 +10,7 @@ mod frames;
 pub mod hops;
 pub mod iondiff;
 pub mod lammps;
+mod lines;
 pub mod mp_json;
 pub mod phonondb;
 pub mod phonopy;

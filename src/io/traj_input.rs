@@ -209,10 +209,10 @@ pub struct Streamed {
     pub notes: Vec<String>,
 }
 
-/// Read `path` into `sink`, block of frames by block, and settle its time step (before
-/// the frames are read, so that a missing time step fails at once). An XDATCAR is
-/// read as a stream and never held whole; the other formats are read whole and then
-/// handed over, which the notes say.
+/// Read `path` into `sink`, block of frames by block, and settle its time step (a
+/// missing time step fails before the frames are read). An XDATCAR or a LAMMPS dump
+/// is read as a stream and never held whole; the other formats are read whole and
+/// then handed over, which the notes say.
 pub fn stream_trajectory(
     path: &Path,
     opts: &TrajReadOptions,
@@ -248,6 +248,36 @@ pub fn stream_trajectory(
             notes,
         });
     }
+    if format == TrajFormat::Lammps {
+        if opts.time.timestep_fs.is_none() {
+            // The step is not in the file: say so before reading it.
+            settle_time(path, format, opts, None, None)?;
+        }
+        let end = super::lammps::stream(
+            path,
+            &opts.type_map,
+            opts.allow_truncated,
+            opts.frames,
+            super::lammps::CHUNK_LINES,
+            sink,
+        )?;
+        let frames = end.steps.len();
+        let (dt_ps, note) = settle_time(
+            path,
+            format,
+            opts,
+            Some((end.steps, "TIMESTEP values")),
+            None,
+        )?;
+        let mut notes = end.notes;
+        notes.push(note);
+        return Ok(Streamed {
+            dt_ps,
+            frames,
+            streamed: true,
+            notes,
+        });
+    }
     let traj = read_trajectory(path, opts)?;
     let dt_ps = traj.dt_ps()?;
     sink.begin(&traj.species)?;
@@ -258,11 +288,17 @@ pub fn stream_trajectory(
     for f0 in (0..t).step_by(BLOCK) {
         let f1 = (f0 + BLOCK).min(t);
         let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
-        sink.frames(&flat[f0 * n * 3..f1 * n * 3], &cells)?;
+        let vel = traj.velocities.as_ref().map(|v| {
+            v.slice(ndarray::s![f0..f1, .., ..])
+                .iter()
+                .copied()
+                .collect::<Vec<f32>>()
+        });
+        sink.frames(&flat[f0 * n * 3..f1 * n * 3], &cells, vel.as_deref())?;
     }
     let mut notes = traj.notes;
     notes.push(format!(
-        "{}: read whole, then analysed as a stream (only XDATCAR is read as a stream so far)",
+        "{}: read whole, then analysed as a stream (XDATCAR and LAMMPS dumps are read as streams; this format not yet)",
         path.display()
     ));
     Ok(Streamed {

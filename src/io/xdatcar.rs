@@ -9,12 +9,12 @@
 
 use std::path::Path;
 
-use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::frames::FrameRange;
+use super::frames::{Collect, FrameRange};
+use super::lines::{ChunkLines, LineStream};
 use super::{parse_err, read_text};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::geom::{det, inverse};
 use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
@@ -174,109 +174,6 @@ fn is_marker(line: &str) -> Option<bool> {
     }
 }
 
-/// Lines of a file read one at a time into one reused buffer (gzip-transparent),
-/// numbered from 0.
-struct LineStream<'a> {
-    path: &'a Path,
-    src: Box<dyn std::io::BufRead + Send>,
-    /// Index of the next line.
-    next: usize,
-    /// The next line, once read (`have`), without its line break.
-    buf: String,
-    have: bool,
-    at_end: bool,
-}
-
-impl<'a> LineStream<'a> {
-    fn open(path: &'a Path) -> Result<Self> {
-        Ok(LineStream {
-            path,
-            src: super::open_stream(path)?,
-            next: 0,
-            buf: String::new(),
-            have: false,
-            at_end: false,
-        })
-    }
-
-    /// The next line without taking it (None at the end).
-    fn peek(&mut self) -> Result<Option<&str>> {
-        if !self.have && !self.at_end {
-            self.buf.clear();
-            match self.src.read_line(&mut self.buf) {
-                Ok(0) => self.at_end = true,
-                Ok(_) => {
-                    if self.buf.ends_with('\n') {
-                        self.buf.pop();
-                        if self.buf.ends_with('\r') {
-                            self.buf.pop();
-                        }
-                    }
-                    self.have = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(parse_err(self.path, self.next + 1, "not UTF-8 text".into()));
-                }
-                Err(e) => {
-                    return Err(parse_err(
-                        self.path,
-                        self.next + 1,
-                        format!("cannot read: {e}"),
-                    ));
-                }
-            }
-        }
-        Ok(self.have.then_some(self.buf.as_str()))
-    }
-
-    /// Take the next line, appending it to `keep` when given; its index, or None at
-    /// the end.
-    fn take(&mut self, keep: Option<&mut ChunkLines>) -> Result<Option<usize>> {
-        if self.peek()?.is_none() {
-            return Ok(None);
-        }
-        if let Some(k) = keep {
-            k.push(&self.buf);
-        }
-        self.have = false;
-        self.next += 1;
-        Ok(Some(self.next - 1))
-    }
-}
-
-/// Lines held for parsing: one text and where each line ends.
-#[derive(Default)]
-struct ChunkLines {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl ChunkLines {
-    fn push(&mut self, line: &str) {
-        self.text.push_str(line);
-        self.ends.push(self.text.len());
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
-    }
-
-    fn truncate(&mut self, n: usize) {
-        self.ends.truncate(n);
-        self.text.truncate(self.ends.last().copied().unwrap_or(0));
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.ends.clear();
-    }
-}
-
 /// One located frame of a chunk: where its lines start in the chunk, the global index
 /// of its marker line, and whether it has its own header (variable cell).
 struct Located {
@@ -305,41 +202,7 @@ const CHUNK_LINES: usize = 1 << 20;
 pub fn read(path: &Path, opts: XdatcarOptions) -> Result<Trajectory> {
     let mut all = Collect::default();
     let end = stream(path, opts, &mut all)?;
-    let t = all.cells.len();
-    let n = all.species.len();
-    let frac = Array3::from_shape_vec((t, n, 3), all.frac)
-        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
-    let stored = if end.variable_cell { t } else { 1 };
-    let cells = Array3::from_shape_fn((stored, 3, 3), |(f, i, j)| all.cells[f][i][j] as f32);
-    Ok(Trajectory {
-        source: path.to_path_buf(),
-        species: all.species,
-        frac,
-        cells,
-        dt_ps: None,
-        velocities: None,
-        notes: end.notes,
-    })
-}
-
-/// Every frame kept in memory: the sink behind [`read`].
-#[derive(Default)]
-struct Collect {
-    species: Vec<String>,
-    frac: Vec<f32>,
-    cells: Vec<[[f64; 3]; 3]>,
-}
-
-impl FrameSink for Collect {
-    fn begin(&mut self, species: &[String]) -> Result<()> {
-        self.species = species.to_vec();
-        Ok(())
-    }
-    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()> {
-        self.frac.extend_from_slice(frac);
-        self.cells.extend_from_slice(cells);
-        Ok(())
-    }
+    all.into_trajectory(path, end.notes, end.variable_cell)
 }
 
 /// How a streamed file ended.
@@ -587,7 +450,7 @@ fn hand_over(
     cells.clear();
     parse_chunk(path, first, n, chunk, located, frac, cells)?;
     if !cells.is_empty() {
-        sink.frames(frac, cells)?;
+        sink.frames(frac, cells, None)?;
     }
     Ok(cells.len())
 }

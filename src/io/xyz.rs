@@ -245,8 +245,8 @@ pub fn read_with_clock(
                 }
                 species.push(toks[cols.species]);
                 let num = |c: usize| -> Result<f64> {
-                    match toks[c].parse::<f64>() {
-                        Ok(x) if x.is_finite() => Ok(x),
+                    match super::parse_f64(toks[c]) {
+                        Some(x) if x.is_finite() => Ok(x),
                         _ => Err(parse_err(
                             path,
                             line_no,

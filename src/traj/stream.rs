@@ -39,9 +39,15 @@ use crate::invalid;
 pub trait FrameSink {
     /// The species of every atom, in file order, before the first frames.
     fn begin(&mut self, species: &[String]) -> Result<()>;
-    /// The next frames: fractional positions (frames × atoms × 3, flat, frame-major)
-    /// and each frame's lattice vectors as rows (Å).
-    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()>;
+    /// The next frames: fractional positions (frames × atoms × 3, flat, frame-major),
+    /// each frame's lattice vectors as rows (Å), and the velocities (Å/ps, laid out as
+    /// the positions) when the file has them.
+    fn frames(
+        &mut self,
+        frac: &[f32],
+        cells: &[[[f64; 3]; 3]],
+        velocities: Option<&[f32]>,
+    ) -> Result<()>;
 }
 
 /// How a streamed analysis may use memory and disk.
@@ -181,7 +187,7 @@ impl FrameSink for MsdStream {
         Ok(())
     }
 
-    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()> {
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]], _: Option<&[f32]>) -> Result<()> {
         let (n, tb) = (self.n, cells.len());
         if tb == 0 {
             return Ok(());

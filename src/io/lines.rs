@@ -1,0 +1,110 @@
+//! Text read as a stream of lines, and chunks of lines held for parsing: the
+//! streaming readers' common ground (XDATCAR, LAMMPS dumps).
+
+use std::path::Path;
+
+use super::parse_err;
+use crate::error::Result;
+
+/// Lines of a file read one at a time into one reused buffer (gzip-transparent),
+/// numbered from 0.
+pub(crate) struct LineStream<'a> {
+    path: &'a Path,
+    src: Box<dyn std::io::BufRead + Send>,
+    /// Index of the next line.
+    pub(crate) next: usize,
+    /// The next line, once read (`have`), without its line break.
+    buf: String,
+    have: bool,
+    at_end: bool,
+}
+
+impl<'a> LineStream<'a> {
+    pub(crate) fn open(path: &'a Path) -> Result<Self> {
+        Ok(LineStream {
+            path,
+            src: super::open_stream(path)?,
+            next: 0,
+            buf: String::new(),
+            have: false,
+            at_end: false,
+        })
+    }
+
+    /// The next line without taking it (None at the end).
+    pub(crate) fn peek(&mut self) -> Result<Option<&str>> {
+        if !self.have && !self.at_end {
+            self.buf.clear();
+            match self.src.read_line(&mut self.buf) {
+                Ok(0) => self.at_end = true,
+                Ok(_) => {
+                    if self.buf.ends_with('\n') {
+                        self.buf.pop();
+                        if self.buf.ends_with('\r') {
+                            self.buf.pop();
+                        }
+                    }
+                    self.have = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(parse_err(self.path, self.next + 1, "not UTF-8 text".into()));
+                }
+                Err(e) => {
+                    return Err(parse_err(
+                        self.path,
+                        self.next + 1,
+                        format!("cannot read: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(self.have.then_some(self.buf.as_str()))
+    }
+
+    /// Take the next line, appending it to `keep` when given; its index, or None at
+    /// the end.
+    pub(crate) fn take(&mut self, keep: Option<&mut ChunkLines>) -> Result<Option<usize>> {
+        if self.peek()?.is_none() {
+            return Ok(None);
+        }
+        if let Some(k) = keep {
+            k.push(&self.buf);
+        }
+        self.have = false;
+        self.next += 1;
+        Ok(Some(self.next - 1))
+    }
+}
+
+/// Lines held for parsing: one text and where each line ends.
+#[derive(Default)]
+pub(crate) struct ChunkLines {
+    pub(crate) text: String,
+    ends: Vec<usize>,
+}
+
+impl ChunkLines {
+    pub(crate) fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.ends.push(self.text.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.ends.truncate(n);
+        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
