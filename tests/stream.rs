@@ -246,12 +246,13 @@ fn blocks_of_any_size_give_the_in_memory_msd_for_any_cell() {
     }
 }
 
-/// Formats not yet read as a stream are read whole and handed over: the same numbers,
-/// and a note that says so. The time step comes from the file as for an in-memory read.
+/// Formats not yet read as a stream (ASE .traj) are read whole and handed over: the
+/// same numbers, and a note that says so. An extended XYZ streams, in chunks of any
+/// size; both take the time step as an in-memory read does.
 #[test]
-fn formats_read_whole_are_streamed_after_reading_with_a_note() {
+fn formats_read_whole_or_streamed_give_the_in_memory_msd() {
+    use superion::io::xyz;
     let engine = Engine::cpu();
-    let path = root().join("data/ase/walk.extxyz");
     let ro = TrajReadOptions {
         time: TimeStep {
             timestep_fs: Some(1.0),
@@ -259,24 +260,43 @@ fn formats_read_whole_are_streamed_after_reading_with_a_note() {
         },
         ..Default::default()
     };
-    let traj = read_trajectory(&path, &ro).unwrap();
-    let species = traj.species_list()[0].clone();
-    let o = MsdOptions {
-        species,
-        ..opts(true, LagGrid::All, "xyz")
-    };
-    let m = msd(&engine, &traj, &o).unwrap();
-    let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
-    let got = stream_trajectory(&path, &ro, &mut sink).unwrap();
-    assert!(!got.streamed);
-    assert_eq!(got.dt_ps, traj.dt_ps.unwrap());
-    assert!(
-        got.notes.iter().any(|n| n.contains("read whole")),
-        "{:?}",
-        got.notes
-    );
-    let s = sink.finish(&engine, got.dt_ps, None).unwrap();
-    same_msd(&s.msd, &m, None, "extxyz");
+    for (file, streamed) in [("walk.traj", false), ("walk.extxyz", true)] {
+        let path = root().join("data/ase").join(file);
+        let traj = read_trajectory(&path, &ro).unwrap();
+        let o = MsdOptions {
+            species: "Li".into(),
+            ..opts(true, LagGrid::All, "xyz")
+        };
+        let m = msd(&engine, &traj, &o).unwrap();
+        let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+        let got = stream_trajectory(&path, &ro, &mut sink).unwrap();
+        assert_eq!(got.streamed, streamed, "{file}");
+        assert_eq!(got.frames, traj.n_frames(), "{file}");
+        assert_eq!(got.dt_ps, traj.dt_ps.unwrap(), "{file}");
+        assert_eq!(
+            got.notes.iter().any(|n| n.contains("read whole")),
+            !streamed,
+            "{file}: {:?}",
+            got.notes
+        );
+        let s = sink.finish(&engine, got.dt_ps, None).unwrap();
+        same_msd(&s.msd, &m, None, file);
+        if streamed {
+            for chunk_lines in [1usize, 5, 26, 27, 100] {
+                let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+                let end = xyz::stream(&path, false, FrameRange::default(), chunk_lines, &mut sink)
+                    .unwrap();
+                assert_eq!(end.frames, traj.n_frames());
+                let s = sink.finish(&engine, got.dt_ps, None).unwrap();
+                same_msd(
+                    &s.msd,
+                    &m,
+                    None,
+                    &format!("{file}, chunks of {chunk_lines} lines"),
+                );
+            }
+        }
+    }
 }
 
 /// The GPU engine's self MSD on the windows gives the CPU's streamed numbers.

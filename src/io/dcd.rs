@@ -200,7 +200,7 @@ pub fn read(
     let body_start = rec.at;
     let complete = (bytes.len() - body_start) / frame_bytes.max(1);
     let mut notes = Vec::new();
-    if (bytes.len() - body_start) % frame_bytes.max(1) != 0 {
+    if !(bytes.len() - body_start).is_multiple_of(frame_bytes.max(1)) {
         super::frames::truncated(
             path,
             0,

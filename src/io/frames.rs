@@ -245,3 +245,71 @@ impl Collect {
         })
     }
 }
+
+/// The handing-over side of a streaming text reader: the first frame's species (every
+/// later frame must have them; the sink is begun with them), whether it had
+/// velocities (then every frame must), and buffers reused from chunk to chunk.
+#[derive(Default)]
+pub(crate) struct Handover {
+    species: Option<Vec<String>>,
+    velocities: bool,
+    handed: usize,
+    frac: Vec<f32>,
+    vel: Vec<f32>,
+    cells: Vec<[[f64; 3]; 3]>,
+}
+
+impl Handover {
+    /// Hand parsed frames (each with the file line, from 0, where it starts) to the
+    /// sink as one block.
+    pub fn hand_over(
+        &mut self,
+        path: &Path,
+        frames: Vec<(Frame<String>, usize)>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<()> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        self.frac.clear();
+        self.vel.clear();
+        self.cells.clear();
+        for (f, first) in frames {
+            self.handed += 1;
+            let k = self.handed;
+            match &self.species {
+                None => {
+                    sink.begin(&f.species)?;
+                    self.velocities = f.vel.is_some();
+                    self.species = Some(f.species);
+                }
+                Some(sp) if *sp != f.species => {
+                    return Err(parse_err(
+                        path,
+                        first + 1,
+                        format!("frame {k}: atom species differ from the first frame"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            match (&f.vel, self.velocities) {
+                (Some(v), true) => self.vel.extend(v.iter()),
+                (None, true) => {
+                    return Err(parse_err(
+                        path,
+                        first + 1,
+                        format!("frame {k}: velocities missing"),
+                    ));
+                }
+                _ => {}
+            }
+            self.frac.extend(f.frac.iter());
+            self.cells.push(f.cell);
+        }
+        sink.frames(
+            &self.frac,
+            &self.cells,
+            self.velocities.then_some(&self.vel[..]),
+        )
+    }
+}

@@ -13,7 +13,7 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Collect, Frame, FrameRange};
+use super::frames::{Collect, Frame, FrameRange, Handover};
 use super::lines::{ChunkLines, LineStream};
 use super::parse_err;
 use crate::error::{Error, Result};
@@ -82,6 +82,7 @@ pub fn stream(
     // Kept frames of the chunk: where their lines start in it and in the file.
     let mut located: Vec<(usize, usize)> = Vec::new();
     let mut out = Handover::default();
+    let mut steps: Vec<i64> = Vec::new();
     let mut n_atoms: Option<usize> = None;
     let mut complete = 0usize;
     let mut notes = Vec::new();
@@ -183,101 +184,61 @@ pub fn stream(
         }
         complete += 1;
         if chunk.len() >= chunk_lines.max(1) {
-            out.hand_over(path, &chunk, &located, n, type_map, sink)?;
+            hand_over(
+                path, &chunk, &located, n, type_map, &mut out, &mut steps, sink,
+            )?;
             chunk.clear();
             located.clear();
         }
     }
-    out.hand_over(path, &chunk, &located, n_atoms.unwrap_or(0), type_map, sink)?;
+    hand_over(
+        path,
+        &chunk,
+        &located,
+        n_atoms.unwrap_or(0),
+        type_map,
+        &mut out,
+        &mut steps,
+        sink,
+    )?;
     if n_atoms.is_none() {
         return Err(parse_err(path, 1, "no frames".into()));
     }
     let all: Vec<usize> = (0..complete).collect();
     range.pick(path, &all)?;
     if !range.is_all() {
-        notes.push(range.note(complete, out.steps.len()));
+        notes.push(range.note(complete, steps.len()));
     }
-    Ok(DumpEnd {
-        steps: out.steps,
-        notes,
-    })
+    Ok(DumpEnd { steps, notes })
 }
 
-/// The parsing side of [`stream`]: the first frame's species (every later frame must
-/// have them), whether it had velocities, and the TIMESTEP of every frame so far.
-#[derive(Default)]
-struct Handover {
-    species: Option<Vec<String>>,
-    velocities: bool,
-    steps: Vec<i64>,
-    frac: Vec<f32>,
-    vel: Vec<f32>,
-    cells: Vec<[[f64; 3]; 3]>,
-}
-
-impl Handover {
-    /// Parse the located frames of a chunk in parallel and hand them to the sink.
-    fn hand_over(
-        &mut self,
-        path: &Path,
-        chunk: &ChunkLines,
-        located: &[(usize, usize)],
-        n: usize,
-        type_map: &HashMap<String, String>,
-        sink: &mut dyn FrameSink,
-    ) -> Result<()> {
-        if located.is_empty() {
-            return Ok(());
-        }
-        let parsed: Vec<Result<(i64, Frame<String>)>> = located
-            .par_iter()
-            .map(|&(local, first)| {
-                let lines: Vec<&str> = (local..local + 9 + n).map(|i| chunk.get(i)).collect();
-                frame(path, &lines, first, n, type_map)
-            })
-            .collect();
-        self.frac.clear();
-        self.vel.clear();
-        self.cells.clear();
-        for (r, &(_, first)) in parsed.into_iter().zip(located) {
-            let (step, f) = r?;
-            let k = self.steps.len() + 1;
-            match &self.species {
-                None => {
-                    sink.begin(&f.species)?;
-                    self.velocities = f.vel.is_some();
-                    self.species = Some(f.species);
-                }
-                Some(sp) if *sp != f.species => {
-                    return Err(parse_err(
-                        path,
-                        first + 1,
-                        format!("frame {k}: atom species differ from the first frame"),
-                    ));
-                }
-                Some(_) => {}
-            }
-            match (&f.vel, self.velocities) {
-                (Some(v), true) => self.vel.extend(v.iter()),
-                (None, true) => {
-                    return Err(parse_err(
-                        path,
-                        first + 1,
-                        format!("frame {k}: velocities missing"),
-                    ));
-                }
-                _ => {}
-            }
-            self.frac.extend(f.frac.iter());
-            self.cells.push(f.cell);
-            self.steps.push(step);
-        }
-        sink.frames(
-            &self.frac,
-            &self.cells,
-            self.velocities.then_some(&self.vel[..]),
-        )
+/// Parse the located frames of a chunk in parallel and hand them to the sink through
+/// `out`; their TIMESTEPs go to `steps`.
+#[allow(clippy::too_many_arguments)]
+fn hand_over(
+    path: &Path,
+    chunk: &ChunkLines,
+    located: &[(usize, usize)],
+    n: usize,
+    type_map: &HashMap<String, String>,
+    out: &mut Handover,
+    steps: &mut Vec<i64>,
+    sink: &mut dyn FrameSink,
+) -> Result<()> {
+    let parsed: Vec<Result<(i64, Frame<String>)>> = located
+        .par_iter()
+        .map(|&(local, first)| {
+            let lines: Vec<&str> = (local..local + 9 + n).map(|i| chunk.get(i)).collect();
+            frame(path, &lines, first, n, type_map)
+        })
+        .collect();
+    let mut frames = Vec::with_capacity(parsed.len());
+    for (r, &(_, first)) in parsed.into_iter().zip(located) {
+        let (step, f) = r?;
+        steps.push(step);
+        frames.push((f, first));
     }
+    out.hand_over(path, frames, sink)
 }
 
 /// One frame from its own lines (`lines[0]` is its `ITEM: TIMESTEP` line, at line

@@ -210,9 +210,9 @@ pub struct Streamed {
 }
 
 /// Read `path` into `sink`, block of frames by block, and settle its time step (a
-/// missing time step fails before the frames are read). An XDATCAR or a LAMMPS dump
-/// is read as a stream and never held whole; the other formats are read whole and
-/// then handed over, which the notes say.
+/// missing time step fails before the frames are read, where the file cannot give
+/// it). An XDATCAR, a LAMMPS dump or an extended XYZ is read as a stream and never held
+/// whole; the other formats are read whole and then handed over, which the notes say.
 pub fn stream_trajectory(
     path: &Path,
     opts: &TrajReadOptions,
@@ -278,6 +278,27 @@ pub fn stream_trajectory(
             notes,
         });
     }
+    if format == TrajFormat::Xyz {
+        // The time may come from the file's time= values: settled after reading.
+        let end = super::xyz::stream(
+            path,
+            opts.allow_truncated,
+            opts.frames,
+            super::xyz::CHUNK_LINES,
+            sink,
+        )?;
+        let frames = end.frames;
+        let steps = end.clock.step.map(|s| (s, "step= values"));
+        let (dt_ps, note) = settle_time(path, format, opts, steps, end.clock.time_fs)?;
+        let mut notes = end.notes;
+        notes.push(note);
+        return Ok(Streamed {
+            dt_ps,
+            frames,
+            streamed: true,
+            notes,
+        });
+    }
     let traj = read_trajectory(path, opts)?;
     let dt_ps = traj.dt_ps()?;
     sink.begin(&traj.species)?;
@@ -298,7 +319,7 @@ pub fn stream_trajectory(
     }
     let mut notes = traj.notes;
     notes.push(format!(
-        "{}: read whole, then analysed as a stream (XDATCAR and LAMMPS dumps are read as streams; this format not yet)",
+        "{}: read whole, then analysed as a stream (XDATCAR, LAMMPS dumps and extended XYZ are read as streams; this format not yet)",
         path.display()
     ));
     Ok(Streamed {

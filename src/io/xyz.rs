@@ -11,12 +11,14 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Frame, FrameRange, assemble, truncated};
-use super::{parse_err, read_text};
+use super::frames::{Collect, Frame, FrameRange, Handover, truncated};
+use super::lines::{ChunkLines, LineStream};
+use super::parse_err;
 use crate::error::Result;
 use crate::geom::inverse;
 use crate::phonon::composition::atomic_mass;
 use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
 
 /// ASE's unit of time in fs: Å·sqrt(amu/eV).
 pub(crate) const ASE_TIME_FS: f64 = 10.180_505_710_774_743;
@@ -113,47 +115,119 @@ pub fn read_with_clock(
     allow_truncated: bool,
     range: FrameRange,
 ) -> Result<(Trajectory, FrameClock)> {
-    let text = read_text(path)?;
-    let lines: Vec<&str> = text.lines().collect();
-    // Locate frames: count line, comment line, n atom lines.
-    let mut starts = Vec::new();
-    let mut at = 0;
+    let mut all = Collect::default();
+    let end = stream(path, allow_truncated, range, CHUNK_LINES, &mut all)?;
+    Ok((all.into_trajectory(path, end.notes, false)?, end.clock))
+}
+
+/// Lines kept per chunk before it is parsed (tens of MB of text).
+pub const CHUNK_LINES: usize = 1 << 20;
+
+/// How a streamed extended XYZ ended.
+pub struct XyzEnd {
+    /// Frames handed over.
+    pub frames: usize,
+    /// The `time=` and `step=` values of the frames handed over.
+    pub clock: FrameClock,
+    /// Frames left out, a cut-short last frame.
+    pub notes: Vec<String>,
+}
+
+/// Read an extended XYZ as [`read_with_clock`] does, handing the frames to `sink` a
+/// chunk of about `chunk_lines` lines at a time (parsed in parallel) instead of
+/// keeping them. Frames left out by `range` are located, not parsed.
+pub fn stream(
+    path: &Path,
+    allow_truncated: bool,
+    range: FrameRange,
+    chunk_lines: usize,
+    sink: &mut dyn FrameSink,
+) -> Result<XyzEnd> {
+    let mut src = LineStream::open(path)?;
+    let mut chunk = ChunkLines::default();
+    let mut located: Vec<(usize, usize)> = Vec::new();
+    let mut out = Handover::default();
+    // Kept frames' first lines and raw time/step values, for the clock.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut raw: Vec<(Option<String>, Option<String>)> = Vec::new();
+    let mut n_atoms: Option<usize> = None;
+    let mut complete = 0usize;
     let mut notes = Vec::new();
-    let mut n_atoms = None;
-    while at < lines.len() {
-        if lines[at..].iter().all(|l| l.trim().is_empty()) {
+    let blank = |l: &str| l.trim().is_empty();
+    let mut hand_over = |chunk: &ChunkLines,
+                         located: &[(usize, usize)],
+                         n: usize,
+                         raw: &mut Vec<(Option<String>, Option<String>)>,
+                         sink: &mut dyn FrameSink|
+     -> Result<()> {
+        let parsed: Vec<Result<Parsed>> = located
+            .par_iter()
+            .map(|&(local, first)| {
+                let lines: Vec<&str> = (local..local + 2 + n).map(|i| chunk.get(i)).collect();
+                frame(path, &lines, first, n)
+            })
+            .collect();
+        let mut frames = Vec::with_capacity(parsed.len());
+        for (r, &(_, first)) in parsed.into_iter().zip(located) {
+            let (f, time, step) = r?;
+            raw.push((time, step));
+            frames.push((f, first));
+        }
+        out.hand_over(path, frames, sink)
+    };
+    loop {
+        let mut first_blank = None;
+        while src.peek()?.is_some_and(blank) {
+            let i = src.take(None)?;
+            first_blank = first_blank.or(i);
+        }
+        if src.peek()?.is_none() {
             break;
         }
-        let n: usize = lines[at].trim().parse().map_err(|_| {
+        let start = first_blank.unwrap_or(src.next);
+        let Some(count) = (if first_blank.is_some() {
+            Some("")
+        } else {
+            src.peek()?
+        }) else {
+            break;
+        };
+        let n: usize = count.trim().parse().map_err(|_| {
             parse_err(
                 path,
-                at + 1,
+                start + 1,
                 format!(
                     "expected the number of atoms of frame {}, found {:?}",
-                    starts.len() + 1,
-                    lines[at].trim()
+                    complete + 1,
+                    count.trim()
                 ),
             )
         })?;
-        if let Some(first) = n_atoms
-            && n != first
-        {
+        if let Some(first) = n_atoms.filter(|&m| m != n) {
             return Err(parse_err(
                 path,
-                at + 1,
+                start + 1,
                 format!(
                     "frame {} has {n} atoms, the first had {first}",
-                    starts.len() + 1
+                    complete + 1
                 ),
             ));
         }
         n_atoms = Some(n);
-        if at + 2 + n > lines.len() {
-            let have = lines.len().saturating_sub(at + 2);
+        let keep = range.contains(complete);
+        let local = chunk.len();
+        src.take(keep.then_some(&mut chunk))?;
+        let mut have = 0;
+        let comment = src.take(keep.then_some(&mut chunk))?.is_some();
+        while comment && have < n && src.take(keep.then_some(&mut chunk))?.is_some() {
+            have += 1;
+        }
+        if have < n {
+            chunk.truncate(local);
             truncated(
                 path,
-                lines.len(),
-                starts.len() + 1,
+                src.next,
+                complete + 1,
                 "atom lines",
                 n,
                 have,
@@ -162,145 +236,151 @@ pub fn read_with_clock(
             )?;
             break;
         }
-        starts.push(at);
-        at += 2 + n;
+        if keep {
+            located.push((local, start));
+            starts.push(start);
+        }
+        complete += 1;
+        if chunk.len() >= chunk_lines.max(1) {
+            hand_over(&chunk, &located, n, &mut raw, sink)?;
+            chunk.clear();
+            located.clear();
+        }
     }
     let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
+    hand_over(&chunk, &located, n, &mut raw, sink)?;
+    let all: Vec<usize> = (0..complete).collect();
+    range.pick(path, &all)?;
     if !range.is_all() {
-        let kept = range.pick(path, &starts)?;
-        notes.push(range.note(starts.len(), kept.len()));
-        starts = kept;
+        notes.push(range.note(complete, starts.len()));
     }
-    // Each frame, with its comment line's raw `time=` and `step=` values.
-    type Parsed<'t> = (Frame<&'t str>, Option<String>, Option<String>);
-    let frames: Vec<Result<Parsed>> = starts
-        .par_iter()
-        .map(|&s| {
-            let kv = key_values(lines[s + 1]);
-            let raw = |keys: &[&str]| {
-                kv.iter()
-                    .find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w)))
-                    .map(|(_, v)| v.clone())
-            };
-            let (time, step) = (raw(&["time"]), raw(&["step", "timestep"]));
-            let get = |k: &str| {
-                kv.iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                    .map(|(_, v)| v.as_str())
-            };
-            let lat = get("Lattice").ok_or_else(|| {
-                parse_err(
+    Ok(XyzEnd {
+        frames: starts.len(),
+        clock: clock(path, &starts, raw)?,
+        notes,
+    })
+}
+
+/// One parsed frame with its comment line's raw `time=` and `step=` values.
+type Parsed = (Frame<String>, Option<String>, Option<String>);
+
+/// One frame from its own lines (`lines[0]` is its atom count, at line `first` of the
+/// file, counted from 0, for messages).
+fn frame(path: &Path, lines: &[&str], first: usize, n: usize) -> Result<Parsed> {
+    let kv = key_values(lines[1]);
+    let raw = |keys: &[&str]| {
+        kv.iter()
+            .find(|(k, _)| keys.iter().any(|w| k.eq_ignore_ascii_case(w)))
+            .map(|(_, v)| v.clone())
+    };
+    let (time, step) = (raw(&["time"]), raw(&["step", "timestep"]));
+    let get = |k: &str| {
+        kv.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
+    };
+    let lat = get("Lattice").ok_or_else(|| {
+        parse_err(
+            path,
+            first + 2,
+            "no Lattice=\"...\": a periodic cell is needed".into(),
+        )
+    })?;
+    let v: Vec<f64> = lat
+        .split_ascii_whitespace()
+        .map(|t| t.parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            parse_err(
+                path,
+                first + 2,
+                format!("Lattice: expected 9 numbers, found {lat:?}"),
+            )
+        })?;
+    if v.len() != 9 || v.iter().any(|x| !x.is_finite()) {
+        return Err(parse_err(
+            path,
+            first + 2,
+            format!("Lattice: expected 9 finite numbers, found {lat:?}"),
+        ));
+    }
+    let cell = [[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]];
+    let inv = inverse(&cell);
+    if !inv.iter().flatten().all(|x| x.is_finite()) {
+        return Err(parse_err(
+            path,
+            first + 2,
+            "Lattice: the cell has zero volume".into(),
+        ));
+    }
+    let cols = columns(
+        path,
+        first + 2,
+        get("Properties").unwrap_or("species:S:1:pos:R:3"),
+    )?;
+    let mut species: Vec<String> = Vec::with_capacity(n);
+    let mut frac = Array2::<f32>::zeros((n, 3));
+    let mut vel = cols.vel.map(|_| Array2::<f32>::zeros((n, 3)));
+    // One token buffer per frame; species names stay borrowed from the text.
+    let mut toks: Vec<&str> = Vec::with_capacity(cols.width + 4);
+    for i in 0..n {
+        let line_no = first + 3 + i;
+        toks.clear();
+        toks.extend(lines[2 + i].split_ascii_whitespace());
+        if toks.len() < cols.width {
+            return Err(parse_err(
+                path,
+                line_no,
+                format!("expected {} columns, found {}", cols.width, toks.len()),
+            ));
+        }
+        species.push(toks[cols.species].to_string());
+        let num = |c: usize| -> Result<f64> {
+            match super::parse_f64(toks[c]) {
+                Some(x) if x.is_finite() => Ok(x),
+                _ => Err(parse_err(
                     path,
-                    s + 2,
-                    "no Lattice=\"...\": a periodic cell is needed".into(),
-                )
-            })?;
-            let v: Vec<f64> = lat
-                .split_ascii_whitespace()
-                .map(|t| t.parse::<f64>())
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| {
+                    line_no,
+                    format!(
+                        "column {}: expected a finite number, found {:?}",
+                        c + 1,
+                        toks[c]
+                    ),
+                )),
+            }
+        };
+        let r = [num(cols.pos)?, num(cols.pos + 1)?, num(cols.pos + 2)?];
+        for j in 0..3 {
+            frac[[i, j]] = (0..3).map(|k| r[k] * inv[k][j]).sum::<f64>() as f32;
+        }
+        if let (Some(v), Some((c, momenta))) = (vel.as_mut(), cols.vel) {
+            let scale = if momenta {
+                let m = atomic_mass(&species[i]).ok_or_else(|| {
                     parse_err(
                         path,
-                        s + 2,
-                        format!("Lattice: expected 9 numbers, found {lat:?}"),
+                        line_no,
+                        format!("momenta given but no mass known for {:?}", species[i]),
                     )
                 })?;
-            if v.len() != 9 || v.iter().any(|x| !x.is_finite()) {
-                return Err(parse_err(
-                    path,
-                    s + 2,
-                    format!("Lattice: expected 9 finite numbers, found {lat:?}"),
-                ));
+                1000.0 / (m * ASE_TIME_FS) // amu·Å/t_ASE -> Å/ps
+            } else {
+                1000.0 // Å/fs -> Å/ps
+            };
+            for j in 0..3 {
+                v[[i, j]] = (num(c + j)? * scale) as f32;
             }
-            let cell = [[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]];
-            let inv = inverse(&cell);
-            if !inv.iter().flatten().all(|x| x.is_finite()) {
-                return Err(parse_err(
-                    path,
-                    s + 2,
-                    "Lattice: the cell has zero volume".into(),
-                ));
-            }
-            let cols = columns(
-                path,
-                s + 2,
-                get("Properties").unwrap_or("species:S:1:pos:R:3"),
-            )?;
-            let mut species: Vec<&str> = Vec::with_capacity(n);
-            let mut frac = Array2::<f32>::zeros((n, 3));
-            let mut vel = cols.vel.map(|_| Array2::<f32>::zeros((n, 3)));
-            // One token buffer per frame; species names stay borrowed from the text.
-            let mut toks: Vec<&str> = Vec::with_capacity(cols.width + 4);
-            for i in 0..n {
-                let line_no = s + 3 + i;
-                toks.clear();
-                toks.extend(lines[line_no - 1].split_ascii_whitespace());
-                if toks.len() < cols.width {
-                    return Err(parse_err(
-                        path,
-                        line_no,
-                        format!("expected {} columns, found {}", cols.width, toks.len()),
-                    ));
-                }
-                species.push(toks[cols.species]);
-                let num = |c: usize| -> Result<f64> {
-                    match super::parse_f64(toks[c]) {
-                        Some(x) if x.is_finite() => Ok(x),
-                        _ => Err(parse_err(
-                            path,
-                            line_no,
-                            format!(
-                                "column {}: expected a finite number, found {:?}",
-                                c + 1,
-                                toks[c]
-                            ),
-                        )),
-                    }
-                };
-                let r = [num(cols.pos)?, num(cols.pos + 1)?, num(cols.pos + 2)?];
-                for j in 0..3 {
-                    frac[[i, j]] = (0..3).map(|k| r[k] * inv[k][j]).sum::<f64>() as f32;
-                }
-                if let (Some(v), Some((c, momenta))) = (vel.as_mut(), cols.vel) {
-                    let scale = if momenta {
-                        let m = atomic_mass(species[i]).ok_or_else(|| {
-                            parse_err(
-                                path,
-                                line_no,
-                                format!("momenta given but no mass known for {:?}", species[i]),
-                            )
-                        })?;
-                        1000.0 / (m * ASE_TIME_FS) // amu·Å/t_ASE -> Å/ps
-                    } else {
-                        1000.0 // Å/fs -> Å/ps
-                    };
-                    for j in 0..3 {
-                        v[[i, j]] = (num(c + j)? * scale) as f32;
-                    }
-                }
-            }
-            Ok((
-                Frame {
-                    species,
-                    frac,
-                    cell,
-                    vel,
-                },
-                time,
-                step,
-            ))
-        })
-        .collect();
-    let mut parsed = Vec::with_capacity(frames.len());
-    let mut raw = Vec::with_capacity(frames.len());
-    for r in frames {
-        let (f, time, step) = r?;
-        parsed.push(f);
-        raw.push((time, step));
+        }
     }
-    let clock = clock(path, &starts, raw)?;
-    Ok((assemble(path, parsed, &starts, notes)?, clock))
+    Ok((
+        Frame {
+            species,
+            frac,
+            cell,
+            vel,
+        },
+        time,
+        step,
+    ))
 }
 
 /// The `time=` and `step=` values of every frame (None where a frame lacks one), from
