@@ -87,10 +87,8 @@ pub struct MsdStream {
     shift: Vec<[f64; 3]>,
     summed: Vec<[f64; 3]>,
     volume_sum: f64,
-    scratch: Option<BufWriter<File>>,
-    /// Frames in each block of the scratch file, in order.
-    blocks: Vec<usize>,
-    row: Vec<f32>,
+    /// The selected atoms' displacements.
+    scratch: Option<SeriesScratch>,
 }
 
 /// A streamed MSD and what the run kept.
@@ -123,21 +121,7 @@ impl MsdStream {
             summed: Vec::new(),
             volume_sum: 0.0,
             scratch: None,
-            blocks: Vec::new(),
-            row: Vec::new(),
         }
-    }
-
-    fn scratch_file(&self) -> Result<File> {
-        let dir = self
-            .stream
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir);
-        tempfile::tempfile_in(&dir).map_err(|e| Error::Io {
-            path: dir.clone(),
-            source: std::io::Error::new(e.kind(), format!("cannot make a scratch file: {e}")),
-        })
     }
 
     /// Frames seen so far.
@@ -183,7 +167,7 @@ impl FrameSink for MsdStream {
                 ),
             )
         };
-        self.scratch = Some(BufWriter::with_capacity(1 << 20, self.scratch_file()?));
+        self.scratch = Some(SeriesScratch::new(&self.stream, self.sel.len())?);
         Ok(())
     }
 
@@ -250,19 +234,14 @@ impl FrameSink for MsdStream {
         }
         debug_assert_eq!(first_frame + tb, self.shift.len());
         // The selected atoms' displacements, atom-major within the block.
-        self.row.clear();
-        self.row.reserve(tb * self.sel.len() * 3);
-        for &a in &self.sel {
-            for f in 0..tb {
-                let at = (f * n + a) * 3;
-                self.row.extend_from_slice(&self.disp[at..at + 3]);
-            }
-        }
-        let w = self.scratch.as_mut().expect("opened in begin");
-        w.write_all(bytemuck::cast_slice(&self.row))
-            .map_err(|e| scratch_err(&self.stream, e))?;
-        self.blocks.push(tb);
-        Ok(())
+        let (disp, sel) = (&self.disp, &self.sel);
+        self.scratch
+            .as_mut()
+            .expect("opened in begin")
+            .push(tb, |f, j| {
+                let at = (f * n + sel[j]) * 3;
+                [disp[at], disp[at + 1], disp[at + 2]]
+            })
     }
 }
 
@@ -271,6 +250,107 @@ fn scratch_err(s: &StreamOptions, e: std::io::Error) -> Error {
         path: s.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
         source: std::io::Error::new(e.kind(), format!("scratch file: {e}")),
     }
+}
+
+/// Per-atom series of three floats a frame, kept on disk: written a block of frames at
+/// a time (atom-major within the block), read back by windows of atoms (one
+/// contiguous read per block).
+pub(crate) struct SeriesScratch {
+    stream: StreamOptions,
+    n_atoms: usize,
+    writer: Option<BufWriter<File>>,
+    file: Option<File>,
+    /// Frames in each block, in order.
+    blocks: Vec<usize>,
+    row: Vec<f32>,
+    bytes: Vec<u8>,
+}
+
+impl SeriesScratch {
+    pub(crate) fn new(stream: &StreamOptions, n_atoms: usize) -> Result<Self> {
+        Ok(SeriesScratch {
+            stream: stream.clone(),
+            n_atoms,
+            writer: Some(BufWriter::with_capacity(1 << 20, scratch_file(stream)?)),
+            file: None,
+            blocks: Vec::new(),
+            row: Vec::new(),
+            bytes: Vec::new(),
+        })
+    }
+
+    /// Append a block of `tb` frames: atom `j`'s values at frame `f` are `at(f, j)`.
+    pub(crate) fn push(&mut self, tb: usize, at: impl Fn(usize, usize) -> [f32; 3]) -> Result<()> {
+        self.row.clear();
+        self.row.reserve(tb * self.n_atoms * 3);
+        for j in 0..self.n_atoms {
+            for f in 0..tb {
+                self.row.extend_from_slice(&at(f, j));
+            }
+        }
+        let w = self.writer.as_mut().expect("written before it is read");
+        w.write_all(bytemuck::cast_slice(&self.row))
+            .map_err(|e| scratch_err(&self.stream, e))?;
+        self.blocks.push(tb);
+        Ok(())
+    }
+
+    /// Frames written so far, and the largest block.
+    pub(crate) fn frames(&self) -> usize {
+        self.blocks.iter().sum()
+    }
+
+    pub(crate) fn largest_block(&self) -> usize {
+        self.blocks.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Bytes on disk.
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.frames() * self.n_atoms * 12) as u64
+    }
+
+    /// Atoms `j0..j0 + wn`, every frame: `put(jj, frame, values)` for each.
+    pub(crate) fn read_window(
+        &mut self,
+        j0: usize,
+        wn: usize,
+        mut put: impl FnMut(usize, usize, [f32; 3]),
+    ) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            self.row = Vec::new();
+            self.file = Some(
+                w.into_inner()
+                    .map_err(|e| scratch_err(&self.stream, e.into_error()))?,
+            );
+        }
+        let file = self.file.as_mut().expect("made just above");
+        let (mut off, mut f0) = (0u64, 0usize);
+        for &tb in &self.blocks {
+            self.bytes.resize(wn * tb * 12, 0u8);
+            file.seek(SeekFrom::Start(off + (j0 * tb * 12) as u64))
+                .and_then(|_| file.read_exact(&mut self.bytes))
+                .map_err(|e| scratch_err(&self.stream, e))?;
+            let vals: &[f32] = bytemuck::cast_slice(&self.bytes);
+            for jj in 0..wn {
+                for f in 0..tb {
+                    let v = &vals[(jj * tb + f) * 3..(jj * tb + f) * 3 + 3];
+                    put(jj, f0 + f, [v[0], v[1], v[2]]);
+                }
+            }
+            off += (self.n_atoms * tb * 12) as u64;
+            f0 += tb;
+        }
+        Ok(())
+    }
+}
+
+/// A scratch file in the chosen folder, deleted when dropped.
+fn scratch_file(stream: &StreamOptions) -> Result<File> {
+    let dir = stream.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+    tempfile::tempfile_in(&dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        source: std::io::Error::new(e.kind(), format!("cannot make a scratch file: {e}")),
+    })
 }
 
 impl MsdStream {
@@ -283,9 +363,8 @@ impl MsdStream {
         fit_start_ps: Option<f64>,
     ) -> Result<StreamedMsd> {
         let t = self.shift.len();
-        // The first pass's buffers are done with.
+        // The first pass's buffer is done with.
         self.disp = Vec::new();
-        self.row = Vec::new();
         if t < 3 {
             return Err(invalid!(
                 "{}: {t} frames; an MSD needs at least 3",
@@ -297,50 +376,27 @@ impl MsdStream {
         let nl = lags.len();
         let axes = self.opts.axes;
         let chosen = |v: [f64; 3]| -> f64 { (0..3).filter(|&ax| axes.0[ax]).map(|ax| v[ax]).sum() };
-        let mut disp_file = self
-            .scratch
-            .take()
-            .expect("opened in begin")
-            .into_inner()
-            .map_err(|e| scratch_err(&self.stream, e.into_error()))?;
-        let disp_bytes = disp_file
-            .stream_position()
-            .map_err(|e| scratch_err(&self.stream, e))?;
+        let mut store = self.scratch.take().expect("opened in begin");
+        let disp_bytes = store.bytes();
         // Atoms per window: the window (T x W x 3 f64), the engine's output (W x L x 3
         // f64), the block read (W x block x 3 f32).
-        let block_max = self.blocks.iter().copied().max().unwrap_or(1);
-        let per_atom = (24 * t + 24 * nl + 12 * block_max) as u64;
+        let per_atom = (24 * t + 24 * nl + 12 * store.largest_block()) as u64;
         let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, ns);
         let windows = ns.div_ceil(w);
-        let mut curves = BufWriter::with_capacity(1 << 20, self.scratch_file()?);
+        let mut curves = BufWriter::with_capacity(1 << 20, scratch_file(&self.stream)?);
         let mut sum_axes = Array2::<f64>::zeros((nl, 3));
         let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
-        let mut bytes = Vec::new();
         // One window buffer for all windows (fresh pages cost more than the copy).
         let mut window = Array3::<f64>::zeros((t, w, 3));
         for j0 in (0..ns).step_by(w) {
             let wn = w.min(ns - j0);
             let mut u = window.slice_mut(ndarray::s![.., ..wn, ..]);
-            let (mut off, mut f0) = (0u64, 0usize);
-            for &tb in &self.blocks {
-                let len = wn * tb * 3 * 4;
-                bytes.resize(len, 0u8);
-                disp_file
-                    .seek(SeekFrom::Start(off + (j0 * tb * 12) as u64))
-                    .and_then(|_| disp_file.read_exact(&mut bytes))
-                    .map_err(|e| scratch_err(&self.stream, e))?;
-                let vals: &[f32] = bytemuck::cast_slice(&bytes);
-                for jj in 0..wn {
-                    for f in 0..tb {
-                        let s = &self.shift[f0 + f];
-                        for ax in 0..3 {
-                            u[[f0 + f, jj, ax]] = vals[(jj * tb + f) * 3 + ax] as f64 - s[ax];
-                        }
-                    }
+            let shift = &self.shift;
+            store.read_window(j0, wn, |jj, f, v| {
+                for ax in 0..3 {
+                    u[[f, jj, ax]] = v[ax] as f64 - shift[f][ax];
                 }
-                off += (ns * tb * 12) as u64;
-                f0 += tb;
-            }
+            })?;
             let per = engine.self_msd(u.view(), &lags)?; // W x L x 3
             let mut row = Vec::with_capacity(nl);
             for a in 0..wn {
