@@ -461,3 +461,73 @@ fn a_streamed_lammps_dump_gives_the_in_memory_msd() {
     .to_string();
     assert!(e.contains("timestep_fs"), "{e}");
 }
+
+/// The streamed VDOS is the in-memory one: from velocities in the file (ASE's
+/// momenta in walk.extxyz) and from finite differences of positions (the bundled
+/// XDATCAR), under budgets from one atom per window to all of them.
+#[test]
+fn a_streamed_vdos_is_the_in_memory_vdos() {
+    use superion::report::vdos::{vdos, vdos_streamed};
+    let engine = Engine::cpu();
+    let xyz = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(10),
+        },
+        ..Default::default()
+    };
+    for (path, ro, species) in [
+        (root().join("data/ase/walk.extxyz"), xyz, "Li"),
+        (bundled(), read_opts(FrameRange::default()), "Li"),
+    ] {
+        let traj = read_trajectory(&path, &ro).unwrap();
+        let m = vdos(&engine, &traj, &path, species).unwrap();
+        for budget in [1u64, 60_000, 1 << 30] {
+            let so = StreamOptions {
+                memory_bytes: budget,
+                scratch_dir: None,
+            };
+            let (s, got, info) = vdos_streamed(&path, &ro, species, &so).unwrap();
+            let what = format!("{} budget {budget}", path.display());
+            assert!(got.streamed, "{what}");
+            if budget == 1 {
+                assert_eq!(info.window_atoms, 1, "{what}");
+            }
+            assert_eq!(s.notes, m.notes, "{what}");
+            assert_eq!(s.dos.freqs_thz, m.dos.freqs_thz, "{what}");
+            let peak = m.dos.total.iter().cloned().fold(0.0, f64::max);
+            for (a, b) in s.dos.total.iter().zip(&m.dos.total) {
+                assert!((a - b).abs() <= 1e-9 * peak, "{what}: {a} vs {b}");
+            }
+            for (p, q) in s.dos.projections.iter().zip(&m.dos.projections) {
+                assert_eq!((&p.element, &p.sites), (&q.element, &q.sites), "{what}");
+                for (a, b) in p.density.iter().zip(&q.density) {
+                    assert!((a - b).abs() <= 1e-9 * peak, "{what}");
+                }
+            }
+            for ((k1, v1), (k2, v2)) in s.descriptors.columns.iter().zip(&m.descriptors.columns) {
+                assert_eq!(k1, k2);
+                if let (
+                    superion::phonon::descriptors::Value::Num(a),
+                    superion::phonon::descriptors::Value::Num(b),
+                ) = (v1, v2)
+                {
+                    assert!(
+                        (a - b).abs() <= 1e-8 * (1.0 + b.abs()),
+                        "{what}: {k1} {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+    let e = vdos_streamed(
+        &bundled(),
+        &read_opts(FrameRange::default()),
+        "Na",
+        &StreamOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("no Na atoms"), "{e}");
+}

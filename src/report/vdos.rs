@@ -5,10 +5,12 @@ use std::path::Path;
 
 use crate::compute::Engine;
 use crate::error::Result;
+use crate::io::traj_input::{Streamed, TrajReadOptions, stream_trajectory};
 use crate::io::{fmt_f64, write_atomic, write_csv};
 use crate::materials::row_json;
 use crate::phonon::Dos;
 use crate::phonon::descriptors::{FeatureOptions, FeatureRow, features};
+use crate::traj::stream::{StreamOptions, StreamRunInfo, VdosStream};
 use crate::traj::{Trajectory, vdos};
 use crate::{invalid, plot};
 
@@ -29,19 +31,62 @@ pub struct VdosReport {
 pub fn vdos(engine: &Engine, traj: &Trajectory, file: &Path, species: &str) -> Result<VdosReport> {
     traj.indices_of(species)?;
     let (dos, notes) = vdos::vdos(engine, traj)?;
+    describe(dos, file, species, notes)
+}
+
+/// [`vdos`] of the trajectory in `file`, streamed (see `crate::traj::stream`): the
+/// file is never held whole. Also how it was read and how the atoms were split.
+pub fn vdos_streamed(
+    file: &Path,
+    read: &TrajReadOptions,
+    species: &str,
+    stream: &StreamOptions,
+) -> Result<(VdosReport, Streamed, StreamRunInfo)> {
+    let mut sink = VdosStream::new(stream, file);
+    let got = stream_trajectory(file, read, &mut sink)?;
+    let (dos, notes, info) = sink.finish(got.dt_ps)?;
+    if !dos.species.iter().any(|s| s == species) {
+        let mut present: Vec<&String> = Vec::new();
+        for s in &dos.species {
+            if !present.contains(&s) {
+                present.push(s);
+            }
+        }
+        return Err(invalid!(
+            "{}: no {species} atoms (species here: {})",
+            file.display(),
+            present
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let r = describe(dos, file, species, notes)?;
+    Ok((r, got, info))
+}
+
+/// The descriptors of `species` in `dos`, and the report.
+fn describe(dos: Dos, file: &Path, species: &str, notes: Vec<String>) -> Result<VdosReport> {
     let opts = FeatureOptions {
         elements: vec![species.to_string()],
         ..Default::default()
     };
     let row = features(&dos, &opts)?;
     let json = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row)});
+    let mut species_list: Vec<String> = Vec::new();
+    for s in &dos.species {
+        if !species_list.contains(s) {
+            species_list.push(s.clone());
+        }
+    }
     Ok(VdosReport {
         dos,
         species: species.to_string(),
         descriptors: row,
         notes,
         json,
-        species_list: traj.species_list(),
+        species_list,
     })
 }
 

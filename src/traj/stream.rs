@@ -26,6 +26,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Array3, ArrayView3};
+use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
 use super::diffusion;
@@ -346,7 +347,10 @@ impl SeriesScratch {
 
 /// A scratch file in the chosen folder, deleted when dropped.
 fn scratch_file(stream: &StreamOptions) -> Result<File> {
-    let dir = stream.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = stream
+        .scratch_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
     tempfile::tempfile_in(&dir).map_err(|e| Error::Io {
         path: dir.clone(),
         source: std::io::Error::new(e.kind(), format!("cannot make a scratch file: {e}")),
@@ -469,6 +473,208 @@ impl MsdStream {
             scratch_bytes: disp_bytes + curve_bytes,
             window_atoms: w,
             windows,
+        })
+    }
+}
+
+/// The vibrational DOS's frame sink: every atom's velocities (from the file) or
+/// unwrapped displacements (for finite differences, as `crate::traj::vdos::vdos`
+/// takes them) go to a scratch store as the frames arrive; then each atom's VACF is
+/// computed by windows of atoms within the memory budget and summed per species.
+/// The numbers are those of the in-memory VDOS up to the order of the sum over atoms.
+pub struct VdosStream {
+    stream: StreamOptions,
+    source: PathBuf,
+    species: Vec<String>,
+    /// Whether the file has velocities (decided by the first block).
+    velocities: Option<bool>,
+    scan: Option<UnwrapScan>,
+    disp: Vec<f32>,
+    store: Option<SeriesScratch>,
+}
+
+impl VdosStream {
+    pub fn new(stream: &StreamOptions, source: &Path) -> Self {
+        VdosStream {
+            stream: stream.clone(),
+            source: source.to_path_buf(),
+            species: Vec::new(),
+            velocities: None,
+            scan: None,
+            disp: Vec::new(),
+            store: None,
+        }
+    }
+
+    /// The VDOS of the frames streamed, `dt_ps` apart, and notes on how it was made.
+    pub fn finish(
+        mut self,
+        dt_ps: f64,
+    ) -> Result<(crate::phonon::Dos, Vec<String>, StreamRunInfo)> {
+        use super::vdos::{atom_vacf, check_samples, dos_from_vacf};
+        let mut store = self
+            .store
+            .take()
+            .ok_or_else(|| invalid!("{}: no frames", self.source.display()))?;
+        self.disp = Vec::new();
+        let frames = store.frames();
+        let from_file = self.velocities == Some(true);
+        let t = if from_file {
+            frames
+        } else {
+            frames.saturating_sub(1)
+        };
+        if !from_file && frames < 2 {
+            return Err(invalid!(
+                "{}: a velocity needs at least 2 frames",
+                self.source.display()
+            ));
+        }
+        check_samples(&self.source, t)?;
+        let notes = vec![if from_file {
+            "velocities read from the file".to_string()
+        } else {
+            format!(
+                "velocities from finite differences of positions {dt_ps} ps apart: frequencies above {:.2} THz alias",
+                0.5 / dt_ps
+            )
+        }];
+        let mut species: Vec<String> = Vec::new();
+        for s in &self.species {
+            if !species.contains(s) {
+                species.push(s.clone());
+            }
+        }
+        let atoms_of: Vec<Vec<usize>> = species
+            .iter()
+            .map(|s| {
+                (0..self.species.len())
+                    .filter(|&a| self.species[a] == *s)
+                    .collect()
+            })
+            .collect();
+        let kind: Vec<usize> = self
+            .species
+            .iter()
+            .map(|s| species.iter().position(|x| x == s).unwrap_or(0))
+            .collect();
+        let n = self.species.len();
+        // Per atom: the frames read (T x 3 f32), its velocities (T x 3 f64) and its
+        // VACF (T f64), with the FFT's buffers on top.
+        let per_atom = (12 * frames + 24 * t + 8 * t + 12 * store.largest_block()) as u64;
+        let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, n.max(1));
+        let windows = n.div_ceil(w);
+        let mut vacf = vec![vec![0.0f64; t]; species.len()];
+        let mut raw = ndarray::Array3::<f32>::zeros((w, frames, 3));
+        let bar = crate::progress::bar(n as u64, "VACF by atom windows");
+        for j0 in (0..n).step_by(w) {
+            let wn = w.min(n - j0);
+            store.read_window(j0, wn, |jj, f, v| {
+                for ax in 0..3 {
+                    raw[[jj, f, ax]] = v[ax];
+                }
+            })?;
+            let per: Vec<Vec<f64>> = (0..wn)
+                .into_par_iter()
+                .map_init(RealFftPlanner::<f64>::new, |planner, jj| {
+                    let r = raw.index_axis(ndarray::Axis(0), jj);
+                    let vel = if from_file {
+                        r.mapv(|x| x as f64)
+                    } else {
+                        ndarray::Array2::from_shape_fn((t, 3), |(f, ax)| {
+                            (r[[f + 1, ax]] - r[[f, ax]]) as f64 / dt_ps
+                        })
+                    };
+                    atom_vacf(vel.view(), planner)
+                })
+                .collect();
+            for (jj, c) in per.iter().enumerate() {
+                let sum = &mut vacf[kind[j0 + jj]];
+                for (o, x) in sum.iter_mut().zip(c) {
+                    *o += x;
+                }
+            }
+            bar.inc(wn as u64);
+        }
+        bar.finish_and_clear();
+        let dos = dos_from_vacf(
+            &self.source,
+            &self.species,
+            &species,
+            &atoms_of,
+            &vacf,
+            dt_ps,
+        )?;
+        let info = StreamRunInfo {
+            scratch_bytes: store.bytes(),
+            window_atoms: w,
+            windows,
+        };
+        Ok((dos, notes, info))
+    }
+}
+
+/// What a streamed analysis kept and how it split the atoms.
+#[derive(Debug, Clone)]
+pub struct StreamRunInfo {
+    pub scratch_bytes: u64,
+    pub window_atoms: usize,
+    pub windows: usize,
+}
+
+impl FrameSink for VdosStream {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.species = species.to_vec();
+        self.store = Some(SeriesScratch::new(&self.stream, species.len())?);
+        Ok(())
+    }
+
+    fn frames(
+        &mut self,
+        frac: &[f32],
+        cells: &[[[f64; 3]; 3]],
+        velocities: Option<&[f32]>,
+    ) -> Result<()> {
+        let (n, tb) = (self.species.len(), cells.len());
+        if tb == 0 {
+            return Ok(());
+        }
+        let has = velocities.is_some();
+        if *self.velocities.get_or_insert(has) != has {
+            return Err(invalid!(
+                "{}: velocities in some frames and not in others",
+                self.source.display()
+            ));
+        }
+        let store = self.store.as_mut().expect("begun");
+        if let Some(v) = velocities {
+            return store.push(tb, |f, j| {
+                let at = (f * n + j) * 3;
+                [v[at], v[at + 1], v[at + 2]]
+            });
+        }
+        // Unwrapped displacements, every step taken as the minimum image (long steps
+        // are not counted: the in-memory VDOS does not either).
+        let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
+        let view = FracTrajectory {
+            frac: ArrayView3::from_shape((tb, n, 3), frac)
+                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
+            cells: cells32.view(),
+        };
+        view.validate()
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        let scan = self
+            .scan
+            .get_or_insert_with(|| UnwrapScan::new(n, f32::INFINITY));
+        self.disp.resize(tb * n * 3, 0.0);
+        let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut self.disp[..])
+            .map_err(|e| invalid!("{e}"))?;
+        scan.advance(&view, out)
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        let disp = &self.disp;
+        store.push(tb, |f, j| {
+            let at = (f * n + j) * 3;
+            [disp[at], disp[at + 1], disp[at + 2]]
         })
     }
 }

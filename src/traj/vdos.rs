@@ -51,16 +51,7 @@ pub fn vdos(engine: &Engine, traj: &Trajectory) -> Result<(Dos, Vec<String>)> {
         }
     };
     let t = vel.shape()[0];
-    if t < 8 {
-        return Err(invalid!(
-            "{}: {t} velocity samples; a vibrational DOS needs at least 8",
-            traj.source.display()
-        ));
-    }
-    let max_lag = t / 2;
-    let n_freq = max_lag + 1;
-    let tau_max = max_lag as f64 * dt;
-    let freqs: Vec<f64> = (0..n_freq).map(|k| k as f64 / (2.0 * tau_max)).collect();
+    check_samples(&traj.source, t)?;
     let species = traj.species_list();
     let atoms_of: Vec<Vec<usize>> = species
         .iter()
@@ -73,14 +64,7 @@ pub fn vdos(engine: &Engine, traj: &Trajectory) -> Result<(Dos, Vec<String>)> {
             atoms
                 .par_iter()
                 .map_init(RealFftPlanner::<f64>::new, |planner, &a| {
-                    let mut c = vec![0.0; t];
-                    for ax in 0..3 {
-                        let v = vel.slice(ndarray::s![.., a, ax]).to_vec();
-                        for (o, x) in c.iter_mut().zip(autocorrelation(&v, &v, planner)) {
-                            *o += x;
-                        }
-                    }
-                    c
+                    atom_vacf(vel.slice(ndarray::s![.., a, ..]), planner)
                 })
                 .reduce(
                     || vec![0.0; t],
@@ -88,9 +72,55 @@ pub fn vdos(engine: &Engine, traj: &Trajectory) -> Result<(Dos, Vec<String>)> {
                 )
         })
         .collect();
+    let dos = dos_from_vacf(&traj.source, &traj.species, &species, &atoms_of, &vacf, dt)?;
+    Ok((dos, notes))
+}
+
+/// A vibrational DOS needs at least 8 velocity samples.
+pub(crate) fn check_samples(source: &std::path::Path, t: usize) -> Result<()> {
+    if t < 8 {
+        return Err(invalid!(
+            "{}: {t} velocity samples; a vibrational DOS needs at least 8",
+            source.display()
+        ));
+    }
+    Ok(())
+}
+
+/// One atom's VACF summed over the axes, all lags, from its velocities (T x 3).
+pub(crate) fn atom_vacf(
+    v: ndarray::ArrayView2<f64>,
+    planner: &mut RealFftPlanner<f64>,
+) -> Vec<f64> {
+    let t = v.nrows();
+    let mut c = vec![0.0; t];
+    for ax in 0..3 {
+        let x = v.column(ax).to_vec();
+        for (o, y) in c.iter_mut().zip(autocorrelation(&x, &x, planner)) {
+            *o += y;
+        }
+    }
+    c
+}
+
+/// The DOS from the VACF summed over the atoms of each species (`vacf[s]`, lags
+/// 0..T), `dt` ps apart: tapered, cosine-transformed, 3 modes per atom each.
+pub(crate) fn dos_from_vacf(
+    source: &std::path::Path,
+    all_species: &[String],
+    species: &[String],
+    atoms_of: &[Vec<usize>],
+    vacf: &[Vec<f64>],
+    dt: f64,
+) -> Result<Dos> {
+    let t = vacf.first().map_or(0, Vec::len);
+    let max_lag = t / 2;
+    let n_freq = max_lag + 1;
+    let tau_max = max_lag as f64 * dt;
+    let freqs: Vec<f64> = (0..n_freq).map(|k| k as f64 / (2.0 * tau_max)).collect();
     let mut projections = Vec::new();
     let mut total = vec![0.0; n_freq];
-    for ((sp, atoms), c) in species.iter().zip(&atoms_of).zip(&vacf) {
+    for ((sp, atoms), c) in species.iter().zip(atoms_of).zip(vacf) {
         let g: Vec<f64> = freqs
             .par_iter()
             .map(|&f| {
@@ -120,20 +150,19 @@ pub fn vdos(engine: &Engine, traj: &Trajectory) -> Result<(Dos, Vec<String>)> {
             density,
         });
     }
-    let id = traj
-        .source
+    let id = source
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut dos = Dos {
         id,
-        source: traj.source.clone(),
+        source: source.to_path_buf(),
         freqs_thz: freqs,
         total,
         projections,
-        species: traj.species.clone(),
+        species: all_species.to_vec(),
         warnings: Vec::new(),
     };
     dos.validate()?;
-    Ok((dos, notes))
+    Ok(dos)
 }

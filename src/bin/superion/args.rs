@@ -452,6 +452,15 @@ pub enum TrajCommand {
         /// Print the descriptors as JSON on standard output.
         #[arg(long)]
         json: bool,
+        /// Stream the trajectory instead of holding it, with this much memory for the
+        /// per-atom windows (e.g. 512M, 2G). Automatic for trajectory files of 1 GB or
+        /// more (256 MB gzipped), with 512M.
+        #[arg(long, value_parser = byte_size)]
+        memory: Option<u64>,
+        /// Folder for the scratch files of a streamed run (default: the system's
+        /// temporary folder); they are deleted at the end.
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
 }
 

@@ -36,12 +36,34 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             species,
             out,
             json,
+            memory,
+            scratch,
         } => {
             let read = read.options()?;
             let engine = Engine::new(backend)?;
-            let traj = read_trajectory(&file, &read)?;
-            let r = report::vdos::vdos(&engine, &traj, &file, &species)?;
-            for n in traj.notes.iter().chain(&r.notes) {
+            let (r, read_notes) = if memory.is_some() || scratch.is_some() || large_file(&file) {
+                let so = superion::traj::stream::StreamOptions {
+                    memory_bytes: memory.unwrap_or(512 << 20),
+                    scratch_dir: scratch,
+                };
+                let (r, got, info) = report::vdos::vdos_streamed(&file, &read, &species, &so)?;
+                let mut notes = got.notes;
+                notes.push(format!(
+                    "streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
+                    if got.streamed { "" } else { " (after reading the file whole)" },
+                    got.frames,
+                    info.windows,
+                    info.window_atoms,
+                    so.memory_bytes >> 20,
+                    info.scratch_bytes >> 20
+                ));
+                (r, notes)
+            } else {
+                let traj = read_trajectory(&file, &read)?;
+                let r = report::vdos::vdos(&engine, &traj, &file, &species)?;
+                (r, traj.notes)
+            };
+            for n in read_notes.iter().chain(&r.notes) {
                 eprintln!("superion: {}", crate::flags(n));
             }
             if json {
