@@ -86,16 +86,9 @@ pub fn stream(
     let mut n_atoms: Option<usize> = None;
     let mut complete = 0usize;
     let mut notes = Vec::new();
-    let blank = |l: &str| l.trim().is_empty();
     loop {
-        // The end: nothing but blank lines left; a blank line before more text is
-        // reported where the next frame should start.
-        let mut first_blank = None;
-        while src.peek()?.is_some_and(blank) {
-            let i = src.take(None)?;
-            first_blank = first_blank.or(i);
-        }
-        if src.peek()?.is_none() {
+        let (at_end, first_blank) = src.skip_blank()?;
+        if at_end {
             break;
         }
         if let Some(i) = first_blank {

@@ -61,6 +61,18 @@ impl<'a> LineStream<'a> {
         Ok(self.have.then_some(self.buf.as_str()))
     }
 
+    /// Skip blank lines: whether the file ends here (nothing but blank lines left),
+    /// and the index of the first blank line skipped (a blank line before more text
+    /// is reported where the next frame should start).
+    pub(crate) fn skip_blank(&mut self) -> Result<(bool, Option<usize>)> {
+        let mut first = None;
+        while self.peek()?.is_some_and(|l| l.trim().is_empty()) {
+            let i = self.take(None)?;
+            first = first.or(i);
+        }
+        Ok((self.peek()?.is_none(), first))
+    }
+
     /// Take the next line, appending it to `keep` when given; its index, or None at
     /// the end.
     pub(crate) fn take(&mut self, keep: Option<&mut ChunkLines>) -> Result<Option<usize>> {

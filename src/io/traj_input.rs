@@ -83,14 +83,20 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     )))
 }
 
-/// Read `path` and settle its time step.
-pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory> {
+/// An error naming `path` when it is not a file.
+fn must_exist(path: &Path) -> Result<()> {
     if !path.is_file() {
         return Err(Error::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
         });
     }
+    Ok(())
+}
+
+/// Read `path` and settle its time step.
+pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory> {
+    must_exist(path)?;
     let format = match opts.format {
         Some(f) => f,
         None => detect(path)?,
@@ -218,12 +224,7 @@ pub fn stream_trajectory(
     opts: &TrajReadOptions,
     sink: &mut dyn FrameSink,
 ) -> Result<Streamed> {
-    if !path.is_file() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
-        });
-    }
+    must_exist(path)?;
     let format = match opts.format {
         Some(f) => f,
         None => detect(path)?,
@@ -248,49 +249,45 @@ pub fn stream_trajectory(
             notes,
         });
     }
-    if format == TrajFormat::Lammps {
-        if opts.time.timestep_fs.is_none() {
-            // The step is not in the file: say so before reading it.
-            settle_time(path, format, opts, None, None)?;
+    // LAMMPS dumps and extended XYZ: the stride (or the time) may come from the
+    // frames, so the time is settled after reading.
+    let streamed = match format {
+        TrajFormat::Lammps => {
+            if opts.time.timestep_fs.is_none() {
+                // The step is not in the file: say so before reading it.
+                settle_time(path, format, opts, None, None)?;
+            }
+            let end = super::lammps::stream(
+                path,
+                &opts.type_map,
+                opts.allow_truncated,
+                opts.frames,
+                super::lammps::CHUNK_LINES,
+                sink,
+            )?;
+            let frames = end.steps.len();
+            Some((
+                frames,
+                Some((end.steps, "TIMESTEP values")),
+                None,
+                end.notes,
+            ))
         }
-        let end = super::lammps::stream(
-            path,
-            &opts.type_map,
-            opts.allow_truncated,
-            opts.frames,
-            super::lammps::CHUNK_LINES,
-            sink,
-        )?;
-        let frames = end.steps.len();
-        let (dt_ps, note) = settle_time(
-            path,
-            format,
-            opts,
-            Some((end.steps, "TIMESTEP values")),
-            None,
-        )?;
-        let mut notes = end.notes;
-        notes.push(note);
-        return Ok(Streamed {
-            dt_ps,
-            frames,
-            streamed: true,
-            notes,
-        });
-    }
-    if format == TrajFormat::Xyz {
-        // The time may come from the file's time= values: settled after reading.
-        let end = super::xyz::stream(
-            path,
-            opts.allow_truncated,
-            opts.frames,
-            super::xyz::CHUNK_LINES,
-            sink,
-        )?;
-        let frames = end.frames;
-        let steps = end.clock.step.map(|s| (s, "step= values"));
-        let (dt_ps, note) = settle_time(path, format, opts, steps, end.clock.time_fs)?;
-        let mut notes = end.notes;
+        TrajFormat::Xyz => {
+            let end = super::xyz::stream(
+                path,
+                opts.allow_truncated,
+                opts.frames,
+                super::xyz::CHUNK_LINES,
+                sink,
+            )?;
+            let steps = end.clock.step.map(|s| (s, "step= values"));
+            Some((end.frames, steps, end.clock.time_fs, end.notes))
+        }
+        _ => None,
+    };
+    if let Some((frames, steps, time_fs, mut notes)) = streamed {
+        let (dt_ps, note) = settle_time(path, format, opts, steps, time_fs)?;
         notes.push(note);
         return Ok(Streamed {
             dt_ps,

@@ -267,14 +267,8 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
             let mut truncated = None;
             let blank = |l: &str| l.trim().is_empty();
             loop {
-                // The end: nothing but blank lines left. A blank line followed by more text is
-                // reported where the next frame should start.
-                let mut first_blank = None;
-                while src.peek()?.is_some_and(blank) {
-                    let i = src.take(None)?;
-                    first_blank = first_blank.or(i);
-                }
-                if src.peek()?.is_none() {
+                let (at_end, first_blank) = src.skip_blank()?;
+                if at_end {
                     break;
                 }
                 let keep = range.contains(complete);

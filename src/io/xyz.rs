@@ -153,7 +153,6 @@ pub fn stream(
     let mut n_atoms: Option<usize> = None;
     let mut complete = 0usize;
     let mut notes = Vec::new();
-    let blank = |l: &str| l.trim().is_empty();
     let mut hand_over = |chunk: &ChunkLines,
                          located: &[(usize, usize)],
                          n: usize,
@@ -176,12 +175,8 @@ pub fn stream(
         out.hand_over(path, frames, sink)
     };
     loop {
-        let mut first_blank = None;
-        while src.peek()?.is_some_and(blank) {
-            let i = src.take(None)?;
-            first_blank = first_blank.or(i);
-        }
-        if src.peek()?.is_none() {
+        let (at_end, first_blank) = src.skip_blank()?;
+        if at_end {
             break;
         }
         let start = first_blank.unwrap_or(src.next);

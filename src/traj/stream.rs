@@ -195,20 +195,9 @@ impl FrameSink for MsdStream {
             self.long_step_a = self.opts.long_step_a.unwrap_or((width / 4.0) as f32);
             self.scan = Some(UnwrapScan::new(n, self.long_step_a));
         }
-        let view = FracTrajectory {
-            frac: ArrayView3::from_shape((tb, n, 3), frac)
-                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
-            cells: cells32.view(),
-        };
-        view.validate()
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
-        self.disp.resize(tb * n * 3, 0.0);
-        let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut self.disp[..])
-            .map_err(|e| invalid!("{e}"))?;
         let scan = self.scan.as_mut().expect("made above");
         let first_frame = scan.frames();
-        scan.advance(&view, out)
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        unwrap_block(scan, &self.source, frac, &cells32, &mut self.disp)?;
         // Drift and summed displacement per frame, as `msd::selected_displacements`.
         for f in 0..tb {
             let d = &self.disp[f * n * 3..(f + 1) * n * 3];
@@ -244,6 +233,31 @@ impl FrameSink for MsdStream {
                 [disp[at], disp[at + 1], disp[at + 2]]
             })
     }
+}
+
+/// Unwrap the next block of frames (`frac` flat, frames × atoms × 3; a cell per frame)
+/// into `disp`, continuing `scan`.
+fn unwrap_block(
+    scan: &mut UnwrapScan,
+    source: &Path,
+    frac: &[f32],
+    cells: &Array3<f32>,
+    disp: &mut Vec<f32>,
+) -> Result<()> {
+    let tb = cells.shape()[0];
+    let n = frac.len() / (3 * tb.max(1));
+    let view = FracTrajectory {
+        frac: ArrayView3::from_shape((tb, n, 3), frac)
+            .map_err(|e| invalid!("{}: {e}", source.display()))?,
+        cells: cells.view(),
+    };
+    view.validate()
+        .map_err(|e| invalid!("{}: {e}", source.display()))?;
+    disp.resize(tb * n * 3, 0.0);
+    let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut disp[..])
+        .map_err(|e| invalid!("{e}"))?;
+    scan.advance(&view, out)
+        .map_err(|e| invalid!("{}: {e}", source.display()))
 }
 
 fn scratch_err(s: &StreamOptions, e: std::io::Error) -> Error {
@@ -656,21 +670,10 @@ impl FrameSink for VdosStream {
         // Unwrapped displacements, every step taken as the minimum image (long steps
         // are not counted: the in-memory VDOS does not either).
         let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
-        let view = FracTrajectory {
-            frac: ArrayView3::from_shape((tb, n, 3), frac)
-                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
-            cells: cells32.view(),
-        };
-        view.validate()
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
         let scan = self
             .scan
             .get_or_insert_with(|| UnwrapScan::new(n, f32::INFINITY));
-        self.disp.resize(tb * n * 3, 0.0);
-        let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut self.disp[..])
-            .map_err(|e| invalid!("{e}"))?;
-        scan.advance(&view, out)
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        unwrap_block(scan, &self.source, frac, &cells32, &mut self.disp)?;
         let disp = &self.disp;
         store.push(tb, |f, j| {
             let at = (f * n + j) * 3;
