@@ -362,6 +362,45 @@ fn stack_frames(
     Trajectory::from_arrays(p3.readonly(), &c3, species, dt, source)
 }
 
+/// The reading options of `read_trajectory` and `msd_file`.
+#[allow(clippy::too_many_arguments)]
+fn read_options(
+    timestep_fs: Option<f64>,
+    stride: Option<usize>,
+    format: Option<&str>,
+    type_map: Option<std::collections::HashMap<String, String>>,
+    start: usize,
+    stop: Option<usize>,
+    every: usize,
+    topology: Option<PathBuf>,
+) -> PyResult<superion::io::traj_input::TrajReadOptions> {
+    use superion::io::traj_input::{FrameRange, TrajFormat, TrajReadOptions};
+    let format = match format {
+        None => None,
+        Some("xdatcar") => Some(TrajFormat::Xdatcar),
+        Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
+        Some("lammps") => Some(TrajFormat::Lammps),
+        Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
+        Some("dcd") => Some(TrajFormat::Dcd),
+        Some(o) => {
+            return Err(InputError::new_err(format!(
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj' or 'dcd'"
+            )));
+        }
+    };
+    Ok(TrajReadOptions {
+        format,
+        time: superion::traj::TimeStep {
+            timestep_fs,
+            stride,
+        },
+        allow_truncated: false,
+        type_map: type_map.unwrap_or_default(),
+        frames: FrameRange { start, stop, every },
+        topology,
+    })
+}
+
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
 /// LAMMPS dump, ASE .traj, DCD (its atoms named by `topology`: a LAMMPS data file or any
 /// trajectory superion reads); gzip-transparent. `start`, `stop`, `every` choose frames as a Python
@@ -381,32 +420,19 @@ fn read_trajectory(
     every: usize,
     topology: Option<PathBuf>,
 ) -> PyResult<Trajectory> {
-    use superion::io::traj_input::{FrameRange, TrajFormat, TrajReadOptions, read_trajectory};
-    let format = match format {
-        None => None,
-        Some("xdatcar") => Some(TrajFormat::Xdatcar),
-        Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
-        Some("lammps") => Some(TrajFormat::Lammps),
-        Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
-        Some("dcd") => Some(TrajFormat::Dcd),
-        Some(o) => {
-            return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj' or 'dcd'"
-            )));
-        }
-    };
-    let opts = TrajReadOptions {
+    let opts = read_options(
+        timestep_fs,
+        stride,
         format,
-        time: superion::traj::TimeStep {
-            timestep_fs,
-            stride,
-        },
-        allow_truncated: false,
-        type_map: type_map.unwrap_or_default(),
-        frames: FrameRange { start, stop, every },
+        type_map,
+        start,
+        stop,
+        every,
         topology,
-    };
-    let t = interruptible(py, move || read_trajectory(&path, &opts))?;
+    )?;
+    let t = interruptible(py, move || {
+        superion::io::traj_input::read_trajectory(&path, &opts)
+    })?;
     Ok(Trajectory { inner: Arc::new(t) })
 }
 
@@ -577,6 +603,68 @@ fn msd(
     })
 }
 
+/// MSD and D of `species` in the trajectory file `path`, streamed (as `superion traj
+/// msd --memory`): the file is never held whole, the per-atom MSD is computed by
+/// windows of atoms within `memory` bytes, scratch files go to `scratch` (default: the
+/// system's temporary folder). The same numbers as `msd(read_trajectory(path), ...)`.
+#[pyfunction]
+#[pyo3(signature = (path, species="Li", timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, memory=536870912, scratch=None, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn msd_file(
+    py: Python<'_>,
+    path: PathBuf,
+    species: &str,
+    timestep_fs: Option<f64>,
+    stride: Option<usize>,
+    format: Option<&str>,
+    type_map: Option<std::collections::HashMap<String, String>>,
+    topology: Option<PathBuf>,
+    start: usize,
+    stop: Option<usize>,
+    every: usize,
+    start_ps: Option<f64>,
+    axes: &str,
+    drift: bool,
+    memory: u64,
+    scratch: Option<PathBuf>,
+    backend: &str,
+) -> PyResult<MsdResult> {
+    let read = read_options(
+        timestep_fs,
+        stride,
+        format,
+        type_map,
+        start,
+        stop,
+        every,
+        topology,
+    )?;
+    let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
+    let engine = engine(backend)?;
+    let opts = superion::traj::msd::MsdOptions {
+        species: species.to_string(),
+        drift_correction: drift,
+        lags: superion::traj::msd::LagGrid::All,
+        long_step_a: None,
+        axes,
+    };
+    let stream = superion::traj::stream::StreamOptions {
+        memory_bytes: memory,
+        scratch_dir: scratch,
+    };
+    let (m, f) = interruptible(py, move || {
+        let mut sink = superion::traj::stream::MsdStream::new(&opts, &stream, &path);
+        let got = superion::io::traj_input::stream_trajectory(&path, &read, &mut sink)?;
+        let m = sink.finish(&engine, got.dt_ps, start_ps)?.msd;
+        let f = superion::traj::diffusion::fit(&m, start_ps)?;
+        Ok((m, f))
+    })?;
+    Ok(MsdResult {
+        msd: Arc::new(m),
+        fit: Arc::new(f),
+    })
+}
+
 /// Jumps or hops of one species (as `superion traj hops`).
 #[pyclass(frozen, module = "superion._superion")]
 pub struct HopsResult {
@@ -690,7 +778,9 @@ impl HopsResult {
     fn write(&self, py: Python<'_>, folder: PathBuf) -> PyResult<Vec<String>> {
         let h = self.hops.clone();
         let s = self.summary.clone();
-        interruptible(py, move || superion::report::hops::write_outputs(&h, &folder, &s))
+        interruptible(py, move || {
+            superion::report::hops::write_outputs(&h, &folder, &s)
+        })
     }
 
     /// The events as a pandas DataFrame (pandas imported only here).
@@ -1036,6 +1126,7 @@ fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HopsResult>()?;
     m.add_function(wrap_pyfunction!(read_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(msd, m)?)?;
+    m.add_function(wrap_pyfunction!(msd_file, m)?)?;
     m.add_function(wrap_pyfunction!(hops, m)?)?;
     m.add_function(wrap_pyfunction!(phonon_features, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans, m)?)?;

@@ -26,6 +26,7 @@ from ._superion import (  # noqa: F401
     __version__,
     hops,
     msd,
+    msd_file,
     read_trajectory,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "Trajectory",
     "read_trajectory",
     "msd",
+    "msd_file",
     "hops",
     "phonon_features",
     "KMeans",

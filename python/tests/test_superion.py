@@ -380,3 +380,19 @@ def test_a_lammps_dcd_reads_with_its_topology():
         assert np.abs((f - np.round(f)) @ cell).max() < 3e-4
     with pytest.raises(superion.InputError, match="topology"):
         superion.read_trajectory(d / "walk.dcd", timestep_fs=1)
+
+
+def test_msd_file_streams_with_the_in_memory_numbers(traj, tmp_path):
+    """msd_file reads the trajectory as a stream (atom windows within `memory`,
+    scratch in `scratch`) and gives msd(read_trajectory(...))'s numbers."""
+    whole = superion.msd(traj, "Li", backend="cpu")
+    s = superion.msd_file(XDATCAR, "Li", timestep_fs=2, stride=50, memory=1 << 16,
+                          scratch=tmp_path, backend="cpu")
+    assert s.d_cm2_s == pytest.approx(whole.d_cm2_s, rel=1e-10)
+    assert s.d_err_cm2_s == pytest.approx(whole.d_err_cm2_s, rel=1e-8)
+    assert np.allclose(s.msd_a2, whole.msd_a2, rtol=1e-12, atol=0)
+    assert list(tmp_path.iterdir()) == []  # the scratch files are gone
+    d = ROOT / "data" / "lammps"
+    t = superion.read_trajectory(d / "walk.dcd", timestep_fs=1, topology=d / "walk.data")
+    s = superion.msd_file(d / "walk.lammpstrj.gz", timestep_fs=1, type_map={"1": "Li", "2": "S"})
+    assert s.d_cm2_s == pytest.approx(superion.msd(t, "Li", backend="cpu").d_cm2_s, rel=1e-4)
