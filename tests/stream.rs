@@ -531,3 +531,43 @@ fn a_streamed_vdos_is_the_in_memory_vdos() {
     .to_string();
     assert!(e.contains("no Na atoms"), "{e}");
 }
+
+/// A DCD (LAMMPS's, `data/lammps`) is read as a stream, a frame at a time, with the
+/// in-memory MSD; its stride comes from the header.
+#[test]
+fn a_streamed_dcd_gives_the_in_memory_msd() {
+    let engine = Engine::cpu();
+    let path = root().join("data/lammps/walk.dcd");
+    for frames in [
+        FrameRange::default(),
+        FrameRange {
+            start: 3,
+            stop: Some(58),
+            every: 2,
+        },
+    ] {
+        let ro = TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(1.0),
+                stride: None,
+            },
+            topology: Some(root().join("data/lammps/walk.data")),
+            frames,
+            ..Default::default()
+        };
+        let traj = read_trajectory(&path, &ro).unwrap();
+        let o = opts(true, LagGrid::All, "xyz");
+        let m = msd(&engine, &traj, &o).unwrap();
+        let mut sink = MsdStream::new(&o, &StreamOptions::default(), &path);
+        let got = stream_trajectory(&path, &ro, &mut sink).unwrap();
+        assert!(got.streamed && got.frames == traj.n_frames(), "{got:?}");
+        assert_eq!(got.dt_ps, traj.dt_ps.unwrap());
+        assert_eq!(got.notes, traj.notes);
+        same_msd(
+            &sink.finish(&engine, got.dt_ps, None).unwrap().msd,
+            &m,
+            None,
+            "dcd",
+        );
+    }
+}

@@ -22,13 +22,12 @@
 
 use std::path::Path;
 
-use ndarray::Array2;
-
-use super::frames::{Frame, FrameRange, assemble};
+use super::frames::{Collect, FrameRange};
 use super::parse_err;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
 
 /// What the header says.
 #[derive(Debug, Clone)]
@@ -53,41 +52,42 @@ pub fn looks_like(head: &[u8]) -> bool {
         && (head[..4] == 84i32.to_le_bytes() || head[..4] == 84i32.to_be_bytes())
 }
 
+/// Fortran records of a byte slice (a header part or one frame).
 struct Records<'a> {
     path: &'a Path,
     bytes: &'a [u8],
+    /// Where the slice starts in the file, for messages.
+    base: usize,
     at: usize,
     little: bool,
 }
 
-impl<'a> Records<'a> {
-    fn int(&self, b: &[u8]) -> i32 {
-        let a: [u8; 4] = b[..4].try_into().unwrap_or_default();
-        if self.little {
-            i32::from_le_bytes(a)
-        } else {
-            i32::from_be_bytes(a)
-        }
+fn int(b: &[u8], little: bool) -> i32 {
+    let a: [u8; 4] = b[..4].try_into().unwrap_or_default();
+    if little {
+        i32::from_le_bytes(a)
+    } else {
+        i32::from_be_bytes(a)
     }
+}
 
-    /// The next record's payload, or None at the very end of the file; an error when
-    /// the record is cut short or its two length markers differ.
-    fn next(&mut self, what: &str) -> Result<Option<&'a [u8]>> {
-        if self.at == self.bytes.len() {
-            return Ok(None);
-        }
+impl<'a> Records<'a> {
+    /// The next record's payload; an error when it is cut short or its two length
+    /// markers differ.
+    fn next(&mut self, what: &str) -> Result<&'a [u8]> {
         let start = self.at;
         let bad = |m: String| {
             Error::InvalidInput(format!(
-                "{}: byte {start}: {what}: {m}",
-                self.path.display()
+                "{}: byte {}: {what}: {m}",
+                self.path.display(),
+                self.base + start
             ))
         };
         let head = self
             .bytes
             .get(start..start + 4)
             .ok_or_else(|| bad("cut short in its length marker".into()))?;
-        let len = self.int(head);
+        let len = int(head, self.little);
         if len < 0 {
             return Err(bad(format!("negative record length {len}")));
         }
@@ -100,15 +100,67 @@ impl<'a> Records<'a> {
             .bytes
             .get(start + 4 + len..start + 8 + len)
             .ok_or_else(|| bad("cut short in its closing length marker".into()))?;
-        if self.int(tail) as usize != len {
+        if int(tail, self.little) as usize != len {
             return Err(bad(format!(
                 "record lengths differ ({len} before, {} after): not a DCD written with 4-byte markers?",
-                self.int(tail)
+                int(tail, self.little)
             )));
         }
         self.at = start + 8 + len;
-        Ok(Some(body))
+        Ok(body)
     }
+}
+
+/// Read up to `buf.len()` bytes (fewer only at the end of the file); how many.
+fn fill(path: &Path, src: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(parse_err(path, 0, format!("cannot read: {e}"))),
+        }
+    }
+    Ok(got)
+}
+
+/// One record read from the stream whole (a header part), at byte `at`.
+fn record(
+    path: &Path,
+    src: &mut dyn std::io::Read,
+    little: bool,
+    at: &mut usize,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    if fill(path, src, &mut len)? < 4 {
+        return Err(Error::InvalidInput(format!(
+            "{}: byte {at}: {what}: the file ends before it",
+            path.display()
+        )));
+    }
+    let n = int(&len, little).max(0) as usize;
+    if n > 1 << 20 {
+        return Err(Error::InvalidInput(format!(
+            "{}: byte {at}: {what}: a record of {n} bytes is not a DCD header's",
+            path.display()
+        )));
+    }
+    let mut buf = vec![0u8; n + 8];
+    buf[..4].copy_from_slice(&len);
+    let got = fill(path, src, &mut buf[4..])?;
+    buf.truncate(4 + got);
+    let mut rec = Records {
+        path,
+        bytes: &buf,
+        base: *at,
+        at: 0,
+        little,
+    };
+    let body = rec.next(what)?.to_vec();
+    *at += buf.len();
+    Ok(body)
 }
 
 /// Read a DCD (gzip-transparent). `species` names its atoms (from a topology); the
@@ -119,23 +171,41 @@ pub fn read(
     allow_truncated: bool,
     range: FrameRange,
 ) -> Result<(Trajectory, Vec<i64>, DcdHeader)> {
-    let bytes = super::read_bytes(path)?;
-    if !looks_like(&bytes) {
+    let mut all = Collect::default();
+    let (steps, header, notes) = stream(path, species, allow_truncated, range, &mut all)?;
+    Ok((all.into_trajectory(path, notes, false)?, steps, header))
+}
+
+/// Frames handed to a sink at a time.
+const BLOCK_FRAMES: usize = 1024;
+
+/// Read a DCD as [`read`] does, a frame at a time, handing blocks of frames to `sink`
+/// instead of keeping them; frames left out by `range` are read past, not converted.
+/// The kept frames' steps, the header and the notes.
+pub fn stream(
+    path: &Path,
+    species: &[String],
+    allow_truncated: bool,
+    range: FrameRange,
+    sink: &mut dyn FrameSink,
+) -> Result<(Vec<i64>, DcdHeader, Vec<String>)> {
+    let mut src = super::open_stream(path)?;
+    let mut first = [0u8; 8];
+    let got = fill(path, &mut src, &mut first)?;
+    if !looks_like(&first[..got]) {
         return Err(parse_err(
             path,
             0,
             "not a DCD: it does not start with an 84-byte record holding CORD (4-byte length markers)".into(),
         ));
     }
-    let little = bytes[..4] == 84i32.to_le_bytes();
-    let mut rec = Records {
-        path,
-        bytes: &bytes,
-        at: 0,
-        little,
-    };
-    let h = rec.next("header")?.unwrap_or_default();
-    let ints: Vec<i32> = (0..20).map(|i| rec.int(&h[4 + 4 * i..8 + 4 * i])).collect();
+    let little = first[..4] == 84i32.to_le_bytes();
+    let mut at = 0usize;
+    let mut head = std::io::Read::chain(&first[..], &mut src);
+    let h = record(path, &mut head, little, &mut at, "header")?;
+    let ints: Vec<i32> = (0..20)
+        .map(|i| int(&h[4 + 4 * i..8 + 4 * i], little))
+        .collect();
     let charmm = ints[19] != 0;
     let fixed = ints[8];
     if fixed != 0 {
@@ -161,7 +231,7 @@ pub fn read(
     };
     let has_cell = charmm && ints[10] != 0;
     let four_d = charmm && ints[11] != 0;
-    let titles = rec.next("titles")?.unwrap_or_default();
+    let titles = record(path, &mut src, little, &mut at, "titles")?;
     let title = if titles.len() >= 4 {
         String::from_utf8_lossy(&titles[4..])
             .split_whitespace()
@@ -170,7 +240,7 @@ pub fn read(
     } else {
         String::new()
     };
-    let natom = rec.next("number of atoms")?.unwrap_or_default();
+    let natom = record(path, &mut src, little, &mut at, "number of atoms")?;
     if natom.len() != 4 {
         return Err(parse_err(
             path,
@@ -178,7 +248,7 @@ pub fn read(
             format!("the atom-count record holds {} bytes, not 4", natom.len()),
         ));
     }
-    let n = rec.int(natom).max(0) as usize;
+    let n = int(&natom, little).max(0) as usize;
     let header = DcdHeader {
         n_atoms: n,
         n_frames_header: ints[0].max(0) as usize,
@@ -195,22 +265,51 @@ pub fn read(
             species.len()
         )));
     }
-    let frame_bytes =
-        if has_cell { 56 } else { 0 } + 3 * (8 + 4 * n) + if four_d { 8 + 4 * n } else { 0 };
-    let body_start = rec.at;
-    let complete = (bytes.len() - body_start) / frame_bytes.max(1);
+    if !has_cell {
+        return Err(Error::InvalidInput(format!(
+            "{}: the file stores no unit cell; superion needs the periodic cell of each frame",
+            path.display()
+        )));
+    }
+    sink.begin(species)?;
+    let frame_bytes = 56 + 3 * (8 + 4 * n) + if four_d { 8 + 4 * n } else { 0 };
+    let mut buf = vec![0u8; frame_bytes];
+    let (mut frac, mut cells, mut steps) = (Vec::new(), Vec::new(), Vec::new());
     let mut notes = Vec::new();
-    if !(bytes.len() - body_start).is_multiple_of(frame_bytes.max(1)) {
-        super::frames::truncated(
-            path,
-            0,
-            complete + 1,
-            "bytes",
-            frame_bytes,
-            (bytes.len() - body_start) % frame_bytes,
-            allow_truncated,
-            &mut notes,
-        )?;
+    let mut complete = 0usize;
+    loop {
+        let got = fill(path, &mut src, &mut buf)?;
+        if got == 0 {
+            break;
+        }
+        if got < frame_bytes {
+            super::frames::truncated(
+                path,
+                0,
+                complete + 1,
+                "bytes",
+                frame_bytes,
+                got,
+                allow_truncated,
+                &mut notes,
+            )?;
+            break;
+        }
+        if range.contains(complete) {
+            let cell = frame(path, &buf, at, complete, little, n, &mut frac)?;
+            cells.push(cell);
+            steps.push(header.first_step + complete as i64 * header.steps_between_frames);
+            if cells.len() == BLOCK_FRAMES {
+                sink.frames(&frac, &cells, None)?;
+                frac.clear();
+                cells.clear();
+            }
+        }
+        at += frame_bytes;
+        complete += 1;
+    }
+    if !cells.is_empty() {
+        sink.frames(&frac, &cells, None)?;
     }
     if complete == 0 {
         return Err(Error::InvalidInput(format!(
@@ -219,97 +318,94 @@ pub fn read(
         )));
     }
     let all: Vec<usize> = (0..complete).collect();
-    let kept = range.pick(path, &all)?;
+    range.pick(path, &all)?;
     if !range.is_all() {
-        notes.push(range.note(complete, kept.len()));
+        notes.push(range.note(complete, steps.len()));
     }
-    let mut frames = Vec::with_capacity(kept.len());
-    for &k in &kept {
-        rec.at = body_start + k * frame_bytes;
-        let what = |c: &str| format!("frame {} {c}", k + 1);
-        let cell = if has_cell {
-            let c = rec.next(&what("unit cell"))?.unwrap_or_default();
-            if c.len() != 48 {
-                return Err(Error::InvalidInput(format!(
-                    "{}: frame {}: a unit-cell record of {} bytes, not 48",
-                    path.display(),
-                    k + 1,
-                    c.len()
-                )));
-            }
-            let v: Vec<f64> = c
-                .chunks_exact(8)
-                .map(|b| {
-                    let a: [u8; 8] = b.try_into().unwrap_or_default();
-                    if little {
-                        f64::from_le_bytes(a)
-                    } else {
-                        f64::from_be_bytes(a)
-                    }
-                })
-                .collect();
-            lattice(path, k, [v[0], v[2], v[5]], [v[4], v[3], v[1]])?
-        } else {
-            return Err(Error::InvalidInput(format!(
-                "{}: the file stores no unit cell; superion needs the periodic cell of each frame",
-                path.display()
-            )));
-        };
-        let mut xyz = [Vec::new(), Vec::new(), Vec::new()];
-        for (c, axis) in xyz.iter_mut().zip(["X", "Y", "Z"]) {
-            let r = rec.next(&what(axis))?.unwrap_or_default();
-            if r.len() != 4 * n {
-                return Err(Error::InvalidInput(format!(
-                    "{}: frame {}: {axis} holds {} bytes, not {} for {n} atoms",
-                    path.display(),
-                    k + 1,
-                    r.len(),
-                    4 * n
-                )));
-            }
-            *c = r
-                .chunks_exact(4)
-                .map(|b| {
-                    let a: [u8; 4] = b.try_into().unwrap_or_default();
-                    if little {
-                        f32::from_le_bytes(a)
-                    } else {
-                        f32::from_be_bytes(a)
-                    }
-                })
-                .collect();
-        }
-        let inv = inverse(&cell);
-        let mut frac = Array2::<f32>::zeros((n, 3));
-        for i in 0..n {
-            let r = [xyz[0][i] as f64, xyz[1][i] as f64, xyz[2][i] as f64];
-            if !r.iter().all(|v| v.is_finite()) {
-                return Err(Error::InvalidInput(format!(
-                    "{}: frame {}, atom {}: a position is not a finite number",
-                    path.display(),
-                    k + 1,
-                    i + 1
-                )));
-            }
-            for j in 0..3 {
-                let s: f64 = (0..3).map(|a| r[a] * inv[a][j]).sum();
-                frac[[i, j]] = (s - s.floor()) as f32;
-            }
-        }
-        frames.push(Frame {
-            species: species.to_vec(),
-            frac,
-            cell,
-            vel: None,
-        });
+    Ok((steps, header, notes))
+}
+
+/// One frame's bytes (starting at byte `at` of the file; frame `k` from 0): its cell,
+/// and its fractional positions appended to `frac`.
+fn frame(
+    path: &Path,
+    bytes: &[u8],
+    at: usize,
+    k: usize,
+    little: bool,
+    n: usize,
+    frac: &mut Vec<f32>,
+) -> Result<[[f64; 3]; 3]> {
+    let mut rec = Records {
+        path,
+        bytes,
+        base: at,
+        at: 0,
+        little,
+    };
+    let what = |c: &str| format!("frame {} {c}", k + 1);
+    let c = rec.next(&what("unit cell"))?;
+    if c.len() != 48 {
+        return Err(Error::InvalidInput(format!(
+            "{}: frame {}: a unit-cell record of {} bytes, not 48",
+            path.display(),
+            k + 1,
+            c.len()
+        )));
     }
-    let first_line = vec![0; frames.len()];
-    let steps = kept
-        .iter()
-        .map(|&k| header.first_step + k as i64 * header.steps_between_frames)
+    let v: Vec<f64> = c
+        .chunks_exact(8)
+        .map(|b| {
+            let a: [u8; 8] = b.try_into().unwrap_or_default();
+            if little {
+                f64::from_le_bytes(a)
+            } else {
+                f64::from_be_bytes(a)
+            }
+        })
         .collect();
-    let traj = assemble(path, frames, &first_line, notes)?;
-    Ok((traj, steps, header))
+    let cell = lattice(path, k, [v[0], v[2], v[5]], [v[4], v[3], v[1]])?;
+    let mut xyz = [Vec::new(), Vec::new(), Vec::new()];
+    for (c, axis) in xyz.iter_mut().zip(["X", "Y", "Z"]) {
+        let r = rec.next(&what(axis))?;
+        if r.len() != 4 * n {
+            return Err(Error::InvalidInput(format!(
+                "{}: frame {}: {axis} holds {} bytes, not {} for {n} atoms",
+                path.display(),
+                k + 1,
+                r.len(),
+                4 * n
+            )));
+        }
+        *c = r
+            .chunks_exact(4)
+            .map(|b| {
+                let a: [u8; 4] = b.try_into().unwrap_or_default();
+                if little {
+                    f32::from_le_bytes(a)
+                } else {
+                    f32::from_be_bytes(a)
+                }
+            })
+            .collect();
+    }
+    let inv = inverse(&cell);
+    for i in 0..n {
+        let r = [xyz[0][i] as f64, xyz[1][i] as f64, xyz[2][i] as f64];
+        if !r.iter().all(|v| v.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "{}: frame {}, atom {}: a position is not a finite number",
+                path.display(),
+                k + 1,
+                i + 1
+            )));
+        }
+        for j in 0..3 {
+            let s: f64 = (0..3).map(|a| r[a] * inv[a][j]).sum();
+            frac.push((s - s.floor()) as f32);
+        }
+    }
+    Ok(cell)
 }
 
 /// Lattice vectors (rows) from the lengths and the angles α, β, γ, given as cosines

@@ -217,8 +217,9 @@ pub struct Streamed {
 
 /// Read `path` into `sink`, block of frames by block, and settle its time step (a
 /// missing time step fails before the frames are read, where the file cannot give
-/// it). An XDATCAR, a LAMMPS dump or an extended XYZ is read as a stream and never held
-/// whole; the other formats are read whole and then handed over, which the notes say.
+/// it). An XDATCAR, a LAMMPS dump, an extended XYZ or a DCD is read as a stream and
+/// never held whole; an ASE .traj is read whole and then handed over, which the notes
+/// say.
 pub fn stream_trajectory(
     path: &Path,
     opts: &TrajReadOptions,
@@ -273,6 +274,22 @@ pub fn stream_trajectory(
                 end.notes,
             ))
         }
+        TrajFormat::Dcd => {
+            if opts.time.timestep_fs.is_none() {
+                settle_time(path, format, opts, None, None)?;
+            }
+            let top = topology_species(path, opts)?;
+            let (steps, _, mut notes) =
+                super::dcd::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
+            notes.insert(0, top.note);
+            let frames = steps.len();
+            Some((
+                frames,
+                Some((steps, "DCD header's first step and steps between frames")),
+                None,
+                notes,
+            ))
+        }
         TrajFormat::Xyz => {
             let end = super::xyz::stream(
                 path,
@@ -316,7 +333,7 @@ pub fn stream_trajectory(
     }
     let mut notes = traj.notes;
     notes.push(format!(
-        "{}: read whole, then analysed as a stream (XDATCAR, LAMMPS dumps and extended XYZ are read as streams; this format not yet)",
+        "{}: read whole, then analysed as a stream (XDATCAR, LAMMPS dumps, extended XYZ and DCD are read as streams; this format not yet)",
         path.display()
     ));
     Ok(Streamed {
