@@ -16,12 +16,13 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::frames::{Frame, FrameRange, assemble};
+use super::frames::{Collect, Frame, FrameRange, Handover};
 use super::xyz::ASE_TIME_FS;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::phonon::composition::{atomic_mass, symbol_of_number};
 use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
 
 const MAGIC: &[u8; 8] = b"- of Ulm";
 const TAG: &[u8] = b"ASE-Trajectory";
@@ -35,8 +36,59 @@ fn bad(path: &Path, what: String) -> Error {
     Error::InvalidInput(format!("{}: {what}", path.display()))
 }
 
-fn int_at(bytes: &[u8], at: usize, little: bool) -> Option<i64> {
-    let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+/// The file's bytes: read whole (gzip, or where positioned reads are not available),
+/// or read where needed with positioned reads (a plain file: never held whole).
+enum Source {
+    Whole(Vec<u8>),
+    #[cfg(unix)]
+    File(std::fs::File, u64),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source> {
+        #[cfg(unix)]
+        {
+            let head = super::read_head(path, 2)?;
+            if head != [0x1f, 0x8b] {
+                let f = std::fs::File::open(path).map_err(|e| Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                return Ok(Source::File(f, len));
+            }
+        }
+        Ok(Source::Whole(super::read_bytes(path)?))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Source::Whole(b) => b.len(),
+            #[cfg(unix)]
+            Source::File(_, len) => *len as usize,
+        }
+    }
+
+    /// `len` bytes from `at`, or None past the end.
+    fn get(&self, at: usize, len: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let end = at.checked_add(len)?;
+        match self {
+            Source::Whole(b) => b.get(at..end).map(std::borrow::Cow::Borrowed),
+            #[cfg(unix)]
+            Source::File(f, size) => {
+                if end as u64 > *size {
+                    return None;
+                }
+                let mut buf = vec![0u8; len];
+                std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, at as u64).ok()?;
+                Some(std::borrow::Cow::Owned(buf))
+            }
+        }
+    }
+}
+
+fn int_at(src: &Source, at: usize, little: bool) -> Option<i64> {
+    let b: [u8; 8] = src.get(at, 8)?.as_ref().try_into().ok()?;
     Some(if little {
         i64::from_le_bytes(b)
     } else {
@@ -66,7 +118,7 @@ fn array_ref(item: &Value, name: &str) -> Option<ArrayRef> {
 }
 
 /// The numbers of a stored array, as f64.
-fn numbers(path: &Path, bytes: &[u8], r: &ArrayRef, little: bool, what: &str) -> Result<Vec<f64>> {
+fn numbers(path: &Path, src: &Source, r: &ArrayRef, little: bool, what: &str) -> Result<Vec<f64>> {
     let count: usize = r.shape.iter().product();
     let size = match r.dtype.as_str() {
         "float64" | "int64" => 8,
@@ -80,17 +132,16 @@ fn numbers(path: &Path, bytes: &[u8], r: &ArrayRef, little: bool, what: &str) ->
             ));
         }
     };
-    let data = r
-        .offset
-        .checked_add(count * size)
-        .and_then(|end| bytes.get(r.offset..end))
+    let data = count
+        .checked_mul(size)
+        .and_then(|len| src.get(r.offset, len))
         .ok_or_else(|| {
             bad(
                 path,
                 format!(
                     "{what}: {count} values at byte {} run past the end of the file ({} bytes): is it cut short?",
                     r.offset,
-                    bytes.len()
+                    src.len()
                 ),
             )
         })?;
@@ -110,14 +161,19 @@ fn numbers(path: &Path, bytes: &[u8], r: &ArrayRef, little: bool, what: &str) ->
 }
 
 /// One item's JSON text, checked to lie within the file.
-fn item_bytes<'b>(path: &Path, bytes: &'b [u8], offset: i64, index: usize) -> Result<&'b [u8]> {
+fn item_bytes<'b>(
+    path: &Path,
+    src: &'b Source,
+    offset: i64,
+    index: usize,
+) -> Result<std::borrow::Cow<'b, [u8]>> {
     let at = usize::try_from(offset).map_err(|_| {
         bad(
             path,
             format!("frame {}: negative offset {offset}", index + 1),
         )
     })?;
-    let len = int_at(bytes, at, true)
+    let len = int_at(src, at, true)
         .and_then(|l| usize::try_from(l).ok())
         .ok_or_else(|| {
             bad(
@@ -128,18 +184,17 @@ fn item_bytes<'b>(path: &Path, bytes: &'b [u8], offset: i64, index: usize) -> Re
                 ),
             )
         })?;
-    let text = bytes.get(at + 8..at + 8 + len).ok_or_else(|| {
+    src.get(at + 8, len).ok_or_else(|| {
         bad(
             path,
             format!("frame {}: its {len} bytes at byte {} run past the end of the file: is it cut short?", index + 1, at + 8),
         )
-    })?;
-    Ok(text)
+    })
 }
 
 /// One item's JSON.
-fn item(path: &Path, bytes: &[u8], offset: i64, index: usize) -> Result<Value> {
-    serde_json::from_slice(item_bytes(path, bytes, offset, index)?).map_err(|e| {
+fn item(path: &Path, src: &Source, offset: i64, index: usize) -> Result<Value> {
+    serde_json::from_slice(&item_bytes(path, src, offset, index)?).map_err(|e| {
         bad(
             path,
             format!("frame {}: its description is not JSON ({e})", index + 1),
@@ -149,8 +204,35 @@ fn item(path: &Path, bytes: &[u8], offset: i64, index: usize) -> Result<Value> {
 
 /// Read an ASE trajectory.
 pub fn read(path: &Path, allow_truncated: bool, range: FrameRange) -> Result<Trajectory> {
-    let bytes = super::read_bytes(path)?;
-    if !looks_like(&bytes) {
+    let mut all = Collect::default();
+    let end = stream(path, allow_truncated, range, &mut all)?;
+    all.into_trajectory(path, end.notes, false)
+}
+
+/// Frames decoded and handed over at a time.
+const BLOCK_FRAMES: usize = 1024;
+
+/// How a streamed ASE trajectory ended.
+pub struct AseEnd {
+    /// Frames handed over.
+    pub frames: usize,
+    /// Whether the file was read whole first (gzip) rather than where needed.
+    pub read_whole: bool,
+    /// Frames left out or cut short, momenta dropped.
+    pub notes: Vec<String>,
+}
+
+/// Read an ASE trajectory as [`read`] does, handing blocks of frames to `sink`: a plain
+/// file is read where needed (positioned reads), never whole; a gzipped one is read
+/// whole first.
+pub fn stream(
+    path: &Path,
+    allow_truncated: bool,
+    range: FrameRange,
+    sink: &mut dyn FrameSink,
+) -> Result<AseEnd> {
+    let bytes = Source::open(path)?;
+    if !looks_like(&bytes.get(0, 24).unwrap_or_default()) {
         return Err(bad(
             path,
             "not an ASE trajectory: it does not start with \"- of Ulm\" and the tag \"ASE-Trajectory\"".into(),
@@ -228,106 +310,122 @@ pub fn read(path: &Path, allow_truncated: bool, range: FrameRange) -> Result<Tra
             .collect(),
     };
     let n = species.len();
-    let frames: Vec<Result<Frame<String>>> = chosen
-        .par_iter()
-        .map(|&i| {
-            let it = item(path, &bytes, offsets[i], i)?;
-            let little = it
-                .get("_little_endian")
-                .and_then(Value::as_bool)
-                .unwrap_or(little);
-            let here = |what: &str| format!("frame {}: {what}", i + 1);
-            if let Some(r) = array_ref(&it, "numbers")
-                && numbers(path, &bytes, &r, little, "numbers")? != z
-            {
-                return Err(bad(path, here("the atoms differ from the first frame's")));
-            }
-            let pos = array_ref(&it, "positions").ok_or_else(|| bad(path, here("no positions")))?;
-            if pos.shape != [n, 3] {
-                return Err(bad(
-                    path,
-                    here(&format!(
-                        "positions of shape {:?}, expected [{n}, 3]",
-                        pos.shape
-                    )),
-                ));
-            }
-            let pos = numbers(path, &bytes, &pos, little, "positions")?;
-            let cell: Vec<f64> = match (it.get("cell"), array_ref(&it, "cell")) {
-                (Some(Value::Array(rows)), _) => rows
-                    .iter()
-                    .flat_map(|r| r.as_array().cloned().unwrap_or_default())
-                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
-                    .collect(),
-                (_, Some(r)) => numbers(path, &bytes, &r, little, "cell")?,
-                _ => return Err(bad(path, here("no cell"))),
-            };
-            if cell.len() != 9 || cell.iter().any(|x| !x.is_finite()) {
-                return Err(bad(
-                    path,
-                    here(&format!(
-                        "a cell of 9 finite numbers expected, found {cell:?}"
-                    )),
-                ));
-            }
-            let cell = [
-                [cell[0], cell[1], cell[2]],
-                [cell[3], cell[4], cell[5]],
-                [cell[6], cell[7], cell[8]],
-            ];
-            let inv = inverse(&cell);
-            if !inv.iter().flatten().all(|x| x.is_finite()) {
-                return Err(bad(
-                    path,
-                    here("the cell has zero volume: superion analyses periodic cells"),
-                ));
-            }
-            if pos.iter().any(|x| !x.is_finite()) {
-                return Err(bad(path, here("a position is not a finite number")));
-            }
-            let frac = Array2::from_shape_fn((n, 3), |(a, j)| {
-                (0..3).map(|k| pos[a * 3 + k] * inv[k][j]).sum::<f64>() as f32
-            });
-            let vel = match array_ref(&it, "momenta") {
-                Some(r) => {
-                    let p = numbers(path, &bytes, &r, little, "momenta")?;
-                    if p.len() != 3 * n {
-                        return Err(bad(path, here("momenta do not match the atoms")));
-                    }
-                    if let Some(a) = (0..n).find(|&a| !(masses[a] > 0.0)) {
-                        return Err(bad(
-                            path,
-                            here(&format!("momenta given but no mass for {}", species[a])),
-                        ));
-                    }
-                    // amu·Å per ASE time unit -> Å/ps
-                    Some(Array2::from_shape_fn((n, 3), |(a, j)| {
-                        (p[a * 3 + j] / masses[a] / ASE_TIME_FS * 1000.0) as f32
-                    }))
-                }
-                None => None,
-            };
-            Ok(Frame {
-                species: species.clone(),
-                frac,
-                cell,
-                vel,
-            })
-        })
-        .collect();
-    let mut frames = frames.into_iter().collect::<Result<Vec<_>>>()?;
     // Momenta in some frames only (atoms.set_momenta after the start): none are used.
-    let with = frames.iter().filter(|f| f.vel.is_some()).count();
-    if with > 0 && with < frames.len() {
+    let with = chosen
+        .iter()
+        .map(|&i| Ok(array_ref(&item(path, &bytes, offsets[i], i)?, "momenta").is_some()))
+        .collect::<Result<Vec<bool>>>()?
+        .into_iter()
+        .filter(|&m| m)
+        .count();
+    let use_vel = with == chosen.len();
+    if with > 0 && !use_vel {
         notes.push(format!(
             "momenta in {with} of {} frames only: velocities not read",
-            frames.len()
+            chosen.len()
         ));
-        for f in &mut frames {
-            f.vel = None;
-        }
     }
-    // Messages name frames, not lines: the "line" of frame f is its number.
-    let first_line: Vec<usize> = chosen.to_vec();
-    assemble(path, frames, &first_line, notes)
+    let decode = |i: usize| -> Result<Frame<String>> {
+        let it = item(path, &bytes, offsets[i], i)?;
+        let little = it
+            .get("_little_endian")
+            .and_then(Value::as_bool)
+            .unwrap_or(little);
+        let here = |what: &str| format!("frame {}: {what}", i + 1);
+        if let Some(r) = array_ref(&it, "numbers")
+            && numbers(path, &bytes, &r, little, "numbers")? != z
+        {
+            return Err(bad(path, here("the atoms differ from the first frame's")));
+        }
+        let pos = array_ref(&it, "positions").ok_or_else(|| bad(path, here("no positions")))?;
+        if pos.shape != [n, 3] {
+            return Err(bad(
+                path,
+                here(&format!(
+                    "positions of shape {:?}, expected [{n}, 3]",
+                    pos.shape
+                )),
+            ));
+        }
+        let pos = numbers(path, &bytes, &pos, little, "positions")?;
+        let cell: Vec<f64> = match (it.get("cell"), array_ref(&it, "cell")) {
+            (Some(Value::Array(rows)), _) => rows
+                .iter()
+                .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+                .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                .collect(),
+            (_, Some(r)) => numbers(path, &bytes, &r, little, "cell")?,
+            _ => return Err(bad(path, here("no cell"))),
+        };
+        if cell.len() != 9 || cell.iter().any(|x| !x.is_finite()) {
+            return Err(bad(
+                path,
+                here(&format!(
+                    "a cell of 9 finite numbers expected, found {cell:?}"
+                )),
+            ));
+        }
+        let cell = [
+            [cell[0], cell[1], cell[2]],
+            [cell[3], cell[4], cell[5]],
+            [cell[6], cell[7], cell[8]],
+        ];
+        let inv = inverse(&cell);
+        if !inv.iter().flatten().all(|x| x.is_finite()) {
+            return Err(bad(
+                path,
+                here("the cell has zero volume: superion analyses periodic cells"),
+            ));
+        }
+        if pos.iter().any(|x| !x.is_finite()) {
+            return Err(bad(path, here("a position is not a finite number")));
+        }
+        let frac = Array2::from_shape_fn((n, 3), |(a, j)| {
+            (0..3).map(|k| pos[a * 3 + k] * inv[k][j]).sum::<f64>() as f32
+        });
+        let vel = match array_ref(&it, "momenta") {
+            Some(r) => {
+                let p = numbers(path, &bytes, &r, little, "momenta")?;
+                if p.len() != 3 * n {
+                    return Err(bad(path, here("momenta do not match the atoms")));
+                }
+                if let Some(a) = (0..n).find(|&a| !(masses[a] > 0.0)) {
+                    return Err(bad(
+                        path,
+                        here(&format!("momenta given but no mass for {}", species[a])),
+                    ));
+                }
+                // amu·Å per ASE time unit -> Å/ps
+                Some(Array2::from_shape_fn((n, 3), |(a, j)| {
+                    (p[a * 3 + j] / masses[a] / ASE_TIME_FS * 1000.0) as f32
+                }))
+            }
+            None => None,
+        };
+        Ok(Frame {
+            species: species.clone(),
+            frac,
+            cell,
+            vel,
+        })
+    };
+    let mut out = Handover::default();
+    for block in chosen.chunks(BLOCK_FRAMES) {
+        let frames: Vec<Result<Frame<String>>> = block.par_iter().map(|&i| decode(i)).collect();
+        let mut parsed = Vec::with_capacity(frames.len());
+        for (f, &i) in frames.into_iter().zip(block) {
+            let mut f = f?;
+            if !use_vel {
+                f.vel = None;
+            }
+            // Messages name frames, not lines: the "line" of frame i is its number.
+            parsed.push((f, i));
+        }
+        out.hand_over(path, parsed, sink)?;
+    }
+    Ok(AseEnd {
+        frames: chosen.len(),
+        read_whole: matches!(bytes, Source::Whole(_)),
+        notes,
+    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array2, Array3};
 
 use super::parse_err;
 use crate::error::Result;
@@ -118,69 +118,6 @@ pub(crate) fn truncated(
             "frame {frame} is truncated: {expected} {what} expected, found {found}; the {complete} complete frames can be analysed with option allow_truncated"
         ),
     ))
-}
-
-/// Stack frames into a trajectory. Every frame must have the first frame's species
-/// (and velocities if it had them); `first_line[f]` is where frame f starts, for
-/// messages. The cell is stored once when it never changes.
-pub(crate) fn assemble<S: AsRef<str> + PartialEq>(
-    path: &Path,
-    frames: Vec<Frame<S>>,
-    first_line: &[usize],
-    notes: Vec<String>,
-) -> Result<Trajectory> {
-    let t = frames.len();
-    let n = frames.first().map_or(0, |f| f.species.len());
-    let mut frac = Array3::<f32>::zeros((t, n, 3));
-    let mut cells = Array3::<f32>::zeros((t, 3, 3));
-    let mut velocities = frames
-        .first()
-        .and_then(|f| f.vel.as_ref())
-        .map(|_| Array3::<f32>::zeros((t, n, 3)));
-    let mut species: Vec<S> = Vec::new();
-    for (f, fr) in frames.into_iter().enumerate() {
-        if f == 0 {
-            species = fr.species;
-        } else if fr.species != species {
-            return Err(parse_err(
-                path,
-                first_line[f] + 1,
-                format!("frame {}: atom species differ from the first frame", f + 1),
-            ));
-        }
-        frac.index_axis_mut(Axis(0), f).assign(&fr.frac);
-        for i in 0..3 {
-            for j in 0..3 {
-                cells[[f, i, j]] = fr.cell[i][j] as f32;
-            }
-        }
-        match (&mut velocities, fr.vel) {
-            (Some(all), Some(v)) => all.index_axis_mut(Axis(0), f).assign(&v),
-            (Some(_), None) => {
-                return Err(parse_err(
-                    path,
-                    first_line[f] + 1,
-                    format!("frame {}: velocities missing", f + 1),
-                ));
-            }
-            _ => {}
-        }
-    }
-    let first = cells.index_axis(Axis(0), 0).to_owned();
-    let cells = if cells.outer_iter().all(|c| c == first) {
-        first.insert_axis(Axis(0))
-    } else {
-        cells
-    };
-    Ok(Trajectory {
-        source: path.to_path_buf(),
-        species: species.iter().map(|s| s.as_ref().to_string()).collect(),
-        frac,
-        cells,
-        dt_ps: None,
-        velocities,
-        notes,
-    })
 }
 
 /// Every frame kept in memory: the sink behind the streaming readers' in-memory `read`.

@@ -209,7 +209,8 @@ pub struct Streamed {
     pub dt_ps: f64,
     /// Frames handed over.
     pub frames: usize,
-    /// Whether the file was read as a stream (an XDATCAR) or read whole first.
+    /// Whether the file was read as a stream (false: a gzipped ASE .traj, read whole
+    /// first).
     pub streamed: bool,
     /// How the reader interpreted the file, as [`Trajectory::notes`].
     pub notes: Vec<String>,
@@ -217,9 +218,8 @@ pub struct Streamed {
 
 /// Read `path` into `sink`, block of frames by block, and settle its time step (a
 /// missing time step fails before the frames are read, where the file cannot give
-/// it). An XDATCAR, a LAMMPS dump, an extended XYZ or a DCD is read as a stream and
-/// never held whole; an ASE .traj is read whole and then handed over, which the notes
-/// say.
+/// it). Every format is read as a stream and never held whole (a gzipped ASE .traj is
+/// decompressed whole first: `streamed` is then false).
 pub fn stream_trajectory(
     path: &Path,
     opts: &TrajReadOptions,
@@ -230,33 +230,47 @@ pub fn stream_trajectory(
         Some(f) => f,
         None => detect(path)?,
     };
-    if format == TrajFormat::Xdatcar {
-        let (dt_ps, note) = settle_time(path, format, opts, None, None)?;
-        let end = xdatcar::stream(
-            path,
-            XdatcarOptions {
-                allow_truncated: opts.allow_truncated,
-                frames: opts.frames,
-                ..Default::default()
-            },
-            sink,
-        )?;
-        let mut notes = end.notes;
-        notes.push(note);
-        return Ok(Streamed {
-            dt_ps,
-            frames: end.frames,
-            streamed: true,
-            notes,
-        });
-    }
-    // LAMMPS dumps and extended XYZ: the stride (or the time) may come from the
-    // frames, so the time is settled after reading.
-    let streamed = match format {
+    // The time is settled before reading where the file cannot give it (XDATCAR, ASE),
+    // after reading where the frames may (LAMMPS TIMESTEP, DCD header, time=/step=).
+    type Steps = Option<(Vec<i64>, &'static str)>;
+    let early = |format| settle_time(path, format, opts, None, None);
+    let (frames, steps, time_fs, mut notes, settled, whole): (
+        usize,
+        Steps,
+        _,
+        Vec<String>,
+        _,
+        bool,
+    ) = match format {
+        TrajFormat::Xdatcar => {
+            let settled = early(format)?;
+            let end = xdatcar::stream(
+                path,
+                XdatcarOptions {
+                    allow_truncated: opts.allow_truncated,
+                    frames: opts.frames,
+                    ..Default::default()
+                },
+                sink,
+            )?;
+            (end.frames, None, None, end.notes, Some(settled), false)
+        }
+        TrajFormat::AseTraj => {
+            let settled = early(format)?;
+            let end = super::ase_traj::stream(path, opts.allow_truncated, opts.frames, sink)?;
+            (
+                end.frames,
+                None,
+                None,
+                end.notes,
+                Some(settled),
+                end.read_whole,
+            )
+        }
         TrajFormat::Lammps => {
             if opts.time.timestep_fs.is_none() {
                 // The step is not in the file: say so before reading it.
-                settle_time(path, format, opts, None, None)?;
+                early(format)?;
             }
             let end = super::lammps::stream(
                 path,
@@ -267,28 +281,20 @@ pub fn stream_trajectory(
                 sink,
             )?;
             let frames = end.steps.len();
-            Some((
-                frames,
-                Some((end.steps, "TIMESTEP values")),
-                None,
-                end.notes,
-            ))
+            let steps = Some((end.steps, "TIMESTEP values"));
+            (frames, steps, None, end.notes, None, false)
         }
         TrajFormat::Dcd => {
             if opts.time.timestep_fs.is_none() {
-                settle_time(path, format, opts, None, None)?;
+                early(format)?;
             }
             let top = topology_species(path, opts)?;
             let (steps, _, mut notes) =
                 super::dcd::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
             notes.insert(0, top.note);
             let frames = steps.len();
-            Some((
-                frames,
-                Some((steps, "DCD header's first step and steps between frames")),
-                None,
-                notes,
-            ))
+            let steps = Some((steps, "DCD header's first step and steps between frames"));
+            (frames, steps, None, notes, None, false)
         }
         TrajFormat::Xyz => {
             let end = super::xyz::stream(
@@ -299,47 +305,18 @@ pub fn stream_trajectory(
                 sink,
             )?;
             let steps = end.clock.step.map(|s| (s, "step= values"));
-            Some((end.frames, steps, end.clock.time_fs, end.notes))
+            (end.frames, steps, end.clock.time_fs, end.notes, None, false)
         }
-        _ => None,
     };
-    if let Some((frames, steps, time_fs, mut notes)) = streamed {
-        let (dt_ps, note) = settle_time(path, format, opts, steps, time_fs)?;
-        notes.push(note);
-        return Ok(Streamed {
-            dt_ps,
-            frames,
-            streamed: true,
-            notes,
-        });
-    }
-    let traj = read_trajectory(path, opts)?;
-    let dt_ps = traj.dt_ps()?;
-    sink.begin(&traj.species)?;
-    let (t, n) = (traj.n_frames(), traj.n_atoms());
-    let frac = traj.frac.as_standard_layout();
-    let flat = frac.as_slice().expect("standard layout");
-    const BLOCK: usize = 1024;
-    for f0 in (0..t).step_by(BLOCK) {
-        let f1 = (f0 + BLOCK).min(t);
-        let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
-        let vel = traj.velocities.as_ref().map(|v| {
-            v.slice(ndarray::s![f0..f1, .., ..])
-                .iter()
-                .copied()
-                .collect::<Vec<f32>>()
-        });
-        sink.frames(&flat[f0 * n * 3..f1 * n * 3], &cells, vel.as_deref())?;
-    }
-    let mut notes = traj.notes;
-    notes.push(format!(
-        "{}: read whole, then analysed as a stream (XDATCAR, LAMMPS dumps, extended XYZ and DCD are read as streams; this format not yet)",
-        path.display()
-    ));
+    let (dt_ps, note) = match settled {
+        Some(s) => s,
+        None => settle_time(path, format, opts, steps, time_fs)?,
+    };
+    notes.push(note);
     Ok(Streamed {
         dt_ps,
-        frames: t,
-        streamed: false,
+        frames,
+        streamed: !whole,
         notes,
     })
 }
