@@ -11,7 +11,7 @@ use crate::materials::row_json;
 use crate::phonon::Dos;
 use crate::phonon::descriptors::{FeatureOptions, FeatureRow, features};
 use crate::traj::stream::{StreamOptions, StreamRunInfo, VdosStream};
-use crate::traj::{Trajectory, vdos};
+use crate::traj::{Trajectory, distinct_species, vdos};
 use crate::{invalid, plot};
 
 /// The VDOS of every species and the descriptors of one.
@@ -46,20 +46,10 @@ pub fn vdos_streamed(
     let got = stream_trajectory(file, read, &mut sink)?;
     let (dos, notes, info) = sink.finish(got.dt_ps)?;
     if !dos.species.iter().any(|s| s == species) {
-        let mut present: Vec<&String> = Vec::new();
-        for s in &dos.species {
-            if !present.contains(&s) {
-                present.push(s);
-            }
-        }
         return Err(invalid!(
             "{}: no {species} atoms (species here: {})",
             file.display(),
-            present
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            distinct_species(&dos.species).join(", ")
         ));
     }
     let r = describe(dos, file, species, notes)?;
@@ -74,12 +64,7 @@ fn describe(dos: Dos, file: &Path, species: &str, notes: Vec<String>) -> Result<
     };
     let row = features(&dos, &opts)?;
     let json = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row)});
-    let mut species_list: Vec<String> = Vec::new();
-    for s in &dos.species {
-        if !species_list.contains(s) {
-            species_list.push(s.clone());
-        }
-    }
+    let species_list = distinct_species(&dos.species);
     Ok(VdosReport {
         dos,
         species: species.to_string(),

@@ -57,13 +57,7 @@ impl Trajectory {
 
     /// Distinct species in order of first appearance.
     pub fn species_list(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for s in &self.species {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
-        }
-        out
+        distinct_species(&self.species)
     }
 
     /// Indices of the atoms of `species`; an unknown species is an error that lists
@@ -174,6 +168,17 @@ impl Trajectory {
         let i = if self.cells.shape()[0] == 1 { 0 } else { t };
         crate::geom::det(&crate::geom::mat3_of(self.cells.index_axis(Axis(0), i))).abs()
     }
+}
+
+/// The distinct species of `species` in order of first appearance.
+pub fn distinct_species(species: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in species {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
 }
 
 /// How the time between stored frames is given on the command line.

@@ -178,6 +178,34 @@ impl Msd {
     }
 }
 
+/// The atoms whose mean displacement is the drift removed from the atoms of
+/// `species` (None: no correction), and a description of the correction: the
+/// framework (every other atom), or all atoms when there is no framework.
+pub fn drift_reference(
+    all_species: &[String],
+    species: &str,
+    drift_correction: bool,
+) -> (Option<Vec<usize>>, String) {
+    let n = all_species.len();
+    let framework: Vec<usize> = (0..n).filter(|&i| all_species[i] != species).collect();
+    if !drift_correction {
+        (None, "none".to_string())
+    } else if framework.is_empty() {
+        (
+            Some((0..n).collect()),
+            format!(
+                "mean displacement of all atoms removed (no framework besides {species}: the collective MSD is zero by construction)"
+            ),
+        )
+    } else {
+        let k = framework.len();
+        (
+            Some(framework),
+            format!("mean displacement of the {k} framework atoms removed"),
+        )
+    }
+}
+
 /// Unwrapped, drift-corrected displacements of the selected atoms (T x Ns x 3, f64)
 /// and a description of the correction.
 pub fn selected_displacements(
@@ -189,27 +217,7 @@ pub fn selected_displacements(
     let sel = traj.indices_of(species)?;
     let u = &p.unwrapped;
     let t = traj.n_frames();
-    let framework: Vec<usize> = (0..traj.n_atoms())
-        .filter(|i| traj.species[*i] != species)
-        .collect();
-    let (reference, drift) = if !drift_correction {
-        (None, "none".to_string())
-    } else if framework.is_empty() {
-        (
-            (0..traj.n_atoms()).collect::<Vec<_>>().into(),
-            format!(
-                "mean displacement of all atoms removed (no framework besides {species}: the collective MSD is zero by construction)"
-            ),
-        )
-    } else {
-        (
-            Some(framework),
-            format!(
-                "mean displacement of the {} framework atoms removed",
-                traj.n_atoms() - sel.len()
-            ),
-        )
-    };
+    let (reference, drift) = drift_reference(&traj.species, species, drift_correction);
     let mut out = Array3::<f64>::zeros((t, sel.len(), 3));
     out.outer_iter_mut()
         .into_par_iter()

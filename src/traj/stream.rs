@@ -137,37 +137,14 @@ impl FrameSink for MsdStream {
         self.n = species.len();
         self.sel = (0..self.n).filter(|&i| species[i] == *name).collect();
         if self.sel.is_empty() {
-            let mut present: Vec<&str> = Vec::new();
-            for s in species {
-                if !present.contains(&s.as_str()) {
-                    present.push(s);
-                }
-            }
             return Err(invalid!(
                 "{}: no {name} atoms (species here: {})",
                 self.source.display(),
-                present.join(", ")
+                super::distinct_species(species).join(", ")
             ));
         }
-        let framework: Vec<usize> = (0..self.n).filter(|&i| species[i] != *name).collect();
-        (self.reference, self.drift) = if !self.opts.drift_correction {
-            (None, "none".to_string())
-        } else if framework.is_empty() {
-            (
-                Some((0..self.n).collect()),
-                format!(
-                    "mean displacement of all atoms removed (no framework besides {name}: the collective MSD is zero by construction)"
-                ),
-            )
-        } else {
-            (
-                Some(framework),
-                format!(
-                    "mean displacement of the {} framework atoms removed",
-                    self.n - self.sel.len()
-                ),
-            )
-        };
+        (self.reference, self.drift) =
+            super::msd::drift_reference(species, name, self.opts.drift_correction);
         self.scratch = Some(SeriesScratch::new(&self.stream, self.sel.len())?);
         Ok(())
     }
@@ -553,12 +530,7 @@ impl VdosStream {
                 0.5 / dt_ps
             )
         }];
-        let mut species: Vec<String> = Vec::new();
-        for s in &self.species {
-            if !species.contains(s) {
-                species.push(s.clone());
-            }
-        }
+        let species = super::distinct_species(&self.species);
         let atoms_of: Vec<Vec<usize>> = species
             .iter()
             .map(|s| {
