@@ -565,3 +565,169 @@ fn a_streamed_dcd_gives_the_in_memory_msd() {
         );
     }
 }
+
+/// The site-based hops of a streamed trajectory against the in-memory analysis: the
+/// same sites, radii, events, visits, jump types and correlations, the tracer D to
+/// 1e-10; the path figures' frames are the in-memory ones at the stride kept.
+fn same_hops(
+    s: &superion::traj::hops::Hops,
+    m: &superion::traj::hops::Hops,
+    file: &Path,
+    what: &str,
+) {
+    use superion::report::hops::summary;
+    assert_eq!(s.n_frames, m.n_frames, "{what}");
+    assert_eq!(s.events, m.events, "{what}");
+    assert!(!m.events.is_empty(), "{what}: no events to compare");
+    assert_eq!(s.hop_midpoints_a, m.hop_midpoints_a, "{what}");
+    let json = |h: &superion::traj::hops::Hops| {
+        let mut v = serde_json::to_value(summary(h, file, 0.5, 5.0)).unwrap();
+        let j = v["jumps"].as_object_mut().unwrap();
+        let tracer = [
+            j.remove("d_tracer_cm2_s").unwrap().as_f64().unwrap(),
+            j.remove("d_tracer_err_cm2_s").unwrap().as_f64().unwrap(),
+            j.remove("tracer_over_jump").unwrap().as_f64().unwrap(),
+        ];
+        v.as_object_mut().unwrap().remove("notes");
+        (v, tracer)
+    };
+    let ((sv, st), (mv, mt)) = (json(s), json(m));
+    assert_eq!(sv, mv, "{what}");
+    for (a, b) in st.iter().zip(&mt) {
+        assert!(rel(*a, *b) < 1e-10, "{what}: tracer {a} vs {b}");
+    }
+    let sites_json = |h: &superion::traj::hops::Hops| serde_json::to_value(&h.sites).unwrap();
+    assert_eq!(sites_json(s), sites_json(m), "{what}");
+    let stride = s.frame_stride;
+    assert_eq!(
+        s.positions.shape()[0],
+        m.n_frames.div_ceil(stride),
+        "{what}"
+    );
+    for (k, f) in (0..m.n_frames).step_by(stride).enumerate() {
+        assert_eq!(
+            s.positions.index_axis(ndarray::Axis(0), k),
+            m.positions.index_axis(ndarray::Axis(0), f),
+            "{what}: frame {f}"
+        );
+    }
+    for (a, b) in s.ions.iter().zip(&m.ions) {
+        assert_eq!(
+            (a.ion, a.k, &a.centres, &a.sites),
+            (b.ion, b.k, &b.centres, &b.sites),
+            "{what}"
+        );
+        let thinned: Vec<u32> = b.labels.iter().step_by(stride).copied().collect();
+        assert_eq!(a.labels, thinned, "{what}: ion {}", a.ion);
+    }
+}
+
+/// The bundled XDATCAR streamed in chunks of any size under budgets from one atom per
+/// window to all of them: discovered sites (plain and symmetrised), known sites with
+/// a minimum residence, and a frame range.
+#[test]
+fn streamed_hops_are_the_in_memory_hops() {
+    use superion::traj::hops::{HopOptions, HopStream, Mode, detect};
+    let engine = Engine::cpu();
+    let dir = common::tempdir("stream-hops");
+    let plain = HopOptions::new(Mode::Sites);
+    let mut sym = HopOptions::new(Mode::Sites);
+    sym.sites.symmetrise = true;
+    let mut known = HopOptions::new(Mode::Sites);
+    known.sites.known =
+        Some(superion::io::sites::read(&root().join("data/sites/argyrodite.cif")).unwrap());
+    known.sites.supercell = [2, 2, 2];
+    known.sites.min_residence_frames = 3;
+    let range = FrameRange {
+        start: 7,
+        stop: Some(260),
+        every: 2,
+    };
+    for (opts, frames, name) in [
+        (&plain, FrameRange::default(), "discovered"),
+        (&sym, FrameRange::default(), "symmetrised"),
+        (&known, range, "known, a frame range"),
+    ] {
+        let ro = read_opts(frames);
+        let traj = read_trajectory(&bundled(), &ro).unwrap();
+        let m = detect(&engine, &traj, opts).unwrap();
+        for (chunk_lines, budget) in [(53 * 7 + 3, 1u64), (1 << 20, 1 << 30)] {
+            let what = format!("{name}: chunks {chunk_lines} budget {budget}");
+            let so = StreamOptions {
+                memory_bytes: budget,
+                scratch_dir: Some(dir.to_path_buf()),
+            };
+            let mut sink = HopStream::new(opts, &so, &bundled()).unwrap();
+            xdatcar::stream(
+                &bundled(),
+                XdatcarOptions {
+                    frames,
+                    chunk_lines,
+                    ..Default::default()
+                },
+                &mut sink,
+            )
+            .unwrap();
+            let (s, info) = sink.finish(&engine, traj.dt_ps.unwrap()).unwrap();
+            same_hops(&s, &m, &bundled(), &what);
+            if budget == 1 {
+                // One atom per window; the figures keep one frame.
+                assert_eq!((info.window_atoms, info.windows), (1, 192), "{what}");
+                assert_eq!(s.frame_stride, m.n_frames, "{what}");
+            } else {
+                assert_eq!((info.windows, s.frame_stride), (1, 1), "{what}");
+            }
+        }
+        assert_eq!(std::fs::read_dir(&*dir).unwrap().count(), 0);
+    }
+}
+
+/// Hand-fed blocks of 1 to 40 frames with a fluctuating (NPT) triclinic cell give the
+/// in-memory hops; the clustering modes are refused with a reason.
+#[test]
+fn streamed_hops_follow_a_fluctuating_cell() {
+    use superion::traj::hops::{HopOptions, HopStream, Mode, detect};
+    let engine = Engine::cpu();
+    let base = read_trajectory(&bundled(), &read_opts(FrameRange::default())).unwrap();
+    let t = 120;
+    let c0 = base.cell_rows(0);
+    let cells = ndarray::Array3::from_shape_fn((t, 3, 3), |(f, i, j)| {
+        let s = 1.0 + 0.01 * (f as f64 * 0.3).sin();
+        let shear = if i == 1 && j == 0 { 0.4 } else { 0.0 };
+        ((c0[i][j] + shear) * s) as f32
+    });
+    let traj = Trajectory {
+        frac: base.frac.slice(ndarray::s![..t, .., ..]).to_owned(),
+        cells,
+        ..base.clone()
+    };
+    let opts = HopOptions::new(Mode::Sites);
+    let m = detect(&engine, &traj, &opts).unwrap();
+    for block in [1usize, 7, 40] {
+        let what = format!("NPT block {block}");
+        let so = StreamOptions {
+            memory_bytes: 300_000,
+            scratch_dir: None,
+        };
+        let mut sink = HopStream::new(&opts, &so, &bundled()).unwrap();
+        sink.begin(&traj.species).unwrap();
+        for f0 in (0..t).step_by(block) {
+            let f1 = (f0 + block).min(t);
+            let frac = traj.frac.slice(ndarray::s![f0..f1, .., ..]).to_owned();
+            let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
+            sink.frames(frac.as_slice().unwrap(), &cells, None).unwrap();
+        }
+        let (s, info) = sink.finish(&engine, traj.dt_ps.unwrap()).unwrap();
+        assert!(info.windows > 1, "{what}: several windows");
+        same_hops(&s, &m, &bundled(), &what);
+    }
+    let e = HopStream::new(
+        &HopOptions::new(Mode::Kmeans),
+        &StreamOptions::default(),
+        &bundled(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("site-based") && e.contains("kmeans"), "{e}");
+}

@@ -120,8 +120,11 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
         .ok_or_else(|| crate::invalid!("ion {ion} was not analysed"))?;
     let s = &h.ions[j];
     let t = h.n_frames;
-    let p: Vec<[f64; 3]> = (0..t)
-        .map(|f| std::array::from_fn(|x| h.positions[[f, j, x]] as f64))
+    // The frames held: every one in memory, every `frame_stride`-th when streamed.
+    let stride = h.frame_stride.max(1);
+    let kept = h.positions.shape()[0];
+    let p: Vec<[f64; 3]> = (0..kept)
+        .map(|k| std::array::from_fn(|x| h.positions[[k, j, x]] as f64))
         .collect();
     let in_hop = |f: usize| {
         h.events
@@ -136,10 +139,15 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
         title
             .titled(
                 &format!(
-                    "{} ion {ion}: {} site(s), {} hop(s); frames coloured by site, black during hops",
+                    "{} ion {ion}: {} site(s), {} hop(s); {} coloured by site, black during hops",
                     s.species,
                     s.k,
-                    h.events.iter().filter(|e| e.ion == ion).count()
+                    h.events.iter().filter(|e| e.ion == ion).count(),
+                    if stride > 1 {
+                        format!("every {stride}th frame")
+                    } else {
+                        "frames".to_string()
+                    }
                 ),
                 ("sans-serif", 20),
             )
@@ -179,13 +187,13 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
                 ))
                 .map_err(plot_err)?;
             chart
-                .draw_series((0..t).map(|f| {
-                    let col = if in_hop(f) {
+                .draw_series((0..kept).map(|k| {
+                    let col = if in_hop(k * stride) {
                         BLACK
                     } else {
-                        PALETTE[1 + s.labels[f] as usize % (PALETTE.len() - 1)]
+                        PALETTE[1 + s.labels[k] as usize % (PALETTE.len() - 1)]
                     };
-                    Circle::new((p[f][0], p[f][ax]), 3, col.filled())
+                    Circle::new((p[k][0], p[k][ax]), 3, col.filled())
                 }))
                 .map_err(plot_err)?;
             chart

@@ -3,10 +3,14 @@
 
 use std::path::Path;
 
+use crate::compute::Engine;
 use crate::error::{Error, Result};
+use crate::io::traj_input::{TrajReadOptions, stream_trajectory};
 use crate::traj::correlations;
+use crate::traj::hops::HopStream;
 use crate::traj::hops::types::JumpAnalysis;
 use crate::traj::hops::{Descriptors, HopOptions, Hops, Mode};
+use crate::traj::stream::StreamOptions;
 use crate::{invalid, io, plot};
 
 /// Everything `superion traj hops --out` writes, as one JSON summary (also written as
@@ -30,6 +34,46 @@ pub struct Summary {
     /// the tracer D.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jumps: Option<JumpAnalysis>,
+}
+
+/// What a streamed hop analysis did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StreamRun {
+    /// Whether the file was read as a stream (false: read whole, then streamed).
+    pub read_as_stream: bool,
+    /// Scratch written (bytes), the tracer MSD's included.
+    pub scratch_bytes: u64,
+    pub window_atoms: usize,
+    pub windows: usize,
+    pub memory_budget_bytes: u64,
+    /// What the reader noted (time step, frames chosen).
+    pub notes: Vec<String>,
+}
+
+/// The site-based hops of the trajectory in `file`, streamed: the file is never held
+/// whole (see `crate::traj::hops::stream`); the numbers are those of
+/// `crate::traj::hops::detect`.
+pub fn detect_streamed(
+    engine: &Engine,
+    file: &Path,
+    read: &TrajReadOptions,
+    opts: &HopOptions,
+    stream: &StreamOptions,
+) -> Result<(Hops, StreamRun)> {
+    let mut sink = HopStream::new(opts, stream, file)?;
+    let got = stream_trajectory(file, read, &mut sink)?;
+    let (h, info) = sink.finish(engine, got.dt_ps)?;
+    Ok((
+        h,
+        StreamRun {
+            read_as_stream: got.streamed,
+            scratch_bytes: info.scratch_bytes,
+            window_atoms: info.window_atoms,
+            windows: info.windows,
+            memory_budget_bytes: stream.memory_bytes,
+            notes: got.notes,
+        },
+    ))
 }
 
 /// Most path figures written (the hopping ions with the most events first).

@@ -266,17 +266,8 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
     let e = &h.events;
     let n = e.len();
     let win = (dt_ps / h.dt_ps).ceil() as i64;
-    // Hop midpoints in the cell (Å): the ion's position halfway through the hop.
-    let ion_col: std::collections::HashMap<usize, usize> =
-        h.ions.iter().enumerate().map(|(j, s)| (s.ion, j)).collect();
-    let mid: Vec<[f64; 3]> = e
-        .iter()
-        .map(|ev| {
-            let f = (ev.start_frame + ev.end(h.n_frames)) / 2;
-            let j = ion_col[&ev.ion];
-            std::array::from_fn(|x| h.positions[[f, j, x]] as f64)
-        })
-        .collect();
+    // Hop midpoints (Å): the ion's position halfway through the hop.
+    let mid = &h.hop_midpoints_a;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| (e[i].start_frame, i));
     let mut parent: Vec<usize> = (0..n).collect();

@@ -228,18 +228,52 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     let read = a.read.options()?;
     let opts = a.hop.options()?;
     let engine = Engine::new(backend)?;
+    let asked = a.memory.is_some() || a.scratch.is_some();
+    if asked && opts.mode != hops::Mode::Sites {
+        anyhow::bail!(
+            "--memory and --scratch stream the site-based mode; the {} mode clusters each ion's whole trajectory in memory (leave them out, or use --mode sites)",
+            opts.mode.name()
+        );
+    }
+    let stream = asked || (opts.mode == hops::Mode::Sites && large_file(&a.file));
     let t_read = std::time::Instant::now();
-    let traj = read_trajectory(&a.file, &read)?;
-    for n in &traj.notes {
-        eprintln!("superion: {}", crate::flags(n));
-    }
-    let read_secs = t_read.elapsed().as_secs_f64();
-    let t0 = std::time::Instant::now();
-    let h = hops::detect(&engine, &traj, &opts)?;
-    let secs = t0.elapsed().as_secs_f64();
-    for n in &h.notes {
-        eprintln!("superion: {}", crate::flags(n));
-    }
+    let (h, read_secs, secs) = if stream {
+        let so = superion::traj::stream::StreamOptions {
+            memory_bytes: a.memory.unwrap_or(512 << 20),
+            scratch_dir: a.scratch.clone(),
+        };
+        let (h, run) = report::hops::detect_streamed(&engine, &a.file, &read, &opts, &so)?;
+        for n in run.notes.iter().chain(&h.notes) {
+            eprintln!("superion: {}", crate::flags(n));
+        }
+        eprintln!(
+            "superion: streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
+            if run.read_as_stream {
+                ""
+            } else {
+                " (after reading the file whole)"
+            },
+            h.n_frames,
+            run.windows,
+            run.window_atoms,
+            run.memory_budget_bytes >> 20,
+            run.scratch_bytes >> 20
+        );
+        // Reading and analysis overlap in a stream: one time for both.
+        (h, 0.0, t_read.elapsed().as_secs_f64())
+    } else {
+        let traj = read_trajectory(&a.file, &read)?;
+        for n in &traj.notes {
+            eprintln!("superion: {}", crate::flags(n));
+        }
+        let read_secs = t_read.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
+        let h = hops::detect(&engine, &traj, &opts)?;
+        for n in &h.notes {
+            eprintln!("superion: {}", crate::flags(n));
+        }
+        (h, read_secs, t0.elapsed().as_secs_f64())
+    };
     let summary = report::hops::summary(&h, &a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
     if a.json {
         println!(
@@ -250,13 +284,16 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "{} ions analysed ({} mode), {} hop events, {} sites; read {:.3} s, analysis {:.3} s",
+            "{} ions analysed ({} mode), {} hop events, {} sites; {}",
             h.ions.len(),
             opts.mode.name(),
             h.events.len(),
             h.sites.len(),
-            read_secs,
-            secs
+            if stream {
+                format!("read and analysed in {secs:.3} s (streamed)")
+            } else {
+                format!("read {read_secs:.3} s, analysis {secs:.3} s")
+            }
         );
         const MAX_LISTED: usize = 40;
         if h.events.len() > MAX_LISTED {

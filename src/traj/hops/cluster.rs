@@ -242,6 +242,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         })
         .collect();
     events.sort_by_key(|e| (e.ion, e.start_frame));
+    let hop_midpoints_a = super::types::midpoints_from(&positions, &ions, &events, t);
     Ok(Hops {
         mode: opts.mode,
         options: opts.clone(),
@@ -254,6 +255,8 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         events,
         cell,
         positions,
+        frame_stride: 1,
+        hop_midpoints_a,
         jumps: None,
     })
 }

@@ -31,9 +31,11 @@
 pub mod cluster;
 pub mod sites;
 pub mod stats;
+pub mod stream;
 pub mod types;
 
 pub use stats::Descriptors;
+pub use stream::HopStream;
 pub use types::{
     Event, HopOptions, Hops, IonSites, JumpAnalysis, JumpType, KnownSite, KnownSites, Mode, Site,
     SiteOptions, Stats, selected_atoms,

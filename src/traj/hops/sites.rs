@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use super::types::{
     Event, HopOptions, Hops, IonSites, JumpAnalysis, JumpType, KnownSites, LabelOccupancy, Mode,
-    Site, SiteDef, SiteOptions, Stats, selected_atoms,
+    Site, SiteDef, SiteOptions, Stats, selected_atoms_of,
 };
 use crate::compute::Engine;
 use crate::error::Result;
@@ -69,37 +69,46 @@ pub fn vibration_amplitude(disp: &Array3<f32>, atoms: &[usize]) -> f64 {
     let mut amps: Vec<f64> = Vec::new();
     for &a in atoms {
         let d: Vec<f64> = (0..t)
-            .map(|f| {
-                let v: [f64; 3] = std::array::from_fn(|x| disp[[f, a, x]] as f64);
-                norm(v)
-            })
+            .map(|f| norm(std::array::from_fn(|x| disp[[f, a, x]] as f64)))
             .collect();
-        let speed: Vec<f64> = (0..t)
-            .map(|f| if f == 0 { d[0] } else { d[f] - d[f - 1] })
-            .collect();
-        let sign = |v: f64| {
-            if v > 0.0 {
-                1
-            } else if v < 0.0 {
-                -1
-            } else {
-                0
-            }
-        };
-        let splits: Vec<usize> = (0..t)
-            .filter(|&i| sign(speed[i]) != sign(speed[(i + 1) % t]))
-            .collect();
-        let cuts: Vec<usize> = if splits.len() > 2 {
-            splits[1..splits.len() - 1].iter().map(|i| i + 1).collect()
-        } else {
-            Vec::new()
-        };
-        let mut start = 0;
-        for &c in cuts.iter().chain(std::iter::once(&t)) {
-            amps.push(speed[start..c].iter().sum());
-            start = c;
-        }
+        excursions(&d, &mut amps);
     }
+    spread(&amps)
+}
+
+/// The excursions of one atom whose distances from its starting position are `d`
+/// (one per frame), appended to `amps`.
+pub(crate) fn excursions(d: &[f64], amps: &mut Vec<f64>) {
+    let t = d.len();
+    let speed: Vec<f64> = (0..t)
+        .map(|f| if f == 0 { d[0] } else { d[f] - d[f - 1] })
+        .collect();
+    let sign = |v: f64| {
+        if v > 0.0 {
+            1
+        } else if v < 0.0 {
+            -1
+        } else {
+            0
+        }
+    };
+    let splits: Vec<usize> = (0..t)
+        .filter(|&i| sign(speed[i]) != sign(speed[(i + 1) % t]))
+        .collect();
+    let cuts: Vec<usize> = if splits.len() > 2 {
+        splits[1..splits.len() - 1].iter().map(|i| i + 1).collect()
+    } else {
+        Vec::new()
+    };
+    let mut start = 0;
+    for &c in cuts.iter().chain(std::iter::once(&t)) {
+        amps.push(speed[start..c].iter().sum());
+        start = c;
+    }
+}
+
+/// The standard deviation of the excursions (0 when there are none).
+pub(crate) fn spread(amps: &[f64]) -> f64 {
     if amps.is_empty() {
         return 0.0;
     }
@@ -217,41 +226,79 @@ fn check_lattice(
     Ok(())
 }
 
-/// Discover the sites of the atoms `atoms` from their density in the crystal frame.
+/// The density of the mobile species in the crystal frame: a histogram of wrapped
+/// fractional positions on a periodic grid over the first frame's cell, filled frame
+/// by frame (in memory or as a trajectory streams past).
+pub(crate) struct Density {
+    cell: [[f64; 3]; 3],
+    n: [usize; 3],
+    hist: Vec<f64>,
+    total: f64,
+}
+
+impl Density {
+    /// An empty histogram over `cell` with the grid of `opts`.
+    pub(crate) fn new(cell: &[[f64; 3]; 3], opts: &SiteOptions) -> Result<Density> {
+        if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
+            return Err(invalid!(
+                "site discovery: the density grid and its smoothing must be positive and the merge distance not negative"
+            ));
+        }
+        let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
+        let n: [usize; 3] =
+            std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
+        Ok(Density {
+            cell: *cell,
+            n,
+            hist: vec![0.0; n[0] * n[1] * n[2]],
+            total: 0.0,
+        })
+    }
+
+    /// Count one fractional position (any image).
+    #[inline]
+    pub(crate) fn add(&mut self, frac: [f32; 3]) {
+        let n = self.n;
+        let p: [usize; 3] = std::array::from_fn(|x| {
+            let v = frac[x] as f64;
+            let v = v - v.floor();
+            ((v * n[x] as f64) as usize).min(n[x] - 1)
+        });
+        self.hist[(p[0] * n[1] + p[1]) * n[2] + p[2]] += 1.0;
+        self.total += 1.0;
+    }
+}
+
+/// Discover the sites of the atoms `atoms` from their density in the crystal frame
+/// (every frame counted).
 pub fn discover_sites(
     traj: &Trajectory,
     atoms: &[usize],
     species: &str,
     opts: &SiteOptions,
 ) -> Result<Vec<SiteDef>> {
-    let cell = traj.cell_rows(0);
-    let w = crate::geom::cell_widths(&cell);
-    let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
-    if !(opts.grid_a > 0.0 && opts.smoothing_a > 0.0 && opts.merge_a >= 0.0) {
-        return Err(invalid!(
-            "site discovery: the density grid and its smoothing must be positive and the merge distance not negative"
-        ));
-    }
-    let n: [usize; 3] =
-        std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
-    let nv = n[0] * n[1] * n[2];
-    let idx = |i: usize, j: usize, k: usize| (i * n[1] + j) * n[2] + k;
-    // Histogram of the wrapped fractional positions (at most ~5e7 points, strided).
-    let t = traj.n_frames();
-    let stride = (t * atoms.len()).div_ceil(50_000_000).max(1);
-    let mut hist = vec![0.0f64; nv];
-    let mut total = 0.0;
-    for f in (0..t).step_by(stride) {
+    let mut density = Density::new(&traj.cell_rows(0), opts)?;
+    for f in 0..traj.n_frames() {
         for &a in atoms {
-            let p: [usize; 3] = std::array::from_fn(|x| {
-                let v = traj.frac[[f, a, x]] as f64;
-                let v = v - v.floor();
-                ((v * n[x] as f64) as usize).min(n[x] - 1)
-            });
-            hist[idx(p[0], p[1], p[2])] += 1.0;
-            total += 1.0;
+            density.add(std::array::from_fn(|x| traj.frac[[f, a, x]]));
         }
     }
+    sites_from_density(&density, species, opts, &traj.source)
+}
+
+/// The sites at the maxima of the smoothed density.
+pub(crate) fn sites_from_density(
+    density: &Density,
+    species: &str,
+    opts: &SiteOptions,
+    source: &std::path::Path,
+) -> Result<Vec<SiteDef>> {
+    let cell = density.cell;
+    let w = crate::geom::cell_widths(&cell);
+    let n = density.n;
+    let nv = n[0] * n[1] * n[2];
+    let idx = |i: usize, j: usize, k: usize| (i * n[1] + j) * n[2] + k;
+    let (hist, total) = (&density.hist, density.total);
     // Separable periodic Gaussian smoothing, σ in voxels along each axis (from the
     // perpendicular width, the cell's own metric).
     let mut rho = hist.clone();
@@ -377,7 +424,7 @@ pub fn discover_sites(
     if sites.is_empty() {
         return Err(invalid!(
             "{}: no {species} density maximum reaches {} times the mean density; lower option min_enrichment or give known sites with option sites",
-            traj.source.display(),
+            source.display(),
             opts.min_enrichment
         ));
     }
@@ -385,20 +432,17 @@ pub fn discover_sites(
 }
 
 /// Symmetrise discovered sites with the space group of the framework (every atom
-/// that is not of the mobile species, frame 0): each site's orbit is generated, orbit
-/// images closer than the merge tolerance are averaged, and the sites are labelled
-/// by orbit (`S1`, `S2`, … in order of occupancy).
-fn symmetrise(
-    traj: &Trajectory,
-    mobile: &[usize],
+/// that is not of the mobile species, frame 0: its species and fractional position):
+/// each site's orbit is generated, orbit images closer than the merge tolerance are
+/// averaged, and the sites are labelled by orbit (`S1`, `S2`, … in order of
+/// occupancy).
+pub(crate) fn symmetrise(
+    cell: [[f64; 3]; 3],
+    framework: &[(String, [f32; 3])],
     sites: Vec<SiteDef>,
     opts: &SiteOptions,
     notes: &mut Vec<String>,
 ) -> Result<Vec<SiteDef>> {
-    let cell = traj.cell_rows(0);
-    let framework: Vec<usize> = (0..traj.n_atoms())
-        .filter(|a| !mobile.contains(a))
-        .collect();
     if framework.is_empty() {
         return Err(invalid!(
             "option symmetrise needs framework atoms (atoms other than the mobile species)"
@@ -407,26 +451,17 @@ fn symmetrise(
     let mut kinds: Vec<String> = Vec::new();
     let numbers: Vec<i32> = framework
         .iter()
-        .map(|&a| {
-            let s = &traj.species[a];
-            match kinds.iter().position(|k| k == s) {
-                Some(i) => i as i32,
-                None => {
-                    kinds.push(s.clone());
-                    kinds.len() as i32 - 1
-                }
+        .map(|(s, _)| match kinds.iter().position(|k| k == s) {
+            Some(i) => i as i32,
+            None => {
+                kinds.push(s.clone());
+                kinds.len() as i32 - 1
             }
         })
         .collect();
     let positions: Vec<nalgebra::Vector3<f64>> = framework
         .iter()
-        .map(|&a| {
-            nalgebra::Vector3::new(
-                traj.frac[[0, a, 0]] as f64,
-                traj.frac[[0, a, 1]] as f64,
-                traj.frac[[0, a, 2]] as f64,
-            )
-        })
+        .map(|(_, f)| nalgebra::Vector3::new(f[0] as f64, f[1] as f64, f[2] as f64))
         .collect();
     let lat = nalgebra::Matrix3::from_row_slice(&[
         cell[0][0], cell[0][1], cell[0][2], cell[1][0], cell[1][1], cell[1][2], cell[2][0],
@@ -555,47 +590,81 @@ impl Locator {
     }
 }
 
-/// The site-based hop analysis ([`Mode::Sites`]).
-pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hops> {
-    let traj = prep.traj;
-    let so = &opts.sites;
-    let t = traj.n_frames();
-    let dt_ps = traj.dt_ps()?;
-    if t < 2 {
-        return Err(invalid!(
-            "{}: {t} frame(s): jumps need at least 2 frames",
-            traj.source.display()
-        ));
-    }
-    if so.min_residence_frames == 0 {
-        return Err(invalid!("option min_residence must be at least 1 frame"));
-    }
-    let atoms = selected_atoms(traj, opts)?;
-    let species = traj.species[atoms[0]].clone();
-    if atoms.iter().any(|&a| traj.species[a] != species) {
-        return Err(invalid!(
-            "the site-based mode analyses one mobile species at a time; give one with option species"
-        ));
-    }
-    let mut notes = Vec::new();
-    let cell = traj.cell_rows(0);
+/// Per-frame cells as runs of equal cells (one run for a fixed cell), as f32 values
+/// read back as f64, the precision a trajectory stores them in.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CellRuns {
+    /// (first frame, cell) of each run, in order.
+    runs: Vec<(usize, [[f64; 3]; 3])>,
+}
 
-    // 1. Sites.
-    let (sites, source) = match &so.known {
-        Some(known) => {
-            let (s, lat, n) = select_sites(known, &species, so.supercell)?;
-            notes.extend(n);
-            check_lattice(&lat, &cell, &known.source, so.supercell, &mut notes)?;
-            (s, known.source.clone())
+impl CellRuns {
+    /// The cells of `traj`.
+    pub(crate) fn of(traj: &Trajectory) -> CellRuns {
+        let mut c = CellRuns::default();
+        for f in 0..traj.cells.shape()[0] {
+            c.push(f, traj.cell_rows(f));
         }
-        None => {
-            let s = discover_sites(traj, &atoms, &species, so)?;
+        c
+    }
+
+    /// Frame `frame`'s cell (frames pushed in order).
+    pub(crate) fn push(&mut self, frame: usize, cell: [[f64; 3]; 3]) {
+        if self.runs.last().is_none_or(|r| r.1 != cell) {
+            self.runs.push((frame, cell));
+        }
+    }
+
+    /// The run holding `frame`, searching forward from run `from`.
+    fn run_of(&self, frame: usize, mut from: usize) -> usize {
+        while from + 1 < self.runs.len() && self.runs[from + 1].0 <= frame {
+            from += 1;
+        }
+        from
+    }
+}
+
+/// The sites of one analysis, their radii and a locator: what assigns an ion's
+/// frames to sites, in memory or from a streamed trajectory's scratch files.
+pub(crate) struct SitePlan {
+    sites: Vec<SiteDef>,
+    source: String,
+    cell: [[f64; 3]; 3],
+    amp: f64,
+    radii: Vec<f64>,
+    radius_rule: String,
+    r_min: f64,
+    r_max: f64,
+    loc: Locator,
+}
+
+/// The sites of `species`: the known ones (mapped onto `cell`), or those at the
+/// maxima of `density` (symmetrised with `framework`, frame 0's other atoms, when
+/// asked); with where they came from.
+pub(crate) fn resolve_sites(
+    so: &SiteOptions,
+    species: &str,
+    cell: &[[f64; 3]; 3],
+    density: Option<&Density>,
+    framework: &[(String, [f32; 3])],
+    source: &std::path::Path,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<SiteDef>, String)> {
+    match (&so.known, density) {
+        (Some(known), _) => {
+            let (s, lat, n) = select_sites(known, species, so.supercell)?;
+            notes.extend(n);
+            check_lattice(&lat, cell, &known.source, so.supercell, notes)?;
+            Ok((s, known.source.clone()))
+        }
+        (None, Some(density)) => {
+            let s = sites_from_density(density, species, so, source)?;
             let s = if so.symmetrise {
-                symmetrise(traj, &atoms, s, so, &mut notes)?
+                symmetrise(*cell, framework, s, so, notes)?
             } else {
                 s
             };
-            (
+            Ok((
                 s,
                 format!(
                     "discovered from the {species} density (grid {} Å, smoothing σ {} Å, merge {} Å, enrichment ≥ {}{})",
@@ -605,110 +674,143 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
                     so.min_enrichment,
                     if so.symmetrise { ", symmetrised" } else { "" }
                 ),
-            )
+            ))
         }
-    };
-    let ns = sites.len();
-
-    // 2. Radii.
-    let u = &prep.unwrapped;
-    let amp = vibration_amplitude(&u.disp, &atoms);
-    let nn: Vec<f64> = (0..ns)
-        .into_par_iter()
-        .map(|i| {
-            (0..ns)
-                .filter(|&j| j != i)
-                .map(|j| norm(frac_delta(sites[i].frac, sites[j].frac, &cell)))
-                .fold(f64::INFINITY, f64::min)
-        })
-        .collect();
-    let mut capped = 0;
-    let radii: Vec<f64> = (0..ns)
-        .map(|i| {
-            let r = so
-                .label_radii
-                .iter()
-                .find(|(l, _)| *l == sites[i].label)
-                .map(|(_, r)| *r)
-                .or(so.radius_a)
-                .unwrap_or(2.0 * amp);
-            let cap = 0.5 * nn[i] - 0.005;
-            if r > cap {
-                capped += 1;
-                cap.max(0.01)
-            } else {
-                r
-            }
-        })
-        .collect();
-    let radius_rule = if so.radius_a.is_some() || !so.label_radii.is_empty() {
-        "given".to_string()
-    } else {
-        format!("2 × vibration amplitude ({:.3} Å), as GEMDAT", amp)
-    };
-    if capped > 0 {
-        notes.push(format!(
-            "{capped} of {ns} site radii capped at half the distance to the nearest other site (minus 0.005 Å) so that sites do not overlap"
-        ));
+        (None, None) => Err(invalid!("site discovery needs the density of the species")),
     }
-    let r_max = radii.iter().copied().fold(0.0, f64::max);
-    let r_min = radii.iter().copied().fold(f64::INFINITY, f64::min);
+}
 
-    // 3. States: the site each ion is on in each frame (u32::MAX: in transit).
-    const NONE: u32 = u32::MAX;
-    let loc = Locator::new(&sites, &cell, r_max * 1.1 + 1e-6);
-    let fixed_cell = traj.cells.shape()[0] == 1;
-    let cells: Vec<[[f64; 3]; 3]> = if fixed_cell {
-        vec![cell]
-    } else {
-        (0..t).map(|f| traj.cell_rows(f)).collect()
-    };
-    let states: Vec<Vec<u32>> = atoms
-        .par_iter()
-        .map(|&a| {
-            let mut cand = Vec::new();
-            (0..t)
-                .map(|f| {
-                    let c = &cells[if fixed_cell { 0 } else { f }];
-                    let p = wrap(std::array::from_fn(|x| traj.frac[[f, a, x]] as f64));
-                    loc.near(p, &mut cand);
-                    let mut best = (NONE, f64::INFINITY);
-                    for &s in &cand {
-                        let d = norm(frac_delta(sites[s as usize].frac, p, c));
-                        if d <= radii[s as usize] && d < best.1 {
-                            best = (s, d);
-                        }
+/// The state of a frame that is on no site (in transit).
+const NONE: u32 = u32::MAX;
+
+/// What one ion's frames give: its jumps, visits and the frames kept for figures.
+pub(crate) struct IonTrack {
+    events: Vec<Event>,
+    midpoints: Vec<[f64; 3]>,
+    residence: Vec<f64>,
+    transit: Vec<f64>,
+    /// (site, frames on it) of every site the ion visited, by site.
+    occupied: Vec<(u32, usize)>,
+    on_site: usize,
+    ion: IonSites,
+    /// Positions at every `stride`-th frame.
+    kept: Vec<[f32; 3]>,
+}
+
+impl SitePlan {
+    /// The radii of `sites` (given, or twice the vibration amplitude `amp`), capped so
+    /// that sites do not overlap.
+    pub(crate) fn new(
+        sites: Vec<SiteDef>,
+        source: String,
+        cell: [[f64; 3]; 3],
+        amp: f64,
+        so: &SiteOptions,
+        notes: &mut Vec<String>,
+    ) -> SitePlan {
+        let ns = sites.len();
+        let nn: Vec<f64> = (0..ns)
+            .into_par_iter()
+            .map(|i| {
+                (0..ns)
+                    .filter(|&j| j != i)
+                    .map(|j| norm(frac_delta(sites[i].frac, sites[j].frac, &cell)))
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let mut capped = 0;
+        let radii: Vec<f64> = (0..ns)
+            .map(|i| {
+                let r = so
+                    .label_radii
+                    .iter()
+                    .find(|(l, _)| *l == sites[i].label)
+                    .map(|(_, r)| *r)
+                    .or(so.radius_a)
+                    .unwrap_or(2.0 * amp);
+                let cap = 0.5 * nn[i] - 0.005;
+                if r > cap {
+                    capped += 1;
+                    cap.max(0.01)
+                } else {
+                    r
+                }
+            })
+            .collect();
+        let radius_rule = if so.radius_a.is_some() || !so.label_radii.is_empty() {
+            "given".to_string()
+        } else {
+            format!("2 × vibration amplitude ({:.3} Å), as GEMDAT", amp)
+        };
+        if capped > 0 {
+            notes.push(format!(
+                "{capped} of {ns} site radii capped at half the distance to the nearest other site (minus 0.005 Å) so that sites do not overlap"
+            ));
+        }
+        let r_max = radii.iter().copied().fold(0.0, f64::max);
+        let r_min = radii.iter().copied().fold(f64::INFINITY, f64::min);
+        let loc = Locator::new(&sites, &cell, r_max * 1.1 + 1e-6);
+        SitePlan {
+            sites,
+            source,
+            cell,
+            amp,
+            radii,
+            radius_rule,
+            r_min,
+            r_max,
+            loc,
+        }
+    }
+
+    /// Atom `a`'s visits and jumps from its fractional positions `frac` (as stored,
+    /// any image) and unwrapped Cartesian positions `pos` (Å), one of each per frame;
+    /// positions and site labels kept at every `stride`-th frame.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn track(
+        &self,
+        a: usize,
+        species: &str,
+        frac: &[[f32; 3]],
+        pos: &[[f32; 3]],
+        cells: &CellRuns,
+        min_residence: usize,
+        dt_ps: f64,
+        stride: usize,
+    ) -> IonTrack {
+        let (sites, radii) = (&self.sites, &self.radii);
+        let t = frac.len();
+        // States: the site the ion is on in each frame (NONE: in transit).
+        let mut cand = Vec::new();
+        let mut run = 0;
+        let states: Vec<u32> = (0..t)
+            .map(|f| {
+                run = cells.run_of(f, run);
+                let c = &cells.runs[run].1;
+                let p = wrap(std::array::from_fn(|x| frac[f][x] as f64));
+                self.loc.near(p, &mut cand);
+                let mut best = (NONE, f64::INFINITY);
+                for &s in &cand {
+                    let d = norm(frac_delta(sites[s as usize].frac, p, c));
+                    if d <= radii[s as usize] && d < best.1 {
+                        best = (s, d);
                     }
-                    best.0
-                })
-                .collect()
-        })
-        .collect();
-
-    // 4. Visits (site, first frame, last frame, frames on the site) and jumps.
-    let p = atoms.len();
-    let mut positions = Array3::<f32>::zeros((t, p, 3));
-    for (j, &a) in atoms.iter().enumerate() {
-        for f in 0..t {
-            for x in 0..3 {
-                positions[[f, j, x]] = (u.origin[[a, x]] as f64 + u.disp[[f, a, x]] as f64) as f32;
-            }
-        }
-    }
-    let mut occupied = vec![0usize; ns];
-    let mut on_site = 0usize;
-    let mut events: Vec<Event> = Vec::new();
-    let mut ions: Vec<IonSites> = Vec::with_capacity(p);
-    let mut residence = Vec::new();
-    let mut transit = Vec::new();
-    for (j, (&a, st)) in atoms.iter().zip(&states).enumerate() {
+                }
+                best.0
+            })
+            .collect();
+        let cell_at = |f: usize| &cells.runs[cells.run_of(f, 0)].1;
+        let position = |f: usize| -> [f64; 3] { std::array::from_fn(|x| pos[f][x] as f64) };
+        // Visits (site, first frame, last frame, frames on the site).
+        let mut occupied: std::collections::BTreeMap<u32, usize> = Default::default();
+        let mut on_site = 0usize;
         let mut visits: Vec<(u32, usize, usize, usize)> = Vec::new();
-        for (f, &s) in st.iter().enumerate() {
+        for (f, &s) in states.iter().enumerate() {
             if s == NONE {
                 continue;
             }
             on_site += 1;
-            occupied[s as usize] += 1;
+            *occupied.entry(s).or_default() += 1;
             match visits.last_mut() {
                 Some(v) if v.0 == s => {
                     v.2 = f;
@@ -719,11 +821,11 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         }
         // Flickers: visits shorter than the minimum residence (except those cut by the
         // ends of the trajectory), then consecutive visits to one site are one.
-        if so.min_residence_frames > 1 {
+        if min_residence > 1 {
             let last = visits.len().saturating_sub(1);
             let mut i = 0;
             visits.retain(|v| {
-                let keep = v.3 >= so.min_residence_frames || i == 0 || i == last;
+                let keep = v.3 >= min_residence || i == 0 || i == last;
                 i += 1;
                 keep
             });
@@ -739,6 +841,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
             }
             visits = merged;
         }
+        let mut residence = Vec::new();
         for (i, v) in visits.iter().enumerate() {
             if i > 0 && i + 1 < visits.len() {
                 residence.push((v.2 + 1 - v.1) as f64 * dt_ps);
@@ -750,10 +853,9 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         let mut visit_centre: Vec<usize> = Vec::new();
         for v in &visits {
             let f = v.1;
-            let c = &cells[if fixed_cell { 0 } else { f }];
-            let r: [f64; 3] = std::array::from_fn(|x| positions[[f, j, x]] as f64);
-            let pf = wrap(std::array::from_fn(|x| traj.frac[[f, a, x]] as f64));
-            let d = frac_delta(pf, sites[v.0 as usize].frac, c);
+            let r = position(f);
+            let pf = wrap(std::array::from_fn(|x| frac[f][x] as f64));
+            let d = frac_delta(pf, sites[v.0 as usize].frac, cell_at(f));
             let centre = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
             let k = match (0..centres.len()).find(|&k| {
                 site_of[k] == v.0 as usize
@@ -772,16 +874,22 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
             };
             visit_centre.push(k);
         }
+        let mut events = Vec::new();
+        let mut midpoints = Vec::new();
+        let mut transit = Vec::new();
         let mut prev_from: Option<u32> = None;
         for w in 0..visits.len().saturating_sub(1) {
             let (a_site, _, last_a, _) = visits[w];
             let (b_site, first_b, _, _) = visits[w + 1];
-            let c = &cells[if fixed_cell { 0 } else { last_a }];
-            let v = frac_delta(sites[a_site as usize].frac, sites[b_site as usize].frac, c);
+            let v = frac_delta(
+                sites[a_site as usize].frac,
+                sites[b_site as usize].frac,
+                cell_at(last_a),
+            );
             transit.push((first_b - last_a) as f64 * dt_ps);
             events.push(Event {
                 ion: a,
-                species: species.clone(),
+                species: species.to_string(),
                 start_frame: last_a,
                 end_frame: Some(first_b),
                 from_site: a_site as usize,
@@ -790,161 +898,330 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
                 length_a: norm(v),
                 back_hop: prev_from == Some(b_site),
             });
+            midpoints.push(position((last_a + first_b) / 2));
             prev_from = Some(a_site);
         }
-        // Per-frame labels: the centre of the current (or last) visit; before the
-        // first visit, the first.
-        let mut labels = vec![0u32; t];
+        // Labels at the kept frames: the centre of the current (or last) visit;
+        // before the first visit, the first.
+        let mut labels = Vec::with_capacity(t.div_ceil(stride));
         if !visits.is_empty() {
             let mut vi = 0;
-            for (f, l) in labels.iter_mut().enumerate() {
+            for f in (0..t).step_by(stride) {
                 while vi + 1 < visits.len() && visits[vi + 1].1 <= f {
                     vi += 1;
                 }
-                *l = visit_centre[vi] as u32;
+                labels.push(visit_centre[vi] as u32);
             }
         } else {
+            labels.resize(t.div_ceil(stride), 0);
             // Never on a site: one centre at its mean position.
-            let mean: [f64; 3] = std::array::from_fn(|x| {
-                (0..t).map(|f| positions[[f, j, x]] as f64).sum::<f64>() / t as f64
-            });
+            let mean: [f64; 3] =
+                std::array::from_fn(|x| (0..t).map(|f| pos[f][x] as f64).sum::<f64>() / t as f64);
             centres.push(mean);
             site_of.push(usize::MAX);
         }
-        ions.push(IonSites {
-            ion: a,
-            species: species.clone(),
-            k: centres.len(),
-            silhouettes: Vec::new(),
-            centres,
-            sites: site_of,
-            labels,
-            radius_a: r_max,
-        });
-    }
-    events.sort_by_key(|e| (e.ion, e.start_frame));
-    let out_sites: Vec<Site> = sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Site {
-            id: i,
-            centre_a: dot_frac(s.frac, &cell),
-            frac: s.frac,
-            ions: 0,
-            occupied_frames: occupied[i],
-            label: s.label.clone(),
-            radius_a: Some(radii[i]),
-            enrichment: s.enrichment,
-        })
-        .collect();
-    // Distinct ions per site.
-    let mut out_sites = out_sites;
-    for st in &states {
-        let mut seen: Vec<u32> = st.iter().copied().filter(|&s| s != NONE).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for s in seen {
-            out_sites[s as usize].ions += 1;
+        IonTrack {
+            events,
+            midpoints,
+            residence,
+            transit,
+            occupied: occupied.into_iter().collect(),
+            on_site,
+            ion: IonSites {
+                ion: a,
+                species: species.to_string(),
+                k: centres.len(),
+                silhouettes: Vec::new(),
+                centres,
+                sites: site_of,
+                labels,
+                radius_a: self.r_max,
+            },
+            kept: pos.iter().step_by(stride).copied().collect(),
         }
     }
 
-    // 5. What users read off it.
-    let simulated_ps = (t - 1) as f64 * dt_ps;
-    let n_ions = p as f64;
-    let to_cm2_s = 1e-16 / 1e-12; // Å²/ps -> cm²/s
-    let d_of = |sum_sq: f64| sum_sq / (6.0 * n_ions * simulated_ps) * to_cm2_s;
-    let d_jump = d_of(events.iter().map(|e| e.length_a * e.length_a).sum());
-    let types = jump_types(&events, &sites, n_ions, simulated_ps, &d_of);
-    let mut occupancy: Vec<LabelOccupancy> = Vec::new();
-    for s in &out_sites {
-        match occupancy.iter_mut().find(|o| o.label == s.label) {
-            Some(o) => {
-                o.sites += 1;
-                o.mean_occupancy += s.occupied_frames as f64 / t as f64;
+    /// The hop analysis from every analysed ion's track (in atom order), over `t`
+    /// frames `dt_ps` apart, with the tracer D of the species (or why there is none).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        self,
+        tracks: Vec<IonTrack>,
+        tracer: Result<(f64, f64)>,
+        t: usize,
+        dt_ps: f64,
+        stride: usize,
+        opts: &HopOptions,
+        mut notes: Vec<String>,
+    ) -> Hops {
+        let so = &opts.sites;
+        let (sites, cell) = (&self.sites, self.cell);
+        let ns = sites.len();
+        let p = tracks.len();
+        let kept = t.div_ceil(stride);
+        let mut positions = Array3::<f32>::zeros((kept, p, 3));
+        let mut occupied = vec![0usize; ns];
+        let mut ions_on = vec![0usize; ns];
+        let mut on_site = 0usize;
+        let (mut events, mut midpoints) = (Vec::new(), Vec::new());
+        let (mut residence, mut transit) = (Vec::new(), Vec::new());
+        let mut ions = Vec::with_capacity(p);
+        for (j, tr) in tracks.into_iter().enumerate() {
+            for (k, q) in tr.kept.iter().enumerate() {
+                for x in 0..3 {
+                    positions[[k, j, x]] = q[x];
+                }
             }
-            None => occupancy.push(LabelOccupancy {
+            for (s, c) in tr.occupied {
+                occupied[s as usize] += c;
+                ions_on[s as usize] += 1;
+            }
+            on_site += tr.on_site;
+            events.extend(tr.events);
+            midpoints.extend(tr.midpoints);
+            residence.extend(tr.residence);
+            transit.extend(tr.transit);
+            ions.push(tr.ion);
+        }
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| (events[i].ion, events[i].start_frame));
+        let events: Vec<Event> = order.iter().map(|&i| events[i].clone()).collect();
+        let midpoints: Vec<[f64; 3]> = order.iter().map(|&i| midpoints[i]).collect();
+        let out_sites: Vec<Site> = sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Site {
+                id: i,
+                centre_a: dot_frac(s.frac, &cell),
+                frac: s.frac,
+                ions: ions_on[i],
+                occupied_frames: occupied[i],
                 label: s.label.clone(),
-                sites: 1,
-                mean_occupancy: s.occupied_frames as f64 / t as f64,
-            }),
+                radius_a: Some(self.radii[i]),
+                enrichment: s.enrichment,
+            })
+            .collect();
+
+        // What users read off it.
+        let simulated_ps = (t - 1) as f64 * dt_ps;
+        let n_ions = p as f64;
+        let to_cm2_s = 1e-16 / 1e-12; // Å²/ps -> cm²/s
+        let d_of = |sum_sq: f64| sum_sq / (6.0 * n_ions * simulated_ps) * to_cm2_s;
+        let d_jump = d_of(events.iter().map(|e| e.length_a * e.length_a).sum());
+        let types = jump_types(&events, sites, n_ions, simulated_ps, &d_of);
+        let mut occupancy: Vec<LabelOccupancy> = Vec::new();
+        for s in &out_sites {
+            match occupancy.iter_mut().find(|o| o.label == s.label) {
+                Some(o) => {
+                    o.sites += 1;
+                    o.mean_occupancy += s.occupied_frames as f64 / t as f64;
+                }
+                None => occupancy.push(LabelOccupancy {
+                    label: s.label.clone(),
+                    sites: 1,
+                    mean_occupancy: s.occupied_frames as f64 / t as f64,
+                }),
+            }
+        }
+        for o in &mut occupancy {
+            o.mean_occupancy /= o.sites as f64;
+        }
+        let (d_tracer, d_tracer_err) = match tracer {
+            Ok((d, e)) => (Some(d), Some(e)),
+            Err(e) => {
+                notes.push(format!(
+                    "tracer D not available for the consistency check: {}",
+                    e.detail()
+                ));
+                (None, None)
+            }
+        };
+        let ratio = d_tracer.filter(|_| d_jump > 0.0).map(|d| d / d_jump);
+        let consistency = match (ratio, d_tracer) {
+            (Some(r), Some(_)) if r > 2.0 => format!(
+                "D_tracer / D_jump = {r:.2}: the jumps explain only {:.0} % of the diffusion; jumps are being missed (site radii too small, sites missing, or diffusion that is not site to site)",
+                100.0 / r
+            ),
+            (Some(r), Some(_)) if r >= 0.05 => format!(
+                "D_tracer / D_jump = {r:.2}: the jumps account for the diffusion (a correlation factor below 1 means correlated back-and-forth jumps)"
+            ),
+            (Some(r), Some(_)) => format!(
+                "D_tracer / D_jump = {r:.3}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
+            ),
+            (None, Some(d)) if d > 0.0 => {
+                "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string()
+            }
+            _ => "not determined (no tracer D or no jumps)".to_string(),
+        };
+        let hist = histogram(&residence, 20);
+        let jumping = {
+            let mut v: Vec<usize> = events.iter().map(|e| e.ion).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len()
+        };
+        let analysis = JumpAnalysis {
+            site_source: self.source,
+            n_sites: ns,
+            vibration_amplitude_a: self.amp,
+            radius_rule: self.radius_rule,
+            radius_min_a: self.r_min,
+            radius_max_a: self.r_max,
+            min_residence_frames: so.min_residence_frames,
+            min_residence_ps: so.min_residence_frames as f64 * dt_ps,
+            on_site_fraction: on_site as f64 / (t * p) as f64,
+            jumps: events.len(),
+            ions: p,
+            jumping_ions: jumping,
+            simulated_ps,
+            types,
+            occupancy,
+            residence_ps: Stats::of(&residence),
+            residence_histogram: hist,
+            transit_ps: Stats::of(&transit),
+            d_jump_cm2_s: d_jump,
+            d_tracer_cm2_s: d_tracer,
+            d_tracer_err_cm2_s: d_tracer_err,
+            tracer_over_jump: ratio,
+            consistency,
+        };
+        Hops {
+            mode: Mode::Sites,
+            options: opts.clone(),
+            n_frames: t,
+            dt_ps,
+            k_range: (0, 0),
+            notes,
+            ions,
+            sites: out_sites,
+            events,
+            cell,
+            positions,
+            frame_stride: stride,
+            hop_midpoints_a: midpoints,
+            jumps: Some(analysis),
         }
     }
-    for o in &mut occupancy {
-        o.mean_occupancy /= o.sites as f64;
+}
+
+/// The site-based analysis' checks on what it is given: at least two frames, a
+/// minimum residence of at least one frame, one mobile species. The analysed atoms
+/// and their species.
+pub(crate) fn check_selection(
+    species: &[String],
+    source: &std::path::Path,
+    opts: &HopOptions,
+) -> Result<(Vec<usize>, String)> {
+    if opts.sites.min_residence_frames == 0 {
+        return Err(invalid!("option min_residence must be at least 1 frame"));
     }
-    let (d_tracer, d_tracer_err) = match tracer_d(engine, prep, &species) {
-        Ok((d, e)) => (Some(d), Some(e)),
-        Err(e) => {
-            notes.push(format!(
-                "tracer D not available for the consistency check: {}",
-                e.detail()
-            ));
-            (None, None)
+    let atoms = selected_atoms_of(species, source, opts)?;
+    let name = species[atoms[0]].clone();
+    if atoms.iter().any(|&a| species[a] != name) {
+        return Err(invalid!(
+            "the site-based mode analyses one mobile species at a time; give one with option species"
+        ));
+    }
+    Ok((atoms, name))
+}
+
+/// Frame 0's atoms other than `mobile`: their species and fractional positions (the
+/// framework whose space group symmetrises discovered sites).
+pub(crate) fn framework_of(
+    species: &[String],
+    frac0: impl Fn(usize) -> [f32; 3],
+    mobile: &[usize],
+) -> Vec<(String, [f32; 3])> {
+    (0..species.len())
+        .filter(|a| mobile.binary_search(a).is_err())
+        .map(|a| (species[a].clone(), frac0(a)))
+        .collect()
+}
+
+/// The site-based hop analysis ([`Mode::Sites`]).
+pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hops> {
+    let traj = prep.traj;
+    let so = &opts.sites;
+    let t = traj.n_frames();
+    let dt_ps = traj.dt_ps()?;
+    if t < 2 {
+        return Err(invalid!(
+            "{}: {t} frame(s): jumps need at least 2 frames",
+            traj.source.display()
+        ));
+    }
+    let (atoms, species) = check_selection(&traj.species, &traj.source, opts)?;
+    let mut notes = Vec::new();
+    let cell = traj.cell_rows(0);
+
+    // 1. Sites.
+    let density = match so.known {
+        Some(_) => None,
+        None => {
+            let mut d = Density::new(&cell, so)?;
+            for f in 0..t {
+                for &a in &atoms {
+                    d.add(std::array::from_fn(|x| traj.frac[[f, a, x]]));
+                }
+            }
+            Some(d)
         }
     };
-    let ratio = d_tracer.filter(|_| d_jump > 0.0).map(|d| d / d_jump);
-    let consistency = match (ratio, d_tracer) {
-        (Some(r), Some(_)) if r > 2.0 => format!(
-            "D_tracer / D_jump = {r:.2}: the jumps explain only {:.0} % of the diffusion; jumps are being missed (site radii too small, sites missing, or diffusion that is not site to site)",
-            100.0 / r
-        ),
-        (Some(r), Some(_)) if r >= 0.05 => format!(
-            "D_tracer / D_jump = {r:.2}: the jumps account for the diffusion (a correlation factor below 1 means correlated back-and-forth jumps)"
-        ),
-        (Some(r), Some(_)) => format!(
-            "D_tracer / D_jump = {r:.3}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
-        ),
-        (None, Some(d)) if d > 0.0 => {
-            "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string()
-        }
-        _ => "not determined (no tracer D or no jumps)".to_string(),
+    let framework = if so.symmetrise && so.known.is_none() {
+        framework_of(
+            &traj.species,
+            |a| std::array::from_fn(|x| traj.frac[[0, a, x]]),
+            &atoms,
+        )
+    } else {
+        Vec::new()
     };
-    let hist = histogram(&residence, 20);
-    let jumping = {
-        let mut v: Vec<usize> = events.iter().map(|e| e.ion).collect();
-        v.sort_unstable();
-        v.dedup();
-        v.len()
-    };
-    let analysis = JumpAnalysis {
-        site_source: source,
-        n_sites: ns,
-        vibration_amplitude_a: amp,
-        radius_rule,
-        radius_min_a: r_min,
-        radius_max_a: r_max,
-        min_residence_frames: so.min_residence_frames,
-        min_residence_ps: so.min_residence_frames as f64 * dt_ps,
-        on_site_fraction: on_site as f64 / (t * p) as f64,
-        jumps: events.len(),
-        ions: p,
-        jumping_ions: jumping,
-        simulated_ps,
-        types,
-        occupancy,
-        residence_ps: Stats::of(&residence),
-        residence_histogram: hist,
-        transit_ps: Stats::of(&transit),
-        d_jump_cm2_s: d_jump,
-        d_tracer_cm2_s: d_tracer,
-        d_tracer_err_cm2_s: d_tracer_err,
-        tracer_over_jump: ratio,
-        consistency,
-    };
-    Ok(Hops {
-        mode: Mode::Sites,
-        options: opts.clone(),
-        n_frames: t,
-        dt_ps,
-        k_range: (0, 0),
-        notes,
-        ions,
-        sites: out_sites,
-        events,
-        cell,
-        positions,
-        jumps: Some(analysis),
-    })
+    let (sites, source) = resolve_sites(
+        so,
+        &species,
+        &cell,
+        density.as_ref(),
+        &framework,
+        &traj.source,
+        &mut notes,
+    )?;
+
+    // 2. Radii.
+    let u = &prep.unwrapped;
+    let amp = vibration_amplitude(&u.disp, &atoms);
+    let plan = SitePlan::new(sites, source, cell, amp, so, &mut notes);
+
+    // 3. Each ion's frames: states, visits, jumps.
+    let cells = CellRuns::of(traj);
+    let tracks: Vec<IonTrack> = atoms
+        .par_iter()
+        .map(|&a| {
+            let frac: Vec<[f32; 3]> = (0..t)
+                .map(|f| std::array::from_fn(|x| traj.frac[[f, a, x]]))
+                .collect();
+            let pos: Vec<[f32; 3]> = (0..t)
+                .map(|f| {
+                    std::array::from_fn(|x| {
+                        (u.origin[[a, x]] as f64 + u.disp[[f, a, x]] as f64) as f32
+                    })
+                })
+                .collect();
+            plan.track(
+                a,
+                &species,
+                &frac,
+                &pos,
+                &cells,
+                so.min_residence_frames,
+                dt_ps,
+                1,
+            )
+        })
+        .collect();
+
+    // 4. The consistency with the tracer D, and what users read off it.
+    let tracer = tracer_d(engine, prep, &species);
+    Ok(plan.assemble(tracks, tracer, t, dt_ps, 1, opts, notes))
 }
 
 /// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.

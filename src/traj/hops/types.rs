@@ -129,7 +129,7 @@ pub struct IonSites {
     pub centres: Vec<[f64; 3]>,
     /// The global site of each centre.
     pub sites: Vec<usize>,
-    /// Cluster label of every frame.
+    /// Cluster label (index into `centres`) of every `Hops::frame_stride`-th frame.
     #[serde(skip)]
     pub labels: Vec<u32>,
     /// The vibration radius used (Å).
@@ -173,9 +173,17 @@ pub struct Hops {
     /// Lattice (rows, Å) of frame 0, used for minimum images and wrapping.
     #[serde(skip)]
     pub cell: [[f64; 3]; 3],
-    /// Unwrapped Cartesian positions of the analysed ions (T x P x 3, Å).
+    /// Unwrapped Cartesian positions of the analysed ions (Å) at frames 0,
+    /// `frame_stride`, 2·`frame_stride`, … (every frame in memory; a streamed analysis
+    /// keeps a bounded number of frames for its figures).
     #[serde(skip)]
     pub positions: Array3<f32>,
+    /// The frames `positions` and each ion's `labels` hold: every `frame_stride`-th.
+    pub frame_stride: usize,
+    /// Each event's midpoint (Å, unwrapped): the ion's position halfway through it
+    /// (for the spatial correlation of hops).
+    #[serde(skip)]
+    pub hop_midpoints_a: Vec<[f64; 3]>,
     /// Site-based mode: jump types, rates, occupancies, residence times and the
     /// consistency of the jumps with the tracer D.
     pub jumps: Option<JumpAnalysis>,
@@ -183,33 +191,72 @@ pub struct Hops {
 
 /// The atoms to analyse.
 pub fn selected_atoms(traj: &Trajectory, opts: &HopOptions) -> Result<Vec<usize>> {
+    selected_atoms_of(&traj.species, &traj.source, opts)
+}
+
+/// The atoms to analyse among atoms of `species` (in file order) read from `source`.
+pub fn selected_atoms_of(
+    species: &[String],
+    source: &std::path::Path,
+    opts: &HopOptions,
+) -> Result<Vec<usize>> {
+    let present = crate::traj::distinct_species(species);
+    let indices_of = |name: &str| -> Result<Vec<usize>> {
+        let idx: Vec<usize> = (0..species.len()).filter(|&i| species[i] == name).collect();
+        if idx.is_empty() {
+            return Err(invalid!(
+                "{}: no {name} atoms (species here: {})",
+                source.display(),
+                present.join(", ")
+            ));
+        }
+        Ok(idx)
+    };
     if opts.species.is_empty() {
         return match opts.mode {
-            Mode::Iondiff => Ok((0..traj.n_atoms()).collect()),
+            Mode::Iondiff => Ok((0..species.len()).collect()),
             Mode::Kmeans | Mode::Sites => {
-                let present = traj.species_list();
                 let s = PREFERRED_SPECIES
                     .iter()
                     .find(|s| present.iter().any(|p| p == *s))
                     .ok_or_else(|| {
                         invalid!(
                             "{}: none of the usual mobile species ({}) is present; name one with option species (species here: {})",
-                            traj.source.display(),
+                            source.display(),
                             PREFERRED_SPECIES.join(", "),
                             present.join(", ")
                         )
                     })?;
-                traj.indices_of(s)
+                indices_of(s)
             }
         };
     }
     let mut out = Vec::new();
     for s in &opts.species {
-        out.extend(traj.indices_of(s)?);
+        out.extend(indices_of(s)?);
     }
     out.sort_unstable();
     out.dedup();
     Ok(out)
+}
+
+/// Each hop's midpoint (Å, unwrapped): the ion's position halfway through the hop,
+/// read from `positions` (every frame, the ions in the order of `ions`).
+pub(crate) fn midpoints_from(
+    positions: &Array3<f32>,
+    ions: &[IonSites],
+    events: &[Event],
+    n_frames: usize,
+) -> Vec<[f64; 3]> {
+    let col: std::collections::HashMap<usize, usize> =
+        ions.iter().enumerate().map(|(j, s)| (s.ion, j)).collect();
+    events
+        .iter()
+        .map(|e| {
+            let f = (e.start_frame + e.end(n_frames)) / 2;
+            std::array::from_fn(|x| positions[[f, col[&e.ion], x]] as f64)
+        })
+        .collect()
 }
 
 impl Hops {

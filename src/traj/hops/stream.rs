@@ -1,0 +1,346 @@
+//! The site-based hop analysis of a trajectory longer than memory.
+//!
+//! [`HopStream`] is fed frames block by block (a [`FrameSink`]) and never holds the
+//! trajectory:
+//! 1. **as the frames arrive**: the density of the mobile species is counted (site
+//!    discovery needs nothing else), the mobile atoms are unwrapped by the same scan
+//!    as in memory, and their fractional positions and displacements go to two
+//!    scratch files, atom-major within each block (24 bytes per mobile atom and
+//!    frame); the tracer MSD's sink ([`MsdStream`]) is fed the same frames;
+//! 2. **by windows of atoms**, within the memory budget: the vibration amplitude from
+//!    the displacements, then, with the sites and radii set, each ion's frames are
+//!    assigned to sites and its jumps read off, exactly as in memory
+//!    (`super::sites::detect`, which runs the same per-ion code).
+//!
+//! Only the figures need whole paths: a streamed analysis keeps every
+//! `frame_stride`-th frame of each ion (at most [`KEPT_FRAMES`] frames, and at most a
+//! quarter of the budget) for them. Everything else (events, sites, jump types,
+//! rates, residence times, D_jump, the tracer D and the hop correlations) equals the
+//! in-memory analysis (tested).
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array3, ArrayView3};
+use rayon::prelude::*;
+
+use super::sites::{
+    CellRuns, Density, IonTrack, SitePlan, check_selection, excursions, framework_of,
+    resolve_sites, spread,
+};
+use super::types::{HopOptions, Hops, Mode};
+use crate::compute::cpu::displacement::UnwrapScan;
+use crate::compute::{Engine, FracTrajectory};
+use crate::error::Result;
+use crate::invalid;
+use crate::traj::msd::{LagGrid, MsdOptions};
+use crate::traj::stream::{FrameSink, MsdStream, SeriesScratch, StreamOptions, StreamRunInfo};
+
+/// At most this many frames of each ion are kept for the path figures.
+pub const KEPT_FRAMES: usize = 5000;
+
+/// The site-based hop analysis' frame sink (see the module documentation).
+pub struct HopStream {
+    opts: HopOptions,
+    stream: StreamOptions,
+    source: PathBuf,
+    species: Vec<String>,
+    atoms: Vec<usize>,
+    name: String,
+    density: Option<Density>,
+    framework: Vec<(String, [f32; 3])>,
+    cell0: [[f64; 3]; 3],
+    cells: CellRuns,
+    frames: usize,
+    scan: Option<UnwrapScan>,
+    origin: Vec<[f32; 3]>,
+    compact: Vec<f32>,
+    disp: Vec<f32>,
+    frac_store: Option<SeriesScratch>,
+    disp_store: Option<SeriesScratch>,
+    msd: Option<MsdStream>,
+}
+
+impl HopStream {
+    /// A sink for the site-based hops of `opts` in the file `source`.
+    pub fn new(opts: &HopOptions, stream: &StreamOptions, source: &Path) -> Result<Self> {
+        if opts.mode != Mode::Sites {
+            return Err(invalid!(
+                "{}: a streamed hop analysis runs the site-based mode; the {} mode clusters each ion's whole trajectory in memory (leave out the memory budget, or use mode sites)",
+                source.display(),
+                opts.mode.name()
+            ));
+        }
+        Ok(HopStream {
+            opts: opts.clone(),
+            stream: stream.clone(),
+            source: source.to_path_buf(),
+            species: Vec::new(),
+            atoms: Vec::new(),
+            name: String::new(),
+            density: None,
+            framework: Vec::new(),
+            cell0: [[0.0; 3]; 3],
+            cells: CellRuns::default(),
+            frames: 0,
+            scan: None,
+            origin: Vec::new(),
+            compact: Vec::new(),
+            disp: Vec::new(),
+            frac_store: None,
+            disp_store: None,
+            msd: None,
+        })
+    }
+
+    /// Frames seen so far.
+    pub fn n_frames(&self) -> usize {
+        self.frames
+    }
+}
+
+impl FrameSink for HopStream {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        let (atoms, name) = check_selection(species, &self.source, &self.opts)?;
+        let p = atoms.len();
+        self.species = species.to_vec();
+        self.frac_store = Some(SeriesScratch::new(&self.stream, p)?);
+        self.disp_store = Some(SeriesScratch::new(&self.stream, p)?);
+        // The tracer D as `sites::tracer_d` fits it.
+        let mut msd = MsdStream::new(
+            &MsdOptions {
+                species: name.clone(),
+                drift_correction: true,
+                lags: LagGrid::All,
+                long_step_a: None,
+                axes: Default::default(),
+            },
+            &self.stream,
+            &self.source,
+        );
+        msd.begin(species)?;
+        self.msd = Some(msd);
+        self.atoms = atoms;
+        self.name = name;
+        Ok(())
+    }
+
+    fn frames(
+        &mut self,
+        frac: &[f32],
+        cells: &[[[f64; 3]; 3]],
+        velocities: Option<&[f32]>,
+    ) -> Result<()> {
+        let (n, tb, p) = (self.species.len(), cells.len(), self.atoms.len());
+        if tb == 0 {
+            return Ok(());
+        }
+        if frac.len() != tb * n * 3 {
+            return Err(invalid!(
+                "{}: a block of {tb} frames holds {} coordinates, not {}",
+                self.source.display(),
+                frac.len(),
+                tb * n * 3
+            ));
+        }
+        // Cells as the trajectory stores them (f32).
+        let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
+        let cell_rows = |f: usize| -> [[f64; 3]; 3] {
+            std::array::from_fn(|i| std::array::from_fn(|j| cells32[[f, i, j]] as f64))
+        };
+        let at = |f: usize, a: usize| -> [f32; 3] {
+            let i = (f * n + a) * 3;
+            [frac[i], frac[i + 1], frac[i + 2]]
+        };
+        if self.scan.is_none() {
+            let so = &self.opts.sites;
+            self.cell0 = cell_rows(0);
+            if so.known.is_none() {
+                self.density = Some(Density::new(&self.cell0, so)?);
+                if so.symmetrise {
+                    self.framework = framework_of(&self.species, |a| at(0, a), &self.atoms);
+                }
+            }
+            let width = crate::geom::cell_widths(&self.cell0)
+                .into_iter()
+                .fold(f64::INFINITY, f64::min);
+            self.scan = Some(UnwrapScan::new(p, (width / 4.0) as f32));
+        }
+        // The mobile atoms' rows.
+        self.compact.clear();
+        for f in 0..tb {
+            for &a in &self.atoms {
+                self.compact.extend_from_slice(&at(f, a));
+            }
+        }
+        if let Some(d) = self.density.as_mut() {
+            for q in self.compact.chunks_exact(3) {
+                d.add([q[0], q[1], q[2]]);
+            }
+        }
+        for f in 0..tb {
+            self.cells.push(self.frames + f, cell_rows(f));
+        }
+        let view = FracTrajectory {
+            frac: ArrayView3::from_shape((tb, p, 3), &self.compact[..])
+                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
+            cells: cells32.view(),
+        };
+        view.validate()
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        if self.frames == 0 {
+            let o = crate::compute::cpu::displacement::origin(&view);
+            self.origin = o.outer_iter().map(|r| [r[0], r[1], r[2]]).collect();
+        }
+        self.disp.resize(tb * p * 3, 0.0);
+        let out = ndarray::ArrayViewMut3::from_shape((tb, p, 3), &mut self.disp[..])
+            .map_err(|e| invalid!("{e}"))?;
+        self.scan
+            .as_mut()
+            .expect("made above")
+            .advance(&view, out)
+            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        let (compact, disp) = (&self.compact, &self.disp);
+        let row = |v: &[f32], f: usize, j: usize| -> [f32; 3] {
+            let i = (f * p + j) * 3;
+            [v[i], v[i + 1], v[i + 2]]
+        };
+        self.frac_store
+            .as_mut()
+            .expect("opened in begin")
+            .push(tb, |f, j| row(compact, f, j))?;
+        self.disp_store
+            .as_mut()
+            .expect("opened in begin")
+            .push(tb, |f, j| row(disp, f, j))?;
+        self.frames += tb;
+        self.msd
+            .as_mut()
+            .expect("made in begin")
+            .frames(frac, cells, velocities)
+    }
+}
+
+impl HopStream {
+    /// The hops of the frames streamed, `dt_ps` apart; with what the run kept.
+    pub fn finish(mut self, engine: &Engine, dt_ps: f64) -> Result<(Hops, StreamRunInfo)> {
+        let t = self.frames;
+        let so = self.opts.sites.clone();
+        if t < 2 {
+            return Err(invalid!(
+                "{}: {t} frame(s): jumps need at least 2 frames",
+                self.source.display()
+            ));
+        }
+        self.compact = Vec::new();
+        self.disp = Vec::new();
+        let mut notes = Vec::new();
+        let (sites, source) = resolve_sites(
+            &so,
+            &self.name,
+            &self.cell0,
+            self.density.as_ref(),
+            &self.framework,
+            &self.source,
+            &mut notes,
+        )?;
+        self.density = None;
+        let p = self.atoms.len();
+        let mut fracs = self.frac_store.take().expect("opened in begin");
+        let mut disps = self.disp_store.take().expect("opened in begin");
+        // Atoms per window: their positions and displacements as read (24 bytes a
+        // frame), the distances and states derived from them (about 24 more).
+        let per_atom = (48 * t + 24 * fracs.largest_block()) as u64;
+        let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, p);
+        let windows = p.div_ceil(w);
+        // Frames kept for the figures: at most KEPT_FRAMES, and at most a quarter of
+        // the budget (16 bytes per ion and kept frame).
+        let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
+        let stride = t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1);
+
+        // The vibration amplitude, atom by atom in order.
+        let bar = crate::progress::bar(2 * p as u64, "hops by atom windows");
+        let mut amps: Vec<f64> = Vec::new();
+        let mut series = vec![[0.0f32; 3]; w * t];
+        for j0 in (0..p).step_by(w) {
+            let wn = w.min(p - j0);
+            disps.read_window(j0, wn, |jj, f, v| series[jj * t + f] = v)?;
+            let per: Vec<Vec<f64>> = series[..wn * t]
+                .par_chunks(t)
+                .map(|s| {
+                    let d: Vec<f64> = s
+                        .iter()
+                        .map(|v| {
+                            let v: [f64; 3] = std::array::from_fn(|x| v[x] as f64);
+                            (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+                        })
+                        .collect();
+                    let mut a = Vec::new();
+                    excursions(&d, &mut a);
+                    a
+                })
+                .collect();
+            amps.extend(per.into_iter().flatten());
+            bar.inc(wn as u64);
+        }
+        let plan = SitePlan::new(sites, source, self.cell0, spread(&amps), &so, &mut notes);
+        drop(amps);
+
+        // Each ion's states, visits and jumps.
+        let mut fr = vec![[0.0f32; 3]; w * t];
+        let mut tracks: Vec<IonTrack> = Vec::with_capacity(p);
+        for j0 in (0..p).step_by(w) {
+            let wn = w.min(p - j0);
+            fracs.read_window(j0, wn, |jj, f, v| fr[jj * t + f] = v)?;
+            let origin = &self.origin;
+            disps.read_window(j0, wn, |jj, f, v| {
+                let o = origin[j0 + jj];
+                series[jj * t + f] = std::array::from_fn(|x| (o[x] as f64 + v[x] as f64) as f32);
+            })?;
+            let (atoms, name, cells) = (&self.atoms, &self.name, &self.cells);
+            let part: Vec<IonTrack> = (0..wn)
+                .into_par_iter()
+                .map(|jj| {
+                    plan.track(
+                        atoms[j0 + jj],
+                        name,
+                        &fr[jj * t..(jj + 1) * t],
+                        &series[jj * t..(jj + 1) * t],
+                        cells,
+                        so.min_residence_frames,
+                        dt_ps,
+                        stride,
+                    )
+                })
+                .collect();
+            tracks.extend(part);
+            bar.inc(wn as u64);
+        }
+        bar.finish_and_clear();
+        let scratch_bytes = fracs.bytes() + disps.bytes();
+        drop((fr, series, fracs, disps));
+
+        // The tracer D, as `sites::tracer_d`.
+        let msd = self.msd.take().expect("made in begin");
+        let mut msd_scratch = 0;
+        let tracer = msd.finish(engine, dt_ps, None).and_then(|s| {
+            msd_scratch = s.scratch_bytes;
+            let f = crate::traj::diffusion::fit(&s.msd, None)?;
+            Ok((f.d_cm2_s, f.d_err_cm2_s))
+        });
+        if stride > 1 {
+            notes.push(format!(
+                "streamed: the path figures show every {stride}th frame ({} of {t})",
+                t.div_ceil(stride)
+            ));
+        }
+        let h = plan.assemble(tracks, tracer, t, dt_ps, stride, &self.opts, notes);
+        Ok((
+            h,
+            StreamRunInfo {
+                scratch_bytes: scratch_bytes + msd_scratch,
+                window_atoms: w,
+                windows,
+            },
+        ))
+    }
+}
