@@ -1096,3 +1096,273 @@ fn dcd_topologies_and_their_problems() {
     );
     assert!(m.contains("not a DCD"), "{m}");
 }
+
+/// `traj convert --out x.dcd` writes a DCD that reads back (with the input as its
+/// topology) as the same frames in the same cells, triclinic and fluctuating ones
+/// included, with the same MSD; the header holds the time step in AKMA units.
+#[test]
+fn a_trajectory_written_as_dcd_reads_back_as_the_same_frames() {
+    let dir = tempdir("dcd-write");
+    let w = walk(60, 24);
+    write_xdatcar(&dir.join("XDATCAR"), &w);
+    let out = dir.join("walk.dcd");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "convert"])
+        .arg(dir.join("XDATCAR"))
+        .args(["--timestep-fs", "2", "--stride", "50", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--topology") && err.contains("--timestep-fs 100"),
+        "{err}"
+    );
+    let opts = |topology: &Path| TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(100.0),
+            stride: None,
+        },
+        topology: Some(topology.to_path_buf()),
+        ..Default::default()
+    };
+    let orig = read_trajectory(
+        &dir.join("XDATCAR"),
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(2.0),
+                stride: Some(50),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let back = read_trajectory(&out, &opts(&dir.join("XDATCAR"))).unwrap();
+    assert_eq!(back.species, orig.species);
+    assert!((back.dt_ps.unwrap() - orig.dt_ps.unwrap()).abs() < 1e-12);
+    let frac_close = |a: &superion::traj::Trajectory, b: &superion::traj::Trajectory| {
+        for (x, y) in a.frac.iter().zip(b.frac.iter()) {
+            let d = (x - y) - (x - y).round();
+            assert!(d.abs() < 2e-6, "{x} vs {y}");
+        }
+    };
+    frac_close(&back, &orig);
+    let li = |t: &superion::traj::Trajectory| li_msd_of(t, true).msd_a2;
+    for (a, b) in li(&back).iter().zip(&li(&orig)) {
+        assert!((a / b - 1.0).abs() < 1e-5, "{a} vs {b}");
+    }
+    // The header: 60 frames, one step per frame, the step in AKMA units.
+    let bytes = std::fs::read(&out).unwrap();
+    let int = |i: usize| i32::from_le_bytes(bytes[8 + 4 * i..12 + 4 * i].try_into().unwrap());
+    assert_eq!((int(0), int(2), int(10), int(19)), (60, 1, 1, 24));
+    let delta = f32::from_le_bytes(bytes[44..48].try_into().unwrap()) as f64;
+    assert!(
+        (delta * superion::io::dcd::AKMA_PS - 0.1).abs() < 1e-7,
+        "{delta}"
+    );
+    // A triclinic, fluctuating cell: the same fractional positions and cell shape
+    // (DCD turns the cell to a along x, b in the xy plane).
+    let t = 20;
+    let cells = ndarray::Array3::from_shape_fn((t, 3, 3), |(f, i, j)| {
+        let s = 1.0 + 0.02 * (f as f64 * 0.5).sin();
+        let c = [[10.0, 0.0, 0.0], [2.0, 9.0, 0.0], [1.0, -1.5, 11.0]];
+        (c[i][j] * s) as f32
+    });
+    let tri = superion::traj::Trajectory {
+        frac: orig.frac.slice(ndarray::s![..t, .., ..]).to_owned(),
+        cells,
+        ..orig.clone()
+    };
+    let p = dir.join("tri.dcd");
+    superion::io::dcd::write(&tri, &p).unwrap();
+    let back = read_trajectory(&p, &opts(&dir.join("XDATCAR"))).unwrap();
+    frac_close(&back, &tri);
+    for f in 0..t {
+        let (a, b) = (back.cell_rows(f), tri.cell_rows(f));
+        let g =
+            |m: [[f64; 3]; 3], i: usize, j: usize| (0..3).map(|k| m[i][k] * m[j][k]).sum::<f64>();
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!(
+                    (g(a, i, j) - g(b, i, j)).abs() < 1e-3,
+                    "frame {f} metric {i}{j}"
+                );
+            }
+        }
+    }
+}
+
+// ---------- XTC (GROMACS) with a topology ----------
+
+fn xtc_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/xtc")
+}
+
+/// Every row of an MDAnalysis CSV (`data/xtc/make.py`) against `t`: the same box
+/// (lengths, angles), step, time and position (up to a lattice translation).
+fn same_as_mdanalysis(t: &superion::traj::Trajectory, csv: &Path, frames: &[usize], tol_a: f64) {
+    let rows = csv_rows(csv);
+    assert_eq!(rows.len(), frames.len() * t.n_atoms(), "{}", csv.display());
+    for r in rows {
+        let v: Vec<f64> = r.iter().map(|x| x.parse().unwrap()).collect();
+        let (f, a) = (v[0] as usize, v[3] as usize);
+        assert!(frames.contains(&f));
+        let c = t.cell_rows(f);
+        let len = |i: usize| (c[i][0].powi(2) + c[i][1].powi(2) + c[i][2].powi(2)).sqrt();
+        let ang = |i: usize, j: usize| {
+            ((0..3).map(|k| c[i][k] * c[j][k]).sum::<f64>() / len(i) / len(j))
+                .acos()
+                .to_degrees()
+        };
+        let cell = [len(0), len(1), len(2), ang(1, 2), ang(0, 2), ang(0, 1)];
+        for (g, w) in cell.iter().zip(&v[7..13]) {
+            assert!(
+                (g - w).abs() < 2e-4 * w.abs(),
+                "frame {f}: cell {cell:?} vs {:?}",
+                &v[7..]
+            );
+        }
+        let got: [f64; 3] =
+            std::array::from_fn(|j| (0..3).map(|k| t.frac[[f, a, k]] as f64 * c[k][j]).sum());
+        let d = min_image(t, f, got, [v[4], v[5], v[6]]);
+        assert!(
+            d < tol_a,
+            "frame {f} atom {a}: {got:?} vs MDAnalysis {:?} ({d} Å)",
+            &v[4..7]
+        );
+    }
+}
+
+/// XTCs read as MDAnalysis 2.11 reads them: MDAnalysisTests' test.xtc (uncompressed,
+/// a triclinic box that changes every frame; atoms named by its PDB) and walk.xtc
+/// (GROMACS's compression, written by MDAnalysis from LAMMPS's DCD; atoms named by the
+/// LAMMPS data file): boxes, positions, the time between frames from the file, and
+/// the MSD of the DCD it came from. Streamed, the MSD is the in-memory one.
+#[test]
+fn xtc_reads_as_mdanalysis_and_gives_the_msd_of_the_same_run() {
+    let opts = |top: std::path::PathBuf, map: &str| TrajReadOptions {
+        topology: Some(top),
+        type_map: parse_type_map(map).unwrap_or_default(),
+        ..Default::default()
+    };
+    let t = read_trajectory(
+        &xtc_dir().join("test.xtc"),
+        &opts(xtc_dir().join("test_topology.pdb"), "CA=Li"),
+    )
+    .unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (5, 5));
+    assert!(t.species.iter().all(|s| s == "Li"));
+    assert!((t.dt_ps.unwrap() - 1.0).abs() < 1e-12, "{:?}", t.notes);
+    same_as_mdanalysis(&t, &xtc_dir().join("test.mda.csv"), &[0, 1, 2, 3, 4], 1e-3);
+    // Without the type map, the PDB's atom names are read as elements (CA: calcium).
+    let ca = read_trajectory(
+        &xtc_dir().join("test.xtc"),
+        &opts(xtc_dir().join("test_topology.pdb"), ""),
+    )
+    .unwrap();
+    assert!(ca.species.iter().all(|s| s == "Ca"));
+
+    let xtc = xtc_dir().join("walk.xtc");
+    let w = read_trajectory(&xtc, &opts(lammps_dir().join("walk.data"), "")).unwrap();
+    assert_eq!((w.n_frames(), w.n_atoms()), (61, 60));
+    assert!((w.dt_ps.unwrap() - 0.02).abs() < 1e-9, "{:?}", w.notes);
+    // GROMACS's compression keeps 0.001 nm: within 0.006 Å of MDAnalysis.
+    same_as_mdanalysis(&w, &xtc_dir().join("walk.mda.csv"), &[0, 30, 60], 6e-3);
+    let dcd =
+        read_trajectory(&lammps_dir().join("walk.dcd"), &dcd_opts(Some("walk.data"))).unwrap();
+    assert_eq!(w.species, dcd.species);
+    let (a, b) = (li_msd_of(&w, true), li_msd_of(&dcd, true));
+    for (x, y) in a.msd_a2.iter().zip(&b.msd_a2).skip(1) {
+        assert!((x / y - 1.0).abs() < 2e-3, "MSD {x} vs the DCD's {y}");
+    }
+    // With --timestep-fs the stride comes from the steps (20).
+    let given = read_trajectory(
+        &xtc,
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(1.0),
+                stride: None,
+            },
+            ..opts(lammps_dir().join("walk.data"), "")
+        },
+    )
+    .unwrap();
+    assert!((given.dt_ps.unwrap() - 0.02).abs() < 1e-12);
+    // Streamed: the in-memory MSD, the time read from the file.
+    let o = superion::traj::msd::MsdOptions {
+        species: "Li".into(),
+        drift_correction: true,
+        lags: superion::traj::msd::LagGrid::All,
+        long_step_a: None,
+        axes: Default::default(),
+    };
+    let mut sink = superion::traj::stream::MsdStream::new(
+        &o,
+        &superion::traj::stream::StreamOptions::default(),
+        &xtc,
+    );
+    let got = superion::io::traj_input::stream_trajectory(
+        &xtc,
+        &opts(lammps_dir().join("walk.data"), ""),
+        &mut sink,
+    )
+    .unwrap();
+    assert_eq!(got.dt_ps, w.dt_ps.unwrap());
+    let s = sink.finish(&Engine::cpu(), got.dt_ps, None).unwrap();
+    let m = superion::traj::msd::msd(&Engine::cpu(), &w, &o).unwrap();
+    for (x, y) in s.msd.msd_a2.iter().zip(&m.msd_a2) {
+        assert!((x - y).abs() <= 1e-12 * y.abs().max(1e-9), "{x} vs {y}");
+    }
+}
+
+/// XTC problems are named: no topology, a topology of another size, a frame cut
+/// short (or allowed), a frame that is not an XTC frame.
+#[test]
+fn xtc_problems_name_the_file_and_frame() {
+    let dir = tempdir("xtc");
+    let xtc = xtc_dir().join("walk.xtc");
+    let read = |p: &Path, top: Option<std::path::PathBuf>, cut: bool| {
+        read_trajectory(
+            p,
+            &TrajReadOptions {
+                topology: top,
+                allow_truncated: cut,
+                ..Default::default()
+            },
+        )
+    };
+    let e = read(&xtc, None, false).unwrap_err().to_string();
+    assert!(
+        e.contains("an XTC names no atoms") && e.contains("topology"),
+        "{e}"
+    );
+    let e = read(&xtc, Some(xtc_dir().join("test_topology.pdb")), false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("60 atoms, but the topology names 5"), "{e}");
+    let top = Some(lammps_dir().join("walk.data"));
+    let bytes = std::fs::read(&xtc).unwrap();
+    let cut = dir.join("cut.xtc");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let e = read(&cut, top.clone(), false).unwrap_err().to_string();
+    assert!(
+        e.contains("frame 61 is cut short") && e.contains("cut.xtc"),
+        "{e}"
+    );
+    let t = read(&cut, top.clone(), true).unwrap();
+    assert_eq!(t.n_frames(), 60);
+    let mut bad = bytes.clone();
+    let second = bytes.len() / 61; // frames are about the same size
+    let at = (second..bytes.len())
+        .find(|&i| bytes[i..i + 4] == 1995i32.to_be_bytes())
+        .unwrap();
+    bad[at + 3] ^= 0x55;
+    let badp = dir.join("bad.xtc");
+    std::fs::write(&badp, &bad).unwrap();
+    let e = read(&badp, top, false).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.xtc") && e.contains("not an XTC frame"),
+        "{e}"
+    );
+}

@@ -382,9 +382,10 @@ fn read_options(
         Some("lammps") => Some(TrajFormat::Lammps),
         Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
         Some("dcd") => Some(TrajFormat::Dcd),
+        Some("xtc") => Some(TrajFormat::Xtc),
         Some(o) => {
             return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj' or 'dcd'"
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd' or 'xtc'"
             )));
         }
     };
@@ -852,7 +853,7 @@ fn hops(
     seed: u64,
     backend: &str,
 ) -> PyResult<HopsResult> {
-    use superion::traj::hops::{HopOptions, Mode};
+    use superion::traj::hops::Mode;
     let mode = match mode {
         "sites" | "default" => Mode::Sites,
         "kmeans" => Mode::Kmeans,
@@ -863,7 +864,103 @@ fn hops(
             )));
         }
     };
-    let mut o = HopOptions::new(mode);
+    let o = site_options(
+        mode,
+        species,
+        sites,
+        supercell,
+        site_radius,
+        min_residence,
+        seed,
+    )?;
+    let engine = engine(backend)?;
+    let t = traj.inner.clone();
+    let (h, s) = interruptible(py, move || {
+        let h = superion::traj::hops::detect(&engine, &t, &o)?;
+        let s = superion::report::hops::summary(&h, &t.source, 0.5, 5.0);
+        Ok((h, s))
+    })?;
+    Ok(HopsResult {
+        hops: Arc::new(h),
+        summary: Arc::new(s),
+    })
+}
+
+/// Site-based jumps of one species in the trajectory file `path`, streamed (as
+/// `superion traj hops --memory`): the file is never held whole, each ion's frames
+/// are assigned to sites by windows of atoms within `memory` bytes, scratch files go
+/// to `scratch`. The same events, sites and figures as
+/// `hops(read_trajectory(path), ...)` (path figures thinned to at most 5000 frames).
+#[pyfunction]
+#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn hops_file(
+    py: Python<'_>,
+    path: PathBuf,
+    species: Option<Vec<String>>,
+    sites: Option<PathBuf>,
+    supercell: (usize, usize, usize),
+    site_radius: Option<f64>,
+    min_residence: Option<usize>,
+    timestep_fs: Option<f64>,
+    stride: Option<usize>,
+    format: Option<&str>,
+    type_map: Option<std::collections::HashMap<String, String>>,
+    topology: Option<PathBuf>,
+    start: usize,
+    stop: Option<usize>,
+    every: usize,
+    memory: u64,
+    scratch: Option<PathBuf>,
+    backend: &str,
+) -> PyResult<HopsResult> {
+    let read = read_options(
+        timestep_fs,
+        stride,
+        format,
+        type_map,
+        start,
+        stop,
+        every,
+        topology,
+    )?;
+    let o = site_options(
+        superion::traj::hops::Mode::Sites,
+        species,
+        sites,
+        supercell,
+        site_radius,
+        min_residence,
+        0,
+    )?;
+    let engine = engine(backend)?;
+    let stream = superion::traj::stream::StreamOptions {
+        memory_bytes: memory,
+        scratch_dir: scratch,
+    };
+    let (h, s) = interruptible(py, move || {
+        let (h, _) =
+            superion::report::hops::detect_streamed(&engine, &path, &read, &o, &stream)?;
+        let s = superion::report::hops::summary(&h, &path, 0.5, 5.0);
+        Ok((h, s))
+    })?;
+    Ok(HopsResult {
+        hops: Arc::new(h),
+        summary: Arc::new(s),
+    })
+}
+
+/// The hop options the binding's functions take.
+fn site_options(
+    mode: superion::traj::hops::Mode,
+    species: Option<Vec<String>>,
+    sites: Option<PathBuf>,
+    supercell: (usize, usize, usize),
+    site_radius: Option<f64>,
+    min_residence: Option<usize>,
+    seed: u64,
+) -> PyResult<superion::traj::hops::HopOptions> {
+    let mut o = superion::traj::hops::HopOptions::new(mode);
     o.species = species.unwrap_or_default();
     o.sites.known = sites
         .map(|p| superion::io::sites::read(&p))
@@ -883,17 +980,7 @@ fn hops(
         o.sites.min_residence_frames = m;
     }
     o.seed = seed;
-    let engine = engine(backend)?;
-    let t = traj.inner.clone();
-    let (h, s) = interruptible(py, move || {
-        let h = superion::traj::hops::detect(&engine, &t, &o)?;
-        let s = superion::report::hops::summary(&h, &t.source, 0.5, 5.0);
-        Ok((h, s))
-    })?;
-    Ok(HopsResult {
-        hops: Arc::new(h),
-        summary: Arc::new(s),
-    })
+    Ok(o)
 }
 
 /// Phonon-DOS descriptors of every material found under `paths` (phonopy folders,
@@ -1127,6 +1214,7 @@ fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_trajectory, m)?)?;
     m.add_function(wrap_pyfunction!(msd, m)?)?;
     m.add_function(wrap_pyfunction!(msd_file, m)?)?;
+    m.add_function(wrap_pyfunction!(hops_file, m)?)?;
     m.add_function(wrap_pyfunction!(hops, m)?)?;
     m.add_function(wrap_pyfunction!(phonon_features, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans, m)?)?;

@@ -93,6 +93,25 @@ def test_hops_with_known_sites_and_outputs(traj, tmp_path):
     assert set(df["jump_type"]) >= {"48h-48h 1.92 Å", "48h-48h 2.97 Å"}
 
 
+def test_hops_file_streams_with_the_in_memory_jumps(traj, tmp_path):
+    """hops_file reads the trajectory as a stream (atom windows within `memory`,
+    scratch in `scratch`) and finds hops(read_trajectory(...))'s jumps."""
+    whole = superion.hops(traj, sites=ROOT / "data" / "sites" / "argyrodite.cif",
+                          supercell=(2, 2, 2), backend="cpu")
+    s = superion.hops_file(XDATCAR, sites=ROOT / "data" / "sites" / "argyrodite.cif",
+                           supercell=(2, 2, 2), timestep_fs=2, stride=50, memory=1 << 16,
+                           scratch=tmp_path, backend="cpu")
+    assert s.n_events == whole.n_events == 1353
+    for k in ("ion", "start_frame", "end_frame", "from_site", "to_site"):
+        assert np.array_equal(s.events[k], whole.events[k]), k
+    assert s.summary["jumps"]["d_jump_cm2_s"] == whole.summary["jumps"]["d_jump_cm2_s"]
+    assert s.summary["jumps"]["d_tracer_cm2_s"] == pytest.approx(
+        whole.summary["jumps"]["d_tracer_cm2_s"], rel=1e-10)
+    assert list(tmp_path.iterdir()) == []  # the scratch files are gone
+    with pytest.raises(superion.InputError, match="no Na atoms"):
+        superion.hops_file(XDATCAR, species=["Na"], timestep_fs=2, stride=50)
+
+
 def test_from_ase_equals_reading_the_file(traj, tmp_path):
     ase_io = pytest.importorskip("ase.io")
     plain = tmp_path / "XDATCAR"

@@ -434,3 +434,99 @@ fn lattice(path: &Path, frame: usize, len: [f64; 3], ang: [f64; 3]) -> Result<[[
         [c * cb, c * cy, c * cz2.sqrt()],
     ])
 }
+
+/// AKMA time unit (CHARMM's, in which a DCD header stores the time step) in ps.
+pub const AKMA_PS: f64 = 0.048_888_21;
+
+/// Write `traj` as a CHARMM-style DCD (little-endian, 4-byte markers) as LAMMPS's
+/// `dump dcd` lays it out: a unit cell every frame (A, cos γ, B, cos β, cos α, C),
+/// positions in Å in the cell turned to LAMMPS's orientation (a along x, b in the xy
+/// plane), one frame per MD step of the time between frames (NSAVC 1, the step in the
+/// header in AKMA units, as MDAnalysis and VMD read it). A DCD names no atoms: read it
+/// back with a topology (`--topology` the original file).
+pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
+    let (t, n) = (traj.n_frames(), traj.n_atoms());
+    let n32 = i32::try_from(n)
+        .map_err(|_| Error::InvalidInput(format!("{n} atoms: too many for a DCD")))?;
+    let t32 = i32::try_from(t)
+        .map_err(|_| Error::InvalidInput(format!("{t} frames: too many for a DCD")))?;
+    let rec = |w: &mut dyn std::io::Write, body: &[u8]| -> std::io::Result<()> {
+        let len = (body.len() as i32).to_le_bytes();
+        w.write_all(&len)?;
+        w.write_all(body)?;
+        w.write_all(&len)
+    };
+    super::write_atomic_with(path, |w| {
+        let mut h = Vec::with_capacity(84);
+        h.extend_from_slice(b"CORD");
+        let mut ints = [0i32; 20];
+        ints[0] = t32; // frames
+        ints[1] = 0; // first step
+        ints[2] = 1; // steps between frames
+        ints[3] = t32; // steps in the run
+        ints[10] = 1; // a unit cell in every frame
+        ints[19] = 24; // CHARMM version
+        for (i, v) in ints.iter().enumerate() {
+            if i == 9 {
+                let dt = traj.dt_ps.map_or(0.0, |d| d / AKMA_PS) as f32;
+                h.extend_from_slice(&dt.to_le_bytes());
+            } else {
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        rec(w, &h)?;
+        let mut title = Vec::with_capacity(164);
+        title.extend_from_slice(&2i32.to_le_bytes());
+        for line in [
+            format!(
+                "superion {} from {}",
+                env!("CARGO_PKG_VERSION"),
+                traj.source.display()
+            ),
+            format!(
+                "time between frames {} ps; species {}",
+                traj.dt_ps.map_or("unknown".to_string(), |d| d.to_string()),
+                crate::traj::distinct_species(&traj.species).join(" ")
+            ),
+        ] {
+            let mut b = line.into_bytes();
+            b.resize(80, b' ');
+            title.extend_from_slice(&b);
+        }
+        rec(w, &title)?;
+        rec(w, &n32.to_le_bytes())?;
+        let mut xyz: [Vec<u8>; 3] = std::array::from_fn(|_| Vec::with_capacity(4 * n));
+        for f in 0..t {
+            let c = traj.cell_rows(f);
+            let len: [f64; 3] = std::array::from_fn(|i| {
+                (c[i][0] * c[i][0] + c[i][1] * c[i][1] + c[i][2] * c[i][2]).sqrt()
+            });
+            let cos = |i: usize, j: usize| {
+                (c[i][0] * c[j][0] + c[i][1] * c[j][1] + c[i][2] * c[j][2]) / (len[i] * len[j])
+            };
+            let (ca, cb, cg) = (cos(1, 2), cos(0, 2), cos(0, 1));
+            let mut cell = Vec::with_capacity(48);
+            for v in [len[0], cg, len[1], cb, ca, len[2]] {
+                cell.extend_from_slice(&v.to_le_bytes());
+            }
+            rec(w, &cell)?;
+            // The same cell in LAMMPS's orientation.
+            let l = lattice(path, f, len, [ca, cb, cg])
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            for v in xyz.iter_mut() {
+                v.clear();
+            }
+            for i in 0..n {
+                let s: [f64; 3] = std::array::from_fn(|k| traj.frac[[f, i, k]] as f64);
+                for (x, v) in xyz.iter_mut().enumerate() {
+                    let r = s[0] * l[0][x] + s[1] * l[1][x] + s[2] * l[2][x];
+                    v.extend_from_slice(&(r as f32).to_le_bytes());
+                }
+            }
+            for v in &xyz {
+                rec(w, v)?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -20,6 +20,7 @@ pub mod table;
 pub mod topology;
 pub mod traj_input;
 pub mod xdatcar;
+pub mod xtc;
 pub mod xyz;
 
 use std::io::Read;

@@ -1,5 +1,6 @@
-//! Topologies: the species of the atoms of a trajectory that names none (DCD), read
-//! from a LAMMPS data file or from the first frame of any trajectory superion reads.
+//! Topologies: the species of the atoms of a trajectory that names none (DCD, XTC),
+//! read from a LAMMPS data file, a GROMACS .gro or PDB file, or the first frame of any
+//! trajectory superion reads.
 //!
 //! In a LAMMPS data file the `Atoms` section (its style from the `# atomic`/`# full`
 //! comment LAMMPS writes) gives each atom's type, sorted here by atom id as `dump
@@ -198,5 +199,118 @@ pub fn read_lammps_data(path: &Path, type_map: &HashMap<String, String>) -> Resu
             path.display(),
             how.join(", ")
         ),
+    })
+}
+
+/// Whether `path` names a GROMACS structure (.gro) or a PDB file, by its name.
+pub fn structure_kind(path: &Path) -> Option<&'static str> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let stem = name.trim_end_matches(".gz");
+    if stem.ends_with(".gro") {
+        Some("gro")
+    } else if stem.ends_with(".pdb") || stem.ends_with(".ent") {
+        Some("pdb")
+    } else {
+        None
+    }
+}
+
+/// The species of an atom named `name` (and, in a PDB, with element column
+/// `element`): `--type-map` by name first, then the element column, then the name's
+/// leading letters as an element symbol (two letters, else one: "LI1" is Li, "S2" S).
+fn species_of_name(
+    name: &str,
+    element: &str,
+    type_map: &HashMap<String, String>,
+) -> Option<String> {
+    if let Some(s) = type_map.get(name) {
+        return Some(s.clone());
+    }
+    if let Some(s) = crate::phonon::composition::element_symbol(element) {
+        return Some(s);
+    }
+    let letters: String = name
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let two = letters
+        .get(..2)
+        .and_then(crate::phonon::composition::element_symbol);
+    two.or_else(|| {
+        letters
+            .get(..1)
+            .and_then(crate::phonon::composition::element_symbol)
+    })
+}
+
+/// Read the atoms of a GROMACS .gro file (the atom name in columns 11-15) or of a PDB
+/// file's first model (ATOM/HETATM records: the element in columns 77-78, else the
+/// atom name in 13-16) as species; `type_map` maps atom names to elements
+/// (`CA=Li`), before anything else.
+pub fn read_structure(
+    path: &Path,
+    kind: &str,
+    type_map: &HashMap<String, String>,
+) -> Result<Topology> {
+    let text = read_text(path)?;
+    let mut species = Vec::new();
+    let unknown = |line: usize, name: &str| {
+        parse_err(
+            path,
+            line,
+            format!(
+                "atom name {name:?} is no element symbol: map it with option type_map ({name}=Li)"
+            ),
+        )
+    };
+    if kind == "gro" {
+        let lines: Vec<&str> = text.lines().collect();
+        let n: usize = lines
+            .get(1)
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| parse_err(path, 2, "expected the number of atoms".into()))?;
+        if lines.len() < n + 2 {
+            return Err(parse_err(
+                path,
+                lines.len(),
+                format!(
+                    "{n} atoms announced, {} lines follow",
+                    lines.len().saturating_sub(2)
+                ),
+            ));
+        }
+        for (i, l) in lines[2..n + 2].iter().enumerate() {
+            let name = l.get(10..15).unwrap_or("").trim();
+            species.push(species_of_name(name, "", type_map).ok_or_else(|| unknown(i + 3, name))?);
+        }
+    } else {
+        for (i, l) in text.lines().enumerate() {
+            if l.starts_with("ENDMDL") || (l.starts_with("END") && !species.is_empty()) {
+                break;
+            }
+            if !(l.starts_with("ATOM") || l.starts_with("HETATM")) {
+                continue;
+            }
+            let name = l.get(12..16).unwrap_or("").trim();
+            let element = l.get(76..78).unwrap_or("").trim();
+            species.push(
+                species_of_name(name, element, type_map).ok_or_else(|| unknown(i + 1, name))?,
+            );
+        }
+        if species.is_empty() {
+            return Err(parse_err(path, 0, "no ATOM or HETATM records".into()));
+        }
+    }
+    Ok(Topology {
+        note: format!(
+            "species from the atoms of {} ({})",
+            path.display(),
+            crate::traj::distinct_species(&species).join(", ")
+        ),
+        species,
     })
 }

@@ -22,6 +22,8 @@ pub enum TrajFormat {
     AseTraj,
     /// DCD (CHARMM, NAMD, LAMMPS `dump dcd`); its atoms are named by a topology.
     Dcd,
+    /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); its atoms are named by a topology.
+    Xtc,
 }
 
 /// Everything needed to read a trajectory.
@@ -34,8 +36,9 @@ pub struct TrajReadOptions {
     pub type_map: std::collections::HashMap<String, String>,
     /// The frames to analyse (all by default).
     pub frames: FrameRange,
-    /// The file that names the atoms of a format that carries no species (DCD): a
-    /// LAMMPS data file, or any trajectory superion reads (its first frame).
+    /// The file that names the atoms of a format that carries no species (DCD, XTC):
+    /// a LAMMPS data file, a GROMACS .gro or PDB file, or any trajectory superion
+    /// reads (its first frame).
     pub topology: Option<PathBuf>,
 }
 
@@ -57,9 +60,15 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     if stem.ends_with(".DCD") {
         return Ok(TrajFormat::Dcd);
     }
+    if stem.ends_with(".XTC") {
+        return Ok(TrajFormat::Xtc);
+    }
     let text = super::read_head(path, 4096)?;
     if super::dcd::looks_like(&text) {
         return Ok(TrajFormat::Dcd);
+    }
+    if super::xtc::looks_like(&text) {
+        return Ok(TrajFormat::Xtc);
     }
     if super::ase_traj::looks_like(&text) {
         return Ok(TrajFormat::AseTraj);
@@ -101,15 +110,19 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         Some(f) => f,
         None => detect(path)?,
     };
-    let (mut traj, file_steps, file_time_fs) = read_raw(path, format, opts)?;
-    let (dt_ps, note) = settle_time(path, format, opts, file_steps, file_time_fs)?;
+    let (mut traj, file_steps, file_time_fs, settled) = read_raw(path, format, opts)?;
+    let (dt_ps, note) = match settled {
+        Some(s) => s,
+        None => settle_time(path, format, opts, file_steps, file_time_fs)?,
+    };
     traj.dt_ps = Some(dt_ps);
     traj.notes.push(note);
     Ok(traj)
 }
 
-/// Read `path` in `format` without settling its time step: the trajectory and the
-/// step numbers or times the file stores with each frame.
+/// Read `path` in `format` without settling its time step: the trajectory, the step
+/// numbers or times the file stores with each frame, and the time between frames
+/// where the format settles it itself (XTC).
 #[allow(clippy::type_complexity)]
 fn read_raw(
     path: &Path,
@@ -119,7 +132,9 @@ fn read_raw(
     Trajectory,
     Option<(Vec<i64>, &'static str)>,
     Option<Vec<f64>>,
+    Option<(f64, String)>,
 )> {
+    let mut settled = None;
     // Step numbers or times the file stores with each frame.
     let mut file_steps: Option<(Vec<i64>, &'static str)> = None;
     let mut file_time_fs: Option<Vec<f64>> = None;
@@ -140,7 +155,7 @@ fn read_raw(
         }
         TrajFormat::AseTraj => super::ase_traj::read(path, opts.allow_truncated, opts.frames)?,
         TrajFormat::Dcd => {
-            let species = topology_species(path, opts)?;
+            let species = topology_species(path, format, opts)?;
             let (mut t, steps, _) =
                 super::dcd::read(path, &species.species, opts.allow_truncated, opts.frames)?;
             t.notes.insert(0, species.note);
@@ -153,16 +168,53 @@ fn read_raw(
             file_steps = Some((steps, "TIMESTEP values"));
             t
         }
+        TrajFormat::Xtc => {
+            let species = topology_species(path, format, opts)?;
+            let (mut t, end) =
+                super::xtc::read(path, &species.species, opts.allow_truncated, opts.frames)?;
+            t.notes.insert(0, species.note);
+            settled = xtc_time(path, opts, &end)?;
+            file_steps = Some((end.steps, "XTC frames' steps"));
+            t
+        }
     };
-    Ok((traj, file_steps, file_time_fs))
+    Ok((traj, file_steps, file_time_fs, settled))
+}
+
+/// An XTC's time between frames from its frames' times, unless option timestep_fs
+/// is given (then the stride comes from the steps, by `settle_time`).
+fn xtc_time(
+    path: &Path,
+    opts: &TrajReadOptions,
+    end: &super::xtc::XtcEnd,
+) -> Result<Option<(f64, String)>> {
+    if opts.time.timestep_fs.is_some() {
+        return Ok(None);
+    }
+    if opts.time.stride.is_some() {
+        return Err(Error::InvalidInput(format!(
+            "{}: the frames' times give the time between frames; option stride needs option timestep_fs",
+            path.display()
+        )));
+    }
+    super::xtc::time_between_frames(path, end).map(Some)
 }
 
 /// The species of `path`'s atoms from option topology: a LAMMPS data file, or the
 /// first frame of any trajectory superion reads.
-fn topology_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topology::Topology> {
+fn topology_species(
+    path: &Path,
+    format: TrajFormat,
+    opts: &TrajReadOptions,
+) -> Result<super::topology::Topology> {
+    let name = if format == TrajFormat::Xtc {
+        "an XTC"
+    } else {
+        "a DCD"
+    };
     let Some(top) = &opts.topology else {
         return Err(Error::InvalidInput(format!(
-            "{}: a DCD names no atoms: give option topology (a LAMMPS data file, or any trajectory or structure file superion reads with the same atoms in the same order)",
+            "{}: {name} names no atoms: give option topology (a LAMMPS data file, a GROMACS .gro or PDB file, or any trajectory or structure file superion reads with the same atoms in the same order)",
             path.display()
         )));
     };
@@ -179,10 +231,13 @@ fn topology_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topolo
     if super::topology::is_lammps_data(&String::from_utf8_lossy(&head)) {
         return super::topology::read_lammps_data(top, &opts.type_map);
     }
+    if let Some(kind) = super::topology::structure_kind(top) {
+        return super::topology::read_structure(top, kind, &opts.type_map);
+    }
     let format = detect(top)?;
-    if format == TrajFormat::Dcd {
+    if matches!(format, TrajFormat::Dcd | TrajFormat::Xtc) {
         return Err(Error::InvalidInput(format!(
-            "{}: option topology must name the atoms; a DCD does not",
+            "{}: option topology must name the atoms; a DCD or XTC does not",
             top.display()
         )));
     }
@@ -195,7 +250,7 @@ fn topology_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topolo
         allow_truncated: true,
         ..opts.clone()
     };
-    let (t, _, _) = read_raw(top, format, &first)?;
+    let (t, _, _, _) = read_raw(top, format, &first)?;
     Ok(super::topology::Topology {
         note: format!("species from the first frame of {}", top.display()),
         species: t.species,
@@ -284,11 +339,22 @@ pub fn stream_trajectory(
             let steps = Some((end.steps, "TIMESTEP values"));
             (frames, steps, None, end.notes, None, false)
         }
+        TrajFormat::Xtc => {
+            let top = topology_species(path, format, opts)?;
+            let end =
+                super::xtc::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
+            let settled = xtc_time(path, opts, &end)?;
+            let mut notes = end.notes;
+            notes.insert(0, top.note);
+            let frames = end.steps.len();
+            let steps = Some((end.steps, "XTC frames' steps"));
+            (frames, steps, None, notes, settled, false)
+        }
         TrajFormat::Dcd => {
             if opts.time.timestep_fs.is_none() {
                 early(format)?;
             }
-            let top = topology_species(path, opts)?;
+            let top = topology_species(path, format, opts)?;
             let (steps, _, mut notes) =
                 super::dcd::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
             notes.insert(0, top.note);

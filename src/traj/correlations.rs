@@ -63,91 +63,159 @@ pub fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
         .collect()
 }
 
+/// One event's smoothed series over `n_frames` frames, held where it is not zero: its
+/// values from frame `lo` on (zero before and after).
+struct Series {
+    lo: usize,
+    vals: Vec<f64>,
+}
+
 /// Smoothed series of events given as frame spans (first, last inclusive; empty when
-/// first > last), each rescaled to a maximum of 1 as IonDiff does.
-fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Vec<f64>> {
+/// first > last), each rescaled to a maximum of 1 as IonDiff does: the values of
+/// [`gaussian_filter1d`] on the whole series (0/1 over the span), computed only where
+/// they can differ from zero (the span widened by the kernel's radius), so memory and
+/// time follow the events, not the trajectory's length.
+fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Series> {
+    let n = n_frames as i64;
     spans
         .iter()
         .map(|&(a, b)| {
-            let mut x = vec![0.0; n_frames];
-            for f in a.max(0)..=b.min(n_frames as i64 - 1) {
-                x[f as usize] = 1.0;
+            let (a, b) = (a.max(0), b.min(n - 1));
+            if a > b || n == 0 {
+                return Series {
+                    lo: 0,
+                    vals: Vec::new(),
+                };
             }
-            let width = x.iter().filter(|v| **v != 0.0).count() as f64;
+            let width = (b - a + 1) as f64;
             let s = sigma.unwrap_or(width / 2.355);
-            let y = gaussian_filter1d(&x, s);
+            let (lo, hi, y) = if s > 0.0 {
+                let radius = (4.0 * s + 0.5) as i64;
+                let w: Vec<f64> = (-radius..=radius)
+                    .map(|i| (-0.5 * (i as f64 / s).powi(2)).exp())
+                    .collect();
+                let sum: f64 = w.iter().sum();
+                // "reflect" about the ends of the whole series.
+                let x = |i: i64| -> f64 {
+                    let mut i = i;
+                    loop {
+                        if i < 0 {
+                            i = -i - 1;
+                        } else if i >= n {
+                            i = 2 * n - i - 1;
+                        } else {
+                            return if (a..=b).contains(&i) { 1.0 } else { 0.0 };
+                        }
+                    }
+                };
+                let (lo, hi) = ((a - radius).max(0), (b + radius).min(n - 1));
+                let y: Vec<f64> = (lo..=hi)
+                    .map(|i| {
+                        (-radius..=radius)
+                            .zip(&w)
+                            .map(|(k, wk)| wk * x(i + k))
+                            .sum::<f64>()
+                            / sum
+                    })
+                    .collect();
+                (lo, hi, y)
+            } else {
+                (a, b, vec![1.0; (b - a + 1) as usize])
+            };
+            debug_assert_eq!(y.len() as i64, hi - lo + 1);
             let m = y.iter().copied().fold(0.0, f64::max);
-            let mx = x.iter().copied().fold(0.0, f64::max);
-            if m > 0.0 {
-                y.iter().map(|v| v * mx / m).collect()
+            let y: Vec<f64> = if m > 0.0 {
+                y.iter().map(|v| v * 1.0 / m).collect()
             } else {
                 y
+            };
+            // Trim to the first and last non-zero values.
+            let first = y.iter().position(|v| *v != 0.0).unwrap_or(0);
+            let last = y.iter().rposition(|v| *v != 0.0).map_or(first, |h| h + 1);
+            Series {
+                lo: lo as usize + first,
+                vals: y[first..last].to_vec(),
             }
         })
         .collect()
 }
 
-/// Pearson coefficients of every pair of series. Each series is zero outside a short
-/// support, so Σ(a−ā)(b−b̄) = Σ_overlap a·b − T·ā·b̄ costs the overlap, not T.
-fn correlation_matrix(series: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    use rayon::prelude::*;
-    struct S {
-        lo: usize,
-        vals: Vec<f64>,
-        mean: f64,
-        ss: f64,
-    }
-    let t = series.first().map_or(0, |s| s.len()) as f64;
-    let prepared: Vec<S> = series
+/// What the Pearson coefficient of two series needs: its support, mean and sum of
+/// squared deviations over `t` frames.
+struct Prepared<'a> {
+    lo: usize,
+    vals: &'a [f64],
+    mean: f64,
+    ss: f64,
+}
+
+fn prepare(series: &[Series], t: f64) -> Vec<Prepared<'_>> {
+    series
         .iter()
         .map(|a| {
-            let lo = a.iter().position(|v| *v != 0.0).unwrap_or(0);
-            let hi = a.iter().rposition(|v| *v != 0.0).map_or(lo, |h| h + 1);
-            let sum: f64 = a.iter().sum();
+            let sum: f64 = a.vals.iter().sum();
             let mean = sum / t;
-            let sq: f64 = a[lo..hi].iter().map(|v| v * v).sum();
-            S {
-                lo,
-                vals: a[lo..hi].to_vec(),
+            let sq: f64 = a.vals.iter().map(|v| v * v).sum();
+            Prepared {
+                lo: a.lo,
+                vals: &a.vals,
                 mean,
                 ss: (sq - t * mean * mean).max(0.0),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The Pearson coefficient of series `i` ≤ `j` (NaN for a constant series). Each
+/// series is zero outside a short support, so Σ(a−ā)(b−b̄) = Σ_overlap a·b − T·ā·b̄
+/// costs the overlap, not T.
+fn pearson(p: &[Prepared], i: usize, j: usize, t: f64) -> f64 {
+    let (a, b) = (&p[i], &p[j]);
+    let lo = a.lo.max(b.lo);
+    let hi = (a.lo + a.vals.len()).min(b.lo + b.vals.len());
+    let mut dot = 0.0;
+    for k in lo..hi.max(lo) {
+        dot += a.vals[k - a.lo] * b.vals[k - b.lo];
+    }
+    let sab = dot - t * a.mean * b.mean;
+    if a.ss <= 1e-300 || b.ss <= 1e-300 {
+        f64::NAN
+    } else if i == j {
+        1.0
+    } else {
+        sab / (a.ss * b.ss).sqrt()
+    }
+}
+
+/// Pearson coefficients of every pair of series (a small set: the null model's).
+fn correlation_matrix(series: &[Series], t: usize) -> Vec<Vec<f64>> {
+    let p = prepare(series, t as f64);
     let e = series.len();
-    let upper: Vec<Vec<f64>> = (0..e)
-        .into_par_iter()
-        .map(|i| {
-            let a = &prepared[i];
-            (i..e)
-                .map(|j| {
-                    let b = &prepared[j];
-                    let lo = a.lo.max(b.lo);
-                    let hi = (a.lo + a.vals.len()).min(b.lo + b.vals.len());
-                    let mut dot = 0.0;
-                    for k in lo..hi.max(lo) {
-                        dot += a.vals[k - a.lo] * b.vals[k - b.lo];
-                    }
-                    let sab = dot - t * a.mean * b.mean;
-                    if a.ss <= 1e-300 || b.ss <= 1e-300 {
-                        f64::NAN
-                    } else if i == j {
-                        1.0
-                    } else {
-                        sab / (a.ss * b.ss).sqrt()
-                    }
-                })
-                .collect()
-        })
-        .collect();
     let mut m = vec![vec![f64::NAN; e]; e];
     for i in 0..e {
         for j in i..e {
-            m[i][j] = upper[i][j - i];
-            m[j][i] = upper[i][j - i];
+            let c = pearson(&p, i, j, t as f64);
+            m[i][j] = c;
+            m[j][i] = c;
         }
     }
     m
+}
+
+/// Per series, how many series (itself included) it correlates with above
+/// `threshold`: a row of the correlation matrix at a time, never the matrix.
+fn bodies_above(series: &[Series], t: usize, threshold: f64) -> Vec<usize> {
+    use rayon::prelude::*;
+    let p = prepare(series, t as f64);
+    let e = series.len();
+    (0..e)
+        .into_par_iter()
+        .map(|i| {
+            (0..e)
+                .filter(|&j| pearson(&p, i.min(j), i.max(j), t as f64) > threshold)
+                .count()
+        })
+        .collect()
 }
 
 /// Temporal co-occurrence of the events of one trajectory.
@@ -189,7 +257,7 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
         Mode::Iondiff => Some(first_width / 2.355),
         Mode::Sites | Mode::Kmeans => None,
     };
-    let corr = correlation_matrix(&smoothed(&spans, n_frames, sigma));
+    let series = smoothed(&spans, n_frames, sigma);
     // Null model: randomly placed events of the mean duration.
     let widths: Vec<f64> = spans
         .iter()
@@ -220,7 +288,7 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
         let means: Vec<Option<f64>> = sets
             .par_iter()
             .map(|spans| {
-                let c = correlation_matrix(&smoothed(spans, n_frames, sigma));
+                let c = correlation_matrix(&smoothed(spans, n_frames, sigma), n_frames);
                 let off: Vec<f64> = (0..m)
                     .flat_map(|i| (0..m).filter(move |&j| j != i).map(move |j| (i, j)))
                     .map(|(i, j)| c[i][j])
@@ -236,10 +304,7 @@ pub fn temporal(events: &[Event], n_frames: usize, mode: Mode, seed: u64) -> Tem
     } else {
         draws.iter().sum::<f64>() / draws.len() as f64
     };
-    let bodies: Vec<usize> = corr
-        .iter()
-        .map(|row| row.iter().filter(|c| **c > threshold).count())
-        .collect();
+    let bodies = bodies_above(&series, n_frames, threshold);
     let n = bodies.iter().copied().max().unwrap_or(0);
     let counts = (1..=n)
         .map(|b| bodies.iter().filter(|&&x| x == b).count())
@@ -435,6 +500,68 @@ pub fn aggregate(counts: &[Vec<usize>], max_bodies: usize) -> (Vec<(usize, f64)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The held part of each smoothed series is exactly the whole series filtered
+    /// (spans near both ends, reflected; short and long; one σ for all or each its
+    /// own), and the bodies are those of the dense correlation matrix.
+    #[test]
+    fn sparse_series_are_the_whole_series_filtered() {
+        let n = 300usize;
+        let spans: Vec<(i64, i64)> = vec![
+            (0, 0),
+            (0, 4),
+            (2, 9),
+            (40, 41),
+            (38, 60),
+            (100, 100),
+            (150, 220),
+            (290, 299),
+            (296, 299),
+            (299, 299),
+            (120, 119),
+            (-3, 5),
+            (280, 310),
+        ];
+        for sigma in [None, Some(3.0), Some(0.0)] {
+            let sparse = smoothed(&spans, n, sigma);
+            let dense: Vec<Vec<f64>> = spans
+                .iter()
+                .map(|&(a, b)| {
+                    let mut x = vec![0.0; n];
+                    for f in a.max(0)..=b.min(n as i64 - 1) {
+                        x[f as usize] = 1.0;
+                    }
+                    let width = x.iter().filter(|v| **v != 0.0).count() as f64;
+                    let y = gaussian_filter1d(&x, sigma.unwrap_or(width / 2.355));
+                    let m = y.iter().copied().fold(0.0, f64::max);
+                    let mx = x.iter().copied().fold(0.0, f64::max);
+                    if m > 0.0 {
+                        y.iter().map(|v| v * mx / m).collect()
+                    } else {
+                        y
+                    }
+                })
+                .collect();
+            for (s, d) in sparse.iter().zip(&dense) {
+                for (f, v) in d.iter().enumerate() {
+                    let held = if (s.lo..s.lo + s.vals.len()).contains(&f) {
+                        s.vals[f - s.lo]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(held.to_bits(), v.to_bits(), "{sigma:?} frame {f}");
+                }
+            }
+            let m = correlation_matrix(&sparse, n);
+            for threshold in [-0.5, 0.0, 0.05, 0.3] {
+                let want: Vec<usize> = m
+                    .iter()
+                    .map(|row| row.iter().filter(|c| **c > threshold).count())
+                    .collect();
+                assert_eq!(bodies_above(&sparse, n, threshold), want);
+            }
+        }
+    }
 
     #[test]
     fn gaussian_filter_matches_scipy() {

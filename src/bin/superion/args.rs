@@ -66,6 +66,8 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     AseTraj,
     /// DCD (CHARMM, NAMD, LAMMPS dump dcd); needs --topology.
     Dcd,
+    /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); needs --topology.
+    Xtc,
 });
 
 value_enum!(MissingArg => superion::io::table::Missing {
@@ -428,12 +430,14 @@ pub enum TrajCommand {
     Correlations(CorrelationsArgs),
     /// Write the trajectory (or the frames chosen with --start/--stop/--every) as
     /// extended XYZ, with the cell, the species, velocities when present and the time
-    /// of each frame, for ASE, OVITO and MLIP tools.
+    /// of each frame, for ASE, OVITO and MLIP tools; or as a DCD (--out ending in
+    /// .dcd) for VMD, MDAnalysis and LAMMPS users.
     Convert {
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
-        /// The extended XYZ file to write (.xyz or .extxyz).
+        /// The file to write: extended XYZ (.xyz, .extxyz), or DCD (.dcd: positions
+        /// and cells; the species stay in a topology, e.g. the input file).
         #[arg(long)]
         out: PathBuf,
     },
@@ -658,11 +662,14 @@ pub struct TrajReadArgs {
     /// Analyse the complete frames of a file whose last frame is cut short.
     #[arg(long)]
     pub allow_truncated: bool,
-    /// LAMMPS atom types to elements, e.g. 1=Li,2=P,3=S.
+    /// LAMMPS atom types (or the atom names of a .gro/PDB topology) to elements, e.g.
+    /// 1=Li,2=P,3=S.
     #[arg(long)]
     pub type_map: Option<String>,
-    /// Names the atoms of a DCD: a LAMMPS data file (types named by --type-map or by
-    /// their masses), or any trajectory superion reads with the same atoms in order.
+    /// Names the atoms of a DCD or XTC: a LAMMPS data file (types named by --type-map
+    /// or by their masses), a GROMACS .gro or PDB file (atom names or PDB elements as
+    /// species, --type-map first), or any trajectory superion reads with the same
+    /// atoms in order.
     #[arg(long)]
     pub topology: Option<PathBuf>,
     /// The first frame to analyse, counted from 0 (e.g. past equilibration).

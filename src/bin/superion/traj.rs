@@ -21,13 +21,30 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             for n in &traj.notes {
                 eprintln!("superion: {}", crate::flags(n));
             }
-            superion::io::xyz::write(&traj, &out)?;
+            let dcd = out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("dcd"));
+            if dcd {
+                superion::io::dcd::write(&traj, &out)?;
+            } else {
+                superion::io::xyz::write(&traj, &out)?;
+            }
             eprintln!(
                 "superion: {} frames x {} atoms -> {}",
                 traj.n_frames(),
                 traj.n_atoms(),
                 out.display()
             );
+            if dcd {
+                eprintln!(
+                    "superion: a DCD names no atoms: read it back with --topology {}{}",
+                    file.display(),
+                    traj.dt_ps.map_or(String::new(), |d| format!(
+                        " --timestep-fs {} (one MD step per frame)",
+                        d * 1000.0
+                    ))
+                );
+            }
             Ok(())
         }
         TrajCommand::Vdos {

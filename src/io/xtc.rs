@@ -1,0 +1,306 @@
+//! XTC: GROMACS's compressed trajectory, also written by MDAnalysis, MDTraj and
+//! OpenMM. Each frame: a 56-byte header (magic 1995, or 2023 for files of more than
+//! 2^28 atoms; the atom count; the step; the time in ps; the box, three vectors in
+//! nm; the atom count again), then the positions in nm: uncompressed for 9 atoms or
+//! fewer, else GROMACS's integer compression at the frame's precision. The frames
+//! are split here (sizes checked before anything is decoded) and each is decoded by
+//! the `molly` crate. An XTC names no atoms: the species come from a topology
+//! (`super::topology`). Positions are made fractional in each frame's box and wrapped.
+//!
+//! The time of each frame is in the file (ps, single precision) with its step; the
+//! time between frames is read off them (the steps must be evenly spaced), or from
+//! `--timestep-fs` with the stride from the steps.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::frames::{Collect, FrameRange};
+use super::parse_err;
+use crate::error::{Error, Result};
+use crate::geom::inverse;
+use crate::traj::Trajectory;
+use crate::traj::stream::FrameSink;
+
+/// Whether `head` starts like an XTC (the magic number 1995 or 2023, big-endian).
+pub fn looks_like(head: &[u8]) -> bool {
+    head.len() >= 4
+        && matches!(
+            i32::from_be_bytes([head[0], head[1], head[2], head[3]]),
+            1995 | 2023
+        )
+}
+
+/// The kept frames' steps and times (ps), and what the reader noted.
+pub struct XtcEnd {
+    pub steps: Vec<i64>,
+    pub times_ps: Vec<f64>,
+    pub notes: Vec<String>,
+}
+
+/// Read an XTC (gzip-transparent); `species` names its atoms (from a topology).
+pub fn read(
+    path: &Path,
+    species: &[String],
+    allow_truncated: bool,
+    range: FrameRange,
+) -> Result<(Trajectory, XtcEnd)> {
+    let mut all = Collect::default();
+    let end = stream(path, species, allow_truncated, range, &mut all)?;
+    Ok((all.into_trajectory(path, end.notes.clone(), false)?, end))
+}
+
+/// Frames handed to a sink at a time.
+const BLOCK_FRAMES: usize = 1024;
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Fill `buf` from `src`; how many bytes came (fewer only at the end of the file).
+fn fill(path: &Path, src: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// Read an XTC as [`read`] does, a frame at a time, handing blocks of frames to
+/// `sink`; frames left out by `range` are read past, not decoded.
+pub fn stream(
+    path: &Path,
+    species: &[String],
+    allow_truncated: bool,
+    range: FrameRange,
+    sink: &mut dyn FrameSink,
+) -> Result<XtcEnd> {
+    let mut src = super::open_stream(path)?;
+    let n = species.len();
+    sink.begin(species)?;
+    let (mut frac, mut cells) = (Vec::new(), Vec::new());
+    let (mut steps, mut times) = (Vec::new(), Vec::new());
+    let mut notes = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut frame = molly::Frame::default();
+    let (mut complete, mut at) = (0usize, 0u64);
+    let cut = |what: String, notes: &mut Vec<String>, complete: usize| -> Result<()> {
+        if allow_truncated {
+            notes.push(format!(
+                "{}: the last frame is cut short ({what}); {complete} complete frames read",
+                path.display()
+            ));
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "{}: frame {} is cut short ({what}); allow a truncated last frame to read the {complete} complete frames",
+                path.display(),
+                complete + 1
+            )))
+        }
+    };
+    loop {
+        // The header.
+        bytes.resize(56, 0);
+        let got = fill(path, &mut src, &mut bytes)?;
+        if got == 0 {
+            break;
+        }
+        if got < 56 {
+            cut(
+                format!("{got} of its 56 header bytes"),
+                &mut notes,
+                complete,
+            )?;
+            break;
+        }
+        let bad = |m: String| parse_err(path, 0, format!("byte {at}: frame {}: {m}", complete + 1));
+        let magic = be32(&bytes, 0) as i32;
+        if magic != 1995 && magic != 2023 {
+            return Err(bad(format!(
+                "magic number {magic}, not 1995 or 2023: not an XTC frame"
+            )));
+        }
+        let (natoms, natoms2) = (be32(&bytes, 4) as usize, be32(&bytes, 52) as usize);
+        if natoms != natoms2 || natoms != n {
+            return Err(if natoms != natoms2 {
+                bad(format!("atom counts {natoms} and {natoms2} differ"))
+            } else {
+                Error::InvalidInput(format!(
+                    "{}: frame {}: {natoms} atoms, but the topology names {n}",
+                    path.display(),
+                    complete + 1
+                ))
+            });
+        }
+        // The positions' bytes.
+        let body = if natoms <= 9 {
+            12 * natoms
+        } else {
+            let head_len = if magic == 2023 { 8 } else { 4 };
+            let fixed = 4 + 24 + 4 + head_len;
+            bytes.resize(56 + fixed, 0);
+            let got = fill(path, &mut src, &mut bytes[56..])?;
+            if got < fixed {
+                cut("in its compression header".into(), &mut notes, complete)?;
+                break;
+            }
+            let smallidx = be32(&bytes, 56 + 28) as usize;
+            if !(9..73).contains(&smallidx) {
+                return Err(bad(format!(
+                    "compression size index {smallidx} is outside 9..72"
+                )));
+            }
+            let count = if magic == 2023 {
+                u64::from_be_bytes(bytes[88..96].try_into().unwrap_or_default())
+            } else {
+                be32(&bytes, 88) as u64
+            };
+            let count = usize::try_from(count)
+                .ok()
+                .filter(|c| *c <= 16 * natoms + 1024)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{count} compressed bytes for {natoms} atoms: not a plausible XTC frame"
+                    ))
+                })?;
+            fixed + count + molly::padding(count)
+        };
+        let start = bytes.len();
+        bytes.resize(56 + body, 0);
+        let need = bytes.len() - start;
+        let got = fill(path, &mut src, &mut bytes[start..])?;
+        if got < need {
+            cut(
+                format!("{got} of its {need} position bytes"),
+                &mut notes,
+                complete,
+            )?;
+            break;
+        }
+        if range.contains(complete) {
+            let mut r = molly::XTCReader::new(std::io::Cursor::new(&bytes[..]));
+            let decoded =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.read_frame(&mut frame)));
+            match decoded {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(bad(format!("cannot decode the positions: {e}"))),
+                Err(_) => return Err(bad("the compressed positions are corrupt".into())),
+            }
+            if frame.positions.len() != 3 * n {
+                return Err(bad(format!(
+                    "{} coordinates decoded for {n} atoms",
+                    frame.positions.len()
+                )));
+            }
+            let cell: [[f64; 3]; 3] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| 10.0 * frame.boxvec[3 * i + j] as f64)
+            });
+            if !(crate::geom::det(&cell).abs() > 1e-9) {
+                return Err(Error::InvalidInput(format!(
+                    "{}: frame {}: the box {:?} (Å) is not a periodic cell; superion needs the cell of each frame",
+                    path.display(),
+                    complete + 1,
+                    cell
+                )));
+            }
+            let inv = inverse(&cell);
+            for p in frame.positions.chunks_exact(3) {
+                let r: [f64; 3] = std::array::from_fn(|x| 10.0 * p[x] as f64);
+                if !r.iter().all(|v| v.is_finite()) {
+                    return Err(bad("a position is not a finite number".into()));
+                }
+                for k in 0..3 {
+                    let s: f64 = (0..3).map(|x| r[x] * inv[x][k]).sum();
+                    frac.push((s - s.floor()) as f32);
+                }
+            }
+            cells.push(cell);
+            steps.push(frame.step as i64);
+            times.push(frame.time as f64);
+            if cells.len() == BLOCK_FRAMES {
+                sink.frames(&frac, &cells, None)?;
+                frac.clear();
+                cells.clear();
+            }
+        }
+        at += bytes.len() as u64;
+        complete += 1;
+    }
+    if !cells.is_empty() {
+        sink.frames(&frac, &cells, None)?;
+    }
+    if complete == 0 {
+        return Err(Error::InvalidInput(format!(
+            "{}: no complete frame",
+            path.display()
+        )));
+    }
+    let all: Vec<usize> = (0..complete).collect();
+    range.pick(path, &all)?;
+    if !range.is_all() {
+        notes.push(range.note(complete, steps.len()));
+    }
+    Ok(XtcEnd {
+        steps,
+        times_ps: times,
+        notes,
+    })
+}
+
+/// The time between the kept frames from their times and steps (an XTC stores both;
+/// times in single precision): the steps must be evenly spaced; the time per step is
+/// the elapsed time over the elapsed steps. With the note to print.
+pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
+    let (s, t) = (&end.steps, &end.times_ps);
+    if s.len() < 2 {
+        return Err(Error::InvalidInput(format!(
+            "{}: one frame: no time between frames",
+            path.display()
+        )));
+    }
+    let d = s[1] - s[0];
+    if d <= 0 || s.windows(2).any(|w| w[1] - w[0] != d) {
+        return Err(Error::InvalidInput(format!(
+            "{}: the frames' steps are not evenly spaced: give option timestep_fs and option stride",
+            path.display()
+        )));
+    }
+    let k = (s.len() - 1) as f64;
+    let dt = (t[t.len() - 1] - t[0]) / k;
+    // Each stored time within single precision of the even grid.
+    let tol = |v: f64| 4.0 * f32::EPSILON as f64 * v.abs().max(dt) + 1e-9;
+    if !(dt > 0.0)
+        || t.iter()
+            .enumerate()
+            .any(|(i, v)| (v - (t[0] + i as f64 * dt)).abs() > tol(*v))
+    {
+        return Err(Error::InvalidInput(format!(
+            "{}: the frames' times are not evenly spaced: give option timestep_fs",
+            path.display()
+        )));
+    }
+    Ok((
+        dt,
+        format!(
+            "time between frames {} ps, from the frames' times ({d} steps of {} fs each)",
+            fmt_g(dt),
+            fmt_g(1000.0 * dt / d as f64)
+        ),
+    ))
+}
+
+/// A time without the last digits single precision cannot hold.
+fn fmt_g(v: f64) -> String {
+    let s = format!("{:.6e}", v);
+    s.parse::<f64>().map_or(s, |x| x.to_string())
+}
