@@ -73,7 +73,11 @@ pub fn vibration_amplitude(disp: &Array3<f32>, atoms: &[usize]) -> f64 {
             .collect();
         excursions(&d, &mut amps);
     }
-    spread(&amps)
+    spread(|put| {
+        amps.iter().for_each(|v| put(*v));
+        Ok(())
+    })
+    .unwrap_or(0.0)
 }
 
 /// The excursions of one atom whose distances from its starting position are `d`
@@ -107,14 +111,22 @@ pub(crate) fn excursions(d: &[f64], amps: &mut Vec<f64>) {
     }
 }
 
-/// The standard deviation of the excursions (0 when there are none).
-pub(crate) fn spread(amps: &[f64]) -> f64 {
-    if amps.is_empty() {
-        return 0.0;
+/// The standard deviation of the excursions (0 when there are none), in two passes
+/// over them: `each` hands every excursion, in the same order each time, to the
+/// function it is given (so a streamed analysis need not keep them).
+pub(crate) fn spread(mut each: impl FnMut(&mut dyn FnMut(f64)) -> Result<()>) -> Result<f64> {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    each(&mut |v| {
+        sum += v;
+        n += 1;
+    })?;
+    if n == 0 {
+        return Ok(0.0);
     }
-    let n = amps.len() as f64;
-    let mean = amps.iter().sum::<f64>() / n;
-    (amps.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
+    let mean = sum / n as f64;
+    let mut ss = 0.0f64;
+    each(&mut |v| ss += (v - mean).powi(2))?;
+    Ok((ss / n as f64).sqrt())
 }
 
 /// The known sites of `species`, replicated by `supercell`, as fractional positions of

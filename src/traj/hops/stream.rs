@@ -248,8 +248,9 @@ impl HopStream {
         let mut fracs = self.frac_store.take().expect("opened in begin");
         let mut disps = self.disp_store.take().expect("opened in begin");
         // Atoms per window: their positions and displacements as read (24 bytes a
-        // frame), the distances and states derived from them (about 24 more).
-        let per_atom = (48 * t + 24 * fracs.largest_block()) as u64;
+        // frame), the distances, excursions and states derived from them (about 32
+        // more).
+        let per_atom = (56 * t + 24 * fracs.largest_block()) as u64;
         let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, p);
         let windows = p.div_ceil(w);
         // Frames kept for the figures: at most KEPT_FRAMES, and at most a quarter of
@@ -257,33 +258,35 @@ impl HopStream {
         let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
         let stride = t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1);
 
-        // The vibration amplitude, atom by atom in order.
-        let bar = crate::progress::bar(2 * p as u64, "hops by atom windows");
-        let mut amps: Vec<f64> = Vec::new();
+        // The vibration amplitude, atom by atom in order: two passes over the
+        // displacements (the excursions are never all kept).
+        let bar = crate::progress::bar(3 * p as u64, "hops by atom windows");
         let mut series = vec![[0.0f32; 3]; w * t];
-        for j0 in (0..p).step_by(w) {
-            let wn = w.min(p - j0);
-            disps.read_window(j0, wn, |jj, f, v| series[jj * t + f] = v)?;
-            let per: Vec<Vec<f64>> = series[..wn * t]
-                .par_chunks(t)
-                .map(|s| {
-                    let d: Vec<f64> = s
-                        .iter()
-                        .map(|v| {
-                            let v: [f64; 3] = std::array::from_fn(|x| v[x] as f64);
-                            (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
-                        })
-                        .collect();
-                    let mut a = Vec::new();
-                    excursions(&d, &mut a);
-                    a
-                })
-                .collect();
-            amps.extend(per.into_iter().flatten());
-            bar.inc(wn as u64);
-        }
-        let plan = SitePlan::new(sites, source, self.cell0, spread(&amps), &so, &mut notes);
-        drop(amps);
+        let amp = spread(|put| {
+            for j0 in (0..p).step_by(w) {
+                let wn = w.min(p - j0);
+                disps.read_window(j0, wn, |jj, f, v| series[jj * t + f] = v)?;
+                let per: Vec<Vec<f64>> = series[..wn * t]
+                    .par_chunks(t)
+                    .map(|s| {
+                        let d: Vec<f64> = s
+                            .iter()
+                            .map(|v| {
+                                let v: [f64; 3] = std::array::from_fn(|x| v[x] as f64);
+                                (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
+                            })
+                            .collect();
+                        let mut a = Vec::new();
+                        excursions(&d, &mut a);
+                        a
+                    })
+                    .collect();
+                per.iter().flatten().for_each(|v| put(*v));
+                bar.inc(wn as u64);
+            }
+            Ok(())
+        })?;
+        let plan = SitePlan::new(sites, source, self.cell0, amp, &so, &mut notes);
 
         // Each ion's states, visits and jumps.
         let mut fr = vec![[0.0f32; 3]; w * t];
