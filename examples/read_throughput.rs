@@ -34,7 +34,11 @@ impl FrameSink for Touch {
         _: Option<&[f32]>,
     ) -> superion::Result<()> {
         self.frames += cells.len();
-        self.sum += frac.iter().step_by(3 * self.atoms.max(1)).map(|v| *v as f64).sum::<f64>();
+        self.sum += frac
+            .iter()
+            .step_by(3 * self.atoms.max(1))
+            .map(|v| *v as f64)
+            .sum::<f64>();
         Ok(())
     }
 }
@@ -54,8 +58,8 @@ fn main() -> anyhow::Result<()> {
     };
     let opts = TrajReadOptions {
         time: TimeStep {
-            timestep_fs: Some(value("--timestep-fs").map_or(Ok(1.0), |v| v.parse())?),
-            stride: Some(value("--stride").map_or(Ok(1), |v| v.parse())?),
+            timestep_fs: value("--timestep-fs").map(|v| v.parse()).transpose()?,
+            stride: value("--stride").map(|v| v.parse()).transpose()?,
         },
         topology: value("--topology").map(PathBuf::from),
         type_map: match value("--type-map") {

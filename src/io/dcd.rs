@@ -176,8 +176,10 @@ pub fn read(
     Ok((all.into_trajectory(path, notes, false)?, steps, header))
 }
 
-/// Frames handed to a sink at a time.
+/// Frames handed to a sink at a time, at most.
 const BLOCK_FRAMES: usize = 1024;
+/// Bytes of raw frames read before they are converted (in parallel) and handed over.
+const BLOCK_BYTES: usize = 64 << 20;
 
 /// Read a DCD as [`read`] does, a frame at a time, handing blocks of frames to `sink`
 /// instead of keeping them; frames left out by `range` are read past, not converted.
@@ -273,10 +275,38 @@ pub fn stream(
     }
     sink.begin(species)?;
     let frame_bytes = 56 + 3 * (8 + 4 * n) + if four_d { 8 + 4 * n } else { 0 };
+    // Frames are read into a block (at most BLOCK_FRAMES, at most about 64 MB) and
+    // converted in parallel.
+    let per_block = (BLOCK_BYTES / frame_bytes.max(1)).clamp(1, BLOCK_FRAMES);
+    let mut raw: Vec<u8> = Vec::with_capacity(per_block * frame_bytes);
+    let mut where_: Vec<(usize, usize)> = Vec::with_capacity(per_block);
     let mut buf = vec![0u8; frame_bytes];
     let (mut frac, mut cells, mut steps) = (Vec::new(), Vec::new(), Vec::new());
     let mut notes = Vec::new();
     let mut complete = 0usize;
+    let mut convert = |raw: &mut Vec<u8>,
+                       where_: &mut Vec<(usize, usize)>,
+                       sink: &mut dyn FrameSink|
+     -> Result<()> {
+        if where_.is_empty() {
+            return Ok(());
+        }
+        use rayon::prelude::*;
+        frac.resize(where_.len() * 3 * n, 0.0);
+        cells.clear();
+        let got: Vec<Result<[[f64; 3]; 3]>> = frac
+            .par_chunks_mut((3 * n).max(1))
+            .zip(raw.par_chunks(frame_bytes))
+            .zip(where_.par_iter())
+            .map(|((out, bytes), &(at, k))| frame(path, bytes, at, k, little, n, out))
+            .collect();
+        for c in got {
+            cells.push(c?);
+        }
+        raw.clear();
+        where_.clear();
+        sink.frames(&frac, &cells, None)
+    };
     loop {
         let got = fill(path, &mut src, &mut buf)?;
         if got == 0 {
@@ -296,21 +326,17 @@ pub fn stream(
             break;
         }
         if range.contains(complete) {
-            let cell = frame(path, &buf, at, complete, little, n, &mut frac)?;
-            cells.push(cell);
+            raw.extend_from_slice(&buf);
+            where_.push((at, complete));
             steps.push(header.first_step + complete as i64 * header.steps_between_frames);
-            if cells.len() == BLOCK_FRAMES {
-                sink.frames(&frac, &cells, None)?;
-                frac.clear();
-                cells.clear();
+            if where_.len() == per_block {
+                convert(&mut raw, &mut where_, sink)?;
             }
         }
         at += frame_bytes;
         complete += 1;
     }
-    if !cells.is_empty() {
-        sink.frames(&frac, &cells, None)?;
-    }
+    convert(&mut raw, &mut where_, sink)?;
     if complete == 0 {
         return Err(Error::InvalidInput(format!(
             "{}: no complete frame",
@@ -334,7 +360,7 @@ fn frame(
     k: usize,
     little: bool,
     n: usize,
-    frac: &mut Vec<f32>,
+    frac: &mut [f32],
 ) -> Result<[[f64; 3]; 3]> {
     let mut rec = Records {
         path,
@@ -402,7 +428,7 @@ fn frame(
         }
         for j in 0..3 {
             let s: f64 = (0..3).map(|a| r[a] * inv[a][j]).sum();
-            frac.push((s - s.floor()) as f32);
+            frac[3 * i + j] = (s - s.floor()) as f32;
         }
     }
     Ok(cell)

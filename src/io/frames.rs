@@ -199,10 +199,10 @@ pub(crate) struct Handover {
 impl Handover {
     /// Hand parsed frames (each with the file line, from 0, where it starts) to the
     /// sink as one block.
-    pub fn hand_over(
+    pub fn hand_over<S: AsRef<str>>(
         &mut self,
         path: &Path,
-        frames: Vec<(Frame<String>, usize)>,
+        frames: Vec<(Frame<S>, usize)>,
         sink: &mut dyn crate::traj::stream::FrameSink,
     ) -> Result<()> {
         if frames.is_empty() {
@@ -216,11 +216,16 @@ impl Handover {
             let k = self.handed;
             match &self.species {
                 None => {
-                    sink.begin(&f.species)?;
+                    let owned: Vec<String> =
+                        f.species.iter().map(|s| s.as_ref().to_string()).collect();
+                    sink.begin(&owned)?;
                     self.velocities = f.vel.is_some();
-                    self.species = Some(f.species);
+                    self.species = Some(owned);
                 }
-                Some(sp) if *sp != f.species => {
+                Some(sp)
+                    if sp.len() != f.species.len()
+                        || sp.iter().zip(&f.species).any(|(a, b)| a != b.as_ref()) =>
+                {
                     return Err(parse_err(
                         path,
                         first + 1,

@@ -58,6 +58,15 @@ pub fn read(
 /// Lines kept per chunk before it is parsed (tens of MB of text).
 pub const CHUNK_LINES: usize = 1 << 20;
 
+/// The locating side of a streamed dump: the lines, the atom count of the first
+/// frame, the frames located so far and what was noted.
+struct Locating<'a> {
+    src: LineStream<'a>,
+    n_atoms: Option<usize>,
+    complete: usize,
+    notes: Vec<String>,
+}
+
 /// How a streamed dump ended.
 pub struct DumpEnd {
     /// TIMESTEP of every frame handed over.
@@ -77,123 +86,149 @@ pub fn stream(
     chunk_lines: usize,
     sink: &mut dyn FrameSink,
 ) -> Result<DumpEnd> {
-    let mut src = LineStream::open(path)?;
-    let mut chunk = ChunkLines::default();
-    // Kept frames of the chunk: where their lines start in it and in the file.
-    let mut located: Vec<(usize, usize)> = Vec::new();
-    let mut out = Handover::default();
-    let mut steps: Vec<i64> = Vec::new();
-    let mut n_atoms: Option<usize> = None;
-    let mut complete = 0usize;
-    let mut notes = Vec::new();
-    loop {
-        let (at_end, first_blank) = src.skip_blank()?;
-        if at_end {
-            break;
-        }
-        if let Some(i) = first_blank {
-            return Err(parse_err(
-                path,
-                i + 1,
-                "expected \"ITEM: TIMESTEP\", found \"\"".into(),
-            ));
-        }
-        let keep = range.contains(complete);
-        let local = chunk.len();
-        let start = src.next;
-        // The 9 header lines, checked as they come.
-        let mut n = 0usize;
-        for k in 0..9 {
-            let line_no = src.next + 1;
-            let item = match k {
-                0 => Some("ITEM: TIMESTEP"),
-                2 => Some("ITEM: NUMBER OF ATOMS"),
-                4 => Some("ITEM: BOX BOUNDS"),
-                8 => Some("ITEM: ATOMS"),
-                _ => None,
-            };
-            let Some(line) = src.peek()? else {
-                // Reported at the next line that had to say something.
-                let (at, what) = match k {
-                    0 => (0, "expected \"ITEM: TIMESTEP\", found the end of the file"),
-                    1 | 2 => (
-                        2,
-                        "expected \"ITEM: NUMBER OF ATOMS\", found the end of the file",
-                    ),
-                    3 => (3, "expected the number of atoms"),
-                    4 => (
-                        4,
-                        "expected \"ITEM: BOX BOUNDS\", found the end of the file",
-                    ),
-                    _ => (8, "expected \"ITEM: ATOMS\", found the end of the file"),
-                };
-                return Err(parse_err(path, start + at + 1, what.into()));
-            };
-            if let Some(item) = item
-                && !line.trim_start().starts_with(item)
-            {
+    let mut st = Locating {
+        src: LineStream::open(path)?,
+        n_atoms: None,
+        complete: 0,
+        notes: Vec::new(),
+    };
+    // Locate the next chunk's frames on one thread while the last chunk's are parsed
+    // (in parallel) and handed to the sink on this one.
+    let fill = |st: &mut Locating,
+                chunk: &mut ChunkLines,
+                located: &mut Vec<(usize, usize)>|
+     -> Result<bool> {
+        loop {
+            if chunk.len() >= chunk_lines.max(1) {
+                return Ok(false);
+            }
+            let (at_end, first_blank) = st.src.skip_blank()?;
+            if at_end {
+                return Ok(true);
+            }
+            if let Some(i) = first_blank {
                 return Err(parse_err(
                     path,
-                    line_no,
-                    format!("expected \"{item}\", found {:?}", line.trim()),
+                    i + 1,
+                    "expected \"ITEM: TIMESTEP\", found \"\"".into(),
                 ));
             }
-            if k == 3 {
-                n = line
-                    .trim()
-                    .parse()
-                    .map_err(|_| parse_err(path, line_no, "expected the number of atoms".into()))?;
-                if let Some(m) = n_atoms.filter(|&m| m != n) {
+            let keep = range.contains(st.complete);
+            let local = chunk.len();
+            let start = st.src.next;
+            // The 9 header lines, checked as they come.
+            let mut n = 0usize;
+            for k in 0..9 {
+                let line_no = st.src.next + 1;
+                let item = match k {
+                    0 => Some("ITEM: TIMESTEP"),
+                    2 => Some("ITEM: NUMBER OF ATOMS"),
+                    4 => Some("ITEM: BOX BOUNDS"),
+                    8 => Some("ITEM: ATOMS"),
+                    _ => None,
+                };
+                let Some(line) = st.src.peek()? else {
+                    // Reported at the next line that had to say something.
+                    let (at, what) = match k {
+                        0 => (0, "expected \"ITEM: TIMESTEP\", found the end of the file"),
+                        1 | 2 => (
+                            2,
+                            "expected \"ITEM: NUMBER OF ATOMS\", found the end of the file",
+                        ),
+                        3 => (3, "expected the number of atoms"),
+                        4 => (
+                            4,
+                            "expected \"ITEM: BOX BOUNDS\", found the end of the file",
+                        ),
+                        _ => (8, "expected \"ITEM: ATOMS\", found the end of the file"),
+                    };
+                    return Err(parse_err(path, start + at + 1, what.into()));
+                };
+                if let Some(item) = item
+                    && !line.trim_start().starts_with(item)
+                {
                     return Err(parse_err(
                         path,
                         line_no,
-                        format!("frame {} has {n} atoms, the first had {m}", complete + 1),
+                        format!("expected \"{item}\", found {:?}", line.trim()),
                     ));
                 }
-                n_atoms = Some(n);
+                if k == 3 {
+                    n = line.trim().parse().map_err(|_| {
+                        parse_err(path, line_no, "expected the number of atoms".into())
+                    })?;
+                    if let Some(m) = st.n_atoms.filter(|&m| m != n) {
+                        return Err(parse_err(
+                            path,
+                            line_no,
+                            format!("frame {} has {n} atoms, the first had {m}", st.complete + 1),
+                        ));
+                    }
+                    st.n_atoms = Some(n);
+                }
+                st.src.take(keep.then_some(&mut *chunk))?;
             }
-            src.take(keep.then_some(&mut chunk))?;
+            let mut have = 0;
+            while have < n && st.src.take(keep.then_some(&mut *chunk))?.is_some() {
+                have += 1;
+            }
+            if have < n {
+                chunk.truncate(local);
+                super::frames::truncated(
+                    path,
+                    st.src.next,
+                    st.complete + 1,
+                    "atom lines",
+                    n,
+                    have,
+                    allow_truncated,
+                    &mut st.notes,
+                )?;
+                return Ok(true);
+            }
+            if keep {
+                located.push((local, start));
+            }
+            st.complete += 1;
         }
-        let mut have = 0;
-        while have < n && src.take(keep.then_some(&mut chunk))?.is_some() {
-            have += 1;
-        }
-        if have < n {
-            chunk.truncate(local);
-            super::frames::truncated(
-                path,
-                src.next,
-                complete + 1,
-                "atom lines",
-                n,
-                have,
-                allow_truncated,
-                &mut notes,
+    };
+    let mut out = Handover::default();
+    let mut steps: Vec<i64> = Vec::new();
+    // Kept frames of a chunk: where their lines start in it and in the file.
+    let (mut cur, mut next) = (
+        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
+        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
+    );
+    let mut done = fill(&mut st, &mut cur.0, &mut cur.1)?;
+    loop {
+        let n = st.n_atoms.unwrap_or(0);
+        if done {
+            hand_over(
+                path, &cur.0, &cur.1, n, type_map, &mut out, &mut steps, sink,
             )?;
             break;
         }
-        if keep {
-            located.push((local, start));
-        }
-        complete += 1;
-        if chunk.len() >= chunk_lines.max(1) {
-            hand_over(
-                path, &chunk, &located, n, type_map, &mut out, &mut steps, sink,
-            )?;
-            chunk.clear();
-            located.clear();
-        }
+        next.0.clear();
+        next.1.clear();
+        done = std::thread::scope(|scope| -> Result<bool> {
+            let reader = scope.spawn(|| fill(&mut st, &mut next.0, &mut next.1));
+            let handed = hand_over(
+                path, &cur.0, &cur.1, n, type_map, &mut out, &mut steps, sink,
+            );
+            let located = reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            handed?;
+            located
+        })?;
+        std::mem::swap(&mut cur, &mut next);
     }
-    hand_over(
-        path,
-        &chunk,
-        &located,
-        n_atoms.unwrap_or(0),
-        type_map,
-        &mut out,
-        &mut steps,
-        sink,
-    )?;
+    let Locating {
+        n_atoms,
+        complete,
+        mut notes,
+        ..
+    } = st;
     if n_atoms.is_none() {
         return Err(parse_err(path, 1, "no frames".into()));
     }
@@ -218,7 +253,7 @@ fn hand_over(
     steps: &mut Vec<i64>,
     sink: &mut dyn FrameSink,
 ) -> Result<()> {
-    let parsed: Vec<Result<(i64, Frame<String>)>> = located
+    let parsed: Vec<Result<(i64, Frame<&str>)>> = located
         .par_iter()
         .map(|&(local, first)| {
             let lines: Vec<&str> = (local..local + 9 + n).map(|i| chunk.get(i)).collect();
@@ -236,13 +271,13 @@ fn hand_over(
 
 /// One frame from its own lines (`lines[0]` is its `ITEM: TIMESTEP` line, at line
 /// `first` of the file, counted from 0, for messages): its TIMESTEP and the frame.
-fn frame(
+fn frame<'a>(
     path: &Path,
-    lines: &[&str],
+    lines: &[&'a str],
     first: usize,
     n: usize,
-    type_map: &HashMap<String, String>,
-) -> Result<(i64, Frame<String>)> {
+    type_map: &'a HashMap<String, String>,
+) -> Result<(i64, Frame<&'a str>)> {
     let timestep: i64 = lines[1].trim().parse().map_err(|_| {
         parse_err(
             path,
@@ -332,10 +367,13 @@ fn frame(
             "ATOMS: neither an element nor a type column".into(),
         ));
     }
-    let mut rows: Vec<(i64, String, [f64; 3], Option<[f64; 3]>)> = Vec::with_capacity(n);
+    let mut rows: Vec<(i64, &'a str, [f64; 3], Option<[f64; 3]>)> = Vec::with_capacity(n);
+    // One token buffer per frame; species stay borrowed from the text or the map.
+    let mut toks: Vec<&'a str> = Vec::with_capacity(names.len() + 4);
     for i in 0..n {
         let line_no = first + 10 + i;
-        let toks: Vec<&str> = lines[9 + i].split_ascii_whitespace().collect();
+        toks.clear();
+        super::tokens(lines[9 + i], &mut toks);
         if toks.len() < names.len() {
             return Err(parse_err(
                 path,
@@ -365,9 +403,9 @@ fn frame(
                 format!("id: expected an integer, found {:?}", toks[id]),
             )
         })?;
-        let sp = match (element, ty) {
-            (Some(e), _) => toks[e].to_string(),
-            (None, Some(t)) => type_map.get(toks[t]).cloned().ok_or_else(|| {
+        let sp: &'a str = match (element, ty) {
+            (Some(e), _) => toks[e],
+            (None, Some(t)) => type_map.get(toks[t]).map(|s| s.as_str()).ok_or_else(|| {
                 parse_err(
                     path,
                     line_no,

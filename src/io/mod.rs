@@ -148,6 +148,28 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// Append the whitespace-separated tokens of `line` to `out` (the tokens of
+/// `str::split_ascii_whitespace`, by one pass over the bytes).
+#[inline]
+pub(crate) fn tokens<'a>(line: &'a str, out: &mut Vec<&'a str>) {
+    let b = line.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && space(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !space(b[i]) {
+            i += 1;
+        }
+        if i > start {
+            // Splits fall on ASCII bytes, so both ends are character boundaries.
+            out.push(&line[start..i]);
+        }
+    }
+}
+
 /// A number as `str::parse::<f64>` reads it, bit for bit, with a fast path for the
 /// plain decimals trajectories are written in ("-0.12345678"): digits that fit in 53
 /// bits over at most 22 decimals is one correctly rounded division (Clinger's fast
@@ -293,7 +315,25 @@ pub fn fmt_f64(v: f64) -> String {
 
 #[cfg(test)]
 mod parse_tests {
-    use super::parse_f64;
+    use super::{parse_f64, tokens};
+
+    #[test]
+    fn tokens_are_split_ascii_whitespace() {
+        for line in [
+            "",
+            "   ",
+            "Li 1.0 2.0 3.0",
+            "  \t Li\t1.5e-3   -2 x\r",
+            "a",
+            " é 1 ",
+            "1  2\x0c3\n",
+        ] {
+            let mut got = Vec::new();
+            tokens(line, &mut got);
+            let want: Vec<&str> = line.split_ascii_whitespace().collect();
+            assert_eq!(got, want, "{line:?}");
+        }
+    }
 
     /// The fast path gives the standard parser's value, bit for bit, on plain decimals
     /// of every length and on the tokens it leaves to the standard parser.

@@ -143,16 +143,16 @@ pub fn stream(
     chunk_lines: usize,
     sink: &mut dyn FrameSink,
 ) -> Result<XyzEnd> {
-    let mut src = LineStream::open(path)?;
-    let mut chunk = ChunkLines::default();
-    let mut located: Vec<(usize, usize)> = Vec::new();
+    let mut st = Locating {
+        src: LineStream::open(path)?,
+        n_atoms: None,
+        complete: 0,
+        starts: Vec::new(),
+        notes: Vec::new(),
+    };
     let mut out = Handover::default();
-    // Kept frames' first lines and raw time/step values, for the clock.
-    let mut starts: Vec<usize> = Vec::new();
+    // Kept frames' raw time/step values, for the clock.
     let mut raw: Vec<(Option<String>, Option<String>)> = Vec::new();
-    let mut n_atoms: Option<usize> = None;
-    let mut complete = 0usize;
-    let mut notes = Vec::new();
     let mut hand_over = |chunk: &ChunkLines,
                          located: &[(usize, usize)],
                          n: usize,
@@ -174,76 +174,112 @@ pub fn stream(
         }
         out.hand_over(path, frames, sink)
     };
+    // Locate the next chunk's frames (true: the file is done) on one thread while
+    // the last chunk's are parsed (in parallel) and handed to the sink on this one.
+    let fill = |st: &mut Locating,
+                chunk: &mut ChunkLines,
+                located: &mut Vec<(usize, usize)>|
+     -> Result<bool> {
+        loop {
+            if chunk.len() >= chunk_lines.max(1) {
+                return Ok(false);
+            }
+            let (at_end, first_blank) = st.src.skip_blank()?;
+            if at_end {
+                return Ok(true);
+            }
+            let start = first_blank.unwrap_or(st.src.next);
+            let Some(count) = (if first_blank.is_some() {
+                Some("")
+            } else {
+                st.src.peek()?
+            }) else {
+                return Ok(true);
+            };
+            let n: usize = count.trim().parse().map_err(|_| {
+                parse_err(
+                    path,
+                    start + 1,
+                    format!(
+                        "expected the number of atoms of frame {}, found {:?}",
+                        st.complete + 1,
+                        count.trim()
+                    ),
+                )
+            })?;
+            if let Some(first) = st.n_atoms.filter(|&m| m != n) {
+                return Err(parse_err(
+                    path,
+                    start + 1,
+                    format!(
+                        "frame {} has {n} atoms, the first had {first}",
+                        st.complete + 1
+                    ),
+                ));
+            }
+            st.n_atoms = Some(n);
+            let keep = range.contains(st.complete);
+            let local = chunk.len();
+            st.src.take(keep.then_some(&mut *chunk))?;
+            let mut have = 0;
+            let comment = st.src.take(keep.then_some(&mut *chunk))?.is_some();
+            while comment && have < n && st.src.take(keep.then_some(&mut *chunk))?.is_some() {
+                have += 1;
+            }
+            if have < n {
+                chunk.truncate(local);
+                truncated(
+                    path,
+                    st.src.next,
+                    st.complete + 1,
+                    "atom lines",
+                    n,
+                    have,
+                    allow_truncated,
+                    &mut st.notes,
+                )?;
+                return Ok(true);
+            }
+            if keep {
+                located.push((local, start));
+                st.starts.push(start);
+            }
+            st.complete += 1;
+        }
+    };
+    let (mut cur, mut next) = (
+        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
+        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
+    );
+    let mut done = fill(&mut st, &mut cur.0, &mut cur.1)?;
     loop {
-        let (at_end, first_blank) = src.skip_blank()?;
-        if at_end {
+        let n = st.n_atoms.unwrap_or(0);
+        if done {
+            if st.n_atoms.is_none() {
+                return Err(parse_err(path, 1, "no frames".into()));
+            }
+            hand_over(&cur.0, &cur.1, n, &mut raw, sink)?;
             break;
         }
-        let start = first_blank.unwrap_or(src.next);
-        let Some(count) = (if first_blank.is_some() {
-            Some("")
-        } else {
-            src.peek()?
-        }) else {
-            break;
-        };
-        let n: usize = count.trim().parse().map_err(|_| {
-            parse_err(
-                path,
-                start + 1,
-                format!(
-                    "expected the number of atoms of frame {}, found {:?}",
-                    complete + 1,
-                    count.trim()
-                ),
-            )
+        next.0.clear();
+        next.1.clear();
+        done = std::thread::scope(|scope| -> Result<bool> {
+            let reader = scope.spawn(|| fill(&mut st, &mut next.0, &mut next.1));
+            let handed = hand_over(&cur.0, &cur.1, n, &mut raw, sink);
+            let located = reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            handed?;
+            located
         })?;
-        if let Some(first) = n_atoms.filter(|&m| m != n) {
-            return Err(parse_err(
-                path,
-                start + 1,
-                format!(
-                    "frame {} has {n} atoms, the first had {first}",
-                    complete + 1
-                ),
-            ));
-        }
-        n_atoms = Some(n);
-        let keep = range.contains(complete);
-        let local = chunk.len();
-        src.take(keep.then_some(&mut chunk))?;
-        let mut have = 0;
-        let comment = src.take(keep.then_some(&mut chunk))?.is_some();
-        while comment && have < n && src.take(keep.then_some(&mut chunk))?.is_some() {
-            have += 1;
-        }
-        if have < n {
-            chunk.truncate(local);
-            truncated(
-                path,
-                src.next,
-                complete + 1,
-                "atom lines",
-                n,
-                have,
-                allow_truncated,
-                &mut notes,
-            )?;
-            break;
-        }
-        if keep {
-            located.push((local, start));
-            starts.push(start);
-        }
-        complete += 1;
-        if chunk.len() >= chunk_lines.max(1) {
-            hand_over(&chunk, &located, n, &mut raw, sink)?;
-            chunk.clear();
-            located.clear();
-        }
+        std::mem::swap(&mut cur, &mut next);
     }
-    let n = n_atoms.ok_or_else(|| parse_err(path, 1, "no frames".into()))?;
-    hand_over(&chunk, &located, n, &mut raw, sink)?;
+    let Locating {
+        complete,
+        starts,
+        mut notes,
+        ..
+    } = st;
     let all: Vec<usize> = (0..complete).collect();
     range.pick(path, &all)?;
     if !range.is_all() {
@@ -256,12 +292,23 @@ pub fn stream(
     })
 }
 
-/// One parsed frame with its comment line's raw `time=` and `step=` values.
-type Parsed = (Frame<String>, Option<String>, Option<String>);
+/// The locating side of a streamed extended XYZ: the lines, the atom count of the
+/// first frame, the frames located so far, where the kept ones start, what was noted.
+struct Locating<'a> {
+    src: LineStream<'a>,
+    n_atoms: Option<usize>,
+    complete: usize,
+    starts: Vec<usize>,
+    notes: Vec<String>,
+}
+
+/// One parsed frame (species borrowed from the text) with its comment line's raw
+/// `time=` and `step=` values.
+type Parsed<'a> = (Frame<&'a str>, Option<String>, Option<String>);
 
 /// One frame from its own lines (`lines[0]` is its atom count, at line `first` of the
 /// file, counted from 0, for messages).
-fn frame(path: &Path, lines: &[&str], first: usize, n: usize) -> Result<Parsed> {
+fn frame<'a>(path: &Path, lines: &[&'a str], first: usize, n: usize) -> Result<Parsed<'a>> {
     let kv = key_values(lines[1]);
     let raw = |keys: &[&str]| {
         kv.iter()
@@ -313,15 +360,15 @@ fn frame(path: &Path, lines: &[&str], first: usize, n: usize) -> Result<Parsed> 
         first + 2,
         get("Properties").unwrap_or("species:S:1:pos:R:3"),
     )?;
-    let mut species: Vec<String> = Vec::with_capacity(n);
+    let mut species: Vec<&'a str> = Vec::with_capacity(n);
     let mut frac = Array2::<f32>::zeros((n, 3));
     let mut vel = cols.vel.map(|_| Array2::<f32>::zeros((n, 3)));
     // One token buffer per frame; species names stay borrowed from the text.
-    let mut toks: Vec<&str> = Vec::with_capacity(cols.width + 4);
+    let mut toks: Vec<&'a str> = Vec::with_capacity(cols.width + 4);
     for i in 0..n {
         let line_no = first + 3 + i;
         toks.clear();
-        toks.extend(lines[2 + i].split_ascii_whitespace());
+        super::tokens(lines[2 + i], &mut toks);
         if toks.len() < cols.width {
             return Err(parse_err(
                 path,
@@ -329,7 +376,7 @@ fn frame(path: &Path, lines: &[&str], first: usize, n: usize) -> Result<Parsed> 
                 format!("expected {} columns, found {}", cols.width, toks.len()),
             ));
         }
-        species.push(toks[cols.species].to_string());
+        species.push(toks[cols.species]);
         let num = |c: usize| -> Result<f64> {
             match super::parse_f64(toks[c]) {
                 Some(x) if x.is_finite() => Ok(x),
@@ -350,7 +397,7 @@ fn frame(path: &Path, lines: &[&str], first: usize, n: usize) -> Result<Parsed> 
         }
         if let (Some(v), Some((c, momenta))) = (vel.as_mut(), cols.vel) {
             let scale = if momenta {
-                let m = atomic_mass(&species[i]).ok_or_else(|| {
+                let m = atomic_mass(species[i]).ok_or_else(|| {
                     parse_err(
                         path,
                         line_no,
