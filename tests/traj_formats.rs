@@ -1366,3 +1366,59 @@ fn xtc_problems_name_the_file_and_frame() {
         "{e}"
     );
 }
+
+/// `traj convert --out x.xtc` writes an XTC that reads back (with the input as its
+/// topology) as the same frames to GROMACS's 0.001 nm, with the time between frames
+/// from the file and the same MSD; more than 9 atoms, so compressed.
+#[test]
+fn a_trajectory_written_as_xtc_reads_back_as_the_same_frames() {
+    let dir = tempdir("xtc-write");
+    let w = walk(60, 24);
+    write_xdatcar(&dir.join("XDATCAR"), &w);
+    let out = dir.join("walk.xtc");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "traj", "convert"])
+        .arg(dir.join("XDATCAR"))
+        .args(["--timestep-fs", "2", "--stride", "50", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--topology"), "{err}");
+    let orig = read_trajectory(
+        &dir.join("XDATCAR"),
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(2.0),
+                stride: Some(50),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let back = read_trajectory(
+        &out,
+        &TrajReadOptions {
+            topology: Some(dir.join("XDATCAR")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(back.species, orig.species);
+    assert!((back.dt_ps.unwrap() - 0.1).abs() < 1e-6, "{:?}", back.notes);
+    for f in 0..orig.n_frames() {
+        for a in 0..orig.n_atoms() {
+            let cart = |t: &superion::traj::Trajectory| -> [f64; 3] {
+                let c = t.cell_rows(f);
+                std::array::from_fn(|j| (0..3).map(|k| t.frac[[f, a, k]] as f64 * c[k][j]).sum())
+            };
+            let d = min_image(&orig, f, cart(&back), cart(&orig));
+            assert!(d < 0.009, "frame {f} atom {a}: {d} Å");
+        }
+    }
+    let li = |t: &superion::traj::Trajectory| li_msd_of(t, true).msd_a2;
+    for (a, b) in li(&back).iter().zip(&li(&orig)).skip(1) {
+        assert!((a / b - 1.0).abs() < 1e-2, "{a} vs {b}");
+    }
+}

@@ -49,8 +49,10 @@ pub fn read(
     Ok((all.into_trajectory(path, end.notes.clone(), false)?, end))
 }
 
-/// Frames handed to a sink at a time.
+/// Frames handed to a sink at a time, at most.
 const BLOCK_FRAMES: usize = 1024;
+/// Bytes of kept frames read before they are decoded (in parallel) and handed over.
+const BLOCK_BYTES: usize = 64 << 20;
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -91,7 +93,28 @@ pub fn stream(
     let (mut steps, mut times) = (Vec::new(), Vec::new());
     let mut notes = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
-    let mut frame = molly::Frame::default();
+    // Kept frames' bytes, decoded in parallel a block at a time: (offset in the
+    // block, length, offset in the file, frame index) of each.
+    let mut block: Vec<u8> = Vec::new();
+    let mut spans: Vec<(usize, usize, u64, usize)> = Vec::new();
+    let decode = |block: &[u8],
+                  spans: &[(usize, usize, u64, usize)],
+                  frac: &mut Vec<f32>,
+                  cells: &mut Vec<[[f64; 3]; 3]>|
+     -> Result<()> {
+        use rayon::prelude::*;
+        frac.resize(spans.len() * 3 * n, 0.0);
+        cells.clear();
+        let got: Vec<Result<[[f64; 3]; 3]>> = frac
+            .par_chunks_mut((3 * n).max(1))
+            .zip(spans.par_iter())
+            .map(|(out, &(o, len, at, k))| decode_frame(path, &block[o..o + len], at, k, n, out))
+            .collect();
+        for c in got {
+            cells.push(c?);
+        }
+        Ok(())
+    };
     let (mut complete, mut at) = (0usize, 0u64);
     let cut = |what: String, notes: &mut Vec<String>, complete: usize| -> Result<()> {
         if allow_truncated {
@@ -188,55 +211,23 @@ pub fn stream(
             break;
         }
         if range.contains(complete) {
-            let mut r = molly::XTCReader::new(std::io::Cursor::new(&bytes[..]));
-            let decoded =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.read_frame(&mut frame)));
-            match decoded {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(bad(format!("cannot decode the positions: {e}"))),
-                Err(_) => return Err(bad("the compressed positions are corrupt".into())),
-            }
-            if frame.positions.len() != 3 * n {
-                return Err(bad(format!(
-                    "{} coordinates decoded for {n} atoms",
-                    frame.positions.len()
-                )));
-            }
-            let cell: [[f64; 3]; 3] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| 10.0 * frame.boxvec[3 * i + j] as f64)
-            });
-            if !(crate::geom::det(&cell).abs() > 1e-9) {
-                return Err(Error::InvalidInput(format!(
-                    "{}: frame {}: the box {:?} (Å) is not a periodic cell; superion needs the cell of each frame",
-                    path.display(),
-                    complete + 1,
-                    cell
-                )));
-            }
-            let inv = inverse(&cell);
-            for p in frame.positions.chunks_exact(3) {
-                let r: [f64; 3] = std::array::from_fn(|x| 10.0 * p[x] as f64);
-                if !r.iter().all(|v| v.is_finite()) {
-                    return Err(bad("a position is not a finite number".into()));
-                }
-                for k in 0..3 {
-                    let s: f64 = (0..3).map(|x| r[x] * inv[x][k]).sum();
-                    frac.push((s - s.floor()) as f32);
-                }
-            }
-            cells.push(cell);
-            steps.push(frame.step as i64);
-            times.push(frame.time as f64);
-            if cells.len() == BLOCK_FRAMES {
+            // The frame's header: its step and time, read here.
+            steps.push(be32(&bytes, 8) as i64);
+            times.push(f32::from_bits(be32(&bytes, 12)) as f64);
+            spans.push((block.len(), bytes.len(), at, complete));
+            block.extend_from_slice(&bytes);
+            if spans.len() == BLOCK_FRAMES || block.len() >= BLOCK_BYTES {
+                decode(&block, &spans, &mut frac, &mut cells)?;
                 sink.frames(&frac, &cells, None)?;
-                frac.clear();
-                cells.clear();
+                block.clear();
+                spans.clear();
             }
         }
         at += bytes.len() as u64;
         complete += 1;
     }
-    if !cells.is_empty() {
+    if !spans.is_empty() {
+        decode(&block, &spans, &mut frac, &mut cells)?;
         sink.frames(&frac, &cells, None)?;
     }
     if complete == 0 {
@@ -255,6 +246,56 @@ pub fn stream(
         times_ps: times,
         notes,
     })
+}
+
+/// Decode frame `k` (its bytes, at byte `at` of the file) into `out` (its wrapped
+/// fractional positions); its cell.
+fn decode_frame(
+    path: &Path,
+    bytes: &[u8],
+    at: u64,
+    k: usize,
+    n: usize,
+    out: &mut [f32],
+) -> Result<[[f64; 3]; 3]> {
+    let bad = |m: String| parse_err(path, 0, format!("byte {at}: frame {}: {m}", k + 1));
+    let mut frame = molly::Frame::default();
+    let mut r = molly::XTCReader::new(std::io::Cursor::new(bytes));
+    let decoded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.read_frame(&mut frame)));
+    match decoded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(bad(format!("cannot decode the positions: {e}"))),
+        Err(_) => return Err(bad("the compressed positions are corrupt".into())),
+    }
+    if frame.positions.len() != 3 * n {
+        return Err(bad(format!(
+            "{} coordinates decoded for {n} atoms",
+            frame.positions.len()
+        )));
+    }
+    let cell: [[f64; 3]; 3] =
+        std::array::from_fn(|i| std::array::from_fn(|j| 10.0 * frame.boxvec[3 * i + j] as f64));
+    if !(crate::geom::det(&cell).abs() > 1e-9) {
+        return Err(Error::InvalidInput(format!(
+            "{}: frame {}: the box {:?} (Å) is not a periodic cell; superion needs the cell of each frame",
+            path.display(),
+            k + 1,
+            cell
+        )));
+    }
+    let inv = inverse(&cell);
+    for (i, p) in frame.positions.chunks_exact(3).enumerate() {
+        let r: [f64; 3] = std::array::from_fn(|x| 10.0 * p[x] as f64);
+        if !r.iter().all(|v| v.is_finite()) {
+            return Err(bad("a position is not a finite number".into()));
+        }
+        for j in 0..3 {
+            let s: f64 = (0..3).map(|x| r[x] * inv[x][j]).sum();
+            out[3 * i + j] = (s - s.floor()) as f32;
+        }
+    }
+    Ok(cell)
 }
 
 /// The time between the kept frames from their times and steps (an XTC stores both;
@@ -276,7 +317,9 @@ pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
         )));
     }
     let k = (s.len() - 1) as f64;
+    // Single-precision times hold about 7 significant digits: so does the step.
     let dt = (t[t.len() - 1] - t[0]) / k;
+    let dt = format!("{dt:.6e}").parse::<f64>().unwrap_or(dt);
     // Each stored time within single precision of the even grid.
     let tol = |v: f64| 4.0 * f32::EPSILON as f64 * v.abs().max(dt) + 1e-9;
     if !(dt > 0.0)
@@ -292,8 +335,9 @@ pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
     Ok((
         dt,
         format!(
-            "time between frames {} ps, from the frames' times ({d} steps of {} fs each)",
-            fmt_g(dt),
+            "time between frames {} ps, from the frames' times (frames {d} step{} apart, {} fs a step)",
+            dt,
+            if d == 1 { "" } else { "s" },
             fmt_g(1000.0 * dt / d as f64)
         ),
     ))
@@ -303,4 +347,44 @@ pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
 fn fmt_g(v: f64) -> String {
     let s = format!("{:.6e}", v);
     s.parse::<f64>().map_or(s, |x| x.to_string())
+}
+
+/// Write `traj` as an XTC (GROMACS's compression at 0.001 nm, magic 1995, by the
+/// `molly` crate): each frame's box and its positions wrapped into it (nm), the step
+/// as the frame's index and the time (ps) from the time between frames. An XTC names
+/// no atoms: read it back with a topology (`--topology` the original file).
+pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
+    let (t, n) = (traj.n_frames(), traj.n_atoms());
+    if u32::try_from(t).is_err() || n > molly::XTC_1995_MAX_NATOMS {
+        return Err(Error::InvalidInput(format!(
+            "{t} frames of {n} atoms: too many for an XTC"
+        )));
+    }
+    let dt = traj.dt_ps.unwrap_or(0.0);
+    super::write_atomic_with(path, |w| {
+        let mut out = molly::XTCWriter::new(w);
+        let mut frame = molly::Frame {
+            precision: 1000.0,
+            ..Default::default()
+        };
+        for f in 0..t {
+            let c = traj.cell_rows(f);
+            frame.step = f as u32;
+            frame.time = (f as f64 * dt) as f32;
+            frame.boxvec = std::array::from_fn(|k| (c[k / 3][k % 3] / 10.0) as f32);
+            frame.positions.clear();
+            for i in 0..n {
+                let s: [f64; 3] = std::array::from_fn(|k| {
+                    let v = traj.frac[[f, i, k]] as f64;
+                    v - v.floor()
+                });
+                for x in 0..3 {
+                    let r: f64 = (0..3).map(|k| s[k] * c[k][x]).sum();
+                    frame.positions.push((r / 10.0) as f32);
+                }
+            }
+            out.write_frame(&frame)?;
+        }
+        Ok(())
+    })
 }

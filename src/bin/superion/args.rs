@@ -430,14 +430,15 @@ pub enum TrajCommand {
     Correlations(CorrelationsArgs),
     /// Write the trajectory (or the frames chosen with --start/--stop/--every) as
     /// extended XYZ, with the cell, the species, velocities when present and the time
-    /// of each frame, for ASE, OVITO and MLIP tools; or as a DCD (--out ending in
-    /// .dcd) for VMD, MDAnalysis and LAMMPS users.
+    /// of each frame, for ASE, OVITO and MLIP tools; or as a DCD or XTC (--out ending
+    /// in .dcd or .xtc) for VMD, MDAnalysis, LAMMPS and GROMACS users.
     Convert {
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
-        /// The file to write: extended XYZ (.xyz, .extxyz), or DCD (.dcd: positions
-        /// and cells; the species stay in a topology, e.g. the input file).
+        /// The file to write: extended XYZ (.xyz, .extxyz), DCD (.dcd) or XTC (.xtc,
+        /// positions to 0.01 Å); a DCD or XTC keeps positions and cells, the species
+        /// stay in a topology (e.g. the input file).
         #[arg(long)]
         out: PathBuf,
     },

@@ -21,11 +21,15 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             for n in &traj.notes {
                 eprintln!("superion: {}", crate::flags(n));
             }
-            let dcd = out
+            let ext = out
                 .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("dcd"));
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            let (dcd, xtc) = (ext == "dcd", ext == "xtc");
             if dcd {
                 superion::io::dcd::write(&traj, &out)?;
+            } else if xtc {
+                superion::io::xtc::write(&traj, &out)?;
             } else {
                 superion::io::xyz::write(&traj, &out)?;
             }
@@ -43,6 +47,12 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                         " --timestep-fs {} (one MD step per frame)",
                         d * 1000.0
                     ))
+                );
+            }
+            if xtc {
+                eprintln!(
+                    "superion: an XTC names no atoms: read it back with --topology {} (the time between frames is in the file)",
+                    file.display()
                 );
             }
             Ok(())
