@@ -1422,3 +1422,108 @@ fn a_trajectory_written_as_xtc_reads_back_as_the_same_frames() {
         assert!((a / b - 1.0).abs() < 1e-2, "{a} vs {b}");
     }
 }
+
+/// MDAnalysisTests' test.h5md (the frames of test.xtc with velocities, written by
+/// MDAnalysis) read as MDAnalysis 2.11 reads it: boxes, positions and velocities, the
+/// time between frames from the file; the same frames as the XTC; a frame range; and
+/// the atoms must be named.
+#[test]
+fn h5md_reads_as_mdanalysis_and_as_the_same_frames_in_xtc() {
+    let h5 = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/h5md/test.h5md");
+    use superion::io::traj_input::FrameRange;
+    let opts = |frames: FrameRange| TrajReadOptions {
+        topology: Some(xtc_dir().join("test_topology.pdb")),
+        type_map: parse_type_map("CA=Li").unwrap(),
+        frames,
+        ..Default::default()
+    };
+    let t = read_trajectory(&h5, &opts(FrameRange::default())).unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (5, 5));
+    assert!((t.dt_ps.unwrap() - 1.0).abs() < 1e-12, "{:?}", t.notes);
+    let csv = h5.with_file_name("test.mda.csv");
+    let rows = csv_rows(&csv);
+    // Positions and boxes (columns 4-6 and 10-15), as same_as_mdanalysis reads them.
+    let dir = tempdir("h5md");
+    let slim = dir.join("slim.csv");
+    let mut text = String::from("frame,step,time_ps,atom,x,y,z,a,b,c,alpha,beta,gamma\n");
+    for r in &rows {
+        let keep: Vec<&str> = r[..7].iter().chain(&r[10..]).map(|s| s.as_str()).collect();
+        text += &(keep.join(",") + "\n");
+    }
+    std::fs::write(&slim, text).unwrap();
+    same_as_mdanalysis(&t, &slim, &[0, 1, 2, 3, 4], 1e-4);
+    let v = t.velocities.as_ref().expect("the file has velocities");
+    for r in &rows {
+        let (f, a): (usize, usize) = (r[0].parse().unwrap(), r[3].parse().unwrap());
+        for x in 0..3 {
+            let want: f64 = r[7 + x].parse().unwrap();
+            assert!(
+                (v[[f, a, x]] as f64 - want).abs() < 1e-5,
+                "frame {f} atom {a}"
+            );
+        }
+    }
+    let x = read_trajectory(
+        &xtc_dir().join("test.xtc"),
+        &TrajReadOptions {
+            topology: Some(xtc_dir().join("test_topology.pdb")),
+            type_map: parse_type_map("CA=Li").unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(x.species, t.species);
+    for f in 0..5 {
+        for a in 0..5 {
+            let cart = |tr: &superion::traj::Trajectory| -> [f64; 3] {
+                let c = tr.cell_rows(f);
+                std::array::from_fn(|j| (0..3).map(|k| tr.frac[[f, a, k]] as f64 * c[k][j]).sum())
+            };
+            assert!(min_image(&t, f, cart(&t), cart(&x)) < 1e-3);
+        }
+    }
+    // Frames 1 and 3: a hyperslab read, the time between them doubled.
+    let some = read_trajectory(
+        &h5,
+        &opts(FrameRange {
+            start: 1,
+            stop: Some(4),
+            every: 2,
+        }),
+    )
+    .unwrap();
+    assert_eq!(some.n_frames(), 2);
+    assert!((some.dt_ps.unwrap() - 2.0).abs() < 1e-12);
+    assert_eq!(
+        some.frac.index_axis(ndarray::Axis(0), 1),
+        t.frac.index_axis(ndarray::Axis(0), 3)
+    );
+    // Streamed (hyperslabs of frames): the in-memory MSD.
+    let o = superion::traj::msd::MsdOptions {
+        species: "Li".into(),
+        drift_correction: false,
+        lags: superion::traj::msd::LagGrid::All,
+        long_step_a: None,
+        axes: Default::default(),
+    };
+    let mut sink = superion::traj::stream::MsdStream::new(
+        &o,
+        &superion::traj::stream::StreamOptions::default(),
+        &h5,
+    );
+    let got =
+        superion::io::traj_input::stream_trajectory(&h5, &opts(FrameRange::default()), &mut sink)
+            .unwrap();
+    assert_eq!((got.frames, got.dt_ps), (5, 1.0));
+    let s = sink.finish(&Engine::cpu(), got.dt_ps, None).unwrap();
+    let m = superion::traj::msd::msd(&Engine::cpu(), &t, &o).unwrap();
+    assert_eq!(s.msd.msd_a2.len(), m.msd_a2.len());
+    for (a, b) in s.msd.msd_a2.iter().zip(&m.msd_a2) {
+        assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-9), "{a} vs {b}");
+    }
+    // No species in the file and no topology: said so.
+    let e = read_trajectory(&h5, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("topology") && e.contains("test.h5md"), "{e}");
+}

@@ -383,9 +383,10 @@ fn read_options(
         Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
         Some("dcd") => Some(TrajFormat::Dcd),
         Some("xtc") => Some(TrajFormat::Xtc),
+        Some("h5md") => Some(TrajFormat::H5md),
         Some(o) => {
             return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd' or 'xtc'"
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd', 'xtc' or 'h5md'"
             )));
         }
     };

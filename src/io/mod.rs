@@ -7,6 +7,7 @@ pub mod ase_traj;
 pub mod cif;
 pub mod dcd;
 mod frames;
+pub mod h5md;
 pub mod hops;
 pub mod iondiff;
 pub mod lammps;

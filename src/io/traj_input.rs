@@ -24,6 +24,9 @@ pub enum TrajFormat {
     Dcd,
     /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); its atoms are named by a topology.
     Xtc,
+    /// H5MD (HDF5: LAMMPS `dump h5md`, MDAnalysis); atoms from its species and a type
+    /// map, or a topology.
+    H5md,
 }
 
 /// Everything needed to read a trajectory.
@@ -63,12 +66,18 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     if stem.ends_with(".XTC") {
         return Ok(TrajFormat::Xtc);
     }
+    if stem.ends_with(".H5MD") || stem.ends_with(".H5") {
+        return Ok(TrajFormat::H5md);
+    }
     let text = super::read_head(path, 4096)?;
     if super::dcd::looks_like(&text) {
         return Ok(TrajFormat::Dcd);
     }
     if super::xtc::looks_like(&text) {
         return Ok(TrajFormat::Xtc);
+    }
+    if super::h5md::looks_like(&text) {
+        return Ok(TrajFormat::H5md);
     }
     if super::ase_traj::looks_like(&text) {
         return Ok(TrajFormat::AseTraj);
@@ -177,8 +186,56 @@ fn read_raw(
             file_steps = Some((end.steps, "XTC frames' steps"));
             t
         }
+        TrajFormat::H5md => {
+            let species = h5md_species(path, opts)?;
+            let (mut t, end) = super::h5md::read(path, &species.species, opts.frames)?;
+            t.notes.insert(0, species.note);
+            settled = h5md_time(path, opts, &end)?;
+            file_steps = end.steps.map(|s| (s, "H5MD position/step values"));
+            t
+        }
     };
     Ok((traj, file_steps, file_time_fs, settled))
+}
+
+/// An H5MD's atoms: from its `species` and option type_map, else from option topology.
+fn h5md_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topology::Topology> {
+    match super::h5md::species_from_file(path, &opts.type_map)? {
+        Some(species) => Ok(super::topology::Topology {
+            note: format!(
+                "species from the file's species and option type_map ({})",
+                crate::traj::distinct_species(&species).join(", ")
+            ),
+            species,
+        }),
+        None => topology_species(path, TrajFormat::H5md, opts),
+    }
+}
+
+/// An H5MD's time between frames from its frames' times and steps, unless option
+/// timestep_fs is given or the file stores no times.
+fn h5md_time(
+    path: &Path,
+    opts: &TrajReadOptions,
+    end: &super::h5md::H5mdEnd,
+) -> Result<Option<(f64, String)>> {
+    let Some(times) = &end.times_ps else {
+        return Ok(None);
+    };
+    if opts.time.timestep_fs.is_some() {
+        return Ok(None);
+    }
+    if opts.time.stride.is_some() {
+        return Err(Error::InvalidInput(format!(
+            "{}: the frames' times give the time between frames; option stride needs option timestep_fs",
+            path.display()
+        )));
+    }
+    let steps: Vec<i64> = match &end.steps {
+        Some(s) => s.clone(),
+        None => (0..times.len() as i64).collect(),
+    };
+    super::xtc::time_from_steps_and_times(path, &steps, times).map(Some)
 }
 
 /// An XTC's time between frames from its frames' times, unless option timestep_fs
@@ -207,10 +264,10 @@ fn topology_species(
     format: TrajFormat,
     opts: &TrajReadOptions,
 ) -> Result<super::topology::Topology> {
-    let name = if format == TrajFormat::Xtc {
-        "an XTC"
-    } else {
-        "a DCD"
+    let name = match format {
+        TrajFormat::Xtc => "an XTC",
+        TrajFormat::H5md => "this H5MD (no species dataset, or no option type_map for it)",
+        _ => "a DCD",
     };
     let Some(top) = &opts.topology else {
         return Err(Error::InvalidInput(format!(
@@ -235,9 +292,9 @@ fn topology_species(
         return super::topology::read_structure(top, kind, &opts.type_map);
     }
     let format = detect(top)?;
-    if matches!(format, TrajFormat::Dcd | TrajFormat::Xtc) {
+    if matches!(format, TrajFormat::Dcd | TrajFormat::Xtc | TrajFormat::H5md) {
         return Err(Error::InvalidInput(format!(
-            "{}: option topology must name the atoms; a DCD or XTC does not",
+            "{}: option topology must name the atoms; a DCD, XTC or H5MD does not",
             top.display()
         )));
     }
@@ -338,6 +395,16 @@ pub fn stream_trajectory(
             let frames = end.steps.len();
             let steps = Some((end.steps, "TIMESTEP values"));
             (frames, steps, None, end.notes, None, false)
+        }
+        TrajFormat::H5md => {
+            let top = h5md_species(path, opts)?;
+            let end = super::h5md::stream(path, &top.species, opts.frames, sink)?;
+            let settled = h5md_time(path, opts, &end)?;
+            let mut notes = end.notes;
+            notes.insert(0, top.note);
+            let frames = end.frames;
+            let steps = end.steps.map(|s| (s, "H5MD position/step values"));
+            (frames, steps, None, notes, settled, false)
         }
         TrajFormat::Xtc => {
             let top = topology_species(path, format, opts)?;

@@ -302,7 +302,12 @@ fn decode_frame(
 /// times in single precision): the steps must be evenly spaced; the time per step is
 /// the elapsed time over the elapsed steps. With the note to print.
 pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
-    let (s, t) = (&end.steps, &end.times_ps);
+    time_from_steps_and_times(path, &end.steps, &end.times_ps)
+}
+
+/// The time between frames from their steps (evenly spaced) and times (ps; single
+/// precision or better): the elapsed time over the frames, to 7 significant digits.
+pub fn time_from_steps_and_times(path: &Path, s: &[i64], t: &[f64]) -> Result<(f64, String)> {
     if s.len() < 2 {
         return Err(Error::InvalidInput(format!(
             "{}: one frame: no time between frames",

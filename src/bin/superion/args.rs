@@ -68,6 +68,8 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     Dcd,
     /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); needs --topology.
     Xtc,
+    /// H5MD (LAMMPS dump h5md, MDAnalysis); species by --type-map or --topology.
+    H5md,
 });
 
 value_enum!(MissingArg => superion::io::table::Missing {
