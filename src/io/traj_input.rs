@@ -298,6 +298,9 @@ fn topology_species(
             top.display()
         )));
     }
+    // The species are known when the reader begins its sink, before any frame is
+    // read: the read stops there (a large trajectory as topology costs its header).
+    // The time does not matter here.
     let first = TrajReadOptions {
         frames: FrameRange {
             start: 0,
@@ -305,13 +308,39 @@ fn topology_species(
             every: 1,
         },
         allow_truncated: true,
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: Some(1),
+        },
         ..opts.clone()
     };
-    let (t, _, _, _) = read_raw(top, format, &first)?;
-    Ok(super::topology::Topology {
-        note: format!("species from the first frame of {}", top.display()),
-        species: t.species,
-    })
+    let mut names = SpeciesOnly(None);
+    let read = stream_trajectory(top, &first, &mut names);
+    match (names.0, read) {
+        (Some(species), _) => Ok(super::topology::Topology {
+            note: format!("species from the first frame of {}", top.display()),
+            species,
+        }),
+        (None, Err(e)) => Err(e),
+        (None, Ok(_)) => Err(Error::InvalidInput(format!(
+            "{}: no atoms to name (option topology)",
+            top.display()
+        ))),
+    }
+}
+
+/// A sink that keeps the species and stops the read at once.
+struct SpeciesOnly(Option<Vec<String>>);
+
+impl FrameSink for SpeciesOnly {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.0 = Some(species.to_vec());
+        Err(Error::InvalidInput("species read".into()))
+    }
+
+    fn frames(&mut self, _: &[f32], _: &[[[f64; 3]; 3]], _: Option<&[f32]>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// How a streamed read went.
