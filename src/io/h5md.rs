@@ -97,7 +97,7 @@ fn values(d: &Dataset, sel: Option<&SliceInfo>) -> std::result::Result<Vec<f64>,
         to: impl Fn(T) -> f64,
     ) -> std::result::Result<Vec<f64>, String> {
         let a: ArrayD<T> = match sel {
-            Some(s) => d.read_slice(s),
+            Some(s) => d.read_slice_parallel(s),
             None => d.read_array(),
         }
         .map_err(|e| e.to_string())?;
@@ -364,7 +364,6 @@ pub fn stream(
             Some(d) => Some(slab(d, f0, f1, "velocities")?),
             None => None,
         };
-        frac.clear();
         cells.clear();
         vel.clear();
         for &k in &kept[i..=j] {
@@ -389,24 +388,6 @@ pub fn stream(
                     format!("frame {k}: the box {cell:?} (Å) has no volume"),
                 ));
             }
-            let inv = inverse(&cell);
-            for a in 0..n {
-                let r: [f64; 3] =
-                    std::array::from_fn(|x| pos[(o * n + a) * 3 + x] * l.length_scale);
-                if !r.iter().all(|x| x.is_finite()) {
-                    return Err(bad(
-                        path,
-                        format!(
-                            "frame {k}, atom {}: a position is not a finite number",
-                            a + 1
-                        ),
-                    ));
-                }
-                for c in 0..3 {
-                    let s: f64 = (0..3).map(|x| r[x] * inv[x][c]).sum();
-                    frac.push((s - s.floor()) as f32);
-                }
-            }
             if let Some(v) = &v {
                 vel.extend(
                     v[o * n * 3..(o + 1) * n * 3]
@@ -415,6 +396,42 @@ pub fn stream(
                 );
             }
             cells.push(cell);
+        }
+        // Fractional positions, frames in parallel.
+        {
+            use rayon::prelude::*;
+            frac.resize(cells.len() * 3 * n, 0.0);
+            let nonfinite: Option<(usize, usize)> = frac
+                .par_chunks_mut((3 * n).max(1))
+                .zip(cells.par_iter())
+                .zip(kept[i..=j].par_iter())
+                .map(|((out, cell), &k)| {
+                    let o = k - f0;
+                    let inv = inverse(cell);
+                    for a in 0..n {
+                        let r: [f64; 3] =
+                            std::array::from_fn(|x| pos[(o * n + a) * 3 + x] * l.length_scale);
+                        if !r.iter().all(|x| x.is_finite()) {
+                            return Some((k, a));
+                        }
+                        for c in 0..3 {
+                            let s: f64 = (0..3).map(|x| r[x] * inv[x][c]).sum();
+                            out[3 * a + c] = (s - s.floor()) as f32;
+                        }
+                    }
+                    None
+                })
+                .find_first(|b| b.is_some())
+                .flatten();
+            if let Some((k, a)) = nonfinite {
+                return Err(bad(
+                    path,
+                    format!(
+                        "frame {k}, atom {}: a position is not a finite number",
+                        a + 1
+                    ),
+                ));
+            }
         }
         sink.frames(&frac, &cells, l.velocity.as_ref().map(|_| &vel[..]))?;
         i = j + 1;
