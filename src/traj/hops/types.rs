@@ -240,25 +240,6 @@ pub fn selected_atoms_of(
     Ok(out)
 }
 
-/// Each hop's midpoint (Å, unwrapped): the ion's position halfway through the hop,
-/// read from `positions` (every frame, the ions in the order of `ions`).
-pub(crate) fn midpoints_from(
-    positions: &Array3<f32>,
-    ions: &[IonSites],
-    events: &[Event],
-    n_frames: usize,
-) -> Vec<[f64; 3]> {
-    let col: std::collections::HashMap<usize, usize> =
-        ions.iter().enumerate().map(|(j, s)| (s.ion, j)).collect();
-    events
-        .iter()
-        .map(|e| {
-            let f = (e.start_frame + e.end(n_frames)) / 2;
-            std::array::from_fn(|x| positions[[f, col[&e.ion], x]] as f64)
-        })
-        .collect()
-}
-
 impl Hops {
     pub fn start_ps(&self, e: &Event) -> f64 {
         e.start_frame as f64 * self.dt_ps
