@@ -617,10 +617,10 @@ pub struct HopsArgs {
     /// Print the events and descriptors as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Stream the trajectory instead of holding it (site-based mode), with this much
-    /// memory for the per-atom windows (e.g. 512M, 2G); same events, sites and
-    /// figures, the path figures thinned to at most 5000 frames. Automatic in the
-    /// site-based mode for trajectory files of 1 GB or more (256 MB gzipped).
+    /// Stream the trajectory instead of holding it, with this much memory for the
+    /// per-atom windows (e.g. 512M, 2G); same events, sites and figures, the path
+    /// figures thinned to at most 5000 frames. Automatic for trajectory files of 1 GB
+    /// or more (256 MB gzipped).
     #[arg(long, value_parser = byte_size)]
     pub memory: Option<u64>,
     /// Folder for the scratch files of a streamed run (default: the system's

@@ -255,14 +255,7 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     let read = a.read.options()?;
     let opts = a.hop.options()?;
     let engine = Engine::new(backend)?;
-    let asked = a.memory.is_some() || a.scratch.is_some();
-    if asked && opts.mode != hops::Mode::Sites {
-        anyhow::bail!(
-            "--memory and --scratch stream the site-based mode; the {} mode clusters each ion's whole trajectory in memory (leave them out, or use --mode sites)",
-            opts.mode.name()
-        );
-    }
-    let stream = asked || (opts.mode == hops::Mode::Sites && large_file(&a.file));
+    let stream = a.memory.is_some() || a.scratch.is_some() || large_file(&a.file);
     let t_read = std::time::Instant::now();
     let (h, read_secs, secs) = if stream {
         let so = superion::traj::stream::StreamOptions {

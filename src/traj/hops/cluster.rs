@@ -166,12 +166,10 @@ impl ClusterPlan {
                 })
                 .collect();
             let fits = kmeans_batch(engine, points.view(), &problems, &opts.kmeans)?;
-            let labels =
-                Array2::from_shape_fn((problems.len(), ts), |(b, f)| fits[b].labels[f]);
+            let labels = Array2::from_shape_fn((problems.len(), ts), |(b, f)| fits[b].labels[f]);
             let set_of: Vec<u32> = problems.iter().map(|q| q.set).collect();
             let kk: Vec<u32> = problems.iter().map(|q| q.k).collect();
-            let sil =
-                silhouette_samples_batch(engine, points.view(), &set_of, labels.view(), &kk)?;
+            let sil = silhouette_samples_batch(engine, points.view(), &set_of, labels.view(), &kk)?;
             for jb in 0..b1 - b0 {
                 let j = b0 + jb;
                 let means_k: Vec<f64> = (0..nk)
@@ -182,9 +180,12 @@ impl ClusterPlan {
                     means_k
                         .iter()
                         .enumerate()
-                        .fold((0, f64::NEG_INFINITY), |acc, (i, &v)| {
-                            if v > acc.1 { (i, v) } else { acc }
-                        });
+                        .fold(
+                            (0, f64::NEG_INFINITY),
+                            |acc, (i, &v)| {
+                                if v > acc.1 { (i, v) } else { acc }
+                            },
+                        );
                 let (k, lab) = if best < opts.silhouette_threshold {
                     (1, vec![0u32; ts])
                 } else {
@@ -293,13 +294,8 @@ fn hops_of(
         }
         Mode::Sites | Mode::Kmeans => {
             let centres = ion.centres.clone();
-            let (radius, visits) = residences(
-                ion,
-                &d_own,
-                &|f, c| dist(pos(f), centres[c]),
-                t,
-                opts,
-            );
+            let (radius, visits) =
+                residences(ion, &d_own, &|f, c| dist(pos(f), centres[c]), t, opts);
             ion.radius_a = radius;
             for v in &visits {
                 occupied[v.0] += v.3;
@@ -412,7 +408,15 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(assemble(works, &plan, traj.cell_rows(0), dt_ps, 1, opts, notes))
+    Ok(assemble(
+        works,
+        &plan,
+        traj.cell_rows(0),
+        dt_ps,
+        1,
+        opts,
+        notes,
+    ))
 }
 
 fn make_event(

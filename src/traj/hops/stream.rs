@@ -1,7 +1,9 @@
-//! The site-based hop analysis of a trajectory longer than memory.
+//! The hop analysis of a trajectory longer than memory, in every mode.
 //!
 //! [`HopStream`] is fed frames block by block (a [`FrameSink`]) and never holds the
-//! trajectory:
+//! trajectory. The per-ion clustering modes keep the selected atoms' displacements in
+//! a scratch file and cluster them by windows of atoms with the in-memory code
+//! (`super::cluster`); the site-based mode works in two passes:
 //! 1. **as the frames arrive**: the density of the mobile species is counted (site
 //!    discovery needs nothing else), the mobile atoms are unwrapped by the same scan
 //!    as in memory, and their fractional positions and displacements go to two
@@ -23,11 +25,12 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
+use super::cluster::{ClusterPlan, assemble};
 use super::sites::{
     CellRuns, Density, IonTrack, SitePlan, check_selection, excursions, framework_of,
     resolve_sites, spread,
 };
-use super::types::{HopOptions, Hops, Mode};
+use super::types::{HopOptions, Hops, Mode, selected_atoms_of};
 use crate::compute::cpu::displacement::UnwrapScan;
 use crate::compute::{Engine, FracTrajectory};
 use crate::error::Result;
@@ -63,13 +66,6 @@ pub struct HopStream {
 impl HopStream {
     /// A sink for the site-based hops of `opts` in the file `source`.
     pub fn new(opts: &HopOptions, stream: &StreamOptions, source: &Path) -> Result<Self> {
-        if opts.mode != Mode::Sites {
-            return Err(invalid!(
-                "{}: a streamed hop analysis runs the site-based mode; the {} mode clusters each ion's whole trajectory in memory (leave out the memory budget, or use mode sites)",
-                source.display(),
-                opts.mode.name()
-            ));
-        }
         Ok(HopStream {
             opts: opts.clone(),
             stream: stream.clone(),
@@ -100,9 +96,15 @@ impl HopStream {
 
 impl FrameSink for HopStream {
     fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.species = species.to_vec();
+        if self.opts.mode != Mode::Sites {
+            // Per-ion clustering: the displacements are all it needs.
+            self.atoms = selected_atoms_of(species, &self.source, &self.opts)?;
+            self.disp_store = Some(SeriesScratch::new(&self.stream, self.atoms.len())?);
+            return Ok(());
+        }
         let (atoms, name) = check_selection(species, &self.source, &self.opts)?;
         let p = atoms.len();
-        self.species = species.to_vec();
         self.frac_store = Some(SeriesScratch::new(&self.stream, p)?);
         self.disp_store = Some(SeriesScratch::new(&self.stream, p)?);
         // The tracer D as `sites::tracer_d` fits it.
@@ -154,7 +156,7 @@ impl FrameSink for HopStream {
         if self.scan.is_none() {
             let so = &self.opts.sites;
             self.cell0 = cell_rows(0);
-            if so.known.is_none() {
+            if so.known.is_none() && self.opts.mode == Mode::Sites {
                 self.density = Some(Density::new(&self.cell0, so)?);
                 if so.symmetrise {
                     self.framework = framework_of(&self.species, |a| at(0, a), &self.atoms);
@@ -204,25 +206,27 @@ impl FrameSink for HopStream {
             let i = (f * p + j) * 3;
             [v[i], v[i + 1], v[i + 2]]
         };
-        self.frac_store
-            .as_mut()
-            .expect("opened in begin")
-            .push(tb, |f, j| row(compact, f, j))?;
+        if let Some(store) = self.frac_store.as_mut() {
+            store.push(tb, |f, j| row(compact, f, j))?;
+        }
         self.disp_store
             .as_mut()
             .expect("opened in begin")
             .push(tb, |f, j| row(disp, f, j))?;
         self.frames += tb;
-        self.msd
-            .as_mut()
-            .expect("made in begin")
-            .frames(frac, cells, velocities)
+        match self.msd.as_mut() {
+            Some(m) => m.frames(frac, cells, velocities),
+            None => Ok(()),
+        }
     }
 }
 
 impl HopStream {
     /// The hops of the frames streamed, `dt_ps` apart; with what the run kept.
     pub fn finish(mut self, engine: &Engine, dt_ps: f64) -> Result<(Hops, StreamRunInfo)> {
+        if self.opts.mode != Mode::Sites {
+            return self.finish_clustering(engine, dt_ps);
+        }
         let t = self.frames;
         let so = self.opts.sites.clone();
         if t < 2 {
@@ -341,6 +345,66 @@ impl HopStream {
             h,
             StreamRunInfo {
                 scratch_bytes: scratch_bytes + msd_scratch,
+                window_atoms: w,
+                windows,
+            },
+        ))
+    }
+}
+
+impl HopStream {
+    /// The per-ion clustering modes: each window of ions is clustered and its hops
+    /// read off as in memory (`super::cluster`); the shared sites come last.
+    fn finish_clustering(mut self, engine: &Engine, dt_ps: f64) -> Result<(Hops, StreamRunInfo)> {
+        let t = self.frames;
+        let mut notes = Vec::new();
+        let plan = ClusterPlan::new(t, &self.opts, &self.source, &mut notes)?;
+        self.compact = Vec::new();
+        self.disp = Vec::new();
+        let p = self.atoms.len();
+        let mut disps = self.disp_store.take().expect("opened in begin");
+        // Atoms per window: the displacements read (12 bytes a frame), the positions
+        // made of them (12), labels and distances (about 24 more).
+        let per_atom = (48 * t + 12 * disps.largest_block()) as u64;
+        let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, p.max(1));
+        let windows = p.div_ceil(w);
+        let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
+        let keep = t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1);
+        let names: Vec<String> = self
+            .atoms
+            .iter()
+            .map(|&a| self.species[a].clone())
+            .collect();
+        let bar = crate::progress::bar(p as u64, "clustering ions by windows");
+        let mut series = vec![[0.0f32; 3]; w * t];
+        let mut works = Vec::with_capacity(p);
+        for j0 in (0..p).step_by(w) {
+            let wn = w.min(p - j0);
+            disps.read_window(j0, wn, |jj, f, v| series[jj * t + f] = v)?;
+            works.extend(plan.ions(
+                engine,
+                &self.atoms[j0..j0 + wn],
+                &names[j0..j0 + wn],
+                &self.origin[j0..j0 + wn],
+                &series[..wn * t],
+                &self.opts,
+                keep,
+            )?);
+            bar.inc(wn as u64);
+        }
+        bar.finish_and_clear();
+        let scratch_bytes = disps.bytes();
+        if keep > 1 {
+            notes.push(format!(
+                "streamed: the path figures show every {keep}th frame ({} of {t})",
+                t.div_ceil(keep)
+            ));
+        }
+        let h = assemble(works, &plan, self.cell0, dt_ps, keep, &self.opts, notes);
+        Ok((
+            h,
+            StreamRunInfo {
+                scratch_bytes,
                 window_atoms: w,
                 windows,
             },
