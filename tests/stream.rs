@@ -775,3 +775,45 @@ fn streamed_hops_follow_a_fluctuating_cell() {
         same_hops(&s, &m, &bundled(), &what);
     }
 }
+
+/// `traj correlations` over a list, each trajectory streamed: the pooled correlations
+/// of the in-memory run.
+#[test]
+fn streamed_correlations_pool_the_in_memory_hops() {
+    use superion::traj::hops::{HopOptions, Mode};
+    let dir = common::tempdir("stream-corr");
+    let list = dir.join("paths");
+    let file = bundled();
+    std::fs::write(
+        &list,
+        format!(
+            "{} Li6PS5Cl 500\n{} Li6PS5Cl 600\n",
+            file.display(),
+            file.display()
+        ),
+    )
+    .unwrap();
+    let entries = superion::io::iondiff::read_paths(&list).unwrap();
+    let ro = read_opts(FrameRange::default());
+    let opts = HopOptions::new(Mode::Sites);
+    let run = |stream: Option<&StreamOptions>| {
+        superion::report::correlations::correlations(
+            &Engine::cpu(),
+            &list,
+            &entries,
+            &ro,
+            &opts,
+            20,
+            0.5,
+            5.0,
+            stream,
+        )
+        .unwrap()
+        .json
+    };
+    let so = StreamOptions {
+        memory_bytes: 1 << 16,
+        scratch_dir: Some(dir.to_path_buf()),
+    };
+    assert_eq!(run(Some(&so)), run(None));
+}

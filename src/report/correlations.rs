@@ -11,6 +11,7 @@ use crate::io::traj_input::{TrajReadOptions, read_trajectory};
 use crate::io::{write_atomic, write_csv};
 use crate::traj::correlations::{self, ExpFit};
 use crate::traj::hops::{self, HopOptions};
+use crate::traj::stream::StreamOptions;
 use crate::{invalid, plot};
 
 /// The pooled correlations and what went into them.
@@ -26,7 +27,9 @@ pub struct CorrelationsReport {
 }
 
 /// Detect hops in every listed trajectory and pool their correlations. `list` names
-/// the list in the report; a progress bar shows on a terminal.
+/// the list in the report; a progress bar shows on a terminal. With `stream`, each
+/// trajectory is streamed (`super::hops::detect_streamed`: the same hops, memory
+/// within the budget) instead of read whole.
 #[allow(clippy::too_many_arguments)]
 pub fn correlations(
     engine: &Engine,
@@ -37,6 +40,7 @@ pub fn correlations(
     max_bodies: usize,
     collective_dt_ps: f64,
     collective_dr_a: f64,
+    stream: Option<&StreamOptions>,
 ) -> Result<CorrelationsReport> {
     let bar = crate::progress::bar(entries.len() as u64, "hops and correlations");
     let mut temporal_counts = Vec::new();
@@ -44,8 +48,10 @@ pub fn correlations(
     let mut rows = Vec::new();
     let mut per = Vec::new();
     for e in entries {
-        let traj = read_trajectory(&e.path, read)?;
-        let h = hops::detect(engine, &traj, opts)?;
+        let h = match stream {
+            Some(so) => super::hops::detect_streamed(engine, &e.path, read, opts, so)?.0,
+            None => hops::detect(engine, &read_trajectory(&e.path, read)?, opts)?,
+        };
         let t = correlations::temporal(&h.events, h.n_frames, h.mode, opts.seed);
         let c = correlations::collective(&h, collective_dt_ps, collective_dr_a);
         for (kind, counts) in [("temporal", &t.counts), ("collective", &c.counts)] {

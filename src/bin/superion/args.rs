@@ -646,6 +646,15 @@ pub struct CorrelationsArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Stream each trajectory instead of holding it, with this much memory for the
+    /// per-atom windows (e.g. 512M); the same hops. Automatic when a listed file is
+    /// 1 GB or more (256 MB gzipped).
+    #[arg(long, value_parser = byte_size)]
+    pub memory: Option<u64>,
+    /// Folder for the scratch files of streamed runs (default: the system's temporary
+    /// folder); they are deleted at the end.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]

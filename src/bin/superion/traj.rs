@@ -395,6 +395,13 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
     let opts = a.hop.options()?;
     let entries = superion::io::iondiff::read_paths(&a.list)?;
     let engine = Engine::new(backend)?;
+    // Streamed when asked, or when a listed trajectory is large.
+    let stream =
+        (a.memory.is_some() || a.scratch.is_some() || entries.iter().any(|e| large_file(&e.path)))
+            .then(|| superion::traj::stream::StreamOptions {
+                memory_bytes: a.memory.unwrap_or(512 << 20),
+                scratch_dir: a.scratch.clone(),
+            });
     let r = report::correlations::correlations(
         &engine,
         &a.list,
@@ -404,6 +411,7 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
         a.max_bodies,
         a.hop.collective_dt_ps,
         a.hop.collective_dr_a,
+        stream.as_ref(),
     )?;
     let (tp, tfit) = &r.temporal;
     let (cp, _) = &r.collective;
