@@ -24,6 +24,7 @@ use std::path::Path;
 
 use super::frames::{Collect, FrameRange};
 use super::parse_err;
+use super::read_up_to as fill;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::traj::Trajectory;
@@ -109,20 +110,6 @@ impl<'a> Records<'a> {
         self.at = start + 8 + len;
         Ok(body)
     }
-}
-
-/// Read up to `buf.len()` bytes (fewer only at the end of the file); how many.
-fn fill(path: &Path, src: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match src.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(parse_err(path, 0, format!("cannot read: {e}"))),
-        }
-    }
-    Ok(got)
 }
 
 /// One record read from the stream whole (a header part), at byte `at`.

@@ -14,7 +14,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::frames::{Collect, Frame, FrameRange, Handover};
-use super::lines::{ChunkLines, LineStream};
+use super::lines::{ChunkLines, LineStream, overlapped};
 use super::parse_err;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
@@ -194,35 +194,16 @@ pub fn stream(
     };
     let mut out = Handover::default();
     let mut steps: Vec<i64> = Vec::new();
-    // Kept frames of a chunk: where their lines start in it and in the file.
-    let (mut cur, mut next) = (
-        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
-        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
-    );
-    let mut done = fill(&mut st, &mut cur.0, &mut cur.1)?;
-    loop {
-        let n = st.n_atoms.unwrap_or(0);
-        if done {
+    overlapped(
+        &mut st,
+        |st| st.n_atoms.unwrap_or(0),
+        fill,
+        |chunk, located, n| {
             hand_over(
-                path, &cur.0, &cur.1, n, type_map, &mut out, &mut steps, sink,
-            )?;
-            break;
-        }
-        next.0.clear();
-        next.1.clear();
-        done = std::thread::scope(|scope| -> Result<bool> {
-            let reader = scope.spawn(|| fill(&mut st, &mut next.0, &mut next.1));
-            let handed = hand_over(
-                path, &cur.0, &cur.1, n, type_map, &mut out, &mut steps, sink,
-            );
-            let located = reader
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            handed?;
-            located
-        })?;
-        std::mem::swap(&mut cur, &mut next);
-    }
+                path, chunk, located, n, type_map, &mut out, &mut steps, sink,
+            )
+        },
+    )?;
     let Locating {
         n_atoms,
         complete,

@@ -120,3 +120,42 @@ impl ChunkLines {
         self.ends.clear();
     }
 }
+
+/// Frames located in a chunk: where each starts in the chunk and in the file.
+pub(crate) type Located = Vec<(usize, usize)>;
+
+/// Read a text trajectory chunk by chunk with the locating of the next chunk (on its
+/// own thread) overlapping the handing over of the last (on this one): `fill` appends
+/// the next chunk's lines and frames (true: the file is done), `hand` parses a chunk
+/// and hands it to the sink, given the atom count `n_of` reads from the state. Chunks
+/// are handed over in file order; an error in an earlier chunk is the one returned.
+pub(crate) fn overlapped<S: Send>(
+    st: &mut S,
+    n_of: impl Fn(&S) -> usize,
+    fill: impl Fn(&mut S, &mut ChunkLines, &mut Located) -> Result<bool> + Sync,
+    mut hand: impl FnMut(&ChunkLines, &[(usize, usize)], usize) -> Result<()>,
+) -> Result<()> {
+    let (mut cur, mut next) = (
+        (ChunkLines::default(), Located::new()),
+        (ChunkLines::default(), Located::new()),
+    );
+    let mut done = fill(st, &mut cur.0, &mut cur.1)?;
+    loop {
+        let n = n_of(st);
+        if done {
+            return hand(&cur.0, &cur.1, n);
+        }
+        next.0.clear();
+        next.1.clear();
+        done = std::thread::scope(|scope| -> Result<bool> {
+            let reader = scope.spawn(|| fill(st, &mut next.0, &mut next.1));
+            let handed = hand(&cur.0, &cur.1, n);
+            let located = reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            handed?;
+            located
+        })?;
+        std::mem::swap(&mut cur, &mut next);
+    }
+}

@@ -149,6 +149,21 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// Read up to `buf.len()` bytes of `src` (fewer only at its end); how many. A read
+/// error names `path`.
+pub(crate) fn read_up_to(path: &Path, src: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(io_err(path, source)),
+        }
+    }
+    Ok(got)
+}
+
 /// Append the whitespace-separated tokens of `line` to `out` (the tokens of
 /// `str::split_ascii_whitespace`, by one pass over the bytes).
 #[inline]

@@ -212,8 +212,8 @@ fn h5md_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topology::
     }
 }
 
-/// An H5MD's time between frames from its frames' times and steps, unless option
-/// timestep_fs is given or the file stores no times.
+/// An H5MD's time between frames from its frames' times (and steps), when it stores
+/// them; see [`file_times`].
 fn h5md_time(
     path: &Path,
     opts: &TrajReadOptions,
@@ -222,28 +222,30 @@ fn h5md_time(
     let Some(times) = &end.times_ps else {
         return Ok(None);
     };
-    if opts.time.timestep_fs.is_some() {
-        return Ok(None);
-    }
-    if opts.time.stride.is_some() {
-        return Err(Error::InvalidInput(format!(
-            "{}: the frames' times give the time between frames; option stride needs option timestep_fs",
-            path.display()
-        )));
-    }
     let steps: Vec<i64> = match &end.steps {
         Some(s) => s.clone(),
         None => (0..times.len() as i64).collect(),
     };
-    super::xtc::time_from_steps_and_times(path, &steps, times).map(Some)
+    file_times(path, opts, &steps, times)
 }
 
-/// An XTC's time between frames from its frames' times, unless option timestep_fs
-/// is given (then the stride comes from the steps, by `settle_time`).
+/// An XTC's time between frames from its frames' times; see [`file_times`].
 fn xtc_time(
     path: &Path,
     opts: &TrajReadOptions,
     end: &super::xtc::XtcEnd,
+) -> Result<Option<(f64, String)>> {
+    file_times(path, opts, &end.steps, &end.times_ps)
+}
+
+/// The time between frames from the frames' own times and steps (XTC, H5MD), unless
+/// option timestep_fs is given (then the stride comes from the steps, by
+/// `settle_time`); option stride alone contradicts the file.
+fn file_times(
+    path: &Path,
+    opts: &TrajReadOptions,
+    steps: &[i64],
+    times: &[f64],
 ) -> Result<Option<(f64, String)>> {
     if opts.time.timestep_fs.is_some() {
         return Ok(None);
@@ -254,7 +256,7 @@ fn xtc_time(
             path.display()
         )));
     }
-    super::xtc::time_between_frames(path, end).map(Some)
+    super::xtc::time_from_steps_and_times(path, steps, times).map(Some)
 }
 
 /// The species of `path`'s atoms from option topology: a LAMMPS data file, or the

@@ -11,11 +11,11 @@
 //! time between frames is read off them (the steps must be evenly spaced), or from
 //! `--timestep-fs` with the stride from the steps.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::frames::{Collect, FrameRange};
 use super::parse_err;
+use super::read_up_to as fill;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::traj::Trajectory;
@@ -56,25 +56,6 @@ const BLOCK_BYTES: usize = 64 << 20;
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// Fill `buf` from `src`; how many bytes came (fewer only at the end of the file).
-fn fill(path: &Path, src: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match src.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(got)
 }
 
 /// Read an XTC as [`read`] does, a frame at a time, handing blocks of frames to
@@ -296,13 +277,6 @@ fn decode_frame(
         }
     }
     Ok(cell)
-}
-
-/// The time between the kept frames from their times and steps (an XTC stores both;
-/// times in single precision): the steps must be evenly spaced; the time per step is
-/// the elapsed time over the elapsed steps. With the note to print.
-pub fn time_between_frames(path: &Path, end: &XtcEnd) -> Result<(f64, String)> {
-    time_from_steps_and_times(path, &end.steps, &end.times_ps)
 }
 
 /// The time between frames from their steps (evenly spaced) and times (ps; single

@@ -12,7 +12,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::frames::{Collect, Frame, FrameRange, Handover, truncated};
-use super::lines::{ChunkLines, LineStream};
+use super::lines::{ChunkLines, LineStream, overlapped};
 use super::parse_err;
 use crate::error::Result;
 use crate::geom::inverse;
@@ -247,32 +247,14 @@ pub fn stream(
             st.complete += 1;
         }
     };
-    let (mut cur, mut next) = (
-        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
-        (ChunkLines::default(), Vec::<(usize, usize)>::new()),
-    );
-    let mut done = fill(&mut st, &mut cur.0, &mut cur.1)?;
-    loop {
-        let n = st.n_atoms.unwrap_or(0);
-        if done {
-            if st.n_atoms.is_none() {
-                return Err(parse_err(path, 1, "no frames".into()));
-            }
-            hand_over(&cur.0, &cur.1, n, &mut raw, sink)?;
-            break;
-        }
-        next.0.clear();
-        next.1.clear();
-        done = std::thread::scope(|scope| -> Result<bool> {
-            let reader = scope.spawn(|| fill(&mut st, &mut next.0, &mut next.1));
-            let handed = hand_over(&cur.0, &cur.1, n, &mut raw, sink);
-            let located = reader
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            handed?;
-            located
-        })?;
-        std::mem::swap(&mut cur, &mut next);
+    overlapped(
+        &mut st,
+        |st| st.n_atoms.unwrap_or(0),
+        fill,
+        |chunk, located, n| hand_over(chunk, located, n, &mut raw, sink),
+    )?;
+    if st.n_atoms.is_none() {
+        return Err(parse_err(path, 1, "no frames".into()));
     }
     let Locating {
         complete,

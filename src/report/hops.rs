@@ -36,21 +36,9 @@ pub struct Summary {
     pub jumps: Option<JumpAnalysis>,
 }
 
-/// What a streamed hop analysis did.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct StreamRun {
-    /// Whether the file was read as a stream (false: read whole, then streamed).
-    pub read_as_stream: bool,
-    /// Scratch written (bytes), the tracer MSD's included.
-    pub scratch_bytes: u64,
-    pub window_atoms: usize,
-    pub windows: usize,
-    pub memory_budget_bytes: u64,
-    /// What the reader noted (time step, frames chosen).
-    pub notes: Vec<String>,
-}
+pub use super::StreamRun;
 
-/// The site-based hops of the trajectory in `file`, streamed: the file is never held
+/// The hops of the trajectory in `file`, streamed: the file is never held
 /// whole (see `crate::traj::hops::stream`); the numbers are those of
 /// `crate::traj::hops::detect`.
 pub fn detect_streamed(

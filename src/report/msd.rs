@@ -14,6 +14,8 @@ use crate::traj::stream::{MsdStream, StreamOptions};
 use crate::traj::{Prepared, Trajectory};
 use crate::{invalid, plot};
 
+pub use super::StreamRun;
+
 /// What to compute besides the MSD.
 #[derive(Clone, Debug)]
 pub struct DiffusionOptions {
@@ -112,18 +114,6 @@ pub fn diffusion_prepared(
     )
 }
 
-/// How a streamed analysis ran.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct StreamRun {
-    /// Whether the file was read as a stream (false: read whole, then streamed).
-    pub read_as_stream: bool,
-    /// Scratch written (bytes).
-    pub scratch_bytes: u64,
-    pub window_atoms: usize,
-    pub windows: usize,
-    pub memory_budget_bytes: u64,
-}
-
 /// [`diffusion`] of the trajectory in `file`, streamed: the file is never held whole
 /// (see `crate::traj::stream`); the numbers are those of [`diffusion`].
 pub fn diffusion_streamed(
@@ -142,6 +132,7 @@ pub fn diffusion_streamed(
         window_atoms: s.window_atoms,
         windows: s.windows,
         memory_budget_bytes: stream.memory_bytes,
+        notes: Vec::new(),
     };
     let d = summarise(engine, s.mean_volume_a3, got.notes, file, s.msd, opts)?;
     Ok((d, run))

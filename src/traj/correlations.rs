@@ -33,34 +33,52 @@ pub fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
     if sigma <= 0.0 || n == 0 {
         return x.to_vec();
     }
-    let radius = (4.0 * sigma + 0.5) as i64;
-    let w: Vec<f64> = (-radius..=radius)
-        .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
-        .collect();
-    let sum: f64 = w.iter().sum();
-    // "reflect": (d c b a | a b c d | d c b a)
-    let at = |i: i64| -> f64 {
-        let n = n as i64;
-        let mut i = i;
-        loop {
-            if i < 0 {
-                i = -i - 1;
-            } else if i >= n {
-                i = 2 * n - i - 1;
-            } else {
-                return x[i as usize];
-            }
-        }
-    };
+    let g = Gaussian::new(sigma);
     (0..n as i64)
-        .map(|i| {
-            (-radius..=radius)
-                .zip(&w)
-                .map(|(k, wk)| wk * at(i + k))
-                .sum::<f64>()
-                / sum
-        })
+        .map(|i| g.at(i, |j| x[reflect(j, n as i64) as usize]))
         .collect()
+}
+
+/// scipy's Gaussian kernel: truncated at 4 σ (the radius), weights and their sum.
+struct Gaussian {
+    radius: i64,
+    w: Vec<f64>,
+    sum: f64,
+}
+
+impl Gaussian {
+    fn new(sigma: f64) -> Gaussian {
+        let radius = (4.0 * sigma + 0.5) as i64;
+        let w: Vec<f64> = (-radius..=radius)
+            .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
+            .collect();
+        let sum = w.iter().sum();
+        Gaussian { radius, w, sum }
+    }
+
+    /// The filtered value at `i` of the series `x` (any index, reflected by `x`).
+    #[inline]
+    fn at(&self, i: i64, x: impl Fn(i64) -> f64) -> f64 {
+        (-self.radius..=self.radius)
+            .zip(&self.w)
+            .map(|(k, wk)| wk * x(i + k))
+            .sum::<f64>()
+            / self.sum
+    }
+}
+
+/// Index `i` of a series of `n` reflected into it, scipy's "reflect":
+/// (d c b a | a b c d | d c b a).
+fn reflect(mut i: i64, n: i64) -> i64 {
+    loop {
+        if i < 0 {
+            i = -i - 1;
+        } else if i >= n {
+            i = 2 * n - i - 1;
+        } else {
+            return i;
+        }
+    }
 }
 
 /// One event's smoothed series over `n_frames` frames, held where it is not zero: its
@@ -90,34 +108,16 @@ fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Se
             let width = (b - a + 1) as f64;
             let s = sigma.unwrap_or(width / 2.355);
             let (lo, hi, y) = if s > 0.0 {
-                let radius = (4.0 * s + 0.5) as i64;
-                let w: Vec<f64> = (-radius..=radius)
-                    .map(|i| (-0.5 * (i as f64 / s).powi(2)).exp())
-                    .collect();
-                let sum: f64 = w.iter().sum();
-                // "reflect" about the ends of the whole series.
+                let g = Gaussian::new(s);
                 let x = |i: i64| -> f64 {
-                    let mut i = i;
-                    loop {
-                        if i < 0 {
-                            i = -i - 1;
-                        } else if i >= n {
-                            i = 2 * n - i - 1;
-                        } else {
-                            return if (a..=b).contains(&i) { 1.0 } else { 0.0 };
-                        }
+                    if (a..=b).contains(&reflect(i, n)) {
+                        1.0
+                    } else {
+                        0.0
                     }
                 };
-                let (lo, hi) = ((a - radius).max(0), (b + radius).min(n - 1));
-                let y: Vec<f64> = (lo..=hi)
-                    .map(|i| {
-                        (-radius..=radius)
-                            .zip(&w)
-                            .map(|(k, wk)| wk * x(i + k))
-                            .sum::<f64>()
-                            / sum
-                    })
-                    .collect();
+                let (lo, hi) = ((a - g.radius).max(0), (b + g.radius).min(n - 1));
+                let y: Vec<f64> = (lo..=hi).map(|i| g.at(i, x)).collect();
                 (lo, hi, y)
             } else {
                 (a, b, vec![1.0; (b - a + 1) as usize])

@@ -159,19 +159,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 for n in &d.summary.notes {
                     eprintln!("superion: {}", crate::flags(n));
                 }
-                eprintln!(
-                    "superion: streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
-                    if run.read_as_stream {
-                        ""
-                    } else {
-                        " (after reading the file whole)"
-                    },
-                    d.msd.n_frames,
-                    run.windows,
-                    run.window_atoms,
-                    run.memory_budget_bytes >> 20,
-                    run.scratch_bytes >> 20
-                );
+                eprintln!("superion: {}", run.describe(d.msd.n_frames));
                 d
             } else {
                 let traj = read_trajectory(&file, &read)?;
@@ -266,19 +254,7 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
         for n in run.notes.iter().chain(&h.notes) {
             eprintln!("superion: {}", crate::flags(n));
         }
-        eprintln!(
-            "superion: streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
-            if run.read_as_stream {
-                ""
-            } else {
-                " (after reading the file whole)"
-            },
-            h.n_frames,
-            run.windows,
-            run.window_atoms,
-            run.memory_budget_bytes >> 20,
-            run.scratch_bytes >> 20
-        );
+        eprintln!("superion: {}", run.describe(h.n_frames));
         // Reading and analysis overlap in a stream: one time for both.
         (h, 0.0, t_read.elapsed().as_secs_f64())
     } else {
