@@ -1527,3 +1527,64 @@ fn h5md_reads_as_mdanalysis_and_as_the_same_frames_in_xtc() {
         .to_string();
     assert!(e.contains("topology") && e.contains("test.h5md"), "{e}");
 }
+
+/// The same XDATCAR stored plain, gzipped, as zstd (two frames one after another, as
+/// `pzstd` writes) and as xz reads as the same frames, in memory and streamed;
+/// compression is told by content, not name.
+#[test]
+fn gzip_zstd_and_xz_read_as_the_plain_file() {
+    use std::io::Write;
+    let dir = tempdir("packed");
+    let plain = dir.join("XDATCAR");
+    let w = walk(40, 12);
+    write_xdatcar(&plain, &w);
+    let bytes = std::fs::read(&plain).unwrap();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let half = bytes.len() / 2;
+    let mut zst = Vec::new();
+    for part in [&bytes[..half], &bytes[half..]] {
+        zst.extend(ruzstd::encoding::compress_to_vec(
+            part,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
+    }
+    let xz = {
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 3);
+        e.write_all(&bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let opts = TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(2.0),
+            stride: Some(50),
+        },
+        ..Default::default()
+    };
+    let want = read_trajectory(&plain, &opts).unwrap();
+    for (name, data) in [
+        ("a.XDATCAR.gz", gz),
+        ("b.XDATCAR.zst", zst),
+        ("c_XDATCAR.xz", xz),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, &data).unwrap();
+        let got = read_trajectory(&p, &opts).unwrap();
+        assert_eq!(got.frac, want.frac, "{name}");
+        let (a, b) = (li_msd_of(&got, true), li_msd_of(&want, true));
+        assert_eq!(a.msd_a2, b.msd_a2, "{name}");
+    }
+    // Damaged: the error names the file and the compression.
+    let mut bad = std::fs::read(dir.join("b.XDATCAR.zst")).unwrap();
+    let n = bad.len();
+    bad.truncate(n / 2);
+    std::fs::write(dir.join("bad.XDATCAR.zst"), &bad).unwrap();
+    let e = read_trajectory(&dir.join("bad.XDATCAR.zst"), &opts)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.XDATCAR.zst"), "{e}");
+}

@@ -36,7 +36,8 @@ fn bad(path: &Path, what: String) -> Error {
     Error::InvalidInput(format!("{}: {what}", path.display()))
 }
 
-/// The file's bytes: read whole (gzip, or where positioned reads are not available),
+/// The file's bytes: read whole (gzip, zstd, xz, or where positioned reads are not
+/// available),
 /// or read where needed with positioned reads (a plain file: never held whole).
 enum Source {
     Whole(Vec<u8>),
@@ -48,8 +49,7 @@ impl Source {
     fn open(path: &Path) -> Result<Source> {
         #[cfg(unix)]
         {
-            let head = super::read_head(path, 2)?;
-            if head != [0x1f, 0x8b] {
+            if !super::stored_compressed(path)? {
                 let f = std::fs::File::open(path).map_err(|e| Error::Io {
                     path: path.to_path_buf(),
                     source: e,

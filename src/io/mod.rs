@@ -36,16 +36,98 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// How a file is compressed, told by its first bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Packed {
+    Plain,
+    Gzip,
+    Zstd,
+    Xz,
+}
+
+impl Packed {
+    fn of(head: &[u8]) -> Packed {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Packed::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Packed::Zstd
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Packed::Xz
+        } else {
+            Packed::Plain
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Packed::Plain => "plain",
+            Packed::Gzip => "gzip",
+            Packed::Zstd => "zstd",
+            Packed::Xz => "xz",
+        }
+    }
+}
+
+/// Zstandard frames one after another (as `zstd` and `pzstd` write them), decoded as
+/// one stream.
+struct ZstdFrames<R: Read> {
+    decoder: Option<
+        ruzstd::decoding::StreamingDecoder<std::io::BufReader<R>, ruzstd::decoding::FrameDecoder>,
+    >,
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(d) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            let k = d.read(buf)?;
+            if k > 0 || buf.is_empty() {
+                return Ok(k);
+            }
+            // This frame is done: another follows unless the input is.
+            let mut src = self.decoder.take().expect("checked above").into_inner();
+            if std::io::BufRead::fill_buf(&mut src)?.is_empty() {
+                return Ok(0);
+            }
+            self.decoder = Some(
+                ruzstd::decoding::StreamingDecoder::new(src)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+            );
+        }
+    }
+}
+
+/// `source` decompressed as `packed` says.
+fn unpacked(
+    path: &Path,
+    source: Box<dyn Read + Send>,
+    packed: Packed,
+) -> Result<Box<dyn Read + Send>> {
+    Ok(match packed {
+        Packed::Plain => source,
+        Packed::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            source,
+        ))),
+        Packed::Zstd => Box::new(ZstdFrames {
+            decoder: Some(
+                ruzstd::decoding::StreamingDecoder::new(std::io::BufReader::new(source))
+                    .map_err(|e| parse_err(path, 0, format!("not valid zstd: {e}")))?,
+            ),
+        }),
+        Packed::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(source)),
+    })
+}
+
 /// `path` opened for reading: its raw bytes (behind a byte progress bar on a terminal
-/// for files of 64 MB or more, cleared when the reader is dropped), whether they are
-/// gzip (by content, not by name), and the file's size.
-fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, bool, u64)> {
+/// for files of 64 MB or more, cleared when the reader is dropped), how they are
+/// compressed (gzip, zstd, xz: by content, not by name), and the file's size.
+fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, Packed, u64)> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
-    let gz = std::io::BufRead::fill_buf(&mut raw)
-        .map_err(|e| io_err(path, e))?
-        .starts_with(&[0x1f, 0x8b]);
+    let gz = Packed::of(std::io::BufRead::fill_buf(&mut raw).map_err(|e| io_err(path, e))?);
     let source: Box<dyn Read + Send> = if len >= 64 << 20 {
         let name = path
             .file_name()
@@ -59,39 +141,34 @@ fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, bool, u64)> {
     Ok((source, gz, len))
 }
 
-/// The bytes of `path`, decompressed when they are gzip (by content, not by name).
-/// Read as a stream (a compressed file is never held twice), with a progress bar in
-/// bytes, rate and time left on a terminal for files of 64 MB or more.
+/// The bytes of `path`, decompressed when they are gzip, zstd or xz (by content, not
+/// by name). Read as a stream (a compressed file is never held twice), with a
+/// progress bar in bytes, rate and time left on a terminal for files of 64 MB or more.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    let (mut source, gz, len) = open_raw(path)?;
+    let (source, packed, len) = open_raw(path)?;
     // Room for a typical 4x text expansion, without reserving absurd sizes up front.
-    let mut out = Vec::with_capacity(if gz {
+    let mut out = Vec::with_capacity(if packed != Packed::Plain {
         len.saturating_mul(4).min(1 << 32)
     } else {
         len
     } as usize);
-    if gz {
-        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(source))
-            .read_to_end(&mut out)
-            .map_err(|e| parse_err(path, 0, format!("not valid gzip: {e}")))?;
-    } else {
-        source.read_to_end(&mut out).map_err(|e| io_err(path, e))?;
-    }
+    unpacked(path, source, packed)?
+        .read_to_end(&mut out)
+        .map_err(|e| match packed {
+            Packed::Plain => io_err(path, e),
+            p => parse_err(path, 0, format!("not valid {}: {e}", p.name())),
+        })?;
     Ok(out)
 }
 
-/// `path` as a buffered stream of bytes, decompressed when gzip (by content), with
-/// the progress bar of [`read_bytes`] for large files.
+/// `path` as a buffered stream of bytes, decompressed when gzip, zstd or xz (by
+/// content), with the progress bar of [`read_bytes`] for large files.
 pub(crate) fn open_stream(path: &Path) -> Result<Box<dyn std::io::BufRead + Send>> {
-    let (source, gz, _) = open_raw(path)?;
-    Ok(if gz {
-        Box::new(std::io::BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(source)),
-        ))
-    } else {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, source))
-    })
+    let (source, packed, _) = open_raw(path)?;
+    Ok(Box::new(std::io::BufReader::with_capacity(
+        1 << 16,
+        unpacked(path, source, packed)?,
+    )))
 }
 
 /// A reader that clears its progress bar when dropped.
@@ -109,24 +186,29 @@ impl<R> Drop for ClearOnDrop<R> {
     }
 }
 
-/// At most the first `n` bytes of `path` (decompressed when gzip), for sniffing a
-/// format without reading the whole file.
+/// At most the first `n` bytes of `path` (decompressed when gzip, zstd or xz), for
+/// sniffing a format without reading the whole file.
 pub fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    let (source, packed) = open_plain(path)?;
+    let mut out = Vec::with_capacity(n);
+    unpacked(path, source, packed)?
+        .take(n as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| parse_err(path, 0, format!("cannot read the start of the file: {e}")))?;
+    Ok(out)
+}
+
+/// Whether `path` is stored compressed (gzip, zstd or xz), by its first bytes.
+pub(crate) fn stored_compressed(path: &Path) -> Result<bool> {
+    Ok(open_plain(path)?.1 != Packed::Plain)
+}
+
+/// `path`'s raw bytes (no progress bar) and how they are compressed.
+fn open_plain(path: &Path) -> Result<(Box<dyn Read + Send>, Packed)> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let mut raw = std::io::BufReader::new(file);
-    let mut magic = [0u8; 2];
-    let got = raw.read(&mut magic).map_err(|e| io_err(path, e))?;
-    let start = std::io::Cursor::new(magic[..got].to_vec()).chain(raw);
-    let mut out = Vec::with_capacity(n);
-    let result = if magic[..got] == [0x1f, 0x8b] {
-        flate2::read::MultiGzDecoder::new(start)
-            .take(n as u64)
-            .read_to_end(&mut out)
-    } else {
-        start.take(n as u64).read_to_end(&mut out)
-    };
-    result.map_err(|e| parse_err(path, 0, format!("cannot read the start of the file: {e}")))?;
-    Ok(out)
+    let packed = Packed::of(std::io::BufRead::fill_buf(&mut raw).map_err(|e| io_err(path, e))?);
+    Ok((Box::new(raw), packed))
 }
 
 /// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.
