@@ -659,7 +659,7 @@ fn streamed_hops_are_the_in_memory_hops() {
                 memory_bytes: budget,
                 scratch_dir: Some(dir.to_path_buf()),
             };
-            let mut sink = HopStream::new(opts, &so, &bundled()).unwrap();
+            let mut sink = HopStream::new(opts, &so, &bundled());
             xdatcar::stream(
                 &bundled(),
                 XdatcarOptions {
@@ -710,7 +710,7 @@ fn streamed_clustering_modes_are_the_in_memory_hops() {
                 memory_bytes: budget,
                 scratch_dir: None,
             };
-            let mut sink = HopStream::new(&opts, &so, &bundled()).unwrap();
+            let mut sink = HopStream::new(&opts, &so, &bundled());
             xdatcar::stream(
                 &bundled(),
                 XdatcarOptions {
@@ -762,7 +762,7 @@ fn streamed_hops_follow_a_fluctuating_cell() {
             memory_bytes: 300_000,
             scratch_dir: None,
         };
-        let mut sink = HopStream::new(&opts, &so, &bundled()).unwrap();
+        let mut sink = HopStream::new(&opts, &so, &bundled());
         sink.begin(&traj.species).unwrap();
         for f0 in (0..t).step_by(block) {
             let f1 = (f0 + block).min(t);

@@ -58,7 +58,8 @@ struct Layout {
 
 enum Edges {
     Fixed([[f64; 3]; 3]),
-    PerFrame(Dataset),
+    /// The per-frame edges and their unit's factor to Å.
+    PerFrame(Dataset, f64),
 }
 
 /// The length unit's factor to Å.
@@ -213,13 +214,7 @@ fn layout(path: &Path) -> Result<(Hdf5File, Layout)> {
         let edge_scale = unit_of(&d)
             .and_then(|u| length_factor(&u))
             .unwrap_or(length_scale);
-        if !(edge_scale == length_scale) {
-            notes.push(format!(
-                "{}: box and positions in different units; both converted to Å",
-                path.display()
-            ));
-        }
-        Edges::PerFrame(d)
+        Edges::PerFrame(d, edge_scale)
     } else if let Ok(d) = f.dataset(&at("box/edges")) {
         let scale = unit_of(&d)
             .and_then(|u| length_factor(&u))
@@ -243,9 +238,8 @@ fn layout(path: &Path) -> Result<(Hdf5File, Layout)> {
         .as_ref()
         .and_then(unit_of)
         .map(|u| {
-            let u = u.replace("ps-1", "ps^-1");
-            let len = u.split_whitespace().next().unwrap_or("");
-            let l = length_factor(len).unwrap_or(1.0);
+            // "Angstrom ps-1", "nm ps-1", "Angstrom fs-1": to Å/ps.
+            let l = length_factor(u.split_whitespace().next().unwrap_or("")).unwrap_or(1.0);
             if u.contains("fs") { l * 1000.0 } else { l }
         })
         .unwrap_or(1.0);
@@ -357,7 +351,7 @@ pub fn stream(
         let f1 = kept[j] + 1;
         let pos = slab(&l.position, f0, f1, "positions")?;
         let boxes = match &l.edges {
-            Edges::PerFrame(d) => Some(slab(d, f0, f1, "box edges")?),
+            Edges::PerFrame(d, _) => Some(slab(d, f0, f1, "box edges")?),
             Edges::Fixed(_) => None,
         };
         let v = match &l.velocity {
@@ -370,10 +364,9 @@ pub fn stream(
             let o = k - f0;
             let cell = match (&l.edges, &boxes) {
                 (Edges::Fixed(c), _) => *c,
-                (Edges::PerFrame(_), Some(b)) => {
+                (Edges::PerFrame(_, edge_scale), Some(b)) => {
                     let w = b.len() / (f1 - f0);
-                    let edge_scale = l.length_scale;
-                    box_of(&b[o * w..(o + 1) * w], edge_scale).ok_or_else(|| {
+                    box_of(&b[o * w..(o + 1) * w], *edge_scale).ok_or_else(|| {
                         bad(
                             path,
                             format!("box edges of {w} values per frame, not 3 or 9"),

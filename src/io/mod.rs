@@ -124,10 +124,7 @@ fn unpacked(
 /// for files of 64 MB or more, cleared when the reader is dropped), how they are
 /// compressed (gzip, zstd, xz: by content, not by name), and the file's size.
 fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, Packed, u64)> {
-    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
-    let gz = Packed::of(std::io::BufRead::fill_buf(&mut raw).map_err(|e| io_err(path, e))?);
+    let (raw, gz, len) = sniff(path)?;
     let source: Box<dyn Read + Send> = if len >= 64 << 20 {
         let name = path
             .file_name()
@@ -205,10 +202,17 @@ pub(crate) fn stored_compressed(path: &Path) -> Result<bool> {
 
 /// `path`'s raw bytes (no progress bar) and how they are compressed.
 fn open_plain(path: &Path) -> Result<(Box<dyn Read + Send>, Packed)> {
-    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let mut raw = std::io::BufReader::new(file);
-    let packed = Packed::of(std::io::BufRead::fill_buf(&mut raw).map_err(|e| io_err(path, e))?);
+    let (raw, packed, _) = sniff(path)?;
     Ok((Box::new(raw), packed))
+}
+
+/// `path` opened, buffered, with how it is compressed (its first bytes) and its size.
+fn sniff(path: &Path) -> Result<(std::io::BufReader<std::fs::File>, Packed, u64)> {
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, file);
+    let packed = Packed::of(std::io::BufRead::fill_buf(&mut raw).map_err(|e| io_err(path, e))?);
+    Ok((raw, packed, len))
 }
 
 /// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.

@@ -214,7 +214,7 @@ impl FrameSink for MsdStream {
 
 /// Unwrap the next block of frames (`frac` flat, frames × atoms × 3; a cell per frame)
 /// into `disp`, continuing `scan`.
-fn unwrap_block(
+pub(crate) fn unwrap_block(
     scan: &mut UnwrapScan,
     source: &Path,
     frac: &[f32],

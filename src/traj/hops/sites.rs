@@ -627,12 +627,10 @@ impl CellRuns {
         }
     }
 
-    /// The run holding `frame`, searching forward from run `from`.
-    fn run_of(&self, frame: usize, mut from: usize) -> usize {
-        while from + 1 < self.runs.len() && self.runs[from + 1].0 <= frame {
-            from += 1;
-        }
-        from
+    /// Frame `frame`'s cell (a binary search over the runs).
+    fn at(&self, frame: usize) -> &[[f64; 3]; 3] {
+        let i = self.runs.partition_point(|r| r.0 <= frame).max(1) - 1;
+        &self.runs[i].1
     }
 }
 
@@ -794,11 +792,9 @@ impl SitePlan {
         let t = frac.len();
         // States: the site the ion is on in each frame (NONE: in transit).
         let mut cand = Vec::new();
-        let mut run = 0;
         let states: Vec<u32> = (0..t)
             .map(|f| {
-                run = cells.run_of(f, run);
-                let c = &cells.runs[run].1;
+                let c = cells.at(f);
                 let p = wrap(std::array::from_fn(|x| frac[f][x] as f64));
                 self.loc.near(p, &mut cand);
                 let mut best = (NONE, f64::INFINITY);
@@ -811,7 +807,6 @@ impl SitePlan {
                 best.0
             })
             .collect();
-        let cell_at = |f: usize| &cells.runs[cells.run_of(f, 0)].1;
         let position = |f: usize| -> [f64; 3] { std::array::from_fn(|x| pos[f][x] as f64) };
         // Visits (site, first frame, last frame, frames on the site).
         let mut occupied: std::collections::BTreeMap<u32, usize> = Default::default();
@@ -867,7 +862,7 @@ impl SitePlan {
             let f = v.1;
             let r = position(f);
             let pf = wrap(std::array::from_fn(|x| frac[f][x] as f64));
-            let d = frac_delta(pf, sites[v.0 as usize].frac, cell_at(f));
+            let d = frac_delta(pf, sites[v.0 as usize].frac, cells.at(f));
             let centre = [r[0] + d[0], r[1] + d[1], r[2] + d[2]];
             let k = match (0..centres.len()).find(|&k| {
                 site_of[k] == v.0 as usize
@@ -896,7 +891,7 @@ impl SitePlan {
             let v = frac_delta(
                 sites[a_site as usize].frac,
                 sites[b_site as usize].frac,
-                cell_at(last_a),
+                cells.at(last_a),
             );
             transit.push((first_b - last_a) as f64 * dt_ps);
             events.push(Event {

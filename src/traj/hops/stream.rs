@@ -36,7 +36,9 @@ use crate::compute::{Engine, FracTrajectory};
 use crate::error::Result;
 use crate::invalid;
 use crate::traj::msd::{LagGrid, MsdOptions};
-use crate::traj::stream::{FrameSink, MsdStream, SeriesScratch, StreamOptions, StreamRunInfo};
+use crate::traj::stream::{
+    FrameSink, MsdStream, SeriesScratch, StreamOptions, StreamRunInfo, unwrap_block,
+};
 
 /// At most this many frames of each ion are kept for the path figures.
 pub const KEPT_FRAMES: usize = 5000;
@@ -65,8 +67,8 @@ pub struct HopStream {
 
 impl HopStream {
     /// A sink for the site-based hops of `opts` in the file `source`.
-    pub fn new(opts: &HopOptions, stream: &StreamOptions, source: &Path) -> Result<Self> {
-        Ok(HopStream {
+    pub fn new(opts: &HopOptions, stream: &StreamOptions, source: &Path) -> Self {
+        HopStream {
             opts: opts.clone(),
             stream: stream.clone(),
             source: source.to_path_buf(),
@@ -85,7 +87,7 @@ impl HopStream {
             frac_store: None,
             disp_store: None,
             msd: None,
-        })
+        }
     }
 
     /// Frames seen so far.
@@ -182,25 +184,18 @@ impl FrameSink for HopStream {
         for f in 0..tb {
             self.cells.push(self.frames + f, cell_rows(f));
         }
-        let view = FracTrajectory {
-            frac: ArrayView3::from_shape((tb, p, 3), &self.compact[..])
-                .map_err(|e| invalid!("{}: {e}", self.source.display()))?,
-            cells: cells32.view(),
-        };
-        view.validate()
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
+        let scan = self.scan.as_mut().expect("made above");
+        unwrap_block(scan, &self.source, &self.compact, &cells32, &mut self.disp)?;
         if self.frames == 0 {
-            let o = crate::compute::cpu::displacement::origin(&view);
+            // Frame 0's Cartesian positions, as the in-memory unwrap gives them.
+            let first = FracTrajectory {
+                frac: ArrayView3::from_shape((1, p, 3), &self.compact[..3 * p])
+                    .map_err(|e| invalid!("{e}"))?,
+                cells: cells32.slice(ndarray::s![..1, .., ..]),
+            };
+            let o = crate::compute::cpu::displacement::origin(&first);
             self.origin = o.outer_iter().map(|r| [r[0], r[1], r[2]]).collect();
         }
-        self.disp.resize(tb * p * 3, 0.0);
-        let out = ndarray::ArrayViewMut3::from_shape((tb, p, 3), &mut self.disp[..])
-            .map_err(|e| invalid!("{e}"))?;
-        self.scan
-            .as_mut()
-            .expect("made above")
-            .advance(&view, out)
-            .map_err(|e| invalid!("{}: {e}", self.source.display()))?;
         let (compact, disp) = (&self.compact, &self.disp);
         let row = |v: &[f32], f: usize, j: usize| -> [f32; 3] {
             let i = (f * p + j) * 3;
@@ -257,10 +252,7 @@ impl HopStream {
         let per_atom = (56 * t + 24 * fracs.largest_block()) as u64;
         let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, p);
         let windows = p.div_ceil(w);
-        // Frames kept for the figures: at most KEPT_FRAMES, and at most a quarter of
-        // the budget (16 bytes per ion and kept frame).
-        let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
-        let stride = t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1);
+        let stride = self.figure_stride(t, p);
 
         // The vibration amplitude, atom by atom in order: two passes over the
         // displacements (the excursions are never all kept).
@@ -334,12 +326,7 @@ impl HopStream {
             let f = crate::traj::diffusion::fit(&s.msd, None)?;
             Ok((f.d_cm2_s, f.d_err_cm2_s))
         });
-        if stride > 1 {
-            notes.push(format!(
-                "streamed: the path figures show every {stride}th frame ({} of {t})",
-                t.div_ceil(stride)
-            ));
-        }
+        notes.extend(thinned_note(stride, t));
         let h = plan.assemble(tracks, tracer, t, dt_ps, stride, &self.opts, notes);
         Ok((
             h,
@@ -352,7 +339,25 @@ impl HopStream {
     }
 }
 
+/// What the figures of a run thinned to every `stride`-th frame say of it.
+fn thinned_note(stride: usize, t: usize) -> Option<String> {
+    (stride > 1).then(|| {
+        format!(
+            "streamed: the path figures show every {stride}th frame ({} of {t})",
+            t.div_ceil(stride)
+        )
+    })
+}
+
 impl HopStream {
+    /// The frames kept for the figures of `p` ions over `t` frames: every
+    /// `stride`-th, at most [`KEPT_FRAMES`] and at most a quarter of the budget (16
+    /// bytes per ion and kept frame).
+    fn figure_stride(&self, t: usize, p: usize) -> usize {
+        let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
+        t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1)
+    }
+
     /// The per-ion clustering modes: each window of ions is clustered and its hops
     /// read off as in memory (`super::cluster`); the shared sites come last.
     fn finish_clustering(mut self, engine: &Engine, dt_ps: f64) -> Result<(Hops, StreamRunInfo)> {
@@ -368,8 +373,7 @@ impl HopStream {
         let per_atom = (48 * t + 12 * disps.largest_block()) as u64;
         let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, p.max(1));
         let windows = p.div_ceil(w);
-        let by_budget = ((self.stream.memory_bytes / 4) / (16 * p as u64).max(1)).max(1) as usize;
-        let keep = t.div_ceil(KEPT_FRAMES.min(by_budget).max(1)).max(1);
+        let keep = self.figure_stride(t, p);
         let names: Vec<String> = self
             .atoms
             .iter()
@@ -394,12 +398,7 @@ impl HopStream {
         }
         bar.finish_and_clear();
         let scratch_bytes = disps.bytes();
-        if keep > 1 {
-            notes.push(format!(
-                "streamed: the path figures show every {keep}th frame ({} of {t})",
-                t.div_ceil(keep)
-            ));
-        }
+        notes.extend(thinned_note(keep, t));
         let h = assemble(works, &plan, self.cell0, dt_ps, keep, &self.opts, notes);
         Ok((
             h,
