@@ -144,7 +144,7 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
                     s.k,
                     h.events.iter().filter(|e| e.ion == ion).count(),
                     if stride > 1 {
-                        format!("every {stride}th frame")
+                        crate::traj::hops::types::every_nth_frame(stride)
                     } else {
                         "frames".to_string()
                     }

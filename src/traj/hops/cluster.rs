@@ -87,7 +87,8 @@ impl ClusterPlan {
         let sampled: Vec<usize> = (0..t).step_by(stride).collect();
         if stride > 1 {
             notes.push(format!(
-                "sites found from every {stride}th frame ({} of {t}); hops read from every frame",
+                "sites found from {} ({} of {t}); hops read from every frame",
+                super::types::every_nth_frame(stride),
                 sampled.len()
             ));
         }

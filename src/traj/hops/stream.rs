@@ -343,7 +343,8 @@ impl HopStream {
 fn thinned_note(stride: usize, t: usize) -> Option<String> {
     (stride > 1).then(|| {
         format!(
-            "streamed: the path figures show every {stride}th frame ({} of {t})",
+            "streamed: the path figures show {} ({} of {t})",
+            super::types::every_nth_frame(stride),
             t.div_ceil(stride)
         )
     })

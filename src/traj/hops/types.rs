@@ -240,6 +240,18 @@ pub fn selected_atoms_of(
     Ok(out)
 }
 
+/// "every 2nd frame", "every 4th frame", "every 21st frame".
+pub(crate) fn every_nth_frame(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("every {n}{suffix} frame")
+}
+
 impl Hops {
     pub fn start_ps(&self, e: &Event) -> f64 {
         e.start_frame as f64 * self.dt_ps
@@ -428,5 +440,20 @@ fn known_source<S: serde::Serializer>(
     match k {
         Some(k) => s.serialize_some(&k.source),
         None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [2, 3, 4, 11, 12, 13, 21, 22, 101, 112]
+            .iter()
+            .map(|&n| super::every_nth_frame(n))
+            .collect();
+        assert_eq!(
+            got.join(", "),
+            "every 2nd frame, every 3rd frame, every 4th frame, every 11th frame, every 12th frame, every 13th frame, every 21st frame, every 22nd frame, every 101st frame, every 112th frame"
+        );
     }
 }
