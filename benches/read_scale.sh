@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reader throughput: the same 2x10^4-frame x 10^3-atom site-hopping run in every format
 # superion reads (XDATCAR, extended XYZ and DCD and XTC written by `traj convert`, a
-# LAMMPS text dump of the random walk, H5MD written by h5py if it is installed),
+# LAMMPS text dump of the random walk, H5MD written by h5py if it is installed, and a
+# 2000-step x 1000-atom molecular-dynamics vasprun.xml from benches/vasprun_md.py),
 # streamed into a sink that only touches the frames (examples/read_throughput), beside
 # `wc -l` and `cat > /dev/null` on the same page-cached file. Five runs each; the
 # median is what BENCHMARKS.md quotes. Needs ~3 GB of disk in $DIR.
@@ -33,5 +34,7 @@ run "$dir/hop-20000.extxyz"
 run "$dir/walk-20000.lammpstrj" --timestep-fs 1 --type-map 1=Li,2=O
 run "$dir/hop-20000.dcd" --topology "$dir/top1.XDATCAR" --timestep-fs 10
 run "$dir/hop-20000.xtc" --topology "$dir/top1.XDATCAR"
+[ -s "$dir/md-2000.vasprun.xml" ] || python3 benches/vasprun_md.py "$dir/md-2000.vasprun.xml" 2000 1000
+run "$dir/md-2000.vasprun.xml"
 [ -s "$dir/hop-20000.h5md" ] && run "$dir/hop-20000.h5md" --topology "$dir/top1.XDATCAR"
 exit 0

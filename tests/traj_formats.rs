@@ -1588,3 +1588,242 @@ fn gzip_zstd_and_xz_read_as_the_plain_file() {
         .to_string();
     assert!(e.contains("bad.XDATCAR.zst"), "{e}");
 }
+
+// ---------- VASP vasprun.xml ----------
+
+fn vasprun_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/vasprun")
+}
+
+fn si_msd_of(t: &superion::traj::Trajectory) -> superion::traj::msd::Msd {
+    msd(
+        &Engine::cpu(),
+        t,
+        &MsdOptions {
+            species: "Si".into(),
+            drift_correction: false,
+            lags: LagGrid::All,
+            long_step_a: None,
+            axes: Default::default(),
+        },
+    )
+    .unwrap()
+}
+
+/// A vasprun.xml written by VASP 5.4.1 (parsevasp's test data: a variable-cell
+/// relaxation of 8 Si, 19 ionic steps): cells and positions as ASE 3.29 reads them, the
+/// same MSD as ASE's extended XYZ of the same steps, in memory and streamed; the time
+/// from POTIM only for molecular dynamics; a file cut inside a step (aiida-vasp's test
+/// data) read to its last complete step only when allowed.
+#[test]
+fn vasprun_reads_as_ase_and_gives_the_msd_of_the_same_steps_in_extended_xyz() {
+    use superion::io::traj_input::FrameRange;
+    let dir = vasprun_dir();
+    let path = dir.join("vasprun.xml");
+    let opts = |frames| TrajReadOptions {
+        time: TimeStep {
+            timestep_fs: Some(1.0),
+            stride: None,
+        },
+        frames,
+        ..Default::default()
+    };
+    let t = read_trajectory(&path, &opts(FrameRange::default())).unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (19, 8));
+    assert!(t.species.iter().all(|s| s == "Si"));
+    assert_eq!(t.cells.shape()[0], 19, "the relaxing cell is kept per step");
+    assert!(t.dt_ps.is_some_and(|d| (d - 0.001).abs() < 1e-15));
+    // ASE's reading: every step's cell and Cartesian positions.
+    let rows = csv_rows(&dir.join("vasprun.ase.csv"));
+    assert_eq!(rows.len(), 19 * 8);
+    let mut worst: f64 = 0.0;
+    for r in &rows {
+        let (k, i): (usize, usize) = (r[0].parse().unwrap(), r[1].parse().unwrap());
+        assert_eq!(t.species[i], r[2]);
+        let v: Vec<f64> = r[3..].iter().map(|x| x.parse().unwrap()).collect();
+        let cell = t.cell_rows(k);
+        for a in 0..3 {
+            for b in 0..3 {
+                assert!(
+                    (cell[a][b] - v[3 + 3 * a + b]).abs() < 1e-6,
+                    "step {k} cell"
+                );
+            }
+        }
+        let f = t.frac.slice(ndarray::s![k, i, ..]);
+        let x: Vec<f64> = (0..3)
+            .map(|j| (0..3).map(|a| f[a] as f64 * cell[a][j]).sum())
+            .collect();
+        for j in 0..3 {
+            worst = worst.max((x[j] - v[j]).abs());
+        }
+    }
+    assert!(worst < 1e-5, "positions differ from ASE's by {worst} Å");
+    // The same steps as ASE writes them in extended XYZ: the same MSD.
+    let x = read_trajectory(
+        &dir.join("vasprun.ase.extxyz"),
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(1.0),
+                stride: Some(1),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (a, b) = (si_msd_of(&t), si_msd_of(&x));
+    assert_eq!(a.msd_a2.len(), 18, "lags 1..18");
+    for (a, b) in a.msd_a2.iter().zip(&b.msd_a2) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1e-6), "{a} vs {b}");
+    }
+    // Streamed: the in-memory MSD.
+    let o = MsdOptions {
+        species: "Si".into(),
+        drift_correction: false,
+        lags: LagGrid::All,
+        long_step_a: None,
+        axes: Default::default(),
+    };
+    let mut sink = superion::traj::stream::MsdStream::new(
+        &o,
+        &superion::traj::stream::StreamOptions::default(),
+        &path,
+    );
+    let got =
+        superion::io::traj_input::stream_trajectory(&path, &opts(FrameRange::default()), &mut sink)
+            .unwrap();
+    assert_eq!(got.frames, 19);
+    let s = sink.finish(&Engine::cpu(), got.dt_ps, None).unwrap();
+    for (a, b) in s.msd.msd_a2.iter().zip(&si_msd_of(&t).msd_a2) {
+        assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-9), "{a} vs {b}");
+    }
+    // Chosen steps: those of the whole read; the rest counted, not parsed.
+    let part = read_trajectory(
+        &path,
+        &opts(FrameRange {
+            start: 2,
+            stop: Some(15),
+            every: 4,
+        }),
+    )
+    .unwrap();
+    assert_eq!(part.n_frames(), 4);
+    assert_eq!(
+        part.frac.index_axis(ndarray::Axis(0), 3),
+        t.frac.index_axis(ndarray::Axis(0), 14)
+    );
+    assert!((part.dt_ps.unwrap() - 0.004).abs() < 1e-15);
+    // A relaxation's steps are not times: asked for, not guessed.
+    let e = read_trajectory(&path, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("IBRION = 1, a relaxation") && e.contains("timestep_fs"),
+        "{e}"
+    );
+    // Molecular dynamics (the same file marked IBRION = 0): POTIM is the time step.
+    let tmp = tempdir("vasprun");
+    let md = tmp.join("md.vasprun.xml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        r#"<i type="int" name="IBRION">     1</i>"#,
+        r#"<i type="int" name="IBRION">     0</i>"#,
+    );
+    std::fs::write(&md, &text).unwrap();
+    let m = read_trajectory(&md, &TrajReadOptions::default()).unwrap();
+    assert!((m.dt_ps.unwrap() - 0.0005).abs() < 1e-15, "POTIM 0.5 fs");
+    assert!(
+        m.notes.iter().any(|n| n.contains("POTIM 0.5 fs")),
+        "{:?}",
+        m.notes
+    );
+    // Cut inside the 19th step (aiida-vasp's relax-truncated, gzipped): an error
+    // that says what to do, or the 18 complete steps, as ASE reads them.
+    let cut = dir.join("truncated.vasprun.xml.gz");
+    let e = read_trajectory(&cut, &opts(FrameRange::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("truncated.vasprun.xml.gz")
+            && e.contains("inside ionic step 19")
+            && e.contains("18 complete")
+            && e.contains("allow_truncated"),
+        "{e}"
+    );
+    let mut o = opts(FrameRange::default());
+    o.allow_truncated = true;
+    let c = read_trajectory(&cut, &o).unwrap();
+    assert_eq!(c.n_frames(), 18);
+    assert_eq!(c.frac, t.frac.slice(ndarray::s![..18, .., ..]));
+    // Damaged: the file and line named.
+    let bad = tmp.join("bad.vasprun.xml");
+    let k = text.find("<calculation>").unwrap();
+    let damaged = text[k..].replacen("<v>       0.25000000", "<v>       0.25x00000", 1);
+    std::fs::write(&bad, format!("{}{damaged}", &text[..k])).unwrap();
+    let e = read_trajectory(&bad, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.vasprun.xml:") && e.contains("three finite numbers"),
+        "{e}"
+    );
+    let fewer = tmp.join("fewer.vasprun.xml");
+    let i = text.rfind("<rc><c>Si</c>").unwrap();
+    let j = i + text[i..].find('\n').unwrap() + 1;
+    std::fs::write(&fewer, format!("{}{}", &text[..i], &text[j..])).unwrap();
+    let e = read_trajectory(&fewer, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8 positions, expected 7"), "{e}");
+    // Long enough to be read in several chunks in parallel (150 copies of the steps,
+    // 24 MB): every step in order, a range across chunks, and a cut mid-file.
+    let i = text.find(" <calculation>").unwrap();
+    let j = text.rfind("</calculation>").unwrap() + "</calculation>\n".len();
+    let long = format!("{}{}{}", &text[..i], text[i..j].repeat(150), &text[j..]);
+    let big = tmp.join("long.vasprun.xml");
+    std::fs::write(&big, &long).unwrap();
+    let l = read_trajectory(&big, &TrajReadOptions::default()).unwrap();
+    assert_eq!(l.n_frames(), 19 * 150);
+    for k in [0, 18, 19, 1000, 2849] {
+        assert_eq!(
+            l.frac.index_axis(ndarray::Axis(0), k),
+            t.frac.index_axis(ndarray::Axis(0), k % 19),
+            "step {k}"
+        );
+    }
+    let chosen = FrameRange {
+        start: 700,
+        stop: Some(2600),
+        every: 7,
+    };
+    let o = TrajReadOptions {
+        frames: chosen,
+        ..Default::default()
+    };
+    let p = read_trajectory(&big, &o).unwrap();
+    assert_eq!(p.n_frames(), (2600 - 700usize).div_ceil(7));
+    for (q, k) in (700..2600).step_by(7).enumerate() {
+        assert_eq!(
+            p.frac.index_axis(ndarray::Axis(0), q),
+            l.frac.index_axis(ndarray::Axis(0), k)
+        );
+    }
+    let at = long.len() * 3 / 5;
+    let complete = long[..at].matches("</structure>").count() - 1; // not initialpos
+    let cut = tmp.join("cut.vasprun.xml");
+    std::fs::write(&cut, &long[..at]).unwrap();
+    let o = TrajReadOptions {
+        allow_truncated: true,
+        ..Default::default()
+    };
+    let c = read_trajectory(&cut, &o).unwrap();
+    assert_eq!(c.n_frames(), complete);
+    assert_eq!(c.frac, l.frac.slice(ndarray::s![..complete, .., ..]));
+    let e = read_trajectory(&cut, &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("the {complete} complete ionic steps")),
+        "{e}"
+    );
+}

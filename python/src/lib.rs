@@ -384,9 +384,10 @@ fn read_options(
         Some("dcd") => Some(TrajFormat::Dcd),
         Some("xtc") => Some(TrajFormat::Xtc),
         Some("h5md") => Some(TrajFormat::H5md),
+        Some("vasprun") => Some(TrajFormat::Vasprun),
         Some(o) => {
             return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd', 'xtc' or 'h5md'"
+                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd', 'xtc', 'h5md' or 'vasprun'"
             )));
         }
     };
@@ -404,8 +405,9 @@ fn read_options(
 }
 
 /// Read a trajectory: XDATCAR (an INCAR beside it gives the time step), extended XYZ,
-/// LAMMPS dump, ASE .traj, DCD (its atoms named by `topology`: a LAMMPS data file or any
-/// trajectory superion reads); gzip-transparent. `start`, `stop`, `every` choose frames as a Python
+/// LAMMPS dump, ASE .traj, VASP vasprun.xml (POTIM is the time step of an MD run), DCD
+/// and XTC (their atoms named by `topology`: a LAMMPS data file, a .gro or PDB file, or
+/// any trajectory superion reads), H5MD; gzip, zstd and xz read transparently. `start`, `stop`, `every` choose frames as a Python
 /// slice does (counted from 0); the frames left out are never parsed.
 #[pyfunction]
 #[pyo3(signature = (path, timestep_fs=None, stride=None, format=None, type_map=None, start=0, stop=None, every=1, topology=None))]

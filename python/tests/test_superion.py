@@ -401,6 +401,24 @@ def test_a_lammps_dcd_reads_with_its_topology():
         superion.read_trajectory(d / "walk.dcd", timestep_fs=1)
 
 
+def test_vasprun_reads_as_ase_reads_it():
+    """VASP's vasprun.xml (data/vasprun: a variable-cell relaxation) as ASE reads it,
+    cell and positions of every ionic step; a relaxation's steps are no time."""
+    import ase.io
+
+    path = ROOT / "data" / "vasprun" / "vasprun.xml"
+    t = superion.read_trajectory(path, timestep_fs=1)
+    images = ase.io.read(path, index=":", format="vasp-xml")
+    assert (t.n_frames, t.n_atoms) == (len(images), 8) == (19, 8)
+    assert t.species == images[0].get_chemical_symbols()
+    for k, atoms in enumerate(images):
+        assert np.abs(t.cells[k] - atoms.cell.array).max() < 1e-6
+        f = (t.positions[k] - atoms.positions) @ np.linalg.inv(atoms.cell.array)
+        assert np.abs((f - np.round(f)) @ atoms.cell.array).max() < 1e-5
+    with pytest.raises(superion.InputError, match="IBRION = 1, a relaxation"):
+        superion.read_trajectory(path)
+
+
 def test_msd_file_streams_with_the_in_memory_numbers(traj, tmp_path):
     """msd_file reads the trajectory as a stream (atom windows within `memory`,
     scratch in `scratch`) and gives msd(read_trajectory(...))'s numbers."""

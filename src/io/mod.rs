@@ -20,6 +20,7 @@ pub mod sites;
 pub mod table;
 pub mod topology;
 pub mod traj_input;
+pub mod vasprun;
 pub mod xdatcar;
 pub mod xtc;
 pub mod xyz;

@@ -27,6 +27,8 @@ pub enum TrajFormat {
     /// H5MD (HDF5: LAMMPS `dump h5md`, MDAnalysis); atoms from its species and a type
     /// map, or a topology.
     H5md,
+    /// VASP vasprun.xml (every ionic step; the time step from its POTIM when IBRION = 0).
+    Vasprun,
 }
 
 /// Everything needed to read a trajectory.
@@ -69,6 +71,9 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     if stem.ends_with(".H5MD") || stem.ends_with(".H5") {
         return Ok(TrajFormat::H5md);
     }
+    if stem.contains("VASPRUN") {
+        return Ok(TrajFormat::Vasprun);
+    }
     let text = super::read_head(path, 4096)?;
     if super::dcd::looks_like(&text) {
         return Ok(TrajFormat::Dcd);
@@ -81,6 +86,9 @@ fn detect(path: &Path) -> Result<TrajFormat> {
     }
     if super::ase_traj::looks_like(&text) {
         return Ok(TrajFormat::AseTraj);
+    }
+    if super::vasprun::looks_like(&text) {
+        return Ok(TrajFormat::Vasprun);
     }
     let head = String::from_utf8_lossy(&text);
     if xdatcar::looks_like(&head) {
@@ -194,6 +202,11 @@ fn read_raw(
             file_steps = end.steps.map(|s| (s, "H5MD position/step values"));
             t
         }
+        TrajFormat::Vasprun => {
+            let (t, end) = super::vasprun::read(path, opts.allow_truncated, opts.frames)?;
+            settled = vasprun_time(path, opts, &end)?;
+            t
+        }
     };
     Ok((traj, file_steps, file_time_fs, settled))
 }
@@ -227,6 +240,56 @@ fn h5md_time(
         None => (0..times.len() as i64).collect(),
     };
     file_times(path, opts, &steps, times)
+}
+
+/// A vasprun.xml's time between frames: POTIM (fs) when IBRION = 0 (molecular
+/// dynamics; vasprun.xml holds every ionic step), unless option timestep_fs is given.
+/// The ionic steps of a relaxation are not times: then option timestep_fs is needed.
+fn vasprun_time(
+    path: &Path,
+    opts: &TrajReadOptions,
+    end: &super::vasprun::VasprunEnd,
+) -> Result<Option<(f64, String)>> {
+    if opts.time.timestep_fs.is_some() {
+        return Ok(None);
+    }
+    let every = opts.frames.every.max(1);
+    match (end.ibrion, end.potim) {
+        (Some(0), Some(potim)) if potim > 0.0 && potim.is_finite() => {
+            let stride = opts.time.stride.unwrap_or(1) * every;
+            Ok(Some((
+                potim * stride as f64 / 1000.0,
+                format!(
+                    "time between frames POTIM {potim} fs x {stride} = {} ps (IBRION = 0 from the file's parameters; vasprun.xml holds every ionic step{})",
+                    potim * stride as f64 / 1000.0,
+                    if every > 1 {
+                        format!("; x {every} for option every")
+                    } else {
+                        String::new()
+                    }
+                ),
+            )))
+        }
+        (Some(0), potim) => Err(Error::InvalidInput(format!(
+            "{}: a molecular-dynamics run (IBRION = 0) with POTIM = {}: give option timestep_fs",
+            path.display(),
+            potim.map_or("none".to_string(), |p| p.to_string())
+        ))),
+        (ibrion, _) => Err(Error::InvalidInput(format!(
+            "{}: not a molecular-dynamics run ({}): its ionic steps are not evenly spaced in time; give option timestep_fs to analyse them as if they were",
+            path.display(),
+            match ibrion {
+                Some(1) | Some(2) | Some(3) =>
+                    format!("IBRION = {}, a relaxation", ibrion.unwrap_or_default()),
+                Some(5..=8) => format!(
+                    "IBRION = {}, finite displacements",
+                    ibrion.unwrap_or_default()
+                ),
+                Some(i) => format!("IBRION = {i}"),
+                None => "the file gives no IBRION".to_string(),
+            }
+        ))),
+    }
 }
 
 /// An XTC's time between frames from its frames' times; see [`file_times`].
@@ -460,6 +523,11 @@ pub fn stream_trajectory(
             let steps = Some((steps, "DCD header's first step and steps between frames"));
             (frames, steps, None, notes, None, false)
         }
+        TrajFormat::Vasprun => {
+            let end = super::vasprun::stream(path, opts.allow_truncated, opts.frames, sink)?;
+            let settled = vasprun_time(path, opts, &end)?;
+            (end.frames, None, None, end.notes, settled, false)
+        }
         TrajFormat::Xyz => {
             let end = super::xyz::stream(
                 path,
@@ -562,6 +630,11 @@ fn settle_time(
                         true,
                     )
                 }
+                (None, None, TrajFormat::Vasprun) => (
+                    1,
+                    "1, as vasprun.xml holds every ionic step".to_string(),
+                    false,
+                ),
                 (None, None, TrajFormat::Xdatcar) => match &incar {
                     Some(incar) => {
                         let nblock = xdatcar::incar_nblock(incar)?;

@@ -70,6 +70,8 @@ value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
     Xtc,
     /// H5MD (LAMMPS dump h5md, MDAnalysis); species by --type-map or --topology.
     H5md,
+    /// VASP vasprun.xml (time step from its POTIM when IBRION = 0).
+    Vasprun,
 });
 
 value_enum!(MissingArg => superion::io::table::Missing {
