@@ -348,6 +348,11 @@ fn frame<'a>(
             "ATOMS: neither an element nor a type column".into(),
         ));
     }
+    // A handful of types: a list beats hashing every atom's type.
+    let types: Vec<(&str, &'a str)> = type_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut rows: Vec<(i64, &'a str, [f64; 3], Option<[f64; 3]>)> = Vec::with_capacity(n);
     // One token buffer per frame; species stay borrowed from the text or the map.
     let mut toks: Vec<&'a str> = Vec::with_capacity(names.len() + 4);
@@ -386,16 +391,20 @@ fn frame<'a>(
         })?;
         let sp: &'a str = match (element, ty) {
             (Some(e), _) => toks[e],
-            (None, Some(t)) => type_map.get(toks[t]).map(|s| s.as_str()).ok_or_else(|| {
-                parse_err(
-                    path,
-                    line_no,
-                    format!(
-                        "atom type {} has no element: give option type_map {}=Element,...",
-                        toks[t], toks[t]
-                    ),
-                )
-            })?,
+            (None, Some(t)) => types
+                .iter()
+                .find(|(k, _)| *k == toks[t])
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    parse_err(
+                        path,
+                        line_no,
+                        format!(
+                            "atom type {} has no element: give option type_map {}=Element,...",
+                            toks[t], toks[t]
+                        ),
+                    )
+                })?,
             _ => unreachable!("checked above"),
         };
         let mut r = [num(pos)?, num(pos + 1)?, num(pos + 2)?];

@@ -1,23 +1,34 @@
 //! Text read as a stream of lines, and chunks of lines held for parsing: the
 //! streaming readers' common ground (XDATCAR, LAMMPS dumps).
 
+use std::io::Read;
 use std::path::Path;
 
 use super::parse_err;
 use crate::error::Result;
 
-/// Lines of a file read one at a time into one reused buffer (gzip-transparent),
-/// numbered from 0.
+/// Lines of a file (gzip-, zstd- and xz-transparent), numbered from 0. The text is read
+/// in blocks of a few MB, checked as UTF-8 once per block, and lines are found in it
+/// by a vectorised search for line breaks: no copy or check per line.
 pub(crate) struct LineStream<'a> {
     path: &'a Path,
     src: Box<dyn std::io::BufRead + Send>,
     /// Index of the next line.
     pub(crate) next: usize,
-    /// The next line, once read (`have`), without its line break.
-    buf: String,
-    have: bool,
+    /// Whole lines read and checked (the last may lack its break at the end of the
+    /// file), and where the next line starts in it.
+    text: String,
+    pos: usize,
+    /// Bytes read after the last line break (the start of a line not yet complete).
+    tail: Vec<u8>,
+    /// The next line, once found: where it ends in `text` (without its break) and
+    /// where the line after it starts.
+    have: Option<(usize, usize)>,
     at_end: bool,
 }
+
+/// Bytes read at a time.
+const BLOCK: usize = 4 << 20;
 
 impl<'a> LineStream<'a> {
     pub(crate) fn open(path: &'a Path) -> Result<Self> {
@@ -25,30 +36,35 @@ impl<'a> LineStream<'a> {
             path,
             src: super::open_stream(path)?,
             next: 0,
-            buf: String::new(),
-            have: false,
+            text: String::new(),
+            pos: 0,
+            tail: Vec::new(),
+            have: None,
             at_end: false,
         })
     }
 
-    /// The next line without taking it (None at the end).
-    pub(crate) fn peek(&mut self) -> Result<Option<&str>> {
-        if !self.have && !self.at_end {
-            self.buf.clear();
-            match self.src.read_line(&mut self.buf) {
-                Ok(0) => self.at_end = true,
-                Ok(_) => {
-                    if self.buf.ends_with('\n') {
-                        self.buf.pop();
-                        if self.buf.ends_with('\r') {
-                            self.buf.pop();
-                        }
-                    }
-                    self.have = true;
+    /// Read the next block: `text` becomes the complete lines it ends (with the
+    /// incomplete line carried before it); false at the end of the file.
+    fn refill(&mut self) -> Result<bool> {
+        if self.at_end {
+            return Ok(false);
+        }
+        // The last block's allocation is reused (no fresh pages to fault in).
+        let mut raw = std::mem::take(&mut self.text).into_bytes();
+        raw.clear();
+        raw.append(&mut self.tail);
+        loop {
+            let k = raw.len();
+            raw.resize(k + BLOCK, 0);
+            let got = loop {
+                match self.src.read(&mut raw[k..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(parse_err(self.path, self.next + 1, "not UTF-8 text".into()));
-                }
+            };
+            let got = match got {
+                Ok(g) => g,
                 Err(e) => {
                     return Err(parse_err(
                         self.path,
@@ -56,9 +72,48 @@ impl<'a> LineStream<'a> {
                         format!("cannot read: {e}"),
                     ));
                 }
+            };
+            raw.truncate(k + got);
+            if got == 0 {
+                self.at_end = true;
+                if raw.is_empty() {
+                    return Ok(false);
+                }
+                // The last line, without a break.
+                break;
+            }
+            if let Some(last) = memchr::memrchr(b'\n', &raw[k..]) {
+                self.tail.extend_from_slice(&raw[k + last + 1..]);
+                raw.truncate(k + last + 1);
+                break;
             }
         }
-        Ok(self.have.then_some(self.buf.as_str()))
+        self.text = String::from_utf8(raw).map_err(|e| {
+            let bad = e.utf8_error().valid_up_to();
+            let line = self.next + 1 + memchr::memchr_iter(b'\n', &e.as_bytes()[..bad]).count();
+            parse_err(self.path, line, "not UTF-8 text".into())
+        })?;
+        self.pos = 0;
+        Ok(true)
+    }
+
+    /// The next line without taking it (None at the end).
+    pub(crate) fn peek(&mut self) -> Result<Option<&str>> {
+        if self.have.is_none() {
+            if self.pos >= self.text.len() && !self.refill()? {
+                return Ok(None);
+            }
+            let rest = &self.text.as_bytes()[self.pos..];
+            let (mut end, after) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (self.pos + i, self.pos + i + 1),
+                None => (self.text.len(), self.text.len()),
+            };
+            if end > self.pos && self.text.as_bytes()[end - 1] == b'\r' {
+                end -= 1;
+            }
+            self.have = Some((end, after));
+        }
+        Ok(self.have.map(|(end, _)| &self.text[self.pos..end]))
     }
 
     /// Skip blank lines: whether the file ends here (nothing but blank lines left),
@@ -79,10 +134,11 @@ impl<'a> LineStream<'a> {
         if self.peek()?.is_none() {
             return Ok(None);
         }
+        let (end, after) = self.have.take().expect("peeked above");
         if let Some(k) = keep {
-            k.push(&self.buf);
+            k.push(&self.text[self.pos..end]);
         }
-        self.have = false;
+        self.pos = after;
         self.next += 1;
         Ok(Some(self.next - 1))
     }
@@ -157,5 +213,61 @@ pub(crate) fn overlapped<S: Send>(
             located
         })?;
         std::mem::swap(&mut cur, &mut next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_lines(path: &Path) -> Result<Vec<String>> {
+        let mut s = LineStream::open(path)?;
+        let mut out = Vec::new();
+        let mut keep = ChunkLines::default();
+        while let Some(i) = s.take(Some(&mut keep))? {
+            assert_eq!(i, out.len());
+            out.push(keep.get(i).to_string());
+        }
+        Ok(out)
+    }
+
+    /// The lines of `str::lines` (CRLF, no final break, blank lines), across block
+    /// ends and with a line longer than a block; not UTF-8: the line named.
+    #[test]
+    fn lines_across_blocks_as_str_lines_gives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(BLOCK + BLOCK / 2);
+        let mut text = String::from("3\r\nfirst line\n\n  spaced  \r\n");
+        for k in 0..200_000 {
+            text.push_str(&format!("Li {k} 0.{k:08} 1.5\n"));
+        }
+        text.push_str(&long);
+        text.push_str("\nlast without a break");
+        let p = dir.path().join("t.txt");
+        std::fs::write(&p, &text).unwrap();
+        let want: Vec<&str> = text.lines().collect();
+        let got = all_lines(&p).unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got.iter().zip(&want).all(|(a, b)| a == b));
+        // Blank lines skipped up to the next text, whose line comes next.
+        let mut s = LineStream::open(&p).unwrap();
+        s.take(None).unwrap();
+        s.take(None).unwrap();
+        assert_eq!(s.skip_blank().unwrap(), (false, Some(2)));
+        assert_eq!(s.peek().unwrap(), Some("  spaced  "));
+        // A byte that is not UTF-8 on line 150 001 (past the first block).
+        let mut bytes = text.into_bytes();
+        let at = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(150_000)
+            .unwrap()
+            .0
+            + 2;
+        bytes[at] = 0xff;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = all_lines(&p).unwrap_err().to_string();
+        assert!(e.contains("t.txt:150002") && e.contains("not UTF-8"), "{e}");
     }
 }
