@@ -132,3 +132,54 @@ fn non_finite_coordinates_are_errors_on_both_backends() {
         assert!(err.contains("not finite"), "{}: {err}", e.describe());
     }
 }
+
+/// The engine's unwrap scan fed blocks of 1 to 37 frames (a streamed trajectory) gives
+/// the displacements and long steps of one unwrap of all frames, on each backend (on
+/// the GPU its state stays in device buffers between blocks); triclinic and NPT cells.
+#[test]
+fn an_unwrap_scan_fed_in_blocks_is_one_unwrap() {
+    let mut w = walk(180, 25, 2.0, true, true, 9);
+    w.frac[[90, 3, 1]] = (w.frac[[90, 3, 1]] + 0.45).rem_euclid(1.0);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    for e in engines() {
+        let whole = e.unwrap(&traj, 3.0).unwrap();
+        assert!(whole.long_steps.count >= 2, "{}", e.describe());
+        for block in [1, 7, 37] {
+            let mut scan = e.unwrap_scan(25, 3.0).unwrap();
+            let mut disp = Array3::<f32>::zeros(w.frac.raw_dim());
+            let mut t0 = 0;
+            while t0 < 180 {
+                let t1 = (t0 + block).min(180);
+                let part = FracTrajectory {
+                    frac: w.frac.slice(ndarray::s![t0..t1, .., ..]),
+                    cells: w.cells.slice(ndarray::s![t0..t1, .., ..]),
+                };
+                scan.advance(&part, disp.slice_mut(ndarray::s![t0..t1, .., ..]))
+                    .unwrap();
+                t0 = t1;
+            }
+            assert_eq!(scan.frames(), 180);
+            assert_eq!(disp, whole.disp, "{}, blocks of {block}", e.describe());
+            assert_eq!(scan.long_steps().unwrap(), whole.long_steps);
+        }
+    }
+    // A coordinate the GPU cannot unwrap is an error before it goes up.
+    if let Some(g) = gpu() {
+        let mut bad = w.frac.clone();
+        bad[[5, 2, 0]] = f32::NAN;
+        let part = FracTrajectory {
+            frac: bad.view(),
+            cells: w.cells.view(),
+        };
+        let mut scan = g.unwrap_scan(25, 3.0).unwrap();
+        let mut disp = Array3::<f32>::zeros(bad.raw_dim());
+        let e = scan
+            .advance(&part, disp.view_mut())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not finite"), "{e}");
+    }
+}

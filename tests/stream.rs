@@ -293,7 +293,9 @@ fn ase_traj_and_extxyz_stream_with_the_in_memory_msd() {
     }
 }
 
-/// The GPU engine's self MSD on the windows gives the CPU's streamed numbers.
+/// The GPU engine, unwrapping the frames as they stream (its scan's state kept on the
+/// device between blocks) and taking the windows' self MSD, gives the CPU's streamed
+/// numbers.
 #[test]
 fn a_streamed_msd_on_the_gpu_matches_the_cpu() {
     let Some(gpu) = common::gpu() else { return };
@@ -308,12 +310,22 @@ fn a_streamed_msd_on_the_gpu_matches_the_cpu() {
                 scratch_dir: None,
             },
             &bundled(),
-        );
+        )
+        .on(e);
         let got = stream_trajectory(&bundled(), &ro, &mut sink).unwrap();
         assert!(got.streamed);
         sink.finish(e, got.dt_ps, None).unwrap()
     };
+    let before = gpu.traffic().unwrap();
     let (c, g) = (run(&cpu), run(&gpu));
+    let t = gpu.traffic().unwrap() - before;
+    // Every frame of every atom went up to be unwrapped (12 bytes an atom-frame).
+    let whole = superion::io::traj_input::read_trajectory(&bundled(), &ro).unwrap();
+    let frames_up = 12 * (whole.n_frames() * whole.n_atoms()) as u64;
+    assert!(
+        t.bytes_up >= frames_up,
+        "{t:?}: {frames_up} bytes of frames"
+    );
     assert!(c.windows > 1);
     for (a, b) in g.msd.msd_a2.iter().zip(&c.msd.msd_a2) {
         assert!(rel(*a, *b) < 1e-5, "{a} vs {b}");
@@ -682,6 +694,30 @@ fn streamed_hops_are_the_in_memory_hops() {
         }
         assert_eq!(std::fs::read_dir(&*dir).unwrap().count(), 0);
     }
+}
+
+/// On the GPU engine (the frames unwrapped on the device as they stream), the streamed
+/// site-based hops are the in-memory ones on the same engine.
+#[test]
+fn streamed_hops_on_the_gpu_are_the_in_memory_hops() {
+    use superion::traj::hops::{HopOptions, HopStream, Mode, detect};
+    let Some(gpu) = common::gpu() else { return };
+    let opts = HopOptions::new(Mode::Sites);
+    let ro = read_opts(FrameRange::default());
+    let traj = read_trajectory(&bundled(), &ro).unwrap();
+    let m = detect(&gpu, &traj, &opts).unwrap();
+    let mut sink = HopStream::new(&opts, &StreamOptions::default(), &bundled()).on(&gpu);
+    xdatcar::stream(
+        &bundled(),
+        XdatcarOptions {
+            chunk_lines: 53 * 7 + 3,
+            ..Default::default()
+        },
+        &mut sink,
+    )
+    .unwrap();
+    let (s, _) = sink.finish(&gpu, traj.dt_ps.unwrap()).unwrap();
+    same_hops(&s, &m, &bundled(), "gpu");
 }
 
 /// The per-ion clustering modes streamed: the in-memory clusters, sites and events,

@@ -657,7 +657,7 @@ fn msd_file(
         scratch_dir: scratch,
     };
     let (m, f) = interruptible(py, move || {
-        let mut sink = superion::traj::stream::MsdStream::new(&opts, &stream, &path);
+        let mut sink = superion::traj::stream::MsdStream::new(&opts, &stream, &path).on(&engine);
         let got = superion::io::traj_input::stream_trajectory(&path, &read, &mut sink)?;
         let m = sink.finish(&engine, got.dt_ps, start_ps)?.msd;
         let f = superion::traj::diffusion::fit(&m, start_ps)?;

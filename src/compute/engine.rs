@@ -235,16 +235,26 @@ impl Engine {
         }
         match &self.gpu {
             Some(ctx) => {
-                // The CPU twin detects these inside its scan; the shader cannot report.
-                if let Some(v) = traj.frac.iter().find(|v| !(v.abs() < 2_097_152.0)) {
-                    return Err(invalid!(
-                        "fractional coordinate {v} is not finite or beyond ±2^21 cells"
-                    ));
-                }
+                check_unwrappable(traj)?;
                 gpu::displacement::unwrap_into(ctx, traj, long_step_a, disp)
             }
             None => cpu::displacement::unwrap_into(traj, long_step_a, disp),
         }
+    }
+
+    /// An unwrap scan of `n` atoms to be fed consecutive blocks of frames (a streamed
+    /// trajectory), on this engine's backend: the same displacements as
+    /// [`Engine::unwrap`] of all the frames at once. Steps longer than `long_step_a`
+    /// (Å) are counted.
+    pub fn unwrap_scan(&self, n: usize, long_step_a: f32) -> Result<UnwrapScan> {
+        Ok(match &self.gpu {
+            Some(ctx) => UnwrapScan::Gpu(gpu::displacement::UnwrapStream::new(
+                ctx.clone(),
+                n,
+                long_step_a,
+            )?),
+            None => UnwrapScan::Cpu(cpu::displacement::UnwrapScan::new(n, long_step_a)),
+        })
     }
 
     /// For each lag and atom: the sum over time origins of the squared displacement
@@ -299,4 +309,52 @@ fn check_same_dims(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The shader cannot report a coordinate it cannot unwrap (the CPU twin does, inside
+/// its scan): checked on the host before the frames go up.
+fn check_unwrappable(traj: &FracTrajectory) -> Result<()> {
+    match traj.frac.iter().find(|v| !(v.abs() < 2_097_152.0)) {
+        Some(v) => Err(invalid!(
+            "fractional coordinate {v} is not finite or beyond ±2^21 cells"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An unwrap scan fed consecutive blocks of frames, on the CPU or the GPU (see
+/// [`Engine::unwrap_scan`]).
+pub enum UnwrapScan {
+    Cpu(cpu::displacement::UnwrapScan),
+    Gpu(gpu::displacement::UnwrapStream),
+}
+
+impl UnwrapScan {
+    /// Frames scanned so far.
+    pub fn frames(&self) -> usize {
+        match self {
+            UnwrapScan::Cpu(s) => s.frames(),
+            UnwrapScan::Gpu(s) => s.frames(),
+        }
+    }
+
+    /// Unwrap the next frames `traj` into `disp` (the same shape).
+    pub fn advance(&mut self, traj: &FracTrajectory, disp: ArrayViewMut3<f32>) -> Result<()> {
+        traj.validate()?;
+        match self {
+            UnwrapScan::Cpu(s) => s.advance(traj, disp),
+            UnwrapScan::Gpu(s) => {
+                check_unwrappable(traj)?;
+                s.advance(traj, disp)
+            }
+        }
+    }
+
+    /// The long steps seen so far.
+    pub fn long_steps(&self) -> Result<LongSteps> {
+        match self {
+            UnwrapScan::Cpu(s) => Ok(s.long_steps()),
+            UnwrapScan::Gpu(s) => s.long_steps(),
+        }
+    }
 }

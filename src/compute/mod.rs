@@ -11,4 +11,4 @@ pub mod engine;
 pub mod gpu;
 
 pub use batch::{FracTrajectory, LabelledBatch, LloydBatch, LloydResult, LongSteps, Unwrapped};
-pub use engine::{BackendChoice, Engine};
+pub use engine::{BackendChoice, Engine, UnwrapScan};

@@ -48,7 +48,7 @@ pub fn detect_streamed(
     opts: &HopOptions,
     stream: &StreamOptions,
 ) -> Result<(Hops, StreamRun)> {
-    let mut sink = HopStream::new(opts, stream, file);
+    let mut sink = HopStream::new(opts, stream, file).on(engine);
     let got = stream_trajectory(file, read, &mut sink)?;
     let (h, info) = sink.finish(engine, got.dt_ps)?;
     Ok((

@@ -123,7 +123,7 @@ pub fn diffusion_streamed(
     opts: &DiffusionOptions,
     stream: &StreamOptions,
 ) -> Result<(Diffusion, StreamRun)> {
-    let mut sink = MsdStream::new(&opts.msd, stream, file);
+    let mut sink = MsdStream::new(&opts.msd, stream, file).on(engine);
     let got = stream_trajectory(file, read, &mut sink)?;
     let s = sink.finish(engine, got.dt_ps, opts.start_ps)?;
     let run = StreamRun {

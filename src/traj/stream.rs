@@ -5,8 +5,8 @@
 //! [`MsdStream`] is the MSD's sink. The all-origin MSD by FFT needs each atom's whole
 //! series, so it works in two passes:
 //! 1. **as the frames arrive**: every atom is unwrapped by the same scan as in memory
-//!    (`crate::compute::cpu::displacement::UnwrapScan`, its state carried from block
-//!    to block); per frame, the framework's mean displacement (the drift) and the
+//!    (the engine's [`UnwrapScan`], on the CPU or the GPU as [`MsdStream::on`] says,
+//!    its state carried from block to block, on the GPU in device buffers); per frame, the framework's mean displacement (the drift) and the
 //!    summed displacement of the selected atoms are kept (48 bytes a frame); the
 //!    displacements of the selected species only are written to a scratch file,
 //!    atom-major within each block (12 bytes per selected atom and frame);
@@ -31,8 +31,7 @@ use realfft::RealFftPlanner;
 
 use super::diffusion;
 use super::msd::{Msd, MsdOptions, collective_msd};
-use crate::compute::cpu::displacement::UnwrapScan;
-use crate::compute::{Engine, FracTrajectory};
+use crate::compute::{Engine, FracTrajectory, UnwrapScan};
 use crate::error::{Error, Result};
 use crate::invalid;
 
@@ -81,6 +80,7 @@ pub struct MsdStream {
     /// The atoms whose mean displacement is the drift (None: no correction).
     reference: Option<Vec<usize>>,
     drift: String,
+    engine: Engine,
     scan: Option<UnwrapScan>,
     long_step_a: f32,
     disp: Vec<f32>,
@@ -115,6 +115,7 @@ impl MsdStream {
             sel: Vec::new(),
             reference: None,
             drift: String::new(),
+            engine: Engine::cpu(),
             scan: None,
             long_step_a: 0.0,
             disp: Vec::new(),
@@ -123,6 +124,12 @@ impl MsdStream {
             volume_sum: 0.0,
             scratch: None,
         }
+    }
+
+    /// Unwrap the frames on `engine`'s backend as they arrive (the CPU by default).
+    pub fn on(mut self, engine: &Engine) -> Self {
+        self.engine = engine.clone();
+        self
     }
 
     /// Frames seen so far.
@@ -170,7 +177,7 @@ impl FrameSink for MsdStream {
                 .into_iter()
                 .fold(f64::INFINITY, f64::min);
             self.long_step_a = self.opts.long_step_a.unwrap_or((width / 4.0) as f32);
-            self.scan = Some(UnwrapScan::new(n, self.long_step_a));
+            self.scan = Some(self.engine.unwrap_scan(n, self.long_step_a)?);
         }
         let scan = self.scan.as_mut().expect("made above");
         let first_frame = scan.frames();
@@ -233,8 +240,10 @@ pub(crate) fn unwrap_block(
     disp.resize(tb * n * 3, 0.0);
     let out = ndarray::ArrayViewMut3::from_shape((tb, n, 3), &mut disp[..])
         .map_err(|e| invalid!("{e}"))?;
-    scan.advance(&view, out)
-        .map_err(|e| invalid!("{}: {e}", source.display()))
+    scan.advance(&view, out).map_err(|e| match e {
+        Error::InvalidInput(m) => invalid!("{}: {m}", source.display()),
+        device => device,
+    })
 }
 
 fn scratch_err(s: &StreamOptions, e: std::io::Error) -> Error {
@@ -457,7 +466,7 @@ impl MsdStream {
                 summed_disp_a: summed,
                 drift: std::mem::take(&mut self.drift),
                 axes,
-                long_steps: scan.long_steps(),
+                long_steps: scan.long_steps()?,
                 long_step_a: self.long_step_a,
             },
             mean_volume_a3: self.volume_sum / t as f64,
@@ -479,6 +488,7 @@ pub struct VdosStream {
     species: Vec<String>,
     /// Whether the file has velocities (decided by the first block).
     velocities: Option<bool>,
+    engine: Engine,
     scan: Option<UnwrapScan>,
     disp: Vec<f32>,
     store: Option<SeriesScratch>,
@@ -491,10 +501,17 @@ impl VdosStream {
             source: source.to_path_buf(),
             species: Vec::new(),
             velocities: None,
+            engine: Engine::cpu(),
             scan: None,
             disp: Vec::new(),
             store: None,
         }
+    }
+
+    /// Unwrap the frames on `engine`'s backend as they arrive (the CPU by default).
+    pub fn on(mut self, engine: &Engine) -> Self {
+        self.engine = engine.clone();
+        self
     }
 
     /// The VDOS of the frames streamed, `dt_ps` apart, and notes on how it was made.
@@ -642,9 +659,10 @@ impl FrameSink for VdosStream {
         // Unwrapped displacements, every step taken as the minimum image (long steps
         // are not counted: the in-memory VDOS does not either).
         let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
-        let scan = self
-            .scan
-            .get_or_insert_with(|| UnwrapScan::new(n, f32::INFINITY));
+        if self.scan.is_none() {
+            self.scan = Some(self.engine.unwrap_scan(n, f32::INFINITY)?);
+        }
+        let scan = self.scan.as_mut().expect("made above");
         unwrap_block(scan, &self.source, frac, &cells32, &mut self.disp)?;
         let disp = &self.disp;
         store.push(tb, |f, j| {

@@ -32,79 +32,141 @@ struct DispParams {
     _pad: u32,
 }
 
+/// The unwrap scan on the device, fed consecutive blocks of frames (a streamed
+/// trajectory): the running state (previous position, Kahan sum and compensation,
+/// long-step statistics) stays in device buffers between blocks, so only each block's
+/// frames go up and its displacements come back. The CPU twin is
+/// [`crate::compute::cpu::displacement::UnwrapScan`].
+pub struct UnwrapStream {
+    ctx: std::sync::Arc<GpuContext>,
+    n: usize,
+    long2: f32,
+    frames: usize,
+    carry: wgpu::Buffer,
+    stats: wgpu::Buffer,
+}
+
+impl UnwrapStream {
+    /// A scan of `n` atoms; steps longer than `long_step_a` (Å) are counted.
+    pub fn new(ctx: std::sync::Arc<GpuContext>, n: usize, long_step_a: f32) -> Result<Self> {
+        let max_bind = ctx.max_binding();
+        if 36 * n as u64 > max_bind {
+            return Err(Error::TooLarge(format!(
+                "{n} atoms exceed the {max_bind}-byte binding limit"
+            )));
+        }
+        let carry = ctx.zeros("carry", 36 * n as u64);
+        let stats = ctx.zeros("stats", 16 * n as u64);
+        Ok(UnwrapStream {
+            ctx,
+            n,
+            long2: long_step_a * long_step_a,
+            frames: 0,
+            carry,
+            stats,
+        })
+    }
+
+    /// Frames scanned so far.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Unwrap the next frames `traj` into `disp` (the same shape): displacements from
+    /// the scan's first frame.
+    pub fn advance(&mut self, traj: &FracTrajectory, mut disp: ArrayViewMut3<f32>) -> Result<()> {
+        let ctx = &*self.ctx;
+        let (t_total, n, _) = traj.frac.dim();
+        if n != self.n || disp.dim() != traj.frac.dim() {
+            return Err(Error::InvalidInput(format!(
+                "output buffer {:?} does not match the trajectory {:?} of {} atoms",
+                disp.dim(),
+                traj.frac.dim(),
+                self.n
+            )));
+        }
+        if t_total == 0 || n == 0 {
+            self.frames += t_total;
+            return Ok(());
+        }
+        let max_bind = ctx.max_binding();
+        let pipeline = ctx.pipeline("displacement", SHADER, "unwrap")?;
+        let per_frame = traj.cells.shape()[0] > 1;
+        let inv = inverse_cells(traj.cells);
+        for frames in chunks(t_total, 12 * n as u64, max_bind.min(CHUNK_BYTES)) {
+            let tc = frames.len();
+            let frac = traj.frac.slice(s![frames.clone(), .., ..]);
+            let frac = ctx.upload("frac", frac.as_standard_layout().as_slice().unwrap());
+            let cell_rows = if per_frame { frames.clone() } else { 0..1 };
+            let cells = ctx.upload(
+                "cells",
+                traj.cells
+                    .slice(s![cell_rows.clone(), .., ..])
+                    .as_standard_layout()
+                    .as_slice()
+                    .unwrap(),
+            );
+            let inv_cells = ctx.upload(
+                "inv_cells",
+                inv.slice(s![cell_rows, .., ..])
+                    .as_standard_layout()
+                    .as_slice()
+                    .unwrap(),
+            );
+            let out = ctx.zeros("disp", 12 * (tc * n) as u64);
+            let params = ctx.uniform(&UnwrapParams {
+                n_atoms: n as u32,
+                n_frames: tc as u32,
+                cell_per_frame: per_frame as u32,
+                orthogonal: traj.orthogonal() as u32,
+                first_frame: (self.frames + frames.start) as u32,
+                _pad0: 0,
+                long2: self.long2,
+                _pad1: 0,
+            });
+            let group = ctx.bind(
+                &pipeline,
+                &[
+                    (0, &params),
+                    (1, &frac),
+                    (2, &cells),
+                    (3, &inv_cells),
+                    (4, &self.carry),
+                    (5, &out),
+                    (6, &self.stats),
+                ],
+            );
+            let mut enc = ctx.encoder();
+            ctx.dispatch(&mut enc, &pipeline, &group, n as u64)?;
+            ctx.submit(enc)?;
+            let host: Vec<f32> = ctx.read(&out, tc * n * 3)?;
+            disp.slice_mut(s![frames, .., ..])
+                .assign(&ArrayView3::from_shape((tc, n, 3), &host).expect("chunk shape"));
+        }
+        self.frames += t_total;
+        Ok(())
+    }
+
+    /// The long steps seen so far (read back from the device).
+    pub fn long_steps(&self) -> Result<LongSteps> {
+        let st: Vec<[u32; 4]> = self.ctx.read(&self.stats, self.n)?;
+        Ok(LongSteps::from_stats(&st))
+    }
+}
+
 pub fn unwrap_into(
-    ctx: &GpuContext,
+    ctx: &std::sync::Arc<GpuContext>,
     traj: &FracTrajectory,
     long_step_a: f32,
-    mut disp: ArrayViewMut3<f32>,
+    disp: ArrayViewMut3<f32>,
 ) -> Result<LongSteps> {
     let (t_total, n, _) = traj.frac.dim();
     if t_total == 0 || n == 0 {
         return Ok(LongSteps::default());
     }
-    let max_bind = ctx.max_binding();
-    if 36 * n as u64 > max_bind {
-        return Err(Error::TooLarge(format!(
-            "{n} atoms exceed the {max_bind}-byte binding limit"
-        )));
-    }
-    let pipeline = ctx.pipeline("displacement", SHADER, "unwrap")?;
-    let per_frame = traj.cells.shape()[0] > 1;
-    let inv = inverse_cells(traj.cells);
-    let carry = ctx.zeros("carry", 36 * n as u64);
-    let stats = ctx.zeros("stats", 16 * n as u64);
-    for frames in chunks(t_total, 12 * n as u64, max_bind.min(CHUNK_BYTES)) {
-        let tc = frames.len();
-        let frac = traj.frac.slice(s![frames.clone(), .., ..]);
-        let frac = ctx.upload("frac", frac.as_standard_layout().as_slice().unwrap());
-        let cell_rows = if per_frame { frames.clone() } else { 0..1 };
-        let cells = ctx.upload(
-            "cells",
-            traj.cells
-                .slice(s![cell_rows.clone(), .., ..])
-                .as_standard_layout()
-                .as_slice()
-                .unwrap(),
-        );
-        let inv_cells = ctx.upload(
-            "inv_cells",
-            inv.slice(s![cell_rows, .., ..])
-                .as_standard_layout()
-                .as_slice()
-                .unwrap(),
-        );
-        let out = ctx.zeros("disp", 12 * (tc * n) as u64);
-        let params = ctx.uniform(&UnwrapParams {
-            n_atoms: n as u32,
-            n_frames: tc as u32,
-            cell_per_frame: per_frame as u32,
-            orthogonal: traj.orthogonal() as u32,
-            first_frame: frames.start as u32,
-            _pad0: 0,
-            long2: long_step_a * long_step_a,
-            _pad1: 0,
-        });
-        let group = ctx.bind(
-            &pipeline,
-            &[
-                (0, &params),
-                (1, &frac),
-                (2, &cells),
-                (3, &inv_cells),
-                (4, &carry),
-                (5, &out),
-                (6, &stats),
-            ],
-        );
-        let mut enc = ctx.encoder();
-        ctx.dispatch(&mut enc, &pipeline, &group, n as u64)?;
-        ctx.submit(enc)?;
-        let host: Vec<f32> = ctx.read(&out, tc * n * 3)?;
-        disp.slice_mut(s![frames, .., ..])
-            .assign(&ArrayView3::from_shape((tc, n, 3), &host).expect("chunk shape"));
-    }
-    let st: Vec<[u32; 4]> = ctx.read(&stats, n)?;
-    Ok(LongSteps::from_stats(&st))
+    let mut scan = UnwrapStream::new(ctx.clone(), n, long_step_a)?;
+    scan.advance(traj, disp)?;
+    scan.long_steps()
 }
 
 pub fn windowed_sq_disp(

@@ -31,8 +31,7 @@ use super::sites::{
     resolve_sites, spread,
 };
 use super::types::{HopOptions, Hops, Mode, selected_atoms_of};
-use crate::compute::cpu::displacement::UnwrapScan;
-use crate::compute::{Engine, FracTrajectory};
+use crate::compute::{Engine, FracTrajectory, UnwrapScan};
 use crate::error::Result;
 use crate::invalid;
 use crate::traj::msd::{LagGrid, MsdOptions};
@@ -56,6 +55,7 @@ pub struct HopStream {
     cell0: [[f64; 3]; 3],
     cells: CellRuns,
     frames: usize,
+    engine: Engine,
     scan: Option<UnwrapScan>,
     origin: Vec<[f32; 3]>,
     compact: Vec<f32>,
@@ -80,6 +80,7 @@ impl HopStream {
             cell0: [[0.0; 3]; 3],
             cells: CellRuns::default(),
             frames: 0,
+            engine: Engine::cpu(),
             scan: None,
             origin: Vec::new(),
             compact: Vec::new(),
@@ -88,6 +89,12 @@ impl HopStream {
             disp_store: None,
             msd: None,
         }
+    }
+
+    /// Unwrap the frames on `engine`'s backend as they arrive (the CPU by default).
+    pub fn on(mut self, engine: &Engine) -> Self {
+        self.engine = engine.clone();
+        self
     }
 
     /// Frames seen so far.
@@ -120,7 +127,8 @@ impl FrameSink for HopStream {
             },
             &self.stream,
             &self.source,
-        );
+        )
+        .on(&self.engine);
         msd.begin(species)?;
         self.msd = Some(msd);
         self.atoms = atoms;
@@ -167,7 +175,7 @@ impl FrameSink for HopStream {
             let width = crate::geom::cell_widths(&self.cell0)
                 .into_iter()
                 .fold(f64::INFINITY, f64::min);
-            self.scan = Some(UnwrapScan::new(p, (width / 4.0) as f32));
+            self.scan = Some(self.engine.unwrap_scan(p, (width / 4.0) as f32)?);
         }
         // The mobile atoms' rows.
         self.compact.clear();
