@@ -139,3 +139,25 @@ fn work_that_cannot_be_split_small_enough_is_an_error_not_a_panic() {
     let err = with_cap(1024, || g.unwrap(&traj, 1.0)).unwrap_err();
     assert!(matches!(err, superion::Error::TooLarge(_)), "{err}");
 }
+
+/// A device that does not finish within the wait limit gives an error that says so
+/// (not a hang, not a panic), and the engine works again afterwards.
+#[test]
+fn a_device_that_does_not_finish_in_time_is_an_error() {
+    use superion::compute::gpu::with_wait_limit;
+    let Some(g) = gpu() else { return };
+    let (x, _) = blobs(3000, 64, 4, 1.0, 2);
+    let got = with_wait_limit(std::time::Duration::from_nanos(1), || {
+        g.pairwise_sq_dists(x.view(), x.view())
+    });
+    let e = got.unwrap_err();
+    assert!(matches!(e, superion::Error::Gpu(_)), "{e}");
+    assert!(e.to_string().contains("did not finish"), "{e}");
+    let d = g.pairwise_sq_dists(x.view(), x.view()).unwrap();
+    let cpu = superion::Engine::cpu()
+        .pairwise_sq_dists(x.view(), x.view())
+        .unwrap();
+    for (a, b) in d.iter().zip(cpu.iter()) {
+        assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}

@@ -175,6 +175,35 @@ pub fn set_binding_cap(bytes: Option<u64>) {
     BINDING_CAP.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// How long the host waits for the device to finish a submission before it gives up
+/// with an error (a hung or lost device must not hang the run): 300 s, or
+/// `SUPERION_GPU_TIMEOUT_S`, or what [`with_wait_limit`] sets on this thread.
+pub fn wait_limit() -> std::time::Duration {
+    if let Some(d) = WAIT_LIMIT.with(|w| w.get()) {
+        return d;
+    }
+    let secs = std::env::var("SUPERION_GPU_TIMEOUT_S")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(300.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
+thread_local! {
+    static WAIT_LIMIT: std::cell::Cell<Option<std::time::Duration>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with the wait limit `limit` on this thread (tests: a limit too short for
+/// the work must give an error, not a hang or a panic).
+pub fn with_wait_limit<T>(limit: std::time::Duration, f: impl FnOnce() -> T) -> T {
+    let old = WAIT_LIMIT.with(|w| w.replace(Some(limit)));
+    let out = f();
+    WAIT_LIMIT.with(|w| w.set(old));
+    out
+}
+
 static SHARED: OnceLock<Mutex<HashMap<bool, Arc<GpuContext>>>> = OnceLock::new();
 
 impl GpuContext {
@@ -434,13 +463,28 @@ impl GpuContext {
     pub(crate) fn submit(&self, enc: wgpu::CommandEncoder) -> Result<()> {
         bump(&self.counters.submits, 1);
         let index = self.queue.submit(Some(enc.finish()));
+        self.wait(Some(index))?;
+        self.check()
+    }
+
+    /// Wait for submission `index` (None: the last), at most [`wait_limit`].
+    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let limit = wait_limit();
         self.device
             .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
+                submission_index: index,
+                timeout: Some(limit),
             })
-            .map_err(|e| Error::Gpu(e.to_string()))?;
-        self.check()
+            .map(|_| ())
+            .map_err(|e| match e {
+                wgpu::PollError::Timeout => Error::Gpu(format!(
+                    "the GPU did not finish its work within {:.3} s (a hung or lost device, \
+                     or work too large for it; SUPERION_GPU_TIMEOUT_S sets the limit, \
+                     --backend cpu avoids the GPU)",
+                    limit.as_secs_f64()
+                )),
+                other => Error::Gpu(other.to_string()),
+            })
     }
 
     /// Return any error the device reported since the last check.
@@ -477,9 +521,7 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(e.to_string()))?;
+        self.wait(None)?;
         rx.recv()
             .map_err(|e| Error::Gpu(e.to_string()))?
             .map_err(|e| Error::Gpu(format!("map for readback: {e}")))?;
