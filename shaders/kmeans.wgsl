@@ -12,6 +12,17 @@
 // scheduling and the CPU twin reproduces them. Finished problems are skipped, so the
 // host may queue several iterations per submission without changing the result.
 // An empty cluster keeps its previous centre.
+//
+// Around the iterations, so that only results cross the bus:
+//   fill_labels (b, i)   labels start as "none" on the device (nothing uploaded)
+//   check also counts the problems still running into `pending` (the host reads 4
+//                        bytes to know whether to go on)
+//   inertia_chunks (b, chunk)  Kahan sums of the chunk's squared distances in point
+//                        order; the host adds the chunks in order in f64 (the CPU twin:
+//                        `batch::inertia_of`)
+//   gather (g, j)        for group g's best problem (chosen by the host from the
+//                        inertias): its labels packed 4, 2 or 1 to a word, its centres
+//                        and its iteration count
 
 const WG: u32 = 64u;
 const CHUNK: u32 = 256u;
@@ -39,6 +50,21 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> changed: array<atomic<u32>>; // B
 @group(0) @binding(9) var<storage, read> tol: array<f32>;              // B
 @group(0) @binding(10) var<storage, read_write> shift: array<f32>;     // B x kmax
+@group(0) @binding(11) var<storage, read_write> pending: atomic<u32>;  // problems still running
+
+struct GatherParams {
+    n_groups: u32,
+    words: u32,        // words of packed labels per group
+    per_word: u32,     // labels per word: 4, 2 or 1
+    width: u32,        // threads per group: max(words, kmax * d + 1)
+}
+
+@group(0) @binding(12) var<uniform> gp: GatherParams;
+@group(0) @binding(13) var<storage, read> best: array<u32>;            // G: problem index
+@group(0) @binding(14) var<storage, read_write> packed: array<u32>;    // G x words
+@group(0) @binding(15) var<storage, read_write> out_centres: array<f32>; // G x kmax x d
+@group(0) @binding(16) var<storage, read_write> out_iter: array<u32>;  // G
+@group(0) @binding(17) var<storage, read_write> inertia: array<f32>;   // B x chunks
 
 fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * WG + lid;
@@ -197,5 +223,78 @@ fn check(
     if (st.y >= p.max_iter) {
         st.x = 1u;
     }
+    if (st.x == 0u) {
+        atomicAdd(&pending, 1u);
+    }
     state[b] = st;
+}
+
+@compute @workgroup_size(64)
+fn fill_labels(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    if (flat < p.n_problems * p.n) {
+        labels[flat] = 0xffffffffu;
+    }
+}
+
+@compute @workgroup_size(64)
+fn inertia_chunks(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    let ch = flat % p.n_chunks;
+    let b = flat / p.n_chunks;
+    if (b >= p.n_problems) {
+        return;
+    }
+    let i0 = ch * CHUNK;
+    let i1 = min(i0 + CHUNK, p.n);
+    var sum = 0.0;
+    var comp = 0.0;
+    for (var i = i0; i < i1; i++) {
+        let y = mindist[b * p.n + i] - comp;
+        let t = sum + y;
+        comp = (t - sum) - y;
+        sum = t;
+    }
+    inertia[flat] = sum;
+}
+
+@compute @workgroup_size(64)
+fn gather(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = flat_index(wid, nwg, lid);
+    let g = flat / gp.width;
+    let j = flat % gp.width;
+    if (g >= gp.n_groups) {
+        return;
+    }
+    let b = best[g];
+    if (j < gp.words) {
+        let bits = 32u / gp.per_word;
+        var word = 0u;
+        for (var q = 0u; q < gp.per_word; q++) {
+            let i = j * gp.per_word + q;
+            if (i < p.n) {
+                word = word | (labels[b * p.n + i] << (q * bits));
+            }
+        }
+        packed[g * gp.words + j] = word;
+    }
+    let kd = p.kmax * p.d;
+    if (j < kd) {
+        out_centres[g * kd + j] = centres[b * kd + j];
+    }
+    if (j == kd) {
+        out_iter[g] = state[b].y;
+    }
 }

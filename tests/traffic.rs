@@ -65,3 +65,52 @@ fn bench_json_rows_carry_the_traffic() {
     let result = gpu["result_bytes"].as_u64().unwrap() as f64;
     assert!(down > 0.0 && down <= 4.0 * result, "{down} vs {result}");
 }
+
+/// The hop-shaped k-means batch (one point set per ion, k = 2..10, 10 restarts each):
+/// only each (ion, k)'s best restart comes back, its labels packed a byte each, so the
+/// bytes read back stay under the result's size (labels as u32 and centres), and the
+/// host waits once per 8 iterations plus a handful, not once per iteration. Called
+/// twice: the same traffic and the same fits, the same as the CPU's.
+#[test]
+fn hop_shaped_kmeans_reads_back_only_its_result() {
+    use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
+    let Some(gpu) = common::gpu() else { return };
+    let (ions, frames) = (48usize, 140usize);
+    let pts = ndarray::Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
+        (a as f32 * 0.37 + x as f32)
+            + if t > frames / 2 { 1.5 } else { 0.0 }
+            + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
+    });
+    let problems: Vec<KMeansProblem> = (0..ions as u32)
+        .flat_map(|a| (2..=10).map(move |k| KMeansProblem { set: a, k, seed: a as u64 }))
+        .collect();
+    let params = KMeansParams {
+        init: Init::Random,
+        n_init: 10,
+        max_iter: 300,
+        tol: 1e-4,
+    };
+    let cpu = kmeans_batch(&Engine::cpu(), pts.view(), &problems, &params).unwrap();
+    let t0 = gpu.traffic().unwrap();
+    let got = kmeans_batch(&gpu, pts.view(), &problems, &params).unwrap();
+    let t = gpu.traffic().unwrap() - t0;
+    let again = kmeans_batch(&gpu, pts.view(), &problems, &params).unwrap();
+    let t2 = gpu.traffic().unwrap() - t0;
+    let iterations = got.iter().map(|f| f.n_iter).max().unwrap() as u64;
+    for ((g, a), c) in got.iter().zip(&again).zip(&cpu) {
+        assert_eq!(g.labels, c.labels);
+        assert_eq!(g.n_iter, c.n_iter);
+        // The distances themselves may differ in the last bits between backends.
+        assert!((g.inertia - c.inertia).abs() <= 1e-6 * c.inertia.abs().max(1e-12));
+        assert_eq!((&g.labels, &g.centres, g.inertia), (&a.labels, &a.centres, a.inertia));
+    }
+    let result = (problems.len() * frames * 4 + ions * (2..=10).sum::<usize>() * 3 * 4) as u64;
+    assert!(t.bytes_down <= result, "{t:?}: result {result} bytes");
+    // Labels were 4 bytes each and the distances came back too: 2.4x the result.
+    assert!(t.bytes_down * 2 < result, "{t:?}: result {result} bytes");
+    assert!(
+        t.submits <= iterations.div_ceil(8) * 2 + 6,
+        "{t:?} for {iterations} iterations"
+    );
+    assert_eq!(t2 - t, t, "the second call costs the same");
+}

@@ -233,30 +233,28 @@ pub fn kmeans_batch(
     let tol: Vec<f32> = (0..total)
         .map(|e| (params.tol * set_var[problems[e / r].set as usize]) as f32)
         .collect();
-    let res = engine.lloyd(&LloydBatch {
-        points,
-        set_of: &set_of,
-        k: &k,
-        init: init.view(),
-        tol: &tol,
-        max_iter: params.max_iter,
-    })?;
+    // Each problem's restarts are consecutive; the lowest inertia wins, ties go to
+    // the earliest restart.
+    let res = engine.lloyd_best(
+        &LloydBatch {
+            points,
+            set_of: &set_of,
+            k: &k,
+            init: init.view(),
+            tol: &tol,
+            max_iter: params.max_iter,
+        },
+        r,
+    )?;
 
     Ok(problems
         .iter()
         .enumerate()
-        .map(|(i, pr)| {
-            // Lowest inertia wins; ties go to the earliest restart.
-            let best = (0..r)
-                .map(|j| i * r + j)
-                .min_by(|&a, &b| res.inertia[a].total_cmp(&res.inertia[b]).then(a.cmp(&b)))
-                .expect("n_init >= 1");
-            KMeansFit {
-                labels: res.labels.row(best).to_vec(),
-                centres: res.centres.slice(s![best, ..pr.k as usize, ..]).to_owned(),
-                inertia: res.inertia[best],
-                n_iter: res.n_iter[best],
-            }
+        .map(|(i, pr)| KMeansFit {
+            labels: res.labels.row(i).to_vec(),
+            centres: res.centres.slice(s![i, ..pr.k as usize, ..]).to_owned(),
+            inertia: res.inertia[i],
+            n_iter: res.n_iter[i],
         })
         .collect())
 }

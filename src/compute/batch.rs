@@ -189,6 +189,60 @@ pub struct LloydResult {
     pub n_iter: Vec<u32>,
 }
 
+/// Inertia from each point's squared distance to its centre: Kahan-compensated f32 sums
+/// over chunks of [`CHUNK`] points in order, the chunks added in order in f64. The GPU
+/// sums the chunks on the device (`inertia_chunks` in `shaders/kmeans.wgsl`) and the
+/// host adds them with [`inertia_of_chunks`], so both backends give the same value.
+pub(crate) fn inertia_of(mindist: &[f32]) -> f64 {
+    let chunks: Vec<f32> = mindist.chunks(CHUNK).map(kahan_f32).collect();
+    inertia_of_chunks(&chunks)
+}
+
+/// The chunks' sums added in order (see [`inertia_of`]).
+pub(crate) fn inertia_of_chunks(chunks: &[f32]) -> f64 {
+    chunks.iter().map(|&v| v as f64).sum()
+}
+
+/// A Kahan-compensated f32 sum in order, as the shader computes it.
+fn kahan_f32(v: &[f32]) -> f32 {
+    let (mut sum, mut comp) = (0.0f32, 0.0f32);
+    for &x in v {
+        let y = x - comp;
+        let t = sum + y;
+        comp = (t - sum) - y;
+        sum = t;
+    }
+    sum
+}
+
+/// For each group of `restarts` consecutive problems, the one with the lowest inertia
+/// (ties: the earliest).
+pub(crate) fn best_of_groups(inertia: &[f64], restarts: usize) -> Vec<usize> {
+    let r = restarts.max(1);
+    (0..inertia.len() / r)
+        .map(|g| {
+            (g * r..(g + 1) * r)
+                .min_by(|&a, &b| inertia[a].total_cmp(&inertia[b]).then(a.cmp(&b)))
+                .expect("restarts >= 1")
+        })
+        .collect()
+}
+
+/// The best of each group of `restarts` consecutive problems of `all` (see
+/// [`best_of_groups`]).
+pub(crate) fn select_best(all: LloydResult, restarts: usize) -> LloydResult {
+    if restarts <= 1 {
+        return all;
+    }
+    let best = best_of_groups(&all.inertia, restarts);
+    LloydResult {
+        labels: all.labels.select(ndarray::Axis(0), &best),
+        centres: all.centres.select(ndarray::Axis(0), &best),
+        inertia: best.iter().map(|&b| all.inertia[b]).collect(),
+        n_iter: best.iter().map(|&b| all.n_iter[b]).collect(),
+    }
+}
+
 /// Fractional coordinates of a trajectory with its cells: `frac` is T x N x 3,
 /// `cells` is 1 x 3 x 3 (fixed cell) or T x 3 x 3 (one per frame), rows are the
 /// lattice vectors in Å, so Cartesian r = s · L.

@@ -199,10 +199,26 @@ impl Engine {
 
     /// Lloyd iterations from given initial centres for a batch of k-means problems.
     pub fn lloyd(&self, batch: &LloydBatch) -> Result<LloydResult> {
+        self.lloyd_best(batch, 1)
+    }
+
+    /// [`Engine::lloyd`] for problems in groups of `restarts` consecutive ones (the
+    /// same problem from different initial centres), keeping each group's best: the
+    /// lowest inertia, the earliest on ties. One row of the result per group. On the
+    /// GPU the choice is made before anything is read back, so only the kept
+    /// restarts' labels and centres cross the bus.
+    pub fn lloyd_best(&self, batch: &LloydBatch, restarts: usize) -> Result<LloydResult> {
         batch.validate()?;
+        let r = restarts.max(1);
+        if batch.k.len() % r != 0 {
+            return Err(invalid!(
+                "{} problems are not whole groups of {r} restarts",
+                batch.k.len()
+            ));
+        }
         match &self.gpu {
-            Some(ctx) => gpu::kmeans::lloyd(ctx, batch),
-            None => Ok(cpu::kmeans::lloyd(batch)),
+            Some(ctx) => gpu::kmeans::lloyd(ctx, batch, r),
+            None => Ok(select_best(cpu::kmeans::lloyd(batch), r)),
         }
     }
 

@@ -498,7 +498,7 @@ fn lloyd_small(batch: &LloydBatch, b: usize) -> (Vec<u32>, Array2<f32>, f64, u32
         }
     }
     assign_soa(&xs, n, npad, d, &centres, k, &mut labels, &mut mindist);
-    let inertia = mindist.iter().map(|&v| v as f64).sum();
+    let inertia = crate::compute::batch::inertia_of(&mindist[..n]);
     (labels, centres, inertia, n_iter)
 }
 
@@ -558,6 +558,6 @@ fn solve_one(batch: &LloydBatch, b: usize) -> (Vec<u32>, Array2<f32>, f64, u32) 
         }
     }
     assign(pts.view(), &centres, k, &mut labels, &mut mindist, false);
-    let inertia = mindist.iter().map(|&v| v as f64).sum();
+    let inertia = crate::compute::batch::inertia_of(&mindist[..n]);
     (labels, centres, inertia, n_iter)
 }

@@ -3,7 +3,9 @@
 use ndarray::{Array2, Array3, s};
 
 use super::{GpuContext, chunks};
-use crate::compute::batch::{CHUNK, LloydBatch, LloydResult, pack_sets};
+use crate::compute::batch::{
+    CHUNK, LloydBatch, LloydResult, best_of_groups, inertia_of_chunks, pack_sets, select_best,
+};
 use crate::error::{Error, Result};
 
 const SHADER: &str = include_str!("../../../shaders/kmeans.wgsl");
@@ -24,27 +26,52 @@ struct Params {
     _pad: u32,
 }
 
-pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherParams {
+    n_groups: u32,
+    words: u32,
+    per_word: u32,
+    width: u32,
+}
+
+/// Lloyd iterations for every problem of `batch`, in groups of `restarts` consecutive
+/// problems of which only the best (lowest inertia, the earliest on ties) is returned:
+/// one row of the result per group. What crosses the bus: the points, initial centres
+/// and tolerances up; per few iterations 4 bytes (how many problems still run); at the
+/// end each problem's inertia (a float per 256 points) and each group's best labels
+/// (packed 4, 2 or 1 to a 32-bit word as k allows), centres and iteration count.
+pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<LloydResult> {
     let (_, n, d) = batch.points.dim();
     let b_total = batch.k.len();
+    let r = restarts.max(1);
+    let g_total = b_total / r;
     let kmax = batch.kmax();
     let n_chunks = n.div_ceil(CHUNK).max(1);
     let mut result = LloydResult {
-        labels: Array2::zeros((b_total, n)),
-        centres: Array3::zeros((b_total, kmax, d)),
-        inertia: vec![0.0; b_total],
-        n_iter: vec![0; b_total],
+        labels: Array2::zeros((g_total, n)),
+        centres: Array3::zeros((g_total, kmax, d)),
+        inertia: vec![0.0; g_total],
+        n_iter: vec![0; g_total],
     };
     if b_total == 0 {
         return Ok(result);
     }
-    let entries = ["assign", "partial_sums", "update", "check"];
+    let entries = [
+        "assign",
+        "partial_sums",
+        "update",
+        "check",
+        "fill_labels",
+        "inertia_chunks",
+        "gather",
+    ];
     let pipes: Vec<_> = entries
         .iter()
         .map(|e| ctx.pipeline("kmeans", SHADER, e))
         .collect::<Result<_>>()?;
 
-    // The largest per-problem binding decides how many problems share one submission.
+    // The largest per-group binding decides how many groups share one submission.
     let max_bind = ctx.max_binding();
     let per_problem = [n * d, n, n_chunks * kmax * (d + 1), kmax * d]
         .into_iter()
@@ -57,30 +84,47 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
              {max_bind}-byte binding limit; use option backend cpu"
         )));
     }
-    for group in chunks(b_total, per_problem, max_bind) {
-        let nb = group.len();
-        let (sets, set_of) = pack_sets(batch.points, &batch.set_of[group.clone()]);
+    if per_problem * r as u64 > max_bind {
+        // A group's restarts do not fit one submission: each problem's result comes
+        // back and the host chooses.
+        return Ok(select_best(lloyd(ctx, batch, 1)?, r));
+    }
+    // Labels per 32-bit word when read back.
+    let per_word = match kmax {
+        0..=256 => 4,
+        257..=65536 => 2,
+        _ => 1,
+    };
+    let words = n.div_ceil(per_word);
+    let width = words.max(kmax * d + 1);
+    for groups in chunks(g_total, per_problem * r as u64, max_bind) {
+        let ng = groups.len();
+        let problems = groups.start * r..groups.end * r;
+        let nb = problems.len();
+        let (sets, set_of) = pack_sets(batch.points, &batch.set_of[problems.clone()]);
         let prob: Vec<[u32; 2]> = set_of
             .iter()
-            .zip(&batch.k[group.clone()])
+            .zip(&batch.k[problems.clone()])
             .map(|(&s, &k)| [s, k])
             .collect();
         let init = batch
             .init
-            .slice(s![group.clone(), .., ..])
+            .slice(s![problems.clone(), .., ..])
             .as_standard_layout()
             .to_owned();
 
         let points = ctx.upload("points", &sets);
         let prob_buf = ctx.upload("prob", &prob);
         let centres = ctx.upload("centres", init.as_slice().unwrap());
-        let labels = ctx.upload("labels", &vec![u32::MAX; nb * n]);
+        let labels = ctx.zeros("labels", 4 * (nb * n) as u64);
         let mindist = ctx.zeros("mindist", 4 * (nb * n) as u64);
         let partial = ctx.zeros("partial", 4 * (nb * n_chunks * kmax * (d + 1)) as u64);
         let state = ctx.zeros("state", 16 * nb as u64);
         let changed = ctx.zeros("changed", 4 * nb as u64);
-        let tol = ctx.upload("tol", &batch.tol[group.clone()]);
+        let tol = ctx.upload("tol", &batch.tol[problems.clone()]);
         let shift = ctx.zeros("shift", 4 * (nb * kmax) as u64);
+        let pending = ctx.zeros("pending", 4);
+        let inertia = ctx.zeros("inertia", 4 * (nb * n_chunks) as u64);
 
         let params = |final_pass| Params {
             n: n as u32,
@@ -106,7 +150,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
                 (8, &changed),
             ]
         };
-        let groups = [
+        let groups_of = [
             ctx.bind(&pipes[0], &assign_bindings(&iter_params)),
             ctx.bind(
                 &pipes[1],
@@ -139,49 +183,113 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch) -> Result<LloydResult> {
                     (8, &changed),
                     (9, &tol),
                     (10, &shift),
+                    (11, &pending),
                 ],
             ),
         ];
         let threads = [nb * n, nb * n_chunks * kmax, nb * kmax, nb].map(|t| t as u64);
 
+        // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
+        // submission, until no problem is still running.
+        let fill = ctx.bind(&pipes[4], &[(0, &iter_params), (4, &labels)]);
+        let mut first = true;
         let mut iterations = 0;
         loop {
             let mut enc = ctx.encoder();
-            for _ in 0..ITERS_PER_SYNC {
+            if first {
+                ctx.dispatch(&mut enc, &pipes[4], &fill, (nb * n) as u64)?;
+                first = false;
+            }
+            for it in 0..ITERS_PER_SYNC {
                 for step in 0..4 {
-                    ctx.dispatch(&mut enc, &pipes[step], &groups[step], threads[step])?;
+                    if step == 3 && it == ITERS_PER_SYNC - 1 {
+                        // Only the last check of the submission counts what still runs.
+                        enc.clear_buffer(&pending, 0, None);
+                    }
+                    ctx.dispatch(&mut enc, &pipes[step], &groups_of[step], threads[step])?;
                 }
             }
             ctx.submit(enc)?;
             iterations += ITERS_PER_SYNC;
-            let st: Vec<[u32; 4]> = ctx.read(&state, nb)?;
-            if st.iter().all(|s| s[0] != 0) || iterations >= batch.max_iter {
+            let running: Vec<u32> = ctx.read(&pending, 1)?;
+            if running[0] == 0 || iterations >= batch.max_iter {
                 break;
             }
         }
         // One last assignment so labels match the final centres (scikit-learn does the
-        // same when it stops on the tolerance rather than on unchanged labels).
+        // same when it stops on the tolerance rather than on unchanged labels), then
+        // each problem's inertia in chunks.
         let final_group = ctx.bind(&pipes[0], &assign_bindings(&final_params));
+        let inertia_group = ctx.bind(
+            &pipes[5],
+            &[(0, &final_params), (5, &mindist), (17, &inertia)],
+        );
         let mut enc = ctx.encoder();
         ctx.dispatch(&mut enc, &pipes[0], &final_group, (nb * n) as u64)?;
+        ctx.dispatch(&mut enc, &pipes[5], &inertia_group, (nb * n_chunks) as u64)?;
         ctx.submit(enc)?;
+        let chunk_sums: Vec<f32> = ctx.read(&inertia, nb * n_chunks)?;
+        let per_problem_inertia: Vec<f64> =
+            chunk_sums.chunks(n_chunks).map(inertia_of_chunks).collect();
+        let best = best_of_groups(&per_problem_inertia, r);
 
-        let l: Vec<u32> = ctx.read(&labels, nb * n)?;
-        let md: Vec<f32> = ctx.read(&mindist, nb * n)?;
-        let c: Vec<f32> = ctx.read(&centres, nb * kmax * d)?;
-        let st: Vec<[u32; 4]> = ctx.read(&state, nb)?;
-        result
-            .labels
-            .slice_mut(s![group.clone(), ..])
-            .assign(&Array2::from_shape_vec((nb, n), l).expect("labels shape"));
+        // The best problem of each group: labels packed, centres, iterations.
+        let best_buf = ctx.upload(
+            "best",
+            &best.iter().map(|&b| b as u32).collect::<Vec<u32>>(),
+        );
+        let gparams = ctx.uniform(&GatherParams {
+            n_groups: ng as u32,
+            words: words as u32,
+            per_word: per_word as u32,
+            width: width as u32,
+        });
+        let packed = ctx.zeros("packed", 4 * (ng * words) as u64);
+        let out_centres = ctx.zeros("best centres", 4 * (ng * kmax * d) as u64);
+        let out_iter = ctx.zeros("best iterations", 4 * ng as u64);
+        let gather = ctx.bind(
+            &pipes[6],
+            &[
+                (0, &final_params),
+                (3, &centres),
+                (4, &labels),
+                (7, &state),
+                (12, &gparams),
+                (13, &best_buf),
+                (14, &packed),
+                (15, &out_centres),
+                (16, &out_iter),
+            ],
+        );
+        let mut enc = ctx.encoder();
+        ctx.dispatch(&mut enc, &pipes[6], &gather, (ng * width) as u64)?;
+        ctx.submit(enc)?;
+        let got = ctx.read_many(&[
+            (&packed, 4 * (ng * words) as u64),
+            (&out_centres, 4 * (ng * kmax * d) as u64),
+            (&out_iter, 4 * ng as u64),
+        ])?;
+        let packed: Vec<u32> = bytemuck::pod_collect_to_vec(&got[0]);
+        let cen: Vec<f32> = bytemuck::pod_collect_to_vec(&got[1]);
+        let iters: Vec<u32> = bytemuck::pod_collect_to_vec(&got[2]);
+        let bits = 32 / per_word;
+        let mask = if bits == 32 {
+            u32::MAX
+        } else {
+            (1u32 << bits) - 1
+        };
+        for (j, g) in groups.clone().enumerate() {
+            let row = &packed[j * words..(j + 1) * words];
+            for (i, l) in result.labels.row_mut(g).iter_mut().enumerate() {
+                *l = (row[i / per_word] >> ((i % per_word) * bits)) & mask;
+            }
+            result.inertia[g] = per_problem_inertia[best[j]];
+            result.n_iter[g] = iters[j];
+        }
         result
             .centres
-            .slice_mut(s![group.clone(), .., ..])
-            .assign(&Array3::from_shape_vec((nb, kmax, d), c).expect("centres shape"));
-        for (j, b) in group.enumerate() {
-            result.inertia[b] = md[j * n..(j + 1) * n].iter().map(|&v| v as f64).sum();
-            result.n_iter[b] = st[j][1];
-        }
+            .slice_mut(s![groups.clone(), .., ..])
+            .assign(&Array3::from_shape_vec((ng, kmax, d), cen).expect("centres shape"));
     }
     Ok(result)
 }

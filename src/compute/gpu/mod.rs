@@ -506,15 +506,50 @@ impl GpuContext {
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        bump(&self.counters.bytes_down, bytes);
+        let mut out = Vec::new();
+        self.read_parts(&[(buffer, bytes)], |_, b| {
+            out = bytemuck::pod_collect_to_vec(b)
+        })?;
+        Ok(out)
+    }
+}
+
+impl GpuContext {
+    /// Copy several buffers (each its first `bytes` bytes) back to the host with one
+    /// staging buffer and one submission.
+    pub(crate) fn read_many(&self, parts: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+        let mut out = vec![Vec::new(); parts.len()];
+        self.read_parts(parts, |i, b| out[i] = b.to_vec())?;
+        Ok(out)
+    }
+
+    /// Copy several buffers back with one staging buffer and one submission, handing
+    /// each part's bytes (mapped) to `take` with its index.
+    fn read_parts(
+        &self,
+        parts: &[(&wgpu::Buffer, u64)],
+        mut take: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
+        let sizes: Vec<u64> = parts.iter().map(|(_, b)| b.next_multiple_of(4)).collect();
+        let total: u64 = sizes.iter().sum();
+        if total == 0 {
+            return Ok(());
+        }
+        bump(&self.counters.bytes_down, total);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes.next_multiple_of(4),
+            size: total,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut enc = self.encoder();
-        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.next_multiple_of(4));
+        let mut at = 0;
+        for ((buf, _), &size) in parts.iter().zip(&sizes) {
+            if size > 0 {
+                enc.copy_buffer_to_buffer(buf, 0, &staging, at, size);
+            }
+            at += size;
+        }
         self.submit(enc)?;
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -528,11 +563,14 @@ impl GpuContext {
         let view = slice
             .get_mapped_range()
             .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, T>(&view[..bytes as usize]).to_vec();
+        let mut at = 0usize;
+        for (i, ((_, bytes), &size)) in parts.iter().zip(&sizes).enumerate() {
+            take(i, &view[at..at + *bytes as usize]);
+            at += size as usize;
+        }
         drop(view);
         staging.unmap();
-        self.check()?;
-        Ok(out)
+        self.check()
     }
 }
 
