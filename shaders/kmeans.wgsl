@@ -5,7 +5,7 @@
 //   assign   (b, i)      nearest centre, label changes counted per problem
 //   partial  (b, chunk, c) sums of the chunk's members of cluster c: 8 interleaved
 //            lanes in point order, then the lanes in order
-//   update   (b, c)      new centre = sum of partials in chunk order / count
+//   update   (b, c)      new centre = sum of partials (a workgroup each) / count
 //   check    (b)         scikit-learn's rule: converged when no label changed, or when
 //                        the summed squared centre shift <= tol; or at max_iter
 // Every sum runs in a fixed order, with no float atomics, so results do not depend on
@@ -154,44 +154,80 @@ fn partial_sums(
     partial[po + p.d] = f32(count);
 }
 
+// One workgroup per (problem, centre): lane j sums chunks j, j + 64, j + 128, ... in
+// order, then the 64 lanes fold pairwise (lane i takes lane i + 32, then i + 16, ...)
+// in workgroup memory. A fixed order, mirrored by the CPU twin (`fold_chunks`).
+var<workgroup> lanes: array<f32, 64>;
+var<workgroup> counts: array<u32, 64>;
+var<workgroup> live: u32;
+
 @compute @workgroup_size(64)
 fn update(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let flat = flat_index(wid, nwg, lid);
-    let c = flat % p.kmax;
-    let b = flat / p.kmax;
-    if (b >= p.n_problems || state[b].x != 0u) {
-        return;
+    let g = wid.y * nwg.x + wid.x;
+    let c = g % p.kmax;
+    let b = g / p.kmax;
+    if (lid == 0u) {
+        var on = 0u;
+        if (b < p.n_problems) {
+            if (state[b].x == 0u && c < prob[b].y) {
+                on = 1u;
+            }
+        }
+        live = on;
     }
-    if (c >= prob[b].y) {
+    // The same for the whole workgroup: its barriers stay in uniform control flow.
+    if (workgroupUniformLoad(&live) == 0u) {
         return;
     }
     let stride = p.kmax * (p.d + 1u);
     let first = (b * p.n_chunks * p.kmax + c) * (p.d + 1u);
-    var count = 0u;
-    for (var ch = 0u; ch < p.n_chunks; ch++) {
-        count += u32(partial[first + ch * stride + p.d]);
+    var cnt = 0u;
+    for (var ch = lid; ch < p.n_chunks; ch += 64u) {
+        cnt += u32(partial[first + ch * stride + p.d]);
     }
+    counts[lid] = cnt;
+    workgroupBarrier();
+    for (var w = 32u; w > 0u; w = w >> 1u) {
+        if (lid < w) {
+            counts[lid] = counts[lid] + counts[lid + w];
+        }
+        workgroupBarrier();
+    }
+    let count = counts[0];
     let co = (b * p.kmax + c) * p.d;
     var sh = 0.0;
     for (var t = 0u; t < p.d; t++) {
         var s = 0.0;
-        for (var ch = 0u; ch < p.n_chunks; ch++) {
+        for (var ch = lid; ch < p.n_chunks; ch += 64u) {
             s += partial[first + ch * stride + t];
         }
-        let old = centres[co + t];
-        var nv = old;
-        if (count > 0u) {
-            nv = s / f32(count);
+        lanes[lid] = s;
+        workgroupBarrier();
+        for (var w = 32u; w > 0u; w = w >> 1u) {
+            if (lid < w) {
+                lanes[lid] = lanes[lid] + lanes[lid + w];
+            }
+            workgroupBarrier();
         }
-        let diff = nv - old;
-        sh += diff * diff;
-        centres[co + t] = nv;
+        if (lid == 0u) {
+            let old = centres[co + t];
+            var nv = old;
+            if (count > 0u) {
+                nv = lanes[0] / f32(count);
+            }
+            let diff = nv - old;
+            sh += diff * diff;
+            centres[co + t] = nv;
+        }
+        workgroupBarrier();
     }
-    shift[b * p.kmax + c] = sh;
+    if (lid == 0u) {
+        shift[b * p.kmax + c] = sh;
+    }
 }
 
 @compute @workgroup_size(64)

@@ -82,7 +82,13 @@ fn hop_shaped_kmeans_reads_back_only_its_result() {
             + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
     });
     let problems: Vec<KMeansProblem> = (0..ions as u32)
-        .flat_map(|a| (2..=10).map(move |k| KMeansProblem { set: a, k, seed: a as u64 }))
+        .flat_map(|a| {
+            (2..=10).map(move |k| KMeansProblem {
+                set: a,
+                k,
+                seed: a as u64,
+            })
+        })
         .collect();
     let params = KMeansParams {
         init: Init::Random,
@@ -102,7 +108,10 @@ fn hop_shaped_kmeans_reads_back_only_its_result() {
         assert_eq!(g.n_iter, c.n_iter);
         // The distances themselves may differ in the last bits between backends.
         assert!((g.inertia - c.inertia).abs() <= 1e-6 * c.inertia.abs().max(1e-12));
-        assert_eq!((&g.labels, &g.centres, g.inertia), (&a.labels, &a.centres, a.inertia));
+        assert_eq!(
+            (&g.labels, &g.centres, g.inertia),
+            (&a.labels, &a.centres, a.inertia)
+        );
     }
     let result = (problems.len() * frames * 4 + ions * (2..=10).sum::<usize>() * 3 * 4) as u64;
     assert!(t.bytes_down <= result, "{t:?}: result {result} bytes");

@@ -210,7 +210,7 @@ impl Engine {
     pub fn lloyd_best(&self, batch: &LloydBatch, restarts: usize) -> Result<LloydResult> {
         batch.validate()?;
         let r = restarts.max(1);
-        if batch.k.len() % r != 0 {
+        if !batch.k.len().is_multiple_of(r) {
             return Err(invalid!(
                 "{} problems are not whole groups of {r} restarts",
                 batch.k.len()

@@ -443,7 +443,28 @@ fn assign_soa_avx2(
     moved
 }
 
-/// New centres from the chunks' partial sums (chunks in order, as the shader); returns
+/// Lanes of the shader's `update` workgroup.
+const FOLD_LANES: usize = 64;
+
+/// The chunks' values folded as the shader's `update` does: lane j sums chunks j,
+/// j + 64, j + 128, ... in order, then lanes fold pairwise (i takes i + 32, then i +
+/// 16, ...). With one chunk this is the chunk's value itself.
+fn fold_chunks(values: impl Iterator<Item = f32>) -> f32 {
+    let mut lanes = [0.0f32; FOLD_LANES];
+    for (ch, v) in values.enumerate() {
+        lanes[ch % FOLD_LANES] += v;
+    }
+    let mut w = FOLD_LANES / 2;
+    while w > 0 {
+        for i in 0..w {
+            lanes[i] += lanes[i + w];
+        }
+        w /= 2;
+    }
+    lanes[0]
+}
+
+/// New centres from the chunks' partial sums (folded in the shader's order); returns
 /// the squared shift of each centre. An empty cluster keeps its centre.
 fn update(partials: &[Partial], d: usize, k: usize, centres: &mut Array2<f32>) -> Vec<f32> {
     let mut shifts = vec![0.0f32; k];
@@ -451,10 +472,7 @@ fn update(partials: &[Partial], d: usize, k: usize, centres: &mut Array2<f32>) -
         let count: u32 = partials.iter().map(|(_, n)| n[c]).sum();
         let mut sh = 0.0f32;
         for t in 0..d {
-            let mut s = 0.0f32;
-            for (sums, _) in partials {
-                s += sums[c * d + t];
-            }
+            let s = fold_chunks(partials.iter().map(|(sums, _)| sums[c * d + t]));
             let old = centres[[c, t]];
             let nv = if count > 0 { s / count as f32 } else { old };
             let diff = nv - old;

@@ -187,7 +187,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
                 ],
             ),
         ];
-        let threads = [nb * n, nb * n_chunks * kmax, nb * kmax, nb].map(|t| t as u64);
+        let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
 
         // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
         // submission, until no problem is still running.
