@@ -5,7 +5,8 @@
 // cluster_dist_sums: silhouette's building block. For B problems that share n and d,
 //   each with its own labels, out[b, i, c] += sum over members j of cluster c (in the
 //   current segment of the label-sorted order) of |x_i - x_j|. The n x n matrix is never
-//   stored; the host walks the segments so no single dispatch runs for long.
+//   stored; the host walks the segments so no single dispatch runs for long. Members
+//   are read a tile at a time into workgroup memory (see below).
 
 const WG: u32 = 64u;
 
@@ -54,40 +55,75 @@ struct SumParams {
 @group(0) @binding(4) var<storage, read> starts: array<u32>;      // B x (kmax + 1): cluster ranges in `order`
 @group(0) @binding(5) var<storage, read_write> sums: array<f32>;  // B x n x kmax
 
+// A workgroup per (problem, block of 64 points): the members of the segment are
+// walked in label-sorted order a tile at a time, each tile's coordinates loaded once
+// into workgroup memory by all lanes together; every lane then adds its point's
+// distance to each member into the running (Kahan) sum of the member's cluster, and
+// writes that sum when the clusters change. Every lane does the same walk (no lane
+// idles on a small cluster), and the sums are those of one invocation per (point,
+// cluster) in the same order.
+const TILE_FLOATS: u32 = 4096u;
+var<workgroup> tile: array<f32, 4096>;
+
 @compute @workgroup_size(64)
 fn cluster_dist_sums(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
-    let c = flat % sp.kmax;
-    let i = (flat / sp.kmax) % sp.n;
-    let b = flat / (sp.kmax * sp.n);
+    let g = wid.y * nwg.x + wid.x;
+    let blocks = (sp.n + WG - 1u) / WG;
+    let b = g / blocks;
     if (b >= sp.n_problems) {
         return;
     }
+    let i = (g % blocks) * WG + lid;
+    let has = i < sp.n;
     let base = set_of[b] * sp.n * sp.d;
     let row = b * (sp.kmax + 1u);
-    let lo = max(starts[row + c], sp.seg_start);
-    let hi = min(starts[row + c + 1u], sp.seg_end);
-    let xi = base + i * sp.d;
-    // Kahan-compensated sum: n can reach 1e5 terms per cluster.
+    let xi = base + min(i, sp.n - 1u) * sp.d;
+    let per_tile = max(1u, TILE_FLOATS / max(sp.d, 1u));
+    var c = 0u;
+    var terms = 0u;
     var s = 0.0;
     var comp = 0.0;
-    for (var r = lo; r < hi; r++) {
-        let xj = base + order[b * sp.n + r] * sp.d;
-        var acc = 0.0;
-        for (var t = 0u; t < sp.d; t++) {
-            let diff = points[xi + t] - points[xj + t];
-            acc += diff * diff;
+    for (var r0 = sp.seg_start; r0 < sp.seg_end; r0 += per_tile) {
+        let cnt = min(per_tile, sp.seg_end - r0);
+        for (var e = lid; e < cnt * sp.d; e += WG) {
+            let m = e / sp.d;
+            tile[e] = points[base + order[b * sp.n + r0 + m] * sp.d + (e % sp.d)];
         }
-        let y = sqrt(acc) - comp;
-        let tot = s + y;
-        comp = (tot - s) - y;
-        s = tot;
+        workgroupBarrier();
+        if (has) {
+            for (var m = 0u; m < cnt; m++) {
+                let r = r0 + m;
+                // The member's cluster: the sums so far belong to the one before.
+                while (starts[row + c + 1u] <= r) {
+                    if (terms > 0u) {
+                        let o = (b * sp.n + i) * sp.kmax + c;
+                        sums[o] = sums[o] + s;
+                    }
+                    c += 1u;
+                    terms = 0u;
+                    s = 0.0;
+                    comp = 0.0;
+                }
+                var acc = 0.0;
+                for (var t = 0u; t < sp.d; t++) {
+                    let diff = points[xi + t] - tile[m * sp.d + t];
+                    acc += diff * diff;
+                }
+                // Kahan-compensated: n can reach 1e5 terms per cluster.
+                let y = sqrt(acc) - comp;
+                let tot = s + y;
+                comp = (tot - s) - y;
+                s = tot;
+                terms += 1u;
+            }
+        }
+        workgroupBarrier();
     }
-    if (hi > lo) {
+    if (has && terms > 0u) {
         let o = (b * sp.n + i) * sp.kmax + c;
         sums[o] = sums[o] + s;
     }

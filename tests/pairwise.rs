@@ -142,3 +142,47 @@ fn mismatched_shapes_are_errors_not_panics() {
         "missing point set"
     );
 }
+
+/// The tiled cluster sums where a tile holds a few members only (d = 100: 40 members
+/// per 16 KB tile), points that are not a multiple of the 64-lane block, clusters that
+/// start and end inside tiles, and an empty cluster; silhouettes as the naive f64
+/// definition. Called twice on the same engine: the same sums. Points of more than
+/// 4096 dimensions do not fit a tile: an error, not a wrong answer.
+#[test]
+fn tiled_cluster_sums_with_wide_points() {
+    let (n, d, k) = (333usize, 100usize, 5u32);
+    let x = matrix(n, d, 21);
+    let points = x.clone().insert_axis(ndarray::Axis(0));
+    // Cluster 3 is empty; the rest uneven.
+    let labels = Array2::from_shape_fn((1, n), |(_, i)| [0u32, 1, 1, 2, 4, 4, 4][i % 7]);
+    let cpu =
+        silhouette_samples_batch(&Engine::cpu(), points.view(), &[0], labels.view(), &[k]).unwrap();
+    let want = naive_silhouette(&x, labels.row(0).as_slice().unwrap(), k as usize);
+    for i in 0..n {
+        assert!(close(cpu[[0, i]], want[i], 1e-4, 1e-5));
+    }
+    let Some(g) = gpu() else { return };
+    let ks = [k];
+    let batch = LabelledBatch::new(points.view(), &[0], labels.view(), &ks).unwrap();
+    let sums_cpu = Engine::cpu().cluster_dist_sums(&batch).unwrap();
+    let first = g.cluster_dist_sums(&batch).unwrap();
+    let second = g.cluster_dist_sums(&batch).unwrap();
+    assert_eq!(first, second);
+    for (a, w) in first.iter().zip(sums_cpu.iter()) {
+        assert!(close(*a as f64, *w as f64, 1e-5, 1e-4), "{a} vs {w}");
+    }
+    let s = silhouette_samples_batch(&g, points.view(), &[0], labels.view(), &[k]).unwrap();
+    for i in 0..n {
+        assert!(
+            close(s[[0, i]], want[i], 1e-4, 1e-5),
+            "gpu {} vs {}",
+            s[[0, i]],
+            want[i]
+        );
+    }
+    let wide = Array3::<f32>::zeros((1, 4, 5000));
+    let two = Array2::from_shape_fn((1, 4), |(_, i)| (i % 2) as u32);
+    let batch = LabelledBatch::new(wide.view(), &[0], two.view(), &[2]).unwrap();
+    let e = g.cluster_dist_sums(&batch).unwrap_err();
+    assert!(matches!(e, superion::Error::TooLarge(_)), "{e}");
+}

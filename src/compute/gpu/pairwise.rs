@@ -6,6 +6,8 @@ use super::{GpuContext, chunks};
 use crate::compute::batch::LabelledBatch;
 use crate::error::{Error, Result};
 
+/// Floats of member coordinates per workgroup tile (`TILE_FLOATS` in the shader).
+const TILE_FLOATS: usize = 4096;
 const SHADER: &str = include_str!("../../../shaders/pairwise.wgsl");
 
 #[repr(C)]
@@ -141,6 +143,12 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
     let pipeline = ctx.pipeline("pairwise", SHADER, "cluster_dist_sums")?;
     let max_bind = ctx.max_binding();
     let set_bytes = 4 * (n * d) as u64;
+    if d > TILE_FLOATS {
+        return Err(Error::TooLarge(format!(
+            "points of {d} dimensions do not fit the GPU's tile of {TILE_FLOATS} floats; \
+             use option backend cpu"
+        )));
+    }
     if set_bytes > max_bind || 4 * (n * kmax) as u64 > max_bind {
         return Err(Error::TooLarge(format!(
             "one problem of {n} points x {d} dims exceeds the {max_bind}-byte binding limit"
@@ -186,7 +194,8 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
                 ],
             );
             let mut enc = ctx.encoder();
-            ctx.dispatch(&mut enc, &pipeline, &bg, (nb * n * kmax) as u64)?;
+            // A workgroup of 64 lanes per (problem, block of 64 points).
+            ctx.dispatch(&mut enc, &pipeline, &bg, (nb * n.div_ceil(64) * 64) as u64)?;
             ctx.submit(enc)?;
         }
         let host: Vec<f32> = ctx.read(&sums, nb * n * kmax)?;
