@@ -7,8 +7,17 @@ mod common;
 use ndarray::Array2;
 use superion::Engine;
 
+/// The engines share one device and its counters: the tests that take differences of
+/// the counters run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn counters_count_a_known_call_and_add_up() {
+    let _one = serial();
     assert!(Engine::cpu().traffic().is_none());
     let Some(gpu) = common::gpu() else {
         return; // SUPERION_SKIP_GPU_TESTS=1, said by common::gpu()
@@ -74,6 +83,7 @@ fn bench_json_rows_carry_the_traffic() {
 #[test]
 fn hop_shaped_kmeans_reads_back_only_its_result() {
     use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
+    let _one = serial();
     let Some(gpu) = common::gpu() else { return };
     let (ions, frames) = (48usize, 140usize);
     let pts = ndarray::Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
@@ -122,4 +132,56 @@ fn hop_shaped_kmeans_reads_back_only_its_result() {
         "{t:?} for {iterations} iterations"
     );
     assert_eq!(t2 - t, t, "the second call costs the same");
+}
+
+/// Every kernel called twice with the same shapes: the second call creates no buffer
+/// (all come from the pool, cleared on the device where kernels accumulate) and gives
+/// the same results bit for bit.
+#[test]
+fn a_second_call_reuses_every_buffer() {
+    use superion::compute::{FracTrajectory, LabelledBatch, LloydBatch};
+    let _one = serial();
+    let Some(gpu) = common::gpu() else { return };
+    let ctx = gpu.gpu().unwrap();
+    let (x, _) = common::blobs(300, 4, 3, 1.0, 5);
+    let points = x.view().insert_axis(ndarray::Axis(0));
+    let labels = Array2::from_shape_fn((2, 300), |(p, i)| ((i + p) % 3) as u32);
+    let init = ndarray::Array3::from_shape_fn((2, 3, 4), |(p, c, t)| x[[c * 50 + p, t]]);
+    let w = common::walk(60, 20, 1.0, true, true, 3);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    let lags: Vec<usize> = (0..60).step_by(5).collect();
+    let run = || {
+        let d = gpu.pairwise_sq_dists(x.view(), x.view()).unwrap();
+        let batch = LabelledBatch::new(points, &[0, 0], labels.view(), &[3, 3]).unwrap();
+        let sums = gpu.cluster_dist_sums(&batch).unwrap();
+        let fit = gpu
+            .lloyd(&LloydBatch {
+                points,
+                set_of: &[0, 0],
+                k: &[3, 3],
+                init: init.view(),
+                tol: &[1e-6, 1e-6],
+                max_iter: 50,
+            })
+            .unwrap();
+        let u = gpu.unwrap(&traj, 100.0).unwrap();
+        let s = gpu.windowed_sq_disp(u.disp.view(), &lags).unwrap();
+        (d, sums, fit.labels, fit.centres, u.disp, s)
+    };
+    let first = run();
+    let (created, reused) = ctx.pool_counts();
+    let t = gpu.traffic().unwrap();
+    let second = run();
+    let (created2, reused2) = ctx.pool_counts();
+    assert_eq!(created2, created, "no new buffer on the second call");
+    assert!(reused2 > reused + 20, "{reused} -> {reused2} reused");
+    assert_eq!(first, second);
+    // The same traffic as the first call (a pooled buffer is written, not created).
+    let t2 = gpu.traffic().unwrap();
+    let third = run();
+    assert_eq!(first, third);
+    assert_eq!(gpu.traffic().unwrap() - t2, t2 - t);
 }

@@ -42,8 +42,8 @@ pub struct UnwrapStream {
     n: usize,
     long2: f32,
     frames: usize,
-    carry: wgpu::Buffer,
-    stats: wgpu::Buffer,
+    carry: super::Scratch,
+    stats: super::Scratch,
 }
 
 impl UnwrapStream {

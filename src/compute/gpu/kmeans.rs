@@ -35,6 +35,16 @@ struct GatherParams {
     width: u32,
 }
 
+/// `params` at binding 0, then `rest`.
+fn with_params<'a>(
+    params: &'a wgpu::Buffer,
+    rest: &[(u32, &'a wgpu::Buffer)],
+) -> Vec<(u32, &'a wgpu::Buffer)> {
+    std::iter::once((0, params))
+        .chain(rest.iter().copied())
+        .collect()
+}
+
 /// Lloyd iterations for every problem of `batch`, in groups of `restarts` consecutive
 /// problems of which only the best (lowest inertia, the earliest on ties) is returned:
 /// one row of the result per group. What crosses the bus: the points, initial centres
@@ -138,20 +148,17 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         };
         let iter_params = ctx.uniform(&params(0));
         let final_params = ctx.uniform(&params(1));
-        let assign_bindings = |u| {
-            vec![
-                (0, u),
-                (1, &points),
-                (2, &prob_buf),
-                (3, &centres),
-                (4, &labels),
-                (5, &mindist),
-                (7, &state),
-                (8, &changed),
-            ]
-        };
+        let assign_rest: [(u32, &wgpu::Buffer); 7] = [
+            (1, &points),
+            (2, &prob_buf),
+            (3, &centres),
+            (4, &labels),
+            (5, &mindist),
+            (7, &state),
+            (8, &changed),
+        ];
         let groups_of = [
-            ctx.bind(&pipes[0], &assign_bindings(&iter_params)),
+            ctx.bind(&pipes[0], &with_params(&iter_params, &assign_rest)),
             ctx.bind(
                 &pipes[1],
                 &[
@@ -219,7 +226,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         // One last assignment so labels match the final centres (scikit-learn does the
         // same when it stops on the tolerance rather than on unchanged labels), then
         // each problem's inertia in chunks.
-        let final_group = ctx.bind(&pipes[0], &assign_bindings(&final_params));
+        let final_group = ctx.bind(&pipes[0], &with_params(&final_params, &assign_rest));
         let inertia_group = ctx.bind(
             &pipes[5],
             &[(0, &final_params), (5, &mindist), (17, &inertia)],

@@ -10,8 +10,6 @@ pub mod pairwise;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use wgpu::util::DeviceExt;
-
 use crate::error::{Error, Result};
 
 /// Workgroup size used by every 1-D kernel (must match `WG` in the shaders).
@@ -127,6 +125,56 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// What crossed the bus and how often the host waited, since the context was made.
     counters: Counters,
+    /// Buffers handed back by finished calls, for the next call of the same shapes.
+    pool: Arc<Mutex<Pool>>,
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+const UNIFORM: wgpu::BufferUsages = wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+const READBACK: wgpu::BufferUsages =
+    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
+/// Free buffers kept for reuse, at most (bytes); the oldest go first.
+const POOL_BYTES: u64 = 256 << 20;
+
+/// Buffers kept between calls, by usage and exact size (a call of the same shapes as
+/// the last finds all it needs here).
+#[derive(Default)]
+struct Pool {
+    free: Vec<(wgpu::BufferUsages, u64, wgpu::Buffer)>,
+    free_bytes: u64,
+    created: u64,
+    reused: u64,
+}
+
+/// A buffer lent by the context's pool for one call; handed back when dropped.
+pub(crate) struct Scratch {
+    buffer: wgpu::Buffer,
+    usage: wgpu::BufferUsages,
+    size: u64,
+    /// Taken from the pool (its contents are the last user's).
+    reused: bool,
+    pool: Arc<Mutex<Pool>>,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.free.push((self.usage, self.size, self.buffer.clone()));
+        pool.free_bytes += self.size;
+        while pool.free_bytes > POOL_BYTES && !pool.free.is_empty() {
+            let (_, s, _) = pool.free.remove(0);
+            pool.free_bytes -= s;
+        }
+    }
 }
 
 /// Host-device traffic counters (monotonic; take differences around a call).
@@ -284,6 +332,7 @@ impl GpuContext {
             pipelines: Mutex::new(HashMap::new()),
             uncaptured,
             counters: Counters::default(),
+            pool: Arc::new(Mutex::new(Pool::default())),
         })
     }
 
@@ -352,53 +401,89 @@ impl GpuContext {
         bump(&self.counters.dispatches, 1);
     }
 
-    /// A storage buffer holding `data` (read by kernels, copyable for readback).
-    pub(crate) fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
-        // wgpu refuses zero-sized bindings: keep at least 16 bytes.
+    /// A storage buffer holding `data` (read by kernels, copyable for readback): a
+    /// buffer of the same size from the pool, written through the queue, or a new one.
+    pub(crate) fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Scratch {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         bump(&self.counters.bytes_up, bytes.len() as u64);
-        if bytes.len() < 16 {
+        // wgpu refuses zero-sized bindings and writes whole words: pad to both.
+        let size = (bytes.len() as u64).max(16).next_multiple_of(4);
+        let buf = self.take(label, size, STORAGE);
+        if bytes.len() as u64 == size {
+            self.queue.write_buffer(&buf, 0, bytes);
+        } else {
             let mut padded = bytes.to_vec();
-            padded.resize(16, 0);
-            return self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: &padded,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                });
+            padded.resize(size as usize, 0);
+            self.queue.write_buffer(&buf, 0, &padded);
         }
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            })
+        buf
     }
 
-    /// A zero-filled storage buffer of `bytes` bytes.
-    pub(crate) fn zeros(&self, label: &str, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(16).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+    /// A zero-filled storage buffer of `bytes` bytes (from the pool: cleared on the
+    /// device, nothing uploaded).
+    pub(crate) fn zeros(&self, label: &str, bytes: u64) -> Scratch {
+        let size = bytes.max(16).next_multiple_of(4);
+        let buf = self.take(label, size, STORAGE);
+        if buf.reused {
+            let mut enc = self.encoder();
+            enc.clear_buffer(&buf, 0, None);
+            self.queue.submit(Some(enc.finish()));
+        }
+        buf
     }
 
     /// A uniform buffer holding one parameter block.
-    pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> wgpu::Buffer {
-        bump(&self.counters.bytes_up, std::mem::size_of::<T>() as u64);
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
+    pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> Scratch {
+        let bytes = bytemuck::bytes_of(params);
+        bump(&self.counters.bytes_up, bytes.len() as u64);
+        let size = (bytes.len() as u64).next_multiple_of(16);
+        let buf = self.take("params", size, UNIFORM);
+        let mut padded = bytes.to_vec();
+        padded.resize(size as usize, 0);
+        self.queue.write_buffer(&buf, 0, &padded);
+        buf
+    }
+
+    /// A buffer of `size` bytes and `usage` from the pool, or a new one (fresh buffers
+    /// are zero-filled by wgpu; pooled ones hold what they last held).
+    fn take(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Scratch {
+        let found = {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            let at = pool
+                .free
+                .iter()
+                .position(|(u, s, _)| *u == usage && *s == size);
+            at.map(|i| {
+                pool.reused += 1;
+                pool.free_bytes -= size;
+                pool.free.remove(i).2
             })
+        };
+        let reused = found.is_some();
+        let buffer = found.unwrap_or_else(|| {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.created += 1;
+            drop(pool);
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        });
+        Scratch {
+            buffer,
+            usage,
+            size,
+            reused,
+            pool: self.pool.clone(),
+        }
+    }
+
+    /// Buffers created and buffers reused from the pool since the context was made.
+    pub fn pool_counts(&self) -> (u64, u64) {
+        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        (pool.created, pool.reused)
     }
 
     /// A bind group for group 0 of `pipeline`, binding `buffers[i]` at binding `i`.
@@ -536,12 +621,7 @@ impl GpuContext {
             return Ok(());
         }
         bump(&self.counters.bytes_down, total);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: total,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.take("readback", total, READBACK);
         let mut enc = self.encoder();
         let mut at = 0;
         for ((buf, _), &size) in parts.iter().zip(&sizes) {
