@@ -21,7 +21,7 @@ struct UnwrapParams {
     first_frame: u32,     // global index of the chunk's first frame
     _pad0: u32,
     long2: f32,           // squared step length (Å²) above which a step is reported
-    _pad1: u32,
+    one: f32,             // 1.0, unknown to the compiler (keeps the Kahan compensation)
 }
 
 @group(0) @binding(0) var<uniform> up: UnwrapParams;
@@ -93,8 +93,10 @@ fn unwrap(
             g = best;
         }
         let step = row_times(g, m, 0u);
+        // Times a uniform 1.0 the compiler cannot see: a driver that reassociates
+        // floats (llvmpipe does) cannot cancel (tot - sum) - y to 0.
         let y = step - comp;
-        let tot = sum + y;
+        let tot = (sum + y) * up.one;
         comp = (tot - sum) - y;
         sum = tot;
         disp[o] = sum.x;
@@ -126,7 +128,7 @@ struct DispParams {
     n_atoms: u32,
     n_frames: u32,
     n_lags: u32,
-    _pad: u32,
+    one: f32,             // 1.0 (see UnwrapParams)
 }
 
 @group(0) @binding(0) var<uniform> dp: DispParams;
@@ -154,7 +156,7 @@ fn sq_disp(
         let p1 = ((t0 + lag) * dp.n_atoms + a) * 3u;
         let dv = vec3<f32>(u[p1] - u[p0], u[p1 + 1u] - u[p0 + 1u], u[p1 + 2u] - u[p0 + 2u]);
         let y = dv * dv - comp;
-        let tot = s + y;
+        let tot = (s + y) * dp.one;
         comp = (tot - s) - y;
         s = tot;
     }

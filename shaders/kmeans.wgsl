@@ -36,7 +36,7 @@ struct Params {
     n_chunks: u32,
     max_iter: u32,
     final_pass: u32,   // 1: assign every problem (labels consistent with final centres)
-    _pad: u32,
+    one: f32,          // 1.0, unknown to the compiler (keeps the Kahan compensation)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -294,8 +294,10 @@ fn inertia_chunks(
     var sum = 0.0;
     var comp = 0.0;
     for (var i = i0; i < i1; i++) {
+        // Times a uniform 1.0 the compiler cannot see: a driver that reassociates
+        // floats (llvmpipe does) cannot cancel (t - sum) - y to 0.
         let y = mindist[b * p.n + i] - comp;
-        let t = sum + y;
+        let t = (sum + y) * p.one;
         comp = (t - sum) - y;
         sum = t;
     }

@@ -44,7 +44,7 @@ struct SumParams {
     n_problems: u32,
     seg_start: u32,  // this dispatch covers sorted positions [seg_start, seg_end)
     seg_end: u32,
-    _pad0: u32,
+    one: f32,        // 1.0, unknown to the compiler: keeps the Kahan compensation
     _pad1: u32,
 }
 
@@ -114,8 +114,10 @@ fn cluster_dist_sums(
                     acc += diff * diff;
                 }
                 // Kahan-compensated: n can reach 1e5 terms per cluster.
+                // The sum times a uniform 1.0 the compiler cannot see: a driver that
+                // reassociates floats (llvmpipe does) cannot cancel (t - s) - y to 0.
                 let y = sqrt(acc) - comp;
-                let tot = s + y;
+                let tot = (s + y) * sp.one;
                 comp = (tot - s) - y;
                 s = tot;
                 terms += 1u;

@@ -183,3 +183,41 @@ fn an_unwrap_scan_fed_in_blocks_is_one_unwrap() {
         assert!(e.contains("not finite"), "{e}");
     }
 }
+
+/// The unwrap's Kahan sum survives the shader compiler: one atom taking 20 000 steps of
+/// 0.3 Å in a 10 Å cell ends 5999.7 Å away to within 0.01 Å on both backends, where
+/// a plain f32 running sum is off by far more (checked here on the same steps).
+#[test]
+fn long_unwraps_keep_their_compensation() {
+    let t = 20_000usize;
+    let frac = Array3::from_shape_fn((t, 1, 3), |(f, _, a)| {
+        if a == 0 {
+            (f as f64 * 0.03).fract() as f32
+        } else {
+            0.5
+        }
+    });
+    let cells = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 10.0 } else { 0.0 });
+    let truth = 0.3 * (t - 1) as f64;
+    let plain = (1..t).fold(0.0f32, |s, f| {
+        let d = frac[[f, 0, 0]] - frac[[f - 1, 0, 0]];
+        s + (d - d.round()) * 10.0
+    }) as f64;
+    assert!(
+        (plain - truth).abs() > 0.05,
+        "the case must defeat a plain sum: {plain}"
+    );
+    let traj = FracTrajectory {
+        frac: frac.view(),
+        cells: cells.view(),
+    };
+    for e in engines() {
+        let u = e.unwrap(&traj, 100.0).unwrap();
+        let end = u.disp[[t - 1, 0, 0]] as f64;
+        assert!(
+            (end - truth).abs() < 0.01,
+            "{}: {end} vs {truth}",
+            e.describe()
+        );
+    }
+}

@@ -186,3 +186,38 @@ fn tiled_cluster_sums_with_wide_points() {
     let e = g.cluster_dist_sums(&batch).unwrap_err();
     assert!(matches!(e, superion::Error::TooLarge(_)), "{e}");
 }
+
+/// The GPU's Kahan compensation is still there after the driver's compiler: point 0's
+/// summed distance to a member 10^4 away and then 10 000 members about 0.3 away (small
+/// terms added to a large sum, where a plain f32 sum loses ~1e-4 relative) matches the
+/// f64 sum to 1e-6. A driver that reassociated `(t - s) - y` away would fail here
+/// rather than pass silently.
+#[test]
+fn compensated_sums_survive_the_shader_compiler() {
+    let n = 10_002usize;
+    let coord = |i: usize| match i {
+        0 => 0.0f32,
+        1 => 1.0e4,
+        _ => 0.3 + (i % 7) as f32 * 1e-4,
+    };
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| coord(i));
+    let want: f64 = (0..n).map(|i| coord(i) as f64).sum();
+    let plain = (0..n).fold(0.0f32, |s, i| s + coord(i)) as f64;
+    assert!(
+        ((plain - want) / want).abs() > 1e-5,
+        "the case must defeat a plain f32 sum ({plain} vs {want})"
+    );
+    let points = x.insert_axis(ndarray::Axis(0));
+    let labels = Array2::<u32>::zeros((1, n));
+    let batch = LabelledBatch::new(points.view(), &[0], labels.view(), &[1]).unwrap();
+    let engines: Vec<Engine> = std::iter::once(Engine::cpu()).chain(gpu()).collect();
+    for e in engines {
+        let sums = e.cluster_dist_sums(&batch).unwrap();
+        let got = sums[[0, 0, 0]] as f64;
+        assert!(
+            ((got - want) / want).abs() < 1e-6,
+            "{}: {got} vs {want}",
+            e.describe()
+        );
+    }
+}

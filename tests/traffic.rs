@@ -114,8 +114,8 @@ fn hop_shaped_kmeans_reads_back_only_its_result() {
     let t2 = gpu.traffic().unwrap() - t0;
     let iterations = got.iter().map(|f| f.n_iter).max().unwrap() as u64;
     for ((g, a), c) in got.iter().zip(&again).zip(&cpu) {
-        assert_eq!(g.labels, c.labels);
-        assert_eq!(g.n_iter, c.n_iter);
+        common::labels_agree(&gpu, &g.labels, &c.labels).unwrap();
+        common::iterations_agree(&gpu, &[g.n_iter], &[c.n_iter]).unwrap();
         // The distances themselves may differ in the last bits between backends.
         assert!((g.inertia - c.inertia).abs() <= 1e-6 * c.inertia.abs().max(1e-12));
         assert_eq!(

@@ -500,3 +500,42 @@ pub fn usage_error(o: &std::process::Output) -> bool {
     assert!(!err.contains("panicked"), "{err}");
     true
 }
+
+/// Whether GPU results must equal the CPU twin's bit for bit: on a software adapter
+/// (lavapipe: the same IEEE operations in the same order), yes; a hardware driver may
+/// legitimately contract a*b+c into a fused multiply-add or round division and sqrt
+/// differently, so there labels are compared by agreement (adjusted Rand index) and
+/// numbers by tolerance.
+pub fn exact_on(gpu: &Engine) -> bool {
+    gpu.gpu().is_none_or(|c| !c.summary.is_hardware())
+}
+
+/// GPU labels against the CPU twin's: equal on a software adapter, an adjusted Rand
+/// index of at least 0.99 on hardware.
+pub fn labels_agree(gpu: &Engine, got: &[u32], cpu: &[u32]) -> Result<(), String> {
+    if exact_on(gpu) {
+        return if got == cpu {
+            Ok(())
+        } else {
+            Err("labels differ from the CPU twin's on a software adapter".into())
+        };
+    }
+    let ari = superion::cluster::scores::adjusted_rand_index(got, cpu);
+    if ari >= 0.99 {
+        Ok(())
+    } else {
+        Err(format!(
+            "labels agree with the CPU twin's only to ARI {ari:.4}"
+        ))
+    }
+}
+
+/// GPU iteration counts against the CPU twin's: equal on a software adapter, within
+/// 2 on hardware.
+pub fn iterations_agree(gpu: &Engine, got: &[u32], cpu: &[u32]) -> Result<(), String> {
+    let tol = if exact_on(gpu) { 0 } else { 2 };
+    match got.iter().zip(cpu).find(|(a, b)| a.abs_diff(**b) > tol) {
+        None if got.len() == cpu.len() => Ok(()),
+        _ => Err(format!("iterations {got:?} vs the CPU twin's {cpu:?}")),
+    }
+}

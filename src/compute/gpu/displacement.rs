@@ -20,7 +20,7 @@ struct UnwrapParams {
     first_frame: u32,
     _pad0: u32,
     long2: f32,
-    _pad1: u32,
+    one: f32,
 }
 
 #[repr(C)]
@@ -29,7 +29,7 @@ struct DispParams {
     n_atoms: u32,
     n_frames: u32,
     n_lags: u32,
-    _pad: u32,
+    one: f32,
 }
 
 /// The unwrap scan on the device, fed consecutive blocks of frames (a streamed
@@ -122,7 +122,7 @@ impl UnwrapStream {
                 first_frame: (self.frames + frames.start) as u32,
                 _pad0: 0,
                 long2: self.long2,
-                _pad1: 0,
+                one: 1.0,
             });
             let group = ctx.bind(
                 &pipeline,
@@ -201,7 +201,7 @@ pub fn windowed_sq_disp(
                 n_atoms: na as u32,
                 n_frames: t as u32,
                 n_lags: nl as u32,
-                _pad: 0,
+                one: 1.0,
             });
             let group = ctx.bind(
                 &pipeline,

@@ -23,7 +23,7 @@ struct Params {
     n_chunks: u32,
     max_iter: u32,
     final_pass: u32,
-    _pad: u32,
+    one: f32,
 }
 
 #[repr(C)]
@@ -144,7 +144,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             n_chunks: n_chunks as u32,
             max_iter: batch.max_iter,
             final_pass,
-            _pad: 0,
+            one: 1.0,
         };
         let iter_params = ctx.uniform(&params(0));
         let final_params = ctx.uniform(&params(1));

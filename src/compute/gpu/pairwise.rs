@@ -28,7 +28,7 @@ struct SumParams {
     n_problems: u32,
     seg_start: u32,
     seg_end: u32,
-    _pad0: u32,
+    one: f32,
     _pad1: u32,
 }
 
@@ -179,7 +179,7 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
                 n_problems: nb as u32,
                 seg_start: seg_start as u32,
                 seg_end: (seg_start + seg).min(n) as u32,
-                _pad0: 0,
+                one: 1.0,
                 _pad1: 0,
             });
             let bg = ctx.bind(
