@@ -8,8 +8,10 @@
 //   accumulated (Kahan-compensated) into the displacement from frame 0. The running
 //   state (previous wrapped position, sum, compensation) lives in buffers, so the host
 //   can stream any number of frames through in chunks.
-// sq_disp: one invocation per (lag, atom): sums over time origins of the squared
-//   displacement per axis, Kahan-compensated; the host adds atoms up in f64.
+// sq_disp: sums over time origins of the squared displacement per axis and (lag, atom),
+//   Kahan-compensated, in two passes (blocks of 256 origins, then the blocks in order),
+//   so a short lag's thousands of origins are split over many invocations; the host
+//   adds atoms up in f64.
 
 const WG: u32 = 64u;
 
@@ -129,29 +131,41 @@ struct DispParams {
     n_frames: u32,
     n_lags: u32,
     one: f32,             // 1.0 (see UnwrapParams)
+    n_blocks: u32,        // blocks of ORIGINS time origins (enough for lag 0)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
+
+const ORIGINS: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> dp: DispParams;
 @group(0) @binding(1) var<storage, read> u: array<f32>;             // T x N x 3
 @group(0) @binding(2) var<storage, read> lags: array<u32>;          // L
 @group(0) @binding(3) var<storage, read_write> sums: array<f32>;    // L x N x 3
+@group(0) @binding(4) var<storage, read_write> parts: array<f32>;   // L x N x blocks x 3
 
+// First pass: one invocation per (lag, atom, block of 256 time origins), a Kahan sum
+// over the block's origins in order; short lags have many blocks, so no invocation
+// walks all T origins alone.
 @compute @workgroup_size(64)
-fn sq_disp(
+fn sq_disp_blocks(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     let flat = (wid.y * nwg.x + wid.x) * WG + lid;
-    let a = flat % dp.n_atoms;
-    let l = flat / dp.n_atoms;
+    let blk = flat % dp.n_blocks;
+    let a = (flat / dp.n_blocks) % dp.n_atoms;
+    let l = flat / (dp.n_blocks * dp.n_atoms);
     if (l >= dp.n_lags) {
         return;
     }
     let lag = lags[l];
     var s = vec3<f32>(0.0);
     var comp = vec3<f32>(0.0);
-    for (var t0 = 0u; t0 + lag < dp.n_frames; t0++) {
+    let t_end = min((blk + 1u) * ORIGINS, dp.n_frames - min(lag, dp.n_frames));
+    for (var t0 = blk * ORIGINS; t0 < t_end; t0++) {
         let p0 = (t0 * dp.n_atoms + a) * 3u;
         let p1 = ((t0 + lag) * dp.n_atoms + a) * 3u;
         let dv = vec3<f32>(u[p1] - u[p0], u[p1 + 1u] - u[p0 + 1u], u[p1 + 2u] - u[p0 + 2u]);
@@ -160,7 +174,33 @@ fn sq_disp(
         comp = (tot - s) - y;
         s = tot;
     }
-    let o = (l * dp.n_atoms + a) * 3u;
+    let o = flat * 3u;
+    parts[o] = s.x;
+    parts[o + 1u] = s.y;
+    parts[o + 2u] = s.z;
+}
+
+// Second pass: one invocation per (lag, atom), the blocks' sums in order (Kahan).
+@compute @workgroup_size(64)
+fn sq_disp(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (flat >= dp.n_lags * dp.n_atoms) {
+        return;
+    }
+    var s = vec3<f32>(0.0);
+    var comp = vec3<f32>(0.0);
+    for (var blk = 0u; blk < dp.n_blocks; blk++) {
+        let q = (flat * dp.n_blocks + blk) * 3u;
+        let y = vec3<f32>(parts[q], parts[q + 1u], parts[q + 2u]) - comp;
+        let tot = (s + y) * dp.one;
+        comp = (tot - s) - y;
+        s = tot;
+    }
+    let o = flat * 3u;
     sums[o] = s.x;
     sums[o + 1u] = s.y;
     sums[o + 2u] = s.z;

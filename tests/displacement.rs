@@ -221,3 +221,20 @@ fn long_unwraps_keep_their_compensation() {
         );
     }
 }
+
+/// Windowed sums over many blocks of 256 time origins (1300 frames: six blocks for the
+/// short lags, one or none for the long ones), lags at the block edges: both backends
+/// as the naive f64 sums.
+#[test]
+fn windowed_sums_over_many_origin_blocks() {
+    let w = walk(1300, 7, 0.4, false, false, 17);
+    let disp = w.truth.mapv(|v| v as f32);
+    let lags = vec![0, 1, 255, 256, 257, 700, 1043, 1044, 1299];
+    let want = naive_windowed(&disp, &lags);
+    for e in engines() {
+        let got = e.windowed_sq_disp(disp.view(), &lags).unwrap();
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert!(close(*a, *b, 1e-5, 1e-6), "{}: {a} vs {b}", e.describe());
+        }
+    }
+}

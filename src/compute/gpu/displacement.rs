@@ -30,7 +30,14 @@ struct DispParams {
     n_frames: u32,
     n_lags: u32,
     one: f32,
+    n_blocks: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
+
+/// Time origins per block of the first pass (`ORIGINS` in the shader).
+const ORIGINS: usize = 256;
 
 /// The unwrap scan on the device, fed consecutive blocks of frames (a streamed
 /// trajectory): the running state (previous position, Kahan sum and compensation,
@@ -180,35 +187,44 @@ pub fn windowed_sq_disp(
         return Ok(out);
     }
     let max_bind = ctx.max_binding();
-    if 12 * t as u64 > max_bind {
+    let n_blocks = t.div_ceil(ORIGINS);
+    if 12 * t as u64 > max_bind || 12 * n_blocks as u64 > max_bind {
         return Err(Error::TooLarge(format!(
             "{t} frames of one atom exceed the binding limit"
         )));
     }
-    let pipeline = ctx.pipeline("displacement", SHADER, "sq_disp")?;
+    let blocks = ctx.pipeline("displacement", SHADER, "sq_disp_blocks")?;
+    let fold = ctx.pipeline("displacement", SHADER, "sq_disp")?;
     // Atoms in groups whose T x Na x 3 block fits one binding, lags in groups whose
-    // L x Na x 3 output does too.
+    // L x Na x blocks x 3 partial sums do too.
     for atoms in chunks(n, 12 * t as u64, max_bind) {
         let na = atoms.len();
         let block = disp.slice(s![.., atoms.clone(), ..]);
         let ub = ctx.upload("u", block.as_standard_layout().as_slice().unwrap());
-        for lag_range in chunks(lags.len(), 12 * na as u64, max_bind) {
+        for lag_range in chunks(lags.len(), 12 * (na * n_blocks) as u64, max_bind) {
             let nl = lag_range.len();
             let lag_u32: Vec<u32> = lags[lag_range.clone()].iter().map(|&l| l as u32).collect();
             let lag_buf = ctx.upload("lags", &lag_u32);
             let sums = ctx.zeros("sums", 12 * (nl * na) as u64);
+            let parts = ctx.zeros("parts", 12 * (nl * na * n_blocks) as u64);
             let params = ctx.uniform(&DispParams {
                 n_atoms: na as u32,
                 n_frames: t as u32,
                 n_lags: nl as u32,
                 one: 1.0,
+                n_blocks: n_blocks as u32,
+                _pad0: 0,
+                _pad1: 0,
+                _pad2: 0,
             });
-            let group = ctx.bind(
-                &pipeline,
-                &[(0, &params), (1, &ub), (2, &lag_buf), (3, &sums)],
+            let first = ctx.bind(
+                &blocks,
+                &[(0, &params), (1, &ub), (2, &lag_buf), (4, &parts)],
             );
+            let second = ctx.bind(&fold, &[(0, &params), (3, &sums), (4, &parts)]);
             let mut enc = ctx.encoder();
-            ctx.dispatch(&mut enc, &pipeline, &group, (nl * na) as u64)?;
+            ctx.dispatch(&mut enc, &blocks, &first, (nl * na * n_blocks) as u64)?;
+            ctx.dispatch(&mut enc, &fold, &second, (nl * na) as u64)?;
             ctx.submit(enc)?;
             let host: Vec<f32> = ctx.read(&sums, nl * na * 3)?;
             let host = ArrayView3::from_shape((nl, na, 3), &host).expect("sums shape");
