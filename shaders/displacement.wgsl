@@ -1,6 +1,7 @@
 // Per-frame displacement scans (CPU twin: src/cpu/displacement.rs).
 //
-// unwrap: one invocation per atom walks a chunk of frames in order. Each step is the
+// unwrap: two passes over a chunk of frames: every (frame, atom) step at once, then one
+//   invocation per atom adds its steps up in frame order. Each step is the
 //   minimum image of the frame-to-frame Cartesian difference in the *current* frame's
 //   cell (the "toroidal" scheme of von Bülow et al., J. Chem. Phys. 153, 021101 (2020),
 //   which stays correct when the cell fluctuates, as in NPT). For triclinic cells the
@@ -49,6 +50,64 @@ fn row_times(v: vec3<f32>, m: u32, which: u32) -> vec3<f32> {
     return out;
 }
 
+// First pass: every (frame, atom) step at once: the minimum image of x_t - x_(t-1),
+// each position in its own frame's cell (the chunk's first frame steps from the
+// carried position), written into `disp`.
+@compute @workgroup_size(64)
+fn unwrap_steps(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let a = flat % up.n_atoms;
+    let t = flat / up.n_atoms;
+    if (t >= up.n_frames) {
+        return;
+    }
+    var m = 0u;
+    if (up.cell_per_frame != 0u) { m = t * 9u; }
+    let o = (t * up.n_atoms + a) * 3u;
+    let x = row_times(vec3<f32>(frac[o], frac[o + 1u], frac[o + 2u]), m, 0u);
+    if (up.first_frame + t == 0u) {
+        disp[o] = 0.0;
+        disp[o + 1u] = 0.0;
+        disp[o + 2u] = 0.0;
+        return;
+    }
+    var prev = vec3<f32>(carry[a * 9u], carry[a * 9u + 1u], carry[a * 9u + 2u]);
+    if (t > 0u) {
+        var mp = 0u;
+        if (up.cell_per_frame != 0u) { mp = (t - 1u) * 9u; }
+        let q = o - up.n_atoms * 3u;
+        prev = row_times(vec3<f32>(frac[q], frac[q + 1u], frac[q + 2u]), mp, 0u);
+    }
+    let f = row_times(x - prev, m, 1u);
+    var g = f - round(f);
+    if (up.orthogonal == 0u) {
+        var best = g;
+        let v0 = row_times(g, m, 0u);
+        var bestl = dot(v0, v0);
+        for (var e = 0u; e < 27u; e++) {
+            let shift = vec3<f32>(f32(e / 9u) - 1.0, f32((e / 3u) % 3u) - 1.0, f32(e % 3u) - 1.0);
+            let h = g - shift;
+            let v = row_times(h, m, 0u);
+            let l = dot(v, v);
+            if (l < bestl) {
+                bestl = l;
+                best = h;
+            }
+        }
+        g = best;
+    }
+    let step = row_times(g, m, 0u);
+    disp[o] = step.x;
+    disp[o + 1u] = step.y;
+    disp[o + 2u] = step.z;
+}
+
+// Second pass: per atom, the steps added up in frame order (Kahan), long steps
+// counted, and the state carried to the next chunk.
 @compute @workgroup_size(64)
 fn unwrap(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -59,42 +118,15 @@ fn unwrap(
     if (a >= up.n_atoms) {
         return;
     }
-    var prev = vec3<f32>(carry[a * 9u], carry[a * 9u + 1u], carry[a * 9u + 2u]);
     var sum = vec3<f32>(carry[a * 9u + 3u], carry[a * 9u + 4u], carry[a * 9u + 5u]);
     var comp = vec3<f32>(carry[a * 9u + 6u], carry[a * 9u + 7u], carry[a * 9u + 8u]);
     var st = stats[a];
     for (var t = 0u; t < up.n_frames; t++) {
-        var m = 0u;
-        if (up.cell_per_frame != 0u) { m = t * 9u; }
-        let o = (t * up.n_atoms + a) * 3u;
-        let s = vec3<f32>(frac[o], frac[o + 1u], frac[o + 2u]);
-        let x = row_times(s, m, 0u);
         if (up.first_frame + t == 0u) {
-            prev = x;
-            disp[o] = 0.0;
-            disp[o + 1u] = 0.0;
-            disp[o + 2u] = 0.0;
             continue;
         }
-        let f = row_times(x - prev, m, 1u);
-        var g = f - round(f);
-        if (up.orthogonal == 0u) {
-            var best = g;
-            let v0 = row_times(g, m, 0u);
-            var bestl = dot(v0, v0);
-            for (var e = 0u; e < 27u; e++) {
-                let shift = vec3<f32>(f32(e / 9u) - 1.0, f32((e / 3u) % 3u) - 1.0, f32(e % 3u) - 1.0);
-                let h = g - shift;
-                let v = row_times(h, m, 0u);
-                let l = dot(v, v);
-                if (l < bestl) {
-                    bestl = l;
-                    best = h;
-                }
-            }
-            g = best;
-        }
-        let step = row_times(g, m, 0u);
+        let o = (t * up.n_atoms + a) * 3u;
+        let step = vec3<f32>(disp[o], disp[o + 1u], disp[o + 2u]);
         // Times a uniform 1.0 the compiler cannot see: a driver that reassociates
         // floats (llvmpipe does) cannot cancel (tot - sum) - y to 0.
         let y = step - comp;
@@ -104,7 +136,6 @@ fn unwrap(
         disp[o] = sum.x;
         disp[o + 1u] = sum.y;
         disp[o + 2u] = sum.z;
-        prev = x;
         let l2 = dot(step, step);
         if (l2 > up.long2) {
             st.x += 1u;
@@ -114,6 +145,12 @@ fn unwrap(
             }
         }
     }
+    // The chunk's last position, for the next chunk's first step.
+    let last = up.n_frames - 1u;
+    var m = 0u;
+    if (up.cell_per_frame != 0u) { m = last * 9u; }
+    let q = (last * up.n_atoms + a) * 3u;
+    let prev = row_times(vec3<f32>(frac[q], frac[q + 1u], frac[q + 2u]), m, 0u);
     carry[a * 9u] = prev.x;
     carry[a * 9u + 1u] = prev.y;
     carry[a * 9u + 2u] = prev.z;

@@ -97,7 +97,8 @@ impl UnwrapStream {
             return Ok(());
         }
         let max_bind = ctx.max_binding();
-        let pipeline = ctx.pipeline("displacement", SHADER, "unwrap")?;
+        let steps = ctx.pipeline("displacement", SHADER, "unwrap_steps")?;
+        let scan = ctx.pipeline("displacement", SHADER, "unwrap")?;
         let per_frame = traj.cells.shape()[0] > 1;
         let inv = inverse_cells(traj.cells);
         for frames in chunks(t_total, 12 * n as u64, max_bind.min(CHUNK_BYTES)) {
@@ -131,8 +132,19 @@ impl UnwrapStream {
                 long2: self.long2,
                 one: 1.0,
             });
-            let group = ctx.bind(
-                &pipeline,
+            let first = ctx.bind(
+                &steps,
+                &[
+                    (0, &params),
+                    (1, &frac),
+                    (2, &cells),
+                    (3, &inv_cells),
+                    (4, &self.carry),
+                    (5, &out),
+                ],
+            );
+            let second = ctx.bind(
+                &scan,
                 &[
                     (0, &params),
                     (1, &frac),
@@ -144,7 +156,8 @@ impl UnwrapStream {
                 ],
             );
             let mut enc = ctx.encoder();
-            ctx.dispatch(&mut enc, &pipeline, &group, n as u64)?;
+            ctx.dispatch(&mut enc, &steps, &first, (tc * n) as u64)?;
+            ctx.dispatch(&mut enc, &scan, &second, n as u64)?;
             ctx.submit(enc)?;
             let host: Vec<f32> = ctx.read(&out, tc * n * 3)?;
             disp.slice_mut(s![frames, .., ..])
