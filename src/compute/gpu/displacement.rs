@@ -132,29 +132,18 @@ impl UnwrapStream {
                 long2: self.long2,
                 one: 1.0,
             });
-            let first = ctx.bind(
-                &steps,
-                &[
-                    (0, &params),
-                    (1, &frac),
-                    (2, &cells),
-                    (3, &inv_cells),
-                    (4, &self.carry),
-                    (5, &out),
-                ],
-            );
-            let second = ctx.bind(
-                &scan,
-                &[
-                    (0, &params),
-                    (1, &frac),
-                    (2, &cells),
-                    (3, &inv_cells),
-                    (4, &self.carry),
-                    (5, &out),
-                    (6, &self.stats),
-                ],
-            );
+            // Both passes read the frames and cells and write the displacements; the
+            // second also keeps the long-step statistics.
+            let both: [(u32, &wgpu::Buffer); 6] = [
+                (0, &params),
+                (1, &frac),
+                (2, &cells),
+                (3, &inv_cells),
+                (4, &self.carry),
+                (5, &out),
+            ];
+            let first = ctx.bind(&steps, &both);
+            let second = ctx.bind(&scan, &[&both[..], &[(6, &*self.stats)]].concat());
             let mut enc = ctx.encoder();
             ctx.dispatch(&mut enc, &steps, &first, (tc * n) as u64)?;
             ctx.dispatch(&mut enc, &scan, &second, n as u64)?;
