@@ -50,6 +50,16 @@ fn row_times(v: vec3<f32>, m: u32, which: u32) -> vec3<f32> {
     return out;
 }
 
+// One Kahan-compensated step: *sum += x, the rounding error kept in *comp. The sum is
+// multiplied by `one` (a uniform 1.0 the compiler cannot see), so a driver that
+// reassociates floats (llvmpipe does) cannot cancel (tot - sum) - y to 0.
+fn kahan3(sum: ptr<function, vec3<f32>>, comp: ptr<function, vec3<f32>>, x: vec3<f32>, one: f32) {
+    let y = x - *comp;
+    let tot = (*sum + y) * one;
+    *comp = (tot - *sum) - y;
+    *sum = tot;
+}
+
 // First pass: every (frame, atom) step at once: the minimum image of x_t - x_(t-1),
 // each position in its own frame's cell (the chunk's first frame steps from the
 // carried position), written into `disp`.
@@ -127,12 +137,7 @@ fn unwrap(
         }
         let o = (t * up.n_atoms + a) * 3u;
         let step = vec3<f32>(disp[o], disp[o + 1u], disp[o + 2u]);
-        // Times a uniform 1.0 the compiler cannot see: a driver that reassociates
-        // floats (llvmpipe does) cannot cancel (tot - sum) - y to 0.
-        let y = step - comp;
-        let tot = (sum + y) * up.one;
-        comp = (tot - sum) - y;
-        sum = tot;
+        kahan3(&sum, &comp, step, up.one);
         disp[o] = sum.x;
         disp[o + 1u] = sum.y;
         disp[o + 2u] = sum.z;
@@ -206,10 +211,7 @@ fn sq_disp_blocks(
         let p0 = (t0 * dp.n_atoms + a) * 3u;
         let p1 = ((t0 + lag) * dp.n_atoms + a) * 3u;
         let dv = vec3<f32>(u[p1] - u[p0], u[p1 + 1u] - u[p0 + 1u], u[p1 + 2u] - u[p0 + 2u]);
-        let y = dv * dv - comp;
-        let tot = (s + y) * dp.one;
-        comp = (tot - s) - y;
-        s = tot;
+        kahan3(&s, &comp, dv * dv, dp.one);
     }
     let o = flat * 3u;
     parts[o] = s.x;
@@ -232,10 +234,7 @@ fn sq_disp(
     var comp = vec3<f32>(0.0);
     for (var blk = 0u; blk < dp.n_blocks; blk++) {
         let q = (flat * dp.n_blocks + blk) * 3u;
-        let y = vec3<f32>(parts[q], parts[q + 1u], parts[q + 2u]) - comp;
-        let tot = (s + y) * dp.one;
-        comp = (tot - s) - y;
-        s = tot;
+        kahan3(&s, &comp, vec3<f32>(parts[q], parts[q + 1u], parts[q + 2u]), dp.one);
     }
     let o = flat * 3u;
     sums[o] = s.x;
