@@ -143,6 +143,14 @@ pub fn cluster_dist_sums(ctx: &GpuContext, batch: &LabelledBatch) -> Result<Arra
     let pipeline = ctx.pipeline("pairwise", SHADER, "cluster_dist_sums")?;
     let max_bind = ctx.max_binding();
     let set_bytes = 4 * (n * d) as u64;
+    let storage = ctx.limits.max_compute_workgroup_storage_size as usize;
+    if storage < 4 * TILE_FLOATS {
+        return Err(Error::TooLarge(format!(
+            "the adapter offers {storage} bytes of workgroup memory; the cluster sums' tile \
+             needs {}; use option backend cpu",
+            4 * TILE_FLOATS
+        )));
+    }
     if d > TILE_FLOATS {
         return Err(Error::TooLarge(format!(
             "points of {d} dimensions do not fit the GPU's tile of {TILE_FLOATS} floats; \
