@@ -336,3 +336,161 @@ fn gather(
         out_iter[g] = state[b].y;
     }
 }
+
+// Small problems (n <= 256 points, n x d <= 2048, kmax x d <= 512; hop detection's
+// shape): one workgroup per problem runs the whole Lloyd loop on points held in
+// workgroup memory, with the same arithmetic in the same order as the kernels above
+// (assign, the 8 interleaved lanes of `partial_sums` over one chunk, `update`,
+// `check`), then the final assignment and the inertia: one dispatch in all.
+const SMALL_N: u32 = 256u;
+var<workgroup> s_pts: array<f32, 2048>;   // point-major: i * d + t
+var<workgroup> s_lab: array<u32, 256>;
+var<workgroup> s_min: array<f32, 256>;
+var<workgroup> s_cen: array<f32, 512>;    // c * d + t
+var<workgroup> s_sum: array<f32, 512>;
+var<workgroup> s_cnt: array<u32, 64>;
+var<workgroup> s_shift: array<f32, 64>;
+var<workgroup> s_moved: atomic<u32>;
+var<workgroup> s_go: u32;
+
+fn small_assign(lid: u32, n: u32, d: u32, k: u32, count: bool) {
+    for (var i = lid; i < n; i += WG) {
+        var best = 0u;
+        var bestd = FLT_MAX;
+        for (var c = 0u; c < k; c++) {
+            var acc = 0.0;
+            for (var t = 0u; t < d; t++) {
+                let diff = s_pts[i * d + t] - s_cen[c * d + t];
+                acc += diff * diff;
+            }
+            if (acc < bestd) {
+                bestd = acc;
+                best = c;
+            }
+        }
+        if (count && s_lab[i] != best) {
+            atomicAdd(&s_moved, 1u);
+        }
+        s_lab[i] = best;
+        s_min[i] = bestd;
+    }
+}
+
+@compute @workgroup_size(64)
+fn lloyd_small(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = wid.y * nwg.x + wid.x;
+    if (b >= p.n_problems) {
+        return;
+    }
+    let pr = prob[b];
+    let k = pr.y;
+    let n = p.n;
+    let d = p.d;
+    let co = b * p.kmax * d;
+    for (var e = lid; e < n * d; e += WG) {
+        s_pts[e] = points[pr.x * n * d + e];
+    }
+    for (var e = lid; e < k * d; e += WG) {
+        s_cen[e] = centres[co + e];
+    }
+    for (var i = lid; i < n; i += WG) {
+        s_lab[i] = 0xffffffffu;
+    }
+    var iter = 0u;
+    var strict = 0u;
+    loop {
+        if (lid == 0u) {
+            atomicStore(&s_moved, 0u);
+        }
+        workgroupBarrier();
+        small_assign(lid, n, d, k, true);
+        workgroupBarrier();
+        for (var j = lid; j < k * d; j += WG) {
+            let c = j / d;
+            let t = j % d;
+            var lane = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+            for (var i = 0u; i < n; i++) {
+                if (s_lab[i] == c) {
+                    lane[i % 8u] += s_pts[i * d + t];
+                }
+            }
+            var s = 0.0;
+            for (var q = 0u; q < 8u; q++) {
+                s += lane[q];
+            }
+            s_sum[j] = s;
+        }
+        for (var c = lid; c < k; c += WG) {
+            var cnt = 0u;
+            for (var i = 0u; i < n; i++) {
+                if (s_lab[i] == c) {
+                    cnt += 1u;
+                }
+            }
+            s_cnt[c] = cnt;
+        }
+        workgroupBarrier();
+        for (var c = lid; c < k; c += WG) {
+            var sh = 0.0;
+            for (var t = 0u; t < d; t++) {
+                let old = s_cen[c * d + t];
+                var nv = old;
+                if (s_cnt[c] > 0u) {
+                    nv = s_sum[c * d + t] / f32(s_cnt[c]);
+                }
+                let diff = nv - old;
+                sh += diff * diff;
+                s_cen[c * d + t] = nv;
+            }
+            s_shift[c] = sh;
+        }
+        workgroupBarrier();
+        if (lid == 0u) {
+            iter += 1u;
+            var total = 0.0;
+            for (var c = 0u; c < k; c++) {
+                total += s_shift[c];
+            }
+            let moved = atomicLoad(&s_moved);
+            var go = 1u;
+            if (moved == 0u) {
+                go = 0u;
+                strict = 1u;
+            } else if (total <= tol[b]) {
+                go = 0u;
+            }
+            if (iter >= p.max_iter) {
+                go = 0u;
+            }
+            s_go = go;
+        }
+        if (workgroupUniformLoad(&s_go) == 0u) {
+            break;
+        }
+    }
+    // Labels consistent with the final centres, then the inertia (one chunk).
+    small_assign(lid, n, d, k, false);
+    workgroupBarrier();
+    for (var i = lid; i < n; i += WG) {
+        labels[b * n + i] = s_lab[i];
+    }
+    for (var e = lid; e < k * d; e += WG) {
+        centres[co + e] = s_cen[e];
+    }
+    if (lid == 0u) {
+        var sum = 0.0;
+        var comp = 0.0;
+        for (var i = 0u; i < n; i++) {
+            let y = s_min[i] - comp;
+            let t = (sum + y) * p.one;
+            comp = (t - sum) - y;
+            sum = t;
+        }
+        inertia[b] = sum;
+        state[b] = vec4<u32>(1u, iter, strict, 0u);
+    }
+}

@@ -75,6 +75,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         "fill_labels",
         "inertia_chunks",
         "gather",
+        "lloyd_small",
     ];
     let pipes: Vec<_> = entries
         .iter()
@@ -106,6 +107,8 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         _ => 1,
     };
     let words = n.div_ceil(per_word);
+    // Hop detection's shape: each problem's whole Lloyd loop in one workgroup.
+    let small = n <= CHUNK && n * d <= 2048 && kmax * d <= 512 && kmax <= 64;
     let width = words.max(kmax * d + 1);
     for groups in chunks(g_total, per_problem * r as u64, max_bind) {
         let ng = groups.len();
@@ -196,45 +199,66 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         ];
         let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
 
-        // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
-        // submission, until no problem is still running.
-        let fill = ctx.bind(&pipes[4], &[(0, &iter_params), (4, &labels)]);
-        let mut first = true;
-        let mut iterations = 0;
-        loop {
+        if small {
+            // The whole Lloyd loop, the final assignment and the inertia of each
+            // problem in one workgroup: one dispatch, one wait.
+            let whole = ctx.bind(
+                &pipes[7],
+                &[
+                    (0, &iter_params),
+                    (1, &points),
+                    (2, &prob_buf),
+                    (3, &centres),
+                    (4, &labels),
+                    (7, &state),
+                    (9, &tol),
+                    (17, &inertia),
+                ],
+            );
             let mut enc = ctx.encoder();
-            if first {
-                ctx.dispatch(&mut enc, &pipes[4], &fill, (nb * n) as u64)?;
-                first = false;
-            }
-            for it in 0..ITERS_PER_SYNC {
-                for step in 0..4 {
-                    if step == 3 && it == ITERS_PER_SYNC - 1 {
-                        // Only the last check of the submission counts what still runs.
-                        enc.clear_buffer(&pending, 0, None);
+            ctx.dispatch(&mut enc, &pipes[7], &whole, (nb * 64) as u64)?;
+            ctx.submit(enc)?;
+        } else {
+            // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
+            // submission, until no problem is still running.
+            let fill = ctx.bind(&pipes[4], &[(0, &iter_params), (4, &labels)]);
+            let mut first = true;
+            let mut iterations = 0;
+            loop {
+                let mut enc = ctx.encoder();
+                if first {
+                    ctx.dispatch(&mut enc, &pipes[4], &fill, (nb * n) as u64)?;
+                    first = false;
+                }
+                for it in 0..ITERS_PER_SYNC {
+                    for step in 0..4 {
+                        if step == 3 && it == ITERS_PER_SYNC - 1 {
+                            // Only the last check of the submission counts what still runs.
+                            enc.clear_buffer(&pending, 0, None);
+                        }
+                        ctx.dispatch(&mut enc, &pipes[step], &groups_of[step], threads[step])?;
                     }
-                    ctx.dispatch(&mut enc, &pipes[step], &groups_of[step], threads[step])?;
+                }
+                ctx.submit(enc)?;
+                iterations += ITERS_PER_SYNC;
+                let running: Vec<u32> = ctx.read(&pending, 1)?;
+                if running[0] == 0 || iterations >= batch.max_iter {
+                    break;
                 }
             }
+            // One last assignment so labels match the final centres (scikit-learn does the
+            // same when it stops on the tolerance rather than on unchanged labels), then
+            // each problem's inertia in chunks.
+            let final_group = ctx.bind(&pipes[0], &with_params(&final_params, &assign_rest));
+            let inertia_group = ctx.bind(
+                &pipes[5],
+                &[(0, &final_params), (5, &mindist), (17, &inertia)],
+            );
+            let mut enc = ctx.encoder();
+            ctx.dispatch(&mut enc, &pipes[0], &final_group, (nb * n) as u64)?;
+            ctx.dispatch(&mut enc, &pipes[5], &inertia_group, (nb * n_chunks) as u64)?;
             ctx.submit(enc)?;
-            iterations += ITERS_PER_SYNC;
-            let running: Vec<u32> = ctx.read(&pending, 1)?;
-            if running[0] == 0 || iterations >= batch.max_iter {
-                break;
-            }
         }
-        // One last assignment so labels match the final centres (scikit-learn does the
-        // same when it stops on the tolerance rather than on unchanged labels), then
-        // each problem's inertia in chunks.
-        let final_group = ctx.bind(&pipes[0], &with_params(&final_params, &assign_rest));
-        let inertia_group = ctx.bind(
-            &pipes[5],
-            &[(0, &final_params), (5, &mindist), (17, &inertia)],
-        );
-        let mut enc = ctx.encoder();
-        ctx.dispatch(&mut enc, &pipes[0], &final_group, (nb * n) as u64)?;
-        ctx.dispatch(&mut enc, &pipes[5], &inertia_group, (nb * n_chunks) as u64)?;
-        ctx.submit(enc)?;
         let chunk_sums: Vec<f32> = ctx.read(&inertia, nb * n_chunks)?;
         let per_problem_inertia: Vec<f64> =
             chunk_sums.chunks(n_chunks).map(inertia_of_chunks).collect();
