@@ -61,6 +61,27 @@ fn time_median(reps: usize, f: &dyn Fn() -> Result<()>) -> Result<f64> {
     Ok(times[times.len() / 2])
 }
 
+/// The hop-detection shape of k-means: `ions` point sets of `frames` points in 3-D
+/// (each ion vibrating at one site, then hopping 1.5 Å to another half-way), and for
+/// each ion the problems k = 2..10.
+pub fn hop_shaped_batch(ions: usize, frames: usize) -> (Array3<f32>, Vec<KMeansProblem>) {
+    let pts = Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
+        (a as f32 * 0.37 + x as f32)
+            + if t > frames / 2 { 1.5 } else { 0.0 }
+            + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
+    });
+    let problems = (0..ions as u32)
+        .flat_map(|a| {
+            (2..=10).map(move |k| KMeansProblem {
+                set: a,
+                k,
+                seed: a as u64,
+            })
+        })
+        .collect();
+    (pts, problems)
+}
+
 /// This machine's memory-copy bandwidth (GB/s, read + write), the yardstick for the
 /// memory-bound displacement scan.
 pub fn memcpy_gbytes() -> f64 {
@@ -140,20 +161,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
     if want("kmeans_batched") {
         // k-means, hop-detection shape: one point set per ion, k = 2..10, 10 random restarts.
         let (ions, frames) = if quick { (64, 140) } else { (416, 140) };
-        let pts = Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
-            (a as f32 * 0.37 + x as f32)
-                + if t > frames / 2 { 1.5 } else { 0.0 }
-                + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
-        });
-        let problems: Vec<KMeansProblem> = (0..ions as u32)
-            .flat_map(|a| {
-                (2..=10).map(move |k| KMeansProblem {
-                    set: a,
-                    k,
-                    seed: a as u64,
-                })
-            })
-            .collect();
+        let (pts, problems) = hop_shaped_batch(ions, frames);
         let n_problems = problems.len() * 10;
         out.push(Case {
             kernel: "kmeans_batched",

@@ -82,24 +82,11 @@ fn bench_json_rows_carry_the_traffic() {
 /// traffic and the same fits, the same as the CPU's.
 #[test]
 fn hop_shaped_kmeans_reads_back_only_its_result() {
-    use superion::cluster::kmeans::{Init, KMeansParams, KMeansProblem, kmeans_batch};
+    use superion::cluster::kmeans::{Init, KMeansParams, kmeans_batch};
     let _one = serial();
     let Some(gpu) = common::gpu() else { return };
     let (ions, frames) = (48usize, 140usize);
-    let pts = ndarray::Array3::from_shape_fn((ions, frames, 3), |(a, t, x)| {
-        (a as f32 * 0.37 + x as f32)
-            + if t > frames / 2 { 1.5 } else { 0.0 }
-            + 0.1 * ((t * 7919 + x * 31) % 97) as f32 / 97.0
-    });
-    let problems: Vec<KMeansProblem> = (0..ions as u32)
-        .flat_map(|a| {
-            (2..=10).map(move |k| KMeansProblem {
-                set: a,
-                k,
-                seed: a as u64,
-            })
-        })
-        .collect();
+    let (pts, problems) = superion::bench::hop_shaped_batch(ions, frames);
     let params = KMeansParams {
         init: Init::Random,
         n_init: 10,

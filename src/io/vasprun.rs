@@ -1,6 +1,6 @@
 //! VASP's `vasprun.xml`: the structure of every ionic step (`<calculation>` →
 //! `<structure>`: lattice vectors and fractional positions), the species from
-//! `<atominfo>`, and POTIM, IBRION and ISIF from `<parameters>` (else `<incar>`).
+//! `<atominfo>`, and POTIM and IBRION from `<parameters>` (else `<incar>`).
 //!
 //! Read as a stream: the file is cut after a `</calculation>` into chunks of a few MB,
 //! one thread reads (and decompresses) the next chunks while the others parse the
@@ -29,11 +29,10 @@ pub struct VasprunEnd {
     pub frames: usize,
     /// Complete ionic steps read.
     pub steps: usize,
-    /// POTIM (fs for molecular dynamics), IBRION (0: molecular dynamics) and ISIF (3:
-    /// variable cell), from `<parameters>`, else `<incar>`.
+    /// POTIM (fs for molecular dynamics) and IBRION (0: molecular dynamics), from
+    /// `<parameters>`, else `<incar>`.
     pub potim: Option<f64>,
     pub ibrion: Option<i64>,
-    pub isif: Option<i64>,
     pub notes: Vec<String>,
 }
 
@@ -146,7 +145,6 @@ struct Header {
     /// (from `<parameters>`, from `<incar>`).
     potim: (Option<f64>, Option<f64>),
     ibrion: (Option<i64>, Option<i64>),
-    isif: (Option<i64>, Option<i64>),
 }
 
 /// What one chunk holds: its complete steps (fractional positions, frame-major, and
@@ -231,7 +229,6 @@ fn parse(bytes: &[u8], header: &mut Header, last: bool) -> std::result::Result<P
                     scalar = match attr(&e, "name").as_deref() {
                         Some("POTIM") => Some("POTIM"),
                         Some("IBRION") => Some("IBRION"),
-                        Some("ISIF") => Some("ISIF"),
                         _ => None,
                     };
                     capturing = scalar.is_some();
@@ -299,11 +296,7 @@ fn parse(bytes: &[u8], header: &mut Header, last: bool) -> std::result::Result<P
                         }) = Some(x);
                     } else {
                         let x = v.parse::<i64>().map_err(|_| bad())?;
-                        let slot = if name == "IBRION" {
-                            &mut header.ibrion
-                        } else {
-                            &mut header.isif
-                        };
+                        let slot = &mut header.ibrion;
                         *(if from_parameters {
                             &mut slot.0
                         } else {
@@ -502,7 +495,6 @@ pub fn stream(
         steps,
         potim: header.potim.0.or(header.potim.1),
         ibrion: header.ibrion.0.or(header.ibrion.1),
-        isif: header.isif.0.or(header.isif.1),
         notes,
     })
 }

@@ -121,7 +121,7 @@ impl UnwrapStream {
                     .as_slice()
                     .unwrap(),
             );
-            let out = ctx.zeros("disp", 12 * (tc * n) as u64);
+            let out = ctx.output("disp", 12 * (tc * n) as u64);
             let params = ctx.uniform(&UnwrapParams {
                 n_atoms: n as u32,
                 n_frames: tc as u32,
@@ -207,8 +207,8 @@ pub fn windowed_sq_disp(
             let nl = lag_range.len();
             let lag_u32: Vec<u32> = lags[lag_range.clone()].iter().map(|&l| l as u32).collect();
             let lag_buf = ctx.upload("lags", &lag_u32);
-            let sums = ctx.zeros("sums", 12 * (nl * na) as u64);
-            let parts = ctx.zeros("parts", 12 * (nl * na * n_blocks) as u64);
+            let sums = ctx.output("sums", 12 * (nl * na) as u64);
+            let parts = ctx.output("parts", 12 * (nl * na * n_blocks) as u64);
             let params = ctx.uniform(&DispParams {
                 n_atoms: na as u32,
                 n_frames: t as u32,

@@ -129,15 +129,12 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         let points = ctx.upload("points", &sets);
         let prob_buf = ctx.upload("prob", &prob);
         let centres = ctx.upload("centres", init.as_slice().unwrap());
-        let labels = ctx.zeros("labels", 4 * (nb * n) as u64);
-        let mindist = ctx.zeros("mindist", 4 * (nb * n) as u64);
-        let partial = ctx.zeros("partial", 4 * (nb * n_chunks * kmax * (d + 1)) as u64);
+        // Written whole by the kernels (fill_labels or lloyd_small; inertia_chunks or
+        // lloyd_small) before anything reads them.
+        let labels = ctx.output("labels", 4 * (nb * n) as u64);
+        let inertia = ctx.output("inertia", 4 * (nb * n_chunks) as u64);
         let state = ctx.zeros("state", 16 * nb as u64);
-        let changed = ctx.zeros("changed", 4 * nb as u64);
         let tol = ctx.upload("tol", &batch.tol[problems.clone()]);
-        let shift = ctx.zeros("shift", 4 * (nb * kmax) as u64);
-        let pending = ctx.zeros("pending", 4);
-        let inertia = ctx.zeros("inertia", 4 * (nb * n_chunks) as u64);
 
         let params = |final_pass| Params {
             n: n as u32,
@@ -150,54 +147,6 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             one: 1.0,
         };
         let iter_params = ctx.uniform(&params(0));
-        let final_params = ctx.uniform(&params(1));
-        let assign_rest: [(u32, &wgpu::Buffer); 7] = [
-            (1, &points),
-            (2, &prob_buf),
-            (3, &centres),
-            (4, &labels),
-            (5, &mindist),
-            (7, &state),
-            (8, &changed),
-        ];
-        let groups_of = [
-            ctx.bind(&pipes[0], &with_params(&iter_params, &assign_rest)),
-            ctx.bind(
-                &pipes[1],
-                &[
-                    (0, &iter_params),
-                    (1, &points),
-                    (2, &prob_buf),
-                    (4, &labels),
-                    (6, &partial),
-                    (7, &state),
-                ],
-            ),
-            ctx.bind(
-                &pipes[2],
-                &[
-                    (0, &iter_params),
-                    (2, &prob_buf),
-                    (3, &centres),
-                    (6, &partial),
-                    (7, &state),
-                    (10, &shift),
-                ],
-            ),
-            ctx.bind(
-                &pipes[3],
-                &[
-                    (0, &iter_params),
-                    (2, &prob_buf),
-                    (7, &state),
-                    (8, &changed),
-                    (9, &tol),
-                    (10, &shift),
-                    (11, &pending),
-                ],
-            ),
-        ];
-        let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
 
         if small {
             // The whole Lloyd loop, the final assignment and the inertia of each
@@ -219,6 +168,59 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             ctx.dispatch(&mut enc, &pipes[7], &whole, (nb * 64) as u64)?;
             ctx.submit(enc)?;
         } else {
+            let mindist = ctx.output("mindist", 4 * (nb * n) as u64);
+            let partial = ctx.zeros("partial", 4 * (nb * n_chunks * kmax * (d + 1)) as u64);
+            let changed = ctx.zeros("changed", 4 * nb as u64);
+            let shift = ctx.zeros("shift", 4 * (nb * kmax) as u64);
+            let pending = ctx.zeros("pending", 4);
+            let final_params = ctx.uniform(&params(1));
+            let assign_rest: [(u32, &wgpu::Buffer); 7] = [
+                (1, &points),
+                (2, &prob_buf),
+                (3, &centres),
+                (4, &labels),
+                (5, &mindist),
+                (7, &state),
+                (8, &changed),
+            ];
+            let groups_of = [
+                ctx.bind(&pipes[0], &with_params(&iter_params, &assign_rest)),
+                ctx.bind(
+                    &pipes[1],
+                    &[
+                        (0, &iter_params),
+                        (1, &points),
+                        (2, &prob_buf),
+                        (4, &labels),
+                        (6, &partial),
+                        (7, &state),
+                    ],
+                ),
+                ctx.bind(
+                    &pipes[2],
+                    &[
+                        (0, &iter_params),
+                        (2, &prob_buf),
+                        (3, &centres),
+                        (6, &partial),
+                        (7, &state),
+                        (10, &shift),
+                    ],
+                ),
+                ctx.bind(
+                    &pipes[3],
+                    &[
+                        (0, &iter_params),
+                        (2, &prob_buf),
+                        (7, &state),
+                        (8, &changed),
+                        (9, &tol),
+                        (10, &shift),
+                        (11, &pending),
+                    ],
+                ),
+            ];
+            let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
             // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
             // submission, until no problem is still running.
             let fill = ctx.bind(&pipes[4], &[(0, &iter_params), (4, &labels)]);
@@ -275,13 +277,13 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             per_word: per_word as u32,
             width: width as u32,
         });
-        let packed = ctx.zeros("packed", 4 * (ng * words) as u64);
-        let out_centres = ctx.zeros("best centres", 4 * (ng * kmax * d) as u64);
-        let out_iter = ctx.zeros("best iterations", 4 * ng as u64);
+        let packed = ctx.output("packed", 4 * (ng * words) as u64);
+        let out_centres = ctx.output("best centres", 4 * (ng * kmax * d) as u64);
+        let out_iter = ctx.output("best iterations", 4 * ng as u64);
         let gather = ctx.bind(
             &pipes[6],
             &[
-                (0, &final_params),
+                (0, &iter_params),
                 (3, &centres),
                 (4, &labels),
                 (7, &state),

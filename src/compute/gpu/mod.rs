@@ -432,6 +432,12 @@ impl GpuContext {
         buf
     }
 
+    /// A storage buffer of `bytes` bytes that a kernel writes whole before anything
+    /// reads it: from the pool as it is, not cleared.
+    pub(crate) fn output(&self, label: &str, bytes: u64) -> Scratch {
+        self.take(label, bytes.max(16).next_multiple_of(4), STORAGE)
+    }
+
     /// A uniform buffer holding one parameter block.
     pub(crate) fn uniform<T: bytemuck::Pod>(&self, params: &T) -> Scratch {
         let bytes = bytemuck::bytes_of(params);

@@ -90,7 +90,7 @@ pub fn sq_dists_tiles(
                     .unwrap(),
             );
             let len = (r1 - r0) * (c1 - c0);
-            let out = ctx.zeros("dists", 4 * len as u64);
+            let out = ctx.output("dists", 4 * len as u64);
             let params = ctx.uniform(&TileParams {
                 n: (r1 - r0) as u32,
                 m: (c1 - c0) as u32,
