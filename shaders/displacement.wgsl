@@ -241,3 +241,97 @@ fn sq_disp(
     sums[o + 1u] = s.y;
     sums[o + 2u] = s.z;
 }
+
+// Chained MSD: after each chunk's unwrap, the displacements stay on the device. Per
+// frame, the summed displacement of two atom lists (the drift reference, then the
+// selected atoms) is folded in a workgroup; the selected atoms' displacements, less
+// the reference's mean, are gathered frame by frame into a T x Ns x 3 buffer (one per
+// group of selected atoms) that `sq_disp_blocks` then reads as `u`. Only the sums
+// over origins, the per-frame totals and the long-step statistics come back.
+
+struct ChainParams {
+    n_atoms: u32,         // atoms in the unwrapped chunk
+    n_frames: u32,        // frames in this chunk
+    first_frame: u32,     // global index of the chunk's first frame
+    n_ref: u32,           // drift reference atoms (0: no drift correction)
+    n_sel: u32,           // selected atoms
+    group_start: u32,     // first selected atom of this group
+    group_len: u32,       // selected atoms in this group
+    one: f32,             // 1.0 (see UnwrapParams)
+    inv_ref: f32,         // 1 / n_ref (0 when n_ref = 0)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: ChainParams;
+@group(0) @binding(7) var<storage, read> lists: array<u32>;           // reference, then selected
+@group(0) @binding(8) var<storage, read_write> totals: array<f32>;    // T x 2 x 3
+@group(0) @binding(9) var<storage, read_write> sel_u: array<f32>;     // T x group x 3
+
+var<workgroup> lane_sums: array<vec3<f32>, 64>;
+
+// One workgroup per (frame, list): lane j adds the list's atoms j, j + 64, ... in order
+// (Kahan), then the 64 lane sums are folded pairwise (32 apart, 16, ..., 1).
+@compute @workgroup_size(64)
+fn frame_sums(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.y * nwg.x + wid.x;
+    let t = g / 2u;
+    let l = g % 2u;
+    if (t >= cp.n_frames) {
+        return;
+    }
+    var start = 0u;
+    var len = cp.n_ref;
+    if (l == 1u) {
+        start = cp.n_ref;
+        len = cp.n_sel;
+    }
+    var s = vec3<f32>(0.0);
+    var comp = vec3<f32>(0.0);
+    for (var i = lid; i < len; i += WG) {
+        let o = (t * cp.n_atoms + lists[start + i]) * 3u;
+        kahan3(&s, &comp, vec3<f32>(disp[o], disp[o + 1u], disp[o + 2u]), cp.one);
+    }
+    lane_sums[lid] = s;
+    workgroupBarrier();
+    for (var w = WG / 2u; w > 0u; w /= 2u) {
+        if (lid < w) {
+            lane_sums[lid] = lane_sums[lid] + lane_sums[lid + w];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        let q = ((cp.first_frame + t) * 2u + l) * 3u;
+        totals[q] = lane_sums[0].x;
+        totals[q + 1u] = lane_sums[0].y;
+        totals[q + 2u] = lane_sums[0].z;
+    }
+}
+
+// One invocation per (frame, selected atom of the group): its displacement less the
+// reference's mean displacement in that frame.
+@compute @workgroup_size(64)
+fn gather(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let j = flat % cp.group_len;
+    let t = flat / cp.group_len;
+    if (t >= cp.n_frames) {
+        return;
+    }
+    let q = (cp.first_frame + t) * 6u;
+    let drift = vec3<f32>(totals[q], totals[q + 1u], totals[q + 2u]) * cp.inv_ref;
+    let o = (t * cp.n_atoms + lists[cp.n_ref + cp.group_start + j]) * 3u;
+    let p = ((cp.first_frame + t) * cp.group_len + j) * 3u;
+    sel_u[p] = disp[o] - drift.x;
+    sel_u[p + 1u] = disp[o + 1u] - drift.y;
+    sel_u[p + 2u] = disp[o + 2u] - drift.z;
+}

@@ -99,13 +99,14 @@ pub fn memcpy_gbytes() -> f64 {
 }
 
 /// The kernels measured, by name.
-pub const KERNELS: [&str; 6] = [
+pub const KERNELS: [&str; 7] = [
     "pairwise_sq_dists",
     "silhouette",
     "kmeans_batched",
     "kmeans_large",
     "unwrap",
     "windowed_sq_disp",
+    "unwrap_msd",
 ];
 
 /// The cases whose kernel `want` accepts (only those build their inputs; each has
@@ -272,6 +273,49 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
             bytes: 2.0 * 12.0 * (origins * na) as f64,
             result_bytes: (lags.len() * na * 3 * 8) as u64,
             run: Box::new(move |e| e.windowed_sq_disp(disp.view(), &lags).map(|_| ())),
+        });
+    }
+
+    if want("unwrap_msd") {
+        // Unwrap + self MSD chained (the in-memory `msd`): half the atoms selected, the
+        // other half the drift reference, 32 log-spaced lags. The result is the MSD per
+        // selected atom, lag and axis and the summed displacement per frame (f64).
+        let (t, na) = if quick { (1000, 1000) } else { (4000, 2000) };
+        let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
+            let v = 0.5
+                + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
+                + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
+            v - v.floor()
+        });
+        let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
+        let atoms: Vec<usize> = (0..na).step_by(2).collect();
+        let reference: Vec<usize> = (1..na).step_by(2).collect();
+        let mut lags: Vec<usize> = (0..32)
+            .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
+            .collect();
+        lags.dedup();
+        let origins: usize = lags.iter().map(|&l| t - l).sum();
+        out.push(Case {
+            kernel: "unwrap_msd",
+            size: format!(
+                "{t} frames x {na} atoms, {} selected, {} lags",
+                atoms.len(),
+                lags.len()
+            ),
+            flops: 0.0,
+            bytes: 2.0 * 12.0 * (t * na) as f64 + 2.0 * 12.0 * (origins * atoms.len()) as f64,
+            result_bytes: (8 * 3 * (atoms.len() * lags.len() + t)) as u64,
+            run: Box::new(move |e| {
+                let traj = FracTrajectory {
+                    frac: frac.view(),
+                    cells: cell.view(),
+                };
+                let sel = crate::compute::MsdSelection {
+                    atoms: &atoms,
+                    reference: Some(&reference),
+                };
+                e.unwrapped_self_msd(&traj, 5.0, &sel, &lags).map(|_| ())
+            }),
         });
     }
     out

@@ -161,3 +161,35 @@ fn a_device_that_does_not_finish_in_time_is_an_error() {
         assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+/// The chained unwrap + MSD with a binding cap small enough for several frame chunks
+/// (the unwrap state carried between them) and several groups of selected atoms (each
+/// gathered into its own buffer): the uncapped result.
+#[test]
+fn chained_msd_survives_frame_chunks_and_atom_groups() {
+    let w = walk(300, 40, 0.8, true, true, 8);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    let atoms: Vec<usize> = (0..40).filter(|a| a % 3 != 1).collect();
+    let reference: Vec<usize> = (0..40).filter(|a| a % 3 == 1).collect();
+    let sel = superion::compute::MsdSelection {
+        atoms: &atoms,
+        reference: Some(&reference),
+    };
+    let lags = vec![0, 1, 7, 100, 299];
+    let Some(g) = gpu() else { return };
+    let whole = g.unwrapped_self_msd(&traj, 2.0, &sel, &lags).unwrap();
+    // 300 frames x 40 atoms x 12 bytes: 8 KB chunks hold 17 frames, and 2 atoms' frames.
+    let got = with_cap(8 * 1024, || g.unwrapped_self_msd(&traj, 2.0, &sel, &lags)).unwrap();
+    assert_eq!(got.per_atom, whole.per_atom);
+    assert_eq!(got.summed, whole.summed);
+    assert_eq!(got.long_steps, whole.long_steps);
+    let cpu = Engine::cpu()
+        .unwrapped_self_msd(&traj, 2.0, &sel, &lags)
+        .unwrap();
+    for (a, b) in got.per_atom.iter().zip(cpu.per_atom.iter()) {
+        assert!(close(*a, *b, 2e-5, 1e-5), "{a} vs {b}");
+    }
+}

@@ -238,3 +238,88 @@ fn windowed_sums_over_many_origin_blocks() {
         }
     }
 }
+
+/// The naive self MSD of the selected atoms of `truth` less the reference's mean
+/// displacement (f64, every origin): Ns x L x 3, and the summed displacement T x 3.
+fn naive_self_msd(
+    truth: &Array3<f64>,
+    atoms: &[usize],
+    reference: Option<&[usize]>,
+    lags: &[usize],
+) -> (Array3<f64>, ndarray::Array2<f64>) {
+    let t = truth.shape()[0];
+    let drift = ndarray::Array2::from_shape_fn((t, 3), |(f, ax)| match reference {
+        Some(r) => r.iter().map(|&a| truth[[f, a, ax]]).sum::<f64>() / r.len() as f64,
+        None => 0.0,
+    });
+    let u = Array3::from_shape_fn((t, atoms.len(), 3), |(f, j, ax)| {
+        truth[[f, atoms[j], ax]] - drift[[f, ax]]
+    });
+    let per = Array3::from_shape_fn((atoms.len(), lags.len(), 3), |(j, l, ax)| {
+        let m = lags[l];
+        (0..t - m)
+            .map(|t0| (u[[t0 + m, j, ax]] - u[[t0, j, ax]]).powi(2))
+            .sum::<f64>()
+            / (t - m) as f64
+    });
+    (per, u.sum_axis(ndarray::Axis(1)))
+}
+
+/// Unwrap, drift removal and windowed sums chained on the engine (on the GPU without
+/// the displacements leaving the device) give the naive f64 MSD of the true walk, and
+/// the same long steps as the plain unwrap: triclinic NPT cells, selections in any
+/// order, with and without a drift reference.
+#[test]
+fn chained_self_msd_is_the_naive_msd_of_the_walk() {
+    let w = walk(700, 23, 1.2, true, true, 5);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    let atoms = [4usize, 0, 17, 9, 22, 3, 11];
+    let framework: Vec<usize> = (0..23).filter(|a| !atoms.contains(a)).collect();
+    let lags = vec![0, 1, 2, 255, 256, 257, 500, 699];
+    for reference in [Some(&framework[..]), None] {
+        let sel = superion::compute::MsdSelection {
+            atoms: &atoms,
+            reference,
+        };
+        let (want, want_sum) = naive_self_msd(&w.truth, &atoms, reference, &lags);
+        for e in engines() {
+            let got = e.unwrapped_self_msd(&traj, 2.0, &sel, &lags).unwrap();
+            assert_eq!(got.per_atom.dim(), want.dim());
+            for (a, b) in got.per_atom.iter().zip(want.iter()) {
+                assert!(close(*a, *b, 2e-5, 1e-5), "{}: {a} vs {b}", e.describe());
+            }
+            for (a, b) in got.summed.iter().zip(want_sum.iter()) {
+                assert!(close(*a, *b, 1e-5, 1e-3), "{}: summed {a} vs {b}", e.describe());
+            }
+            let plain = e.unwrap(&traj, 2.0).unwrap();
+            assert!(plain.long_steps.count > 0);
+            assert_eq!(got.long_steps, plain.long_steps, "{}", e.describe());
+        }
+    }
+}
+
+/// Bad selections and lags are errors on both backends, not panics.
+#[test]
+fn chained_self_msd_refuses_bad_selections() {
+    let w = walk(20, 4, 0.3, false, false, 2);
+    let traj = FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    for e in engines() {
+        let msd = |atoms: &[usize], reference: Option<&[usize]>, lags: &[usize]| {
+            let sel = superion::compute::MsdSelection { atoms, reference };
+            e.unwrapped_self_msd(&traj, 2.0, &sel, lags)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(msd(&[0, 4], None, &[1]).contains("atom index 4"));
+        assert!(msd(&[0], Some(&[7]), &[1]).contains("atom index 7"));
+        assert!(msd(&[], None, &[1]).contains("no atoms"));
+        assert!(msd(&[1], Some(&[]), &[1]).contains("reference"));
+        assert!(msd(&[1], None, &[20]).contains("lag 20"));
+    }
+}

@@ -159,7 +159,13 @@ fn a_second_call_reuses_every_buffer() {
             .unwrap();
         let u = gpu.unwrap(&traj, 100.0).unwrap();
         let s = gpu.windowed_sq_disp(u.disp.view(), &lags).unwrap();
-        (d, sums, fit.labels, fit.centres, u.disp, s)
+        let sel = superion::compute::MsdSelection {
+            atoms: &[3, 1, 4, 15, 9],
+            reference: Some(&[0, 2, 5, 6]),
+        };
+        let m = gpu.unwrapped_self_msd(&traj, 1.0, &sel, &lags).unwrap();
+        let msd = (m.per_atom, m.summed, m.long_steps);
+        (d, sums, fit.labels, fit.centres, u.disp, s, msd)
     };
     let first = run();
     let (created, reused) = ctx.pool_counts();
@@ -174,4 +180,37 @@ fn a_second_call_reuses_every_buffer() {
     let third = run();
     assert_eq!(first, third);
     assert_eq!(gpu.traffic().unwrap() - t2, t2 - t);
+}
+
+/// Unwrap + MSD chained on the device: the frames go up once, and what comes back is
+/// the MSD's own size (sums per selected atom and lag, totals per frame, long-step
+/// statistics per atom), not the displacements; a handful of submissions.
+#[test]
+fn chained_unwrap_and_msd_read_back_only_the_msd() {
+    let _one = serial();
+    let Some(gpu) = common::gpu() else { return };
+    let (t, n) = (400usize, 200usize);
+    let w = common::walk(t, n, 0.6, true, false, 4);
+    let traj = superion::compute::FracTrajectory {
+        frac: w.frac.view(),
+        cells: w.cells.view(),
+    };
+    let atoms: Vec<usize> = (0..n).step_by(2).collect();
+    let reference: Vec<usize> = (1..n).step_by(2).collect();
+    let sel = superion::compute::MsdSelection {
+        atoms: &atoms,
+        reference: Some(&reference),
+    };
+    let lags: Vec<usize> = (0..16).map(|i| i * 25).collect();
+    let t0 = gpu.traffic().unwrap();
+    gpu.unwrapped_self_msd(&traj, 2.0, &sel, &lags).unwrap();
+    let d = gpu.traffic().unwrap() - t0;
+    // The result in f64: MSD per selected atom, lag and axis; summed displacement per frame.
+    let result = (8 * 3 * (atoms.len() * lags.len() + t)) as u64;
+    let displacements = (12 * t * n) as u64;
+    assert!(d.bytes_down <= result, "{d:?}: result {result} bytes");
+    assert!(d.bytes_down * 20 < displacements, "{d:?}");
+    // The frames go up once; the rest (cells, lists, lags, parameters) is small.
+    assert!(d.bytes_up >= displacements && d.bytes_up < displacements + 8192, "{d:?}");
+    assert!(d.submits <= 5, "{d:?}");
 }

@@ -297,6 +297,44 @@ pub struct Unwrapped {
     pub long_steps: LongSteps,
 }
 
+/// The atoms whose self MSD [`crate::compute::Engine::unwrapped_self_msd`] takes: the
+/// selected atoms, and the atoms whose mean displacement is removed from every frame
+/// first (the drift reference; `None`: no drift correction).
+#[derive(Debug, Clone, Copy)]
+pub struct MsdSelection<'a> {
+    pub atoms: &'a [usize],
+    pub reference: Option<&'a [usize]>,
+}
+
+impl MsdSelection<'_> {
+    pub(crate) fn validate(&self, n: usize) -> Result<()> {
+        let all = self.atoms.iter().chain(self.reference.unwrap_or(&[]));
+        if let Some(&bad) = all.clone().find(|&&a| a >= n) {
+            return Err(invalid!(
+                "atom index {bad} is out of range: the trajectory has {n} atoms"
+            ));
+        }
+        if self.atoms.is_empty() {
+            return Err(invalid!("no atoms selected for the MSD"));
+        }
+        if self.reference.is_some_and(|r| r.is_empty()) {
+            return Err(invalid!("the drift reference holds no atoms"));
+        }
+        Ok(())
+    }
+}
+
+/// Self MSD of the selected atoms of an unwrapped trajectory, and what the collective
+/// MSD needs: no displacement of any frame.
+#[derive(Debug, Clone)]
+pub struct SelfMsd {
+    /// Per selected atom, lag and axis (Ns x L x 3, Å²), averaged over the T − m origins.
+    pub per_atom: Array3<f64>,
+    /// Summed displacement of the selected atoms per frame (T x 3, Å), drift removed.
+    pub summed: Array2<f64>,
+    pub long_steps: LongSteps,
+}
+
 /// Frame-to-frame steps longer than the threshold given to `unwrap`: beyond about half
 /// a cell the nearest image is ambiguous, so such steps deserve a warning.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

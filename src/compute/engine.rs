@@ -288,6 +288,37 @@ impl Engine {
         }
     }
 
+    /// Unwrap `traj`, remove from every frame the mean displacement of the drift
+    /// reference, and take the selected atoms' self MSD at each lag, with the summed
+    /// displacement the collective MSD needs (see [`SelfMsd`]). Steps longer than
+    /// `long_step_a` (Å) are counted. On the GPU the displacements stay on the device:
+    /// the frames go up, and only the MSD, the per-frame totals and the long-step
+    /// statistics come back. On the CPU: the unwrap, then the MSD by FFT in f64.
+    pub fn unwrapped_self_msd(
+        &self,
+        traj: &FracTrajectory,
+        long_step_a: f32,
+        sel: &MsdSelection,
+        lags: &[usize],
+    ) -> Result<SelfMsd> {
+        traj.validate()?;
+        let (t, n, _) = traj.frac.dim();
+        sel.validate(n)?;
+        if let Some(&bad) = lags.iter().find(|&&l| l >= t.max(1)) {
+            return Err(invalid!(
+                "lag {bad} frames needs more than the {t} frames given"
+            ));
+        }
+        self.unwraps.fetch_add(1, Ordering::Relaxed);
+        match &self.gpu {
+            Some(ctx) => {
+                check_unwrappable(traj)?;
+                gpu::displacement::unwrapped_self_msd(ctx, traj, long_step_a, sel, lags)
+            }
+            None => cpu::displacement::unwrapped_self_msd(traj, long_step_a, sel, lags),
+        }
+    }
+
     /// Self MSD per atom and axis at each lag (N x L x 3), averaged over the T − m
     /// origins of each lag m: `u` is T x N x 3 unwrapped positions (Å). On the GPU by
     /// the windowed sums above (O(N T L), in parallel); on the CPU by FFT

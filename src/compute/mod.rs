@@ -10,5 +10,8 @@ pub mod cpu;
 pub mod engine;
 pub mod gpu;
 
-pub use batch::{FracTrajectory, LabelledBatch, LloydBatch, LloydResult, LongSteps, Unwrapped};
+pub use batch::{
+    FracTrajectory, LabelledBatch, LloydBatch, LloydResult, LongSteps, MsdSelection, SelfMsd,
+    Unwrapped,
+};
 pub use engine::{BackendChoice, Engine, UnwrapScan};

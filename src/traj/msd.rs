@@ -16,12 +16,12 @@
 //! collective motion: the collective MSD is then zero by construction, and says so.
 
 use ndarray::{Array2, Array3, Axis};
-use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
 use super::{Prepared, Trajectory};
+use crate::compute::cpu::displacement::select_less_drift;
 use crate::compute::cpu::fft::msd_fft;
-use crate::compute::{Engine, LongSteps};
+use crate::compute::{Engine, LongSteps, MsdSelection, SelfMsd};
 use crate::error::Result;
 use crate::invalid;
 
@@ -214,32 +214,14 @@ pub fn selected_displacements(
     drift_correction: bool,
 ) -> Result<(Array3<f64>, String, LongSteps)> {
     let traj = p.traj;
-    let sel = traj.indices_of(species)?;
-    let u = &p.unwrapped;
-    let t = traj.n_frames();
+    let atoms = traj.indices_of(species)?;
     let (reference, drift) = drift_reference(&traj.species, species, drift_correction);
-    let mut out = Array3::<f64>::zeros((t, sel.len(), 3));
-    out.outer_iter_mut()
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(f, mut frame)| {
-            let d = u.disp.index_axis(Axis(0), f);
-            let mut shift = [0.0f64; 3];
-            if let Some(r) = &reference {
-                for &a in r {
-                    for ax in 0..3 {
-                        shift[ax] += d[[a, ax]] as f64;
-                    }
-                }
-                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
-            }
-            for (j, &a) in sel.iter().enumerate() {
-                for ax in 0..3 {
-                    frame[[j, ax]] = d[[a, ax]] as f64 - shift[ax];
-                }
-            }
-        });
-    Ok((out, drift, u.long_steps.clone()))
+    let sel = MsdSelection {
+        atoms: &atoms,
+        reference: reference.as_deref(),
+    };
+    let u = select_less_drift(p.unwrapped.disp.view(), &sel);
+    Ok((u, drift, p.unwrapped.long_steps.clone()))
 }
 
 /// The collective MSD |Σ_i Δr_i(t + m) − Σ_i Δr_i(t)|² / N along `axes`, over the
@@ -266,7 +248,18 @@ pub fn collective_msd(
 pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd> {
     traj.dt_ps()?;
     check_frames(traj)?;
-    msd_prepared(engine, &traj.prepare(engine, opts.long_step_a)?, opts)
+    // Unwrapped, drift-corrected and summed over origins in one call: on the GPU the
+    // displacements never leave the device.
+    let long = opts.long_step_a.unwrap_or((traj.min_width() / 4.0) as f32);
+    let atoms = traj.indices_of(&opts.species)?;
+    let (reference, drift) = drift_reference(&traj.species, &opts.species, opts.drift_correction);
+    let sel = MsdSelection {
+        atoms: &atoms,
+        reference: reference.as_deref(),
+    };
+    let lags = opts.lags.lags(traj.n_frames());
+    let m = engine.unwrapped_self_msd(&traj.frac_view(), long, &sel, &lags)?;
+    assemble(traj, opts, lags, m, drift, long)
 }
 
 fn check_frames(traj: &Trajectory) -> Result<()> {
@@ -285,14 +278,35 @@ fn check_frames(traj: &Trajectory) -> Result<()> {
 pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
     let traj = p.traj;
     check_frames(traj)?;
+    traj.dt_ps()?;
+    let (u, drift, long_steps) = selected_displacements(p, &opts.species, opts.drift_correction)?;
+    let lags = opts.lags.lags(traj.n_frames());
+    // Per atom and axis: MSD at every requested lag.
+    let m = SelfMsd {
+        per_atom: engine.self_msd(u.view(), &lags)?,
+        summed: u.sum_axis(Axis(1)), // T x 3
+        long_steps,
+    };
+    assemble(traj, opts, lags, m, drift, p.long_step_a)
+}
+
+/// The [`Msd`] of the selected atoms' self MSD and summed displacement.
+fn assemble(
+    traj: &Trajectory,
+    opts: &MsdOptions,
+    lags: Vec<usize>,
+    m: SelfMsd,
+    drift: String,
+    long: f32,
+) -> Result<Msd> {
     let dt_ps = traj.dt_ps()?;
     let t = traj.n_frames();
-    let long = p.long_step_a;
-    let (u, drift, long_steps) = selected_displacements(p, &opts.species, opts.drift_correction)?;
-    let ns = u.shape()[1];
-    let lags = opts.lags.lags(t);
-    // Per atom and axis: MSD at every requested lag.
-    let per = engine.self_msd(u.view(), &lags)?;
+    let SelfMsd {
+        per_atom: per,
+        summed,
+        long_steps,
+    } = m;
+    let ns = per.shape()[0];
     let msd_axes = per.mean_axis(Axis(0)).expect("at least one atom");
     // Self MSD along the chosen axes only (per atom too, for the fit's covariance).
     let chosen = |v: ndarray::ArrayView1<f64>| -> f64 {
@@ -304,7 +318,6 @@ pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<
     let msd_a2: Vec<f64> = msd_axes.outer_iter().map(chosen).collect();
     // Collective: the summed displacement, one series per chosen axis.
     let mut planner = RealFftPlanner::<f64>::new();
-    let summed = u.sum_axis(Axis(1)); // T x 3
     let whole = collective_msd(summed.view(), 0, t, opts.axes, ns, &mut planner);
     let collective_a2 = lags.iter().map(|&l| whole[l]).collect();
     Ok(Msd {

@@ -4,7 +4,7 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
 use crate::compute::batch::inverse_cells;
-use crate::compute::batch::{FracTrajectory, LongSteps, Unwrapped};
+use crate::compute::batch::{FracTrajectory, LongSteps, MsdSelection, SelfMsd, Unwrapped};
 use crate::error::Result;
 use crate::invalid;
 
@@ -455,4 +455,49 @@ pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array3<f64> {
             }
         });
     out
+}
+
+/// The selected atoms' displacements (T x Ns x 3, f64) less, in each frame, the mean
+/// displacement of the drift reference (summed in f64).
+pub fn select_less_drift(disp: ArrayView3<f32>, sel: &MsdSelection) -> Array3<f64> {
+    let t = disp.shape()[0];
+    let mut out = Array3::<f64>::zeros((t, sel.atoms.len(), 3));
+    out.outer_iter_mut()
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(f, mut frame)| {
+            let d = disp.index_axis(Axis(0), f);
+            let mut shift = [0.0f64; 3];
+            if let Some(r) = sel.reference {
+                for &a in r {
+                    for (ax, s) in shift.iter_mut().enumerate() {
+                        *s += d[[a, ax]] as f64;
+                    }
+                }
+                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
+            }
+            for (j, &a) in sel.atoms.iter().enumerate() {
+                for ax in 0..3 {
+                    frame[[j, ax]] = d[[a, ax]] as f64 - shift[ax];
+                }
+            }
+        });
+    out
+}
+
+/// Unwrap, remove the drift and take the selected atoms' self MSD (by FFT, in f64):
+/// the CPU side of [`crate::compute::Engine::unwrapped_self_msd`].
+pub fn unwrapped_self_msd(
+    traj: &FracTrajectory,
+    long_step_a: f32,
+    sel: &MsdSelection,
+    lags: &[usize],
+) -> Result<SelfMsd> {
+    let un = unwrap(traj, long_step_a)?;
+    let u = select_less_drift(un.disp.view(), sel);
+    Ok(SelfMsd {
+        per_atom: super::fft::self_msd(u.view(), lags),
+        summed: u.sum_axis(Axis(1)),
+        long_steps: un.long_steps,
+    })
 }
