@@ -1,6 +1,6 @@
 // Pairwise distances (CPU twin: src/cpu/pairwise.rs).
 //
-// sq_dists: one invocation per (i, j) of a tile: |x_i - y_j|^2, summed as differences
+// sq_dists: |x_i - y_j|^2 for every (i, j) of a tile, summed as differences
 //   (not |x|^2 + |y|^2 - 2 x.y, which cancels badly in f32 for nearby points).
 // cluster_dist_sums: silhouette's building block. For B problems that share n and d,
 //   each with its own labels, out[b, i, c] += sum over members j of cluster c (in the
@@ -22,19 +22,79 @@ struct TileParams {
 @group(0) @binding(2) var<storage, read> ty: array<f32>;
 @group(0) @binding(3) var<storage, read_write> tout: array<f32>;
 
+// Register-tiled: a workgroup of 16 x 16 lanes computes a 64 x 64 block of the output,
+// each lane a 4 x 4 sub-block (rows ty + 16 r, columns tx + 16 c). The coordinates are
+// walked in slices of 16: each slice of the block's 64 rows of x and 64 rows of y is
+// loaded once into workgroup memory (rows padded to 17 floats, so lanes reading down a
+// column hit different banks), then every lane adds its 16 outputs' terms. Each output
+// still adds (x_t - y_t)^2 for t = 0, 1, ..., d - 1 in order, as the CPU twin does.
+const BLOCK: u32 = 64u;
+const SLICE: u32 = 16u;
+const PAD: u32 = 17u;
+var<workgroup> xs: array<f32, 1088>;   // BLOCK x PAD
+var<workgroup> ys: array<f32, 1088>;
+
 @compute @workgroup_size(16, 16)
-fn sq_dists(@builtin(global_invocation_id) g: vec3<u32>) {
-    let j = g.x;
-    let i = g.y;
-    if (i >= tp.n || j >= tp.m) {
-        return;
+fn sq_dists(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let i0 = wid.y * BLOCK;
+    let j0 = wid.x * BLOCK;
+    var acc: array<vec4<f32>, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        acc[r] = vec4<f32>(0.0);
     }
-    var acc = 0.0;
-    for (var t = 0u; t < tp.d; t++) {
-        let diff = tx[i * tp.d + t] - ty[j * tp.d + t];
-        acc += diff * diff;
+    for (var t0 = 0u; t0 < tp.d; t0 += SLICE) {
+        let width = min(SLICE, tp.d - t0);
+        // 256 lanes load the 64 x 16 slices of x and y, four values each.
+        for (var e = li; e < BLOCK * SLICE; e += 256u) {
+            let row = e / SLICE;
+            let t = e % SLICE;
+            var xv = 0.0;
+            var yv = 0.0;
+            if (t < width) {
+                if (i0 + row < tp.n) { xv = tx_at(i0 + row, t0 + t); }
+                if (j0 + row < tp.m) { yv = ty_at(j0 + row, t0 + t); }
+            }
+            xs[row * PAD + t] = xv;
+            ys[row * PAD + t] = yv;
+        }
+        workgroupBarrier();
+        for (var t = 0u; t < width; t++) {
+            let y4 = vec4<f32>(
+                ys[tx * PAD + t],
+                ys[(tx + 16u) * PAD + t],
+                ys[(tx + 32u) * PAD + t],
+                ys[(tx + 48u) * PAD + t],
+            );
+            for (var r = 0u; r < 4u; r++) {
+                let diff = vec4<f32>(xs[(ty + 16u * r) * PAD + t]) - y4;
+                acc[r] += diff * diff;
+            }
+        }
+        workgroupBarrier();
     }
-    tout[i * tp.m + j] = acc;
+    for (var r = 0u; r < 4u; r++) {
+        let i = i0 + ty + 16u * r;
+        for (var c = 0u; c < 4u; c++) {
+            let j = j0 + tx + 16u * c;
+            if (i < tp.n && j < tp.m) {
+                tout[i * tp.m + j] = acc[r][c];
+            }
+        }
+    }
+}
+
+fn tx_at(i: u32, t: u32) -> f32 {
+    return tx[i * tp.d + t];
+}
+
+fn ty_at(j: u32, t: u32) -> f32 {
+    return ty[j * tp.d + t];
 }
 
 struct SumParams {

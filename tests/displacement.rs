@@ -292,7 +292,11 @@ fn chained_self_msd_is_the_naive_msd_of_the_walk() {
                 assert!(close(*a, *b, 2e-5, 1e-5), "{}: {a} vs {b}", e.describe());
             }
             for (a, b) in got.summed.iter().zip(want_sum.iter()) {
-                assert!(close(*a, *b, 1e-5, 1e-3), "{}: summed {a} vs {b}", e.describe());
+                assert!(
+                    close(*a, *b, 1e-5, 1e-3),
+                    "{}: summed {a} vs {b}",
+                    e.describe()
+                );
             }
             let plain = e.unwrap(&traj, 2.0).unwrap();
             assert!(plain.long_steps.count > 0);

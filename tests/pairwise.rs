@@ -221,3 +221,30 @@ fn compensated_sums_survive_the_shader_compiler() {
         );
     }
 }
+
+/// The register-tiled distances (64 x 64 blocks per workgroup, coordinates in slices of
+/// 16) across several blocks, ragged edges and partial slices (d = 37, 100): every
+/// entry as the naive f64 distance and the CPU twin's (which sums in 8 SIMD lanes with
+/// fused multiply-adds, so not bit for bit).
+#[test]
+fn register_tiled_distances_cross_blocks_and_slices() {
+    let Some(g) = gpu() else { return };
+    for (n, m, d) in [(200, 131, 37), (65, 129, 100), (64, 64, 16), (3, 300, 1)] {
+        let x = matrix(n, d, n as u64);
+        let y = matrix(m, d, m as u64 + 7);
+        let cpu = Engine::cpu().pairwise_sq_dists(x.view(), y.view()).unwrap();
+        let got = g.pairwise_sq_dists(x.view(), y.view()).unwrap();
+        let want = naive_sq(&x, &y);
+        for ((i, j), w) in want.indexed_iter() {
+            let (a, c) = (got[[i, j]] as f64, cpu[[i, j]] as f64);
+            assert!(
+                close(a, *w, 1e-5, 1e-5),
+                "{n} x {m}, d = {d}: {i},{j}: {a} vs {w}"
+            );
+            assert!(
+                close(a, c, 1e-5, 1e-5),
+                "{n} x {m}, d = {d}: {i},{j}: {a} vs cpu {c}"
+            );
+        }
+    }
+}

@@ -211,6 +211,9 @@ fn chained_unwrap_and_msd_read_back_only_the_msd() {
     assert!(d.bytes_down <= result, "{d:?}: result {result} bytes");
     assert!(d.bytes_down * 20 < displacements, "{d:?}");
     // The frames go up once; the rest (cells, lists, lags, parameters) is small.
-    assert!(d.bytes_up >= displacements && d.bytes_up < displacements + 8192, "{d:?}");
+    assert!(
+        d.bytes_up >= displacements && d.bytes_up < displacements + 8192,
+        "{d:?}"
+    );
     assert!(d.submits <= 5, "{d:?}");
 }

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 /// Floats of member coordinates per workgroup tile (`TILE_FLOATS` in the shader).
 const TILE_FLOATS: usize = 4096;
 const SHADER: &str = include_str!("../../../shaders/pairwise.wgsl");
+/// Output rows and columns per `sq_dists` workgroup (`BLOCK` in the shader).
+const BLOCK: usize = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -33,11 +35,11 @@ struct SumParams {
 }
 
 /// Tile sizes (rows of X, rows of Y) such that no binding exceeds the adapter's limit,
-/// the 16x16 dispatch fits the workgroup-count limit, and an output tile stays below
+/// the dispatch of 64 x 64 blocks fits the workgroup-count limit, and an output tile stays below
 /// `out_cap` bytes (so results stream back in pieces the host can consume).
 fn tile_shape(ctx: &GpuContext, n: usize, m: usize, d: usize, out_cap: u64) -> (usize, usize) {
     let max_bind = ctx.max_binding();
-    let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize * 16;
+    let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize * BLOCK;
     let row_bytes = 4 * d.max(1) as u64;
     // Columns are capped too (at least 16 output rows per tile), so `out_cap` bounds
     // both tile dimensions and small caps exercise 2-D tiling.
@@ -105,8 +107,8 @@ pub fn sq_dists_tiles(
                 pass.set_bind_group(0, &group, &[]);
                 ctx.count_dispatch();
                 pass.dispatch_workgroups(
-                    (c1 - c0).div_ceil(16) as u32,
-                    (r1 - r0).div_ceil(16) as u32,
+                    (c1 - c0).div_ceil(BLOCK) as u32,
+                    (r1 - r0).div_ceil(BLOCK) as u32,
                     1,
                 );
             }
