@@ -1,13 +1,13 @@
 // Per-frame displacement scans (CPU twin: src/cpu/displacement.rs).
 //
-// unwrap: two passes over a chunk of frames: every (frame, atom) step at once, then one
-//   invocation per atom adds its steps up in frame order. Each step is the
+// unwrap: every (frame, atom) step of a chunk of frames at once, then the steps added
+//   up per atom in blocks of 64 frames, the blocks in parallel (see SEG). Each step is the
 //   minimum image of the frame-to-frame Cartesian difference in the *current* frame's
 //   cell (the "toroidal" scheme of von Bülow et al., J. Chem. Phys. 153, 021101 (2020),
 //   which stays correct when the cell fluctuates, as in NPT). For triclinic cells the
 //   rounded fractional shift is refined over the 27 neighbouring images. Steps are
 //   accumulated (Kahan-compensated) into the displacement from frame 0. The running
-//   state (previous wrapped position, sum, compensation) lives in buffers, so the host
+//   state (previous wrapped position, sums, compensations) lives in buffers, so the host
 //   can stream any number of frames through in chunks.
 // sq_disp: sums over time origins of the squared displacement per axis and (lag, atom),
 //   Kahan-compensated, in two passes (blocks of 256 origins, then the blocks in order),
@@ -22,7 +22,7 @@ struct UnwrapParams {
     cell_per_frame: u32,  // 0: one fixed cell
     orthogonal: u32,      // 1: rounding alone gives the minimum image
     first_frame: u32,     // global index of the chunk's first frame
-    _pad0: u32,
+    n_segs: u32,          // segments of the chunk (its frames cut at multiples of SEG)
     long2: f32,           // squared step length (Å²) above which a step is reported
     one: f32,             // 1.0, unknown to the compiler (keeps the Kahan compensation)
 }
@@ -31,7 +31,7 @@ struct UnwrapParams {
 @group(0) @binding(1) var<storage, read> frac: array<f32>;          // chunk x N x 3
 @group(0) @binding(2) var<storage, read> cells: array<f32>;         // (chunk | 1) x 9, rows = lattice vectors
 @group(0) @binding(3) var<storage, read> inv_cells: array<f32>;     // same layout, inverses
-@group(0) @binding(4) var<storage, read_write> carry: array<f32>;   // N x 9: prev x, sum, compensation
+@group(0) @binding(4) var<storage, read_write> carry: array<f32>;   // N x 15: prev x, O, Oc, L, Lc
 @group(0) @binding(5) var<storage, read_write> disp: array<f32>;    // chunk x N x 3
 @group(0) @binding(6) var<storage, read_write> stats: array<vec4<u32>>; // N: (count, max len² bits, frame, 0)
 
@@ -85,7 +85,7 @@ fn unwrap_steps(
         disp[o + 2u] = 0.0;
         return;
     }
-    var prev = vec3<f32>(carry[a * 9u], carry[a * 9u + 1u], carry[a * 9u + 2u]);
+    var prev = vec3<f32>(carry[a * 15u], carry[a * 15u + 1u], carry[a * 15u + 2u]);
     if (t > 0u) {
         var mp = 0u;
         if (up.cell_per_frame != 0u) { mp = (t - 1u) * 9u; }
@@ -116,10 +116,85 @@ fn unwrap_steps(
     disp[o + 2u] = step.z;
 }
 
-// Second pass: per atom, the steps added up in frame order (Kahan), long steps
-// counted, and the state carried to the next chunk.
+// The steps are added up per atom in blocks of SEG frames (by global frame index):
+// within a block a Kahan sum L (compensation Lc) from zero; at each block's start the
+// previous block's L, then -Lc, are added (Kahan) into the offset O (compensation Oc);
+// a frame's displacement is O + L. The CPU twin does the same, frame by frame. Here a
+// chunk's frames are cut at block edges into segments, and the sum runs in three
+// passes: every (atom, segment)'s own L from its start, written per frame
+// (`unwrap_segments`), then per atom the segments in order, to get each one's offset
+// (`unwrap_offsets`), then every (frame, atom) at once, O + L (`unwrap_write`). A chunk
+// that starts inside a block continues the carried L.
+const SEG: u32 = 64u;
+
+@group(0) @binding(10) var<storage, read_write> seg_state: array<f32>;       // N x segs x 9: L, Lc (end), O (start)
+@group(0) @binding(11) var<storage, read_write> seg_stats: array<vec4<u32>>; // N x segs
+
+// Frames [start, end) (global) of segment k of the chunk.
+fn segment(k: u32) -> vec2<u32> {
+    let b = up.first_frame / SEG + k;
+    let start = max(up.first_frame, b * SEG);
+    let end = min(up.first_frame + up.n_frames, (b + 1u) * SEG);
+    return vec2<u32>(start, end);
+}
+
+// Second pass: every (atom, segment): the in-block sum at each frame (written over
+// the step), at the end, and the segment's long steps.
 @compute @workgroup_size(64)
-fn unwrap(
+fn unwrap_segments(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let a = flat % up.n_atoms;
+    let k = flat / up.n_atoms;
+    if (k >= up.n_segs) {
+        return;
+    }
+    var l = vec3<f32>(0.0);
+    var lc = vec3<f32>(0.0);
+    if (k == 0u && up.first_frame % SEG != 0u) {
+        let c = a * 15u;
+        l = vec3<f32>(carry[c + 9u], carry[c + 10u], carry[c + 11u]);
+        lc = vec3<f32>(carry[c + 12u], carry[c + 13u], carry[c + 14u]);
+    }
+    var st = vec4<u32>(0u);
+    let r = segment(k);
+    for (var g = r.x; g < r.y; g++) {
+        if (g == 0u) {
+            continue;
+        }
+        let o = ((g - up.first_frame) * up.n_atoms + a) * 3u;
+        let step = vec3<f32>(disp[o], disp[o + 1u], disp[o + 2u]);
+        kahan3(&l, &lc, step, up.one);
+        disp[o] = l.x;
+        disp[o + 1u] = l.y;
+        disp[o + 2u] = l.z;
+        let l2 = dot(step, step);
+        if (l2 > up.long2) {
+            st.x += 1u;
+            if (l2 > bitcast<f32>(st.y)) {
+                st.y = bitcast<u32>(l2);
+                st.z = g;
+            }
+        }
+    }
+    let q = (a * up.n_segs + k) * 9u;
+    seg_state[q] = l.x;
+    seg_state[q + 1u] = l.y;
+    seg_state[q + 2u] = l.z;
+    seg_state[q + 3u] = lc.x;
+    seg_state[q + 4u] = lc.y;
+    seg_state[q + 5u] = lc.z;
+    seg_stats[a * up.n_segs + k] = st;
+}
+
+// Third pass: per atom, the segments in order: the offset each starts from (a block
+// that starts there first adds the previous block's sum), the long steps merged in
+// frame order, and the state carried to the next chunk.
+@compute @workgroup_size(64)
+fn unwrap_offsets(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -128,44 +203,75 @@ fn unwrap(
     if (a >= up.n_atoms) {
         return;
     }
-    var sum = vec3<f32>(carry[a * 9u + 3u], carry[a * 9u + 4u], carry[a * 9u + 5u]);
-    var comp = vec3<f32>(carry[a * 9u + 6u], carry[a * 9u + 7u], carry[a * 9u + 8u]);
+    let c = a * 15u;
+    var o = vec3<f32>(carry[c + 3u], carry[c + 4u], carry[c + 5u]);
+    var oc = vec3<f32>(carry[c + 6u], carry[c + 7u], carry[c + 8u]);
+    var l = vec3<f32>(carry[c + 9u], carry[c + 10u], carry[c + 11u]);
+    var lc = vec3<f32>(carry[c + 12u], carry[c + 13u], carry[c + 14u]);
     var st = stats[a];
-    for (var t = 0u; t < up.n_frames; t++) {
-        if (up.first_frame + t == 0u) {
-            continue;
+    for (var k = 0u; k < up.n_segs; k++) {
+        let g0 = segment(k).x;
+        if (g0 > 0u && g0 % SEG == 0u) {
+            kahan3(&o, &oc, l - lc, up.one);
         }
-        let o = (t * up.n_atoms + a) * 3u;
-        let step = vec3<f32>(disp[o], disp[o + 1u], disp[o + 2u]);
-        kahan3(&sum, &comp, step, up.one);
-        disp[o] = sum.x;
-        disp[o + 1u] = sum.y;
-        disp[o + 2u] = sum.z;
-        let l2 = dot(step, step);
-        if (l2 > up.long2) {
-            st.x += 1u;
-            if (l2 > bitcast<f32>(st.y)) {
-                st.y = bitcast<u32>(l2);
-                st.z = up.first_frame + t;
-            }
+        let q = (a * up.n_segs + k) * 9u;
+        seg_state[q + 6u] = o.x;
+        seg_state[q + 7u] = o.y;
+        seg_state[q + 8u] = o.z;
+        l = vec3<f32>(seg_state[q], seg_state[q + 1u], seg_state[q + 2u]);
+        lc = vec3<f32>(seg_state[q + 3u], seg_state[q + 4u], seg_state[q + 5u]);
+        let s = seg_stats[a * up.n_segs + k];
+        st.x += s.x;
+        if (s.x > 0u && bitcast<f32>(s.y) > bitcast<f32>(st.y)) {
+            st.y = s.y;
+            st.z = s.z;
         }
     }
     // The chunk's last position, for the next chunk's first step.
     let last = up.n_frames - 1u;
     var m = 0u;
     if (up.cell_per_frame != 0u) { m = last * 9u; }
-    let q = (last * up.n_atoms + a) * 3u;
-    let prev = row_times(vec3<f32>(frac[q], frac[q + 1u], frac[q + 2u]), m, 0u);
-    carry[a * 9u] = prev.x;
-    carry[a * 9u + 1u] = prev.y;
-    carry[a * 9u + 2u] = prev.z;
-    carry[a * 9u + 3u] = sum.x;
-    carry[a * 9u + 4u] = sum.y;
-    carry[a * 9u + 5u] = sum.z;
-    carry[a * 9u + 6u] = comp.x;
-    carry[a * 9u + 7u] = comp.y;
-    carry[a * 9u + 8u] = comp.z;
+    let p = (last * up.n_atoms + a) * 3u;
+    let prev = row_times(vec3<f32>(frac[p], frac[p + 1u], frac[p + 2u]), m, 0u);
+    carry[c] = prev.x;
+    carry[c + 1u] = prev.y;
+    carry[c + 2u] = prev.z;
+    carry[c + 3u] = o.x;
+    carry[c + 4u] = o.y;
+    carry[c + 5u] = o.z;
+    carry[c + 6u] = oc.x;
+    carry[c + 7u] = oc.y;
+    carry[c + 8u] = oc.z;
+    carry[c + 9u] = l.x;
+    carry[c + 10u] = l.y;
+    carry[c + 11u] = l.z;
+    carry[c + 12u] = lc.x;
+    carry[c + 13u] = lc.y;
+    carry[c + 14u] = lc.z;
     stats[a] = st;
+}
+
+// Fourth pass: every (frame, atom) at once: the displacement is the offset of the
+// frame's segment plus the in-block sum.
+@compute @workgroup_size(64)
+fn unwrap_write(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let a = flat % up.n_atoms;
+    let t = flat / up.n_atoms;
+    let g = up.first_frame + t;
+    if (t >= up.n_frames || g == 0u) {
+        return;
+    }
+    let k = g / SEG - up.first_frame / SEG;
+    let q = (a * up.n_segs + k) * 9u;
+    let o = (t * up.n_atoms + a) * 3u;
+    disp[o] = seg_state[q + 6u] + disp[o];
+    disp[o + 1u] = seg_state[q + 7u] + disp[o + 1u];
+    disp[o + 2u] = seg_state[q + 8u] + disp[o + 2u];
 }
 
 struct DispParams {

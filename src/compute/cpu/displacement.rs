@@ -94,7 +94,7 @@ fn exact_diagonals(mats: &[[f32; 9]]) -> Option<Vec<[f32; 3]>> {
 }
 
 /// One frame of the diagonal-cell scan over flat coordinates: minimum-image steps,
-/// Kahan-summed into `dst`. Returns whether a step was not finite or too large to
+/// Kahan-summed into the block's sums, `dst` the offsets plus the sums. Returns whether a step was not finite or too large to
 /// round, and the largest |step component| (for the cheap long-step pre-check).
 /// Compiled twice (AVX2 and baseline) and picked at run time; both are the same
 /// IEEE operations in the same order, so results do not depend on the CPU.
@@ -106,15 +106,16 @@ fn diagonal_steps(
     prev: &mut [f32],
     sum: &mut [f32],
     comp: &mut [f32],
+    off: &[f32],
     dst: &mut [f32],
     step: &mut [f32],
 ) -> (bool, f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { diagonal_steps_avx2(src, c3, i3, prev, sum, comp, dst, step) };
+        return unsafe { diagonal_steps_avx2(src, c3, i3, prev, sum, comp, off, dst, step) };
     }
-    diagonal_steps_generic(src, c3, i3, prev, sum, comp, dst, step)
+    diagonal_steps_generic(src, c3, i3, prev, sum, comp, off, dst, step)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -127,10 +128,11 @@ fn diagonal_steps_avx2(
     prev: &mut [f32],
     sum: &mut [f32],
     comp: &mut [f32],
+    off: &[f32],
     dst: &mut [f32],
     step: &mut [f32],
 ) -> (bool, f32) {
-    diagonal_steps_generic(src, c3, i3, prev, sum, comp, dst, step)
+    diagonal_steps_generic(src, c3, i3, prev, sum, comp, off, dst, step)
 }
 
 #[inline(always)]
@@ -142,16 +144,18 @@ fn diagonal_steps_generic(
     prev: &mut [f32],
     sum: &mut [f32],
     comp: &mut [f32],
+    off: &[f32],
     dst: &mut [f32],
     step: &mut [f32],
 ) -> (bool, f32) {
     let len = src.len();
-    let (c3, i3, prev, sum, comp, dst, step) = (
+    let (c3, i3, prev, sum, comp, off, dst, step) = (
         &c3[..len],
         &i3[..len],
         &mut prev[..len],
         &mut sum[..len],
         &mut comp[..len],
+        &off[..len],
         &mut dst[..len],
         &mut step[..len],
     );
@@ -167,7 +171,7 @@ fn diagonal_steps_generic(
         let tot = sum[k] + y;
         comp[k] = (tot - sum[k]) - y;
         sum[k] = tot;
-        dst[k] = tot;
+        dst[k] = off[k] + tot;
         prev[k] = x;
         step[k] = st;
         largest = largest.max(st.abs().to_bits());
@@ -175,15 +179,25 @@ fn diagonal_steps_generic(
     (bad, f32::from_bits(largest))
 }
 
-/// Running state of the unwrap scan for one block of atoms: the previous Cartesian
-/// position, the Kahan sum and its compensation (flat, 3 per atom), and per atom the
-/// long-step statistics (count, largest len² bits, its frame).
+/// Frames per block of the unwrap's sums (`SEG` in the shader): each atom's steps are
+/// Kahan-summed within a block of frames (by global index) from zero, and at a block's
+/// start the previous block's sum, then its negated compensation, are added (Kahan)
+/// into an offset; a frame's displacement is the offset plus the block's sum so far.
+/// The shader sums the blocks in parallel; here, frame by frame, the same arithmetic.
+const SEG: usize = 64;
+
+/// Running state of the unwrap scan for one block of atoms (flat, 3 per atom): the
+/// previous Cartesian position, the in-block Kahan sum and its compensation, the
+/// offset of the blocks before and its compensation; and per atom the long-step
+/// statistics (count, largest len² bits, its frame).
 struct BlockState {
     a0: usize,
     na: usize,
     prev: Vec<f32>,
     sum: Vec<f32>,
     comp: Vec<f32>,
+    off: Vec<f32>,
+    offc: Vec<f32>,
     step: Vec<f32>,
     c3: Vec<f32>,
     i3: Vec<f32>,
@@ -199,10 +213,26 @@ impl BlockState {
             prev: z(),
             sum: z(),
             comp: z(),
+            off: z(),
+            offc: z(),
             step: z(),
             c3: z(),
             i3: z(),
             long: vec![[0; 4]; na],
+        }
+    }
+
+    /// At a block of frames' start: the previous block's sum, then its negated
+    /// compensation, into the offset (Kahan); the block's sum starts from zero.
+    fn fold(&mut self) {
+        let parts = self.off.iter_mut().zip(&mut self.offc);
+        for ((o, oc), (s, c)) in parts.zip(self.sum.iter_mut().zip(self.comp.iter_mut())) {
+            let y = (*s - *c) - *oc;
+            let tot = *o + y;
+            *oc = (tot - *o) - y;
+            *o = tot;
+            *s = 0.0;
+            *c = 0.0;
         }
     }
 
@@ -289,6 +319,9 @@ impl UnwrapScan {
                 let mut bad_frame = None;
                 for t in 0..t_total {
                     let global = start + t;
+                    if global > 0 && global.is_multiple_of(SEG) {
+                        b.fold();
+                    }
                     let ci = if per_frame { t } else { 0 };
                     let src = &fs[(t * n + a0) * 3..(t * n + a0 + na) * 3];
                     let mut row = out.index_axis_mut(Axis(0), t);
@@ -315,6 +348,7 @@ impl UnwrapScan {
                                 &mut b.prev,
                                 &mut b.sum,
                                 &mut b.comp,
+                                &b.off,
                                 dst,
                                 &mut b.step,
                             );
@@ -359,7 +393,7 @@ impl UnwrapScan {
                                     let tot = b.sum[k] + y;
                                     b.comp[k] = (tot - b.sum[k]) - y;
                                     b.sum[k] = tot;
-                                    o[ax] = tot;
+                                    o[ax] = b.off[k] + tot;
                                 }
                                 b.prev[3 * j..3 * j + 3].copy_from_slice(&x);
                                 b.note_long(j, dot(step, step), long2, global);

@@ -18,7 +18,7 @@ struct UnwrapParams {
     cell_per_frame: u32,
     orthogonal: u32,
     first_frame: u32,
-    _pad0: u32,
+    n_segs: u32,
     long2: f32,
     one: f32,
 }
@@ -36,6 +36,9 @@ struct DispParams {
     _pad2: u32,
 }
 
+/// Frames per block of the unwrap's sums (`SEG` in the shader).
+const SEG: usize = 64;
+
 /// Time origins per block of the first pass (`ORIGINS` in the shader).
 const ORIGINS: usize = 256;
 
@@ -43,13 +46,13 @@ const ORIGINS: usize = 256;
 /// and its inputs, kept from the pool until the work is submitted.
 struct UnwrapChunk {
     disp: super::Scratch,
-    _inputs: [super::Scratch; 4],
+    _inputs: [super::Scratch; 6],
 }
 
 /// The unwrap scan on the device, fed consecutive blocks of frames (a streamed
-/// trajectory): the running state (previous position, Kahan sum and compensation,
-/// long-step statistics) stays in device buffers between blocks, so only each block's
-/// frames go up and its displacements come back. The CPU twin is
+/// trajectory): the running state (previous position, block sums and offsets with
+/// their compensations, long-step statistics) stays in device buffers between blocks,
+/// so only each block's frames go up and its displacements come back. The CPU twin is
 /// [`crate::compute::cpu::displacement::UnwrapScan`].
 pub struct UnwrapStream {
     ctx: std::sync::Arc<GpuContext>,
@@ -64,12 +67,12 @@ impl UnwrapStream {
     /// A scan of `n` atoms; steps longer than `long_step_a` (Å) are counted.
     pub fn new(ctx: std::sync::Arc<GpuContext>, n: usize, long_step_a: f32) -> Result<Self> {
         let max_bind = ctx.max_binding();
-        if 36 * n as u64 > max_bind {
+        if 60 * n as u64 > max_bind {
             return Err(Error::TooLarge(format!(
                 "{n} atoms exceed the {max_bind}-byte binding limit"
             )));
         }
-        let carry = ctx.zeros("carry", 36 * n as u64);
+        let carry = ctx.zeros("carry", 60 * n as u64);
         let stats = ctx.zeros("stats", 16 * n as u64);
         Ok(UnwrapStream {
             ctx,
@@ -140,8 +143,20 @@ impl UnwrapStream {
         let n = self.n;
         let tc = frames.len();
         let steps = ctx.pipeline("displacement", SHADER, "unwrap_steps")?;
-        let scan = ctx.pipeline("displacement", SHADER, "unwrap")?;
+        let segments = ctx.pipeline("displacement", SHADER, "unwrap_segments")?;
+        let offsets = ctx.pipeline("displacement", SHADER, "unwrap_offsets")?;
+        let write = ctx.pipeline("displacement", SHADER, "unwrap_write")?;
         let per_frame = traj.cells.shape()[0] > 1;
+        let first = self.frames + frames.start;
+        // The chunk's frames cut at multiples of SEG (global frame index).
+        let n_segs = (first + tc - 1) / SEG - first / SEG + 1;
+        let seg_bytes = 36 * (n * n_segs) as u64;
+        if seg_bytes > ctx.max_binding() {
+            return Err(Error::TooLarge(format!(
+                "the unwrap state of {n} atoms over {n_segs} blocks of frames exceeds the \
+                 binding limit"
+            )));
+        }
         let frac = traj.frac.slice(s![frames.clone(), .., ..]);
         let frac = ctx.upload("frac", frac.as_standard_layout().as_slice().unwrap());
         let cell_rows = if per_frame { frames.clone() } else { 0..1 };
@@ -153,33 +168,54 @@ impl UnwrapStream {
         let cells = ctx.upload("cells", rows(traj.cells).as_slice().unwrap());
         let inv_cells = ctx.upload("inv_cells", rows(inv.view()).as_slice().unwrap());
         let disp = ctx.output("disp", 12 * (tc * n) as u64);
+        // Written whole by the segment pass (sums, statistics) and the offset pass.
+        let seg_state = ctx.output("seg_state", seg_bytes);
+        let seg_stats = ctx.output("seg_stats", 16 * (n * n_segs) as u64);
         let params = ctx.uniform(&UnwrapParams {
             n_atoms: n as u32,
             n_frames: tc as u32,
             cell_per_frame: per_frame as u32,
             orthogonal: traj.orthogonal() as u32,
-            first_frame: (self.frames + frames.start) as u32,
-            _pad0: 0,
+            first_frame: first as u32,
+            n_segs: n_segs as u32,
             long2: self.long2,
             one: 1.0,
         });
-        // Both passes read the frames and cells and write the displacements; the
-        // second also keeps the long-step statistics.
-        let both: [(u32, &wgpu::Buffer); 6] = [
-            (0, &params),
-            (1, &frac),
-            (2, &cells),
-            (3, &inv_cells),
-            (4, &self.carry),
-            (5, &disp),
-        ];
-        let first = ctx.bind(&steps, &both);
-        let second = ctx.bind(&scan, &[&both[..], &[(6, &*self.stats)]].concat());
-        ctx.dispatch(enc, &steps, &first, (tc * n) as u64)?;
-        ctx.dispatch(enc, &scan, &second, n as u64)?;
+        let (carry, stats) = (&*self.carry, &*self.stats);
+        let bound = |pipeline: &wgpu::ComputePipeline, at: &[u32]| {
+            let all: [(u32, &wgpu::Buffer); 9] = [
+                (0, &params),
+                (1, &frac),
+                (2, &cells),
+                (3, &inv_cells),
+                (4, carry),
+                (5, &disp),
+                (6, stats),
+                (10, &seg_state),
+                (11, &seg_stats),
+            ];
+            let used: Vec<_> = all.into_iter().filter(|(b, _)| at.contains(b)).collect();
+            ctx.bind(pipeline, &used)
+        };
+        let per_segment = (n * n_segs) as u64;
+        ctx.dispatch(
+            enc,
+            &steps,
+            &bound(&steps, &[0, 1, 2, 3, 4, 5]),
+            (tc * n) as u64,
+        )?;
+        ctx.dispatch(
+            enc,
+            &segments,
+            &bound(&segments, &[0, 4, 5, 10, 11]),
+            per_segment,
+        )?;
+        let offsets_group = bound(&offsets, &[0, 1, 2, 3, 4, 6, 10, 11]);
+        ctx.dispatch(enc, &offsets, &offsets_group, n as u64)?;
+        ctx.dispatch(enc, &write, &bound(&write, &[0, 5, 10]), (tc * n) as u64)?;
         Ok(UnwrapChunk {
             disp,
-            _inputs: [params, frac, cells, inv_cells],
+            _inputs: [params, frac, cells, inv_cells, seg_state, seg_stats],
         })
     }
 
