@@ -98,6 +98,29 @@ pub fn memcpy_gbytes() -> f64 {
     2.0 * 4.0 * n as f64 / best / 1e9
 }
 
+/// T frames of `na` atoms drifting at different speeds in a fixed 20 Å cubic cell
+/// (fractional, wrapped, and the cell): the unwrap cases' input.
+fn drifting_frames(t: usize, na: usize) -> (Array3<f32>, Array3<f32>) {
+    let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
+        let v = 0.5
+            + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
+            + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
+        v - v.floor()
+    });
+    let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
+    (frac, cell)
+}
+
+/// 32 log-spaced lags below `t` frames (repeats dropped), and their time origins in all.
+fn log_lags(t: usize) -> (Vec<usize>, usize) {
+    let mut lags: Vec<usize> = (0..32)
+        .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
+        .collect();
+    lags.dedup();
+    let origins = lags.iter().map(|&l| t - l).sum();
+    (lags, origins)
+}
+
 /// The kernels measured, by name.
 pub const KERNELS: [&str; 7] = [
     "pairwise_sq_dists",
@@ -225,13 +248,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
     if want("unwrap") {
         // Displacement scan: unwrap (read fractional, write Cartesian displacements).
         let (t, na) = if quick { (1000, 1000) } else { (4000, 2000) };
-        let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
-            let v = 0.5
-                + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
-                + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
-            v - v.floor()
-        });
-        let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
+        let (frac, cell) = drifting_frames(t, na);
         let buffer = std::cell::RefCell::new(Array3::<f32>::zeros((t, na, 3)));
         out.push(Case {
             kernel: "unwrap",
@@ -261,11 +278,7 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
         let disp = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
             (f as f32).sqrt() * (((a + x) % 7) as f32 - 3.0) * 0.1
         });
-        let mut lags: Vec<usize> = (0..32)
-            .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
-            .collect();
-        lags.dedup();
-        let origins: usize = lags.iter().map(|&l| t - l).sum();
+        let (lags, origins) = log_lags(t);
         out.push(Case {
             kernel: "windowed_sq_disp",
             size: format!("{t} frames x {na} atoms, {} lags", lags.len()),
@@ -281,20 +294,10 @@ fn cases(quick: bool, want: &dyn Fn(&str) -> bool) -> Vec<Case<'static>> {
         // other half the drift reference, 32 log-spaced lags. The result is the MSD per
         // selected atom, lag and axis and the summed displacement per frame (f64).
         let (t, na) = if quick { (1000, 1000) } else { (4000, 2000) };
-        let frac = Array3::from_shape_fn((t, na, 3), |(f, a, x)| {
-            let v = 0.5
-                + 0.01 * f as f32 * ((a * 3 + x) % 5) as f32 / 5.0
-                + 0.003 * (((f * 31 + a * 17 + x) % 11) as f32);
-            v - v.floor()
-        });
-        let cell = Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 20.0 } else { 0.0 });
+        let (frac, cell) = drifting_frames(t, na);
         let atoms: Vec<usize> = (0..na).step_by(2).collect();
         let reference: Vec<usize> = (1..na).step_by(2).collect();
-        let mut lags: Vec<usize> = (0..32)
-            .map(|i| ((t as f64 - 1.0).powf(i as f64 / 31.0)) as usize)
-            .collect();
-        lags.dedup();
-        let origins: usize = lags.iter().map(|&l| t - l).sum();
+        let (lags, origins) = log_lags(t);
         out.push(Case {
             kernel: "unwrap_msd",
             size: format!(

@@ -149,12 +149,17 @@ for resident in (False, True):
            resident, 10 * 3.0 * n * d * k, None, "torch Lloyd")
 
 # unwrap: minimum image on frame differences + cumulative sum
+def bench_frames(tt, na):
+    """The fractional frames of superion's unwrap and unwrap_msd cases (src/bench.rs)."""
+    f_ = np.arange(tt)[:, None, None]
+    a_ = np.arange(na)[None, :, None]
+    x_ = np.arange(3)[None, None, :]
+    v = 0.5 + 0.01 * f_ * ((a_ * 3 + x_) % 5) / 5.0 + 0.003 * ((f_ * 31 + a_ * 17 + x_) % 11)
+    return (v - np.floor(v)).astype(np.float32)
+
+
 tt, na = (1000, 1000) if QUICK else (4000, 2000)
-f_ = np.arange(tt)[:, None, None]
-a_ = np.arange(na)[None, :, None]
-x_ = np.arange(3)[None, None, :]
-v = 0.5 + 0.01 * f_ * ((a_ * 3 + x_) % 5) / 5.0 + 0.003 * ((f_ * 31 + a_ * 17 + x_) % 11)
-frac = (v - np.floor(v)).astype(np.float32)
+frac = bench_frames(tt, na)
 fracg = torch.from_numpy(frac).to(dev)
 
 
@@ -218,11 +223,7 @@ report("fft_msd_all_lags", f"{tt} frames x {na} atoms, all {tt} lags", median_ti
 # odd ones the drift reference, 32 log-spaced lags; per atom, lag and axis (as superion
 # returns it), and the selection's summed displacement per frame.
 tt, na = (1000, 1000) if QUICK else (4000, 2000)
-f_ = np.arange(tt)[:, None, None]
-a_ = np.arange(na)[None, :, None]
-x_ = np.arange(3)[None, None, :]
-v = 0.5 + 0.01 * f_ * ((a_ * 3 + x_) % 5) / 5.0 + 0.003 * ((f_ * 31 + a_ * 17 + x_) % 11)
-frac = (v - np.floor(v)).astype(np.float32)
+frac = bench_frames(tt, na)
 fracg = torch.from_numpy(frac).to(dev)
 lags = sorted(set(int((tt - 1.0) ** (i / 31.0)) for i in range(32)))
 
