@@ -102,11 +102,23 @@ fn assign(
         }
     }
     let o = b * p.n + i;
-    if (labels[o] != best) {
-        atomicAdd(&changed[b], 1u);
+    // Only whether any label moved matters: a plain load first, so once one lane has
+    // marked the problem the rest do not queue on the same address (early iterations
+    // move most labels).
+    if (labels[o] != best && atomicLoad(&changed[b]) == 0u) {
+        atomicStore(&changed[b], 1u);
     }
     labels[o] = best;
     mindist[o] = bestd;
+}
+
+// Coordinate t of point i of problem b's point set `ps` if the point is in cluster c
+// (and before `end`), else 0.
+fn member(b: u32, c: u32, i: u32, end: u32, ps: u32, t: u32) -> f32 {
+    if (i < end && labels[b * p.n + i] == c) {
+        return points[(ps * p.n + i) * p.d + t];
+    }
+    return 0.0;
 }
 
 @compute @workgroup_size(64)
@@ -138,17 +150,26 @@ fn partial_sums(
     for (var t = 0u; t < p.d; t++) {
         // Eight interleaved running sums (point i goes to lane (i - i0) % 8, in point
         // order), then the lanes in order: the CPU twin sums the same way with one
-        // 8-wide register per cluster.
-        var lane = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for (var i = i0; i < i1; i++) {
-            if (labels[b * p.n + i] == c) {
-                lane[(i - i0) % 8u] += points[(pr.x * p.n + i) * p.d + t];
-            }
+        // 8-wide register per cluster. The lanes are two vectors (registers; an array
+        // indexed by a variable would live in local memory on some GPUs); a point of
+        // another cluster adds an exact 0 to its lane (lanes start at +0, so no -0).
+        var lo = vec4<f32>(0.0);
+        var hi = vec4<f32>(0.0);
+        for (var i = i0; i < i1; i += 8u) {
+            lo += vec4<f32>(member(b, c, i, i1, pr.x, t), member(b, c, i + 1u, i1, pr.x, t),
+                            member(b, c, i + 2u, i1, pr.x, t), member(b, c, i + 3u, i1, pr.x, t));
+            hi += vec4<f32>(member(b, c, i + 4u, i1, pr.x, t), member(b, c, i + 5u, i1, pr.x, t),
+                            member(b, c, i + 6u, i1, pr.x, t), member(b, c, i + 7u, i1, pr.x, t));
         }
         var s = 0.0;
-        for (var j = 0u; j < 8u; j++) {
-            s += lane[j];
-        }
+        s += lo.x;
+        s += lo.y;
+        s += lo.z;
+        s += lo.w;
+        s += hi.x;
+        s += hi.y;
+        s += hi.z;
+        s += hi.w;
         partial[po + t] = s;
     }
     partial[po + p.d] = f32(count);
