@@ -118,7 +118,7 @@ fn unwrap_steps(
 
 // The steps are added up per atom in blocks of SEG frames (by global frame index):
 // within a block a Kahan sum L (compensation Lc) from zero; at each block's start the
-// previous block's L, then -Lc, are added (Kahan) into the offset O (compensation Oc);
+// previous block's L - Lc is added (Kahan) into the offset O (compensation Oc);
 // a frame's displacement is O + L. The CPU twin does the same, frame by frame. Here a
 // chunk's frames are cut at block edges into segments, and the sum runs in three
 // passes: every (atom, segment)'s own L from its start, written per frame

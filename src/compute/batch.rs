@@ -253,6 +253,19 @@ pub struct FracTrajectory<'a> {
 }
 
 impl FracTrajectory<'_> {
+    /// An unwrap scan of `n` atoms writes these frames into an output of shape `out`.
+    pub(crate) fn check_output(&self, out: (usize, usize, usize), n: usize) -> Result<()> {
+        if out != self.frac.dim() || self.frac.shape()[1] != n {
+            return Err(invalid!(
+                "output buffer {:?} does not match the trajectory {:?} of {} atoms",
+                out,
+                self.frac.dim(),
+                n
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let (t, _, three) = self.frac.dim();
         if three != 3 {

@@ -262,11 +262,7 @@ fn vasprun_time(
                 format!(
                     "time between frames POTIM {potim} fs x {stride} = {} ps (IBRION = 0 from the file's parameters; vasprun.xml holds every ionic step{})",
                     potim * stride as f64 / 1000.0,
-                    if every > 1 {
-                        format!("; x {every} for option every")
-                    } else {
-                        String::new()
-                    }
+                    every_note(every, "; x")
                 ),
             )))
         }
@@ -672,11 +668,7 @@ fn settle_time(
                 format!(
                     "time between frames {step} fs x {stride} = {} ps (time step given, stride {from}{})",
                     step * stride as f64 / 1000.0,
-                    if every > 1 {
-                        format!(", x {every} for option every")
-                    } else {
-                        String::new()
-                    }
+                    every_note(every, ", x")
                 ),
             ))
         }
@@ -690,11 +682,7 @@ fn settle_time(
                     format!(
                         "time between frames POTIM {potim} fs x NBLOCK {stride} from {}{}",
                         incar.display(),
-                        if every > 1 {
-                            format!(" x {every} for option every")
-                        } else {
-                            String::new()
-                        }
+                        every_note(every, " x")
                     ),
                 ))
             }
@@ -728,5 +716,15 @@ fn settle_time(
                 " and option stride"
             }
         ))),
+    }
+}
+
+/// `sep` then "N for option every" when option every skips frames (N > 1), else
+/// nothing: the end of the time-step notes.
+fn every_note(every: usize, sep: &str) -> String {
+    if every > 1 {
+        format!("{sep} {every} for option every")
+    } else {
+        String::new()
     }
 }

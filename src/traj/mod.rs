@@ -206,12 +206,18 @@ impl Trajectory {
     /// Unwrap every atom on `engine`. Steps longer than `long_step_a` (default: a
     /// quarter of the cell's smallest width) are counted as possibly ambiguous.
     pub fn prepare(&self, engine: &Engine, long_step_a: Option<f32>) -> Result<Prepared<'_>> {
-        let long = long_step_a.unwrap_or((self.min_width() / 4.0) as f32);
+        let long = self.long_step_threshold(long_step_a);
         Ok(Prepared {
             traj: self,
             unwrapped: engine.unwrap(&self.frac_view(), long)?,
             long_step_a: long,
         })
+    }
+
+    /// The step length (Å) above which an unwrap step is counted as possibly ambiguous:
+    /// `given`, or a quarter of the cell's smallest width.
+    pub fn long_step_threshold(&self, given: Option<f32>) -> f32 {
+        given.unwrap_or((self.min_width() / 4.0) as f32)
     }
 
     /// The smallest perpendicular width of the first frame's cell (Å).

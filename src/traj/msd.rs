@@ -213,15 +213,25 @@ pub fn selected_displacements(
     species: &str,
     drift_correction: bool,
 ) -> Result<(Array3<f64>, String, LongSteps)> {
-    let traj = p.traj;
-    let atoms = traj.indices_of(species)?;
-    let (reference, drift) = drift_reference(&traj.species, species, drift_correction);
+    let (atoms, reference, drift) = msd_atoms(p.traj, species, drift_correction)?;
     let sel = MsdSelection {
         atoms: &atoms,
         reference: reference.as_deref(),
     };
     let u = select_less_drift(p.unwrapped.disp.view(), &sel);
     Ok((u, drift, p.unwrapped.long_steps.clone()))
+}
+
+/// The atoms of `species`, the drift reference (see [`drift_reference`]) and a
+/// description of the correction.
+fn msd_atoms(
+    traj: &Trajectory,
+    species: &str,
+    drift_correction: bool,
+) -> Result<(Vec<usize>, Option<Vec<usize>>, String)> {
+    let atoms = traj.indices_of(species)?;
+    let (reference, drift) = drift_reference(&traj.species, species, drift_correction);
+    Ok((atoms, reference, drift))
 }
 
 /// The collective MSD |Σ_i Δr_i(t + m) − Σ_i Δr_i(t)|² / N along `axes`, over the
@@ -250,9 +260,8 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
     check_frames(traj)?;
     // Unwrapped, drift-corrected and summed over origins in one call: on the GPU the
     // displacements never leave the device.
-    let long = opts.long_step_a.unwrap_or((traj.min_width() / 4.0) as f32);
-    let atoms = traj.indices_of(&opts.species)?;
-    let (reference, drift) = drift_reference(&traj.species, &opts.species, opts.drift_correction);
+    let long = traj.long_step_threshold(opts.long_step_a);
+    let (atoms, reference, drift) = msd_atoms(traj, &opts.species, opts.drift_correction)?;
     let sel = MsdSelection {
         atoms: &atoms,
         reference: reference.as_deref(),

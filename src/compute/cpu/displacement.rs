@@ -94,8 +94,9 @@ fn exact_diagonals(mats: &[[f32; 9]]) -> Option<Vec<[f32; 3]>> {
 }
 
 /// One frame of the diagonal-cell scan over flat coordinates: minimum-image steps,
-/// Kahan-summed into the block's sums, `dst` the offsets plus the sums. Returns whether a step was not finite or too large to
-/// round, and the largest |step component| (for the cheap long-step pre-check).
+/// Kahan-summed into the block's sums, `dst` the offsets plus the sums. Returns whether
+/// a step was not finite or too large to round, and the largest |step component| (for
+/// the cheap long-step pre-check).
 /// Compiled twice (AVX2 and baseline) and picked at run time; both are the same
 /// IEEE operations in the same order, so results do not depend on the CPU.
 #[allow(clippy::too_many_arguments)]
@@ -181,8 +182,8 @@ fn diagonal_steps_generic(
 
 /// Frames per block of the unwrap's sums (`SEG` in the shader): each atom's steps are
 /// Kahan-summed within a block of frames (by global index) from zero, and at a block's
-/// start the previous block's sum, then its negated compensation, are added (Kahan)
-/// into an offset; a frame's displacement is the offset plus the block's sum so far.
+/// start the previous block's sum less its compensation is added (Kahan) into an
+/// offset; a frame's displacement is the offset plus the block's sum so far.
 /// The shader sums the blocks in parallel; here, frame by frame, the same arithmetic.
 const SEG: usize = 64;
 
@@ -222,8 +223,8 @@ impl BlockState {
         }
     }
 
-    /// At a block of frames' start: the previous block's sum, then its negated
-    /// compensation, into the offset (Kahan); the block's sum starts from zero.
+    /// At a block of frames' start: the previous block's sum less its compensation
+    /// into the offset (Kahan); the block's sum starts from zero.
     fn fold(&mut self) {
         let parts = self.off.iter_mut().zip(&mut self.offc);
         for ((o, oc), (s, c)) in parts.zip(self.sum.iter_mut().zip(self.comp.iter_mut())) {
@@ -288,14 +289,7 @@ impl UnwrapScan {
     /// into `disp` (the same shape): displacements from the scan's first frame.
     pub fn advance(&mut self, traj: &FracTrajectory, mut disp: ArrayViewMut3<f32>) -> Result<()> {
         let (t_total, n, _) = traj.frac.dim();
-        if disp.dim() != traj.frac.dim() || n != self.n {
-            return Err(invalid!(
-                "output buffer {:?} does not match the trajectory {:?} of {} atoms",
-                disp.dim(),
-                traj.frac.dim(),
-                self.n
-            ));
-        }
+        traj.check_output(disp.dim(), self.n)?;
         if t_total == 0 || n == 0 {
             self.frames += t_total;
             return Ok(());

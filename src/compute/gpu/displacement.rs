@@ -94,14 +94,7 @@ impl UnwrapStream {
     pub fn advance(&mut self, traj: &FracTrajectory, mut disp: ArrayViewMut3<f32>) -> Result<()> {
         let ctx = &*self.ctx;
         let (t_total, n, _) = traj.frac.dim();
-        if n != self.n || disp.dim() != traj.frac.dim() {
-            return Err(Error::InvalidInput(format!(
-                "output buffer {:?} does not match the trajectory {:?} of {} atoms",
-                disp.dim(),
-                traj.frac.dim(),
-                self.n
-            )));
-        }
+        traj.check_output(disp.dim(), self.n)?;
         if t_total == 0 || n == 0 {
             self.frames += t_total;
             return Ok(());
@@ -129,7 +122,7 @@ impl UnwrapStream {
         )
     }
 
-    /// Record into `enc` both unwrap passes over `frames` of `traj` (a block that
+    /// Record into `enc` the unwrap's four passes over `frames` of `traj` (a block that
     /// starts at the scan's frame `self.frames`; `inv` holds its cells' inverses). The
     /// displacements stay on the device, in the returned chunk.
     fn record(
@@ -381,7 +374,7 @@ pub fn unwrapped_self_msd(
     } else {
         1.0 / reference.len() as f32
     };
-    let mut scan = UnwrapStream::new(ctx.clone(), n, long_step_a)?;
+    let scan = UnwrapStream::new(ctx.clone(), n, long_step_a)?;
     let inv = inverse_cells(traj.cells);
     for frames in scan.frame_chunks(t) {
         let tc = frames.len();
@@ -416,7 +409,6 @@ pub fn unwrapped_self_msd(
         }
         ctx.submit(enc)?;
     }
-    scan.frames = t;
     let mut per_atom = Array3::<f64>::zeros((ns, lags.len(), 3));
     for (range, out) in groups.iter().zip(&gathered) {
         let sums = sq_disp_sums(ctx, out, t, range.len(), lags)?; // L x Na x 3
