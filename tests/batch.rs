@@ -447,10 +447,13 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
         Some(m) => (m, &["--mesh", "4", "4", "4"]),
         None => (inputs(&dir), &[]),
     };
-    let run = dir.join("run");
+    // A hostile run-folder name: a space, a command substitution, a quote and a '%'
+    // (sbatch's file-name pattern character) must all reach Slurm and bash as text.
+    let run = dir.join("run $(touch PWNED) it's 100%");
     let run_s = run.to_str().unwrap();
     plan(&manifest, 8, &run);
     let sub = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .current_dir(&dir)
         .args([
             "batch",
             "slurm",
@@ -493,6 +496,10 @@ fn a_slurm_array_and_its_dependent_merge_reproduce_the_single_process_table() {
         merged,
         single_process_with(&dir, extra),
         "merged by the Slurm job = single process"
+    );
+    assert!(
+        !dir.join("PWNED").exists() && !root().join("PWNED").exists(),
+        "a run-folder name was executed by the job script"
     );
     assert_eq!(merged.lines().count(), 49, "48 materials and the header");
     let failures = std::fs::read_to_string(run.join("merged/failures.csv")).unwrap();
@@ -709,4 +716,128 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
     std::fs::write(run.join("plan.json"), &original).unwrap();
     ok(superion(&["batch", "run", run_s, "--shard", "0"]));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The generated job scripts keep hostile run-folder names as text (no Slurm needed:
+/// bash runs the scripts as the job would, the #SBATCH lines being comments to it),
+/// and options that would inject a line are refused.
+#[test]
+fn slurm_scripts_quote_hostile_run_folder_names() {
+    let dir = tempdir("slurm-quoting");
+    let manifest = inputs(&dir);
+    let run = dir.join("run $(touch PWNED) `touch PWNED2` it's 100% x");
+    let run_s = run.to_str().unwrap();
+    plan(&manifest, 2, &run);
+    let out = ok(superion(&["batch", "slurm", run_s, "--partition", "debug"]));
+    // The printed submit line: bash reads it as one command with the script paths whole.
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("submit with: "))
+        .unwrap();
+    let cmd = line.trim_start_matches("submit with: ");
+    let o = Command::new("bash")
+        .args([
+            "-c",
+            &format!("sbatch() {{ printf '%s\\n' \"$@\" >> sbatch-args.txt; echo 123; }}; {cmd}"),
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let printed = std::fs::read_to_string(dir.join("sbatch-args.txt")).unwrap();
+    assert!(printed.contains("--dependency=afterok:123\n"), "{printed}");
+    assert!(
+        printed.contains(&format!("{run_s}/slurm/merge.sbatch")),
+        "{line}\n{printed}"
+    );
+    assert!(
+        printed.contains(&format!("{run_s}/slurm/array.sbatch")),
+        "{line}\n{printed}"
+    );
+    let array = std::fs::read_to_string(run.join("slurm/array.sbatch")).unwrap();
+    assert!(array.contains("100%% x/slurm/shard-%a.out\""), "{array}");
+    assert!(array.contains("#SBATCH --partition=debug\n"), "{array}");
+    // Both array tasks and the merge run under bash exactly as the jobs would.
+    for task in ["0", "1"] {
+        ok(Command::new("bash")
+            .arg(run.join("slurm/array.sbatch"))
+            .current_dir(&dir)
+            .env("SUPERION_BACKEND", "cpu")
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .output()
+            .unwrap());
+    }
+    ok(Command::new("bash")
+        .arg(run.join("slurm/merge.sbatch"))
+        .current_dir(&dir)
+        .output()
+        .unwrap());
+    assert_eq!(
+        std::fs::read_to_string(run.join("merged/features.csv")).unwrap(),
+        single_process(&dir)
+    );
+    for f in ["PWNED", "PWNED2"] {
+        assert!(
+            !dir.join(f).exists() && !root().join(f).exists(),
+            "{f}: a name was executed"
+        );
+    }
+    // --then with a quote is one quoted word.
+    ok(superion(&[
+        "batch",
+        "slurm",
+        run_s,
+        "--then",
+        "cluster --name it's",
+    ]));
+    let merge = std::fs::read_to_string(run.join("slurm/merge.sbatch")).unwrap();
+    assert!(
+        merge.contains(r#" --then 'cluster --name it'\''s'"#),
+        "{merge}"
+    );
+    // A partition or time that would start a line of its own, or carry shell text.
+    for (opt, v) in [
+        ("--partition", "debug\ntouch PWNED"),
+        ("--time", "1:00 x"),
+        ("--partition", "a$(id)"),
+    ] {
+        let o = superion(&["batch", "slurm", run_s, opt, v]);
+        assert_eq!(o.status.code(), Some(1), "{opt} {v:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(opt),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // A run folder sbatch cannot name (a double quote) is refused with the reason.
+    let bad = dir.join("run \" quote");
+    plan(&manifest, 1, &bad);
+    let o = superion(&["batch", "slurm", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("double quote"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A shard's log that is a symbolic link is refused, never followed.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_shard_log_is_refused_not_followed() {
+    let dir = tempdir("log-link");
+    let manifest = inputs(&dir);
+    let run = dir.join("run");
+    plan(&manifest, 1, &run);
+    let outside = dir.join("outside.txt");
+    std::fs::write(&outside, "mine\n").unwrap();
+    std::os::unix::fs::symlink(&outside, run.join("logs/shard-0.log")).unwrap();
+    let o = superion(&["batch", "run", run.to_str().unwrap(), "--shard", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard-0.log"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine\n");
 }

@@ -236,3 +236,94 @@ fn phonon_show_and_dos_figures_name_their_axes_and_series() {
     // One title naming LiF once ("LiF LiF" was a bug).
     assert!(!has(&t, "LiF LiF"), "{t:?}");
 }
+
+/// `--out` that is a symbolic link is written through (the link stays, its target gets
+/// the content); a FIFO, a device or a folder named as an output file is refused and
+/// left as it was.
+#[cfg(unix)]
+#[test]
+fn out_links_are_followed_and_special_files_refused() {
+    let dir = common::tempdir("out-links");
+    let xdatcar = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    let x = xdatcar.to_str().unwrap();
+    let convert = |out: &Path| {
+        superion(
+            "cpu",
+            &[
+                "traj",
+                "convert",
+                x,
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--stop",
+                "3",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let target = dir.join("real.extxyz");
+    let link = dir.join("link.extxyz");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    ok(convert(&link));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("416\n")
+    );
+    // A FIFO: refused at once (never opened, so nothing blocks), and still a FIFO.
+    let fifo = dir.join("pipe.extxyz");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = convert(&fifo);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not a regular file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A link to a device (as /dev/stdout is) is refused and the link kept.
+    let dev = dir.join("dev.extxyz");
+    std::os::unix::fs::symlink("/dev/null", &dev).unwrap();
+    let o = convert(&dev);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a link to /dev/null"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(&dev)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // No temporary file is left beside any of them.
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -365,6 +365,8 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    let resolved = output_target(path)?;
+    let path = resolved.as_path();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -392,6 +394,50 @@ pub fn write_atomic_with(
         let _ = std::fs::remove_file(&tmp);
         io_err(path, e)
     })
+}
+
+/// Where an output named `path` is written: a symbolic link is followed (the link stays
+/// and its target gets the new content; a dangling link gets its target created), and
+/// anything that is not a regular file (a FIFO, a device such as `/dev/stdout`, a
+/// socket, a folder) is refused: superion replaces only regular files it can rename
+/// over, so it never turns a device or a pipe into a file.
+pub fn output_target(path: &Path) -> Result<PathBuf> {
+    let mut target = path.to_path_buf();
+    // A chain of links, followed a bounded number of times (a loop is an error).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(target),
+            Err(e) => return Err(io_err(&target, e)),
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&target).map_err(|e| io_err(&target, e))?;
+                target = match target.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            Ok(m) if m.is_file() => return Ok(target),
+            Ok(m) => {
+                let kind = if m.is_dir() {
+                    "a folder"
+                } else {
+                    "not a regular file (a FIFO, device or socket)"
+                };
+                return Err(Error::InvalidInput(format!(
+                    "output {}{} is {kind}: superion writes only regular files and never replaces anything else; name a file",
+                    path.display(),
+                    if target != path {
+                        format!(" (a link to {})", target.display())
+                    } else {
+                        String::new()
+                    },
+                )));
+            }
+        }
+    }
+    Err(Error::InvalidInput(format!(
+        "output {}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 /// Remove what an earlier run left in an output folder and this run does not write:

@@ -482,10 +482,8 @@ fn run_shard(backend: superion::BackendChoice, run_dir: &Path, shard: usize) -> 
             }
         }
     }
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run_dir.join("logs").join(format!("shard-{shard}.log")))?;
+    let log_path = run_dir.join("logs").join(format!("shard-{shard}.log"));
+    let mut log = open_log(&log_path)?;
     let (mut computed, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     let bar = superion::progress::bar(mine.len() as u64, &format!("shard {shard}"));
     for &i in mine {
@@ -739,6 +737,64 @@ fn read_csv(path: &Path) -> anyhow::Result<(Vec<String>, Vec<Vec<String>>)> {
     Ok((header, rows))
 }
 
+/// A shard's log, appended to; a symbolic link (or anything but a regular file) there
+/// is refused, never followed: a run folder someone else can write into must not
+/// make a shard append outside it.
+fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && !m.is_file()
+    {
+        bail!(
+            "{}: not a regular file (a link or a special file); a shard log is never followed elsewhere: remove it",
+            path.display()
+        );
+    }
+    o.open(path)
+        .with_context(|| format!("{}: opening the shard log", path.display()))
+}
+
+/// One word for bash: single-quoted, a single quote written as '\\''. Safe for any
+/// bytes, newlines included.
+pub(crate) fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A value for an #SBATCH line (a partition, a time limit): Slurm's names and times
+/// use letters, digits and `_.,:+-` only, so anything else (spaces, quotes, `$`, a
+/// newline that would start a line of its own) is refused rather than escaped.
+fn slurm_word<'a>(v: &'a str, option: &str) -> anyhow::Result<&'a str> {
+    if v.is_empty()
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.,:+-".contains(c))
+    {
+        bail!(
+            "{option} {v:?}: expected a Slurm name or time (letters, digits and _ . , : + - only)"
+        );
+    }
+    Ok(v)
+}
+
+/// A path for an #SBATCH --output line: double-quoted (sbatch keeps the spaces), `%`
+/// doubled (sbatch's file-name patterns); a double quote, a backslash or a control
+/// character cannot be written there, so such a run folder is refused with the reason.
+fn sbatch_path(dir: &Path, pattern: &str) -> anyhow::Result<String> {
+    let s = dir.display().to_string();
+    if s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        bail!(
+            "{s:?}: a run folder for Slurm cannot hold a double quote, a backslash or a control character (sbatch's #SBATCH lines cannot quote them); rename it"
+        );
+    }
+    Ok(format!("\"{}/{pattern}\"", s.replace('%', "%%")))
+}
+
 fn slurm(
     run_dir: &Path,
     partition: Option<String>,
@@ -754,10 +810,13 @@ fn slurm(
     let n = plan.shards.len();
     let mut common = String::new();
     if let Some(p) = &partition {
-        common.push_str(&format!("#SBATCH --partition={p}\n"));
+        common.push_str(&format!(
+            "#SBATCH --partition={}\n",
+            slurm_word(p, "--partition")?
+        ));
     }
     if let Some(t) = &time {
-        common.push_str(&format!("#SBATCH --time={t}\n"));
+        common.push_str(&format!("#SBATCH --time={}\n", slurm_word(t, "--time")?));
     }
     let slurm_dir = run_dir.join("slurm");
     std::fs::create_dir_all(&slurm_dir)?;
@@ -767,21 +826,23 @@ fn slurm(
         String::new()
     };
     let backend = if gpus > 0 { "auto" } else { "cpu" };
+    // Paths reach two parsers: sbatch reads the #SBATCH lines (double quotes keep
+    // spaces; '%' starts a file-name pattern, so it is written '%%'), and bash runs the
+    // rest (every word single-quoted, so no name is ever executed).
+    let out_pattern = |pattern: &str| sbatch_path(&slurm_dir, pattern);
+    let exe_q = shell_quote(&exe.display().to_string());
+    let run_q = shell_quote(&run_dir.display().to_string());
     let array = format!(
-        "#!/bin/bash\n#SBATCH --job-name=superion-shards\n#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task={cpus}\n{gres}{common}#SBATCH --output={dir}/shard-%a.out\n# One shard per array task; finished inputs are skipped, so resubmitting resumes.\nexport RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{cpus}}}\nexec {exe} --backend {backend} batch run {run}\n",
+        "#!/bin/bash\n#SBATCH --job-name=superion-shards\n#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task={cpus}\n{gres}{common}#SBATCH --output={out}\n# One shard per array task; finished inputs are skipped, so resubmitting resumes.\nexport RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{cpus}}}\nexec {exe_q} --backend {backend} batch run {run_q}\n",
         last = n - 1,
-        dir = slurm_dir.display(),
-        exe = exe.display(),
-        run = run_dir.display(),
+        out = out_pattern("shard-%a.out")?,
     );
     let then_arg = then
-        .map(|t| format!(" --then '{}'", t.replace('\'', "")))
+        .map(|t| format!(" --then {}", shell_quote(&t)))
         .unwrap_or_default();
     let merge = format!(
-        "#!/bin/bash\n#SBATCH --job-name=superion-merge\n#SBATCH --cpus-per-task={cpus}\n{common}#SBATCH --output={dir}/merge.out\nexport RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{cpus}}}\nexec {exe} --backend cpu batch merge {run}{then_arg}\n",
-        dir = slurm_dir.display(),
-        exe = exe.display(),
-        run = run_dir.display(),
+        "#!/bin/bash\n#SBATCH --job-name=superion-merge\n#SBATCH --cpus-per-task={cpus}\n{common}#SBATCH --output={out}\nexport RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-{cpus}}}\nexec {exe_q} --backend cpu batch merge {run_q}{then_arg}\n",
+        out = out_pattern("merge.out")?,
     );
     io::write_atomic(&slurm_dir.join("array.sbatch"), array.as_bytes())?;
     io::write_atomic(&slurm_dir.join("merge.sbatch"), merge.as_bytes())?;
@@ -792,8 +853,9 @@ fn slurm(
     );
     if !submit {
         println!(
-            "submit with: id=$(sbatch --parsable {0}/array.sbatch) && sbatch --dependency=afterok:$id --kill-on-invalid-dep=yes {0}/merge.sbatch",
-            slurm_dir.display()
+            "submit with: id=$(sbatch --parsable {}) && sbatch --dependency=afterok:$id --kill-on-invalid-dep=yes {}",
+            shell_quote(&slurm_dir.join("array.sbatch").display().to_string()),
+            shell_quote(&slurm_dir.join("merge.sbatch").display().to_string()),
         );
         return Ok(());
     }
