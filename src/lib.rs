@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod compute;
+pub mod crystal;
 pub mod error;
 pub mod geom;
 pub mod io;

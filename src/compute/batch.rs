@@ -388,3 +388,84 @@ impl LongSteps {
         out
     }
 }
+
+/// One term of a site-energy landscape: an atom (a periodic image, Cartesian Å) and its
+/// pair potential with the probe ion. `kind` 0 is a Morse-type bond-valence term
+/// `d0/2 ((exp(alpha (r_min - r)) - 1)^2 - 1)` with `a = r_min`, `b = alpha`, `c = d0`;
+/// kind 1 is a screened Coulomb term `a / r · erfc(b r)` (`a` = 14.4 q1 q2 /
+/// sqrt(n1 n2) eV Å, `b` = 1 / screening length). Laid out as the shader reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GridAtom {
+    pub pos: [f32; 3],
+    pub kind: u32,
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+    pub _pad: f32,
+}
+
+/// Grid points per block edge: a block of 4 x 4 x 4 points shares one candidate list
+/// (and is one workgroup of 64 lanes on the GPU).
+pub const GRID_BLOCK: usize = 4;
+
+/// A periodic grid of probe positions in one cell and the atoms around it, with each
+/// block's candidates (every atom within the cutoff of some point of the block) listed
+/// once: the energy at a point is the sum of the terms of its block's candidates closer
+/// than `cutoff_a`, added in candidate order on both backends.
+#[derive(Clone, Debug)]
+pub struct EnergyGrid {
+    /// Lattice vectors as rows (Å).
+    pub lattice: [[f32; 3]; 3],
+    /// Points along a, b, c; point (i, j, k) sits at (i/na, j/nb, k/nc), and energies
+    /// come back with k fastest.
+    pub n: [usize; 3],
+    pub cutoff_a: f32,
+    pub atoms: Vec<GridAtom>,
+    /// Candidates of block b: `candidates[starts[b]..starts[b + 1]]` (indices into `atoms`).
+    pub starts: Vec<u32>,
+    pub candidates: Vec<u32>,
+}
+
+impl EnergyGrid {
+    /// Blocks along each axis.
+    pub fn blocks(&self) -> [usize; 3] {
+        self.n.map(|n| n.div_ceil(GRID_BLOCK))
+    }
+
+    pub fn points(&self) -> usize {
+        self.n.iter().product()
+    }
+
+    /// The Cartesian position of point (i, j, k), in f32 as both backends compute it.
+    #[inline]
+    pub fn point(&self, idx: [usize; 3]) -> [f32; 3] {
+        let f: [f32; 3] = std::array::from_fn(|a| idx[a] as f32 / self.n[a] as f32);
+        std::array::from_fn(|k| {
+            f[0] * self.lattice[0][k] + f[1] * self.lattice[1][k] + f[2] * self.lattice[2][k]
+        })
+    }
+}
+
+/// erfc(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), the
+/// same operations as the shader's `erfc_as`.
+#[inline]
+pub fn erfc_as(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    poly * (-x * x).exp()
+}
+
+/// One term of a [`GridAtom`] at distance `r` (Å), in eV.
+#[inline]
+pub fn grid_term(atom: &GridAtom, r: f32) -> f32 {
+    let r = r.max(1e-4);
+    if atom.kind == 0 {
+        let e = (atom.b * (atom.a - r)).exp() - 1.0;
+        0.5 * atom.c * (e * e - 1.0)
+    } else {
+        atom.a / r * erfc_as(atom.b * r)
+    }
+}

@@ -189,6 +189,30 @@ impl Engine {
         }
     }
 
+    /// The energy of a probe ion at every point of a periodic grid (eV, k fastest):
+    /// the bond-valence site-energy landscape's kernel.
+    pub fn site_energies(&self, grid: &EnergyGrid) -> Result<Vec<f32>> {
+        let blocks: usize = grid.blocks().iter().product();
+        if grid.starts.len() != blocks + 1
+            || grid
+                .starts
+                .last()
+                .is_some_and(|&s| s as usize != grid.candidates.len())
+            || grid
+                .candidates
+                .iter()
+                .any(|&c| c as usize >= grid.atoms.len())
+        {
+            return Err(invalid!(
+                "site-energy grid: candidate lists do not match the blocks and atoms"
+            ));
+        }
+        match &self.gpu {
+            Some(ctx) => gpu::bvse::site_energies(ctx, grid),
+            None => Ok(cpu::bvse::site_energies(grid)),
+        }
+    }
+
     /// Per-cluster sums of Euclidean distances (B x n x kmax), silhouette's input.
     pub fn cluster_dist_sums(&self, batch: &LabelledBatch) -> Result<Array3<f32>> {
         match &self.gpu {

@@ -5,6 +5,7 @@
 
 pub mod ase_traj;
 pub mod cif;
+pub mod cube;
 pub mod dcd;
 mod frames;
 pub mod h5md;
@@ -17,6 +18,7 @@ pub mod phonondb;
 pub mod phonopy;
 pub mod phonopy_params;
 pub mod sites;
+pub mod structure_json;
 pub mod table;
 pub mod topology;
 pub mod traj_input;

@@ -114,6 +114,9 @@ pub enum Command {
     /// Molecular-dynamics trajectories: MSD, diffusion coefficients, conductivity.
     #[command(subcommand)]
     Traj(TrajCommand),
+    /// Crystal structures: descriptors and Li+ bond-valence site-energy barriers.
+    #[command(subcommand)]
+    Structure(crate::structure::StructureCommand),
     /// Screen materials: descriptors, clustering over k, the clusters of known fast
     /// conductors and a ranked candidate list, with a Markdown report and figures.
     Screen(ScreenArgs),

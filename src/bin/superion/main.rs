@@ -12,6 +12,7 @@ mod devices;
 mod messages;
 mod phonon;
 mod screen;
+mod structure;
 mod traj;
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { quick, json, only } => devices::bench(backend, quick, json, only),
         Command::Phonon(cmd) => phonon::run(backend, cmd),
         Command::Traj(cmd) => traj::run(backend, cmd),
+        Command::Structure(cmd) => structure::run(backend, cmd),
         Command::Screen(a) => screen::screen(backend, a),
         Command::Validate(a) => screen::validate(a),
         Command::Demo { out } => screen::demo(backend, &out),

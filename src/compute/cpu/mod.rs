@@ -2,6 +2,7 @@
 //! rayon. They are the production path on machines without a hardware GPU and the
 //! reference the GPU results are tested against.
 
+pub mod bvse;
 pub mod displacement;
 pub mod fft;
 pub mod kmeans;

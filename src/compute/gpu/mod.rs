@@ -3,6 +3,7 @@
 //! bind groups; it calls the kernel wrappers in the submodules (`pairwise`, `kmeans`,
 //! `displacement`), each of which has a CPU twin of the same name in `crate::compute::cpu`.
 
+pub mod bvse;
 pub mod displacement;
 pub mod kmeans;
 pub mod pairwise;
