@@ -270,13 +270,17 @@ mod tests {
 
     #[test]
     fn a_diagonal_network_is_two_dimensional_but_one_dimensional_modulo_two() {
-        // Low-energy points on the lines i = j and i = -j (mod n) in every c plane only
-        // at k = 0: windings (1,1,0) and (1,-1,0).
-        let n = 6;
+        // Low-energy points on the line i = j in the plane k = 0 (winding (1,1,0)) and,
+        // at 0.2, on i = -j in the plane k = 3 (winding (1,-1,0)), joined by a column at
+        // i = j = 0: a 2-D network whose windings are equal modulo 2.
+        let n = 7;
         let mut e = vec![1.0f32; n * n * n];
         for i in 0..n {
             e[(i * n + i) * n] = 0.0;
-            e[(i * n + (n - i) % n) * n] = 0.2;
+            e[(i * n + (n - i) % n) * n + 3] = 0.2;
+        }
+        for k in 1..3 {
+            e[k] = 0.1;
         }
         let b = barriers([n, n, n], &e, 10.0);
         assert_eq!(b.e_kd[0], Some(0.0));

@@ -1,0 +1,333 @@
+//! Crystal structures: the BVSE kernel against its CPU twin and a naive f64 sum, the
+//! percolation barriers against bvlain 0.25.1 on OBELiX's CIFs, and the command.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use superion::compute::batch::{GridAtom, erfc_as, grid_term};
+use superion::crystal::bvse::{self, BvseOptions, GridRule};
+use superion::{Engine, crystal};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A triclinic Li-Al-S-Cl cell written as a CIF with a mixed and a partial site.
+const CIF: &str = "data_test
+_cell_length_a 6.1
+_cell_length_b 6.7
+_cell_length_c 7.3
+_cell_angle_alpha 84
+_cell_angle_beta 97
+_cell_angle_gamma 101
+loop_
+_symmetry_equiv_pos_as_xyz
+'x, y, z'
+'-x, -y, -z'
+loop_
+_atom_site_type_symbol
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Li Li1 0.10 0.20 0.30 1.0
+Li Li2 0.40 0.05 0.70 0.8
+Al Al1 0.00 0.50 0.00 0.7
+Li Li3 0.00 0.50 0.00 0.3
+S S1 0.25 0.35 0.15 1.0
+Cl Cl1 0.80 0.10 0.90 1.0
+";
+
+fn write_cif(dir: &Path) -> PathBuf {
+    let p = dir.join("t.cif");
+    std::fs::write(&p, CIF).unwrap();
+    p
+}
+
+/// The energy at every grid point as a plain f64 sum over every atom image within the
+/// cutoff (no blocks, no candidate lists).
+fn naive(g: &superion::compute::batch::EnergyGrid) -> Vec<f64> {
+    let mut out = Vec::new();
+    for i in 0..g.n[0] {
+        for j in 0..g.n[1] {
+            for k in 0..g.n[2] {
+                let p = g.point([i, j, k]);
+                let mut e = 0.0f64;
+                for a in &g.atoms {
+                    let d2: f64 = (0..3).map(|x| ((p[x] - a.pos[x]) as f64).powi(2)).sum();
+                    if d2 < (g.cutoff_a as f64).powi(2) {
+                        e += grid_term(a, d2.sqrt() as f32) as f64;
+                    }
+                }
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn erfc_approximation_is_within_its_bound() {
+    // Reference values of erfc (Abramowitz & Stegun, table 7.1).
+    for (x, want) in [
+        (0.0, 1.0),
+        (0.5, 0.479_500_122),
+        (1.0, 0.157_299_207),
+        (2.0, 0.004_677_735),
+        (3.0, 2.209_05e-5),
+    ] {
+        let got = erfc_as(x as f32) as f64;
+        assert!((got - want).abs() < 5e-7, "erfc({x}) = {got}, not {want}");
+    }
+}
+
+#[test]
+fn site_energies_match_a_naive_sum_and_the_gpu_matches_its_twin() {
+    let dir = common::tempdir("bvse-kernel");
+    let c = crystal::read(&write_cif(&dir)).unwrap();
+    // Two of each site by the inversion, but the mixed Al/Li position is its own image
+    // and one site.
+    assert_eq!(c.sites.len(), 9);
+    let (atoms, ord) = c.ordered();
+    assert_eq!(
+        (ord.mixed_sites, ord.partial_sites, ord.disordered_li_sites),
+        (1, 2, 3)
+    );
+    assert_eq!(
+        atoms.iter().filter(|(e, _)| e == "Al").count(),
+        1,
+        "Al 0.7 is the majority"
+    );
+    let l = bvse::landscape(
+        &Engine::cpu(),
+        &c,
+        &BvseOptions {
+            spacing_a: 0.5,
+            cutoff_a: 8.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(l.oxidation.label(), "Al+3;Cl-1;Li+1;S-2");
+    // The grid the landscape used, rebuilt, against the naive f64 sum.
+    let n = bvse::grid_shape(
+        &c.lattice,
+        &BvseOptions {
+            spacing_a: 0.5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(n, l.n);
+    let cpu = &l.energies_ev;
+    // The same grid rebuilt from the public pieces.
+    let grid = {
+        let (atoms, _) = c.ordered();
+        let mut t = Vec::new();
+        for (e, f) in &atoms {
+            let q = l.oxidation.states[e];
+            if e == "Li" || q == 0 {
+                continue;
+            }
+            let base = if q < 0 {
+                let p = bvse::li_anion_params()[&(e.clone(), q)];
+                GridAtom {
+                    pos: [0.0; 3],
+                    kind: 0,
+                    a: p.r_min_a as f32,
+                    b: p.alpha_per_a as f32,
+                    c: p.d0_ev as f32,
+                    _pad: 0.0,
+                }
+            } else {
+                let el = &crystal::oxidation::elements()[e];
+                let li = &crystal::oxidation::elements()["Li"];
+                GridAtom {
+                    pos: [0.0; 3],
+                    kind: 1,
+                    a: (14.4 * q as f64 / ((li.principal_n * el.principal_n) as f64).sqrt()) as f32,
+                    b: (1.0 / (0.74 * (li.covalent_radius_a + el.covalent_radius_a))) as f32,
+                    c: 0.0,
+                    _pad: 0.0,
+                }
+            };
+            t.push((*f, base));
+        }
+        bvse::energy_grid(&c.lattice, n, &t, 8.0)
+    };
+    let twin = Engine::cpu().site_energies(&grid).unwrap();
+    assert_eq!(&twin, cpu, "the landscape is the engine's output");
+    let reference = naive(&grid);
+    for (i, (a, b)) in twin.iter().zip(&reference).enumerate() {
+        assert!(
+            common::close(*a as f64, *b, 1e-5, 2e-4),
+            "point {i}: twin {a} naive {b}"
+        );
+    }
+    if let Some(gpu) = common::gpu() {
+        let g = gpu.site_energies(&grid).unwrap();
+        for (i, (a, b)) in g.iter().zip(&twin).enumerate() {
+            assert!(
+                common::close(*a as f64, *b as f64, 1e-5, 2e-4),
+                "point {i}: GPU {a} CPU {b}"
+            );
+        }
+        // And the barriers from the GPU's landscape agree.
+        let lg = bvse::landscape(
+            &gpu,
+            &c,
+            &BvseOptions {
+                spacing_a: 0.5,
+                cutoff_a: 8.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for k in 0..3 {
+            match (lg.barriers.e_kd[k], l.barriers.e_kd[k]) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-3, "E_{}D {a} vs {b}", k + 1),
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_candidate_lists_are_refused() {
+    let dir = common::tempdir("bvse-bad");
+    let c = crystal::read(&write_cif(&dir)).unwrap();
+    let mut g = bvse::energy_grid(
+        &c.lattice,
+        [4, 4, 4],
+        &[(
+            [0.0; 3],
+            GridAtom {
+                pos: [0.0; 3],
+                kind: 0,
+                a: 2.0,
+                b: 2.0,
+                c: 1.0,
+                _pad: 0.0,
+            },
+        )],
+        6.0,
+    );
+    g.candidates.push(99);
+    assert!(Engine::cpu().site_energies(&g).is_err());
+}
+
+/// bvlain 0.25.1's barriers on OBELiX CIFs (benches/peers/bvlain_bvse.py, results in
+/// benches/results/bvlain_obelix.csv): the same CIFs, read, ordered and charged by
+/// superion, on bvlain's grid. bvlain bisects to 10/2^10 eV and reports the upper end,
+/// so its figure lies within 0.0098 eV above the exact barrier.
+#[test]
+fn percolation_barriers_match_bvlain_on_obelix_structures() {
+    let Some(cifs) = common::shared_data("obelix/cifs", "OBELiX CIFs for the bvlain parity") else {
+        return;
+    };
+    let table = std::fs::read_to_string(root().join("benches/results/bvlain_obelix.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(table.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let mut rows: Vec<(String, [f64; 3], usize)> = Vec::new();
+    for r in rdr.records() {
+        let r = r.unwrap();
+        if !r[col("skipped")].is_empty() {
+            continue;
+        }
+        let e = [1, 2, 3].map(|k| r[col(&format!("E_{k}D"))].parse::<f64>().unwrap());
+        let points: usize = r[col("grid")]
+            .split('x')
+            .map(|x| x.parse::<usize>().unwrap())
+            .product();
+        rows.push((r[col("id")].to_string(), e, points));
+    }
+    // The 24 smallest grids keep the test to seconds.
+    rows.sort_by_key(|r| r.2);
+    rows.truncate(24);
+    assert_eq!(rows.len(), 24, "24 structures with bvlain barriers");
+    let o = BvseOptions {
+        grid: GridRule::Bvlain,
+        ..Default::default()
+    };
+    let engine = Engine::cpu();
+    for (id, want, _) in &rows {
+        let c = crystal::read(&cifs.join(format!("{id}.cif"))).unwrap();
+        let l = bvse::landscape(&engine, &c, &o).unwrap();
+        for k in 0..3 {
+            let got = l.barriers.bvlain[k];
+            if want[k].is_infinite() {
+                assert_eq!(got, None, "{id} E_{}D", k + 1);
+                continue;
+            }
+            let got = got.unwrap_or_else(|| panic!("{id}: no E_{}D", k + 1));
+            let d = want[k] - got;
+            assert!(
+                (-1e-4..=0.0099).contains(&d),
+                "{id} E_{}D: bvlain {} superion {got:.4}",
+                k + 1,
+                want[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_command_writes_tables_and_cube_files() {
+    let dir = common::tempdir("structure-cli");
+    write_cif(&dir);
+    std::fs::write(dir.join("POSCAR"), "LiF\n1.0\n4.0 0 0\n0 4.0 0\n0 0 4.0\nLi F\n4 4\nDirect\n0 0 0\n0 0.5 0.5\n0.5 0 0.5\n0.5 0.5 0\n0.5 0.5 0.5\n0.5 0 0\n0 0.5 0\n0 0 0.5\n").unwrap();
+    std::fs::write(dir.join("bad.cif"), "data_x\n_cell_length_a 4\n").unwrap();
+    let out = dir.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["--backend", "cpu", "structure", "features"])
+        .arg(&dir)
+        .args(["--spacing", "0.4", "--cube", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("2 structures") && stdout.contains("1 unreadable"),
+        "{stdout}"
+    );
+    let features = std::fs::read_to_string(out.join("features.csv")).unwrap();
+    let lines: Vec<&str> = features.lines().collect();
+    assert_eq!(lines.len(), 3, "{features}");
+    assert!(lines[0].starts_with("id,formula,anion,"));
+    // Rock-salt LiF: Li-Li 2.83 Å, six F around each Li, half the atoms Li.
+    let lif: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("POSCAR,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let h: Vec<&str> = lines[0].split(',').collect();
+    let get = |name: &str| {
+        lif[h.iter().position(|x| *x == name).unwrap()]
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!((get("li_li_min_a") - 8f64.sqrt()).abs() < 1e-9);
+    assert!((get("li_coordination") - 6.0).abs() < 1e-12);
+    assert!((get("li_fraction") - 0.5).abs() < 1e-12);
+    assert!(get("bvse_e3d_ev") > 0.0);
+    let failures = std::fs::read_to_string(out.join("failures.csv")).unwrap();
+    assert!(
+        failures.contains("bad.cif") && failures.contains("_cell_length_b"),
+        "{failures}"
+    );
+    // The cube file: header, then one value per point (10 x 10 x 10 at 0.4 Å).
+    let cube = std::fs::read_to_string(out.join("landscapes/POSCAR.cube")).unwrap();
+    let head: Vec<&str> = cube.lines().collect();
+    assert_eq!(head[2].split_whitespace().next(), Some("8"), "{}", head[2]);
+    let values: usize = head[6 + 8..]
+        .iter()
+        .map(|l| l.split_whitespace().count())
+        .sum();
+    assert_eq!(values, 1000);
+}
