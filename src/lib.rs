@@ -22,6 +22,7 @@ pub mod materials;
 pub mod phonon;
 pub mod plot;
 pub mod progress;
+pub mod ranking;
 pub mod report;
 pub mod screen;
 pub mod traj;

@@ -253,8 +253,10 @@ pub struct FeatureSet {
 }
 
 /// Columns that are bookkeeping, not descriptors.
-const NOT_DESCRIPTORS: [&str; 8] = [
+const NOT_DESCRIPTORS: [&str; 10] = [
     "id",
+    "net_charge",
+    "oxidation_states",
     "formula",
     "unstable",
     "source",
@@ -534,7 +536,7 @@ pub fn auc(score: &[f64], positive: &[bool]) -> Option<f64> {
     Some((sum - n1 * (n1 + 1.0) / 2.0) / (n1 * n0))
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -545,7 +547,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// Bootstrap 95 % interval (2.5th and 97.5th percentiles) of `stat` over resamples of
 /// the indices 0..n.
-fn bootstrap(
+pub(crate) fn bootstrap(
     n: usize,
     b: usize,
     rng: &mut ChaCha8Rng,
@@ -1080,6 +1082,30 @@ pub fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
                 r.get(l).unwrap_or("").to_string(),
             )
         })
+        .collect())
+}
+
+/// The values of the first of `columns` a CSV has (e.g. the ids of OBELiX's train.csv).
+pub fn read_ranking_column(path: &Path, columns: &[&str]) -> Result<Vec<String>> {
+    let (header, records) = read_csv(path)?;
+    let i = columns
+        .iter()
+        .find_map(|c| header.iter().position(|h| h == c))
+        .ok_or_else(|| {
+            parse_err(
+                path,
+                1,
+                format!(
+                    "no {} column (columns: {})",
+                    columns.join(" or "),
+                    header.join(", ")
+                ),
+            )
+        })?;
+    Ok(records
+        .iter()
+        .map(|r| r.get(i).unwrap_or("").trim().to_string())
+        .filter(|s| !s.is_empty())
         .collect())
 }
 

@@ -331,3 +331,63 @@ fn the_command_writes_tables_and_cube_files() {
         .sum();
     assert_eq!(values, 1000);
 }
+
+/// The headline figures on OBELiX's 321 CIFs and its official split: every CIF read,
+/// BVSE barriers for all but those with an anion softBV lacks or with no anion, and on
+/// the 67 test entries the barrier E_3D (no fitting) puts 8 conductors in its top 10.
+#[test]
+fn obelix_split_report() {
+    let Some(obelix) = common::shared_data("obelix", "OBELiX CIFs and split") else {
+        return;
+    };
+    let dir = common::tempdir("obelix-split");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(["--backend", "cpu"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let feats = dir.join("features");
+    let out = run(&[
+        "structure",
+        "features",
+        obelix.join("cifs").to_str().unwrap(),
+        "--out",
+        feats.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("321 structures")
+            && out.contains("311 with BVSE barriers")
+            && out.contains("0 unreadable"),
+        "{out}"
+    );
+    let val = dir.join("validation");
+    let p = |f: &str| obelix.join(f).to_str().unwrap().to_string();
+    run(&[
+        "validate",
+        feats.join("features.csv").to_str().unwrap(),
+        "--conductivities",
+        &p("all.csv"),
+        "--train",
+        &p("train.csv"),
+        "--test",
+        &p("test.csv"),
+        "--bootstrap",
+        "200",
+        "--out",
+        val.to_str().unwrap(),
+    ]);
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(val.join("split.json")).unwrap()).unwrap();
+    assert_eq!(split["train_entries"], 254);
+    assert_eq!(split["test_entries"], 67);
+    assert_eq!(split["test_conductors"], 20);
+    let fixed = &split["fixed"];
+    assert_eq!(fixed["top_10"]["conductors"], 8, "{fixed}");
+    let auc = fixed["roc_auc"].as_f64().unwrap();
+    assert!((0.65..0.75).contains(&auc), "E_3D test AUC {auc}");
+    assert!(split["chosen"]["cv_auc_train"].as_f64().unwrap() > 0.7);
+}

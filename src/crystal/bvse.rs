@@ -72,8 +72,25 @@ pub enum GridRule {
     Bvlain,
 }
 
+/// Which framework a disordered structure's landscape is computed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framework {
+    /// Every site takes its majority species at full weight (bvlain's input, which
+    /// needs an ordered structure).
+    Majority,
+    /// Every species of every framework site contributes its terms weighted by its
+    /// occupancy (a mean-field, virtual-crystal framework): an A site of La 0.56 in a
+    /// perovskite repels Li+ with 56 % of a La3+, not 100 %. Sites whose majority is Li
+    /// are Li sites and, as under the majority rule, add nothing (a Ga 0.1 dopant on a
+    /// garnet's Li site is not smeared over every Li site). Ordered structures are the
+    /// same under both rules.
+    Weighted,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BvseOptions {
+    pub framework: Framework,
     /// Target grid spacing (Å).
     pub spacing_a: f64,
     pub grid: GridRule,
@@ -87,6 +104,7 @@ pub struct BvseOptions {
 impl Default for BvseOptions {
     fn default() -> Self {
         BvseOptions {
+            framework: Framework::Majority,
             spacing_a: 0.2,
             grid: GridRule::Fine,
             cutoff_a: 10.0,
@@ -150,7 +168,7 @@ pub fn grid_shape(lattice: &crate::geom::Mat3, o: &BvseOptions) -> Result<[usize
 /// The framework's terms: every non-Li atom of the ordered structure with its pair
 /// potential to a Li+ probe (errors name the element without softBV parameters).
 fn framework_terms(
-    atoms: &[(String, [f64; 3])],
+    atoms: &[(String, [f64; 3], f64)],
     oxi: &Assignment,
     o: &BvseOptions,
 ) -> Result<Vec<([f64; 3], GridAtom)>> {
@@ -158,10 +176,11 @@ fn framework_terms(
     let li = &table["Li"];
     let params = li_anion_params();
     let mut out = Vec::new();
-    for (el, frac) in atoms {
+    for (el, frac, weight) in atoms {
         if el == "Li" {
             continue;
         }
+        let w = *weight as f32;
         let q = *oxi
             .states
             .get(el)
@@ -177,7 +196,7 @@ fn framework_terms(
                 kind: 0,
                 a: p.r_min_a as f32,
                 b: p.alpha_per_a as f32,
-                c: p.d0_ev as f32,
+                c: w * p.d0_ev as f32,
                 _pad: 0.0,
             }
         } else if q > 0 {
@@ -187,7 +206,7 @@ fn framework_terms(
             GridAtom {
                 pos: [0.0; 3],
                 kind: 1,
-                a: (14.4 * q as f64 / ((li.principal_n * d.principal_n) as f64).sqrt()) as f32,
+                a: w * (14.4 * q as f64 / ((li.principal_n * d.principal_n) as f64).sqrt()) as f32,
                 b: (1.0 / (o.screening * (li.covalent_radius_a + d.covalent_radius_a))) as f32,
                 c: 0.0,
                 _pad: 0.0,
@@ -310,7 +329,20 @@ pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<
         // landscape is still the one Li+ moves in.
         notes.push("no Li site in the ordered structure (Li is a minority on shared sites, or absent): the landscape is the framework's".to_string());
     }
-    let terms = framework_terms(&atoms, &oxi, o)?;
+    let weighted: Vec<(String, [f64; 3], f64)> = match o.framework {
+        Framework::Majority => atoms.iter().map(|(e, f)| (e.clone(), *f, 1.0)).collect(),
+        Framework::Weighted => crystal
+            .sites
+            .iter()
+            .filter(|s| s.majority() != "Li")
+            .flat_map(|s| {
+                s.species
+                    .iter()
+                    .map(move |(e, occ)| (e.clone(), s.frac, *occ))
+            })
+            .collect(),
+    };
+    let terms = framework_terms(&weighted, &oxi, o)?;
     if !terms.iter().any(|(_, t)| t.kind == 0) {
         return Err(Error::InvalidInput(format!(
             "{}: no anion in the framework ({}): nothing binds Li+",

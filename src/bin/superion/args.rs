@@ -841,6 +841,14 @@ pub struct ValidateArgs {
     pub bootstrap: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The training split (a CSV with an ID column, e.g. OBELiX's train.csv): with
+    /// --test, a ranking is chosen by cross-validation on these entries only and
+    /// reported on the test entries (split.md, split.json, split_descriptors.csv).
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// The test split (ids as for --train).
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
     /// Write validation.csv, matched.csv, unmatched.csv, validation.json/.md and figures.
     #[arg(long, default_value = "validation")]
     pub out: PathBuf,

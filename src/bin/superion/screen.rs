@@ -150,5 +150,62 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     let written = report::validation::write_outputs(&v, &a.out, &fs, &table)?;
     println!("{}", v.markdown());
     eprintln!("superion: {} -> {}", written.join(", "), a.out.display());
+    if let (Some(train), Some(test)) = (&a.train, &a.test) {
+        let ids = |p: &Path| -> anyhow::Result<std::collections::BTreeSet<String>> {
+            Ok(
+                validate::read_ranking_column(p, &["ID", "id", "material_id"])?
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        let o = superion::ranking::SplitOptions {
+            threshold_s_cm: a.threshold,
+            bootstrap: a.bootstrap,
+            seed: a.seed,
+            ..Default::default()
+        };
+        let split = superion::ranking::evaluate(&fs, &table, &ids(train)?, &ids(test)?, &o)?;
+        let md = split.markdown();
+        superion::io::write_atomic(&a.out.join("split.md"), md.as_bytes())?;
+        superion::io::write_atomic(
+            &a.out.join("split.json"),
+            serde_json::to_string_pretty(&split)?.as_bytes(),
+        )?;
+        let rows: Vec<Vec<String>> = split
+            .descriptors
+            .iter()
+            .map(|d| {
+                let f = |v: Option<f64>| v.map(superion::io::fmt_f64).unwrap_or_default();
+                vec![
+                    d.descriptor.clone(),
+                    d.direction.clone(),
+                    d.n_train.to_string(),
+                    f(d.train_auc),
+                    d.n_test.to_string(),
+                    f(d.test_auc),
+                    f(d.test_spearman),
+                ]
+            })
+            .collect();
+        superion::io::write_csv(
+            &a.out.join("split_descriptors.csv"),
+            &[
+                "descriptor",
+                "conductors_rank",
+                "n_train",
+                "auc_train",
+                "n_test",
+                "auc_test",
+                "spearman_test",
+            ]
+            .map(String::from),
+            &rows,
+        )?;
+        println!("{md}");
+        eprintln!(
+            "superion: split.md, split.json, split_descriptors.csv -> {}",
+            a.out.display()
+        );
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use superion::crystal::bvse::{BvseOptions, GridRule};
+use superion::crystal::bvse::{BvseOptions, Framework, GridRule};
 use superion::crystal::features::{self, FeatureOptions};
 use superion::{BackendChoice, Engine, io};
 
@@ -38,6 +38,10 @@ pub struct FeaturesArgs {
     /// (bvlain 0.25.1's floor(L/spacing) - 1 periodic points, for parity).
     #[arg(long, default_value = "fine", value_parser = ["fine", "bvlain"])]
     pub grid: String,
+    /// The framework of a disordered structure: `majority` (every site its majority
+    /// species, bvlain's input) or `weighted` (every species weighted by its occupancy).
+    #[arg(long, default_value = "majority", value_parser = ["majority", "weighted"])]
+    pub framework: String,
     /// Neighbour cutoff of the BVSE sums in Å (1 to 30).
     #[arg(long, default_value_t = 10.0)]
     pub cutoff: f64,
@@ -71,6 +75,11 @@ fn features_cmd(backend: BackendChoice, a: FeaturesArgs) -> anyhow::Result<()> {
                 GridRule::Fine
             },
             cutoff_a: a.cutoff,
+            framework: if a.framework == "weighted" {
+                Framework::Weighted
+            } else {
+                Framework::Majority
+            },
             ..BvseOptions::default()
         }),
         keep_landscapes: a.cube,
