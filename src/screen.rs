@@ -38,6 +38,15 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "total_centre_thz",
 ];
 
+/// The descriptor columns screening clusters crystal structures on by default: the
+/// BVSE barrier, the Li-Li spacing, the Li sublattice's disorder and the Li fraction.
+pub const STRUCTURE_COLUMNS: &[&str] = &[
+    "bvse_e3d_ev",
+    "li_li_nearest_mean_a",
+    "li_site_disorder",
+    "li_fraction",
+];
+
 /// A known conductor: a formula (matched as a reduced composition) or a material id.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Known {

@@ -1058,6 +1058,21 @@ pub fn conductor_formulas(table: &ConductivityTable, threshold: f64) -> Vec<Stri
     k
 }
 
+/// The ids of the table's conductors (σ ≥ `threshold`, upper limits excluded), sorted:
+/// known conductors for `screen` where the screened materials carry the table's ids
+/// (OBELiX's CIFs are named by them).
+pub fn conductor_ids(table: &ConductivityTable, threshold: f64) -> Vec<String> {
+    let mut k: Vec<String> = table
+        .measurements
+        .iter()
+        .filter(|m| !m.censored && m.sigma_s_cm >= threshold)
+        .filter_map(|m| m.id.clone())
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
 /// Cluster labels by id from a `labels.csv` (columns `id` and `label`).
 pub fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
     let (header, records) = read_csv(path)?;

@@ -267,23 +267,180 @@ pub struct ScreenRun {
     pub notes: Vec<String>,
 }
 
+/// The structure files among `inputs` when screening structures: any `.cif` (or a
+/// folder holding one), POSCAR or `.vasp`; None for phonon inputs and feature tables.
+fn structure_inputs(inputs: &[PathBuf]) -> Result<Option<Vec<PathBuf>>> {
+    let is_structure = |p: &Path| {
+        let n = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        n.contains(".cif") || n.starts_with("poscar") || n.ends_with(".vasp")
+    };
+    let any = inputs.iter().any(|p| {
+        is_structure(p)
+            || (p.is_dir()
+                && std::fs::read_dir(p)
+                    .map(|d| d.flatten().any(|e| is_structure(&e.path())))
+                    .unwrap_or(false))
+    });
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(crate::crystal::discover(inputs)?))
+}
+
+/// Structure descriptors and BVSE barriers of `paths` into `dir` (features.csv,
+/// bvse.csv, failures.csv, and ranking.csv: lowest E_3D first); the features table's path.
+fn structure_table(
+    engine: &crate::compute::Engine,
+    paths: &[PathBuf],
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<PathBuf> {
+    use crate::crystal::features;
+    let o = features::FeatureOptions {
+        bvse: Some(crate::crystal::bvse::BvseOptions::default()),
+        keep_landscapes: false,
+    };
+    let (rows, failures) = features::compute(engine, paths, &o);
+    let (h, body) = features::table(&rows);
+    let table = dir.join("features.csv");
+    crate::io::write_csv(&table, &h, &body)?;
+    let (h, body) = features::bvse_table(&rows);
+    crate::io::write_csv(&dir.join("bvse.csv"), &h, &body)?;
+    let fails: Vec<Vec<String>> = failures
+        .iter()
+        .map(|f| vec![f.source.display().to_string(), f.reason.clone()])
+        .collect();
+    crate::io::write_csv(
+        &dir.join("failures.csv"),
+        &["source".into(), "reason".into()],
+        &fails,
+    )?;
+    let mut ranked: Vec<(&features::StructureRow, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            r.bvse
+                .as_ref()
+                .ok()
+                .and_then(|l| l.barriers.e_kd[2])
+                .map(|e| (r, e))
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then(a.0.descriptors.id.cmp(&b.0.descriptors.id))
+    });
+    let body: Vec<Vec<String>> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (r, e))| {
+            vec![
+                (i + 1).to_string(),
+                r.descriptors.id.clone(),
+                r.descriptors.formula.clone(),
+                format!("{e:.5}"),
+            ]
+        })
+        .collect();
+    crate::io::write_csv(
+        &dir.join("ranking.csv"),
+        &["rank", "id", "formula", "bvse_e3d_ev"].map(String::from),
+        &body,
+    )?;
+    notes.push(format!(
+        "{} structures: descriptors and BVSE barriers in {}/ ({} with E_3D, ranked in ranking.csv; {} unreadable, see failures.csv)",
+        paths.len(),
+        dir.display(),
+        ranked.len(),
+        failures.len()
+    ));
+    Ok(table)
+}
+
+/// A copy of the table `path` (beside it, `screened.csv`) with only the rows that have
+/// every one of `columns`; the rows left out as (id, reason).
+fn complete_rows(path: &Path, columns: &[String]) -> Result<(PathBuf, Vec<(String, String)>)> {
+    let bytes = crate::io::read_bytes(path)?;
+    let mut rdr = csv::Reader::from_reader(&bytes[..]);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| crate::io::parse_err(path, 1, e.to_string()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let idx: Vec<(usize, &String)> = columns
+        .iter()
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h == c)
+                .map(|i| (i, c))
+                .ok_or_else(|| {
+                    crate::invalid!(
+                        "no column {c:?} in the structure features (columns: {})",
+                        header.join(", ")
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    let mut dropped = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| crate::io::parse_err(path, 0, e.to_string()))?;
+        match idx.iter().find(|(i, _)| {
+            rec.get(*i)
+                .is_none_or(|v| v.trim().parse::<f64>().map_or(true, |x| !x.is_finite()))
+        }) {
+            Some((_, c)) => dropped.push((
+                rec.get(0).unwrap_or("").to_string(),
+                format!("no {c} (see bvse.csv)"),
+            )),
+            None => rows.push(rec.iter().map(String::from).collect()),
+        }
+    }
+    let out = path.with_file_name("screened.csv");
+    crate::io::write_csv(&out, &header, &rows)?;
+    Ok((out, dropped))
+}
+
 /// Read the materials, screen them and write the outputs into `out`.
 pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Result<ScreenRun> {
     use crate::invalid;
-    let columns = r.columns.clone().unwrap_or_else(|| {
-        crate::screen::DEFAULT_COLUMNS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    });
-    let (m, skipped) = crate::screen::load_materials(&r.inputs, &r.dos, &columns, r.id.as_deref())?;
+    let mut notes = Vec::new();
+    // Crystal structures (CIF folders, POSCARs): their descriptors and BVSE barriers
+    // first, as a feature table in OUT/structure/, which is then screened.
+    let structures = structure_inputs(&r.inputs)?;
+    let (inputs, defaults) = match &structures {
+        Some(paths) => {
+            let table = structure_table(engine, paths, &out.join("structure"), &mut notes)?;
+            (vec![table], crate::screen::STRUCTURE_COLUMNS)
+        }
+        None => (r.inputs.clone(), crate::screen::DEFAULT_COLUMNS),
+    };
+    let columns = r
+        .columns
+        .clone()
+        .unwrap_or_else(|| defaults.iter().map(|s| s.to_string()).collect());
+    let mut inputs = inputs;
+    let mut dropped = Vec::new();
+    if structures.is_some() {
+        // Structures without a value in a chosen column (no BVSE barrier, no Li site)
+        // are left out of the clustering, each with its reason.
+        let (kept, d) = complete_rows(&inputs[0], &columns)?;
+        inputs = vec![kept];
+        dropped = d;
+    }
+    let (m, mut skipped) =
+        crate::screen::load_materials(&inputs, &r.dos, &columns, r.id.as_deref())?;
+    skipped.extend(dropped);
     let n = m.ids.len();
     if n < 3 {
         return Err(invalid!(
             "{n} materials with all the descriptor columns: screening needs at least 3"
         ));
     }
-    let mut notes = Vec::new();
     let mut ks = r.ks.clone();
     ks.retain(|&k| k < n);
     if ks.is_empty() {
@@ -307,6 +464,35 @@ pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Re
         ));
     }
     let s = crate::screen::screen(engine, &m, &r.known, r.method, &ks, r.seed, true)?;
+    // Clusters that all hold a known conductor single nothing out: say so, and point to
+    // the ranking.
+    let labels = &s
+        .selection
+        .results
+        .iter()
+        .find(|x| x.k == s.selection.chosen_k)
+        .expect("chosen k")
+        .labels;
+    let clusters: std::collections::BTreeSet<u32> = labels
+        .iter()
+        .copied()
+        .filter(|&l| l != crate::cluster::density::NOISE)
+        .collect();
+    let with_known: std::collections::BTreeSet<u32> =
+        s.known_rows.iter().map(|(i, _)| labels[*i]).collect();
+    if !clusters.is_empty() && clusters.is_subset(&with_known) {
+        notes.push(format!(
+            "every one of the {} clusters holds a known conductor, so cluster membership marks no material as a candidate ({} of {} are 'candidates'); {}",
+            clusters.len(),
+            s.candidates.len(),
+            m.ids.len(),
+            if structures.is_some() {
+                "use the ranking by the BVSE barrier instead (structure/ranking.csv, lowest E_3D first; see `validate --train --test` for how it performs)"
+            } else {
+                "rank by a validated descriptor instead (`validate`)"
+            }
+        ));
+    }
     let report = write_outputs(out, &m, &s, &r.known, &skipped)?;
     Ok(ScreenRun {
         materials: m,

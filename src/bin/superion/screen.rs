@@ -28,13 +28,16 @@ pub fn screen(backend: BackendChoice, a: ScreenArgs) -> anyhow::Result<()> {
         .transpose()?;
     let known = match (&a.known, &table) {
         (None, Some(t)) => {
-            let k = superion::validate::conductor_formulas(t, a.threshold);
+            let mut k = superion::validate::conductor_formulas(t, a.threshold);
+            let ids = superion::validate::conductor_ids(t, a.threshold);
             eprintln!(
-                "superion: known conductors from {}: {} compositions with σ ≥ {:e} S/cm",
+                "superion: known conductors from {}: {} compositions and {} ids with σ ≥ {:e} S/cm",
                 t.path.display(),
                 k.len(),
+                ids.len(),
                 a.threshold
             );
+            k.extend(ids);
             Some(k.join(","))
         }
         _ => a.known.clone(),
