@@ -142,7 +142,7 @@ pub fn roc_svg(panels: &[Panel], path: &Path) -> Result<()> {
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "ROC: descriptor as a score for conductors",
+                "ROC: each descriptor as a score for conductors, in its direction",
                 ("sans-serif", 18),
             )
             .margin(14)
@@ -169,15 +169,22 @@ pub fn roc_svg(panels: &[Panel], path: &Path) -> Result<()> {
             if pos == 0.0 || neg == 0.0 {
                 continue;
             }
+            // Each descriptor in the direction in which it predicts: one whose AUC is
+            // below 0.5 (lower values mark conductors) ranks from its lowest value, so
+            // every curve lies above the diagonal and its AUC is max(AUC, 1 - AUC).
+            let auc = st.and_then(|s| s.roc_auc);
+            let lower_first = auc.is_some_and(|a| a < 0.5);
+            let sign = if lower_first { -1.0 } else { 1.0 };
+            let x: Vec<f64> = p.x.iter().map(|v| sign * v).collect();
             // Descending score; the curve follows ties as one step.
-            let mut idx: Vec<usize> = (0..p.x.len()).collect();
-            idx.sort_by(|&a, &b| p.x[b].total_cmp(&p.x[a]));
+            let mut idx: Vec<usize> = (0..x.len()).collect();
+            idx.sort_by(|&a, &b| x[b].total_cmp(&x[a]));
             let mut pts = vec![(0.0, 0.0)];
             let (mut tp, mut fp) = (0.0, 0.0);
             let mut k = 0;
             while k < idx.len() {
-                let v = p.x[idx[k]];
-                while k < idx.len() && p.x[idx[k]] == v {
+                let v = x[idx[k]];
+                while k < idx.len() && x[idx[k]] == v {
                     if p.conductor[idx[k]] {
                         tp += 1.0;
                     } else {
@@ -192,9 +199,9 @@ pub fn roc_svg(panels: &[Panel], path: &Path) -> Result<()> {
                 .draw_series(std::iter::once(PathElement::new(pts, col.stroke_width(2))))
                 .map_err(plot_err)?
                 .label(format!(
-                    "{name}: AUC {}",
-                    st.and_then(|s| s.roc_auc)
-                        .map_or("–".into(), |v| format!("{v:.2}"))
+                    "{name} ({} first): AUC {}",
+                    if lower_first { "lower" } else { "higher" },
+                    auc.map_or("–".into(), |v| format!("{:.2}", v.max(1.0 - v)))
                 ))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
