@@ -112,52 +112,16 @@ fn site_energies_match_a_naive_sum_and_the_gpu_matches_its_twin() {
     )
     .unwrap();
     assert_eq!(l.oxidation.label(), "Al+3;Cl-1;Li+1;S-2");
-    // The grid the landscape used, rebuilt, against the naive f64 sum.
-    let n = bvse::grid_shape(
-        &c.lattice,
-        &BvseOptions {
-            spacing_a: 0.5,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(n, l.n);
-    let cpu = &l.energies_ev;
-    // The same grid rebuilt from the public pieces.
-    let grid = {
-        let (atoms, _) = c.ordered();
-        let mut t = Vec::new();
-        for (e, f) in &atoms {
-            let q = l.oxidation.states[e];
-            if e == "Li" || q == 0 {
-                continue;
-            }
-            let base = if q < 0 {
-                let p = bvse::li_anion_params()[&(e.clone(), q)];
-                GridAtom {
-                    pos: [0.0; 3],
-                    kind: 0,
-                    a: p.r_min_a as f32,
-                    b: p.alpha_per_a as f32,
-                    c: p.d0_ev as f32,
-                    _pad: 0.0,
-                }
-            } else {
-                let el = &crystal::oxidation::elements()[e];
-                let li = &crystal::oxidation::elements()["Li"];
-                GridAtom {
-                    pos: [0.0; 3],
-                    kind: 1,
-                    a: (14.4 * q as f64 / ((li.principal_n * el.principal_n) as f64).sqrt()) as f32,
-                    b: (1.0 / (0.74 * (li.covalent_radius_a + el.covalent_radius_a))) as f32,
-                    c: 0.0,
-                    _pad: 0.0,
-                }
-            };
-            t.push((*f, base));
-        }
-        bvse::energy_grid(&c.lattice, n, &t, 8.0)
+    // The grid the landscape used, against the naive f64 sum.
+    let o8 = BvseOptions {
+        spacing_a: 0.5,
+        cutoff_a: 8.0,
+        ..Default::default()
     };
+    let (grid, oxi, _, _, _) = bvse::framework_grid(&c, &o8).unwrap();
+    assert_eq!(oxi, l.oxidation);
+    assert_eq!(grid.n, l.n);
+    let cpu = &l.energies_ev;
     let twin = Engine::cpu().site_energies(&grid).unwrap();
     assert_eq!(&twin, cpu, "the landscape is the engine's output");
     let reference = naive(&grid);

@@ -297,8 +297,13 @@ pub fn energy_grid(
     }
 }
 
-/// The Li+ BVSE landscape of `crystal` and its percolation barriers.
-pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<Landscape> {
+/// The engine's input for `crystal`'s Li+ landscape under `o`: the framework's terms
+/// (every Li removed; see [`Framework`]) on the grid, with the oxidation states, the
+/// ordering, the count of framework terms and notes.
+pub fn framework_grid(
+    crystal: &Crystal,
+    o: &BvseOptions,
+) -> Result<(EnergyGrid, Assignment, super::Ordering, usize, Vec<String>)> {
     if !(o.cutoff_a.is_finite() && o.cutoff_a > 1.0 && o.cutoff_a <= 30.0) {
         return Err(Error::InvalidInput(format!(
             "BVSE cutoff {} Å: expected a value in (1, 30]",
@@ -313,16 +318,7 @@ pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<
         ));
     }
     let (atoms, ordering) = crystal.ordered();
-    let oxi = if crystal.given_oxidation.is_empty() {
-        oxidation::assign(&crystal.composition())?
-    } else {
-        Assignment {
-            states: crystal.given_oxidation.clone(),
-            net_charge: 0.0,
-            balanced: true,
-            source: "file".into(),
-        }
-    };
+    let oxi = crystal.oxidation_states()?;
     let mut notes = Vec::new();
     if !atoms.iter().any(|(e, _)| e == "Li") {
         // LLTO-type CIFs list no Li site (Li shares the A site with La); the framework's
@@ -352,6 +348,14 @@ pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<
     }
     let n = grid_shape(&crystal.lattice, o)?;
     let grid = energy_grid(&crystal.lattice, n, &terms, o.cutoff_a);
+    Ok((grid, oxi, ordering, terms.len(), notes))
+}
+
+/// The Li+ BVSE landscape of `crystal` and its percolation barriers.
+pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<Landscape> {
+    let (grid, oxi, ordering, framework_atoms, notes) = framework_grid(crystal, o)?;
+    let n = grid.n;
+    let (atoms, _) = crystal.ordered();
     let energies = engine.site_energies(&grid)?;
     let barriers = percolation::barriers(n, &energies, o.encut_ev);
     Ok(Landscape {
@@ -360,7 +364,7 @@ pub fn landscape(engine: &Engine, crystal: &Crystal, o: &BvseOptions) -> Result<
         energies_ev: energies,
         oxidation: oxi,
         ordering,
-        framework_atoms: terms.len(),
+        framework_atoms,
         barriers,
         notes,
         lattice: crystal.lattice,

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::bvse::{self, BvseOptions, Landscape};
 use super::descriptors::{self, PATTERN_BINS, StructureDescriptors};
-use super::oxidation::{self, Assignment};
+use super::oxidation::Assignment;
 use crate::compute::Engine;
 use crate::error::Result;
 
@@ -39,16 +39,7 @@ pub struct FeatureOptions {
 
 fn one(engine: &Engine, path: &PathBuf, o: &FeatureOptions) -> Result<StructureRow> {
     let c = super::read(path)?;
-    let oxi = if c.given_oxidation.is_empty() {
-        oxidation::assign(&c.composition())?
-    } else {
-        Assignment {
-            states: c.given_oxidation.clone(),
-            net_charge: 0.0,
-            balanced: true,
-            source: "file".into(),
-        }
-    };
+    let oxi = c.oxidation_states()?;
     let d = descriptors::describe(&c, &oxi);
     let bvse = match &o.bvse {
         None => Err("not computed (--no-bvse)".to_string()),

@@ -79,6 +79,21 @@ impl Crystal {
         crate::geom::det(&self.lattice).abs()
     }
 
+    /// The oxidation states: the file's where it gives them, else by charge balance
+    /// ([`oxidation::assign`]).
+    pub fn oxidation_states(&self) -> Result<oxidation::Assignment> {
+        if self.given_oxidation.is_empty() {
+            oxidation::assign(&self.composition())
+        } else {
+            Ok(oxidation::Assignment {
+                states: self.given_oxidation.clone(),
+                net_charge: 0.0,
+                balanced: true,
+                source: "file".into(),
+            })
+        }
+    }
+
     /// Occupancy-weighted amounts of each element in the cell.
     pub fn composition(&self) -> BTreeMap<String, f64> {
         let mut c = BTreeMap::new();
