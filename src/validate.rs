@@ -253,8 +253,9 @@ pub struct FeatureSet {
 }
 
 /// Columns that are bookkeeping, not descriptors.
-const NOT_DESCRIPTORS: [&str; 10] = [
+const NOT_DESCRIPTORS: [&str; 11] = [
     "id",
+    "dos_integral_per_3n",
     "net_charge",
     "oxidation_states",
     "formula",

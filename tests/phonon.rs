@@ -651,3 +651,31 @@ fn failures_and_undefined_results_exit_non_zero_and_write_nothing() {
         "{out}"
     );
 }
+
+/// The DOS sum rule: a complete DOS of N sites integrates to 3N. The shipped LiF does
+/// (24.11 for 8 sites); the same DOS scaled by 1.2 is flagged, with its ratio.
+#[test]
+fn a_dos_that_does_not_integrate_to_3n_is_flagged() {
+    let dos = phonopy::read(&root().join("data/phonopy/LiF")).unwrap();
+    let row = row_for(&dos);
+    assert!((num(&row, "dos_integral_per_3n") - 24.11 / 24.0).abs() < 2e-3);
+    assert!(
+        !row.warnings.iter().any(|w| w.contains("not 3N")),
+        "{:?}",
+        row.warnings
+    );
+    let mut scaled = dos.clone();
+    scaled.total.iter_mut().for_each(|g| *g *= 1.2);
+    for p in &mut scaled.projections {
+        p.density.iter_mut().for_each(|g| *g *= 1.2);
+    }
+    let row = row_for(&scaled);
+    assert!((num(&row, "dos_integral_per_3n") - 1.2 * 24.11 / 24.0).abs() < 3e-3);
+    assert!(
+        row.warnings
+            .iter()
+            .any(|w| w.contains("DOS integral not 3N") && w.contains("8 sites")),
+        "{:?}",
+        row.warnings
+    );
+}

@@ -456,6 +456,22 @@ pub fn features(dos: &Dos, opts: &FeatureOptions) -> Result<FeatureRow> {
     cols.push(("s_300k_kb_per_atom".into(), Value::Num(s)));
     cols.push(("dos_integral".into(), Value::Num(all)));
     cols.push(("n_sites".into(), Value::Num(dos.species.len() as f64)));
+    // The sum rule: a complete DOS of N sites integrates to 3N. Off by more than 5 %,
+    // the weights (li_weight is the Li atom fraction only where it holds) are off too.
+    let per_3n = if dos.species.is_empty() {
+        f64::NAN
+    } else {
+        all / (3.0 * dos.species.len() as f64)
+    };
+    cols.push(("dos_integral_per_3n".into(), Value::Num(per_3n)));
+    if (per_3n - 1.0).abs() > 0.05 {
+        warnings.push(format!(
+            "DOS integral not 3N: {} for {} sites ({:.3} of 3N); weights such as li_weight are off by as much (a coarse mesh, or a DOS cut off)",
+            crate::io::fmt_f64((all * 1000.0).round() / 1000.0),
+            dos.species.len(),
+            per_3n
+        ));
+    }
     if opts.legacy
         && let Some(first) = element_dos.first()
     {
