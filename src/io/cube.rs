@@ -10,21 +10,16 @@ use crate::geom::Mat3;
 const BOHR_A: f64 = 0.529_177_210_903;
 
 /// Write `values` (n[0] x n[1] x n[2], the last fastest) over the cell `lattice` (rows,
-/// Å) with `atoms` (element, fractional position).
+/// Å) with `atoms` (atomic number, fractional position).
 pub fn write(
     path: &Path,
     comment: &str,
     lattice: &Mat3,
     n: [usize; 3],
-    atoms: &[(String, [f64; 3])],
+    atoms: &[(u32, [f64; 3])],
     values: &[f32],
 ) -> Result<()> {
     assert_eq!(values.len(), n[0] * n[1] * n[2], "one value per grid point");
-    let z = |e: &str| {
-        crate::crystal::oxidation::elements()
-            .get(e)
-            .map_or(0, |d| d.z)
-    };
     crate::io::write_atomic_with(path, |w| {
         writeln!(w, "{}", comment.replace('\n', " "))?;
         writeln!(
@@ -43,9 +38,9 @@ pub fn write(
             let v = lattice[a].map(|x| x / n[a] as f64 / BOHR_A);
             writeln!(w, "{:5} {:12.6} {:12.6} {:12.6}", n[a], v[0], v[1], v[2])?;
         }
-        for (e, f) in atoms {
+        for (zz, f) in atoms {
             let c = crate::geom::cart_of(*f, lattice).map(|x| x / BOHR_A);
-            let zz = z(e);
+            let zz = *zz;
             writeln!(
                 w,
                 "{:5} {:12.6} {:12.6} {:12.6} {:12.6}",

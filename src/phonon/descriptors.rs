@@ -466,8 +466,8 @@ pub fn features(dos: &Dos, opts: &FeatureOptions) -> Result<FeatureRow> {
     cols.push(("dos_integral_per_3n".into(), Value::Num(per_3n)));
     if (per_3n - 1.0).abs() > 0.05 {
         warnings.push(format!(
-            "DOS integral not 3N: {} for {} sites ({:.3} of 3N); weights such as li_weight are off by as much (a coarse mesh, or a DOS cut off)",
-            crate::io::fmt_f64((all * 1000.0).round() / 1000.0),
+            "DOS integral not 3N: {:.3} for {} sites ({:.3} of 3N); weights such as li_weight are off by as much (a coarse mesh, or a DOS cut off)",
+            all,
             dos.species.len(),
             per_3n
         ));

@@ -111,7 +111,17 @@ fn features_cmd(backend: BackendChoice, a: FeaturesArgs) -> anyhow::Result<()> {
                     ),
                     &l.lattice,
                     l.n,
-                    &l.atoms,
+                    &l.atoms
+                        .iter()
+                        .map(|(e, f)| {
+                            (
+                                superion::crystal::oxidation::elements()
+                                    .get(e)
+                                    .map_or(0, |d| d.z),
+                                *f,
+                            )
+                        })
+                        .collect::<Vec<_>>(),
                     &l.energies_ev,
                 )?;
             }
