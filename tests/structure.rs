@@ -355,3 +355,42 @@ fn obelix_split_report() {
     assert!((0.65..0.75).contains(&auc), "E_3D test AUC {auc}");
     assert!(split["chosen"]["cv_auc_train"].as_f64().unwrap() > 0.7);
 }
+
+/// Hostile cells are refused before any sum or grid is sized by them: a cell far too
+/// narrow (images would crowd every sum), far too wide (the grid and the pattern grow
+/// with it), and atoms piled on one another.
+#[test]
+fn absurd_cells_are_refused_with_the_reason() {
+    let dir = common::tempdir("structure-hostile");
+    let cif = |name: &str, a: f64, rows: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!("data_x\n_cell_length_a {a}\n_cell_length_b 5\n_cell_length_c 5\n_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n{rows}"),
+        )
+        .unwrap();
+        p
+    };
+    let e = crystal::read(&cif("thin.cif", 0.01, "Li 0 0 0\nCl 0.5 0.5 0.5\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cell widths") && e.contains("thin.cif"), "{e}");
+    let e = crystal::read(&cif("wide.cif", 1e6, "Li 0 0 0\nCl 0.5 0.5 0.5\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cell widths"), "{e}");
+    let pile: String = (0..200)
+        .map(|i| format!("Li {} 0 0\n", i as f64 * 0.001))
+        .collect();
+    let e = crystal::read(&cif("pile.cif", 5.0, &pile))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("add up to"), "{e}");
+    let crowd: String = (0..200)
+        .map(|i| format!("Li {} 0.5 0.5\n", i as f64 * 0.005))
+        .collect();
+    let e = crystal::read(&cif("crowd.cif", 5.0, &crowd))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("per site"), "{e}");
+}

@@ -179,7 +179,14 @@ impl Crystal {
             )));
         }
         let mut sites: Vec<Site> = Vec::new();
+        check_size(&source, &lattice, 1)?;
         for (frac, el, occ) in rows {
+            if sites.len() >= MAX_SITES {
+                return Err(Error::InvalidInput(format!(
+                    "{}: more than {MAX_SITES} sites (the limit for one structure)",
+                    source.display()
+                )));
+            }
             if frac.iter().any(|x| !x.is_finite()) || !(occ.is_finite() && occ > 0.0) {
                 return Err(Error::InvalidInput(format!(
                     "{}: a site of {el} has a non-finite position or a non-positive occupancy",
@@ -212,6 +219,16 @@ impl Crystal {
         for s in &mut sites {
             // Highest occupancy first; a stable sort keeps the file's order on ties.
             s.species.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let total: f64 = s.species.iter().map(|(_, o)| o).sum();
+            if total > 1.01 {
+                return Err(Error::InvalidInput(format!(
+                    "{}: the occupancies at ({:.4}, {:.4}, {:.4}) add up to {total:.3}: atoms closer than {SAME_SITE_A} Å are one site, which holds at most one atom",
+                    source.display(),
+                    s.frac[0],
+                    s.frac[1],
+                    s.frac[2]
+                )));
+            }
         }
         if sites.is_empty() {
             return Err(Error::InvalidInput(format!(
@@ -219,6 +236,7 @@ impl Crystal {
                 source.display()
             )));
         }
+        check_size(&source, &lattice, sites.len())?;
         Ok(Crystal {
             id,
             source,
@@ -227,6 +245,39 @@ impl Crystal {
             given_oxidation: BTreeMap::new(),
         })
     }
+}
+
+/// Sites one structure may hold.
+pub const MAX_SITES: usize = 2000;
+/// The narrowest cell width accepted (Å): below it, periodic images crowd every sum.
+pub const MIN_CELL_WIDTH_A: f64 = 1.0;
+/// The widest (Å): the grid and the reciprocal-space pattern grow with the cell.
+pub const MAX_CELL_WIDTH_A: f64 = 500.0;
+
+/// A cell a screening can compute on: widths within [1, 500] Å, at least 1 Å³ per site,
+/// at most [`MAX_SITES`] sites; anything else is refused with the reason, before any
+/// sum or grid is sized by it.
+fn check_size(source: &Path, lattice: &Mat3, sites: usize) -> Result<()> {
+    let w = crate::geom::cell_widths(lattice);
+    if w.iter()
+        .any(|x| !(x.is_finite() && (MIN_CELL_WIDTH_A..=MAX_CELL_WIDTH_A).contains(x)))
+    {
+        return Err(Error::InvalidInput(format!(
+            "{}: cell widths {:.3} x {:.3} x {:.3} Å: expected each between {MIN_CELL_WIDTH_A} and {MAX_CELL_WIDTH_A} Å",
+            source.display(),
+            w[0],
+            w[1],
+            w[2]
+        )));
+    }
+    let v = crate::geom::det(lattice).abs();
+    if sites > MAX_SITES || v / (sites as f64) < 1.0 {
+        return Err(Error::InvalidInput(format!(
+            "{}: {sites} sites in {v:.1} Å³: expected at most {MAX_SITES} sites and at least 1 Å³ per site (overlapping or duplicated atoms?)",
+            source.display()
+        )));
+    }
+    Ok(())
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
