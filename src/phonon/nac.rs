@@ -226,9 +226,17 @@ impl Nac {
         let n = 3 * np;
         // Self term: Σ over partner atoms of the q = 0 sum (real by G ↔ −G symmetry).
         let c0 = self.recip_dd(&Vector3::zeros());
+        // Made symmetric, as phonopy does: at a site of low symmetry the row sum is not,
+        // and an asymmetric self term makes D(q) non-Hermitian, so that the short-range
+        // force constants no longer restore D exactly at the commensurate points.
         self.dd_q0 = (0..np)
             .map(|a| {
-                Matrix3::from_fn(|x, y| (0..np).map(|b| c0[(3 * a + x) * n + 3 * b + y].re).sum())
+                let m = Matrix3::from_fn(|x, y| {
+                    (0..np)
+                        .map(|b| c0[(3 * a + x) * n + 3 * b + y].re)
+                        .sum::<f64>()
+                });
+                (m + m.transpose()) * 0.5
             })
             .collect();
         // Commensurate q-points of the supercell (primitive reciprocal fractional),
