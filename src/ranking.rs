@@ -348,34 +348,89 @@ pub fn evaluate(
             "{both} is in both the training and the test split"
         )));
     }
-    let by_id: BTreeMap<&str, (f64, bool)> = table
+    let by_id: BTreeMap<&str, (f64, bool, Option<String>)> = table
         .measurements
         .iter()
-        .filter_map(|m| m.id.as_deref().map(|i| (i, (m.sigma_s_cm, m.censored))))
+        .filter_map(|m| {
+            m.id.as_deref().map(|i| {
+                let key = crate::validate::reduced_key(&m.composition).ok();
+                (i, (m.sigma_s_cm, m.censored, key))
+            })
+        })
         .collect();
     let names: Vec<String> = fs.descriptors.iter().map(|d| d.0.clone()).collect();
-    let gather = |ids: &BTreeSet<String>| -> (Vec<Entry>, Vec<String>, usize) {
+    // Feature rows by reduced composition: a split id without a row of its own (features
+    // from another database, e.g. PhononDB's mp-ids) takes the mean of the rows of its
+    // composition, as validate's per-formula subset does.
+    // Only when no feature row carries a split id: within one database a missing row is
+    // a missing structure, not one to borrow from a namesake.
+    let foreign = !fs
+        .ids
+        .iter()
+        .any(|i| train_ids.contains(i) || test_ids.contains(i));
+    let mut rows_of: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (r, f) in fs.formulas.iter().enumerate().filter(|_| foreign) {
+        if let Ok(k) = crate::validate::reduced_key(f) {
+            rows_of.entry(k).or_default().push(r);
+        }
+    }
+    let train_keys: BTreeSet<&str> = train_ids
+        .iter()
+        .filter_map(|i| by_id.get(i.as_str()).and_then(|m| m.2.as_deref()))
+        .collect();
+    let mut by_composition = [0usize; 2];
+    let mut shared = 0usize;
+    let mut gather = |ids: &BTreeSet<String>, is_test: bool| -> (Vec<Entry>, Vec<String>, usize) {
         let mut entries = Vec::new();
         let mut kept = Vec::new();
         let mut missing = 0;
         for id in ids {
-            let (Some(row), Some(&(sigma, censored))) =
-                (fs.ids.iter().position(|x| x == id), by_id.get(id.as_str()))
-            else {
+            let Some((sigma, censored, key)) = by_id.get(id.as_str()) else {
                 missing += 1;
                 continue;
             };
+            let values: Vec<f64> = if let Some(row) = fs.ids.iter().position(|x| x == id) {
+                fs.descriptors.iter().map(|d| d.1[row]).collect()
+            } else {
+                let Some(rows) = key.as_ref().and_then(|k| rows_of.get(k)) else {
+                    missing += 1;
+                    continue;
+                };
+                // The same structures on both sides would leak: a test composition that
+                // is also a training composition is left out of the test entries.
+                if is_test && key.as_deref().is_some_and(|k| train_keys.contains(k)) {
+                    shared += 1;
+                    missing += 1;
+                    continue;
+                }
+                by_composition[is_test as usize] += 1;
+                fs.descriptors
+                    .iter()
+                    .map(|d| {
+                        let v: Vec<f64> = rows
+                            .iter()
+                            .map(|&r| d.1[r])
+                            .filter(|x| x.is_finite())
+                            .collect();
+                        if v.is_empty() {
+                            f64::NAN
+                        } else {
+                            v.iter().sum::<f64>() / v.len() as f64
+                        }
+                    })
+                    .collect()
+            };
             entries.push(Entry {
                 log_sigma: sigma.log10(),
-                conductor: !censored && sigma >= o.threshold_s_cm,
-                values: fs.descriptors.iter().map(|d| d.1[row]).collect(),
+                conductor: !censored && *sigma >= o.threshold_s_cm,
+                values,
             });
             kept.push(id.clone());
         }
         (entries, kept, missing)
     };
-    let (train, _, train_missing) = gather(train_ids);
-    let (test, test_kept, test_missing) = gather(test_ids);
+    let (train, _, train_missing) = gather(train_ids, false);
+    let (test, test_kept, test_missing) = gather(test_ids, true);
     let classes = |e: &[Entry]| e.iter().any(|x| x.conductor) && e.iter().any(|x| !x.conductor);
     if !classes(&train) || !classes(&test) {
         return Err(Error::InvalidInput(
@@ -391,21 +446,31 @@ pub fn evaluate(
         Candidate::Single(d) => names[*d].clone(),
         Candidate::TopM(m) => format!("mean of the top {m} descriptors by training AUC"),
     };
+    // Stratified folds: conductors and non-conductors dealt out separately, so that
+    // every held-out fold has both (a few conductors would otherwise leave folds
+    // without one, and no AUC).
     let mut folds_all = Vec::new();
     for _ in 0..o.repeats {
         let mut idx: Vec<usize> = (0..train.len()).collect();
         idx.shuffle(&mut rng);
-        folds_all.push(idx);
+        let mut fold_of = vec![0usize; train.len()];
+        let mut dealt = [0usize; 2];
+        for &i in &idx {
+            let c = train[i].conductor as usize;
+            fold_of[i] = dealt[c] % o.folds;
+            dealt[c] += 1;
+        }
+        folds_all.push((idx, fold_of));
     }
     let mut scored = Vec::new();
     for c in &cands {
         let mut aucs = Vec::new();
-        for idx in &folds_all {
+        for (idx, fold_of) in &folds_all {
             for f in 0..o.folds {
                 let mut fit = Vec::new();
                 let mut hold = Vec::new();
-                for (p, &i) in idx.iter().enumerate() {
-                    if p % o.folds == f {
+                for &i in idx {
+                    if fold_of[i] == f {
                         hold.push(i)
                     } else {
                         fit.push(i)
@@ -519,6 +584,12 @@ pub fn evaluate(
         })
         .collect();
     notes.push("directions, the order of descriptors and the reference distributions come from the training entries only; the test entries are scored once".into());
+    if by_composition.iter().sum::<usize>() > 0 {
+        notes.push(format!(
+            "the feature rows carry none of the split's ids: {} training and {} test ids take the mean of the rows of their reduced composition (polymorphs averaged); {} test ids whose composition is also a training id's were left out (the same structures on both sides)",
+            by_composition[0], by_composition[1], shared
+        ));
+    }
     Ok(SplitReport {
         threshold_s_cm: o.threshold_s_cm,
         train_entries: train.len(),
@@ -714,6 +785,84 @@ mod tests {
         let (fs, table, train, mut test) = planted();
         test.insert("m000".into());
         assert!(evaluate(&fs, &table, &train, &test, &SplitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn few_conductors_still_give_every_fold_both_classes() {
+        // 5 conductors among 60 training entries: unstratified 5-fold splits leave
+        // folds without a conductor (no AUC, no choice); dealt out by class, each
+        // fold holds one.
+        let (mut fs, mut table, train, test) = planted();
+        let few: BTreeSet<&str> = ["m000", "m006", "m012", "m018", "m024"].into();
+        for (k, m) in table.measurements.iter_mut().enumerate() {
+            let id = m.id.clone().unwrap();
+            if k % 2 == 0 && k % 3 == 0 && !few.contains(id.as_str()) {
+                m.sigma_s_cm = 1e-7;
+                fs.descriptors[1].1[k] = 0.8;
+            }
+        }
+        let o = SplitOptions {
+            bootstrap: 50,
+            permutations: 50,
+            ..Default::default()
+        };
+        let r = evaluate(&fs, &table, &train, &test, &o).unwrap();
+        assert_eq!(r.train_conductors, 5);
+        assert!(r.chosen.cv_auc_train.is_some());
+        assert!(r.chosen.ranking.ends_with("signal"), "{}", r.chosen.ranking);
+    }
+
+    #[test]
+    fn rows_from_another_database_are_matched_by_composition_without_leaks() {
+        // The features carry other ids (PhononDB's mp-ids): each split id takes the
+        // rows of its composition, polymorphs averaged; a test composition that is
+        // also a training one is left out.
+        let (_, mut table, train, test) = planted();
+        let formula = |i: usize| format!("Li{}Cl", i + 1);
+        for (i, m) in table.measurements.iter_mut().enumerate() {
+            m.composition = formula(i);
+        }
+        // m001 (test) shares its composition with m000 (train).
+        table.measurements[1].composition = formula(0);
+        let (mut ids, mut formulas, mut signal) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, m) in table.measurements.iter().enumerate() {
+            let good = m.sigma_s_cm > 1e-4;
+            // Two polymorphs per composition: their mean separates the classes.
+            for (p, v) in [(0, 0.2), (1, 0.6)] {
+                ids.push(format!("mp-{i}-{p}"));
+                formulas.push(m.composition.clone());
+                signal.push(if good { v } else { v + 0.5 });
+            }
+        }
+        let n = ids.len();
+        let fs = FeatureSet {
+            ids,
+            formulas,
+            unstable: vec![None; n],
+            descriptors: vec![("signal".into(), signal)],
+        };
+        let o = SplitOptions {
+            fixed: vec![],
+            bootstrap: 50,
+            permutations: 50,
+            ..Default::default()
+        };
+        let r = evaluate(&fs, &table, &train, &test, &o).unwrap();
+        assert_eq!((r.train_entries, r.test_entries), (60, 59));
+        assert_eq!(r.test_missing, 1);
+        assert_eq!(r.chosen.roc_auc, Some(1.0));
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("60 training and 59 test ids")
+                    && n.contains("1 test ids whose composition")),
+            "{:?}",
+            r.notes
+        );
+        // With the split's own ids present, nothing is borrowed by composition.
+        let (own, table, train, test) = planted();
+        let r = evaluate(&own, &table, &train, &test, &o).unwrap();
+        assert!(!r.notes.iter().any(|n| n.contains("reduced composition")));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::parse_err;
 use crate::phonon::composition::{Composition, parse_formula, reduce, reduced_formula};
 
@@ -290,14 +290,25 @@ pub fn read_features(path: &Path) -> Result<FeatureSet> {
         if c == id_c || NOT_DESCRIPTORS.contains(&name.as_str()) || name.ends_with("_count") {
             continue;
         }
-        let vals: Vec<f64> = records
-            .iter()
-            .map(|r| {
-                r.get(c)
-                    .and_then(|s| s.trim().parse::<f64>().ok())
-                    .unwrap_or(f64::NAN)
-            })
-            .collect();
+        // An empty cell, a word or NaN is a missing value; an infinite one is an error
+        // (no descriptor is infinite: it is a broken upstream value).
+        let mut vals = Vec::with_capacity(records.len());
+        for (k, r) in records.iter().enumerate() {
+            let v = r
+                .get(c)
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN);
+            if v.is_infinite() {
+                return Err(parse_err(
+                    path,
+                    k + 2,
+                    format!(
+                        "column {name}: an infinite value; expected a finite number or an empty cell"
+                    ),
+                ));
+            }
+            vals.push(v);
+        }
         if vals.iter().any(|v| v.is_finite()) {
             descriptors.push((name.clone(), vals));
         }
@@ -323,6 +334,74 @@ pub fn read_features(path: &Path) -> Result<FeatureSet> {
             .collect(),
         descriptors,
     })
+}
+
+/// Several feature tables (structure descriptors from `structure features`, phonon
+/// descriptors from `phonon features`, ...) joined on their ids: the rows present in
+/// every table, in the first table's order, with the first table's formula; a row is
+/// unstable when any table says so. A descriptor name met again is suffixed with
+/// `@` and its table's file stem.
+pub fn read_feature_tables(paths: &[PathBuf]) -> Result<FeatureSet> {
+    let Some((first, rest)) = paths.split_first() else {
+        return Err(Error::InvalidInput("no features table given".into()));
+    };
+    let mut fs = read_features(first)?;
+    for path in rest {
+        let other = read_features(path)?;
+        let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+        for (r, id) in other.ids.iter().enumerate() {
+            if at.insert(id.as_str(), r).is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "{}: id {id} appears more than once; tables are joined on their ids",
+                    path.display()
+                )));
+            }
+        }
+        let keep: Vec<(usize, usize)> = fs
+            .ids
+            .iter()
+            .enumerate()
+            .filter_map(|(r, id)| at.get(id.as_str()).map(|&o| (r, o)))
+            .collect();
+        if keep.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} and {} share no id: tables are joined on their ids",
+                first.display(),
+                path.display()
+            )));
+        }
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut descriptors: Vec<(String, Vec<f64>)> = fs
+            .descriptors
+            .iter()
+            .map(|(n, v)| (n.clone(), keep.iter().map(|&(r, _)| v[r]).collect()))
+            .collect();
+        for (n, v) in &other.descriptors {
+            let name = if descriptors.iter().any(|d| &d.0 == n) {
+                format!("{n}@{stem}")
+            } else {
+                n.clone()
+            };
+            descriptors.push((name, keep.iter().map(|&(_, o)| v[o]).collect()));
+        }
+        fs = FeatureSet {
+            ids: keep.iter().map(|&(r, _)| fs.ids[r].clone()).collect(),
+            formulas: keep.iter().map(|&(r, _)| fs.formulas[r].clone()).collect(),
+            unstable: keep
+                .iter()
+                .map(|&(r, o)| match (fs.unstable[r], other.unstable[o]) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (None, None) => None,
+                    _ => Some(false),
+                })
+                .collect(),
+            descriptors,
+        };
+    }
+    Ok(fs)
 }
 
 /// A feature row with a measured conductivity.
@@ -1144,6 +1223,47 @@ pub fn read_ranking(path: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_tables_join_on_ids_and_infinities_are_refused() {
+        let dir = std::env::temp_dir().join(format!("superion-join-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("structure.csv");
+        let b = dir.join("phonon.csv");
+        std::fs::write(
+            &a,
+            "id,formula,li_fraction,bvse_e3d_ev\nm1,LiCl,0.5,0.3\nm2,Li2S,0.67,\nm3,LiF,0.5,0.9\n",
+        )
+        .unwrap();
+        std::fs::write(&b, "id,formula,unstable,li_fraction,li_f10_thz\nm3,LiF,true,0.5,7.0\nm1,LiCl,false,0.5,3.0\n").unwrap();
+        let fs = read_feature_tables(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(fs.ids, ["m1", "m3"]);
+        assert_eq!(fs.unstable, [Some(false), Some(true)]);
+        let names: Vec<&str> = fs.descriptors.iter().map(|d| d.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "li_fraction",
+                "bvse_e3d_ev",
+                "li_fraction@phonon",
+                "li_f10_thz"
+            ]
+        );
+        assert_eq!(fs.descriptors[3].1, [3.0, 7.0]);
+        assert_eq!(fs.descriptors[1].1, [0.3, 0.9]);
+        std::fs::write(&b, "id,formula,li_f10_thz\nm1,LiCl,inf\n").unwrap();
+        let e = read_feature_tables(&[a.clone(), b.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("phonon.csv") && e.contains("li_f10_thz") && e.contains("infinite"),
+            "{e}"
+        );
+        std::fs::write(&b, "id,formula,li_f10_thz\nx9,LiCl,1\n").unwrap();
+        let e = read_feature_tables(&[a, b]).unwrap_err().to_string();
+        assert!(e.contains("share no id"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn rank_statistics_on_known_cases() {

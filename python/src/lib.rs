@@ -1041,6 +1041,76 @@ fn phonon_features<'py>(
     Ok((d, failures))
 }
 
+/// Structure descriptors and Li+ bond-valence site-energy barriers of every structure
+/// under `paths` (CIF, POSCAR, pymatgen Structure JSON, PhononDB entries): the columns
+/// of the command line's features.csv (`superion structure features`) as a dict of
+/// lists (numbers as floats, empty cells as None), and the unreadable files as
+/// (path, message).
+#[pyfunction]
+#[pyo3(signature = (paths, bvse=true, spacing=0.2, cutoff=10.0, framework="majority", grid="fine", backend="auto"))]
+#[allow(clippy::too_many_arguments)]
+fn structure_features<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+    bvse: bool,
+    spacing: f64,
+    cutoff: f64,
+    framework: &str,
+    grid: &str,
+    backend: &str,
+) -> PyResult<(Bound<'py, PyDict>, Vec<(String, String)>)> {
+    use superion::crystal::bvse::BvseOptions;
+    use superion::crystal::features;
+    let bvse = if bvse {
+        let b = BvseOptions {
+            spacing_a: spacing,
+            cutoff_a: cutoff,
+            framework: framework.parse().map_err(to_py)?,
+            grid: grid.parse().map_err(to_py)?,
+            ..BvseOptions::default()
+        };
+        b.check().map_err(to_py)?;
+        Some(b)
+    } else {
+        None
+    };
+    let eng = engine(backend)?;
+    let (header, rows, failures) = interruptible(py, move || {
+        let files = superion::crystal::discover(&paths)?;
+        let o = features::FeatureOptions {
+            bvse,
+            keep_landscapes: false,
+        };
+        let (rows, failed) = features::compute(&eng, &files, &o);
+        let (header, rows) = features::table(&rows);
+        let failures: Vec<(String, String)> = failed
+            .iter()
+            .map(|f| (f.source.display().to_string(), f.reason.clone()))
+            .collect();
+        Ok((header, rows, failures))
+    })?;
+    const TEXT: [&str; 5] = ["id", "formula", "anion", "oxidation_states", "source"];
+    let d = PyDict::new(py);
+    for (c, name) in header.iter().enumerate() {
+        let col = PyList::empty(py);
+        for r in &rows {
+            let cell = &r[c];
+            if TEXT.contains(&name.as_str()) {
+                col.append(cell)?;
+            } else if cell.is_empty() {
+                col.append(py.None())?;
+            } else {
+                let v: f64 = cell.parse().map_err(|_| {
+                    PyRuntimeError::new_err(format!("column {name}: {cell:?} is not a number"))
+                })?;
+                col.append(v)?;
+            }
+        }
+        d.set_item(name, col)?;
+    }
+    Ok((d, failures))
+}
+
 fn points(x: &PyReadonlyArray2<'_, f64>) -> PyResult<Array3<f32>> {
     let a = x.as_array();
     if a.nrows() == 0 || a.ncols() == 0 {
@@ -1220,6 +1290,7 @@ fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hops_file, m)?)?;
     m.add_function(wrap_pyfunction!(hops, m)?)?;
     m.add_function(wrap_pyfunction!(phonon_features, m)?)?;
+    m.add_function(wrap_pyfunction!(structure_features, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans, m)?)?;
     m.add_function(wrap_pyfunction!(agglomerative, m)?)?;
     m.add_function(wrap_pyfunction!(silhouette_samples, m)?)?;

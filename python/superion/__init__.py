@@ -39,6 +39,7 @@ __all__ = [
     "hops",
     "hops_file",
     "phonon_features",
+    "structure_features",
     "KMeans",
     "AgglomerativeClustering",
     "silhouette_score",
@@ -104,6 +105,31 @@ def phonon_features(paths, elements=("Li",), legacy: bool = False) -> PhononFeat
         paths = [paths]
     cols, failures = _superion.phonon_features([str(p) for p in paths], list(elements), legacy)
     return PhononFeatures(cols, failures)
+
+
+class StructureFeatures(PhononFeatures):
+    """Structure descriptors and Li+ BVSE barriers of a set of structures: ``columns``
+    (dict of lists, exactly the columns and values of ``superion structure features``'
+    features.csv, None where a cell is empty) and ``failures`` (path, reason)."""
+
+    def _repr_html_(self) -> str:
+        return (f"<b>superion structure features</b>: {len(self)} structures × "
+                f"{len(self.columns)} columns; {len(self.failures)} unreadable")
+
+
+def structure_features(paths, *, bvse: bool = True, spacing: float = 0.2, cutoff: float = 10.0,
+                       framework: str = "majority", grid: str = "fine",
+                       backend: str = "auto") -> StructureFeatures:
+    """Descriptors of every crystal structure found under ``paths`` (CIF, POSCAR,
+    pymatgen Structure JSON, PhononDB entries): Li sublattice geometry, site disorder,
+    anion class, the anion-framework pattern of Zhang et al. 2019, and the Li+
+    bond-valence site-energy percolation barriers E_1D/E_2D/E_3D (eV). The same
+    options, checks and numbers as ``superion structure features``."""
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]
+    cols, failures = _superion.structure_features([str(p) for p in paths], bvse, spacing, cutoff,
+                                                  framework, grid, backend)
+    return StructureFeatures(cols, failures)
 
 
 class KMeans:

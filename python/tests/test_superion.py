@@ -214,6 +214,42 @@ def test_phonon_features_of_the_bundled_examples():
     assert f.columns["li_centre_thz"][i] == pytest.approx(10.696, abs=1e-3)  # data/README.md
 
 
+def test_structure_features_are_the_command_lines(tmp_path):
+    import csv
+
+    # Li2S (antifluorite, a = 5.71 A): S on the fcc sites, Li in every tetrahedral hole.
+    s = [(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0)]
+    li = [((x + d) % 1, (y + d) % 1, (z + d) % 1) for d in (.25, .75) for (x, y, z) in s]
+    poscar = tmp_path / "POSCAR"
+    poscar.write_text("Li2S\n1.0\n5.71 0 0\n0 5.71 0\n0 0 5.71\nLi S\n8 4\nDirect\n"
+                      + "".join(f"{x} {y} {z}\n" for x, y, z in li + s))
+    f = superion.structure_features(poscar, backend="cpu")
+    assert len(f) == 1 and f.failures == []
+    out = tmp_path / "cli"
+    subprocess.run([str(CLI), "--backend", "cpu", "structure", "features", str(poscar), "--out",
+                    str(out)], capture_output=True, check=True)
+    with open(out / "features.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(f.columns)
+    for name, cell in rows[0].items():
+        got = f.columns[name][0]
+        if name in ("id", "formula", "anion", "oxidation_states", "source"):
+            assert got == cell, name
+        elif cell == "":
+            assert got is None, name
+        else:
+            assert got == float(cell), name
+    assert f.columns["formula"] == ["Li2S"] and f.columns["li_coordination"] == [4.0]
+    assert f.columns["li_li_min_a"][0] == pytest.approx(5.71 / 2)
+    # bvlain 0.25.1 on the same structure (benches/peers/bvlain_bvse.py): 0.3418 eV,
+    # within its 0.0098 eV bisection step.
+    assert f.columns["bvse_e3d_ev"][0] == pytest.approx(0.3418, abs=0.01)
+    with pytest.raises(superion.InputError, match="spacing"):
+        superion.structure_features(poscar, spacing=0.001)
+    with pytest.raises(superion.InputError, match="framework"):
+        superion.structure_features(poscar, framework="random")
+
+
 def test_bad_input_raises_located_errors(tmp_path):
     with pytest.raises(OSError) as e:
         superion.read_trajectory(tmp_path / "nothere.XDATCAR")

@@ -114,6 +114,56 @@ impl Default for BvseOptions {
     }
 }
 
+impl std::str::FromStr for GridRule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<GridRule> {
+        match s {
+            "fine" => Ok(GridRule::Fine),
+            "bvlain" => Ok(GridRule::Bvlain),
+            _ => Err(Error::InvalidInput(format!(
+                "grid rule {s:?}: expected \"fine\" or \"bvlain\""
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for Framework {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Framework> {
+        match s {
+            "majority" => Ok(Framework::Majority),
+            "weighted" => Ok(Framework::Weighted),
+            _ => Err(Error::InvalidInput(format!(
+                "framework {s:?}: expected \"majority\" or \"weighted\""
+            ))),
+        }
+    }
+}
+
+impl BvseOptions {
+    /// The options' ranges, checked once for every front end: a spacing of at least
+    /// 0.02 Å, a cutoff in (1, 30] Å, a screening factor in (0, 1], an energy cutoff
+    /// above 0 eV, all finite.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: &str, v: f64, want: &str| {
+            Err(Error::InvalidInput(format!("{what} {v}: expected {want}")))
+        };
+        if !(self.spacing_a.is_finite() && self.spacing_a >= 0.02) {
+            return bad("grid spacing", self.spacing_a, "at least 0.02 Å");
+        }
+        if !(self.cutoff_a.is_finite() && self.cutoff_a > 1.0 && self.cutoff_a <= 30.0) {
+            return bad("cutoff", self.cutoff_a, "a value in (1, 30] Å");
+        }
+        if !(self.screening.is_finite() && self.screening > 0.0 && self.screening <= 1.0) {
+            return bad("screening factor", self.screening, "a value in (0, 1]");
+        }
+        if !(self.encut_ev.is_finite() && self.encut_ev > 0.0) {
+            return bad("energy cutoff", self.encut_ev, "a positive energy in eV");
+        }
+        Ok(())
+    }
+}
+
 /// Grid points per axis: at least 4 each, at most 2^24 in all.
 pub const MAX_GRID_POINTS: usize = 1 << 24;
 

@@ -809,9 +809,11 @@ pub struct ClusterArgs {
 
 #[derive(clap::Args)]
 pub struct ValidateArgs {
-    /// A features table (`phonon features`, or `screen`'s features.csv): id, formula,
-    /// unstable and descriptor columns.
-    pub features: PathBuf,
+    /// Features tables (`structure features`, `phonon features`, or `screen`'s
+    /// features.csv): id, formula, unstable and descriptor columns. Several are joined on
+    /// their ids (structure and phonon descriptors of the same materials together).
+    #[arg(required = true, num_args = 1..)]
+    pub features: Vec<PathBuf>,
     /// Measured conductivities: OBELiX's CSV as is, or any CSV with a composition or id
     /// column and a conductivity column in S/cm (`<1E-8`: an upper limit).
     #[arg(long)]

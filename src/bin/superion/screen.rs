@@ -126,7 +126,7 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         id: a.id_column.clone(),
         conductivity: a.conductivity_column.clone(),
     };
-    let fs = validate::read_features(&a.features)?;
+    let fs = validate::read_feature_tables(&a.features)?;
     let table = validate::read_conductivities(&a.conductivities, &cols)?;
     let labels = a.labels.as_deref().map(validate::read_labels).transpose()?;
     let ranking = a
@@ -144,7 +144,7 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     };
     let v = validate::validate(
         &fs,
-        &a.features,
+        &a.features[0],
         &table,
         labels.as_ref(),
         ranking.as_deref(),

@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use superion::crystal::bvse::{BvseOptions, Framework, GridRule};
+use superion::crystal::bvse::BvseOptions;
 use superion::crystal::features::{self, FeatureOptions};
 use superion::{BackendChoice, Engine, io};
 
@@ -57,33 +56,27 @@ pub fn run(backend: BackendChoice, cmd: StructureCommand) -> anyhow::Result<()> 
 }
 
 fn features_cmd(backend: BackendChoice, a: FeaturesArgs) -> anyhow::Result<()> {
-    if !(a.spacing.is_finite() && a.spacing >= 0.02) {
-        bail!("--spacing {}: expected at least 0.02 Å", a.spacing);
-    }
-    if !(a.cutoff.is_finite() && a.cutoff > 1.0 && a.cutoff <= 30.0) {
-        bail!("--cutoff {}: expected a value in (1, 30] Å", a.cutoff);
-    }
+    let bvse = if a.no_bvse {
+        None
+    } else {
+        let b = BvseOptions {
+            spacing_a: a.spacing,
+            grid: a.grid.parse()?,
+            cutoff_a: a.cutoff,
+            framework: a.framework.parse()?,
+            ..BvseOptions::default()
+        };
+        b.check()
+            .map_err(|e| anyhow::anyhow!("--spacing/--cutoff: {e}"))?;
+        Some(b)
+    };
+    let opts = FeatureOptions {
+        bvse,
+        keep_landscapes: a.cube,
+    };
     let paths = superion::crystal::discover(&a.inputs)?;
     let engine = Engine::new(backend)?;
     let t0 = std::time::Instant::now();
-    let opts = FeatureOptions {
-        bvse: (!a.no_bvse).then(|| BvseOptions {
-            spacing_a: a.spacing,
-            grid: if a.grid == "bvlain" {
-                GridRule::Bvlain
-            } else {
-                GridRule::Fine
-            },
-            cutoff_a: a.cutoff,
-            framework: if a.framework == "weighted" {
-                Framework::Weighted
-            } else {
-                Framework::Majority
-            },
-            ..BvseOptions::default()
-        }),
-        keep_landscapes: a.cube,
-    };
     let (rows, failures) = features::compute(&engine, &paths, &opts);
     let secs = t0.elapsed().as_secs_f64();
     std::fs::create_dir_all(&a.out)?;
