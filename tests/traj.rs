@@ -190,6 +190,57 @@ fn tempdir(tag: &str) -> common::TestDir {
     common::tempdir(&format!("traj-{tag}"))
 }
 
+/// The diffusive-regime check (issue 30): framework atoms vibrating in place give a
+/// flat MSD of about 0.015 Å², which no D describes; the walkers beside them are
+/// diffusive. The CLI exits 0, says so, and writes null for D.
+#[test]
+fn a_plateau_is_not_diffusive_and_gets_no_d() {
+    let dir = tempdir("plateau");
+    let p = dir.join("XDATCAR");
+    write_walk(&p, 400, 20, 40, 0.1, 0.0, 12.0, 5);
+    std::fs::write(dir.join("INCAR"), "POTIM = 1.0\nNBLOCK = 10\n").unwrap();
+    let run = |species: &str, json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_superion"));
+        c.args(["--backend", "cpu", "traj", "msd"])
+            .arg(&p)
+            .args(["--species", species, "--out"])
+            .arg(dir.join(species));
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let o: serde_json::Value = serde_json::from_str(&run("O", true)).unwrap();
+    assert_eq!(o["diffusive"], false, "{o}");
+    assert!(o["d_cm2_s"].is_null() && o["d_err_cm2_s"].is_null(), "{o}");
+    assert!(o["d_fitted_cm2_s"].is_number());
+    let a = o["loglog_exponent"].as_f64().unwrap();
+    // (Not quite 0: removing the drift of the whole cell, walkers included, adds a
+    // little spread to the framework.)
+    assert!(a < 0.75, "plateau exponent {a}");
+    let note = o["diffusive_note"].as_str().unwrap();
+    assert!(
+        note.contains("t^0.75") || note.contains("less than 1 Å"),
+        "{note}"
+    );
+    let text = run("O", false);
+    assert!(
+        text.contains("O: not diffusive: D not determined"),
+        "{text}"
+    );
+    assert!(!text.contains("0.00-0.00"), "{text}");
+    let li: serde_json::Value = serde_json::from_str(&run("Li", true)).unwrap();
+    assert_eq!(li["diffusive"], true, "{li}");
+    let a = li["loglog_exponent"].as_f64().unwrap();
+    assert!((a - 1.0).abs() < 0.1, "walk exponent {a}");
+    assert_eq!(li["d_cm2_s"], li["d_fitted_cm2_s"]);
+    // The figure says it too.
+    let svg = std::fs::read_to_string(dir.join("O/msd.svg")).unwrap();
+    assert!(svg.contains("not diffusive"), "msd.svg title");
+}
+
 #[test]
 fn a_random_walk_gives_its_known_d_despite_drift() {
     // σ = 0.1 Å per axis per 10 fs frame: D = σ² / (2 Δt) = 0.01 / 0.02 Å²/ps = 0.5 Å²/ps
@@ -259,9 +310,9 @@ fn a_random_walk_gives_its_known_d_despite_drift() {
     .unwrap();
     let fit = diffusion::fit(&m, Some(0.5)).unwrap();
     assert!(
-        fit.d_cm2_s > 2.0 * 5e-5,
+        fit.d_fitted_cm2_s > 2.0 * 5e-5,
         "drift not removed: {}",
-        fit.d_cm2_s
+        fit.d_fitted_cm2_s
     );
 }
 
@@ -294,10 +345,108 @@ fn a_vibrating_crystal_has_a_flat_msd() {
     let late = m.msd_a2[m.msd_a2.len() / 2];
     assert!((late - 0.015).abs() < 0.002, "{late}");
     let fit = diffusion::fit(&m, Some(0.5)).unwrap();
-    assert!(fit.d_cm2_s.abs() < 1e-7, "{}", fit.d_cm2_s);
+    assert!(fit.d_fitted_cm2_s.abs() < 1e-7, "{}", fit.d_fitted_cm2_s);
+    // A plateau is not diffusion: no D, and the reason stated.
+    assert!(!fit.diffusive && fit.d_cm2_s.is_nan(), "{fit:?}");
+    assert!(
+        fit.diffusive_note.contains("not as t^1") || fit.diffusive_note.contains("less than 1 Å"),
+        "{}",
+        fit.diffusive_note
+    );
 }
 
 // ---------- bad input ----------
+
+/// Absurd values are refused where the data enter, in memory and streamed alike, so no
+/// FFT, fit or plot ever sees them (issue 31: a 1e40 lattice vector panicked the FFT; a
+/// 1e308 fs time step hung the plot after msd.csv was written).
+#[test]
+fn absurd_cells_positions_and_times_are_refused_where_they_enter() {
+    let dir = tempdir("absurd");
+    let xdatcar = |a: &str| {
+        let mut t = format!("absurd\n1.0\n{a} 0 0\n0 10 0\n0 0 10\nLi\n2\n");
+        for f in 0..6 {
+            t.push_str(&format!(
+                "Direct configuration= {}\n0.1 0.1 0.1\n0.5 0.5 0.{f}\n",
+                f + 1
+            ));
+        }
+        t
+    };
+    let huge = dir.join("huge.XDATCAR");
+    std::fs::write(&huge, xdatcar("1e40")).unwrap();
+    let fine = dir.join("fine.XDATCAR");
+    std::fs::write(&fine, xdatcar("10")).unwrap();
+    let nan = dir.join("nan.xyz");
+    let mut t = String::new();
+    for f in 0..6 {
+        let x = if f == 3 {
+            "nan".to_string()
+        } else {
+            format!("1.{f}")
+        };
+        t.push_str(&format!(
+            "2\nLattice=\"10 0 0 0 10 0 0 0 10\" Properties=species:S:1:pos:R:3\nLi 0 0 0\nLi {x} 1 1\n"
+        ));
+    }
+    std::fs::write(&nan, t).unwrap();
+    let out = dir.join("out");
+    let run = |file: &Path, step: &str, stream: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_superion"));
+        c.args(["--backend", "cpu", "traj", "msd"])
+            .arg(file)
+            .args(["--timestep-fs", step, "--stride", "1", "--out"])
+            .arg(&out);
+        if stream {
+            c.args(["--memory", "512M"]);
+        }
+        c.output().unwrap()
+    };
+    for stream in [false, true] {
+        let o = run(&huge, "1", stream);
+        assert!(common::failed_cleanly(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("huge.XDATCAR")
+                && err.contains("frame 1")
+                && err.contains("lattice vector a"),
+            "{err}"
+        );
+        let o = run(&nan, "1", stream);
+        assert!(common::failed_cleanly(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        // The reader itself names the line (frame 4's second atom).
+        assert!(
+            err.contains("nan.xyz:16") && err.contains("finite"),
+            "{err}"
+        );
+        let o = run(&fine, "1e308", stream);
+        assert!(common::failed_cleanly(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("time between frames") && err.contains("at most 1e6 ps"),
+            "{err}"
+        );
+    }
+    assert!(
+        !out.join("msd.csv").exists(),
+        "nothing written for refused input"
+    );
+    // The library front door (Python's from_arrays) holds the same limit.
+    let pos = ndarray::Array3::<f64>::zeros((3, 1, 3));
+    let cell =
+        ndarray::Array3::from_shape_fn((1, 3, 3), |(_, i, j)| if i == j { 10.0 } else { 0.0 });
+    let e = Trajectory::from_cartesian(
+        pos.view(),
+        cell.view(),
+        vec!["Li".into()],
+        Some(1e300),
+        "x".into(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("at most 1e6 ps"), "{e}");
+}
 
 fn xdatcar_err(tag: &str, text: &str) -> String {
     let dir = tempdir(tag);

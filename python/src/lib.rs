@@ -475,9 +475,29 @@ impl MsdResult {
     fn d_cm2_s(&self) -> f64 {
         self.fit.d_cm2_s
     }
+    /// NaN when the MSD is not diffusive over the fit window (see `diffusive`).
     #[getter]
     fn d_err_cm2_s(&self) -> f64 {
-        self.fit.d_err_cm2_s
+        if self.fit.diffusive {
+            self.fit.d_err_cm2_s
+        } else {
+            f64::NAN
+        }
+    }
+    /// Whether the MSD is diffusive over the fit window (its exponent within 0.25 of 1
+    /// and at least 1 Å² reached); when not, `d_cm2_s` is NaN.
+    #[getter]
+    fn diffusive(&self) -> bool {
+        self.fit.diffusive
+    }
+    #[getter]
+    fn diffusive_note(&self) -> String {
+        self.fit.diffusive_note.clone()
+    }
+    /// The MSD's exponent over the fit window.
+    #[getter]
+    fn loglog_exponent(&self) -> f64 {
+        self.fit.loglog_exponent
     }
     #[getter]
     fn fit_start_ps(&self) -> f64 {
@@ -509,24 +529,36 @@ impl MsdResult {
         Ok(d)
     }
     fn _repr_html_(&self) -> String {
+        let span = superion::traj::fmt_span_ps(self.fit.fit_start_ps, self.fit.fit_end_ps);
+        let d = if self.fit.diffusive {
+            format!(
+                "D = {:.4e} ± {:.2e} cm²/s (fit {span}; MSD ∝ t^{:.2})",
+                self.fit.d_cm2_s, self.fit.d_err_cm2_s, self.fit.loglog_exponent
+            )
+        } else {
+            format!("not diffusive: D not determined ({})", self.fit.diffusive_note)
+        };
         format!(
-            "<b>superion MSD</b>: {} ({} atoms, {} lags of {:.4} ps)<br>D = {:.4e} ± {:.2e} cm²/s (fit {:.2}–{:.2} ps)",
+            "<b>superion MSD</b>: {} ({} atoms, {} lags of {})<br>{d}",
             self.msd.species,
             self.msd.n_atoms,
             self.msd.lags.len(),
-            self.msd.dt_ps,
-            self.fit.d_cm2_s,
-            self.fit.d_err_cm2_s,
-            self.fit.fit_start_ps,
-            self.fit.fit_end_ps
+            superion::traj::fmt_duration_ps(self.msd.dt_ps),
         )
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<superion.MsdResult {}: D = {:.4e} ± {:.2e} cm²/s>",
-            self.msd.species, self.fit.d_cm2_s, self.fit.d_err_cm2_s
-        )
+        if self.fit.diffusive {
+            format!(
+                "<superion.MsdResult {}: D = {:.4e} ± {:.2e} cm²/s>",
+                self.msd.species, self.fit.d_cm2_s, self.fit.d_err_cm2_s
+            )
+        } else {
+            format!(
+                "<superion.MsdResult {}: not diffusive (MSD ∝ t^{:.2}), D not determined>",
+                self.msd.species, self.fit.loglog_exponent
+            )
+        }
     }
 
     /// The MSD figure with its fitted line, shown inline in Jupyter (an IPython SVG

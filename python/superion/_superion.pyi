@@ -49,8 +49,11 @@ class MsdResult:
     msd_a2: npt.NDArray[np.float64]
     msd_axes_a2: npt.NDArray[np.float64]
     collective_a2: npt.NDArray[np.float64]
-    d_cm2_s: float
+    d_cm2_s: float  # NaN when not diffusive
     d_err_cm2_s: float
+    diffusive: bool
+    diffusive_note: str
+    loglog_exponent: float
     fit_start_ps: float
     fit_end_ps: float
     n_atoms: int

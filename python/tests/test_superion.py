@@ -56,6 +56,22 @@ def test_msd_matches_the_cli(traj):
     assert r.svg().startswith("<svg")
     d = r.to_dict()
     assert d["fit"]["d_cm2_s"] == r.d_cm2_s and d["msd_a2"].shape == (139,)
+    # The diffusive-regime check, as the CLI reports it.
+    assert r.diffusive and expected["diffusive"]
+    assert r.loglog_exponent == pytest.approx(expected["loglog_exponent"], rel=1e-12)
+    assert r.diffusive_note == expected["diffusive_note"]
+
+
+def test_a_plateau_gets_no_d():
+    # Atoms vibrating about fixed sites (0.05 A per axis): MSD flat at 0.015 A^2.
+    rng = np.random.default_rng(3)
+    home = rng.uniform(0, 10, (1, 30, 3))
+    pos = home + 0.05 * rng.standard_normal((400, 30, 3))
+    t = superion.Trajectory.from_arrays(pos, np.eye(3) * 10, ["Li"] * 30, 0.01)
+    r = superion.msd(t, "Li", backend="cpu")
+    assert not r.diffusive and np.isnan(r.d_cm2_s) and np.isnan(r.d_err_cm2_s)
+    assert "t^" in r.diffusive_note or "1 A" in r.diffusive_note or "1 Å" in r.diffusive_note
+    assert r.to_dict()["fit"]["d_cm2_s"] is None
 
 
 def test_hops_match_the_cli(traj):

@@ -128,6 +128,24 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         None => detect(path)?,
     };
     let (mut traj, file_steps, file_time_fs, settled) = read_raw(path, format, opts)?;
+    let cells: Vec<[[f64; 3]; 3]> = (0..traj.cells.shape()[0])
+        .map(|t| traj.cell_rows(t))
+        .collect();
+    check_frames(
+        path,
+        0,
+        traj.frac.as_slice().unwrap_or(&[]),
+        traj.n_atoms(),
+        &cells,
+    )?;
+    if let Some(v) = &traj.velocities
+        && v.iter().any(|x| !x.is_finite())
+    {
+        return Err(Error::InvalidInput(format!(
+            "{}: a velocity is not finite",
+            path.display()
+        )));
+    }
     let (dt_ps, note) = match settled {
         Some(s) => s,
         None => settle_time(path, format, opts, file_steps, file_time_fs)?,
@@ -418,6 +436,87 @@ pub struct Streamed {
     pub notes: Vec<String>,
 }
 
+/// The longest lattice vector a trajectory may have (Å): far beyond any simulation
+/// cell, far below what makes products of lengths overflow.
+pub const MAX_CELL_LENGTH_A: f64 = 1e5;
+
+/// Where frames enter, for every reader: fractional positions finite, lattice vectors
+/// finite, of length in (0, 1e5] Å and not degenerate. `first` is the number of the
+/// first frame given (0-based), for the message.
+fn check_frames(
+    path: &Path,
+    first: usize,
+    frac: &[f32],
+    n_atoms: usize,
+    cells: &[[[f64; 3]; 3]],
+) -> Result<()> {
+    for (k, c) in cells.iter().enumerate() {
+        for (i, row) in c.iter().enumerate() {
+            let len = (row[0] * row[0] + row[1] * row[1] + row[2] * row[2]).sqrt();
+            if !(len.is_finite() && len > 0.0 && len <= MAX_CELL_LENGTH_A) {
+                return Err(Error::InvalidInput(format!(
+                    "{}: frame {}: lattice vector {} has length {len} Å; expected a finite length of at most {MAX_CELL_LENGTH_A:e} Å",
+                    path.display(),
+                    first + k + 1,
+                    ["a", "b", "c"][i]
+                )));
+            }
+        }
+        let det = crate::geom::det(c);
+        let scale: f64 = c
+            .iter()
+            .map(|r| (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt())
+            .product();
+        if !(det.abs() > 1e-9 * scale) {
+            return Err(Error::InvalidInput(format!(
+                "{}: frame {}: the cell is degenerate (its vectors are nearly coplanar)",
+                path.display(),
+                first + k + 1
+            )));
+        }
+    }
+    if let Some(i) = frac.iter().position(|v| !v.is_finite()) {
+        let per_frame = 3 * n_atoms.max(1);
+        return Err(Error::InvalidInput(format!(
+            "{}: frame {}, atom {}: a position is not finite (overflowing or missing coordinates)",
+            path.display(),
+            first + i / per_frame + 1,
+            i % per_frame / 3 + 1
+        )));
+    }
+    Ok(())
+}
+
+/// A sink that checks every block of frames (see [`check_frames`]) before passing it on.
+struct Checked<'a> {
+    inner: &'a mut dyn FrameSink,
+    path: &'a Path,
+    n_atoms: usize,
+    seen: usize,
+}
+
+impl FrameSink for Checked<'_> {
+    fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.n_atoms = species.len();
+        self.inner.begin(species)
+    }
+    fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]], vel: Option<&[f32]>) -> Result<()> {
+        check_frames(self.path, self.seen, frac, self.n_atoms, cells)?;
+        if let Some(v) = vel
+            && v.iter().any(|x| !x.is_finite())
+        {
+            return Err(Error::InvalidInput(format!(
+                "{}: frames {}-{}: a velocity is not finite",
+                self.path.display(),
+                self.seen + 1,
+                self.seen + cells.len()
+            )));
+        }
+        self.seen += cells.len();
+        self.inner.frames(frac, cells, vel)
+    }
+}
+
 /// Read `path` into `sink`, block of frames by block, and settle its time step (a
 /// missing time step fails before the frames are read, where the file cannot give
 /// it). Every format is read as a stream and never held whole (a gzipped ASE .traj is
@@ -428,6 +527,13 @@ pub fn stream_trajectory(
     sink: &mut dyn FrameSink,
 ) -> Result<Streamed> {
     must_exist(path)?;
+    let mut checked = Checked {
+        inner: sink,
+        path,
+        n_atoms: 0,
+        seen: 0,
+    };
+    let sink: &mut dyn FrameSink = &mut checked;
     let format = match opts.format {
         Some(f) => f,
         None => detect(path)?,
@@ -552,7 +658,22 @@ pub fn stream_trajectory(
 /// The time between the kept frames (ps) and how it was found: from the command line,
 /// an INCAR beside an XDATCAR, or the step or time values the file stores with each
 /// frame (`file_steps`, `file_time_fs`), which must be regular and agree.
+/// The time between stored frames (ps) and how it was found, checked once here for
+/// every reader: positive, finite and at most [`crate::traj::MAX_FRAME_TIME_PS`].
 fn settle_time(
+    path: &Path,
+    format: TrajFormat,
+    opts: &TrajReadOptions,
+    file_steps: Option<(Vec<i64>, &'static str)>,
+    file_time_fs: Option<Vec<f64>>,
+) -> Result<(f64, String)> {
+    let (dt, note) = settle_time_unchecked(path, format, opts, file_steps, file_time_fs)?;
+    crate::traj::check_frame_time(dt)
+        .map_err(|e| Error::InvalidInput(format!("{}: {} ({note})", path.display(), e.detail())))?;
+    Ok((dt, note))
+}
+
+fn settle_time_unchecked(
     path: &Path,
     format: TrajFormat,
     opts: &TrajReadOptions,

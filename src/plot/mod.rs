@@ -207,10 +207,17 @@ pub fn msd_svg(
     {
         let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let title = format!(
-            "{} MSD — D = {:.3e} ± {:.1e} cm²/s",
-            msd.species, fit.d_cm2_s, fit.d_err_cm2_s
-        );
+        let title = if fit.diffusive {
+            format!(
+                "{} MSD — D = {:.3e} ± {:.1e} cm²/s",
+                msd.species, fit.d_cm2_s, fit.d_err_cm2_s
+            )
+        } else {
+            format!(
+                "{} MSD — not diffusive (MSD ∝ t^{:.2}): D not determined",
+                msd.species, fit.loglog_exponent
+            )
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(16)
@@ -275,7 +282,11 @@ pub fn msd_svg(
         chart
             .draw_series(LineSeries::new(line, RGBColor(213, 94, 0).stroke_width(3)))
             .map_err(plot_err)?
-            .label("GLS fit")
+            .label(if fit.diffusive {
+                "GLS fit"
+            } else {
+                "GLS line (not a D)"
+            })
             .legend(|(x, y)| {
                 PathElement::new(
                     vec![(x, y), (x + 18, y)],

@@ -52,11 +52,16 @@ pub struct DiffusionSummary {
     pub axes: String,
     pub backend: String,
     pub conductivity: Option<Conductivity>,
+    /// null when the MSD is not diffusive (`diffusive`, `diffusive_note`).
     pub d_cm2_s: f64,
     pub d_err_cm2_s: f64,
+    /// slope / 2d of the fitted line, diffusive or not.
+    pub d_fitted_cm2_s: f64,
     pub d_sigma_cm2_s: f64,
     /// Standard error of D_sigma over consecutive blocks (null when not determined).
     pub d_sigma_err_cm2_s: f64,
+    pub diffusive: bool,
+    pub diffusive_note: String,
     pub drift_correction: String,
     pub dt_ps: f64,
     pub file: String,
@@ -69,6 +74,8 @@ pub struct DiffusionSummary {
     pub haven_ratio: f64,
     pub haven_ratio_err: f64,
     pub haven_note: String,
+    /// The MSD's exponent over the fit window (1 when diffusive).
+    pub loglog_exponent: f64,
     pub long_steps: LongSteps,
     pub mean_volume_a3: f64,
     pub msd: Vec<MsdPoint>,
@@ -179,9 +186,16 @@ fn summarise(
         backend: engine.describe(),
         conductivity,
         d_cm2_s: fit.d_cm2_s,
-        d_err_cm2_s: fit.d_err_cm2_s,
+        d_err_cm2_s: if fit.diffusive {
+            fit.d_err_cm2_s
+        } else {
+            f64::NAN
+        },
+        d_fitted_cm2_s: fit.d_fitted_cm2_s,
         d_sigma_cm2_s: d_sigma,
         d_sigma_err_cm2_s: coll.d_err_cm2_s,
+        diffusive: fit.diffusive,
+        diffusive_note: fit.diffusive_note.clone(),
         drift_correction: m.drift.clone(),
         dt_ps: m.dt_ps,
         file: file.display().to_string(),
@@ -193,6 +207,7 @@ fn summarise(
         haven_ratio: coll.haven_ratio,
         haven_ratio_err: coll.haven_ratio_err,
         haven_note: coll.haven_note.clone(),
+        loglog_exponent: fit.loglog_exponent,
         long_steps: m.long_steps.clone(),
         mean_volume_a3: mean_volume,
         msd: times

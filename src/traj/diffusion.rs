@@ -22,9 +22,29 @@ use crate::invalid;
 const A2_PER_PS_IN_CM2_PER_S: f64 = 1e-4;
 const MAX_POINTS: usize = 40;
 
+/// The diffusive-regime check: the MSD's exponent over the fit window (OLS of ln MSD on
+/// ln t) must lie within this distance of 1 (the same 0.75 the automatic start asks of
+/// every doubling of the lag) ...
+pub const DIFFUSIVE_EXPONENT_TOLERANCE: f64 = 0.25;
+/// ... and the MSD at the end of the window must reach (1 Å)²: ions that moved less
+/// than an ångström on average have vibrated, not diffused (a jump is about 2 Å).
+pub const DIFFUSIVE_MIN_MSD_A2: f64 = 1.0;
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Fit {
+    /// D (cm²/s), or NaN (null in JSON) when the MSD is not diffusive over the fit
+    /// window (see `diffusive`); the line's own value is `d_fitted_cm2_s`.
     pub d_cm2_s: f64,
+    /// slope / 2d of the fitted line, diffusive or not.
+    pub d_fitted_cm2_s: f64,
+    /// The MSD's exponent over the fit window (d ln MSD / d ln t; 1 when diffusive,
+    /// 0 on a plateau, 2 when ballistic).
+    pub loglog_exponent: f64,
+    /// Whether the MSD is diffusive over the fit window (exponent within 0.25 of 1,
+    /// MSD at its end at least 1 Å², and, for an automatic start, a start found).
+    pub diffusive: bool,
+    /// Why not, or the evidence that it is.
+    pub diffusive_note: String,
     pub d_err_cm2_s: f64,
     pub fit_start_ps: f64,
     pub fit_end_ps: f64,
@@ -240,8 +260,35 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
         }
     };
     let to_d = A2_PER_PS_IN_CM2_PER_S / (2.0 * msd.axes.count() as f64);
+    let exponent = loglog_exponent(&x, &y);
+    let end_msd = *y.last().unwrap_or(&0.0);
+    let window = crate::traj::fmt_span_ps(x[0], *x.last().unwrap_or(&0.0));
+    let not_diffusive = if start_ps.is_none() && !automatic {
+        Some(format!(
+            "the MSD never grows at least as t^0.75 from some lag up to half the run (the window {window} is a fallback at a tenth of the run; MSD exponent there {exponent:.2})"
+        ))
+    } else if !(exponent - 1.0).abs().le(&DIFFUSIVE_EXPONENT_TOLERANCE) {
+        Some(format!(
+            "the MSD grows as t^{exponent:.2} over {window}, not as t^1 (within {DIFFUSIVE_EXPONENT_TOLERANCE})"
+        ))
+    } else if !(end_msd >= DIFFUSIVE_MIN_MSD_A2) {
+        Some(format!(
+            "the MSD reaches only {end_msd:.3} Å² by {}: the ions moved less than 1 Å",
+            crate::traj::fmt_duration_ps(*x.last().unwrap_or(&0.0))
+        ))
+    } else {
+        None
+    };
+    let diffusive = not_diffusive.is_none();
+    let diffusive_note = not_diffusive.unwrap_or_else(|| {
+        format!("diffusive: MSD ∝ t^{exponent:.2} over {window}, reaching {end_msd:.3} Å²")
+    });
     Ok(Fit {
-        d_cm2_s: slope * to_d,
+        d_cm2_s: if diffusive { slope * to_d } else { f64::NAN },
+        d_fitted_cm2_s: slope * to_d,
+        loglog_exponent: exponent,
+        diffusive,
+        diffusive_note,
         d_err_cm2_s: var_slope.max(0.0).sqrt() * to_d,
         fit_start_ps: x[0],
         fit_end_ps: *x.last().unwrap_or(&0.0),
@@ -251,6 +298,28 @@ pub fn fit(msd: &Msd, start_ps: Option<f64>) -> Result<Fit> {
         n_points: k,
         method,
     })
+}
+
+/// The exponent of y ∝ x^a by least squares on the logarithms of the positive points
+/// (NaN with fewer than two).
+fn loglog_exponent(x: &[f64], y: &[f64]) -> f64 {
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    if pts.len() < 2 {
+        return f64::NAN;
+    }
+    let n = pts.len() as f64;
+    let (mx, my) = (
+        pts.iter().map(|p| p.0).sum::<f64>() / n,
+        pts.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx > 0.0 { sxy / sxx } else { f64::NAN }
 }
 
 /// D_sigma (cm²/s) from the collective MSD, by ordinary least squares from the fit

@@ -125,8 +125,8 @@ impl Trajectory {
                 cells.shape()
             )));
         }
-        if let Some(d) = dt_ps.filter(|d| !(d.is_finite() && *d > 0.0)) {
-            return Err(Error::InvalidInput(format!("dt_ps {d}: must be positive")));
+        if let Some(d) = dt_ps {
+            check_frame_time(d)?;
         }
         let mut frac = Array3::<f32>::zeros((nf, na, 3));
         for f in 0..nf {
@@ -225,5 +225,73 @@ impl Trajectory {
         crate::geom::cell_widths(&self.cell_rows(0))
             .into_iter()
             .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// A duration given in ps, in the unit that fits (fs below 1 ps, ns from 1000 ps) with
+/// four significant digits: `0.4 fs`, `2.5 ps`, `1.2 ns`, never `0.00 ps`.
+pub fn fmt_duration_ps(t_ps: f64) -> String {
+    if !t_ps.is_finite() {
+        return format!("{t_ps} ps");
+    }
+    if t_ps == 0.0 {
+        return "0 ps".into();
+    }
+    let (v, unit) = if t_ps.abs() < 1.0 {
+        (t_ps * 1e3, "fs")
+    } else if t_ps.abs() < 1e3 {
+        (t_ps, "ps")
+    } else {
+        (t_ps * 1e-3, "ns")
+    };
+    let decimals = (3 - v.abs().log10().floor() as i64).clamp(0, 12) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s} {unit}")
+}
+
+/// A span of lags in ps as `2-13.9 ps` (one unit when both ends share it, else each
+/// with its own: `500 fs-2 ps`).
+pub fn fmt_span_ps(a_ps: f64, b_ps: f64) -> String {
+    let (a, b) = (fmt_duration_ps(a_ps), fmt_duration_ps(b_ps));
+    match (a.rsplit_once(' '), b.rsplit_once(' ')) {
+        (Some((va, ua)), Some((vb, ub))) if ua == ub || va == "0" => format!("{va}-{vb} {ub}"),
+        _ => format!("{a}-{b}"),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn durations_in_units_that_fit() {
+        use super::fmt_duration_ps as f;
+        assert_eq!(f(0.0), "0 ps");
+        assert_eq!(f(0.000005), "0.005 fs");
+        assert_eq!(f(0.1), "100 fs");
+        assert_eq!(f(0.2925), "292.5 fs");
+        assert_eq!(f(2.5), "2.5 ps");
+        assert_eq!(f(13.999), "14 ps");
+        assert_eq!(f(1234.6), "1.235 ns");
+        assert_eq!(super::fmt_span_ps(2.0, 13.9), "2-13.9 ps");
+        assert_eq!(super::fmt_span_ps(0.0, 0.0005), "0-0.5 fs");
+        assert_eq!(super::fmt_span_ps(0.5, 2.0), "500 fs-2 ps");
+    }
+}
+
+/// The longest time between stored frames accepted: 1 µs. Beyond it no MD run is
+/// meant, and products of times (lags, fits, axes) come near overflow.
+pub const MAX_FRAME_TIME_PS: f64 = 1e6;
+
+/// The time between frames (ps) as every reader and front end checks it: positive,
+/// finite, at most [`MAX_FRAME_TIME_PS`].
+pub fn check_frame_time(dt_ps: f64) -> Result<()> {
+    if dt_ps.is_finite() && dt_ps > 0.0 && dt_ps <= MAX_FRAME_TIME_PS {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "time between frames {dt_ps} ps: expected a positive time of at most {MAX_FRAME_TIME_PS:e} ps (1 µs)"
+        )))
     }
 }

@@ -182,21 +182,36 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(s)?);
             } else {
-                println!(
-                    "{species}: D = {:.4e} ± {:.2e} cm²/s (fit {:.2}-{:.2} ps{}), {} atoms, {} frames of {} ps",
-                    fit.d_cm2_s,
-                    fit.d_err_cm2_s,
-                    fit.fit_start_ps,
-                    fit.fit_end_ps,
+                use superion::traj::fmt_duration_ps as dur;
+                let window = format!(
+                    "fit {}{}",
+                    superion::traj::fmt_span_ps(fit.fit_start_ps, fit.fit_end_ps),
                     if fit.start_chosen_automatically {
                         ", start automatic"
                     } else {
                         ""
-                    },
-                    m.n_atoms,
-                    m.n_frames,
-                    m.dt_ps
+                    }
                 );
+                if fit.diffusive {
+                    println!(
+                        "{species}: D = {:.4e} ± {:.2e} cm²/s ({window}; MSD ∝ t^{:.2}), {} atoms, {} frames of {}",
+                        fit.d_cm2_s,
+                        fit.d_err_cm2_s,
+                        fit.loglog_exponent,
+                        m.n_atoms,
+                        m.n_frames,
+                        dur(m.dt_ps)
+                    );
+                } else {
+                    println!(
+                        "{species}: not diffusive: D not determined. Why: {}. The line through the MSD ({window}) would give {:.3e} cm²/s, which is not a diffusion coefficient. {} atoms, {} frames of {}",
+                        fit.diffusive_note,
+                        fit.d_fitted_cm2_s,
+                        m.n_atoms,
+                        m.n_frames,
+                        dur(m.dt_ps)
+                    );
+                }
                 if s.haven_ratio.is_finite() {
                     println!(
                         "Haven ratio {:.2} ± {:.2} (D_sigma {:.3e} ± {:.1e} cm²/s; {})",

@@ -1034,7 +1034,13 @@ impl SitePlan {
             o.mean_occupancy /= o.sites as f64;
         }
         let (d_tracer, d_tracer_err) = match tracer {
-            Ok((d, e)) => (Some(d), Some(e)),
+            Ok((d, e)) if d.is_finite() => (Some(d), Some(e)),
+            Ok(_) => {
+                notes.push(
+                    "the tracer MSD is not diffusive over its fit window (see traj msd): no tracer D for the consistency check".into(),
+                );
+                (None, None)
+            }
             Err(e) => {
                 notes.push(format!(
                     "tracer D not available for the consistency check: {}",
