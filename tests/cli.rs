@@ -327,3 +327,62 @@ fn out_links_are_followed_and_special_files_refused() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Options that size work are refused before anything is allocated, with the limit
+/// in the message (issue 31: a 10^15-point mesh spun, k = 2..10^9 built a 10^9-long
+/// list, 10^12 DOS bins and 10^9 gap reference sets aborted on allocation).
+#[test]
+fn options_that_size_work_have_stated_limits() {
+    let dir = common::tempdir("limits");
+    let features = dir.join("f.csv");
+    let o = superion(
+        "cpu",
+        &[
+            "phonon",
+            "features",
+            root().join("data/phonopy").to_str().unwrap(),
+            "--out",
+            features.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success());
+    let nacl = root().join("data/forces/NaCl");
+    let f = features.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec![
+                "phonon",
+                "dos",
+                nacl.to_str().unwrap(),
+                "--mesh",
+                "100000",
+                "100000",
+                "100000",
+            ],
+            "at most 1000000 q-points",
+        ),
+        (
+            vec![
+                "phonon",
+                "features",
+                root().join("data/phonopy").to_str().unwrap(),
+                "--dos-vector",
+                "1000000000000",
+            ],
+            "1 to 100000 bins",
+        ),
+        (vec!["cluster", f, "--k", "2..1000000000"], "at most 10000"),
+        (
+            vec!["cluster", f, "--k", "2..3", "--gap-refs", "1000000000"],
+            "at most 1000 reference sets",
+        ),
+    ] {
+        let out = dir.join("x");
+        let mut a = args.clone();
+        a.extend(["--out", out.to_str().unwrap()]);
+        let o = superion("cpu", &a);
+        assert!(common::failed_cleanly(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

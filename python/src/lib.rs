@@ -362,13 +362,43 @@ fn stack_frames(
     Trajectory::from_arrays(p3.readonly(), &c3, species, dt, source)
 }
 
+/// A type map as the command line takes it ("1=Li,2=S"), or as a dict whose keys are
+/// type numbers or names (int or str) and whose values are element symbols.
+fn type_map_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<std::collections::HashMap<String, String>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Default::default());
+    };
+    if let Ok(text) = o.extract::<String>() {
+        return superion::io::lammps::parse_type_map(&text).map_err(to_py);
+    }
+    let d = o.cast::<PyDict>().map_err(|_| {
+        InputError::new_err("type_map: expected a dict (type -> element) or a string such as \"1=Li,2=S\"")
+    })?;
+    let mut text = Vec::new();
+    for (k, v) in d.iter() {
+        let key = match k.extract::<i64>() {
+            Ok(i) => i.to_string(),
+            Err(_) => k.extract::<String>().map_err(|_| {
+                InputError::new_err("type_map: keys must be type numbers or names (int or str)")
+            })?,
+        };
+        let val: String = v
+            .extract()
+            .map_err(|_| InputError::new_err("type_map: values must be element symbols (str)"))?;
+        text.push(format!("{key}={val}"));
+    }
+    superion::io::lammps::parse_type_map(&text.join(",")).map_err(to_py)
+}
+
 /// The reading options of `read_trajectory` and `msd_file`.
 #[allow(clippy::too_many_arguments)]
 fn read_options(
     timestep_fs: Option<f64>,
     stride: Option<usize>,
     format: Option<&str>,
-    type_map: Option<std::collections::HashMap<String, String>>,
+    type_map: Option<&Bound<'_, PyAny>>,
     start: usize,
     stop: Option<usize>,
     every: usize,
@@ -398,7 +428,7 @@ fn read_options(
             stride,
         },
         allow_truncated: false,
-        type_map: type_map.unwrap_or_default(),
+        type_map: type_map_arg(type_map)?,
         frames: FrameRange { start, stop, every },
         topology,
     })
@@ -418,7 +448,7 @@ fn read_trajectory(
     timestep_fs: Option<f64>,
     stride: Option<usize>,
     format: Option<&str>,
-    type_map: Option<std::collections::HashMap<String, String>>,
+    type_map: Option<&Bound<'_, PyAny>>,
     start: usize,
     stop: Option<usize>,
     every: usize,
@@ -602,13 +632,51 @@ fn read_and_remove(dir: &std::path::Path, p: &std::path::Path) -> PyResult<Strin
     s
 }
 
+/// Species as the command line takes them: one symbol, a comma-separated list or a
+/// Python list, in any case ("li" is Li); None stays None.
+fn species_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<String>>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let raw: Vec<String> = if let Ok(s) = o.extract::<String>() {
+        s.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    } else {
+        o.extract::<Vec<String>>()
+            .map_err(|_| InputError::new_err("species: expected a str or a list of str"))?
+    };
+    if raw.is_empty() {
+        return Err(InputError::new_err("species: none given"));
+    }
+    raw.iter()
+        .map(|x| {
+            superion::phonon::composition::element_symbol(x).ok_or_else(|| {
+                InputError::new_err(format!("{:?} is not a chemical element symbol", x.trim()))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// Exactly one species (the MSD takes one per call, as `traj msd` does).
+fn one_species(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    match species_arg(Some(obj))? {
+        Some(v) if v.len() == 1 => Ok(v[0].clone()),
+        _ => Err(InputError::new_err(
+            "species: this analysis takes one species per call (hops takes a list)",
+        )),
+    }
+}
+
 /// MSD and D of `species` (drift of the framework removed by default).
 #[pyfunction]
-#[pyo3(signature = (traj, species="Li", start_ps=None, axes="xyz", drift=true, backend="auto"))]
+#[pyo3(signature = (traj, species=None, start_ps=None, axes="xyz", drift=true, backend="auto"))]
 fn msd(
     py: Python<'_>,
     traj: &Trajectory,
-    species: &str,
+    species: Option<&Bound<'_, PyAny>>,
     start_ps: Option<f64>,
     axes: &str,
     drift: bool,
@@ -617,7 +685,10 @@ fn msd(
     let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
     let engine = engine(backend)?;
     let t = traj.inner.clone();
-    let species = species.to_string();
+    let species = match species {
+        Some(o) if !o.is_none() => one_species(o)?,
+        _ => "Li".to_string(),
+    };
     let (m, f) = interruptible(py, move || {
         let m = superion::traj::msd::msd(
             &engine,
@@ -644,16 +715,16 @@ fn msd(
 /// windows of atoms within `memory` bytes, scratch files go to `scratch` (default: the
 /// system's temporary folder). The same numbers as `msd(read_trajectory(path), ...)`.
 #[pyfunction]
-#[pyo3(signature = (path, species="Li", timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, memory=536870912, scratch=None, backend="auto"))]
+#[pyo3(signature = (path, species=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, memory=536870912, scratch=None, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn msd_file(
     py: Python<'_>,
     path: PathBuf,
-    species: &str,
+    species: Option<&Bound<'_, PyAny>>,
     timestep_fs: Option<f64>,
     stride: Option<usize>,
     format: Option<&str>,
-    type_map: Option<std::collections::HashMap<String, String>>,
+    type_map: Option<&Bound<'_, PyAny>>,
     topology: Option<PathBuf>,
     start: usize,
     stop: Option<usize>,
@@ -678,7 +749,10 @@ fn msd_file(
     let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
     let engine = engine(backend)?;
     let opts = superion::traj::msd::MsdOptions {
-        species: species.to_string(),
+        species: match species {
+            Some(o) if !o.is_none() => one_species(o)?,
+            _ => "Li".to_string(),
+        },
         drift_correction: drift,
         lags: superion::traj::msd::LagGrid::All,
         long_step_a: None,
@@ -879,7 +953,7 @@ impl HopsResult {
 fn hops(
     py: Python<'_>,
     traj: &Trajectory,
-    species: Option<Vec<String>>,
+    species: Option<&Bound<'_, PyAny>>,
     mode: &str,
     sites: Option<PathBuf>,
     supercell: (usize, usize, usize),
@@ -901,7 +975,7 @@ fn hops(
     };
     let o = site_options(
         mode,
-        species,
+        species_arg(species)?,
         sites,
         supercell,
         site_radius,
@@ -932,7 +1006,7 @@ fn hops(
 fn hops_file(
     py: Python<'_>,
     path: PathBuf,
-    species: Option<Vec<String>>,
+    species: Option<&Bound<'_, PyAny>>,
     sites: Option<PathBuf>,
     supercell: (usize, usize, usize),
     site_radius: Option<f64>,
@@ -940,7 +1014,7 @@ fn hops_file(
     timestep_fs: Option<f64>,
     stride: Option<usize>,
     format: Option<&str>,
-    type_map: Option<std::collections::HashMap<String, String>>,
+    type_map: Option<&Bound<'_, PyAny>>,
     topology: Option<PathBuf>,
     start: usize,
     stop: Option<usize>,
@@ -961,7 +1035,7 @@ fn hops_file(
     )?;
     let o = site_options(
         superion::traj::hops::Mode::Sites,
-        species,
+        species_arg(species)?,
         sites,
         supercell,
         site_radius,

@@ -1,6 +1,6 @@
 """Type stubs of superion's compiled core (PyO3)."""
 from os import PathLike
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -75,19 +75,19 @@ class HopsResult:
 
 def read_trajectory(path: _Path, timestep_fs: Optional[float] = None, stride: Optional[int] = None,
                     format: Optional[str] = None,
-                    type_map: Optional[dict[str, str]] = None, start: int = 0,
+                    type_map: Union[dict[Union[int, str], str], str, None] = None, start: int = 0,
                     stop: Optional[int] = None, every: int = 1,
                     topology: Optional[_Path] = None) -> Trajectory: ...
-def msd(traj: Trajectory, species: str = "Li", start_ps: Optional[float] = None, axes: str = "xyz",
+def msd(traj: Trajectory, species: Union[str, Sequence[str], None] = None, start_ps: Optional[float] = None, axes: str = "xyz",
         drift: bool = True, backend: str = "auto") -> MsdResult: ...
-def msd_file(path: _Path, species: str = "Li", timestep_fs: Optional[float] = None,
+def msd_file(path: _Path, species: Union[str, Sequence[str], None] = None, timestep_fs: Optional[float] = None,
              stride: Optional[int] = None, format: Optional[str] = None,
-             type_map: Optional[dict[str, str]] = None, topology: Optional[_Path] = None,
+             type_map: Union[dict[Union[int, str], str], str, None] = None, topology: Optional[_Path] = None,
              start: int = 0, stop: Optional[int] = None, every: int = 1,
              start_ps: Optional[float] = None, axes: str = "xyz", drift: bool = True,
              memory: int = 536870912, scratch: Optional[_Path] = None,
              backend: str = "auto") -> MsdResult: ...
-def hops(traj: Trajectory, species: Optional[Sequence[str]] = None, mode: str = "sites",
+def hops(traj: Trajectory, species: Union[str, Sequence[str], None] = None, mode: str = "sites",
          sites: Optional[_Path] = None, supercell: tuple[int, int, int] = (1, 1, 1),
          site_radius: Optional[float] = None, min_residence: Optional[int] = None, seed: int = 0,
          backend: str = "auto") -> HopsResult: ...

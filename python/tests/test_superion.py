@@ -90,6 +90,25 @@ def test_hops_match_the_cli(traj):
     # IonDiff mode on Li: IonDiff 1.6's 10 events.
     i = superion.hops(traj, species=["Li"], mode="iondiff", backend="cpu")
     assert i.n_events == 10
+    # Species as the CLI takes them: a str, a list, any case.
+    assert superion.hops(traj, species="li", mode="iondiff", backend="cpu").n_events == 10
+
+
+def test_species_and_type_maps_as_the_command_line_takes_them(traj):
+    a = superion.msd(traj, "Li", backend="cpu").d_cm2_s
+    assert superion.msd(traj, "li", backend="cpu").d_cm2_s == a
+    assert superion.msd(traj, ["LI"], backend="cpu").d_cm2_s == a
+    assert superion.msd(traj, backend="cpu").d_cm2_s == a  # Li by default
+    with pytest.raises(superion.InputError, match="one species"):
+        superion.msd(traj, ["Li", "S"], backend="cpu")
+    with pytest.raises(superion.InputError, match="not a chemical element"):
+        superion.msd(traj, "Lithium", backend="cpu")
+    d = ROOT / "data" / "lammps" / "walk.lammpstrj.gz"
+    want = superion.read_trajectory(d, timestep_fs=1, type_map={"1": "Li", "2": "S"}).species
+    for tm in ({1: "Li", 2: "S"}, "1=Li,2=S"):
+        assert superion.read_trajectory(d, timestep_fs=1, type_map=tm).species == want
+    with pytest.raises(superion.InputError, match="type_map"):
+        superion.read_trajectory(d, timestep_fs=1, type_map=["Li"])
 
 
 def test_hops_with_known_sites_and_outputs(traj, tmp_path):

@@ -453,6 +453,12 @@ fn select_observed(
     // and each stability run cluster a data set of the same size over the same ks; the
     // comparison clusters once per method at one k.
     let mut extras: Vec<(String, f64)> = Vec::new();
+    if opts.gap_refs > MAX_GAP_REFS {
+        return Err(invalid!(
+            "option gap_refs {}: at most {MAX_GAP_REFS} reference sets",
+            opts.gap_refs
+        ));
+    }
     let with_gap = opts.gap_refs > 0 && method != Method::Hdbscan;
     if with_gap {
         extras.push((
@@ -697,14 +703,32 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
         if a > b {
             return Err(bad());
         }
+        if b > MAX_K {
+            return Err(invalid!(
+                "option k: {b} clusters asked for; at most {MAX_K} (k is cut to n − 1 anyway)"
+            ));
+        }
         (a..=b).collect()
     } else {
         text.split(',')
             .map(|t| t.trim().parse().map_err(|_| bad()))
             .collect::<Result<_>>()?
     };
-    if ks.is_empty() { Err(bad()) } else { Ok(ks) }
+    if ks.is_empty() {
+        return Err(bad());
+    }
+    if let Some(&k) = ks.iter().find(|&&k| k > MAX_K) {
+        return Err(invalid!(
+            "option k: {k} clusters asked for; at most {MAX_K} (k is cut to n − 1 anyway)"
+        ));
+    }
+    Ok(ks)
 }
+
+/// The largest k option k may name.
+pub const MAX_K: usize = 10_000;
+/// The most reference sets the gap statistic may draw.
+pub const MAX_GAP_REFS: usize = 1000;
 
 /// The first two principal components of `x` (power iteration with deflation on the
 /// d x d covariance), for 2-D scatter plots of many features, with the fraction of

@@ -364,7 +364,15 @@ pub fn dos_vector_columns(bins: usize, max_thz: f64) -> Vec<String> {
 /// All descriptors of one material: id, formula, total, each element, the anion
 /// (most electronegative element) and the framework (everything but the first
 /// element), stability, thermodynamics, and optionally the DOS vector and legacy.
+/// The most bins a DOS vector may have.
+pub const MAX_DOS_BINS: usize = 100_000;
+
 pub fn features(dos: &Dos, opts: &FeatureOptions) -> Result<FeatureRow> {
+    if let Some(b) = opts.dos_bins.filter(|&b| b == 0 || b > MAX_DOS_BINS) {
+        return Err(crate::error::Error::InvalidInput(format!(
+            "option dos_vector {b}: expected 1 to {MAX_DOS_BINS} bins"
+        )));
+    }
     let f = &dos.freqs_thz;
     let temps = &opts.temperatures_k;
     let mut cols: Vec<(String, Value)> = vec![

@@ -398,11 +398,18 @@ fn tetra_weight(e: &[f64; 4], w: f64) -> Option<(f64, [f64; 4])> {
 }
 
 /// Phonons on the mesh and their DOS.
+/// The largest q-mesh division along one axis.
+pub const MAX_MESH_DIVISIONS: usize = 1000;
+/// The most q-points a mesh may have (100 × 100 × 100: far beyond a converged DOS).
+pub const MAX_MESH_POINTS: usize = 1_000_000;
+
 pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<MeshDos> {
     let mesh = opts.mesh;
-    if mesh.iter().any(|&m| m == 0) {
+    if mesh.iter().any(|&m| m == 0 || m > MAX_MESH_DIVISIONS)
+        || mesh.iter().map(|&m| m as u128).product::<u128>() > MAX_MESH_POINTS as u128
+    {
         return Err(Error::InvalidInput(format!(
-            "mesh {mesh:?}: every division must be at least 1"
+            "mesh {mesh:?}: every division must be 1 to {MAX_MESH_DIVISIONS}, and the mesh at most {MAX_MESH_POINTS} q-points (100^3)"
         )));
     }
     let prim = &h.primitive.cell;

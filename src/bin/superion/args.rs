@@ -363,8 +363,13 @@ impl FeatureArgs {
         {
             anyhow::bail!("--temperatures: {bad} is not a positive temperature in K");
         }
-        if self.dos_vector == Some(0) || !(self.dos_max_thz > 0.0) {
-            anyhow::bail!("--dos-vector needs at least 1 bin and --dos-max-thz a positive range");
+        let max_bins = superion::phonon::descriptors::MAX_DOS_BINS;
+        if self.dos_vector.is_some_and(|b| b == 0 || b > max_bins)
+            || !(self.dos_max_thz.is_finite() && self.dos_max_thz > 0.0)
+        {
+            anyhow::bail!(
+                "--dos-vector takes 1 to {max_bins} bins and --dos-max-thz a positive finite range"
+            );
         }
         if let Some(bad) = self
             .elements
