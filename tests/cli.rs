@@ -347,6 +347,8 @@ fn options_that_size_work_have_stated_limits() {
     );
     assert!(o.status.success());
     let nacl = root().join("data/forces/NaCl");
+    let xdatcar = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    let sites = root().join("data/sites/argyrodite.cif");
     let f = features.to_str().unwrap();
     for (args, want) in [
         (
@@ -372,6 +374,38 @@ fn options_that_size_work_have_stated_limits() {
             "1 to 100000 bins",
         ),
         (vec!["cluster", f, "--k", "2..1000000000"], "at most 10000"),
+        (
+            vec![
+                "traj",
+                "msd",
+                xdatcar.to_str().unwrap(),
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--lags",
+                "log:1000000000000",
+            ],
+            "from 2 to 1000000",
+        ),
+        (
+            vec![
+                "traj",
+                "hops",
+                xdatcar.to_str().unwrap(),
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--sites",
+                sites.to_str().unwrap(),
+                "--supercell",
+                "100000",
+                "100000",
+                "100000",
+            ],
+            "every factor must be 1 to 100",
+        ),
         (
             vec!["cluster", f, "--k", "2..3", "--gap-refs", "1000000000"],
             "at most 1000 reference sets",

@@ -34,15 +34,18 @@ pub enum LagGrid {
     Log(usize),
 }
 
+/// The most lags `log:N` may ask for (more than any run has frames).
+pub const MAX_LOG_LAGS: usize = 1_000_000;
+
 impl std::str::FromStr for LagGrid {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "all" => Ok(LagGrid::All),
             _ => match s.strip_prefix("log:").and_then(|n| n.parse::<usize>().ok()) {
-                Some(n) if n >= 2 => Ok(LagGrid::Log(n)),
+                Some(n) if (2..=MAX_LOG_LAGS).contains(&n) => Ok(LagGrid::Log(n)),
                 _ => Err(invalid!(
-                    "option lags must be \"all\" or \"log:N\" with N >= 2, not {s:?}"
+                    "option lags must be \"all\" or \"log:N\" with N from 2 to {MAX_LOG_LAGS}, not {s:?}"
                 )),
             },
         }
@@ -55,11 +58,14 @@ impl LagGrid {
         match self {
             LagGrid::All => (1..=last).collect(),
             LagGrid::Log(k) => {
-                let mut v: Vec<usize> = (0..k)
-                    .map(|i| (last as f64).powf(i as f64 / (k - 1) as f64).round() as usize)
-                    .filter(|&l| l >= 1)
-                    .collect();
-                v.dedup();
+                // Deduplicated as they come: at most `last` lags are kept, whatever k.
+                let mut v: Vec<usize> = Vec::new();
+                for i in 0..k.max(2) {
+                    let l = (last as f64).powf(i as f64 / (k.max(2) - 1) as f64).round() as usize;
+                    if l >= 1 && v.last() != Some(&l) {
+                        v.push(l);
+                    }
+                }
                 v
             }
         }

@@ -164,9 +164,12 @@ pub fn select_sites(
             known.source
         ));
     }
-    if supercell.contains(&0) {
+    if supercell.iter().any(|&f| f == 0 || f > 100)
+        || supercell.iter().product::<usize>() * raw.len().max(1) > 1_000_000
+    {
         return Err(invalid!(
-            "option supercell {supercell:?}: every factor must be at least 1"
+            "option supercell {supercell:?}: every factor must be 1 to 100, and the replicated sites at most 1000000 ({} sites in the cell)",
+            raw.len()
         ));
     }
     let mut sites = Vec::new();
