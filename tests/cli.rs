@@ -420,3 +420,60 @@ fn options_that_size_work_have_stated_limits() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// `traj convert` writes the format its --out name says, and refuses any other name
+/// before reading (issue 30: `--out li.pdb` wrote extended XYZ into a .pdb).
+#[test]
+fn convert_refuses_names_of_formats_it_does_not_write() {
+    let dir = common::tempdir("convert-ext");
+    let x = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    for name in ["li.pdb", "li.gro", "li"] {
+        let out = dir.join(name);
+        let o = superion(
+            "cpu",
+            &[
+                "traj",
+                "convert",
+                x.to_str().unwrap(),
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(common::failed_cleanly(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("convert writes extended XYZ"), "{name}: {err}");
+        assert!(!out.exists(), "{name} written");
+    }
+}
+
+/// A framework species has no jumps: the terminal says so instead of "D_jump =
+/// -0.0000e0" and "threshold NaN" (issue 30), and its tracer MSD is not diffusive.
+#[test]
+fn a_species_without_jumps_says_so() {
+    let x = root().join("data/Li6PS5Cl.XDATCAR.gz");
+    let o = superion(
+        "cpu",
+        &[
+            "traj",
+            "hops",
+            x.to_str().unwrap(),
+            "--timestep-fs",
+            "2",
+            "--stride",
+            "50",
+            "--species",
+            "P",
+        ],
+    );
+    let out = ok(o);
+    assert!(out.contains("D_jump = none (no jumps)"), "{out}");
+    assert!(
+        out.contains("correlations: none (no jumps to correlate)"),
+        "{out}"
+    );
+    assert!(!out.contains("NaN") && !out.contains("-0.0000"), "{out}");
+}

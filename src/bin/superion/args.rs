@@ -443,7 +443,8 @@ pub enum TrajCommand {
     /// Write the trajectory (or the frames chosen with --start/--stop/--every) as
     /// extended XYZ, with the cell, the species, velocities when present and the time
     /// of each frame, for ASE, OVITO and MLIP tools; or as a DCD or XTC (--out ending
-    /// in .dcd or .xtc) for VMD, MDAnalysis, LAMMPS and GROMACS users.
+    /// in .dcd or .xtc) for VMD, MDAnalysis, LAMMPS and GROMACS users. The name's
+    /// extension (.xyz, .extxyz, .dcd, .xtc) is the format; any other is refused.
     Convert {
         file: PathBuf,
         #[command(flatten)]

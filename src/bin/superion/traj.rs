@@ -17,14 +17,27 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             if out.is_dir() {
                 anyhow::bail!("--out {}: a folder; give the file to write", out.display());
             }
-            let traj = read_trajectory(&file, &read)?;
-            for n in &traj.notes {
-                eprintln!("superion: {}", crate::flags(n));
-            }
+            // The format is the name's: refused before anything is read, never a
+            // format written under another's name (extended XYZ in a .pdb).
             let ext = out
                 .extension()
                 .map(|e| e.to_string_lossy().to_lowercase())
                 .unwrap_or_default();
+            if !["xyz", "extxyz", "dcd", "xtc"].contains(&ext.as_str()) {
+                anyhow::bail!(
+                    "--out {}: convert writes extended XYZ (.xyz, .extxyz), DCD (.dcd) or XTC (.xtc); {} is none of them",
+                    out.display(),
+                    if ext.is_empty() {
+                        "a name without an extension".to_string()
+                    } else {
+                        format!(".{ext}")
+                    }
+                );
+            }
+            let traj = read_trajectory(&file, &read)?;
+            for n in &traj.notes {
+                eprintln!("superion: {}", crate::flags(n));
+            }
             let (dcd, xtc) = (ext == "dcd", ext == "xtc");
             if dcd {
                 superion::io::dcd::write(&traj, &out)?;
@@ -356,8 +369,12 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
                 );
             }
             println!(
-                "D_jump = {:.4e} cm²/s; tracer D = {}",
-                j.d_jump_cm2_s,
+                "D_jump = {}; tracer D = {}",
+                if j.jumps == 0 {
+                    "none (no jumps)".to_string()
+                } else {
+                    format!("{:.4e} cm²/s", j.d_jump_cm2_s)
+                },
                 match (j.d_tracer_cm2_s, j.d_tracer_err_cm2_s) {
                     (Some(d), Some(e)) => format!("{d:.4e} ± {e:.2e} cm²/s"),
                     _ => "not determined".into(),
@@ -366,13 +383,17 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
             println!("consistency: {}", j.consistency);
         }
         let multi: usize = summary.collective.counts.iter().skip(1).sum();
-        println!(
-            "correlations: threshold {:.3}; {} collective event(s) with 2 or more ions (Δt {} ps, Δr {} Å)",
-            summary.temporal_correlation.threshold,
-            multi,
-            a.hop.collective_dt_ps,
-            a.hop.collective_dr_a
-        );
+        if h.events.is_empty() {
+            println!("correlations: none (no jumps to correlate)");
+        } else {
+            println!(
+                "correlations: threshold {:.3}; {} collective event(s) with 2 or more ions (Δt {} ps, Δr {} Å)",
+                summary.temporal_correlation.threshold,
+                multi,
+                a.hop.collective_dt_ps,
+                a.hop.collective_dr_a
+            );
+        }
     }
     if let Some(dir) = a.out {
         let written = report::hops::write_outputs(&h, &dir, &summary)?;
