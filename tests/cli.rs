@@ -477,3 +477,24 @@ fn a_species_without_jumps_says_so() {
     );
     assert!(!out.contains("NaN") && !out.contains("-0.0000"), "{out}");
 }
+
+/// A folder given as a trajectory is named as a folder, not "no such file" (issue 31).
+#[test]
+fn a_folder_given_as_a_trajectory_is_named_as_one() {
+    let dir = common::tempdir("folder-traj");
+    let o = superion(
+        "cpu",
+        &[
+            "traj",
+            "msd",
+            dir.to_str().unwrap(),
+            "--timestep-fs",
+            "2",
+            "--stride",
+            "1",
+        ],
+    );
+    assert!(common::failed_cleanly(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a folder, not a trajectory file"), "{err}");
+}

@@ -111,6 +111,12 @@ fn detect(path: &Path) -> Result<TrajFormat> {
 
 /// An error naming `path` when it is not a file.
 fn must_exist(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::InvalidInput(format!(
+            "{}: a folder, not a trajectory file: give the file itself (XDATCAR, .xyz, dump, .dcd, ...)",
+            path.display()
+        )));
+    }
     if !path.is_file() {
         return Err(Error::Io {
             path: path.to_path_buf(),
