@@ -688,6 +688,15 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
             "malformed plan",
         ),
         (original[..original.len() / 2].to_string(), "malformed plan"),
+        // Extra arguments that would write outside the run folder.
+        (
+            edit(&|p| p["args"] = serde_json::json!(["--scratch", "/tmp/elsewhere"])),
+            "args[0] \"--scratch\"",
+        ),
+        (
+            edit(&|p| p["args"] = serde_json::json!(["--out=/tmp/elsewhere"])),
+            "is not allowed in a plan's args",
+        ),
     ];
     for (text, expected) in cases {
         std::fs::write(run.join("plan.json"), &text).unwrap();
@@ -712,6 +721,33 @@ fn a_hand_edited_plan_is_refused_with_a_located_error_before_anything_runs() {
         );
         assert!(!dir.join("escape").exists());
     }
+    // A manifest whose args choose an output is refused when the plan is made.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!(
+            "command: traj msd\nargs: [\"--scratch\", \"{}\"]\ninputs:\n  - {}\n",
+            dir.join("elsewhere").display(),
+            root().join("data/Li6PS5Cl.XDATCAR.gz").display()
+        ),
+    )
+    .unwrap();
+    let o = superion(&[
+        "batch",
+        "plan",
+        bad.to_str().unwrap(),
+        "--shards",
+        "1",
+        "--out",
+        dir.join("run2").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.yaml") && err.contains("--scratch"),
+        "{err}"
+    );
+    assert!(!dir.join("run2").exists() && !dir.join("elsewhere").exists());
     // The plan as written still runs.
     std::fs::write(run.join("plan.json"), &original).unwrap();
     ok(superion(&["batch", "run", run_s, "--shard", "0"]));

@@ -235,6 +235,7 @@ impl Plan {
                 ));
             }
         }
+        check_args(&self.args)?;
         if self.shards.is_empty() {
             return Err("shards: empty; a plan has at least one shard".into());
         }
@@ -263,6 +264,23 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A plan's extra arguments may not choose where a shard writes: each input's output
+/// folder is `results/<id>` (the shard adds `--out` itself) and scratch files of a
+/// streamed run go to the system's temporary folder. `--out` and `--scratch` in `args`
+/// would write outside the run folder (or collide between inputs), so they are refused,
+/// as the manifest's `args` when the plan is made and a hand-edited plan.json before it runs.
+fn check_args(args: &[String]) -> Result<(), String> {
+    for (i, a) in args.iter().enumerate() {
+        let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
+        if matches!(name, "--out" | "--scratch") {
+            return Err(format!(
+                "args[{i}] {a:?}: a batch shard writes only inside its run folder (results/<id>, chosen by the shard); {name} is not allowed in a plan's args"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_done(run_dir: &Path, inp: &PlanInput) -> Option<Done> {
@@ -323,6 +341,7 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
     if m.inputs.is_empty() {
         bail!("{}: no inputs", manifest.display());
     }
+    check_args(&m.args).map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let given: Vec<PathBuf> = m
         .inputs
@@ -418,6 +437,8 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
         inputs,
         shards: assigned,
     };
+    plan.check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
     io::write_atomic(
         &out.join("plan.json"),
         serde_json::to_string_pretty(&plan)?.as_bytes(),
