@@ -4,6 +4,7 @@
 //! looks complete.
 
 pub mod ase_traj;
+pub mod bundle;
 pub mod cif;
 pub mod cube;
 pub mod dcd;
@@ -145,19 +146,55 @@ fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, Packed, u64)> {
 /// by name). Read as a stream (a compressed file is never held twice), with a
 /// progress bar in bytes, rate and time left on a terminal for files of 64 MB or more.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_bytes_at_most(path, u64::MAX)
+}
+
+/// The most bytes [`read_text`] reads (decompressed): the small text inputs it serves
+/// (structures, INCAR, phonopy tables, lists, sites) are far smaller, and a compressed
+/// file that expands past this is refused instead of filling memory. Topologies, which
+/// grow with the atoms, use [`read_text_at_most`] with a larger bound.
+pub const MAX_TEXT_BYTES: u64 = 32 << 20;
+
+/// [`read_bytes`], refusing a file whose (decompressed) content exceeds `max` bytes
+/// once that many have been read.
+pub fn read_bytes_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
     let (source, packed, len) = open_raw(path)?;
+    if packed == Packed::Plain && len > max {
+        return Err(parse_err(
+            path,
+            0,
+            format!(
+                "{len} bytes: more than the {} MiB a file of this kind may hold",
+                max >> 20
+            ),
+        ));
+    }
     // Room for a typical 4x text expansion, without reserving absurd sizes up front.
-    let mut out = Vec::with_capacity(if packed != Packed::Plain {
-        len.saturating_mul(4).min(1 << 32)
-    } else {
-        len
-    } as usize);
+    let mut out = Vec::with_capacity(
+        if packed != Packed::Plain {
+            len.saturating_mul(4).min(1 << 32)
+        } else {
+            len
+        }
+        .min(max.saturating_add(1)) as usize,
+    );
     unpacked(path, source, packed)?
+        .take(max.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| match packed {
             Packed::Plain => io_err(path, e),
             p => parse_err(path, 0, format!("not valid {}: {e}", p.name())),
         })?;
+    if out.len() as u64 > max {
+        return Err(parse_err(
+            path,
+            0,
+            format!(
+                "expands to more than the {} MiB a file of this kind may hold (a corrupt or hostile compressed file?)",
+                max >> 20
+            ),
+        ));
+    }
     Ok(out)
 }
 
@@ -220,7 +257,12 @@ fn sniff(path: &Path) -> Result<(std::io::BufReader<std::fs::File>, Packed, u64)
 
 /// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = read_bytes(path)?;
+    read_text_at_most(path, MAX_TEXT_BYTES)
+}
+
+/// [`read_text`] with a bound of `max` bytes (decompressed).
+pub fn read_text_at_most(path: &Path, max: u64) -> Result<String> {
+    let bytes = read_bytes_at_most(path, max)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -345,6 +387,30 @@ fn eight_digits(b: &[u8]) -> Option<u64> {
     Some(x)
 }
 
+/// Run third-party decoding code that may panic on corrupt input (the XTC decoder
+/// indexes its buffers unchecked): a panic becomes `Err` and prints nothing, so no
+/// panic text ever reaches a user; the caller turns it into a located error. Panics
+/// elsewhere still print as usual (the quiet hook chains to the previous one).
+pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    use std::cell::Cell;
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    r
+}
+
 pub fn parse_err(path: &Path, line: usize, message: String) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
@@ -367,6 +433,7 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    let given = path;
     let resolved = output_target(path)?;
     let path = resolved.as_path();
     let dir = path
@@ -381,6 +448,8 @@ pub fn write_atomic_with(
     // Unique per process and call, so concurrent writers never share a temporary.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Temporaries of this name that killed runs left behind go first.
+    bundle::remove_dead_temporaries_of(dir, Some(&name));
     let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
     let written = std::fs::File::create(&tmp).and_then(|f| {
         let mut w = std::io::BufWriter::new(f);
@@ -388,14 +457,44 @@ pub fn write_atomic_with(
         std::io::Write::flush(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
+    // Errors name the file asked for, not the hidden temporary.
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(&tmp, e));
+        return Err(io_err(path, e));
     }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io_err(path, e)
-    })
+    })?;
+    bundle::record(given);
+    Ok(())
+}
+
+/// Check, before the work, that an output file `path` can be written: it is not a
+/// folder, FIFO or device (see [`output_target`]) and its folder (created if need be)
+/// takes a new file. Nothing is left behind.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let resolved = output_target(path)?;
+    let dir = resolved
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_err(path, e))?;
+    let probe = dir.join(format!(".superion-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: cannot write into {} ({e}); nothing was computed",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Where an output named `path` is written: a symbolic link is followed (the link stays

@@ -8,6 +8,7 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
     use superion::cluster::{kmeans::KMeansParams, select};
     let ks = select::parse_k_range(&a.k)?;
     let method: select::Method = a.method.into();
+    let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
     let t = superion::io::table::read_features(
         &a.table,
@@ -80,6 +81,36 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
         compare,
         &mut extras_progress(),
     )?;
+    // Files (and their manifest) before anything goes to stdout.
+    if let Some(b) = bundle {
+        let dir = b.dir().to_path_buf();
+        report::cluster::write_tables(&dir, &t.ids, &sel)?;
+        report::cluster::write_input(&t, &dir.join("input.json"))?;
+        superion::plot::cluster::write_figures(
+            &dir,
+            &t.ids,
+            &t.columns,
+            t.values.view(),
+            x.view(),
+            &sel,
+            &[],
+        )?;
+        superion::io::remove_stale(&dir, &["agreement.csv", "agreement.svg"], None)?;
+        if let Some(ag) = &agreement {
+            report::cluster::write_agreement_csv(ag, &dir.join("agreement.csv"))?;
+            superion::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
+        }
+        eprintln!(
+            "superion: labels.csv, scores.csv{} and plots -> {}",
+            if agreement.is_some() {
+                ", agreement.csv"
+            } else {
+                ""
+            },
+            dir.display()
+        );
+        b.commit("cluster")?;
+    }
     if a.json {
         println!(
             "{}",
@@ -141,33 +172,6 @@ pub fn cluster(backend: BackendChoice, a: ClusterArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(dir) = a.out {
-        report::cluster::write_tables(&dir, &t.ids, &sel)?;
-        report::cluster::write_input(&t, &dir.join("input.json"))?;
-        superion::plot::cluster::write_figures(
-            &dir,
-            &t.ids,
-            &t.columns,
-            t.values.view(),
-            x.view(),
-            &sel,
-            &[],
-        )?;
-        superion::io::remove_stale(&dir, &["agreement.csv", "agreement.svg"], None)?;
-        if let Some(ag) = &agreement {
-            report::cluster::write_agreement_csv(ag, &dir.join("agreement.csv"))?;
-            superion::plot::cluster::agreement_svg(ag, &dir.join("agreement.svg"))?;
-        }
-        eprintln!(
-            "superion: labels.csv, scores.csv{} and plots -> {}",
-            if agreement.is_some() {
-                ", agreement.csv"
-            } else {
-                ""
-            },
-            dir.display()
-        );
-    }
     Ok(())
 }
 
@@ -177,7 +181,7 @@ fn report_input(t: &superion::io::table::FeatureTable) {
         "superion: clustering {} materials on {} columns: {}",
         t.ids.len(),
         t.columns.len(),
-        t.columns.join(", ")
+        superion::io::table::list_names(&t.columns)
     );
     for (c, why) in &t.dropped_columns {
         eprintln!("superion: column {c} left out: {why}");

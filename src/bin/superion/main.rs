@@ -24,7 +24,8 @@ pub use messages::flags;
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    ensure_runtime_dir();
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { superion::compute::prepare_runtime_dir() };
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,6 +52,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Open an output folder before any work: created, writable, locked against a second
+/// run, its previous manifest removed (see `superion::io::bundle`).
+pub fn open_out(
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Option<superion::io::bundle::Bundle>> {
+    Ok(dir.map(superion::io::bundle::Bundle::open).transpose()?)
+}
+
+/// Write a bundle's files with `write` (which returns their names), then its manifest
+/// (last), and say what was written. Called before anything goes to stdout, so a closed
+/// pipe there cannot lose the files.
+pub fn finish_out(
+    bundle: Option<superion::io::bundle::Bundle>,
+    command: &str,
+    write: impl FnOnce(&std::path::Path) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<()> {
+    if let Some(b) = bundle {
+        let written = write(b.dir())?;
+        let dir = b.dir().to_path_buf();
+        b.commit(command)?;
+        eprintln!(
+            "superion: {}, {} -> {}",
+            written.join(", "),
+            superion::io::bundle::MANIFEST,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// `superion ... | head`: when the reader goes away, stop quietly as Unix tools do
 /// (the default SIGPIPE action), not with a panic on the next write.
 fn quiet_on_broken_pipe() {
@@ -58,29 +89,5 @@ fn quiet_on_broken_pipe() {
     // SAFETY: restoring the default action of one signal, before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// Mesa's Vulkan and GL drivers print a warning on every start when XDG_RUNTIME_DIR
-/// is unset (as in containers and CI): give this user a private one, shared by its
-/// runs (one folder per user, not one left behind per process).
-fn ensure_runtime_dir() {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
-        return;
-    }
-    #[cfg(unix)]
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let user = unsafe { libc::getuid() };
-    #[cfg(not(unix))]
-    let user = 0;
-    let dir = std::env::temp_dir().join(format!("superion-runtime-{user}"));
-    if std::fs::create_dir_all(&dir).is_ok() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-        // SAFETY: called first thing in main, before any other thread exists.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }

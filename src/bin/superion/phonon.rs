@@ -24,6 +24,12 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             let dos = dos
                 .with_method(method)
                 .options(superion::phonon::mesh::Resolve::Elements, false)?;
+            let table = out
+                .as_deref()
+                .map(|o| crate::args::table_path(o, "features.csv"));
+            if let Some(t) = &table {
+                io::check_writable(t)?;
+            }
             let (rows, failures) = feature_rows(&inputs, &opts, &dos)?;
             if strict && !failures.is_empty() {
                 report_failures(&failures);
@@ -47,21 +53,19 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 );
             }
             let (header, body) = feature_table(&rows);
+            // The file before stdout: a closed pipe there must not lose it.
+            if let Some(path) = &table {
+                io::write_csv(path, &header, &body)?;
+                eprintln!("superion: {} materials -> {}", rows.len(), path.display());
+            }
             if json {
                 let doc = serde_json::json!({
                     "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
                     "failures": failures,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
-            }
-            match out {
-                Some(out) => {
-                    let path = crate::args::table_path(&out, "features.csv");
-                    io::write_csv(&path, &header, &body)?;
-                    eprintln!("superion: {} materials -> {}", rows.len(), path.display());
-                }
-                None if !json => print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?),
-                None => {}
+            } else if table.is_none() {
+                print!("{}", String::from_utf8(io::csv_bytes(&header, &body)?)?);
             }
             Ok(())
         }
@@ -115,8 +119,17 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             let dopts = dos
                 .with_method(method)
                 .options(superion::phonon::mesh::Resolve::Atoms, true)?;
+            let bundle = superion::io::bundle::Bundle::open(&out)?;
             let r = report::phonon::dos(&entry, &dopts, &fopts)?;
             report::phonon::write_outputs(&r, &dopts, &out)?;
+            if compare.is_none() {
+                io::remove_stale(&out, &["compare.svg"], None)?;
+            }
+            let compared = match &compare {
+                Some(dir) => Some((dir, report::phonon::compare(&r, dir, &out)?)),
+                None => None,
+            };
+            bundle.commit("phonon dos")?;
             let rep = &r.entry.report;
             println!(
                 "{} ({}): {} primitive atoms, {} symmetry operations, supercell {} atoms, {} displacements",
@@ -152,11 +165,7 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                     println!("{k:<28} {}", shown(*x));
                 }
             }
-            if compare.is_none() {
-                io::remove_stale(&out, &["compare.svg"], None)?;
-            }
-            if let Some(dir) = compare {
-                let c = report::phonon::compare(&r, &dir, &out)?;
+            if let Some((dir, c)) = compared {
                 println!(
                     "vs {}: largest |Δg| = {:.4} states/THz = {:.2} % of its peak",
                     dir.display(),
@@ -202,6 +211,9 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
                 anyhow::bail!("--bins must be at least 1 and --max-thz positive");
             }
             let metric = metric.into();
+            if let Some(o) = &out {
+                io::check_writable(&crate::args::table_path(o, "similarity.csv"))?;
+            }
             let engine = Engine::new(backend)?;
             let found = discover(&inputs)?;
             let (dos, failures) = read_all(&found);

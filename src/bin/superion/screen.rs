@@ -52,6 +52,7 @@ pub fn screen(backend: BackendChoice, a: ScreenArgs) -> anyhow::Result<()> {
         id: a.id.clone(),
         seed: a.seed,
     };
+    let bundle = superion::io::bundle::Bundle::open(&a.out)?;
     let engine = Engine::new(backend)?;
     let run = report::screen::run(&engine, &request, &a.out)?;
     print_screening(&run);
@@ -70,6 +71,7 @@ pub fn screen(backend: BackendChoice, a: ScreenArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("superion: validation not done: {e}"),
         }
     }
+    bundle.commit("screen")?;
     println!("report: {}", run.report.display());
     Ok(())
 }
@@ -101,8 +103,10 @@ pub fn demo(backend: BackendChoice, out: &Path) -> anyhow::Result<()> {
     } else {
         root.join("data")
     };
+    let bundle = superion::io::bundle::Bundle::open(out)?;
     let engine = Engine::new(backend)?;
     let d = report::demo::run(&engine, &data, out)?;
+    bundle.commit("demo")?;
     print_screening(&d.screening);
     println!("screening report: {}", d.screening.report.display());
     println!(
@@ -126,6 +130,7 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         id: a.id_column.clone(),
         conductivity: a.conductivity_column.clone(),
     };
+    let bundle = superion::io::bundle::Bundle::open(&a.out)?;
     let fs = validate::read_feature_tables(&a.features)?;
     let table = validate::read_conductivities(&a.conductivities, &cols)?;
     let labels = a.labels.as_deref().map(validate::read_labels).transpose()?;
@@ -151,8 +156,8 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         &o,
     )?;
     let written = report::validation::write_outputs(&v, &a.out, &fs, &table)?;
-    println!("{}", v.markdown());
     eprintln!("superion: {} -> {}", written.join(", "), a.out.display());
+    let mut split_md = None;
     if let (Some(train), Some(test)) = (&a.train, &a.test) {
         let ids = |p: &Path| -> anyhow::Result<std::collections::BTreeSet<String>> {
             Ok(
@@ -204,11 +209,17 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
             .map(String::from),
             &rows,
         )?;
-        println!("{md}");
         eprintln!(
             "superion: split.md, split.json, split_descriptors.csv -> {}",
             a.out.display()
         );
+        split_md = Some(md);
+    }
+    // Every file and the manifest before anything goes to stdout.
+    bundle.commit("validate")?;
+    println!("{}", v.markdown());
+    if let Some(md) = split_md {
+        println!("{md}");
     }
     Ok(())
 }

@@ -75,11 +75,11 @@ fn features_cmd(backend: BackendChoice, a: FeaturesArgs) -> anyhow::Result<()> {
         keep_landscapes: a.cube,
     };
     let paths = superion::crystal::discover(&a.inputs)?;
+    let bundle = superion::io::bundle::Bundle::open(&a.out)?;
     let engine = Engine::new(backend)?;
     let t0 = std::time::Instant::now();
     let (rows, failures) = features::compute(&engine, &paths, &opts);
     let secs = t0.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&a.out)?;
     let (h, r) = features::table(&rows);
     io::write_csv(&a.out.join("features.csv"), &h, &r)?;
     let (h, r) = features::bvse_table(&rows);
@@ -120,6 +120,7 @@ fn features_cmd(backend: BackendChoice, a: FeaturesArgs) -> anyhow::Result<()> {
             }
         }
     }
+    bundle.commit("structure features")?;
     let with_bvse = rows.iter().filter(|r| r.bvse.is_ok()).count();
     let unbalanced = rows.iter().filter(|r| !r.oxidation.balanced).count();
     println!(

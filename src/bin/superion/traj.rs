@@ -34,6 +34,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                     }
                 );
             }
+            superion::io::check_writable(&out)?;
             let traj = read_trajectory(&file, &read)?;
             for n in &traj.notes {
                 eprintln!("superion: {}", crate::flags(n));
@@ -80,6 +81,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             scratch,
         } => {
             let read = read.options()?;
+            let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
             let (r, read_notes) = if memory.is_some() || scratch.is_some() || large_file(&file) {
                 let so = superion::traj::stream::StreamOptions {
@@ -106,6 +108,10 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             for n in read_notes.iter().chain(&r.notes) {
                 eprintln!("superion: {}", crate::flags(n));
             }
+            // Files first: a closed stdout (`| head`) must not lose them.
+            crate::finish_out(bundle, "traj vdos", |dir| {
+                Ok(report::vdos::write_outputs(&r, dir)?)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r.json)?);
             } else {
@@ -114,10 +120,6 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                         println!("{k:<28} {}", crate::phonon::shown(*x));
                     }
                 }
-            }
-            if let Some(dir) = out {
-                let written = report::vdos::write_outputs(&r, &dir)?;
-                eprintln!("superion: {} -> {}", written.join(", "), dir.display());
             }
             Ok(())
         }
@@ -161,6 +163,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             {
                 anyhow::bail!("no default charge for {species}: give --charge");
             }
+            let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
             let stream = memory.is_some() || scratch.is_some() || large_file(&file);
             let d = if stream {
@@ -192,6 +195,9 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                     m.long_steps.worst_frame
                 );
             }
+            crate::finish_out(bundle, "traj msd", |dir| {
+                Ok(report::msd::write_outputs(&d, dir)?)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(s)?);
             } else {
@@ -247,10 +253,6 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            if let Some(dir) = out {
-                let written = report::msd::write_outputs(&d, &dir)?;
-                eprintln!("superion: {} -> {}", written.join(", "), dir.display());
-            }
             Ok(())
         }
     }
@@ -270,6 +272,7 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     use superion::traj::hops;
     let read = a.read.options()?;
     let opts = a.hop.options()?;
+    let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
     let stream = a.memory.is_some() || a.scratch.is_some() || large_file(&a.file);
     let t_read = std::time::Instant::now();
@@ -299,6 +302,9 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
         (h, read_secs, t0.elapsed().as_secs_f64())
     };
     let summary = report::hops::summary(&h, &a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
+    crate::finish_out(bundle, "traj hops", |dir| {
+        Ok(report::hops::write_outputs(&h, dir, &summary)?)
+    })?;
     if a.json {
         println!(
             "{}",
@@ -395,10 +401,6 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(dir) = a.out {
-        let written = report::hops::write_outputs(&h, &dir, &summary)?;
-        eprintln!("superion: {} -> {}", written.join(", "), dir.display());
-    }
     Ok(())
 }
 
@@ -406,6 +408,7 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
     let read = a.read.options()?;
     let opts = a.hop.options()?;
     let entries = superion::io::iondiff::read_paths(&a.list)?;
+    let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
     // Streamed when asked, or when a listed trajectory is large.
     let stream =
@@ -427,6 +430,9 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
     )?;
     let (tp, tfit) = &r.temporal;
     let (cp, _) = &r.collective;
+    crate::finish_out(bundle, "traj correlations", |dir| {
+        Ok(report::correlations::write_outputs(&r, dir)?)
+    })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r.json)?);
     } else {
@@ -444,10 +450,6 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
                 "fit (temporal): none (fewer than 3 points, or the counts do not decay with n)"
             ),
         }
-    }
-    if let Some(dir) = a.out {
-        let written = report::correlations::write_outputs(&r, &dir)?;
-        eprintln!("superion: {} -> {}", written.join(", "), dir.display());
     }
     Ok(())
 }
