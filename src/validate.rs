@@ -98,7 +98,10 @@ fn find_column(
             parse_err(
                 path,
                 1,
-                format!("no {what} column {g:?} (columns: {})", header.join(", ")),
+                format!(
+                    "no {what} column {g:?} (columns: {})",
+                    crate::io::table::list_names(&header)
+                ),
             )
         });
     }
@@ -121,12 +124,11 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
         .has_headers(true)
         .flexible(true)
         .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
+    let raw = rdr
         .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect();
+        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?;
+    crate::io::table::check_width(path, raw.len())?;
+    let header: Vec<String> = raw.iter().map(|s| s.trim().to_string()).collect();
     let records = rdr
         .records()
         .enumerate()
@@ -179,7 +181,7 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
             1,
             format!(
                 "no conductivity column: name it with option conductivity_column (columns: {})",
-                header.join(", ")
+                crate::io::table::list_names(&header)
             ),
         )
     })?;
@@ -189,7 +191,7 @@ pub fn read_conductivities(path: &Path, cols: &ColumnNames) -> Result<Conductivi
             1,
             format!(
                 "neither a composition nor an id column: name one with option composition_column or option id_column (columns: {})",
-                header.join(", ")
+                crate::io::table::list_names(&header)
             ),
         ));
     }
@@ -280,7 +282,7 @@ pub fn read_features(path: &Path) -> Result<FeatureSet> {
             1,
             format!(
                 "no formula column: a features table from `phonon features` or `screen` has one (columns: {})",
-                header.join(", ")
+                crate::io::table::list_names(&header)
             ),
         )
     })?;
@@ -1165,7 +1167,7 @@ pub fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
             1,
             format!(
                 "expected columns id and label (columns: {})",
-                header.join(", ")
+                crate::io::table::list_names(&header)
             ),
         ));
     };
@@ -1193,7 +1195,7 @@ pub fn read_ranking_column(path: &Path, columns: &[&str]) -> Result<Vec<String>>
                 format!(
                     "no {} column (columns: {})",
                     columns.join(" or "),
-                    header.join(", ")
+                    crate::io::table::list_names(&header)
                 ),
             )
         })?;
@@ -1211,7 +1213,10 @@ pub fn read_ranking(path: &Path) -> Result<Vec<String>> {
         parse_err(
             path,
             1,
-            format!("no id column (columns: {})", header.join(", ")),
+            format!(
+                "no id column (columns: {})",
+                crate::io::table::list_names(&header)
+            ),
         )
     })?;
     Ok(records

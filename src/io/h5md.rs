@@ -132,7 +132,32 @@ fn values(d: &Dataset, sel: Option<&SliceInfo>) -> std::result::Result<Vec<f64>,
 }
 
 fn read_f64(path: &Path, d: &Dataset, what: &str) -> Result<Vec<f64>> {
+    check_claim(path, d.shape(), what)?;
     values(d, None).map_err(|e| bad(path, format!("{what}: {e}")))
+}
+
+/// The most a byte of an HDF5 file can expand to: deflate's limit (1032:1), rounded up.
+/// A dataset that claims more values than its file could hold even so (a corrupt or
+/// hostile header: 10^12 frames in an 18 KB file) is refused before anything that size
+/// is allocated.
+const MAX_EXPANSION: u64 = 1100;
+
+fn check_claim(path: &Path, shape: &[u64], what: &str) -> Result<()> {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let values = shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    // At least 4 bytes a value (f32) before compression.
+    if values.saturating_mul(4) > len.saturating_mul(MAX_EXPANSION) {
+        return Err(bad(
+            path,
+            format!(
+                "{what}: shape {shape:?} claims {values} values, more than a file of {len} bytes can hold"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn layout(path: &Path) -> Result<(Hdf5File, Layout)> {
@@ -166,6 +191,7 @@ fn layout(path: &Path) -> Result<(Hdf5File, Layout)> {
         .dataset(&at("position/value"))
         .map_err(|_| bad(path, format!("no {}", at("position/value"))))?;
     let shape = position.shape().to_vec();
+    check_claim(path, &shape, &at("position/value"))?;
     if shape.len() != 3 || shape[2] != 3 {
         return Err(bad(
             path,

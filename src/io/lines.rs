@@ -30,6 +30,11 @@ pub(crate) struct LineStream<'a> {
 /// Bytes read at a time.
 const BLOCK: usize = 4 << 20;
 
+/// The longest line read (a trajectory's lines are tens to thousands of bytes): past
+/// it the file is not the text it claims to be, and reading stops there instead of
+/// holding a whole multi-GB "line" (a decompression bomb) in memory.
+pub(crate) const MAX_LINE: usize = 16 << 20;
+
 impl<'a> LineStream<'a> {
     pub(crate) fn open(path: &'a Path) -> Result<Self> {
         Ok(LineStream {
@@ -86,6 +91,16 @@ impl<'a> LineStream<'a> {
                 self.tail.extend_from_slice(&raw[k + last + 1..]);
                 raw.truncate(k + last + 1);
                 break;
+            }
+            if raw.len() > MAX_LINE {
+                return Err(parse_err(
+                    self.path,
+                    self.next + 1,
+                    format!(
+                        "a line longer than {} MiB: not a text file of this format (or a corrupt one)",
+                        MAX_LINE >> 20
+                    ),
+                ));
             }
         }
         self.text = String::from_utf8(raw).map_err(|e| {

@@ -312,18 +312,47 @@ pub fn read_features(path: &Path, o: &FeatureTableOptions) -> Result<FeatureTabl
     })
 }
 
+/// The most columns a table may have (a descriptor table has tens; a table of 10^6
+/// columns is a mistake or an attack and would cost minutes and GBs downstream).
+pub const MAX_COLUMNS: usize = 10_000;
+
+/// Refuse a header of more than [`MAX_COLUMNS`] columns, naming the file.
+pub fn check_width(path: &Path, columns: usize) -> Result<()> {
+    if columns > MAX_COLUMNS {
+        return Err(parse_err(
+            path,
+            1,
+            format!("{columns} columns: a table may have at most {MAX_COLUMNS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A list of names for a message: the first 20, then how many more.
+pub fn list_names(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(20)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 20 {
+        s += &format!(", ... ({} more)", names.len() - 20);
+    }
+    s
+}
+
 /// The header and the data rows of a CSV file (at least one row).
 fn read_records(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
     let bytes = read_bytes(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
+    let raw = rdr
         .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?;
+    check_width(path, raw.len())?;
+    let header: Vec<String> = raw.iter().map(str::to_string).collect();
     let records: Vec<csv::StringRecord> = rdr
         .records()
         .enumerate()
@@ -341,7 +370,7 @@ fn find_column(path: &Path, header: &[String], name: &str) -> Result<usize> {
         parse_err(
             path,
             1,
-            format!("no column {name:?} (columns: {})", header.join(", ")),
+            format!("no column {name:?} (columns: {})", list_names(header)),
         )
     })
 }

@@ -10,7 +10,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{parse_err, read_text};
+use super::parse_err;
+
+/// The largest topology read (decompressed): about 10^7 atoms of a LAMMPS data file.
+const TOPOLOGY_MAX_BYTES: u64 = 2 << 30;
 use crate::error::Result;
 use crate::phonon::composition::element_of_mass;
 
@@ -45,7 +48,7 @@ fn type_column(style: &str) -> Option<usize> {
 
 /// Read a LAMMPS data file's atoms as species.
 pub fn read_lammps_data(path: &Path, type_map: &HashMap<String, String>) -> Result<Topology> {
-    let text = read_text(path)?;
+    let text = super::read_text_at_most(path, TOPOLOGY_MAX_BYTES)?;
     let lines: Vec<&str> = text.lines().collect();
     let strip = |l: &str| l.split('#').next().unwrap_or("").trim().to_string();
     let mut n_atoms = None;
@@ -256,7 +259,7 @@ pub fn read_structure(
     kind: &str,
     type_map: &HashMap<String, String>,
 ) -> Result<Topology> {
-    let text = read_text(path)?;
+    let text = super::read_text_at_most(path, TOPOLOGY_MAX_BYTES)?;
     let mut species = Vec::new();
     let unknown = |line: usize, name: &str| {
         parse_err(

@@ -231,12 +231,17 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
     let refs: Vec<&str> = (0..head.len()).map(|i| head.get(i)).collect();
     let first = header(path, &refs, 0)?;
     let n: usize = first.counts.iter().sum();
-    let species: Vec<String> = first
-        .species
-        .iter()
-        .zip(&first.counts)
-        .flat_map(|(s, &c)| std::iter::repeat_n(s.clone(), c))
-        .collect();
+    // The per-atom species list is built once a complete frame has been found, so a
+    // counts line claiming 10^12 atoms costs nothing before it is found false.
+    let begin = |sink: &mut dyn FrameSink| -> Result<()> {
+        let species: Vec<String> = first
+            .species
+            .iter()
+            .zip(&first.counts)
+            .flat_map(|(s, &c)| std::iter::repeat_n(s.clone(), c))
+            .collect();
+        sink.begin(&species)
+    };
     if src.peek()?.and_then(is_marker).is_none() {
         return Err(parse_err(
             path,
@@ -244,7 +249,7 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
             "expected \"Direct configuration=\" or \"Cartesian configuration=\"".into(),
         ));
     }
-    sink.begin(&species)?;
+    let mut begun = false;
     let range = opts.frames;
     let chunk_lines = opts.chunk_lines.max(1);
     let mut kept = 0usize;
@@ -374,6 +379,13 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
         });
         let mut consumed: Result<()> = Ok(());
         for (chunk, located) in chunks.iter() {
+            if !begun && !located.is_empty() {
+                if let Err(e) = begin(&mut *sink) {
+                    consumed = Err(e);
+                    break;
+                }
+                begun = true;
+            }
             match hand_over(
                 path, &first, n, &chunk, &located, &mut frac, &mut cells, sink,
             ) {
@@ -414,6 +426,9 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
     }
     if complete == 0 {
         return Err(parse_err(path, 8, "no complete frame".into()));
+    }
+    if !begun {
+        begin(&mut *sink)?;
     }
     if !range.is_all() {
         // The same checks (and messages) as for the other formats.

@@ -242,8 +242,7 @@ fn decode_frame(
     let bad = |m: String| parse_err(path, 0, format!("byte {at}: frame {}: {m}", k + 1));
     let mut frame = molly::Frame::default();
     let mut r = molly::XTCReader::new(std::io::Cursor::new(bytes));
-    let decoded =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.read_frame(&mut frame)));
+    let decoded = super::contained(|| r.read_frame(&mut frame));
     match decoded {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(bad(format!("cannot decode the positions: {e}"))),

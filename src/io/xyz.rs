@@ -58,6 +58,10 @@ struct Columns {
     width: usize,
 }
 
+/// The most columns an atom line may have (ASE writes tens): a `Properties` count past
+/// it (`vel:R:4294967296`) is refused before any buffer of that width exists.
+const MAX_COLUMNS: usize = 10_000;
+
 fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
     let parts: Vec<&str> = props.split(':').collect();
     if !parts.len().is_multiple_of(3) {
@@ -68,7 +72,7 @@ fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
         ));
     }
     let (mut species, mut pos, mut vel) = (None, None, None);
-    let mut col = 0;
+    let mut col: usize = 0;
     for p in parts.chunks(3) {
         let n: usize = p[2].parse().map_err(|_| {
             parse_err(
@@ -84,7 +88,16 @@ fn columns(path: &Path, line: usize, props: &str) -> Result<Columns> {
             ("momenta", 3) => vel = vel.or(Some((col, true))),
             _ => {}
         }
-        col += n;
+        col = col.saturating_add(n);
+        if col > MAX_COLUMNS {
+            return Err(parse_err(
+                path,
+                line,
+                format!(
+                    "Properties={props}: {col} or more columns per atom; at most {MAX_COLUMNS} are read"
+                ),
+            ));
+        }
     }
     Ok(Columns {
         species: species
