@@ -1387,6 +1387,10 @@ fn silhouette_samples<'py>(
 #[pymodule]
 fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // No Mesa warning on each GPU start when XDG_RUNTIME_DIR is unset, as in the CLI.
+    // SAFETY: at import, holding the GIL, before this module has started any thread;
+    // Python code does not run meanwhile.
+    unsafe { superion::compute::prepare_runtime_dir() };
     m.add_class::<Trajectory>()?;
     m.add_class::<MsdResult>()?;
     m.add_class::<HopsResult>()?;

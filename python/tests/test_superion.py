@@ -6,6 +6,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -504,3 +505,64 @@ def test_msd_file_streams_with_the_in_memory_numbers(traj, tmp_path):
     t = superion.read_trajectory(d / "walk.dcd", timestep_fs=1, topology=d / "walk.data")
     s = superion.msd_file(d / "walk.lammpstrj.gz", timestep_fs=1, type_map={"1": "Li", "2": "S"})
     assert s.d_cm2_s == pytest.approx(superion.msd(t, "Li", backend="cpu").d_cm2_s, rel=1e-4)
+
+
+def test_no_mesa_runtime_dir_warning_without_xdg_runtime_dir():
+    """The module sets up the GPU environment itself, as the CLI does (issue 31: every
+    Python call printed Mesa's 'XDG_RUNTIME_DIR is invalid' unless the user set it)."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    code = (
+        "import numpy as np, superion\n"
+        "x = np.arange(40, dtype=np.float64).reshape(20, 2)\n"
+        "for b in ('auto', 'gpu'):\n"
+        "    try:\n"
+        "        superion._superion.kmeans(x, 2, backend=b)\n"
+        "    except superion.DeviceError:\n"
+        "        pass\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert "XDG_RUNTIME_DIR" not in out.stderr, out.stderr
+
+
+def test_bombs_raise_input_error_in_bounded_memory(tmp_path):
+    """Inputs whose headers claim huge sizes raise InputError in a process capped at
+    1 GiB of address space: nothing that size is allocated (issue 31: they killed the
+    interpreter with SIGABRT)."""
+    head = gzip.open(XDATCAR, "rt").read().splitlines()[: 7 + 2 * 417]
+    head[6] = " 1000000000000 32 160 32"
+    (tmp_path / "XDATCAR").write_text("\n".join(head) + "\n")
+    with gzip.open(tmp_path / "line.extxyz.gz", "wb", compresslevel=1) as f:
+        for _ in range(512):
+            f.write(b"a" * (1 << 20))
+    (tmp_path / "vel.extxyz").write_text(
+        '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:vel:R:4294967296\n'
+        "Li 0 0 0 0 0 0\nLi 1 1 1 0 0 0\n"
+    )
+    h5 = ROOT / "tests" / "fuzz-regressions" / "H5MD" / "huge-frames.h5md"
+    pdb = ROOT / "data" / "xtc" / "test_topology.pdb"
+    code = f"""
+import resource, superion
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))
+cases = [
+    dict(path={str(tmp_path / 'XDATCAR')!r}, timestep_fs=2, stride=1),
+    dict(path={str(tmp_path / 'line.extxyz.gz')!r}, timestep_fs=1),
+    dict(path={str(tmp_path / 'vel.extxyz')!r}, timestep_fs=1),
+    dict(path={str(h5)!r}, topology={str(pdb)!r}),
+]
+for c in cases:
+    p = c.pop('path')
+    try:
+        superion.read_trajectory(p, **c)
+    except superion.InputError as e:
+        print('InputError', str(e)[:60])
+    else:
+        print('read')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4 and all(l.startswith("InputError") for l in lines), out.stdout
+    assert "panicked" not in out.stderr, out.stderr
