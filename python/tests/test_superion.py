@@ -566,3 +566,56 @@ for c in cases:
     lines = out.stdout.splitlines()
     assert len(lines) == 4 and all(l.startswith("InputError") for l in lines), out.stdout
     assert "panicked" not in out.stderr, out.stderr
+
+
+def test_mutated_files_raise_superion_errors_only(tmp_path):
+    """Seeded byte mutations of real files of several formats, read and analysed from
+    Python: each reads or raises InputError/FileError, never another exception, a
+    panic or an abort (the Rust suite's tests/fuzz.rs covers every reader; this is the
+    Python path over the same readers)."""
+    import random
+
+    rng = random.Random(31)
+    lines = gzip.open(XDATCAR, "rt").read().splitlines(keepends=True)[: 7 + 6 * 417]
+    seeds = {
+        "XDATCAR": ("".join(lines).encode(), dict(timestep_fs=2, stride=50)),
+        "walk.extxyz": (
+            b"".join((ROOT / "data" / "ase" / "walk.extxyz").read_bytes().splitlines(keepends=True)[: 4 * 26]),
+            dict(timestep_fs=1),
+        ),
+        "walk.dcd": (
+            (ROOT / "data" / "lammps" / "walk.dcd").read_bytes(),
+            dict(timestep_fs=1, stride=20, topology=str(ROOT / "data" / "lammps" / "walk.data"), type_map="1=Li,2=S"),
+        ),
+        "walk.xtc": (
+            (ROOT / "data" / "xtc" / "walk.xtc").read_bytes(),
+            dict(topology=str(ROOT / "data" / "lammps" / "walk.data"), type_map="1=Li,2=S"),
+        ),
+    }
+    outcomes = {"read": 0, "refused": 0}
+    for name, (seed, kw) in seeds.items():
+        for case in range(60):
+            b = bytearray(seed)
+            for _ in range(rng.randint(1, 3)):
+                kind = rng.randrange(4)
+                i = rng.randrange(len(b))
+                if kind == 0:
+                    b[i] ^= 1 << rng.randrange(8)
+                elif kind == 1:
+                    b[i : i + 1] = rng.choice([b"1e308", b"nan", b"-1", b"4294967296", b"\n", b"\xff"])
+                elif kind == 2:
+                    del b[i : i + rng.randint(1, 256)]
+                else:
+                    del b[i:]
+                if not b:
+                    b = bytearray(b"1")
+            p = tmp_path / f"{case}" / name
+            p.parent.mkdir(exist_ok=True)
+            p.write_bytes(bytes(b))
+            try:
+                t = superion.read_trajectory(p, **kw)
+                superion.msd(t, "Li", backend="cpu")
+                outcomes["read"] += 1
+            except (superion.InputError, superion.FileError):
+                outcomes["refused"] += 1
+    assert sum(outcomes.values()) == 240
