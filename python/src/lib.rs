@@ -72,7 +72,19 @@ fn interruptible<T: Send + 'static>(
 ) -> PyResult<T> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(f());
+        // A panic (a bug, never expected on any input) becomes an InputError naming
+        // it, with no panic text printed: the interpreter never sees a panic.
+        let r = superion::io::contained(f).unwrap_or_else(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(superion::Error::InvalidInput(format!(
+                "superion failed on this input ({what}); please report it with the input"
+            )))
+        });
+        let _ = tx.send(r);
     });
     let mut rx = rx;
     loop {

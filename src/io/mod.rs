@@ -391,7 +391,7 @@ fn eight_digits(b: &[u8]) -> Option<u64> {
 /// indexes its buffers unchecked): a panic becomes `Err` and prints nothing, so no
 /// panic text ever reaches a user; the caller turns it into a located error. Panics
 /// elsewhere still print as usual (the quiet hook chains to the previous one).
-pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+pub fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     use std::cell::Cell;
     thread_local! {
         static QUIET: Cell<bool> = const { Cell::new(false) };

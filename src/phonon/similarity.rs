@@ -33,6 +33,12 @@ pub fn similarity(
     bins: usize,
     max_thz: f64,
 ) -> Result<Array2<f64>> {
+    let max_bins = super::descriptors::MAX_DOS_BINS;
+    if bins == 0 || bins > max_bins || !(max_thz > 0.0 && max_thz.is_finite()) {
+        return Err(crate::Error::InvalidInput(format!(
+            "bins {bins}, max {max_thz} THz: bins (or quantile points) from 1 to {max_bins} and a positive finite range are needed"
+        )));
+    }
     let n = dos.len();
     let rows: Vec<Vec<f64>> = match metric {
         Metric::Wasserstein => dos

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, plot_err};
+use super::{PALETTE, axis, plot_err};
 use crate::cluster::hierarchical::Tree;
 use crate::cluster::select::KResult;
 use crate::error::Result;
@@ -163,7 +163,7 @@ pub fn dendrogram_svg(
             .caption(title, ("sans-serif", 22))
             .margin(16)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..order.len() as f64, 0.0..top)
+            .build_cartesian_2d(axis(0.0..order.len() as f64)?, axis(0.0..top)?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -245,12 +245,14 @@ pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<(
                 .x_label_area_size(40)
                 .y_label_area_size(70)
                 .build_cartesian_2d(
-                    kmin..kmax,
-                    (lo - pad).min(if name.starts_with("Inertia") {
-                        0.0
-                    } else {
-                        lo - pad
-                    })..hi + pad,
+                    axis(kmin..kmax)?,
+                    axis(
+                        (lo - pad).min(if name.starts_with("Inertia") {
+                            0.0
+                        } else {
+                            lo - pad
+                        })..hi + pad,
+                    )?,
                 )
                 .map_err(plot_err)?;
             chart
@@ -342,7 +344,7 @@ pub fn scatter_svg(
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(70)
-            .build_cartesian_2d(x0 - px..x1 + px, y0 - py..y1 + py)
+            .build_cartesian_2d(axis(x0 - px..x1 + px)?, axis(y0 - py..y1 + py)?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()

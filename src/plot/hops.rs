@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, plot_err};
+use super::{PALETTE, axis, plot_err};
 use crate::error::Result;
 use crate::io::write_atomic;
 use crate::traj::correlations::ExpFit;
@@ -40,7 +40,7 @@ pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..t_end.max(h.dt_ps), 0.0..n_rows as f64)
+            .build_cartesian_2d(axis(0.0..t_end.max(h.dt_ps))?, axis(0.0..n_rows as f64)?)
             .map_err(plot_err)?;
         let labels: Vec<String> = rows.iter().map(|i| format!("ion {i}")).collect();
         chart
@@ -171,7 +171,7 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(56)
-                .build_cartesian_2d(cx - span..cx + span, cy - span..cy + span)
+                .build_cartesian_2d(axis(cx - span..cx + span)?, axis(cy - span..cy + span)?)
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
@@ -260,7 +260,7 @@ pub fn correlation_svg(
             .x_label_area_size(44)
             .y_label_area_size(64)
             // From n = 2: one body alone is not a correlation.
-            .build_cartesian_2d(1.5..nmax.max(2) as f64 + 0.5, 0.0..ymax)
+            .build_cartesian_2d(axis(1.5..nmax.max(2) as f64 + 0.5)?, axis(0.0..ymax)?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -370,7 +370,7 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(x0 - pad..x1 + pad, y0 - pad..y1 + pad)
+            .build_cartesian_2d(axis(x0 - pad..x1 + pad)?, axis(y0 - pad..y1 + pad)?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -498,7 +498,7 @@ pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
             .margin(14)
             .x_label_area_size(60)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)
+            .build_cartesian_2d(axis(-0.5..n as f64 - 0.5)?, axis(0.0..top)?)
             .map_err(plot_err)?;
         let names: Vec<String> = j
             .types

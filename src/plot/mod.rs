@@ -13,6 +13,23 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::phonon::Dos;
 
+/// An axis range checked finite: plotters' search for tick marks never ends on an
+/// infinite range (a frame time of 1e308 fs hung the MSD figure, issue 31), so a
+/// non-finite range is an error here, never a hang. An empty range is widened by one.
+pub(crate) fn axis(r: std::ops::Range<f64>) -> Result<std::ops::Range<f64>> {
+    if !(r.start.is_finite() && r.end.is_finite()) {
+        return Err(Error::InvalidInput(format!(
+            "a figure's axis would run from {} to {}: not a finite range (the data behind it is not finite)",
+            r.start, r.end
+        )));
+    }
+    Ok(if r.end > r.start {
+        r
+    } else {
+        r.start..r.start + 1.0
+    })
+}
+
 pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> Error {
     Error::InvalidInput(format!("plot: {e}"))
 }
@@ -70,7 +87,7 @@ fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(fmin..fmax, 0.0..ymax.max(1e-12))
+            .build_cartesian_2d(axis(fmin..fmax)?, axis(0.0..ymax.max(1e-12))?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -223,7 +240,7 @@ pub fn msd_svg(
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(0.0..tmax, 0.0..ymax.max(1e-9))
+            .build_cartesian_2d(axis(0.0..tmax)?, axis(0.0..ymax.max(1e-9))?)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -331,4 +348,19 @@ pub fn dos_compare_svg(
         },
     ];
     dos_lines_svg(title, &curves, path)
+}
+
+#[cfg(test)]
+mod axis_tests {
+    use super::axis;
+
+    /// An infinite or NaN axis is an error (plotters looped on one); an empty one widens.
+    #[test]
+    fn axes_are_finite_or_refused() {
+        assert!(axis(0.0..f64::INFINITY).is_err());
+        assert!(axis(f64::NAN..1.0).is_err());
+        assert!(axis(-f64::INFINITY..0.0).is_err());
+        assert_eq!(axis(2.0..2.0).unwrap(), 2.0..3.0);
+        assert_eq!(axis(0.0..1e300).unwrap(), 0.0..1e300);
+    }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, plot_err};
+use super::{PALETTE, axis, plot_err};
 use crate::error::Result;
 use crate::io::write_atomic;
 use crate::validate::{ClusterConductivity, DescriptorStats, Points};
@@ -45,7 +45,7 @@ pub fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> 
                 .margin(10)
                 .x_label_area_size(36)
                 .y_label_area_size(48)
-                .build_cartesian_2d(x0..x1, y0..y1)
+                .build_cartesian_2d(axis(x0..x1)?, axis(y0..y1)?)
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
@@ -240,7 +240,7 @@ pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Pat
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..n as f64 - 0.5, y0..y1)
+            .build_cartesian_2d(axis(-0.5..n as f64 - 0.5)?, axis(y0..y1)?)
             .map_err(plot_err)?;
         let names: Vec<String> = clusters
             .iter()

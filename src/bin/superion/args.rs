@@ -225,7 +225,7 @@ pub enum PhononCommand {
         inputs: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = MetricArg::Wasserstein)]
         metric: MetricArg,
-        /// Quantile points (wasserstein) or DOS bins (cosine, tanimoto).
+        /// Quantile points (wasserstein) or DOS bins (cosine, tanimoto); 1 to 100000.
         #[arg(long, default_value_t = 300)]
         bins: usize,
         /// Upper end of the DOS-vector range (THz).
@@ -240,7 +240,7 @@ pub enum PhononCommand {
 
 #[derive(clap::Args, Clone)]
 pub struct DosArgs {
-    /// q-point mesh (phonopy's MESH).
+    /// q-point mesh (phonopy's MESH); at most 1000 per axis and 10^6 points.
     #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [20, 20, 20])]
     pub mesh: Vec<usize>,
     /// Include Γ in even meshes (phonopy's default, which these follow, shifts them by
@@ -344,7 +344,8 @@ pub struct FeatureArgs {
     /// Add the original study's columns (legacy_fav, legacy_<T>, ...) beside the corrected ones.
     #[arg(long)]
     pub legacy: bool,
-    /// Add an area-normalised DOS vector with this many bins over [0, --dos-max-thz).
+    /// Add an area-normalised DOS vector with this many bins (1 to 100000) over
+    /// [0, --dos-max-thz).
     #[arg(long)]
     pub dos_vector: Option<usize>,
     #[arg(long, default_value_t = 30.0)]
@@ -412,7 +413,7 @@ pub enum TrajCommand {
         /// Do not subtract the framework's drift (on by default, as the peers do).
         #[arg(long)]
         no_drift: bool,
-        /// Lags to report: "all" or "log:N".
+        /// Lags to report: "all" or "log:N" (N log-spaced lags, 2 to 10^6).
         #[arg(long, default_value = "all")]
         lags: String,
         /// Axes for the MSD and D (e.g. xy for diffusion in a plane: D = slope / 4).
@@ -497,7 +498,8 @@ pub struct HopArgs {
     /// (default: discovered from the mobile species' density).
     #[arg(long)]
     pub sites: Option<PathBuf>,
-    /// Sites mode: replicate the --sites cell A B C times to match the trajectory's.
+    /// Sites mode: replicate the --sites cell A B C times to match the trajectory's
+    /// (factors 1 to 100, at most 10^6 sites in all).
     #[arg(long, num_args = 3, value_names = ["A", "B", "C"], default_values_t = [1, 1, 1])]
     pub supercell: Vec<usize>,
     /// Sites mode: one site radius (Å) (default: twice the vibration amplitude, as
@@ -747,7 +749,8 @@ pub struct ClusterArgs {
     pub table: PathBuf,
     #[arg(long, value_enum, default_value = "kmeans")]
     pub method: MethodArg,
-    /// k: a number (3), a range (2..10) or a list (2,3,5). HDBSCAN finds its own k.
+    /// k: a number (3), a range (2..10) or a list (2,3,5), k at most 10^4 (and cut to
+    /// n − 1). HDBSCAN finds its own k.
     #[arg(long, default_value = "2..10")]
     pub k: String,
     /// The id column (default: the first).
@@ -783,8 +786,8 @@ pub struct ClusterArgs {
     /// k-means iteration cap per restart.
     #[arg(long, default_value_t = 300)]
     pub max_iter: u32,
-    /// Reference sets for the gap statistic (0 turns it off; default 10, or 0 above
-    /// 2000 materials, where it costs more than the clustering).
+    /// Reference sets for the gap statistic, at most 1000 (0 turns it off; default 10,
+    /// or 0 above 2000 materials, where it costs more than the clustering).
     #[arg(long)]
     pub gap_refs: Option<usize>,
     /// Re-runs for the stability score (other seeds, or 80 % subsamples for the

@@ -207,8 +207,11 @@ pub fn run(backend: BackendChoice, cmd: PhononCommand) -> anyhow::Result<()> {
             max_thz,
             out,
         } => {
-            if bins == 0 || !(max_thz > 0.0) {
-                anyhow::bail!("--bins must be at least 1 and --max-thz positive");
+            let max_bins = superion::phonon::descriptors::MAX_DOS_BINS;
+            if bins == 0 || bins > max_bins || !(max_thz > 0.0 && max_thz.is_finite()) {
+                anyhow::bail!(
+                    "--bins takes 1 to {max_bins} and --max-thz a positive finite frequency (THz)"
+                );
             }
             let metric = metric.into();
             if let Some(o) = &out {
