@@ -554,10 +554,12 @@ cases = [
 ]
 for c in cases:
     p = c.pop('path')
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         superion.read_trajectory(p, **c)
     except superion.InputError as e:
-        print('InputError', str(e)[:60])
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        print('InputError', round(grew), str(e)[:60])
     else:
         print('read')
 """
@@ -565,6 +567,8 @@ for c in cases:
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 4 and all(l.startswith("InputError") for l in lines), out.stdout
+    # Each refused within 100 MB above what the interpreter had already used.
+    assert all(int(l.split()[1]) < 100 for l in lines), out.stdout
     assert "panicked" not in out.stderr, out.stderr
 
 
