@@ -166,7 +166,10 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
     if !cartesian && !mode.starts_with('d') {
         return Err(perr(file, src, at + 1, "expected Direct or Cartesian"));
     }
-    let n: usize = counts.iter().sum();
+    let n: usize = counts
+        .iter()
+        .try_fold(0usize, |a, &c| a.checked_add(c))
+        .ok_or_else(|| perr(file, src, 7, "the atom counts overflow"))?;
     if crate::geom::det(&lattice).abs() < 1e-8 {
         return Err(perr(
             file,
@@ -176,7 +179,9 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
         ));
     }
     let inv = crate::geom::inverse(&lattice);
-    let mut frac = Vec::with_capacity(n);
+    // Grown as the lines come (a counts line claiming 10^12 atoms fails at the first
+    // missing line, not on allocation).
+    let mut frac = Vec::with_capacity(n.min(1 << 16));
     for i in 0..n {
         let no = at + 2 + i;
         let v = numbers(get(at + 1 + i)?, file, src, no, 3, "three coordinates")?;
@@ -287,7 +292,10 @@ pub fn parse_force_sets(text: &str, file: &str, src: &Path) -> Result<(usize, Ve
             "expected the number of displacements (type-1 FORCE_SETS)",
         )
     })?;
-    let mut sets = Vec::with_capacity(ndisp);
+    // Capacities bounded by what the text can hold (a header claiming 10^12 atoms or
+    // displacements fails at the first missing line, not on allocation).
+    let lines_here = text.len() / 6 + 1;
+    let mut sets = Vec::with_capacity(ndisp.min(lines_here));
     for d in 0..ndisp {
         let (no, l) = next(&format!("displacement {}", d + 1))?;
         let atom: usize = l
@@ -303,7 +311,7 @@ pub fn parse_force_sets(text: &str, file: &str, src: &Path) -> Result<(usize, Ve
         }
         let (no, l) = next("the displacement vector")?;
         let v = numbers(l, file, src, no, 3, "the displacement (three numbers)")?;
-        let mut forces = Vec::with_capacity(natom);
+        let mut forces = Vec::with_capacity(natom.min(lines_here));
         for _ in 0..natom {
             let (no, l) = next(&format!("the forces of displacement {}", d + 1))?;
             let f = numbers(l, file, src, no, 3, "a force (three numbers)")?;

@@ -145,10 +145,11 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         &cells,
     )?;
     if let Some(v) = &traj.velocities
-        && v.iter().any(|x| !x.is_finite())
+        && v.iter()
+            .any(|x| !(x.is_finite() && x.abs() <= MAX_SPEED_A_PS))
     {
         return Err(Error::InvalidInput(format!(
-            "{}: a velocity is not finite",
+            "{}: a velocity component is not finite or above {MAX_SPEED_A_PS:e} Å/ps",
             path.display()
         )));
     }
@@ -446,6 +447,15 @@ pub struct Streamed {
 /// cell, far below what makes products of lengths overflow.
 pub const MAX_CELL_LENGTH_A: f64 = 1e5;
 
+/// The farthest an atom may lie from the origin, in cells (fractional coordinate):
+/// unwrapped coordinates of the longest runs stay within thousands of cells; beyond
+/// this, squares of displacements overflow the analyses' sums.
+pub const MAX_FRACTIONAL: f32 = 1e6;
+
+/// The fastest an atom may move (Å/ps): 10^6 Å/ps is a third of the speed of light,
+/// 10^5 times a thermal speed.
+pub const MAX_SPEED_A_PS: f32 = 1e6;
+
 /// Where frames enter, for every reader: fractional positions finite, lattice vectors
 /// finite, of length in (0, 1e5] Å and not degenerate. `first` is the number of the
 /// first frame given (0-based), for the message.
@@ -490,6 +500,16 @@ fn check_frames(
             i % per_frame / 3 + 1
         )));
     }
+    if let Some(i) = frac.iter().position(|v| v.abs() > MAX_FRACTIONAL) {
+        let per_frame = 3 * n_atoms.max(1);
+        return Err(Error::InvalidInput(format!(
+            "{}: frame {}, atom {}: a position {:e} cells from the origin; expected at most {MAX_FRACTIONAL:e} (a corrupt coordinate or cell?)",
+            path.display(),
+            first + i / per_frame + 1,
+            i % per_frame / 3 + 1,
+            frac[i]
+        )));
+    }
     Ok(())
 }
 
@@ -509,13 +529,17 @@ impl FrameSink for Checked<'_> {
     fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]], vel: Option<&[f32]>) -> Result<()> {
         check_frames(self.path, self.seen, frac, self.n_atoms, cells)?;
         if let Some(v) = vel
-            && v.iter().any(|x| !x.is_finite())
+            && let Some(i) = v
+                .iter()
+                .position(|x| !(x.is_finite() && x.abs() <= MAX_SPEED_A_PS))
         {
+            let per_frame = 3 * self.n_atoms.max(1);
             return Err(Error::InvalidInput(format!(
-                "{}: frames {}-{}: a velocity is not finite",
+                "{}: frame {}, atom {}: a velocity component of {} Å/ps; expected a finite speed of at most {MAX_SPEED_A_PS:e} Å/ps",
                 self.path.display(),
-                self.seen + 1,
-                self.seen + cells.len()
+                self.seen + i / per_frame + 1,
+                i % per_frame / 3 + 1,
+                v[i]
             )));
         }
         self.seen += cells.len();

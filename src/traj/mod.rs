@@ -148,6 +148,12 @@ impl Trajectory {
                             "positions: not finite at frame {f}, atom {a}"
                         )));
                     }
+                    if v.abs() > crate::io::traj_input::MAX_FRACTIONAL as f64 {
+                        return Err(Error::InvalidInput(format!(
+                            "positions: frame {f}, atom {a} lies {v:e} cells from the origin; expected at most {:e}",
+                            crate::io::traj_input::MAX_FRACTIONAL
+                        )));
+                    }
                     frac[[f, a, x]] = (v - v.floor()) as f32;
                 }
             }
