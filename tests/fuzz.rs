@@ -794,3 +794,86 @@ fn a_corrupt_xtc_frame_is_a_located_error_without_panic_text() {
     assert!(!err.contains("panicked") && !err.contains(".rs:"), "{err}");
     assert!(!dir.join("o.extxyz").exists());
 }
+
+/// Batch manifests and plans, mutated: `batch plan` and `batch status` refuse them with
+/// an error naming the file (exit 1), or accept them; never a panic, a hang or an
+/// abort (checked by the exit status: a panic is 101, an abort a signal).
+#[test]
+fn mutated_batch_manifests_and_plans_are_refused_or_accepted_never_panic() {
+    let cases: usize = std::env::var("SUPERION_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120)
+        .min(400);
+    let dir = common::tempdir("fuzz-batch");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+            .args(["--backend", "cpu"])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), err)
+    };
+    let phonopy = root().join("data/phonopy");
+    let manifest = format!(
+        "command: phonon features\nargs: [\"--legacy\"]\ninputs:\n  - {}\n  - {}\n",
+        phonopy.join("LiF").display(),
+        phonopy.join("NaCl").display()
+    );
+    let m = dir.join("manifest.yaml");
+    std::fs::write(&m, &manifest).unwrap();
+    let good = dir.join("good");
+    let (code, err) = run(&[
+        "batch",
+        "plan",
+        m.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--out",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let plan = std::fs::read(good.join("plan.json")).unwrap();
+    let mut rng = Rng(0xBA7C);
+    let mut seen = BTreeMap::new();
+    for c in 0..cases {
+        // A mutated manifest, planned.
+        let mm = dir.join(format!("m{c}.yaml"));
+        std::fs::write(&mm, mutate(manifest.as_bytes(), &mut rng)).unwrap();
+        let out = dir.join(format!("run{c}"));
+        let (code, err) = run(&[
+            "batch",
+            "plan",
+            mm.to_str().unwrap(),
+            "--shards",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "manifest case {c}: {code:?} {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        *seen.entry(("manifest", code)).or_insert(0) += 1;
+        // A mutated plan, asked about.
+        let pd = dir.join(format!("plan{c}"));
+        for sub in ["results", "logs"] {
+            std::fs::create_dir_all(pd.join(sub)).unwrap();
+        }
+        std::fs::write(pd.join("plan.json"), mutate(&plan, &mut rng)).unwrap();
+        let (code, err) = run(&["batch", "status", pd.to_str().unwrap()]);
+        assert!(
+            matches!(code, Some(0) | Some(1)),
+            "plan case {c}: {code:?} {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        if code == Some(1) {
+            assert!(err.contains("plan.json"), "plan case {c}: {err}");
+        }
+        *seen.entry(("plan", code)).or_insert(0) += 1;
+    }
+    eprintln!("{seen:?}");
+}
