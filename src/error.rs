@@ -50,6 +50,7 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::Parse { message, .. } => message.clone(),
+            Error::InvalidInput(m) => m.clone(),
             other => other.to_string(),
         }
     }

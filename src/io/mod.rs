@@ -153,7 +153,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 /// (structures, INCAR, phonopy tables, lists, sites) are far smaller, and a compressed
 /// file that expands past this is refused instead of filling memory. Topologies, which
 /// grow with the atoms, use [`read_text_at_most`] with a larger bound.
-pub const MAX_TEXT_BYTES: u64 = 32 << 20;
+pub const MAX_TEXT_BYTES: u64 = 16 << 20;
 
 /// [`read_bytes`], refusing a file whose (decompressed) content exceeds `max` bytes
 /// once that many have been read.

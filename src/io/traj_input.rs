@@ -447,14 +447,7 @@ pub struct Streamed {
 /// cell, far below what makes products of lengths overflow.
 pub const MAX_CELL_LENGTH_A: f64 = 1e5;
 
-/// The farthest an atom may lie from the origin, in cells (fractional coordinate):
-/// unwrapped coordinates of the longest runs stay within thousands of cells; beyond
-/// this, squares of displacements overflow the analyses' sums.
-pub const MAX_FRACTIONAL: f32 = 1e6;
-
-/// The fastest an atom may move (Å/ps): 10^6 Å/ps is a third of the speed of light,
-/// 10^5 times a thermal speed.
-pub const MAX_SPEED_A_PS: f32 = 1e6;
+pub use crate::traj::{MAX_FRACTIONAL, MAX_SPEED_A_PS};
 
 /// Where frames enter, for every reader: fractional positions finite, lattice vectors
 /// finite, of length in (0, 1e5] Å and not degenerate. `first` is the number of the
@@ -817,8 +810,9 @@ fn settle_time_unchecked(
             Ok((
                 step * stride as f64 / 1000.0,
                 format!(
-                    "time between frames {step} fs x {stride} = {} ps (time step given, stride {from}{})",
-                    step * stride as f64 / 1000.0,
+                    "time between frames {} fs x {stride} = {} ps (time step given, stride {from}{})",
+                    crate::traj::fmt_number(step),
+                    crate::traj::fmt_number(step * stride as f64 / 1000.0),
                     every_note(every, ", x")
                 ),
             ))

@@ -148,10 +148,10 @@ impl Trajectory {
                             "positions: not finite at frame {f}, atom {a}"
                         )));
                     }
-                    if v.abs() > crate::io::traj_input::MAX_FRACTIONAL as f64 {
+                    if v.abs() > MAX_FRACTIONAL as f64 {
                         return Err(Error::InvalidInput(format!(
                             "positions: frame {f}, atom {a} lies {v:e} cells from the origin; expected at most {:e}",
-                            crate::io::traj_input::MAX_FRACTIONAL
+                            MAX_FRACTIONAL
                         )));
                     }
                     frac[[f, a, x]] = (v - v.floor()) as f32;
@@ -289,6 +289,26 @@ mod duration_tests {
 /// The longest time between stored frames accepted: 1 µs. Beyond it no MD run is
 /// meant, and products of times (lags, fits, axes) come near overflow.
 pub const MAX_FRAME_TIME_PS: f64 = 1e6;
+
+/// The farthest an atom may lie from the origin, in cells (fractional coordinate):
+/// unwrapped coordinates of the longest runs stay within thousands of cells; beyond
+/// this, squares of displacements overflow the analyses' sums. Checked where frames
+/// enter.
+pub const MAX_FRACTIONAL: f32 = 1e6;
+
+/// The fastest an atom may move (Å/ps): 10^6 Å/ps is a third of the speed of light,
+/// 10^5 times a thermal speed. Checked where velocities enter.
+pub const MAX_SPEED_A_PS: f32 = 1e6;
+
+/// A number for a message: as written for ordinary magnitudes (2, 0.1, 1500), in
+/// exponent form for very large or small ones (1e308, not 309 digits).
+pub fn fmt_number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
 
 /// The time between frames (ps) as every reader and front end checks it: positive,
 /// finite, at most [`MAX_FRAME_TIME_PS`].
