@@ -249,6 +249,7 @@ fn bombs_are_refused_at_once_in_little_memory() {
                     .display()
                     .to_string(),
             );
+            v.extend(s(&["--type-map", "CA=Li"]));
             v
         }),
         (

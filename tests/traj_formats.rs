@@ -1255,13 +1255,59 @@ fn xtc_reads_as_mdanalysis_and_gives_the_msd_of_the_same_run() {
     assert!(t.species.iter().all(|s| s == "Li"));
     assert!((t.dt_ps.unwrap() - 1.0).abs() < 1e-12, "{:?}", t.notes);
     same_as_mdanalysis(&t, &xtc_dir().join("test.mda.csv"), &[0, 1, 2, 3, 4], 1e-3);
-    // Without the type map, the PDB's atom names are read as elements (CA: calcium).
-    let ca = read_trajectory(
+    // Without the type map, "CA" with no element column could be calcium or an alpha
+    // carbon: refused with both readings named, never guessed (issue 30: it became Ca).
+    let e = read_trajectory(
         &xtc_dir().join("test.xtc"),
         &opts(xtc_dir().join("test_topology.pdb"), ""),
     )
-    .unwrap();
-    assert!(ca.species.iter().all(|s| s == "Ca"));
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("test_topology.pdb:3")
+            && e.contains("\"CA\"")
+            && e.contains("Ca or as C")
+            && e.contains("type_map"),
+        "{e}"
+    );
+    // Names aligned as PDB aligns them (" CA " is carbon, "CL  " left-justified is
+    // ambiguous), an element column that settles it, and unambiguous names.
+    let dir = tempdir("pdb-names");
+    let pdb = |names: &[&str], element: bool| {
+        let mut t = String::from("CRYST1   80.000   80.000   80.000  60.00  60.00  90.00\n");
+        for (i, n) in names.iter().enumerate() {
+            t += &format!(
+                "ATOM  {:>5} {n:<4} MET     1    {:8.3}{:8.3}{:8.3}  1.00  0.00{}\n",
+                i + 1,
+                i as f64,
+                i as f64,
+                i as f64,
+                if element {
+                    format!("          {:>2}", n.trim().get(..1).unwrap())
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let p = dir.join(format!("t{}.pdb", names.len() * 2 + element as usize));
+        std::fs::write(&p, t).unwrap();
+        p
+    };
+    let species = |p: std::path::PathBuf| {
+        read_trajectory(&xtc_dir().join("test.xtc"), &opts(p, "")).map(|t| t.species)
+    };
+    assert_eq!(
+        species(pdb(&[" CA ", " HG ", "LI  ", "S1  ", " O  "], false)).unwrap(),
+        ["C", "H", "Li", "S", "O"]
+    );
+    assert_eq!(
+        species(pdb(&["CA  ", "HG  ", "CA  ", "HG  ", "CA  "], true)).unwrap(),
+        ["C", "H", "C", "H", "C"]
+    );
+    let e = species(pdb(&["LI  ", "CL  ", "LI  ", "LI  ", "LI  "], false))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":3:") && e.contains("Cl or as C"), "{e}");
 
     let xtc = xtc_dir().join("walk.xtc");
     let w = read_trajectory(&xtc, &opts(lammps_dir().join("walk.data"), "")).unwrap();
@@ -1337,9 +1383,16 @@ fn xtc_problems_name_the_file_and_frame() {
         e.contains("an XTC names no atoms") && e.contains("topology"),
         "{e}"
     );
-    let e = read(&xtc, Some(xtc_dir().join("test_topology.pdb")), false)
-        .unwrap_err()
-        .to_string();
+    // A five-atom topology (MDAnalysis's, its "CA" atoms named Li) for a 60-atom XTC.
+    let five = dir.join("five.pdb");
+    std::fs::write(
+        &five,
+        std::fs::read_to_string(xtc_dir().join("test_topology.pdb"))
+            .unwrap()
+            .replace(" CA ", " LI "),
+    )
+    .unwrap();
+    let e = read(&xtc, Some(five), false).unwrap_err().to_string();
     assert!(e.contains("60 atoms, but the topology names 5"), "{e}");
     let top = Some(lammps_dir().join("walk.data"));
     let bytes = std::fs::read(&xtc).unwrap();

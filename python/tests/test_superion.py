@@ -550,7 +550,7 @@ cases = [
     dict(path={str(tmp_path / 'XDATCAR')!r}, timestep_fs=2, stride=1),
     dict(path={str(tmp_path / 'line.extxyz.gz')!r}, timestep_fs=1),
     dict(path={str(tmp_path / 'vel.extxyz')!r}, timestep_fs=1),
-    dict(path={str(h5)!r}, topology={str(pdb)!r}),
+    dict(path={str(h5)!r}, topology={str(pdb)!r}, type_map='CA=Li'),
 ]
 for c in cases:
     p = c.pop('path')

@@ -250,6 +250,46 @@ fn species_of_name(
     })
 }
 
+/// The element of a PDB atom record with no element column, from its atom name field
+/// (columns 13-16, as written): a type-map entry first; a name whose first column is
+/// blank or a digit (" CA ", "1HG ") is a one-letter element in the second column, as
+/// PDB aligns names (Cα is carbon); otherwise a name that reads as an element both
+/// with one letter and with two ("CA", "HG", "NA", "CL") is ambiguous and refused, so
+/// that Cα never becomes calcium nor Hγ mercury; an unambiguous one ("LI", "S1", "O")
+/// is read.
+fn pdb_species(
+    field: &str,
+    type_map: &HashMap<String, String>,
+) -> std::result::Result<String, String> {
+    use crate::phonon::composition::element_symbol;
+    let name = field.trim();
+    if let Some(s) = type_map.get(name) {
+        return Ok(s.clone());
+    }
+    let b = field.as_bytes();
+    if b.len() >= 2 && (b[0] == b' ' || b[0].is_ascii_digit()) && b[1].is_ascii_alphabetic() {
+        if let Some(e) = element_symbol(&field[1..2]) {
+            return Ok(e);
+        }
+    }
+    let letters: String = name
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let two = letters.get(..2).and_then(element_symbol);
+    let one = letters.get(..1).and_then(element_symbol);
+    match (two, one) {
+        (Some(t), Some(o)) => Err(format!(
+            "atom name {name:?} has no element column and reads as {t} or as {o}: give the element in columns 77-78, or option type_map ({name}={t} or {name}={o})"
+        )),
+        (Some(e), None) | (None, Some(e)) => Ok(e),
+        (None, None) => Err(format!(
+            "atom name {name:?} is no element symbol: map it with option type_map ({name}=Li)"
+        )),
+    }
+}
+
 /// Read the atoms of a GROMACS .gro file (the atom name in columns 11-15) or of a PDB
 /// file's first model (ATOM/HETATM records: the element in columns 77-78, else the
 /// atom name in 13-16) as species; `type_map` maps atom names to elements
@@ -298,11 +338,15 @@ pub fn read_structure(
             if !(l.starts_with("ATOM") || l.starts_with("HETATM")) {
                 continue;
             }
-            let name = l.get(12..16).unwrap_or("").trim();
+            let field = l.get(12..16).or_else(|| l.get(12..)).unwrap_or("");
             let element = l.get(76..78).unwrap_or("").trim();
-            species.push(
-                species_of_name(name, element, type_map).ok_or_else(|| unknown(i + 1, name))?,
-            );
+            let from_column = crate::phonon::composition::element_symbol(element)
+                .filter(|_| !type_map.contains_key(field.trim()));
+            let s = match from_column {
+                Some(e) => e,
+                None => pdb_species(field, type_map).map_err(|m| parse_err(path, i + 1, m))?,
+            };
+            species.push(s);
         }
         if species.is_empty() {
             return Err(parse_err(path, 0, "no ATOM or HETATM records".into()));
