@@ -563,6 +563,22 @@ fn vdos_command_writes_the_dos_its_figure_and_says_where_nyquist_cuts() {
         t.iter().any(|x| x.contains("cut at Nyquist 100.0 THz")),
         "{t:?}"
     );
+    // ... and no centre, Cv or S is printed from it: they are not determined, and why.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("descriptors not determined")
+            && stdout.contains("Nyquist frequency 100.0 THz")
+            && stdout.contains("every 2.50 fs or less")
+            && !stdout.contains("li_centre_thz"),
+        "{stdout}"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("noise/descriptors.json")).unwrap())
+            .unwrap();
+    assert!(d["descriptors_withheld"].as_str().is_some(), "{d}");
+    assert!(d["descriptors"]["li_centre_thz"].is_null(), "{d}");
+    // The oscillators well below Nyquist keep theirs.
+    assert!(v["descriptors_withheld"].is_null(), "{v}");
     // Bad input: a missing time step exits 1 with the reason.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
         .args(["--backend", "cpu", "traj", "vdos"])

@@ -22,6 +22,10 @@ pub struct VdosReport {
     pub descriptors: FeatureRow,
     /// What the VDOS computation noted (e.g. velocities from finite differences).
     pub notes: Vec<String>,
+    /// Why the descriptors are not given (their values are NaN), when they are not: a
+    /// spectrum cut at the Nyquist frequency while still high misses its upper modes
+    /// (and folds them back), so a centre, Cv or S from it would be wrong.
+    pub withheld: Option<String>,
     /// `descriptors.json` (and `traj vdos --json`).
     pub json: serde_json::Value,
     species_list: Vec<String>,
@@ -62,16 +66,45 @@ fn describe(dos: Dos, file: &Path, species: &str, notes: Vec<String>) -> Result<
         elements: vec![species.to_string()],
         ..Default::default()
     };
-    let row = features(&dos, &opts)?;
-    let json = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row)});
+    let mut row = features(&dos, &opts)?;
+    let withheld = nyquist_cut(&dos);
+    if let Some(why) = &withheld {
+        for (_, v) in row.columns.iter_mut() {
+            if let crate::phonon::descriptors::Value::Num(x) = v {
+                *x = f64::NAN;
+            }
+        }
+    }
+    let json = serde_json::json!({"file": file.display().to_string(), "species": species, "notes": notes, "descriptors": row_json(&row), "descriptors_withheld": withheld});
     let species_list = distinct_species(&dos.species);
     Ok(VdosReport {
         dos,
         species: species.to_string(),
         descriptors: row,
         notes,
+        withheld,
         json,
         species_list,
+    })
+}
+
+/// The largest share of its peak a vibrational DOS may keep at the Nyquist frequency
+/// for its descriptors to be given: above it, the spectrum is visibly cut.
+pub const NYQUIST_CUT_SHARE: f64 = 0.05;
+
+/// Why a VDOS cut at the Nyquist frequency is too high there to describe, if it is.
+pub fn nyquist_cut(dos: &Dos) -> Option<String> {
+    let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
+    let last = dos.total.last().copied().unwrap_or(0.0);
+    let nyquist = dos.freqs_thz.last().copied().unwrap_or(0.0);
+    (peak > 0.0 && last > NYQUIST_CUT_SHARE * peak).then(|| {
+        format!(
+            "the spectrum is cut at the Nyquist frequency {nyquist:.1} THz while still at {:.0} % of its peak (at most {:.0} % for a complete spectrum): the frames are too far apart for the fastest vibrations, which are missing and fold back; store frames more often (every {:.2} fs or less doubles the range) and look again",
+            100.0 * last / peak,
+            100.0 * NYQUIST_CUT_SHARE,
+            // The frames are 1/(2 f_N) apart; half that doubles the Nyquist frequency.
+            1000.0 / (4.0 * nyquist.max(1e-9))
+        )
     })
 }
 

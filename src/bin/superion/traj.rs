@@ -114,6 +114,8 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r.json)?);
+            } else if let Some(why) = &r.withheld {
+                println!("{}: descriptors not determined: {why}", r.species);
             } else {
                 for (k, v) in &r.descriptors.columns {
                     if let Value::Num(x) = v {
