@@ -1132,14 +1132,11 @@ fn a_trajectory_written_as_dcd_reads_back_as_the_same_frames() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("--topology") && err.contains("--timestep-fs 100"),
+        err.contains("--topology") && err.contains("time between frames is in its header"),
         "{err}"
     );
+    // Read back with no time options: the time between frames is the header's.
     let opts = |topology: &Path| TrajReadOptions {
-        time: TimeStep {
-            timestep_fs: Some(100.0),
-            stride: None,
-        },
         topology: Some(topology.to_path_buf()),
         ..Default::default()
     };
@@ -1156,7 +1153,56 @@ fn a_trajectory_written_as_dcd_reads_back_as_the_same_frames() {
     .unwrap();
     let back = read_trajectory(&out, &opts(&dir.join("XDATCAR"))).unwrap();
     assert_eq!(back.species, orig.species);
-    assert!((back.dt_ps.unwrap() - orig.dt_ps.unwrap()).abs() < 1e-12);
+    // f32 DELTA in AKMA units: the 0.1 ps to 4e-8 ps.
+    assert!(
+        (back.dt_ps.unwrap() - orig.dt_ps.unwrap()).abs() < 1e-7,
+        "{:?}",
+        back.notes
+    );
+    assert!(
+        back.notes.iter().any(|n| n.contains("from the DCD header")
+            && n.contains("NSAVC 1 x DELTA 2.0455 AKMA (100 fs)")),
+        "{:?}",
+        back.notes
+    );
+    // The MD step given as the time step (issue 30: D came out 50 times too large,
+    // unwarned): the given time is used and the disagreement with the header said.
+    let md_step = read_trajectory(
+        &out,
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(2.0),
+                stride: None,
+            },
+            ..opts(&dir.join("XDATCAR"))
+        },
+    )
+    .unwrap();
+    assert!((md_step.dt_ps.unwrap() - 0.002).abs() < 1e-12);
+    assert!(
+        md_step.notes.iter().any(|n| n.starts_with("warning:")
+            && n.contains("2 fs between frames")
+            && n.contains("= 100 fs")),
+        "{:?}",
+        md_step.notes
+    );
+    // Given as the original run's step and stride, it agrees: no warning.
+    let agreed = read_trajectory(
+        &out,
+        &TrajReadOptions {
+            time: TimeStep {
+                timestep_fs: Some(2.0),
+                stride: Some(50),
+            },
+            ..opts(&dir.join("XDATCAR"))
+        },
+    )
+    .unwrap();
+    assert!(
+        !agreed.notes.iter().any(|n| n.contains("warning")),
+        "{:?}",
+        agreed.notes
+    );
     let frac_close = |a: &superion::traj::Trajectory, b: &superion::traj::Trajectory| {
         for (x, y) in a.frac.iter().zip(b.frac.iter()) {
             let d = (x - y) - (x - y).round();

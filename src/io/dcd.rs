@@ -168,16 +168,23 @@ const BLOCK_FRAMES: usize = 1024;
 /// Bytes of raw frames read before they are converted (in parallel) and handed over.
 const BLOCK_BYTES: usize = 64 << 20;
 
-/// Read a DCD as [`read`] does, a frame at a time, handing blocks of frames to `sink`
-/// instead of keeping them; frames left out by `range` are read past, not converted.
-/// The kept frames' steps, the header and the notes.
-pub fn stream(
-    path: &Path,
-    species: &[String],
-    allow_truncated: bool,
-    range: FrameRange,
-    sink: &mut dyn FrameSink,
-) -> Result<(Vec<i64>, DcdHeader, Vec<String>)> {
+/// The header of the DCD at `path` (read without its frames), to settle the time
+/// between frames before any frame is read.
+pub fn header(path: &Path) -> Result<DcdHeader> {
+    open(path).map(|o| o.1)
+}
+
+/// `path` opened past its three header records: the stream at the first frame, the
+/// header, the byte order, the offset reached and whether frames carry a 4th dimension.
+type Opened = (
+    Box<dyn std::io::BufRead + Send>,
+    DcdHeader,
+    bool,
+    usize,
+    bool,
+);
+
+fn open(path: &Path) -> Result<Opened> {
     let mut src = super::open_stream(path)?;
     let mut first = [0u8; 8];
     let got = fill(path, &mut src, &mut first)?;
@@ -247,6 +254,21 @@ pub fn stream(
         has_cell,
         title,
     };
+    Ok((src, header, little, at, four_d))
+}
+
+/// Read a DCD as [`read`] does, a frame at a time, handing blocks of frames to `sink`
+/// instead of keeping them; frames left out by `range` are read past, not converted.
+/// The kept frames' steps, the header and the notes.
+pub fn stream(
+    path: &Path,
+    species: &[String],
+    allow_truncated: bool,
+    range: FrameRange,
+    sink: &mut dyn FrameSink,
+) -> Result<(Vec<i64>, DcdHeader, Vec<String>)> {
+    let (mut src, header, little, mut at, four_d) = open(path)?;
+    let (n, has_cell) = (header.n_atoms, header.has_cell);
     if species.len() != n {
         return Err(Error::InvalidInput(format!(
             "{}: {n} atoms, but the topology names {}",

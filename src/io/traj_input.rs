@@ -198,9 +198,12 @@ fn read_raw(
         TrajFormat::AseTraj => super::ase_traj::read(path, opts.allow_truncated, opts.frames)?,
         TrajFormat::Dcd => {
             let species = topology_species(path, format, opts)?;
-            let (mut t, steps, _) =
+            let (mut t, steps, header) =
                 super::dcd::read(path, &species.species, opts.allow_truncated, opts.frames)?;
             t.notes.insert(0, species.note);
+            let (from_header, warning) = dcd_time(path, opts, &header)?;
+            settled = from_header;
+            t.notes.extend(warning);
             file_steps = Some((steps, "DCD header's first step and steps between frames"));
             t
         }
@@ -320,6 +323,85 @@ fn xtc_time(
     end: &super::xtc::XtcEnd,
 ) -> Result<Option<(f64, String)>> {
     file_times(path, opts, &end.steps, &end.times_ps)
+}
+
+/// The time between a DCD's frames from its header, and a warning when a given time
+/// step disagrees with it. The header stores NSAVC (MD steps between frames) and DELTA
+/// (the step in the writer's time unit: AKMA for CHARMM, NAMD, MDAnalysis and
+/// superion's own writer; LAMMPS writes its own unit there). With no option
+/// timestep_fs (and no stride), the time is NSAVC × DELTA read as AKMA, as MDAnalysis
+/// and VMD read it, and the note says so; with one, the stride comes from NSAVC (by
+/// `settle_time`) and a header that disagrees is reported.
+fn dcd_time(
+    path: &Path,
+    opts: &TrajReadOptions,
+    h: &super::dcd::DcdHeader,
+) -> Result<(Option<(f64, String)>, Option<String>)> {
+    let akma_fs = super::dcd::AKMA_PS * 1000.0;
+    let header_fs = h.delta * akma_fs;
+    let usable = h.delta.is_finite() && h.delta > 0.0 && h.steps_between_frames >= 1;
+    match (opts.time.timestep_fs, opts.time.stride) {
+        (None, None) if usable => {
+            let every = opts.frames.every.max(1);
+            let dt_ps =
+                h.steps_between_frames as f64 * h.delta * super::dcd::AKMA_PS * every as f64;
+            crate::traj::check_frame_time(dt_ps).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "{}: the DCD header's NSAVC {} x DELTA {} AKMA: {}",
+                    path.display(),
+                    h.steps_between_frames,
+                    h.delta,
+                    e.detail()
+                ))
+            })?;
+            Ok((
+                Some((
+                    dt_ps,
+                    format!(
+                        "time between frames {} ps from the DCD header: NSAVC {} x DELTA {} AKMA ({} fs){} (AKMA is the unit of CHARMM, NAMD, MDAnalysis and superion; LAMMPS writes its own time unit there: give option timestep_fs if this is wrong)",
+                        short(dt_ps),
+                        h.steps_between_frames,
+                        short(h.delta),
+                        short(header_fs),
+                        every_note(every, " x")
+                    ),
+                )),
+                None,
+            ))
+        }
+        (Some(step), stride)
+            if usable && {
+                let given = step * stride.unwrap_or(h.steps_between_frames as usize) as f64;
+                let header = header_fs * h.steps_between_frames as f64;
+                (given - header).abs() > 0.01 * header
+            } =>
+        {
+            Ok((
+                None,
+                Some(format!(
+                    "warning: {}: option timestep_fs {} fs x stride {} = {} fs between frames, but the DCD header says NSAVC {} x DELTA {} AKMA = {} fs; the given time is used: check it (a DCD written by superion's traj convert holds the time between frames as one step; without option timestep_fs the header's time is used)",
+                    path.display(),
+                    short(step),
+                    stride.unwrap_or(h.steps_between_frames as usize),
+                    short(step * stride.unwrap_or(h.steps_between_frames as usize) as f64),
+                    h.steps_between_frames,
+                    short(h.delta),
+                    short(header_fs * h.steps_between_frames as f64),
+                )),
+            ))
+        }
+        _ => Ok((None, None)),
+    }
+}
+
+/// A number for a note: four decimals where that shows it (2.0455, 100), else four
+/// significant digits in exponent form.
+fn short(v: f64) -> String {
+    if v.abs() >= 1e-3 && v.abs() < 1e12 {
+        format!("{}", (v * 1e4).round() / 1e4)
+    } else {
+        format!("{v:.3e}")
+    }
 }
 
 /// The time between frames from the frames' own times and steps (XTC, H5MD), unless
@@ -637,16 +719,19 @@ pub fn stream_trajectory(
             (frames, steps, None, notes, settled, false)
         }
         TrajFormat::Dcd => {
-            if opts.time.timestep_fs.is_none() {
+            // The time from the header, or said missing before the frames are read.
+            let (from_header, warning) = dcd_time(path, opts, &super::dcd::header(path)?)?;
+            if opts.time.timestep_fs.is_none() && from_header.is_none() {
                 early(format)?;
             }
             let top = topology_species(path, format, opts)?;
             let (steps, _, mut notes) =
                 super::dcd::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
             notes.insert(0, top.note);
+            notes.extend(warning);
             let frames = steps.len();
             let steps = Some((steps, "DCD header's first step and steps between frames"));
-            (frames, steps, None, notes, None, false)
+            (frames, steps, None, notes, from_header, false)
         }
         TrajFormat::Vasprun => {
             let end = super::vasprun::stream(path, opts.allow_truncated, opts.frames, sink)?;

@@ -68,7 +68,7 @@ fn describe(dos: Dos, file: &Path, species: &str, notes: Vec<String>) -> Result<
     };
     let mut row = features(&dos, &opts)?;
     let withheld = nyquist_cut(&dos);
-    if let Some(why) = &withheld {
+    if withheld.is_some() {
         for (_, v) in row.columns.iter_mut() {
             if let crate::phonon::descriptors::Value::Num(x) = v {
                 *x = f64::NAN;

@@ -55,12 +55,8 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             );
             if dcd {
                 eprintln!(
-                    "superion: a DCD names no atoms: read it back with --topology {}{}",
-                    file.display(),
-                    traj.dt_ps.map_or(String::new(), |d| format!(
-                        " --timestep-fs {} (one MD step per frame)",
-                        d * 1000.0
-                    ))
+                    "superion: a DCD names no atoms: read it back with --topology {} (the time between frames is in its header, as one step in AKMA units)",
+                    file.display()
                 );
             }
             if xtc {
