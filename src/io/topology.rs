@@ -224,6 +224,15 @@ pub fn structure_kind(path: &Path) -> Option<&'static str> {
 /// The species of an atom named `name` (and, in a PDB, with element column
 /// `element`): `--type-map` by name first, then the element column, then the name's
 /// leading letters as an element symbol (two letters, else one: "LI1" is Li, "S2" S).
+/// The letters an atom name starts with, after any leading digits ("1HG" -> "HG",
+/// "Li2" -> "Li").
+fn name_letters(name: &str) -> String {
+    name.trim_start_matches(|c: char| c.is_ascii_digit())
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect()
+}
+
 fn species_of_name(
     name: &str,
     element: &str,
@@ -235,11 +244,7 @@ fn species_of_name(
     if let Some(s) = crate::phonon::composition::element_symbol(element) {
         return Some(s);
     }
-    let letters: String = name
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
+    let letters = name_letters(name);
     let two = letters
         .get(..2)
         .and_then(crate::phonon::composition::element_symbol);
@@ -272,11 +277,7 @@ fn pdb_species(
             return Ok(e);
         }
     }
-    let letters: String = name
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
+    let letters = name_letters(name);
     let two = letters.get(..2).and_then(element_symbol);
     let one = letters.get(..1).and_then(element_symbol);
     match (two, one) {
