@@ -1101,3 +1101,46 @@ fn xdatcar_chunks_of_any_size_give_the_same_trajectory() {
     // Frame 5 (x = 0.2): its marker is line 8 + 4 * 4 = 24, its second atom line 26.
     assert!(e.contains("bad.XDATCAR:26") && e.contains("\"x\""), "{e}");
 }
+
+/// A time step or stride given against an INCAR that says otherwise: the given values
+/// are used and the disagreement is said (issue 30: `--timestep-fs 1` silently
+/// overrode POTIM 2).
+#[test]
+fn a_given_time_step_that_contradicts_the_incar_is_used_and_reported() {
+    let dir = tempdir("incar-disagree");
+    let p = dir.join("XDATCAR");
+    write_walk(&p, 40, 20, 40, 0.1, 0.0, 12.0, 5);
+    std::fs::write(dir.join("INCAR"), "POTIM = 2\nNBLOCK = 50\n").unwrap();
+    let read = |fs: Option<f64>, stride: Option<usize>| {
+        read_trajectory(
+            &p,
+            &TrajReadOptions {
+                time: TimeStep {
+                    timestep_fs: fs,
+                    stride,
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    // The INCAR alone, and the same values given: no warning.
+    for t in [read(None, None), read(Some(2.0), Some(50))] {
+        assert!((t.dt_ps.unwrap() - 0.1).abs() < 1e-12);
+        assert!(
+            !t.notes.iter().any(|n| n.contains("warning")),
+            "{:?}",
+            t.notes
+        );
+    }
+    let t = read(Some(1.0), Some(10));
+    assert!((t.dt_ps.unwrap() - 0.01).abs() < 1e-12);
+    assert!(
+        t.notes.iter().any(|n| n.contains("warning")
+            && n.contains("POTIM 2 fs (timestep_fs 1 given)")
+            && n.contains("NBLOCK 50 (stride 10 given)")
+            && n.contains("the given values are used")),
+        "{:?}",
+        t.notes
+    );
+}

@@ -892,10 +892,38 @@ fn settle_time_unchecked(
                     step * stride as f64
                 )));
             }
+            // An INCAR beside an XDATCAR that says otherwise: the given values are
+            // used, and the disagreement is said.
+            let mut disagree = String::new();
+            if format == TrajFormat::Xdatcar
+                && let Some(incar) = &incar
+                && let Ok((potim, nblock)) = xdatcar::incar_tags(incar)
+            {
+                let mut what = Vec::new();
+                if let Some(p) = potim.filter(|p| (p - step).abs() > 1e-9 * p.abs().max(1.0)) {
+                    what.push(format!(
+                        "POTIM {} fs (timestep_fs {} given)",
+                        crate::traj::fmt_number(p),
+                        crate::traj::fmt_number(step)
+                    ));
+                }
+                if let (Some(b), Some(s)) = (nblock, opts.time.stride)
+                    && b != s
+                {
+                    what.push(format!("NBLOCK {b} (stride {s} given)"));
+                }
+                if !what.is_empty() {
+                    disagree = format!(
+                        "; warning: {} says {}: the given values are used",
+                        incar.display(),
+                        what.join(" and ")
+                    );
+                }
+            }
             Ok((
                 step * stride as f64 / 1000.0,
                 format!(
-                    "time between frames {} fs x {stride} = {} ps (time step given, stride {from}{})",
+                    "time between frames {} fs x {stride} = {} ps (time step given, stride {from}{}){disagree}",
                     crate::traj::fmt_number(step),
                     crate::traj::fmt_number(step * stride as f64 / 1000.0),
                     every_note(every, ", x")

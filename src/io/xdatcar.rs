@@ -577,7 +577,7 @@ pub fn incar_nblock(path: &Path) -> Result<usize> {
 }
 
 /// POTIM and NBLOCK of an INCAR, where set.
-fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
+pub fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
     let text = read_text(path)?;
     let mut potim = None;
     let mut nblock = None;
