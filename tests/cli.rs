@@ -498,3 +498,51 @@ fn a_folder_given_as_a_trajectory_is_named_as_one() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("a folder, not a trajectory file"), "{err}");
 }
+
+/// Every argument and option of every command has a description in `--help` (issue
+/// 30: FILE arguments, `demo --out`, several `--json` and batch options had none).
+#[test]
+fn every_option_and_argument_is_described_in_help() {
+    let commands = [
+        "traj msd",
+        "traj hops",
+        "traj vdos",
+        "traj convert",
+        "traj correlations",
+        "phonon features",
+        "phonon show",
+        "phonon similarity",
+        "phonon entry",
+        "phonon dos",
+        "batch plan",
+        "batch run",
+        "batch merge",
+        "batch slurm",
+        "batch status",
+        "cluster",
+        "demo",
+        "validate",
+        "screen",
+        "structure features",
+        "devices",
+        "bench",
+    ];
+    let mut missing = Vec::new();
+    for c in commands {
+        let mut args: Vec<&str> = c.split(' ').collect();
+        args.push("--help");
+        let text = ok(superion("cpu", &args));
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let item = (l.starts_with("  ") && !l.starts_with("   ")) || l.starts_with("      --");
+            let t = l.trim_start();
+            if item && (t.starts_with('-') || t.starts_with('<')) {
+                let next = lines.get(i + 1).map_or("", |n| n.trim());
+                if next.is_empty() {
+                    missing.push(format!("{c}: {t}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undescribed: {missing:#?}");
+}

@@ -126,6 +126,7 @@ pub enum Command {
     /// The main job on the bundled data: screening of the phonopy examples and the
     /// diffusion analysis of the Li6PS5Cl trajectory, as a report folder.
     Demo {
+        /// The report folder to write.
         #[arg(long, default_value = "superion-demo")]
         out: PathBuf,
     },
@@ -184,7 +185,9 @@ pub enum PhononCommand {
     /// Read a PhononDB entry (.tar.lzma archive or unpacked folder) and summarise it:
     /// unit cell, supercell, primitive axes, force sets, BORN.
     Entry {
+        /// A PhononDB entry: a .tar.lzma/.tar.xz archive or its unpacked folder.
         entry: PathBuf,
+        /// The entry as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -212,6 +215,8 @@ pub enum PhononCommand {
     },
     /// Print one material's descriptors and write its DOS plot (SVG).
     Show {
+        /// One phonon input: a phonopy folder, a Materials Project JSON, or a PhononDB
+        /// entry.
         input: PathBuf,
         #[command(flatten)]
         opts: FeatureArgs,
@@ -221,6 +226,7 @@ pub enum PhononCommand {
     },
     /// Pairwise DOS similarity matrix (CSV, ids in the first column and the header).
     Similarity {
+        /// Phonon inputs (files or folders searched for them), as for `phonon features`.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = MetricArg::Wasserstein)]
@@ -395,6 +401,8 @@ pub enum TrajCommand {
     /// Mean squared displacement, diffusion coefficient (with uncertainty), Haven ratio
     /// and Nernst-Einstein conductivity of one species.
     Msd {
+        /// The trajectory file (XDATCAR, extended XYZ, LAMMPS dump, DCD, XTC, H5MD, ASE .traj,
+        /// vasprun.xml; gzip, xz or zstd compressed; the format from the name or content).
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
@@ -435,8 +443,8 @@ pub enum TrajCommand {
         #[arg(long)]
         scratch: Option<PathBuf>,
     },
-    /// Unsupervised hop detection per ion (IonDiff's method, or superion's default),
-    /// with sites, descriptors, correlations and plots.
+    /// Site-based jumps (the default: sites discovered from the density, or given), or
+    /// per-ion k-means or IonDiff's method, with rates, correlations and plots.
     Hops(HopsArgs),
     /// Hop correlations across several trajectories: a list file with one
     /// `PATH MATERIAL TEMPERATURE` line per trajectory (IonDiff's DIFFUSION_paths).
@@ -447,6 +455,8 @@ pub enum TrajCommand {
     /// in .dcd or .xtc) for VMD, MDAnalysis, LAMMPS and GROMACS users. The name's
     /// extension (.xyz, .extxyz, .dcd, .xtc) is the format; any other is refused.
     Convert {
+        /// The trajectory file (XDATCAR, extended XYZ, LAMMPS dump, DCD, XTC, H5MD, ASE .traj,
+        /// vasprun.xml; gzip, xz or zstd compressed; the format from the name or content).
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
@@ -459,6 +469,8 @@ pub enum TrajCommand {
     /// Vibrational DOS per species from the velocity autocorrelation, with the same
     /// band-centre descriptors as the phonon screening.
     Vdos {
+        /// The trajectory file (XDATCAR, extended XYZ, LAMMPS dump, DCD, XTC, H5MD, ASE .traj,
+        /// vasprun.xml; gzip, xz or zstd compressed; the format from the name or content).
         file: PathBuf,
         #[command(flatten)]
         read: TrajReadArgs,
@@ -519,30 +531,30 @@ pub struct HopArgs {
     /// times the species' mean density.
     #[arg(long, default_value_t = 4.0)]
     pub min_enrichment: f64,
-    /// Largest number of sites per ion tried (k = 2..k_max).
+    /// Kmeans mode: largest number of sites per ion tried (k = 2..k_max).
     #[arg(long, default_value_t = 10)]
     pub k_max: usize,
-    /// Below this best mean silhouette an ion has one site.
+    /// Kmeans mode: below this best mean silhouette an ion has one site.
     #[arg(long, default_value_t = 0.7)]
     pub silhouette: f64,
     /// IonDiff mode: vibration radius (Å).
     #[arg(long, default_value_t = 0.4)]
     pub distance_a: f64,
-    /// Default mode: vibration radius as a multiple of the ion's median distance from
+    /// Kmeans mode: vibration radius as a multiple of the ion's median distance from
     /// its site centre.
     #[arg(long, default_value_t = 2.5)]
     pub vibration_factor: f64,
-    /// Default mode: an ion leaves a site beyond this multiple of its radius.
+    /// Kmeans mode: an ion leaves a site beyond this multiple of its radius.
     #[arg(long, default_value_t = 1.5)]
     pub hysteresis: f64,
     /// Shorter visits (frames on a site) are flickers, not residences (default: 1 in
     /// sites mode, every visit counts as in GEMDAT; 3 in kmeans mode).
     #[arg(long)]
     pub min_residence: Option<usize>,
-    /// Site centres of different ions closer than this (Å) are one site.
+    /// Kmeans mode: site centres of different ions closer than this (Å) are one site.
     #[arg(long, default_value_t = 1.0)]
     pub site_tolerance_a: f64,
-    /// Default mode: at most this many frames per ion are clustered (evenly strided;
+    /// Kmeans mode: at most this many frames per ion are clustered (evenly strided;
     /// the sites found are applied to every frame).
     #[arg(long, default_value_t = 2000)]
     pub max_cluster_frames: usize,
@@ -619,6 +631,8 @@ impl HopArgs {
 
 #[derive(clap::Args)]
 pub struct HopsArgs {
+    /// The trajectory file (XDATCAR, extended XYZ, LAMMPS dump, DCD, XTC, H5MD, ASE .traj,
+    /// vasprun.xml; gzip, xz or zstd compressed; the format from the name or content).
     pub file: PathBuf,
     #[command(flatten)]
     pub read: TrajReadArgs,
@@ -657,6 +671,7 @@ pub struct CorrelationsArgs {
     /// Write correlations.csv, fit.json and the histogram here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The counts and fits as JSON on standard output.
     #[arg(long)]
     pub json: bool,
     /// Stream each trajectory instead of holding it, with this much memory for the
@@ -746,6 +761,8 @@ impl TrajReadArgs {
 
 #[derive(clap::Args)]
 pub struct ClusterArgs {
+    /// A feature table (CSV: an id column and numeric feature columns), e.g. the
+    /// features.csv of `phonon features` or `structure features`.
     pub table: PathBuf,
     #[arg(long, value_enum, default_value = "kmeans")]
     pub method: MethodArg,

@@ -24,6 +24,7 @@ pub enum BatchCommand {
         /// YAML: `command` (phonon features | traj msd | traj hops), `args` (that
         /// command's options), `inputs` (files or folders, relative to the manifest).
         manifest: PathBuf,
+        /// How many shards (jobs) to split the inputs into.
         #[arg(long)]
         shards: usize,
         /// The run directory to create.
@@ -32,13 +33,16 @@ pub enum BatchCommand {
     },
     /// Process one shard (default: $SLURM_ARRAY_TASK_ID), skipping inputs already done.
     Run {
+        /// The run directory `batch plan` made.
         run_dir: PathBuf,
+        /// The shard to process (0-based; default: $SLURM_ARRAY_TASK_ID).
         #[arg(long)]
         shard: Option<usize>,
     },
     /// Merge the per-input results into the single-process tables, then optionally run
     /// a global step on them.
     Merge {
+        /// The run directory `batch plan` made.
         run_dir: PathBuf,
         /// A superion command run on the merged table, e.g. "cluster --k 2..10" or
         /// "screen" (phonon features only; its output goes to merged/<command>/).
@@ -50,12 +54,15 @@ pub enum BatchCommand {
     },
     /// Write sbatch scripts for the array and a dependent merge job; --submit submits.
     Slurm {
+        /// The run directory `batch plan` made.
         run_dir: PathBuf,
+        /// The Slurm partition (default: the cluster's default).
         #[arg(long)]
         partition: Option<String>,
         /// Wall-time limit per shard (Slurm format, e.g. 01:00:00).
         #[arg(long)]
         time: Option<String>,
+        /// CPU cores per shard.
         #[arg(long, default_value_t = 1)]
         cpus_per_task: usize,
         /// GPUs per shard (mapped to --gres=gpu:N).
@@ -64,12 +71,15 @@ pub enum BatchCommand {
         /// Passed to the merge job's --then.
         #[arg(long)]
         then: Option<String>,
+        /// Submit the scripts with sbatch (default: only write them and say how).
         #[arg(long)]
         submit: bool,
     },
     /// Done / failed / pending inputs, per shard, from the run directory alone.
     Status {
+        /// The run directory `batch plan` made.
         run_dir: PathBuf,
+        /// The status as JSON.
         #[arg(long)]
         json: bool,
     },
