@@ -153,11 +153,11 @@ impl Bundle {
             token,
             created,
         };
-        remove_dead_temporaries(dir);
+        remove_dead_temporaries_of(dir, None);
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    remove_dead_temporaries(&e.path());
+                    remove_dead_temporaries_of(&e.path(), None);
                 }
             }
         }
@@ -371,10 +371,6 @@ pub(super) fn remove_dead_temporaries_of(dir: &Path, target: Option<&str>) {
             let _ = std::fs::remove_file(e.path());
         }
     }
-}
-
-fn remove_dead_temporaries(dir: &Path) {
-    remove_dead_temporaries_of(dir, None);
 }
 
 #[cfg(test)]

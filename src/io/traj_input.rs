@@ -144,14 +144,8 @@ pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory
         traj.n_atoms(),
         &cells,
     )?;
-    if let Some(v) = &traj.velocities
-        && v.iter()
-            .any(|x| !(x.is_finite() && x.abs() <= MAX_SPEED_A_PS))
-    {
-        return Err(Error::InvalidInput(format!(
-            "{}: a velocity component is not finite or above {MAX_SPEED_A_PS:e} Å/ps",
-            path.display()
-        )));
+    if let Some(v) = &traj.velocities {
+        check_velocities(path, 0, v.as_slice().unwrap_or(&[]), traj.n_atoms())?;
     }
     let (dt_ps, note) = match settled {
         Some(s) => s,
@@ -588,6 +582,25 @@ fn check_frames(
     Ok(())
 }
 
+/// Velocities where they enter (both read paths): finite and at most
+/// [`MAX_SPEED_A_PS`]; `first` numbers the first frame given (0-based).
+fn check_velocities(path: &Path, first: usize, v: &[f32], n_atoms: usize) -> Result<()> {
+    if let Some(i) = v
+        .iter()
+        .position(|x| !(x.is_finite() && x.abs() <= MAX_SPEED_A_PS))
+    {
+        let per_frame = 3 * n_atoms.max(1);
+        return Err(Error::InvalidInput(format!(
+            "{}: frame {}, atom {}: a velocity component of {} Å/ps; expected a finite speed of at most {MAX_SPEED_A_PS:e} Å/ps",
+            path.display(),
+            first + i / per_frame + 1,
+            i % per_frame / 3 + 1,
+            v[i]
+        )));
+    }
+    Ok(())
+}
+
 /// A sink that checks every block of frames (see [`check_frames`]) before passing it on.
 struct Checked<'a> {
     inner: &'a mut dyn FrameSink,
@@ -603,19 +616,8 @@ impl FrameSink for Checked<'_> {
     }
     fn frames(&mut self, frac: &[f32], cells: &[[[f64; 3]; 3]], vel: Option<&[f32]>) -> Result<()> {
         check_frames(self.path, self.seen, frac, self.n_atoms, cells)?;
-        if let Some(v) = vel
-            && let Some(i) = v
-                .iter()
-                .position(|x| !(x.is_finite() && x.abs() <= MAX_SPEED_A_PS))
-        {
-            let per_frame = 3 * self.n_atoms.max(1);
-            return Err(Error::InvalidInput(format!(
-                "{}: frame {}, atom {}: a velocity component of {} Å/ps; expected a finite speed of at most {MAX_SPEED_A_PS:e} Å/ps",
-                self.path.display(),
-                self.seen + i / per_frame + 1,
-                i % per_frame / 3 + 1,
-                v[i]
-            )));
+        if let Some(v) = vel {
+            check_velocities(self.path, self.seen, v, self.n_atoms)?;
         }
         self.seen += cells.len();
         self.inner.frames(frac, cells, vel)
