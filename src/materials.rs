@@ -86,7 +86,8 @@ fn is_json(p: &Path) -> bool {
 }
 
 /// Expand paths into inputs: a JSON file is one input; a folder with `total_dos.dat`
-/// is one phonopy input; any other folder is searched (recursively) for both.
+/// is one phonopy input; any other folder is searched (recursively, within the bounds of
+/// [`io::walk`]) for both.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
     let mut out = Vec::new();
     for p in paths {
@@ -103,13 +104,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
             }
         } else if p.is_dir() {
             let before = out.len();
-            walk(p, &mut out)?;
+            walk(&mut io::walk::Walk::new(p), p, 0, &mut out)?;
             if out.len() == before {
                 return Err(Error::InvalidInput(format!(
                     "{}: no phonon inputs inside (no .json/.json.gz documents, no PhononDB entries, no folders with total_dos.dat or FORCE_SETS)",
                     p.display()
                 )));
             }
+        } else if p.exists() {
+            return Err(Error::InvalidInput(format!(
+                "{}: not a regular file or folder (a device, FIFO or socket is not an input)",
+                p.display()
+            )));
         } else {
             return Err(Error::Io {
                 path: p.clone(),
@@ -120,7 +126,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PhononInput>> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
+fn walk(
+    w: &mut io::walk::Walk,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<PhononInput>,
+) -> Result<()> {
     if io::phonopy::is_phonopy_dir(dir) {
         out.push(PhononInput::Phonopy(dir.to_path_buf()));
         return Ok(());
@@ -129,16 +140,13 @@ fn walk(dir: &Path, out: &mut Vec<PhononInput>) -> Result<()> {
         out.push(PhononInput::PhononDb(dir.to_path_buf()));
         return Ok(());
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
+    let Some(paths) = w.entries(dir, depth)? else {
+        return Ok(());
+    };
     let mut found = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(&p, &mut found)?;
+            walk(w, &p, depth + 1, &mut found)?;
         } else if is_json(&p) {
             found.push(PhononInput::MpJson(p));
         } else if is_phonondb_archive(&p) {

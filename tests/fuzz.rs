@@ -806,24 +806,86 @@ fn mutated_batch_manifests_and_plans_are_refused_or_accepted_never_panic() {
         .unwrap_or(120)
         .min(400);
     let dir = common::tempdir("fuzz-batch");
+    // Each run is bounded: a mutated path that names `/`, `/proc` or a FIFO must be refused
+    // in a moment, not walked or read for ever (one did: CI ran out of time).
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
             .args(["--backend", "cpu"])
             .args(args)
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        (o.status.code(), err)
+        let mut stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut err = String::new();
+            let _ = stderr.read_to_string(&mut err);
+            err
+        });
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.code(), reader.join().unwrap());
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("hung for 60 s: superion {}", args.join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     };
-    let phonopy = root().join("data/phonopy");
-    let manifest = format!(
-        "command: phonon features\nargs: [\"--legacy\"]\ninputs:\n  - {}\n  - {}\n",
-        phonopy.join("LiF").display(),
-        phonopy.join("NaCl").display()
-    );
+    // The inputs beside the manifest, named relatively: the mutations (and so this test)
+    // do not depend on where the project is checked out.
+    for name in ["LiF", "NaCl"] {
+        let from = root().join("data/phonopy").join(name);
+        let to = dir.join("in").join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let manifest =
+        "command: phonon features\nargs: [\"--legacy\"]\ninputs:\n  - in/LiF\n  - in/NaCl\n"
+            .to_string();
     let m = dir.join("manifest.yaml");
     std::fs::write(&m, &manifest).unwrap();
+    // Hostile inputs, named outright: the root folder, a device, a FIFO.
+    let fifo = dir.join("fifo.xyz");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (command, input, expect) in [
+        ("phonon features", "/", "below /"),
+        ("traj msd", "/dev/zero", "not a regular file"),
+        ("traj msd", fifo.to_str().unwrap(), "not a regular file"),
+    ] {
+        let hm = dir.join("hostile.yaml");
+        std::fs::write(
+            &hm,
+            format!("command: {command}\nargs: [\"--timestep-fs\", \"1\"]\ninputs:\n  - {input}\n"),
+        )
+        .unwrap();
+        let out = dir.join("hostile");
+        let (code, err) = run(&[
+            "batch",
+            "plan",
+            hm.to_str().unwrap(),
+            "--shards",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(1), "{input}: {err}");
+        assert!(err.contains(expect), "{input}: {err}");
+    }
     let good = dir.join("good");
     let (code, err) = run(&[
         "batch",

@@ -24,6 +24,7 @@ pub mod table;
 pub mod topology;
 pub mod traj_input;
 pub mod vasprun;
+pub mod walk;
 pub mod xdatcar;
 pub mod xtc;
 pub mod xyz;

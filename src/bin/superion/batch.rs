@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use sha2::{Digest, Sha256};
 
 use superion::io;
 
@@ -155,44 +154,9 @@ struct Done {
     shard: usize,
 }
 
-/// SHA-256 of a file, or of a folder's files (relative paths and contents, sorted).
+/// SHA-256 of an input (a file, or a folder's files), and its bytes.
 fn hash_input(path: &Path) -> anyhow::Result<(String, u64)> {
-    let mut h = Sha256::new();
-    let mut bytes = 0u64;
-    if path.is_dir() {
-        let mut files = Vec::new();
-        fn walk(d: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-            for e in std::fs::read_dir(d)? {
-                let p = e?.path();
-                if p.is_dir() {
-                    walk(&p, out)?;
-                } else {
-                    out.push(p);
-                }
-            }
-            Ok(())
-        }
-        walk(path, &mut files).with_context(|| format!("{}", path.display()))?;
-        files.sort();
-        for f in files {
-            let data = std::fs::read(&f).with_context(|| format!("{}", f.display()))?;
-            h.update(
-                f.strip_prefix(path)
-                    .unwrap_or(&f)
-                    .to_string_lossy()
-                    .as_bytes(),
-            );
-            h.update([0u8]);
-            h.update(&data);
-            bytes += data.len() as u64;
-        }
-    } else {
-        let data = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        bytes = data.len() as u64;
-        h.update(&data);
-    }
-    let digest = h.finalize();
-    Ok((digest.iter().map(|b| format!("{b:02x}")).collect(), bytes))
+    Ok(superion::io::walk::digest(path)?)
 }
 
 fn sanitize(name: &str) -> String {
@@ -388,8 +352,14 @@ fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
                 if !p.exists() {
                     bail!("{}: no such file or folder", p.display());
                 }
-                if !p.is_file() {
+                if p.is_dir() {
                     bail!("{}: a folder; a trajectory input is a file", p.display());
+                }
+                if !p.is_file() {
+                    bail!(
+                        "{}: not a regular file (a device, FIFO or socket is not an input)",
+                        p.display()
+                    );
                 }
             }
             given
