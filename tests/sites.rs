@@ -230,8 +230,11 @@ fn li6ps5cl() -> Trajectory {
     .unwrap()
 }
 
-/// With no options, the jumps account for the diffusion: D_tracer / D_jump (the
-/// correlation factor) is of order one, and most Li ions jump.
+/// With no options, the jumps account for the diffusion: they explain at least 80 % of
+/// the ions' net displacement, D_tracer / D_jump (the correlation factor) is below 1,
+/// most Li ions jump, and at most 5 % of the jumps are shorter than 1.5 Å (before
+/// sites were joined across shallow saddles, 45 % were 1.0-1.3 Å flickers between two
+/// humps of one site).
 #[test]
 fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
     let traj = li6ps5cl();
@@ -245,17 +248,127 @@ fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
         "D_tracer / D_jump = {ratio}: {}",
         j.consistency
     );
+    let share = j.explained_share.unwrap();
+    assert!(share >= 0.8, "{share}: {}", j.consistency);
+    assert!(j.consistency.contains("account for"), "{}", j.consistency);
     assert!(
-        j.jumping_ions as f64 >= 0.8 * 192.0,
+        j.jumping_ions as f64 >= 0.7 * 192.0,
         "{} of 192 jump",
         j.jumping_ions
     );
-    assert!(j.jumps > 1000, "{} jumps", j.jumps);
-    // The sites are those of argyrodite's Li sublattice: about 384 (48h x 8 cells).
-    assert!((300..=420).contains(&j.n_sites), "{} sites", j.n_sites);
-    // The k-means mode misses most of them (the reason for the default).
+    assert!(j.jumps > 400, "{} jumps", j.jumps);
+    let short = h.events.iter().filter(|e| e.length_a < 1.5).count();
+    assert!(
+        short as f64 <= 0.05 * h.events.len() as f64,
+        "{short} of {} jumps shorter than 1.5 Å",
+        h.events.len()
+    );
+    // No two discovered sites closer than the shortest 48h-48h distance (1.92 Å) less
+    // the density's blur, where 109 pairs were under 1.5 Å before.
+    let close = (0..h.sites.len())
+        .flat_map(|a| (0..a).map(move |b| (a, b)))
+        .filter(|&(a, b)| {
+            let d: [f64; 3] = std::array::from_fn(|x| {
+                let v = h.sites[a].frac[x] - h.sites[b].frac[x];
+                (v - v.round()) * 20.3123
+            });
+            (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() < 1.4
+        })
+        .count();
+    assert_eq!(close, 0, "site pairs closer than 1.4 Å");
+    // Fewer sites than argyrodite's 384 48h positions: at this temperature the Li
+    // density has one maximum per 48h pair or cage region (the Li positions lie a
+    // median 0.87 Å from the nearest 48h site).
+    assert!((180..=300).contains(&j.n_sites), "{} sites", j.n_sites);
+    // The k-means mode misses most of the jumps (the reason for the default).
     let k = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert!(k.events.len() * 20 < j.jumps);
+}
+
+/// Net motion the sites do not capture is reported, not hidden: known sites that leave
+/// out where eight ions go give an explained share near 1/3 and a verdict that says
+/// the jumps miss motion; the full lattice explains all of it.
+#[test]
+fn motion_the_sites_miss_fails_the_consistency_check() {
+    let dir = tempdir("missing");
+    let full = lattice_poscar(&dir);
+    let text = std::fs::read_to_string(&full).unwrap();
+    // Ions 4..12 land on x index 1, y index 1 or 2: drop those sites.
+    let mut lines: Vec<&str> = text.lines().collect();
+    let kept: Vec<&str> = lines
+        .split_off(8)
+        .into_iter()
+        .filter(|l| {
+            let f: Vec<f64> = l.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            let (i, j) = ((f[0] * 4.0 - 0.5).round(), (f[1] * 4.0 - 0.5).round());
+            !(i == 1.0 && (j == 1.0 || j == 2.0))
+        })
+        .collect();
+    lines[6] = "56";
+    let partial = dir.join("POSCAR-partial");
+    std::fs::write(
+        &partial,
+        format!("{}\n{}\n", lines.join("\n"), kept.join("\n")),
+    )
+    .unwrap();
+    let traj = planted(4, 0.1);
+    let share = |poscar: &Path| {
+        let mut opts = HopOptions::new(Mode::Sites);
+        opts.sites.known = Some(superion::io::sites::read(poscar).unwrap());
+        let h = detect(&Engine::cpu(), &traj, &opts).unwrap();
+        let j = h.jumps.unwrap();
+        (j.explained_share.unwrap(), j.consistency)
+    };
+    let (all, verdict) = share(&full);
+    assert!(all > 0.95, "{all}: {verdict}");
+    assert!(!verdict.contains("miss"), "{verdict}");
+    let (part, verdict) = share(&partial);
+    // Ions 4..12 (8 of the 12 that moved) moved 2.5 Å with no jump.
+    assert!((part - 1.0 / 3.0).abs() < 0.1, "{part}: {verdict}");
+    assert!(verdict.contains("the jumps miss motion"), "{verdict}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two density humps with no real barrier between them are one site; the same humps
+/// with every maximum kept (saddle fraction 1) are two; humps 2.5 Å apart with empty
+/// space between them are two either way.
+#[test]
+fn density_humps_without_a_barrier_are_one_site() {
+    let humps = |gap: f64, seed: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut gauss = move || {
+            let (u, v): (f64, f64) = (rng.random(), rng.random());
+            (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let (n, t) = (8, 400);
+        let mut frac = Array3::<f32>::zeros((t, n + 1, 3));
+        for f in 0..t {
+            for i in 0..n {
+                let side = if (f + i) % 2 == 0 { -0.5 } else { 0.5 };
+                let p = [5.0 + side * gap, 5.0, 5.0];
+                for x in 0..3 {
+                    frac[[f, i, x]] = ((p[x] + 0.2 * gauss()) / CELL) as f32;
+                }
+            }
+            frac[[f, n, 0]] = 0.0;
+        }
+        common::li_s_cubic(frac, CELL, n, 1)
+    };
+    let count = |traj: &Trajectory, saddle: f64| {
+        let mut o = superion::traj::hops::SiteOptions::default();
+        o.saddle_fraction = saddle;
+        o.merge_a = 0.0;
+        let atoms: Vec<usize> = (0..8).collect();
+        superion::traj::hops::sites::discover_sites(traj, &atoms, "Li", &o)
+            .unwrap()
+            .len()
+    };
+    let close = humps(0.9, 5);
+    assert_eq!(count(&close, 1.0), 2, "two maxima 0.9 Å apart");
+    assert_eq!(count(&close, 0.6), 1, "joined across the shallow saddle");
+    let far = humps(2.5, 6);
+    assert_eq!(count(&far, 1.0), 2);
+    assert_eq!(count(&far, 0.6), 2, "a real barrier keeps them apart");
 }
 
 /// GEMDAT 1.8.1 on the same file with its argyrodite CIF, 2 x 2 x 2

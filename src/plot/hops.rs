@@ -1,6 +1,7 @@
 //! Hop figures: the raster of events (ion × time), each hopping ion's path projected
-//! on two planes with its site centres, and the histogram of correlated bodies with
-//! its exponential fit.
+//! on two planes with its site centres, the pair test of correlated hops against
+//! independent ions, and (over many trajectories) the histogram of correlated bodies
+//! with its exponential fit.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use plotters::prelude::*;
 use super::{PALETTE, axis, plot_err};
 use crate::error::Result;
 use crate::io::write_atomic;
-use crate::traj::correlations::ExpFit;
+use crate::traj::correlations::{Collective, ExpFit};
 use crate::traj::hops::Hops;
 
 /// Hop raster: one row per hopping ion, each event a bar from its start to its end
@@ -225,10 +226,11 @@ pub fn correlation_svg(
     // Up to the largest n that occurs (zero bins beyond it are not shown), at most
     // MAX_BODIES_SHOWN (the title says when more occur).
     const MAX_BODIES_SHOWN: usize = 40;
+    // Every bin of the histogram given (zeros included), so that the axis shows the
+    // range the fractions are normalised over.
     let occurring = temporal
         .iter()
         .chain(collective)
-        .filter(|p| p.1 > 0.0)
         .map(|p| p.0)
         .max()
         .unwrap_or(2)
@@ -243,11 +245,22 @@ pub fn correlation_svg(
     let collective: Vec<(usize, f64)> =
         collective.iter().copied().filter(|p| p.0 <= nmax).collect();
     let (temporal, collective) = (&temporal[..], &collective[..]);
+    // The axis holds the bars and the fit line alike.
+    let fit_top = fit.map_or(0.0, |f| {
+        (0..=200)
+            .map(|i| {
+                let x = 2.0 + (nmax as f64 - 2.0) * i as f64 / 200.0;
+                f.a + f.b * (-f.c * x).exp()
+            })
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            .min(1.0)
+    });
     let ymax = temporal
         .iter()
         .chain(collective)
         .map(|p| p.1)
-        .fold(0.0f64, f64::max)
+        .fold(fit_top, f64::max)
         .max(1e-3)
         * 1.15;
     let mut svg = String::new();
@@ -317,6 +330,129 @@ pub fn correlation_svg(
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// The pair test of correlated hops: the close pairs of jumps by different ions in
+/// each draw of independent ions (histogram) and in the run (a vertical line), with the
+/// verdict and, when the grouping percolates, the largest group's share in the title.
+pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> {
+    let mut svg = String::new();
+    let test = match &c.null {
+        Ok(t) => t,
+        Err(why) => {
+            // No test: a figure that says why, not empty axes.
+            let root = SVGBackend::with_string(&mut svg, (820, 300)).into_drawing_area();
+            root.fill(&WHITE).map_err(plot_err)?;
+            root.draw(&Text::new(
+                format!("Correlated hops ({events} jumps): {why}"),
+                (20, 140),
+                ("sans-serif", 14),
+            ))
+            .map_err(plot_err)?;
+            root.present().map_err(plot_err)?;
+            drop(root);
+            return write_atomic(path, svg.as_bytes());
+        }
+    };
+    let lo = test
+        .null_counts
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(0)
+        .min(test.pairs) as f64;
+    let hi = test
+        .null_counts
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(test.pairs) as f64;
+    let bins = 30usize;
+    let width = ((hi - lo) / bins as f64).max(1.0);
+    let mut hist = vec![0usize; bins + 1];
+    for &v in &test.null_counts {
+        hist[(((v as f64 - lo) / width) as usize).min(bins)] += 1;
+    }
+    let ymax = *hist.iter().max().unwrap_or(&1) as f64 * 1.2;
+    let pad = 0.05 * (hi - lo).max(10.0);
+    {
+        let root = SVGBackend::with_string(&mut svg, (820, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let title = format!(
+            "Jumps of different ions within Δt {} ps and Δr {} Å ({events} jumps){}",
+            c.dt_ps,
+            c.dr_a,
+            if c.percolating {
+                format!(
+                    "; one group holds {:.0} % of the jumps",
+                    100.0 * c.largest_share
+                )
+            } else {
+                String::new()
+            }
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&title, ("sans-serif", 17))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(axis(lo - pad..hi + pad)?, axis(0.0..ymax.max(1.0))?)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("Close pairs of jumps by different ions")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc(format!("Draws of independent ions (of {})", test.draws))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(
+                hist.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(i, &c)| {
+                        let x0 = lo + i as f64 * width;
+                        Rectangle::new(
+                            [(x0, 0.0), (x0 + width, c as f64)],
+                            PALETTE[5].mix(0.7).filled(),
+                        )
+                    }),
+            )
+            .map_err(plot_err)?
+            .label(format!(
+                "independent ions: {:.1} ± {:.1} (each ion's jumps shifted in time)",
+                test.null_mean, test.null_sd
+            ))
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], PALETTE[5].filled()));
+        let obs = test.pairs as f64;
+        chart
+            .draw_series(LineSeries::new(
+                [(obs, 0.0), (obs, ymax)],
+                PALETTE[3].stroke_width(3),
+            ))
+            .map_err(plot_err)?
+            .label(format!(
+                "this run: {} ({:.2}×, p = {})",
+                test.pairs,
+                test.excess,
+                crate::traj::correlations::fmt_p(test.p_value)
+            ))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], PALETTE[3].stroke_width(3)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 14))

@@ -20,6 +20,10 @@ pub struct CorrelationsReport {
     /// (bodies, fraction) from 2 bodies up, and the fit, of each kind.
     pub temporal: (Vec<(usize, f64)>, Option<ExpFit>),
     pub collective: (Vec<(usize, f64)>, Option<ExpFit>),
+    /// The shares of temporal and collective correlated events with more bodies than
+    /// the histograms hold (normalised over n = 2..=max_bodies, as IonDiff).
+    pub beyond: (f64, f64),
+    pub max_bodies: usize,
     /// One row per (trajectory, kind, bodies): `correlations.csv`.
     pub rows: Vec<Vec<String>>,
     /// `fit.json` (and `traj correlations --json`).
@@ -70,6 +74,11 @@ pub fn correlations(
             "path": e.path.display().to_string(), "material": e.material, "temperature": e.temperature,
             "events": h.events.len(), "threshold": t.threshold,
             "temporal_counts": t.counts, "collective_counts": c.counts,
+            "collective_largest_share": c.largest_share, "collective_percolating": c.percolating,
+            "pairs_against_independent_ions": match &c.null {
+                Ok(t) => serde_json::to_value(t).unwrap_or_default(),
+                Err(why) => serde_json::json!({ "not_tested": why }),
+            },
         }));
         temporal_counts.push(t.counts);
         collective_counts.push(c.counts);
@@ -78,15 +87,22 @@ pub fn correlations(
     bar.finish_and_clear();
     let (tp, tfit) = correlations::aggregate(&temporal_counts, max_bodies);
     let (cp, cfit) = correlations::aggregate(&collective_counts, max_bodies);
+    let beyond = (
+        correlations::beyond_share(&temporal_counts, max_bodies),
+        correlations::beyond_share(&collective_counts, max_bodies),
+    );
     let json = serde_json::json!({
         "list": list.display().to_string(), "mode": opts.mode, "trajectories": per,
-        "temporal": {"distribution": tp, "fit": tfit, "model": "A + B*exp(-C*n), n >= 2"},
-        "collective": {"distribution": cp, "fit": cfit, "dt_ps": collective_dt_ps, "dr_a": collective_dr_a},
+        "temporal": {"distribution": tp, "fit": tfit, "model": "A + B*exp(-C*n), n >= 2", "share_beyond_max_bodies": beyond.0},
+        "collective": {"distribution": cp, "fit": cfit, "dt_ps": collective_dt_ps, "dr_a": collective_dr_a, "share_beyond_max_bodies": beyond.1},
+        "max_bodies": max_bodies,
     });
     Ok(CorrelationsReport {
         trajectories: entries.len(),
         temporal: (tp, tfit),
         collective: (cp, cfit),
+        beyond,
+        max_bodies,
         rows,
         json,
     })
@@ -104,7 +120,18 @@ pub fn write_outputs(r: &CorrelationsReport, dir: &Path) -> Result<Vec<String>> 
         &r.temporal.0,
         r.temporal.1,
         &r.collective.0,
-        &format!("Correlated hops over {} trajectories", r.trajectories),
+        &format!(
+            "Correlated hops over {} {}; beyond n = {}: {:.0} % (temporal), {:.0} % (collective)",
+            r.trajectories,
+            if r.trajectories == 1 {
+                "trajectory"
+            } else {
+                "trajectories"
+            },
+            r.max_bodies,
+            100.0 * r.beyond.0,
+            100.0 * r.beyond.1
+        ),
         &dir.join("correlations.svg"),
     )?;
     Ok(vec![

@@ -108,33 +108,9 @@ pub fn write_outputs(h: &Hops, dir: &Path, summary: &Summary) -> Result<Vec<Stri
         serde_json::to_string_pretty(summary).map_err(|e| invalid!("descriptors.json: {e}"))?;
     io::write_atomic(&dir.join("descriptors.json"), json.as_bytes())?;
     plot::hops::raster_svg(h, &dir.join("hops.svg"))?;
-    let norm = |c: &[usize]| -> Vec<(usize, f64)> {
-        let total: usize = c.iter().skip(1).sum();
-        (2..=c.len())
-            .map(|n| {
-                (
-                    n,
-                    if total > 0 {
-                        c[n - 1] as f64 / total as f64
-                    } else {
-                        0.0
-                    },
-                )
-            })
-            .collect()
-    };
-    let t = norm(&summary.temporal_correlation.counts);
-    let x: Vec<f64> = t.iter().map(|p| p.0 as f64).collect();
-    let y: Vec<f64> = t.iter().map(|p| p.1).collect();
-    plot::hops::correlation_svg(
-        &t,
-        correlations::fit_exponential(&x, &y),
-        &norm(&summary.collective.counts),
-        &format!(
-            "Correlated hops ({} events, threshold {:.3})",
-            h.events.len(),
-            summary.temporal_correlation.threshold
-        ),
+    plot::hops::null_model_svg(
+        &summary.collective,
+        h.events.len(),
         &dir.join("correlations.svg"),
     )?;
     // What an earlier run into this folder wrote and this one does not: another

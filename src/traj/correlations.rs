@@ -325,30 +325,77 @@ pub struct Collective {
     pub groups: Vec<Vec<usize>>,
     /// counts[n − 1]: collective events with n distinct ions.
     pub counts: Vec<usize>,
+    /// The share of all events in the largest group.
+    pub largest_share: f64,
+    /// The largest group holds more than [`PERCOLATING_SHARE`] of the events: at this
+    /// Δt and Δr the proximity links nearly everything, and group sizes say nothing
+    /// about collective hops.
+    pub percolating: bool,
+    /// The pair count against independent ions, or why it was not made (in JSON the
+    /// test, or `{"not_tested": reason}`).
+    #[serde(serialize_with = "test_or_reason")]
+    pub null: Result<NullTest, String>,
 }
 
-pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
-    let e = &h.events;
-    let n = e.len();
-    let win = (dt_ps / h.dt_ps).ceil() as i64;
-    // Hop midpoints (Å): the ion's position halfway through the hop.
-    let mid = &h.hop_midpoints_a;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| (e[i].start_frame, i));
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
+fn test_or_reason<S: serde::Serializer>(
+    v: &Result<NullTest, String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match v {
+        Ok(t) => t.serialize(s),
+        Err(why) => serde_json::json!({ "not_tested": why }).serialize(s),
     }
+}
+
+/// Above this share of the events in one group, the grouping percolates.
+pub const PERCOLATING_SHARE: f64 = 0.5;
+/// Draws of the independent-ion null model of [`NullTest`].
+pub const PAIR_NULL_DRAWS: usize = 200;
+
+/// Pairs of jumps by different ions close in space and time, against a null model of
+/// independent ions: each ion's jump times shifted together by its own random offset
+/// (circularly over the run), so that every ion keeps its sites, its rate and the
+/// spacing of its own jumps while the timing between ions is lost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NullTest {
+    /// Pairs observed.
+    pub pairs: usize,
+    /// Mean and standard deviation of the pairs over the draws.
+    pub null_mean: f64,
+    pub null_sd: f64,
+    pub draws: usize,
+    /// pairs / null_mean (1: as independent ions).
+    pub excess: f64,
+    /// One-sided p: (1 + draws with at least as many pairs) / (1 + draws).
+    pub p_value: f64,
+    /// The verdict in words.
+    pub verdict: String,
+    /// The pairs of each draw (for the figure).
+    pub null_counts: Vec<usize>,
+}
+
+/// Pairs of events of different ions whose windows (start frame − `win` ..= end
+/// frame) overlap and whose midpoints lie within `dr_a` (minimum image); with each
+/// pair given to `link`. Events are swept in order of start (never all pairs).
+fn close_pairs(
+    spans: &[(i64, i64)],
+    ions: &[usize],
+    mid: &[[f64; 3]],
+    cell: &[[f64; 3]; 3],
+    win: i64,
+    dr_a: f64,
+    mut link: impl FnMut(usize, usize),
+) {
+    let n = spans.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (spans[i].0, i));
     let mut active: Vec<usize> = Vec::new();
     for &i in &order {
-        let s = e[i].start_frame as i64;
-        active.retain(|&j| e[j].end(h.n_frames) as i64 + win >= s);
+        let s = spans[i].0;
+        active.retain(|&j| spans[j].1 + win >= s);
         for &j in &active {
-            if e[j].ion == e[i].ion {
+            if ions[j] == ions[i] {
                 continue;
             }
             let d = minimum_image(
@@ -357,15 +404,137 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
                     mid[i][1] - mid[j][1],
                     mid[i][2] - mid[j][2],
                 ],
-                &h.cell,
+                cell,
             );
             if (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() <= dr_a {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                parent[a.max(b)] = a.min(b);
+                link(i, j);
             }
         }
         active.push(i);
     }
+}
+
+/// The pair count of `events` (midpoints `mid`, over `n_frames` frames) within `win`
+/// frames and `dr_a` Å against [`PAIR_NULL_DRAWS`] draws of independent ions (seeded);
+/// not made (the reason) with jumps by fewer than two ions or a window of half the
+/// run or more. Shifted jumps do not wrap around the end when paired, in the draws as
+/// in the data.
+#[allow(clippy::too_many_arguments)]
+pub fn null_test(
+    events: &[Event],
+    mid: &[[f64; 3]],
+    cell: &[[f64; 3]; 3],
+    n_frames: usize,
+    win: i64,
+    dr_a: f64,
+    seed: u64,
+) -> Result<NullTest, String> {
+    let ions: Vec<usize> = events.iter().map(|e| e.ion).collect();
+    let mut distinct = ions.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Err("not tested: jumps by fewer than two ions".into());
+    }
+    if 2 * win.max(0) as usize >= n_frames {
+        return Err(
+            "not tested: the time window spans half the run or more, so shifting each ion's jumps in time cannot tell correlated from independent ions (narrow the time window)"
+                .into(),
+        );
+    }
+    let spans: Vec<(i64, i64)> = events
+        .iter()
+        .map(|e| (e.start_frame as i64, e.end(n_frames) as i64))
+        .collect();
+    let count = |spans: &[(i64, i64)]| {
+        let mut c = 0usize;
+        close_pairs(spans, &ions, mid, cell, win, dr_a, |_, _| c += 1);
+        c
+    };
+    let pairs = count(&spans);
+    // The offsets are drawn in order from one seeded stream (the same on any thread
+    // count), then the draws are counted in parallel.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5041_4952); // "PAIR"
+    let t = n_frames as i64;
+    let shifted: Vec<Vec<(i64, i64)>> = (0..PAIR_NULL_DRAWS)
+        .map(|_| {
+            let offsets: std::collections::HashMap<usize, i64> = distinct
+                .iter()
+                .map(|&i| (i, rng.random_range(0..n_frames) as i64))
+                .collect();
+            spans
+                .iter()
+                .zip(&ions)
+                .map(|(&(a, b), i)| {
+                    let s = (a + offsets[i]).rem_euclid(t);
+                    (s, s + (b - a))
+                })
+                .collect()
+        })
+        .collect();
+    use rayon::prelude::*;
+    let null: Vec<usize> = shifted.par_iter().map(|sp| count(sp)).collect();
+    let m = null.iter().sum::<usize>() as f64 / null.len() as f64;
+    let sd = (null.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / (null.len() - 1) as f64)
+        .sqrt();
+    let above = null.iter().filter(|&&v| v >= pairs).count();
+    let p_value = (1 + above) as f64 / (1 + null.len()) as f64;
+    let excess = if m > 0.0 { pairs as f64 / m } else { f64::NAN };
+    let draws_as_many = format!("{above} of {} draws as many or more", null.len());
+    let p_text = fmt_p(p_value);
+    let verdict = if p_value < 0.01 {
+        format!(
+            "correlated: {pairs} close pairs of jumps by different ions against {m:.1} ± {sd:.1} for independent ions ({excess:.2}×, p = {p_text}: {draws_as_many})"
+        )
+    } else {
+        format!(
+            "as independent ions: {pairs} close pairs of jumps by different ions against {m:.1} ± {sd:.1} for independent ions ({excess:.2}×, p = {p_text}: {draws_as_many})"
+        )
+    };
+    Ok(NullTest {
+        pairs,
+        null_mean: m,
+        null_sd: sd,
+        draws: null.len(),
+        excess,
+        p_value,
+        verdict,
+        null_counts: null,
+    })
+}
+
+/// Collective hops of `h`: events of different ions within `dt_ps` and `dr_a` joined
+/// into groups, the largest group's share (percolation), and the pair count against
+/// independent ions ([`null_test`], seeded by the hop options' seed).
+pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
+    let e = &h.events;
+    let n = e.len();
+    let win = (dt_ps / h.dt_ps).ceil() as i64;
+    let spans: Vec<(i64, i64)> = e
+        .iter()
+        .map(|e| (e.start_frame as i64, e.end(h.n_frames) as i64))
+        .collect();
+    let ions: Vec<usize> = e.iter().map(|e| e.ion).collect();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    close_pairs(
+        &spans,
+        &ions,
+        &h.hop_midpoints_a,
+        &h.cell,
+        win,
+        dr_a,
+        |i, j| {
+            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+            parent[a.max(b)] = a.min(b);
+        },
+    );
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
     for i in 0..n {
         let r = find(&mut parent, i);
@@ -382,6 +551,12 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
         })
         .collect();
     let max = bodies.iter().copied().max().unwrap_or(0);
+    let largest = groups.iter().map(Vec::len).max().unwrap_or(0);
+    let largest_share = if n > 0 {
+        largest as f64 / n as f64
+    } else {
+        0.0
+    };
     Collective {
         dt_ps,
         dr_a,
@@ -389,6 +564,17 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
             .map(|b| bodies.iter().filter(|&&x| x == b).count())
             .collect(),
         groups,
+        largest_share,
+        percolating: n >= 10 && largest_share > PERCOLATING_SHARE,
+        null: null_test(
+            e,
+            &h.hop_midpoints_a,
+            &h.cell,
+            h.n_frames,
+            win,
+            dr_a,
+            h.options.seed,
+        ),
     }
 }
 
@@ -497,9 +683,113 @@ pub fn aggregate(counts: &[Vec<usize>], max_bodies: usize) -> (Vec<(usize, f64)>
     (pts, fit)
 }
 
+/// A p-value as people read it: three significant figures, with an exponent below 0.1.
+pub fn fmt_p(p: f64) -> String {
+    if p < 0.1 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// The share of the correlated events (n ≥ 2, summed over trajectories) with more than
+/// `max_bodies` bodies: the mass [`aggregate`]'s normalised histogram leaves out.
+pub fn beyond_share(counts: &[Vec<usize>], max_bodies: usize) -> f64 {
+    let (mut all, mut beyond) = (0usize, 0usize);
+    for c in counts {
+        for (i, &v) in c.iter().enumerate().skip(1) {
+            all += v;
+            if i + 1 > max_bodies {
+                beyond += v;
+            }
+        }
+    }
+    if all > 0 {
+        beyond as f64 / all as f64
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mass_beyond_the_histogram_is_counted() {
+        // n = 2: 3, n = 3: 1 (trajectory 1); n = 5: 4 (trajectory 2).
+        let counts = vec![vec![9, 3, 1], vec![0, 0, 0, 0, 4]];
+        assert_eq!(beyond_share(&counts, 3), 0.5);
+        assert_eq!(beyond_share(&counts, 5), 0.0);
+        let (pts, _) = aggregate(&counts, 3);
+        assert_eq!(pts, vec![(2, 0.75), (3, 0.25)]);
+    }
+
+    fn event(ion: usize, frame: usize) -> Event {
+        Event {
+            ion,
+            species: "Li".into(),
+            start_frame: frame,
+            end_frame: Some(frame + 1),
+            from_site: 0,
+            to_site: 1,
+            vector_a: [2.0, 0.0, 0.0],
+            length_a: 2.0,
+            back_hop: false,
+        }
+    }
+
+    /// Independent ions give the null (p rarely below 0.01, the excess near 1); planted
+    /// chains, where a neighbour jumps within a frame of each jump, stand far above it.
+    #[test]
+    fn planted_chains_stand_out_and_independent_hops_give_the_null() {
+        let cell = [[30.0, 0.0, 0.0], [0.0, 30.0, 0.0], [0.0, 0.0, 30.0]];
+        let n_frames = 1000;
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut significant = 0;
+        let mut excess = Vec::new();
+        for rep in 0..20 {
+            // 40 ions at fixed places, 10 jumps each at random frames.
+            let (mut ev, mut mid) = (Vec::new(), Vec::new());
+            for ion in 0..40 {
+                let place: [f64; 3] = std::array::from_fn(|_| rng.random_range(0.0..30.0));
+                for _ in 0..10 {
+                    ev.push(event(ion, rng.random_range(0..n_frames - 2)));
+                    mid.push(place);
+                }
+            }
+            let t = null_test(&ev, &mid, &cell, n_frames, 5, 8.0, rep).unwrap();
+            if t.p_value < 0.01 {
+                significant += 1;
+            }
+            excess.push(t.excess);
+        }
+        assert!(
+            significant <= 2,
+            "{significant} of 20 independent runs called correlated"
+        );
+        let mean = excess.iter().sum::<f64>() / excess.len() as f64;
+        assert!((mean - 1.0).abs() < 0.15, "mean excess {mean}");
+        // Chains: 20 pairs of neighbours 2 Å apart; each jump of the first is followed
+        // a frame later by one of the second.
+        let (mut ev, mut mid) = (Vec::new(), Vec::new());
+        for pair in 0..20 {
+            let place: [f64; 3] = std::array::from_fn(|_| rng.random_range(0.0..30.0));
+            for _ in 0..10 {
+                let f = rng.random_range(0..n_frames - 3);
+                ev.push(event(2 * pair, f));
+                mid.push(place);
+                ev.push(event(2 * pair + 1, f + 1));
+                mid.push([place[0] + 2.0, place[1], place[2]]);
+            }
+        }
+        let t = null_test(&ev, &mid, &cell, n_frames, 5, 8.0, 0).unwrap();
+        assert!(t.p_value < 0.01 && t.excess > 3.0, "{t:?}");
+        assert!(t.verdict.starts_with("correlated"), "{}", t.verdict);
+        // A window as long as the run cannot be tested.
+        let e = null_test(&ev, &mid, &cell, n_frames, 500, 8.0, 0).unwrap_err();
+        assert!(e.contains("half the run"), "{e}");
+    }
 
     /// The held part of each smoothed series is exactly the whole series filtered
     /// (spans near both ends, reflected; short and long; one σ for all or each its

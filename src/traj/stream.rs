@@ -136,6 +136,12 @@ impl MsdStream {
     pub fn n_frames(&self) -> usize {
         self.shift.len()
     }
+
+    /// The drift removed at the last frame so far (the reference atoms' mean displacement
+    /// from frame 0, Å; zero with no correction or no frames).
+    pub fn net_drift_a(&self) -> [f64; 3] {
+        self.shift.last().copied().unwrap_or([0.0; 3])
+    }
 }
 
 impl FrameSink for MsdStream {

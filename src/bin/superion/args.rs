@@ -521,12 +521,25 @@ pub struct HopArgs {
     /// Sites mode: radius of the sites of one label, LABEL=R (Å); repeatable.
     #[arg(long, value_name = "LABEL=R")]
     pub label_radius: Vec<String>,
+    /// Sites mode: GEMDAT's radius rule, one radius for every site capped at half the
+    /// shortest site-to-site distance (default: each site capped at half the distance to
+    /// its own nearest site).
+    #[arg(long)]
+    pub single_radius: bool,
     /// Sites mode: discovered sites symmetrised with the framework's space group.
     #[arg(long)]
     pub symmetrise: bool,
     /// Sites mode (discovery): density maxima closer than this (Å) are one site.
     #[arg(long, default_value_t = 1.0)]
     pub merge_a: f64,
+    /// Sites mode (discovery): two density maxima are one site when the density between
+    /// them never falls below this fraction of the lower one (0-1; 1: every maximum a site).
+    #[arg(long, default_value_t = 0.6)]
+    pub saddle_fraction: f64,
+    /// Sites mode (discovery): density maxima are joined across a shallow saddle only
+    /// when at most this far apart (Å; 0-10).
+    #[arg(long, default_value_t = 1.8)]
+    pub join_a: f64,
     /// Sites mode (discovery): a density maximum is a site when at least this many
     /// times the species' mean density.
     #[arg(long, default_value_t = 4.0)]
@@ -610,7 +623,10 @@ impl HopArgs {
             anyhow::bail!("--site-radius {r}: must be positive (Å)");
         }
         o.sites.symmetrise = self.symmetrise;
+        o.sites.single_radius = self.single_radius;
         o.sites.merge_a = self.merge_a;
+        o.sites.saddle_fraction = self.saddle_fraction;
+        o.sites.join_a = self.join_a;
         o.sites.min_enrichment = self.min_enrichment;
         if let Some(m) = self.min_residence {
             o.min_residence_frames = m;

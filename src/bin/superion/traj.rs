@@ -390,13 +390,27 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
         if h.events.is_empty() {
             println!("correlations: none (no jumps to correlate)");
         } else {
+            let c = &summary.collective;
             println!(
-                "correlations: threshold {:.3}; {} collective event(s) with 2 or more ions (Δt {} ps, Δr {} Å)",
-                summary.temporal_correlation.threshold,
-                multi,
+                "correlations (jumps within Δt {} ps and Δr {} Å): {}",
                 a.hop.collective_dt_ps,
-                a.hop.collective_dr_a
+                a.hop.collective_dr_a,
+                match &c.null {
+                    Ok(t) => &t.verdict,
+                    Err(why) => why,
+                }
             );
+            if c.percolating {
+                println!(
+                    "  percolating: one group holds {:.0} % of the jumps, so group sizes at this Δt and Δr do not measure collective hops (narrow --collective-dt-ps / --collective-dr-a)",
+                    100.0 * c.largest_share
+                );
+            } else {
+                println!(
+                    "  {} collective event(s) with 2 or more ions; IonDiff's temporal threshold {:.3}",
+                    multi, summary.temporal_correlation.threshold
+                );
+            }
         }
     }
     Ok(())
@@ -447,6 +461,33 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
             None => println!(
                 "fit (temporal): none (fewer than 3 points, or the counts do not decay with n)"
             ),
+        }
+        println!(
+            "beyond n = {}: {:.1} % of the temporal and {:.1} % of the collective correlated events (the fractions above are over n = 2..={})",
+            r.max_bodies,
+            100.0 * r.beyond.0,
+            100.0 * r.beyond.1,
+            r.max_bodies
+        );
+        for t in r.json["trajectories"].as_array().into_iter().flatten() {
+            let test = &t["pairs_against_independent_ions"];
+            let verdict = test["verdict"]
+                .as_str()
+                .or(test["not_tested"].as_str())
+                .unwrap_or("");
+            println!(
+                "{}: {}{}",
+                t["path"].as_str().unwrap_or(""),
+                verdict,
+                if t["collective_percolating"].as_bool() == Some(true) {
+                    format!(
+                        "; percolating (one group holds {:.0} % of the jumps)",
+                        100.0 * t["collective_largest_share"].as_f64().unwrap_or(0.0)
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     Ok(())

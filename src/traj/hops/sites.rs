@@ -259,6 +259,18 @@ impl Density {
                 "site discovery: the density grid and its smoothing must be positive and the merge distance not negative"
             ));
         }
+        if !(opts.join_a >= 0.0 && opts.join_a <= 10.0) {
+            return Err(invalid!(
+                "option join_a {}: expected a distance from 0 to 10 Å",
+                opts.join_a
+            ));
+        }
+        if !(0.0..=1.0).contains(&opts.saddle_fraction) {
+            return Err(invalid!(
+                "option saddle_fraction {}: expected a fraction from 0 to 1",
+                opts.saddle_fraction
+            ));
+        }
         let lens = [norm(cell[0]), norm(cell[1]), norm(cell[2])];
         let n: [usize; 3] =
             std::array::from_fn(|i| ((lens[i] / opts.grid_a).round() as usize).clamp(8, 400));
@@ -298,7 +310,7 @@ pub fn discover_sites(
             density.add(std::array::from_fn(|x| traj.frac[[f, a, x]]));
         }
     }
-    sites_from_density(&density, species, opts, &traj.source)
+    Ok(sites_from_density(&density, species, opts, &traj.source)?.0)
 }
 
 /// The sites at the maxima of the smoothed density.
@@ -307,7 +319,7 @@ pub(crate) fn sites_from_density(
     species: &str,
     opts: &SiteOptions,
     source: &std::path::Path,
-) -> Result<Vec<SiteDef>> {
+) -> Result<(Vec<SiteDef>, usize)> {
     let cell = density.cell;
     let w = crate::geom::cell_widths(&cell);
     let n = density.n;
@@ -343,87 +355,17 @@ pub(crate) fn sites_from_density(
         rho = out;
     }
     let mean = total / nv as f64;
-    // Local maxima over the 26 neighbours (ties broken by voxel index).
-    let mut maxima: Vec<(f64, [usize; 3])> = Vec::new();
-    for i in 0..n[0] {
-        for j in 0..n[1] {
-            for k in 0..n[2] {
-                let v = rho[idx(i, j, k)];
-                if v < opts.min_enrichment * mean {
-                    continue;
-                }
-                let me = idx(i, j, k);
-                let mut is_max = true;
-                'nb: for di in -1isize..=1 {
-                    for dj in -1isize..=1 {
-                        for dk in -1isize..=1 {
-                            if di == 0 && dj == 0 && dk == 0 {
-                                continue;
-                            }
-                            let o = idx(
-                                (i as isize + di).rem_euclid(n[0] as isize) as usize,
-                                (j as isize + dj).rem_euclid(n[1] as isize) as usize,
-                                (k as isize + dk).rem_euclid(n[2] as isize) as usize,
-                            );
-                            let u = rho[o];
-                            if u > v || (u == v && o < me) {
-                                is_max = false;
-                                break 'nb;
-                            }
-                        }
-                    }
-                }
-                if is_max {
-                    maxima.push((v, [i, j, k]));
-                }
-            }
-        }
-    }
-    maxima.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    // Refine each maximum: the density-weighted mean position within a sphere, by
-    // minimum image (two passes), then merge those closer than the tolerance.
-    let r_ref = (0.5 * opts.merge_a)
-        .max(2.0 * opts.smoothing_a)
-        .max(opts.grid_a);
-    let reach: [isize; 3] = std::array::from_fn(|x| (r_ref / w[x] * n[x] as f64).ceil() as isize);
-    let refine = |f0: [f64; 3]| -> [f64; 3] {
-        let mut f = f0;
-        for _ in 0..2 {
-            let c: [isize; 3] = std::array::from_fn(|x| (f[x] * n[x] as f64).floor() as isize);
-            let mut acc = [0.0; 3];
-            let mut wsum = 0.0;
-            for di in -reach[0]..=reach[0] {
-                for dj in -reach[1]..=reach[1] {
-                    for dk in -reach[2]..=reach[2] {
-                        let g = [c[0] + di, c[1] + dj, c[2] + dk];
-                        let centre: [f64; 3] =
-                            std::array::from_fn(|x| (g[x] as f64 + 0.5) / n[x] as f64);
-                        let dfrac: [f64; 3] = std::array::from_fn(|x| centre[x] - f[x]);
-                        if norm(dot_frac(dfrac, &cell)) > r_ref {
-                            continue;
-                        }
-                        let v = hist[idx(
-                            g[0].rem_euclid(n[0] as isize) as usize,
-                            g[1].rem_euclid(n[1] as isize) as usize,
-                            g[2].rem_euclid(n[2] as isize) as usize,
-                        )];
-                        for x in 0..3 {
-                            acc[x] += v * dfrac[x];
-                        }
-                        wsum += v;
-                    }
-                }
-            }
-            if wsum > 0.0 {
-                f = std::array::from_fn(|x| f[x] + acc[x] / wsum);
-            }
-        }
-        wrap(f)
-    };
+    let (maxima, joined) = persistent_maxima(
+        &rho,
+        hist,
+        n,
+        &cell,
+        opts.saddle_fraction,
+        opts.join_a,
+        opts.min_enrichment * mean,
+    );
     let mut sites: Vec<SiteDef> = Vec::new();
-    for (v, g) in maxima {
-        let f0: [f64; 3] = std::array::from_fn(|x| (g[x] as f64 + 0.5) / n[x] as f64);
-        let f = refine(f0);
+    for (v, f) in maxima {
         if sites
             .iter()
             .any(|s| norm(frac_delta(s.frac, f, &cell)) < opts.merge_a)
@@ -443,8 +385,157 @@ pub(crate) fn sites_from_density(
             opts.min_enrichment
         ));
     }
-    Ok(sites)
+    Ok((sites, joined))
 }
+
+/// The sites of a smoothed density `rho` on a periodic grid `n` over `cell`, by
+/// topological persistence: voxels are taken in decreasing density, each joining the
+/// basin of its highest neighbouring peak (26 neighbours); where two basins meet at a
+/// saddle at least `saddle_fraction` of the lower peak and their peaks are at most
+/// `join_a` apart, the lower basin is part of the higher one's site (no real barrier
+/// between them, and too close for two ions to hold both at once: one site with two
+/// humps, not two sites a ripple apart); otherwise they stay two sites.
+/// A site's position is the mean of the positions counted (`counts`, the unsmoothed
+/// histogram), by minimum image, in its basin's voxels above `saddle_fraction` of its
+/// peak and within [`CORE_REACH_A`] of it.
+/// Returns the sites whose peak reaches `floor` (peak density and fractional position,
+/// highest first) and how many lower maxima were joined to them.
+#[allow(clippy::too_many_arguments)]
+fn persistent_maxima(
+    rho: &[f64],
+    counts: &[f64],
+    n: [usize; 3],
+    cell: &[[f64; 3]; 3],
+    saddle_fraction: f64,
+    join_a: f64,
+    floor: f64,
+) -> (Vec<(f64, [f64; 3])>, usize) {
+    let nv = rho.len();
+    let idx = |c: [usize; 3]| (c[0] * n[1] + c[1]) * n[2] + c[2];
+    let coord = |v: usize| [v / (n[1] * n[2]), (v / n[2]) % n[1], v % n[2]];
+    // Below `saddle_fraction × floor` no saddle can join two sites that count.
+    let level = saddle_fraction * floor;
+    let mut order: Vec<usize> = (0..nv).filter(|&v| rho[v] >= level).collect();
+    order.sort_by(|&a, &b| rho[b].total_cmp(&rho[a]).then(a.cmp(&b)));
+    const UNSEEN: u32 = u32::MAX;
+    let mut parent = vec![UNSEEN; nv];
+    fn find(parent: &mut [u32], mut v: usize) -> usize {
+        let mut root = v;
+        while parent[root] as usize != root {
+            root = parent[root] as usize;
+        }
+        while parent[v] as usize != root {
+            let next = parent[v] as usize;
+            parent[v] = root as u32;
+            v = next;
+        }
+        root
+    }
+    let peak_gap = |a: usize, b: usize| {
+        let (ca, cb) = (coord(a), coord(b));
+        let d: [f64; 3] = std::array::from_fn(|x| {
+            let v = (cb[x] as f64 - ca[x] as f64) / n[x] as f64;
+            v - v.round()
+        });
+        norm(crate::geom::minimum_image(dot_frac(d, cell), cell))
+    };
+    // A basin's root is its peak voxel (the first voxel of the basin taken).
+    let mut maxima = 0usize;
+    let mut roots: Vec<usize> = Vec::with_capacity(26);
+    for &v in &order {
+        let c = coord(v);
+        roots.clear();
+        for di in -1isize..=1 {
+            for dj in -1isize..=1 {
+                for dk in -1isize..=1 {
+                    if di == 0 && dj == 0 && dk == 0 {
+                        continue;
+                    }
+                    let o = idx([
+                        (c[0] as isize + di).rem_euclid(n[0] as isize) as usize,
+                        (c[1] as isize + dj).rem_euclid(n[1] as isize) as usize,
+                        (c[2] as isize + dk).rem_euclid(n[2] as isize) as usize,
+                    ]);
+                    if parent[o] != UNSEEN {
+                        let r = find(&mut parent, o);
+                        if !roots.contains(&r) {
+                            roots.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(&top) = roots
+            .iter()
+            .min_by(|&&a, &&b| rho[b].total_cmp(&rho[a]).then(a.cmp(&b)))
+        else {
+            parent[v] = v as u32;
+            maxima += 1;
+            continue;
+        };
+        parent[v] = top as u32;
+        for &r in &roots {
+            if r != top && rho[v] >= saddle_fraction * rho[r] && peak_gap(r, top) <= join_a {
+                parent[r] = top as u32;
+            }
+        }
+    }
+    let mut peaks: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&v| parent[v] as usize == v && rho[v] >= floor)
+        .collect();
+    let counted = order.iter().filter(|&&v| parent[v] as usize == v).count();
+    let joined = maxima - counted;
+    // Each site's core: its basin's voxels near the peak and above the saddle level.
+    let w = crate::geom::cell_widths(cell);
+    let reach: [isize; 3] =
+        std::array::from_fn(|x| (CORE_REACH_A / w[x] * n[x] as f64).ceil() as isize);
+    let out = peaks
+        .drain(..)
+        .map(|p| {
+            let c = coord(p);
+            let f0: [f64; 3] = std::array::from_fn(|x| (c[x] as f64 + 0.5) / n[x] as f64);
+            let mut acc = [0.0; 3];
+            let mut wsum = 0.0;
+            for di in -reach[0]..=reach[0] {
+                for dj in -reach[1]..=reach[1] {
+                    for dk in -reach[2]..=reach[2] {
+                        let g = [c[0] as isize + di, c[1] as isize + dj, c[2] as isize + dk];
+                        let dfrac: [f64; 3] =
+                            std::array::from_fn(|x| (g[x] - c[x] as isize) as f64 / n[x] as f64);
+                        if norm(dot_frac(dfrac, cell)) > CORE_REACH_A {
+                            continue;
+                        }
+                        let o = idx(std::array::from_fn(|x| {
+                            g[x].rem_euclid(n[x] as isize) as usize
+                        }));
+                        if parent[o] == UNSEEN
+                            || rho[o] < saddle_fraction * rho[p]
+                            || find(&mut parent, o) != p
+                        {
+                            continue;
+                        }
+                        for x in 0..3 {
+                            acc[x] += counts[o] * dfrac[x];
+                        }
+                        wsum += counts[o];
+                    }
+                }
+            }
+            let f = if wsum > 0.0 {
+                wrap(std::array::from_fn(|x| f0[x] + acc[x] / wsum))
+            } else {
+                f0
+            };
+            (rho[p], f)
+        })
+        .collect();
+    (out, joined)
+}
+
+/// How far from its peak a discovered site's position is averaged (Å).
+pub const CORE_REACH_A: f64 = 1.5;
 
 /// Symmetrise discovered sites with the space group of the framework (every atom
 /// that is not of the mobile species, frame 0: its species and fractional position):
@@ -649,6 +740,8 @@ pub(crate) struct SitePlan {
     r_min: f64,
     r_max: f64,
     loc: Locator,
+    /// Half the distance from each site to its nearest other site (Å).
+    half_nn: Vec<f64>,
 }
 
 /// The sites of `species`: the known ones (mapped onto `cell`), or those at the
@@ -671,7 +764,14 @@ pub(crate) fn resolve_sites(
             Ok((s, known.source.clone()))
         }
         (None, Some(density)) => {
-            let s = sites_from_density(density, species, so, source)?;
+            let (s, joined) = sites_from_density(density, species, so, source)?;
+            if joined > 0 {
+                notes.push(format!(
+                    "{joined} lower density maxima joined to a higher one within {} Å: the density between them stays above {} of the lower peak (one site with several humps, not sites a ripple apart)",
+                    so.join_a,
+                    so.saddle_fraction
+                ));
+            }
             let s = if so.symmetrise {
                 symmetrise(*cell, framework, s, so, notes)?
             } else {
@@ -680,9 +780,11 @@ pub(crate) fn resolve_sites(
             Ok((
                 s,
                 format!(
-                    "discovered from the {species} density (grid {} Å, smoothing σ {} Å, merge {} Å, enrichment ≥ {}{})",
+                    "discovered from the {species} density (grid {} Å, smoothing σ {} Å, humps within {} Å joined above a saddle of {}, merge {} Å, enrichment ≥ {}{})",
                     so.grid_a,
                     so.smoothing_a,
+                    so.join_a,
+                    so.saddle_fraction,
                     so.merge_a,
                     so.min_enrichment,
                     if so.symmetrise { ", symmetrised" } else { "" }
@@ -708,6 +810,10 @@ pub(crate) struct IonTrack {
     ion: IonSites,
     /// Positions at every `stride`-th frame.
     kept: Vec<[f32; 3]>,
+    /// The ion's net displacement over the run (unwrapped, drift not removed; Å).
+    net: [f64; 3],
+    /// The sum of its jump vectors (Å).
+    jumped: [f64; 3],
 }
 
 impl SitePlan {
@@ -732,6 +838,7 @@ impl SitePlan {
             })
             .collect();
         let mut capped = 0;
+        let shortest = nn.iter().copied().fold(f64::INFINITY, f64::min);
         let radii: Vec<f64> = (0..ns)
             .map(|i| {
                 let r = so
@@ -741,7 +848,9 @@ impl SitePlan {
                     .map(|(_, r)| *r)
                     .or(so.radius_a)
                     .unwrap_or(2.0 * amp);
-                let cap = 0.5 * nn[i] - 0.005;
+                // GEMDAT's rule: one cap for every site, from the closest pair; the
+                // default: each site's own nearest neighbour.
+                let cap = 0.5 * if so.single_radius { shortest } else { nn[i] } - 0.005;
                 if r > cap {
                     capped += 1;
                     cap.max(0.01)
@@ -750,14 +859,28 @@ impl SitePlan {
                 }
             })
             .collect();
-        let radius_rule = if so.radius_a.is_some() || !so.label_radii.is_empty() {
-            "given".to_string()
-        } else {
-            format!("2 × vibration amplitude ({:.3} Å), as GEMDAT", amp)
+        let given = so.radius_a.is_some() || !so.label_radii.is_empty();
+        let radius_rule = match (given, so.single_radius) {
+            (true, false) => {
+                "given, each capped at half the distance to its nearest site".to_string()
+            }
+            (true, true) => {
+                "given, capped at half the shortest site-to-site distance (GEMDAT's single radius)"
+                    .to_string()
+            }
+            (false, false) => format!(
+                "2 × vibration amplitude ({:.3} Å), each capped at half the distance to its nearest site",
+                amp
+            ),
+            (false, true) => format!(
+                "GEMDAT's single radius: 2 × vibration amplitude ({:.3} Å), capped at half the shortest site-to-site distance",
+                amp
+            ),
         };
         if capped > 0 {
             notes.push(format!(
-                "{capped} of {ns} site radii capped at half the distance to the nearest other site (minus 0.005 Å) so that sites do not overlap"
+                "{capped} of {ns} site radii capped at half the distance to {} (minus 0.005 Å) so that sites do not overlap",
+                if so.single_radius { "the closest pair of sites" } else { "the nearest other site" }
             ));
         }
         let r_max = radii.iter().copied().fold(0.0, f64::max);
@@ -773,6 +896,7 @@ impl SitePlan {
             r_min,
             r_max,
             loc,
+            half_nn: nn.iter().map(|d| 0.5 * d).collect(),
         }
     }
 
@@ -888,6 +1012,26 @@ impl SitePlan {
         let mut midpoints = Vec::new();
         let mut transit = Vec::new();
         let mut prev_from: Option<u32> = None;
+        let mut jumped = [0.0f64; 3];
+        // The ion's offsets from its site in the first and last frame when it is within
+        // half the distance from that site to the next (its vibration about the site, not
+        // motion the jumps should explain); an ion further away at either end (in a
+        // region its site does not own) keeps that motion in its net displacement.
+        let offset = |f: usize, visit: Option<&(u32, usize, usize, usize)>| -> [f64; 3] {
+            match visit {
+                Some(v) => {
+                    let p = wrap(std::array::from_fn(|x| frac[f][x] as f64));
+                    let o = frac_delta(sites[v.0 as usize].frac, p, cells.at(f));
+                    if norm(o) <= self.half_nn[v.0 as usize] {
+                        o
+                    } else {
+                        [0.0; 3]
+                    }
+                }
+                None => [0.0; 3],
+            }
+        };
+        let (o_first, o_last) = (offset(0, visits.first()), offset(t - 1, visits.last()));
         for w in 0..visits.len().saturating_sub(1) {
             let (a_site, _, last_a, _) = visits[w];
             let (b_site, first_b, _, _) = visits[w + 1];
@@ -896,7 +1040,12 @@ impl SitePlan {
                 sites[b_site as usize].frac,
                 cells.at(last_a),
             );
-            transit.push((first_b - last_a) as f64 * dt_ps);
+            // Transit: the frames strictly between the last on the old site and the
+            // first on the new one (as events.csv's transit_ps).
+            transit.push(first_b.saturating_sub(last_a + 1) as f64 * dt_ps);
+            for x in 0..3 {
+                jumped[x] += v[x];
+            }
             events.push(Event {
                 ion: a,
                 species: species.to_string(),
@@ -948,6 +1097,10 @@ impl SitePlan {
                 radius_a: self.r_max,
             },
             kept: pos.iter().step_by(stride).copied().collect(),
+            net: std::array::from_fn(|x| {
+                (pos[t - 1][x] as f64 - o_last[x]) - (pos[0][x] as f64 - o_first[x])
+            }),
+            jumped,
         }
     }
 
@@ -958,6 +1111,7 @@ impl SitePlan {
         self,
         tracks: Vec<IonTrack>,
         tracer: Result<(f64, f64)>,
+        drift: [f64; 3],
         t: usize,
         dt_ps: f64,
         stride: usize,
@@ -976,7 +1130,13 @@ impl SitePlan {
         let (mut events, mut midpoints) = (Vec::new(), Vec::new());
         let (mut residence, mut transit) = (Vec::new(), Vec::new());
         let mut ions = Vec::with_capacity(p);
+        // Σ|R|², Σ|J|², Σ|R − J|² over the ions.
+        let (mut rr, mut jj, mut res) = (0.0f64, 0.0f64, 0.0f64);
         for (j, tr) in tracks.into_iter().enumerate() {
+            let r: [f64; 3] = std::array::from_fn(|x| tr.net[x] - drift[x]);
+            rr += r.iter().map(|v| v * v).sum::<f64>();
+            jj += tr.jumped.iter().map(|v| v * v).sum::<f64>();
+            res += (0..3).map(|x| (r[x] - tr.jumped[x]).powi(2)).sum::<f64>();
             for (k, q) in tr.kept.iter().enumerate() {
                 for x in 0..3 {
                     positions[[k, j, x]] = q[x];
@@ -1053,22 +1213,10 @@ impl SitePlan {
             }
         };
         let ratio = d_tracer.filter(|_| d_jump > 0.0).map(|d| d / d_jump);
-        let consistency = match (ratio, d_tracer) {
-            (Some(r), Some(_)) if r > 2.0 => format!(
-                "D_tracer / D_jump = {r:.2}: the jumps explain only {:.0} % of the diffusion; jumps are being missed (site radii too small, sites missing, or diffusion that is not site to site)",
-                100.0 / r
-            ),
-            (Some(r), Some(_)) if r >= 0.05 => format!(
-                "D_tracer / D_jump = {r:.2}: the jumps account for the diffusion (a correlation factor below 1 means correlated back-and-forth jumps)"
-            ),
-            (Some(r), Some(_)) => format!(
-                "D_tracer / D_jump = {r:.3}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
-            ),
-            (None, Some(d)) if d > 0.0 => {
-                "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string()
-            }
-            _ => "not determined (no tracer D or no jumps)".to_string(),
-        };
+        let ratio_err = d_tracer_err.filter(|_| d_jump > 0.0).map(|e| e / d_jump);
+        let (d_net, d_summed) = (d_of(rr), d_of(jj));
+        let share = (rr > 0.0).then(|| 1.0 - res / rr);
+        let consistency = consistency(ratio, ratio_err, d_tracer, share, events.len());
         let hist = histogram(&residence, 20);
         let jumping = {
             let mut v: Vec<usize> = events.iter().map(|e| e.ion).collect();
@@ -1099,6 +1247,11 @@ impl SitePlan {
             d_tracer_cm2_s: d_tracer,
             d_tracer_err_cm2_s: d_tracer_err,
             tracer_over_jump: ratio,
+            tracer_over_jump_err: ratio_err,
+            d_net_cm2_s: d_net,
+            d_summed_jumps_cm2_s: d_summed,
+            explained_share: share,
+            drift_a: drift,
             consistency,
         };
         Hops {
@@ -1152,6 +1305,71 @@ pub(crate) fn framework_of(
         .filter(|a| mobile.binary_search(a).is_err())
         .map(|a| (species[a].clone(), frac0(a)))
         .collect()
+}
+
+/// The share of the net displacement the jumps must explain for the jumps to be said
+/// to account for the diffusion.
+pub const EXPLAINED_SHARE_MIN: f64 = 0.8;
+
+/// The consistency verdict, in words, from D_tracer / D_jump (and its σ), the tracer D
+/// and the share of the ions' net displacement the jumps explain. Every branch but the
+/// first can fail: agreement needs both the share and a ratio not above 1 beyond error.
+fn consistency(
+    ratio: Option<f64>,
+    ratio_err: Option<f64>,
+    d_tracer: Option<f64>,
+    share: Option<f64>,
+    jumps: usize,
+) -> String {
+    let f = match (ratio, ratio_err) {
+        (Some(r), Some(e)) => format!("D_tracer / D_jump = {r:.2} ± {e:.2}"),
+        (Some(r), None) => format!("D_tracer / D_jump = {r:.2}"),
+        _ => String::new(),
+    };
+    let explained = share.map(|s| {
+        format!(
+            "the jumps explain {:.0} % of the ions' net displacement",
+            100.0 * s.max(0.0)
+        )
+    });
+    match (ratio, d_tracer, share) {
+        _ if jumps == 0 => match d_tracer {
+            Some(d) if d > 0.0 => {
+                "no jumps, yet the MSD gives a tracer D: jumps are being missed".to_string()
+            }
+            _ => "not determined (no jumps)".to_string(),
+        },
+        (r, _, Some(s)) if s < EXPLAINED_SHARE_MIN => format!(
+            "{}{}: the jumps miss motion (sites or radii do not capture where the ions go, or diffusion that is not site to site){}",
+            explained.unwrap_or_default(),
+            if f.is_empty() {
+                String::new()
+            } else {
+                format!("; {f}")
+            },
+            if r.is_some_and(|r| (0.5..=2.0).contains(&r)) {
+                "; a ratio near 1 here is not agreement"
+            } else {
+                ""
+            }
+        ),
+        (Some(r), Some(_), _) if r - ratio_err.unwrap_or(0.0) > 1.0 => format!(
+            "{f}: more net diffusion than the jumps give, beyond the tracer D's error: jumps are being missed (site radii too small, sites missing, or diffusion that is not site to site){}",
+            explained.map(|e| format!("; {e}")).unwrap_or_default()
+        ),
+        (Some(r), Some(_), _) if r < 0.05 => format!(
+            "{f}: far more jump displacement than net diffusion; mostly back-and-forth jumps between close sites (check for spurious sites)"
+        ),
+        (Some(_), Some(_), Some(_)) => format!(
+            "{}; {f}: the jumps account for the diffusion (a ratio below 1 is the correlation factor of back-and-forth jumps)",
+            explained.unwrap_or_default()
+        ),
+        (_, None, Some(_)) => format!(
+            "{}; no tracer D to compare D_jump with",
+            explained.unwrap_or_default()
+        ),
+        _ => "not determined (no tracer D and no net displacement)".to_string(),
+    }
 }
 
 /// The site-based hop analysis ([`Mode::Sites`]).
@@ -1235,9 +1453,24 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         })
         .collect();
 
-    // 4. The consistency with the tracer D, and what users read off it.
+    // 4. The consistency with the tracer D and with each ion's net displacement
+    // (less the framework's drift, as `traj msd` removes it), and what users read off it.
     let tracer = tracer_d(engine, prep, &species);
-    Ok(plan.assemble(tracks, tracer, t, dt_ps, 1, opts, notes))
+    let drift = net_drift(&traj.species, &species, &u.disp);
+    Ok(plan.assemble(tracks, tracer, drift, t, dt_ps, 1, opts, notes))
+}
+
+/// The drift over the run (Å): the mean net displacement of the atoms `traj msd` takes
+/// as its drift reference for `species` (see [`crate::traj::msd::drift_reference`]).
+fn net_drift(all_species: &[String], species: &str, disp: &Array3<f32>) -> [f64; 3] {
+    let (reference, _) = crate::traj::msd::drift_reference(all_species, species, true);
+    let last = disp.shape()[0] - 1;
+    match reference {
+        Some(r) if !r.is_empty() => std::array::from_fn(|x| {
+            r.iter().map(|&a| disp[[last, a, x]] as f64).sum::<f64>() / r.len() as f64
+        }),
+        _ => [0.0; 3],
+    }
 }
 
 /// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.

@@ -328,6 +328,7 @@ impl HopStream {
 
         // The tracer D, as `sites::tracer_d`.
         let msd = self.msd.take().expect("made in begin");
+        let drift = msd.net_drift_a();
         let mut msd_scratch = 0;
         let tracer = msd.finish(engine, dt_ps, None).and_then(|s| {
             msd_scratch = s.scratch_bytes;
@@ -335,7 +336,7 @@ impl HopStream {
             Ok((f.d_cm2_s, f.d_err_cm2_s))
         });
         notes.extend(thinned_note(stride, t));
-        let h = plan.assemble(tracks, tracer, t, dt_ps, stride, &self.opts, notes);
+        let h = plan.assemble(tracks, tracer, drift, t, dt_ps, stride, &self.opts, notes);
         Ok((
             h,
             StreamRunInfo {

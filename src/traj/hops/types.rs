@@ -273,6 +273,10 @@ pub struct SiteOptions {
     pub supercell: [usize; 3],
     /// One radius for every site (Å); `None`: twice the vibration amplitude.
     pub radius_a: Option<f64>,
+    /// GEMDAT's radius rule: every site gets one radius, capped at half the shortest
+    /// site-to-site distance (false: each site capped at half the distance to its own
+    /// nearest site, so that sparse sites keep their full radius).
+    pub single_radius: bool,
     /// Radii for sites of a given label (Å), before `radius_a`.
     pub label_radii: Vec<(String, f64)>,
     /// Visits with fewer frames on the site do not count (1: every visit counts).
@@ -283,6 +287,12 @@ pub struct SiteOptions {
     pub smoothing_a: f64,
     /// Discovery: density maxima closer than this (Å) are one site.
     pub merge_a: f64,
+    /// Discovery: two density maxima whose saddle is at least this fraction of the lower
+    /// maximum are one site (topological persistence; 1: every maximum is a site).
+    pub saddle_fraction: f64,
+    /// Discovery: maxima are joined across a shallow saddle only when at most this far
+    /// apart (Å): closer than two Li ions can sit, they cannot both hold an ion at once.
+    pub join_a: f64,
     /// Discovery: a maximum is a site when its smoothed density is at least this many
     /// times the mean density of the species.
     pub min_enrichment: f64,
@@ -298,11 +308,14 @@ impl Default for SiteOptions {
             known: None,
             supercell: [1, 1, 1],
             radius_a: None,
+            single_radius: false,
             label_radii: Vec::new(),
             min_residence_frames: 1,
             grid_a: 0.2,
             smoothing_a: 0.3,
             merge_a: 1.0,
+            saddle_fraction: 0.6,
+            join_a: 1.8,
             min_enrichment: 4.0,
             symmetrise: false,
             symprec_a: 0.3,
@@ -370,7 +383,8 @@ pub struct JumpAnalysis {
     pub residence_ps: Stats,
     /// (bin start ps, count) of the complete visits, 20 bins.
     pub residence_histogram: Vec<(f64, usize)>,
-    /// Frames between leaving one site and reaching the next, ps.
+    /// Time off any site between two visits (ps): the frames strictly between the last
+    /// on the old site and the first on the new one (events.csv's `transit_ps`).
     pub transit_ps: Stats,
     /// Σ|Δr|² / (2·3·N·t) over the jumps (cm²/s), t the simulated time.
     pub d_jump_cm2_s: f64,
@@ -380,6 +394,20 @@ pub struct JumpAnalysis {
     /// D_tracer / D_jump: the correlation factor (≤ ~1 when the jumps account for the
     /// diffusion; far above 1 means jumps were missed).
     pub tracer_over_jump: Option<f64>,
+    /// Its σ from the tracer D's σ.
+    pub tracer_over_jump_err: Option<f64>,
+    /// Per ion, its net displacement R over the run (drift removed; less its offset from
+    /// its first and last site in the first and last frame when within half the distance
+    /// from that site to the next, so that vibration is not counted) against the sum J of its jump vectors: D from Σ|R|² and from Σ|J|²
+    /// (cm²/s, as D_jump), and the share of the net displacement the jumps explain,
+    /// 1 − Σ|R − J|² / Σ|R|² (1: all net motion is counted jumps; what is left is motion
+    /// the sites miss: ions that end or start away from any site, or travel that the
+    /// minimum-image site-to-site vectors misrepresent).
+    pub d_net_cm2_s: f64,
+    pub d_summed_jumps_cm2_s: f64,
+    pub explained_share: Option<f64>,
+    /// The drift removed from R (the framework's mean displacement over the run, Å).
+    pub drift_a: [f64; 3],
     /// The consistency check in words.
     pub consistency: String,
 }
