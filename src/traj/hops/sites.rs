@@ -728,6 +728,78 @@ impl CellRuns {
     }
 }
 
+/// The framework's drift in fractional coordinates, frame by frame: the mean over the
+/// reference atoms of their displacement from frame 0 (each step by minimum image), so
+/// that a breathing NPT cell, which moves no fractional coordinate, is no drift.
+pub(crate) struct FracDrift {
+    reference: Vec<usize>,
+    last: Vec<[f64; 3]>,
+    mean: [f64; 3],
+}
+
+impl FracDrift {
+    pub(crate) fn new(reference: Vec<usize>) -> Self {
+        FracDrift {
+            reference,
+            last: Vec::new(),
+            mean: [0.0; 3],
+        }
+    }
+
+    /// The drift at the next frame, whose fractional positions `frac_of(atom)` gives.
+    pub(crate) fn next(&mut self, frac_of: impl Fn(usize) -> [f32; 3]) -> [f64; 3] {
+        let n = self.reference.len();
+        if n == 0 {
+            return [0.0; 3];
+        }
+        let now: Vec<[f64; 3]> = self
+            .reference
+            .iter()
+            .map(|&a| {
+                let v = frac_of(a);
+                std::array::from_fn(|x| v[x] as f64)
+            })
+            .collect();
+        if !self.last.is_empty() {
+            for (p, q) in self.last.iter().zip(&now) {
+                for x in 0..3 {
+                    let d = q[x] - p[x];
+                    self.mean[x] += (d - d.round()) / n as f64;
+                }
+            }
+        }
+        self.last = now;
+        self.mean
+    }
+}
+
+/// Framework drift below this (Å, the largest over the run) is vibration and is left
+/// in the positions sites are found from and assigned to (GEMDAT's behaviour); above
+/// it, it is taken out.
+pub const SITE_DRIFT_MIN_A: f64 = 0.2;
+
+/// The per-frame drift (fractional) to take out before sites are found and assigned:
+/// all of it when the framework moves more than [`SITE_DRIFT_MIN_A`] at some frame
+/// (said in `notes`), none otherwise.
+pub(crate) fn drift_for_sites(
+    shift: Vec<[f64; 3]>,
+    cell: &[[f64; 3]; 3],
+    notes: &mut Vec<String>,
+) -> Vec<[f64; 3]> {
+    let largest = shift
+        .iter()
+        .map(|d| norm(dot_frac(*d, cell)))
+        .fold(0.0f64, f64::max);
+    if largest > SITE_DRIFT_MIN_A {
+        notes.push(format!(
+            "the framework drifts up to {largest:.2} Å from its start: its drift is taken out before sites are found and assigned (as traj msd takes it out)"
+        ));
+        shift
+    } else {
+        vec![[0.0; 3]; shift.len()]
+    }
+}
+
 /// The sites of one analysis, their radii and a locator: what assigns an ion's
 /// frames to sites, in memory or from a streamed trajectory's scratch files.
 pub(crate) struct SitePlan {
@@ -1385,8 +1457,22 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
         ));
     }
     let (atoms, species) = check_selection(&traj.species, &traj.source, opts)?;
-    let mut notes = Vec::new();
     let cell = traj.cell_rows(0);
+
+    // The framework's drift at each frame, in fractions of that frame's cell: taken out
+    // of the positions that make the density and that are assigned to sites (as `traj
+    // msd` takes it out of the MSD), so that a drifting crystal blurs nothing.
+    let u = &prep.unwrapped;
+    let (reference, _) = crate::traj::msd::drift_reference(&traj.species, &species, true);
+    let mut drift = FracDrift::new(reference.unwrap_or_default());
+    let frac_shift: Vec<[f64; 3]> = (0..t)
+        .map(|f| drift.next(|a| std::array::from_fn(|x| traj.frac[[f, a, x]])))
+        .collect();
+    let mut notes = Vec::new();
+    let frac_shift = drift_for_sites(frac_shift, &traj.cell_rows(0), &mut notes);
+    let frac_at = |f: usize, a: usize| -> [f32; 3] {
+        std::array::from_fn(|x| (traj.frac[[f, a, x]] as f64 - frac_shift[f][x]) as f32)
+    };
 
     // 1. Sites.
     let density = match so.known {
@@ -1395,7 +1481,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
             let mut d = Density::new(&cell, so)?;
             for f in 0..t {
                 for &a in &atoms {
-                    d.add(std::array::from_fn(|x| traj.frac[[f, a, x]]));
+                    d.add(frac_at(f, a));
                 }
             }
             Some(d)
@@ -1421,7 +1507,6 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
     )?;
 
     // 2. Radii.
-    let u = &prep.unwrapped;
     let amp = vibration_amplitude(&u.disp, &atoms);
     let plan = SitePlan::new(sites, source, cell, amp, so, &mut notes);
 
@@ -1430,9 +1515,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
     let tracks: Vec<IonTrack> = atoms
         .par_iter()
         .map(|&a| {
-            let frac: Vec<[f32; 3]> = (0..t)
-                .map(|f| std::array::from_fn(|x| traj.frac[[f, a, x]]))
-                .collect();
+            let frac: Vec<[f32; 3]> = (0..t).map(|f| frac_at(f, a)).collect();
             let pos: Vec<[f32; 3]> = (0..t)
                 .map(|f| {
                     std::array::from_fn(|x| {

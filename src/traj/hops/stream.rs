@@ -27,8 +27,8 @@ use rayon::prelude::*;
 
 use super::cluster::{ClusterPlan, assemble};
 use super::sites::{
-    CellRuns, Density, IonTrack, SitePlan, check_selection, excursions, framework_of,
-    resolve_sites, spread,
+    CellRuns, Density, FracDrift, IonTrack, SitePlan, check_selection, drift_for_sites, excursions,
+    framework_of, resolve_sites, spread,
 };
 use super::types::{HopOptions, Hops, Mode, selected_atoms_of};
 use crate::compute::{Engine, FracTrajectory, UnwrapScan};
@@ -59,6 +59,13 @@ pub struct HopStream {
     scan: Option<UnwrapScan>,
     origin: Vec<[f32; 3]>,
     compact: Vec<f32>,
+    /// The same, with the framework's drift taken out (fractional).
+    placed: Vec<f32>,
+    /// The density of the drift-corrected positions, and each frame's drift
+    /// (fractional): used when the framework moves more than `SITE_DRIFT_MIN_A`.
+    placed_density: Option<Density>,
+    frac_shift: Vec<[f64; 3]>,
+    drift: FracDrift,
     disp: Vec<f32>,
     frac_store: Option<SeriesScratch>,
     disp_store: Option<SeriesScratch>,
@@ -84,6 +91,10 @@ impl HopStream {
             scan: None,
             origin: Vec::new(),
             compact: Vec::new(),
+            placed: Vec::new(),
+            placed_density: None,
+            frac_shift: Vec::new(),
+            drift: FracDrift::new(Vec::new()),
             disp: Vec::new(),
             frac_store: None,
             disp_store: None,
@@ -114,6 +125,8 @@ impl FrameSink for HopStream {
         }
         let (atoms, name) = check_selection(species, &self.source, &self.opts)?;
         let p = atoms.len();
+        let (reference, _) = crate::traj::msd::drift_reference(species, &name, true);
+        self.drift = FracDrift::new(reference.unwrap_or_default());
         self.frac_store = Some(SeriesScratch::new(&self.stream, p)?);
         self.disp_store = Some(SeriesScratch::new(&self.stream, p)?);
         // The tracer D as `sites::tracer_d` fits it.
@@ -168,6 +181,7 @@ impl FrameSink for HopStream {
             self.cell0 = cell_rows(0);
             if so.known.is_none() && self.opts.mode == Mode::Sites {
                 self.density = Some(Density::new(&self.cell0, so)?);
+                self.placed_density = Some(Density::new(&self.cell0, so)?);
                 if so.symmetrise {
                     self.framework = framework_of(&self.species, |a| at(0, a), &self.atoms);
                 }
@@ -184,8 +198,27 @@ impl FrameSink for HopStream {
                 self.compact.extend_from_slice(&at(f, a));
             }
         }
+        // The framework's drift (fractional) at each frame: taken out of the positions
+        // that make the density and that are assigned to sites when it is large (see
+        // `drift_for_sites`); the unwrap below keeps the positions as read.
+        self.placed.clear();
+        for (f, block) in self.compact.chunks_exact(3 * p).enumerate() {
+            let shift = self.drift.next(|a| at(f, a));
+            self.frac_shift.push(shift);
+            self.placed.extend(
+                block
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v as f64 - shift[i % 3]) as f32),
+            );
+        }
         if let Some(d) = self.density.as_mut() {
             for q in self.compact.chunks_exact(3) {
+                d.add([q[0], q[1], q[2]]);
+            }
+        }
+        if let Some(d) = self.placed_density.as_mut() {
+            for q in self.placed.chunks_exact(3) {
                 d.add([q[0], q[1], q[2]]);
             }
         }
@@ -239,8 +272,20 @@ impl HopStream {
             ));
         }
         self.compact = Vec::new();
+        self.placed = Vec::new();
         self.disp = Vec::new();
         let mut notes = Vec::new();
+        // The drift taken out (or not), as in memory.
+        let frac_shift = drift_for_sites(
+            std::mem::take(&mut self.frac_shift),
+            &self.cell0,
+            &mut notes,
+        );
+        let drifting = frac_shift.iter().any(|d| *d != [0.0; 3]);
+        if drifting {
+            self.density = self.placed_density.take();
+        }
+        self.placed_density = None;
         let (sites, source) = resolve_sites(
             &so,
             &self.name,
@@ -297,7 +342,10 @@ impl HopStream {
         let mut tracks: Vec<IonTrack> = Vec::with_capacity(p);
         for j0 in (0..p).step_by(w) {
             let wn = w.min(p - j0);
-            fracs.read_window(j0, wn, |jj, f, v| fr[jj * t + f] = v)?;
+            fracs.read_window(j0, wn, |jj, f, v| {
+                let d = frac_shift[f];
+                fr[jj * t + f] = std::array::from_fn(|x| (v[x] as f64 - d[x]) as f32);
+            })?;
             let origin = &self.origin;
             disps.read_window(j0, wn, |jj, f, v| {
                 let o = origin[j0 + jj];
