@@ -314,6 +314,15 @@ fn li6ps5cl_jumps_account_for_the_tracer_diffusion() {
     // density has one maximum per 48h pair or cage region (the Li positions lie a
     // median 0.87 Å from the nearest 48h site).
     assert!((180..=300).contains(&j.n_sites), "{} sites", j.n_sites);
+    // One residence time: the species' descriptors and the jump analysis agree (frames
+    // on the site × the time between frames), as do the two transit times.
+    let d = &h.descriptors()[0];
+    assert_eq!(d.residence_ps.n, j.residence_ps.n);
+    assert!((d.residence_ps.mean.unwrap() - j.residence_ps.mean.unwrap()).abs() < 1e-9);
+    assert!((d.residence_ps.min.unwrap() - j.residence_ps.min.unwrap()).abs() < 1e-9);
+    let summary = superion::report::hops::summary(&h, std::path::Path::new("x"), 0.5, 5.0);
+    let v = serde_json::to_value(&summary).unwrap();
+    assert!(v.get("k_range").is_none(), "no k range in sites mode");
     // The k-means mode misses most of the jumps (the reason for the default).
     let k = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Kmeans)).unwrap();
     assert!(k.events.len() * 20 < j.jumps);

@@ -22,7 +22,9 @@ pub struct Summary {
     pub options: HopOptions,
     pub n_frames: usize,
     pub dt_ps: f64,
-    pub k_range: (usize, usize),
+    /// The k range of the per-ion clustering modes (absent in sites mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k_range: Option<(usize, usize)>,
     pub notes: Vec<String>,
     pub ions_analysed: usize,
     pub events: usize,
@@ -75,7 +77,7 @@ pub fn summary(h: &Hops, file: &Path, collective_dt_ps: f64, collective_dr_a: f6
         options: h.options.clone(),
         n_frames: h.n_frames,
         dt_ps: h.dt_ps,
-        k_range: h.k_range,
+        k_range: (h.mode != crate::traj::hops::Mode::Sites).then_some(h.k_range),
         notes: h.notes.clone(),
         ions_analysed: h.ions.len(),
         events: h.events.len(),

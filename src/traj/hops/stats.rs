@@ -15,7 +15,9 @@ pub struct Descriptors {
     pub jump_rate_per_ion_ps: f64,
     pub hop_length_a: Stats,
     pub duration_ps: Stats,
-    /// Time between arriving at a site and leaving it again (complete stays only).
+    /// Time on a site between arriving and leaving again (complete stays only): the
+    /// frames on it × the time between frames, as the jump analysis's `residence_ps`
+    /// (so that residence and transit times add up to the run).
     pub residence_ps: Stats,
     /// From the start of the trajectory to each hopping ion's first hop.
     pub time_to_first_hop_ps: Stats,
@@ -54,7 +56,7 @@ impl Hops {
                     for w in mine.windows(2) {
                         let arrive = w[0].end(self.n_frames);
                         if w[1].start_frame >= arrive {
-                            residence.push((w[1].start_frame - arrive) as f64 * self.dt_ps);
+                            residence.push((w[1].start_frame + 1 - arrive) as f64 * self.dt_ps);
                         }
                     }
                     let mut s: Vec<usize> =
