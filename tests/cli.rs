@@ -201,6 +201,13 @@ fn figures_are_well_formed_and_labelled() {
     assert!(has(&t, "x (Å)") && has(&t, "y (Å)"), "{t:?}");
     let t = common::svg_texts(&dir.join("hops/jump_types.svg"));
     assert!(has(&t, "cm²/s") && has(&t, "per ps"), "{t:?}");
+    assert!(has(&t, "of net displacement"), "{t:?}");
+    // The pair test against independent ions, not a histogram of percolated groups.
+    let t = common::svg_texts(&dir.join("hops/correlations.svg"));
+    assert!(
+        has(&t, "Draws of independent ions") && has(&t, "this run") && has(&t, "p = "),
+        "{t:?}"
+    );
     let t = common::svg_texts(&dir.join("screen/silhouette.svg"));
     assert!(has(&t, "Silhouette coefficient"), "{t:?}");
     // Every material named on the silhouette bars.

@@ -616,21 +616,25 @@ pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
         .max(1e-6)
         * 1.15;
     let title = format!(
-        "Jump rates by type; D_jump = {:.3e} cm²/s, tracer D = {}",
+        "Jump rates; D_jump {:.3e}, tracer D {}{}",
         j.d_jump_cm2_s,
         j.d_tracer_cm2_s
             .map_or("not determined".to_string(), |d| format!(
                 "{:.3e} cm²/s (ratio {:.2})",
                 d,
                 j.tracer_over_jump.unwrap_or(f64::NAN)
-            ))
+            )),
+        j.explained_share.map_or(String::new(), |s| format!(
+            "; jumps explain {:.0} % of net displacement",
+            100.0 * s.max(0.0)
+        ))
     );
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
+            .caption(title, ("sans-serif", 15))
             .margin(14)
             .x_label_area_size(60)
             .y_label_area_size(70)
