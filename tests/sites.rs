@@ -170,6 +170,10 @@ fn planted_jumps_with_discovered_sites_exactly() {
     let h = detect(&Engine::cpu(), &traj, &HopOptions::new(Mode::Sites)).unwrap();
     // Only visited sites exist: two per jumping ion, one per vibrating ion.
     check_planted(&h, 40);
+    // Each ion's jumps add up to its net displacement (its vibration about its first
+    // and last site, in their density basins, left out).
+    let share = h.jumps.as_ref().unwrap().explained_share.unwrap();
+    assert!(share > 0.99, "{share}");
     for s in &h.sites {
         let f: Vec<f64> = s.frac.iter().map(|v| v * 4.0 - 0.5).collect();
         assert!(

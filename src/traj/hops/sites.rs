@@ -319,7 +319,7 @@ pub(crate) fn sites_from_density(
     species: &str,
     opts: &SiteOptions,
     source: &std::path::Path,
-) -> Result<(Vec<SiteDef>, usize)> {
+) -> Result<(Vec<SiteDef>, usize, Basins)> {
     let cell = density.cell;
     let w = crate::geom::cell_widths(&cell);
     let n = density.n;
@@ -355,7 +355,7 @@ pub(crate) fn sites_from_density(
         rho = out;
     }
     let mean = total / nv as f64;
-    let (maxima, joined) = persistent_maxima(
+    let (maxima, joined, roots) = persistent_maxima(
         &rho,
         hist,
         n,
@@ -365,19 +365,31 @@ pub(crate) fn sites_from_density(
         opts.min_enrichment * mean,
     );
     let mut sites: Vec<SiteDef> = Vec::new();
-    for (v, f) in maxima {
-        if sites
+    // The site each basin's root belongs to (a maximum merged by distance belongs to
+    // the site that took it).
+    let mut site_of_root: std::collections::HashMap<u32, u32> = Default::default();
+    for (v, f, peak) in maxima {
+        if let Some(k) = sites
             .iter()
-            .any(|s| norm(frac_delta(s.frac, f, &cell)) < opts.merge_a)
+            .position(|s| norm(frac_delta(s.frac, f, &cell)) < opts.merge_a)
         {
+            site_of_root.insert(peak as u32, k as u32);
             continue;
         }
+        site_of_root.insert(peak as u32, sites.len() as u32);
         sites.push(SiteDef {
             label: species.to_string(),
             frac: f,
             enrichment: Some(v / mean),
         });
     }
+    let basins = Basins {
+        n,
+        site: roots
+            .iter()
+            .map(|r| site_of_root.get(r).copied().unwrap_or(NONE))
+            .collect(),
+    };
     if sites.is_empty() {
         return Err(invalid!(
             "{}: no {species} density maximum reaches {} times the mean density; lower option min_enrichment or give known sites with option sites",
@@ -385,7 +397,27 @@ pub(crate) fn sites_from_density(
             opts.min_enrichment
         ));
     }
-    Ok((sites, joined))
+    Ok((sites, joined, basins))
+}
+
+/// Which discovered site's density basin each voxel of the discovery grid lies in
+/// (`NONE`: in none, below the lowest saddle considered).
+pub(crate) struct Basins {
+    n: [usize; 3],
+    site: Vec<u32>,
+}
+
+impl Basins {
+    /// The site whose basin holds the fractional position `p` (any image).
+    fn site_at(&self, p: [f64; 3]) -> Option<u32> {
+        let n = self.n;
+        let c: [usize; 3] = std::array::from_fn(|x| {
+            let v = p[x] - p[x].floor();
+            ((v * n[x] as f64) as usize).min(n[x] - 1)
+        });
+        let s = self.site[(c[0] * n[1] + c[1]) * n[2] + c[2]];
+        (s != NONE).then_some(s)
+    }
 }
 
 /// The sites of a smoothed density `rho` on a periodic grid `n` over `cell`, by
@@ -409,7 +441,7 @@ fn persistent_maxima(
     saddle_fraction: f64,
     join_a: f64,
     floor: f64,
-) -> (Vec<(f64, [f64; 3])>, usize) {
+) -> (Vec<(f64, [f64; 3], usize)>, usize, Vec<u32>) {
     let nv = rho.len();
     let idx = |c: [usize; 3]| (c[0] * n[1] + c[1]) * n[2] + c[2];
     let coord = |v: usize| [v / (n[1] * n[2]), (v / n[2]) % n[1], v % n[2]];
@@ -528,10 +560,20 @@ fn persistent_maxima(
             } else {
                 f0
             };
-            (rho[p], f)
+            (rho[p], f, p)
         })
         .collect();
-    (out, joined)
+    // Every voxel taken, labelled with its basin's root.
+    let roots: Vec<u32> = (0..nv)
+        .map(|v| {
+            if parent[v] == UNSEEN {
+                UNSEEN
+            } else {
+                find(&mut parent, v) as u32
+            }
+        })
+        .collect();
+    (out, joined, roots)
 }
 
 /// How far from its peak a discovered site's position is averaged (Å).
@@ -814,6 +856,10 @@ pub(crate) struct SitePlan {
     loc: Locator,
     /// Half the distance from each site to its nearest other site (Å).
     half_nn: Vec<f64>,
+    /// A locator that reaches that far.
+    far: Locator,
+    /// Discovered sites: the density basin of each voxel (whose site owns a position).
+    basins: Option<Basins>,
 }
 
 /// The sites of `species`: the known ones (mapped onto `cell`), or those at the
@@ -827,16 +873,16 @@ pub(crate) fn resolve_sites(
     framework: &[(String, [f32; 3])],
     source: &std::path::Path,
     notes: &mut Vec<String>,
-) -> Result<(Vec<SiteDef>, String)> {
+) -> Result<(Vec<SiteDef>, String, Option<Basins>)> {
     match (&so.known, density) {
         (Some(known), _) => {
             let (s, lat, n) = select_sites(known, species, so.supercell)?;
             notes.extend(n);
             check_lattice(&lat, cell, &known.source, so.supercell, notes)?;
-            Ok((s, known.source.clone()))
+            Ok((s, known.source.clone(), None))
         }
         (None, Some(density)) => {
-            let (s, joined) = sites_from_density(density, species, so, source)?;
+            let (s, joined, basins) = sites_from_density(density, species, so, source)?;
             if joined > 0 {
                 notes.push(format!(
                     "{joined} lower density maxima joined to a higher one within {} Å: the density between them stays above {} of the lower peak (one site with several humps, not sites a ripple apart)",
@@ -844,10 +890,11 @@ pub(crate) fn resolve_sites(
                     so.saddle_fraction
                 ));
             }
-            let s = if so.symmetrise {
-                symmetrise(*cell, framework, s, so, notes)?
+            // Symmetrised sites are new sites: the basins no longer name them.
+            let (s, basins) = if so.symmetrise {
+                (symmetrise(*cell, framework, s, so, notes)?, None)
             } else {
-                s
+                (s, Some(basins))
             };
             Ok((
                 s,
@@ -861,6 +908,7 @@ pub(crate) fn resolve_sites(
                     so.min_enrichment,
                     if so.symmetrise { ", symmetrised" } else { "" }
                 ),
+                basins,
             ))
         }
         (None, None) => Err(invalid!("site discovery needs the density of the species")),
@@ -891,9 +939,11 @@ pub(crate) struct IonTrack {
 impl SitePlan {
     /// The radii of `sites` (given, or twice the vibration amplitude `amp`), capped so
     /// that sites do not overlap.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         sites: Vec<SiteDef>,
         source: String,
+        basins: Option<Basins>,
         cell: [[f64; 3]; 3],
         amp: f64,
         so: &SiteOptions,
@@ -958,6 +1008,12 @@ impl SitePlan {
         let r_max = radii.iter().copied().fold(0.0, f64::max);
         let r_min = radii.iter().copied().fold(f64::INFINITY, f64::min);
         let loc = Locator::new(&sites, &cell, r_max * 1.1 + 1e-6);
+        let half_nn_max = 0.5
+            * nn.iter()
+                .copied()
+                .filter(|d| d.is_finite())
+                .fold(0.0, f64::max);
+        let far = Locator::new(&sites, &cell, half_nn_max * 1.01 + 1e-6);
         SitePlan {
             sites,
             source,
@@ -968,6 +1024,8 @@ impl SitePlan {
             r_min,
             r_max,
             loc,
+            far,
+            basins,
             half_nn: nn.iter().map(|d| 0.5 * d).collect(),
         }
     }
@@ -1085,25 +1143,50 @@ impl SitePlan {
         let mut transit = Vec::new();
         let mut prev_from: Option<u32> = None;
         let mut jumped = [0.0f64; 3];
-        // The ion's offsets from its site in the first and last frame when it is within
-        // half the distance from that site to the next (its vibration about the site, not
-        // motion the jumps should explain); an ion further away at either end (in a
-        // region its site does not own) keeps that motion in its net displacement.
-        let offset = |f: usize, visit: Option<&(u32, usize, usize, usize)>| -> [f64; 3] {
-            match visit {
-                Some(v) => {
-                    let p = wrap(std::array::from_fn(|x| frac[f][x] as f64));
-                    let o = frac_delta(sites[v.0 as usize].frac, p, cells.at(f));
-                    if norm(o) <= self.half_nn[v.0 as usize] {
-                        o
-                    } else {
-                        [0.0; 3]
-                    }
-                }
-                None => [0.0; 3],
+        // The run's two ends: the ion is placed at the site whose own region (its density
+        // basin for discovered sites; within half the distance to its nearest site) holds it; its offset from that site is
+        // vibration, not motion the jumps should explain, and a move from that site to
+        // the first site visited (or from the last visited to it) is a jump in progress,
+        // added to the jumps' sum. An ion in no site's region keeps that motion in its
+        // net displacement: motion the sites miss.
+        let mut cand_far = Vec::new();
+        let mut owner = |f: usize| -> Option<(u32, [f64; 3])> {
+            let p = wrap(std::array::from_fn(|x| frac[f][x] as f64));
+            // Discovered sites own their density basins.
+            if let Some(s) = self.basins.as_ref().and_then(|b| b.site_at(p)) {
+                return Some((s, frac_delta(sites[s as usize].frac, p, cells.at(f))));
+            }
+            self.far.near(p, &mut cand_far);
+            cand_far
+                .iter()
+                .map(|&s| (s, frac_delta(sites[s as usize].frac, p, cells.at(f))))
+                .filter(|(s, o)| norm(*o) <= self.half_nn[*s as usize])
+                .min_by(|a, b| norm(a.1).total_cmp(&norm(b.1)))
+        };
+        let (start, end) = (owner(0), owner(t - 1));
+        let (o_first, o_last) = (
+            start.map_or([0.0; 3], |(_, o)| o),
+            end.map_or([0.0; 3], |(_, o)| o),
+        );
+        let in_progress = |from: u32, to: u32, f: usize| -> [f64; 3] {
+            if from == to {
+                [0.0; 3]
+            } else {
+                frac_delta(
+                    sites[from as usize].frac,
+                    sites[to as usize].frac,
+                    cells.at(f),
+                )
             }
         };
-        let (o_first, o_last) = (offset(0, visits.first()), offset(t - 1, visits.last()));
+        if let (Some((s0, _)), Some(v)) = (start, visits.first()) {
+            let d = in_progress(s0, v.0, 0);
+            (0..3).for_each(|x| jumped[x] += d[x]);
+        }
+        if let (Some((s1, _)), Some(v)) = (end, visits.last()) {
+            let d = in_progress(v.0, s1, t - 1);
+            (0..3).for_each(|x| jumped[x] += d[x]);
+        }
         for w in 0..visits.len().saturating_sub(1) {
             let (a_site, _, last_a, _) = visits[w];
             let (b_site, first_b, _, _) = visits[w + 1];
@@ -1496,7 +1579,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
     } else {
         Vec::new()
     };
-    let (sites, source) = resolve_sites(
+    let (sites, source, basins) = resolve_sites(
         so,
         &species,
         &cell,
@@ -1508,7 +1591,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
 
     // 2. Radii.
     let amp = vibration_amplitude(&u.disp, &atoms);
-    let plan = SitePlan::new(sites, source, cell, amp, so, &mut notes);
+    let plan = SitePlan::new(sites, source, basins, cell, amp, so, &mut notes);
 
     // 3. Each ion's frames: states, visits, jumps.
     let cells = CellRuns::of(traj);

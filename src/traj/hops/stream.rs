@@ -286,7 +286,7 @@ impl HopStream {
             self.density = self.placed_density.take();
         }
         self.placed_density = None;
-        let (sites, source) = resolve_sites(
+        let (sites, source, basins) = resolve_sites(
             &so,
             &self.name,
             &self.cell0,
@@ -335,7 +335,7 @@ impl HopStream {
             }
             Ok(())
         })?;
-        let plan = SitePlan::new(sites, source, self.cell0, amp, &so, &mut notes);
+        let plan = SitePlan::new(sites, source, basins, self.cell0, amp, &so, &mut notes);
 
         // Each ion's states, visits and jumps.
         let mut fr = vec![[0.0f32; 3]; w * t];

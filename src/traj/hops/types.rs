@@ -396,12 +396,14 @@ pub struct JumpAnalysis {
     pub tracer_over_jump: Option<f64>,
     /// Its σ from the tracer D's σ.
     pub tracer_over_jump_err: Option<f64>,
-    /// Per ion, its net displacement R over the run (drift removed; less its offset from
-    /// its first and last site in the first and last frame when within half the distance
-    /// from that site to the next, so that vibration is not counted) against the sum J of its jump vectors: D from Σ|R|² and from Σ|J|²
-    /// (cm²/s, as D_jump), and the share of the net displacement the jumps explain,
+    /// Per ion, its net displacement R over the run (drift removed; at each end of the
+    /// run the ion is placed at the site whose region holds it, its density basin for
+    /// discovered sites or within half the distance to the next site for known ones, so
+    /// that vibration is not counted) against the sum J of its jump vectors (with a jump
+    /// in progress at either end completed): D from Σ|R|² and from Σ|J|² (cm²/s, as
+    /// D_jump), and the share of the net displacement the jumps explain,
     /// 1 − Σ|R − J|² / Σ|R|² (1: all net motion is counted jumps; what is left is motion
-    /// the sites miss: ions that end or start away from any site, or travel that the
+    /// the sites miss: ions that start or end in no site's region, or travel that the
     /// minimum-image site-to-site vectors misrepresent).
     pub d_net_cm2_s: f64,
     pub d_summed_jumps_cm2_s: f64,
