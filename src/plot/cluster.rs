@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, axis, plot_err};
+use super::{PALETTE, axis, legend, plot_err};
 use crate::cluster::hierarchical::Tree;
 use crate::cluster::select::KResult;
 use crate::error::Result;
@@ -397,14 +397,7 @@ pub fn scatter_svg(
                     + Text::new(name.clone(), (11, -16), ("sans-serif", 14).into_font())
             }))
             .map_err(plot_err)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())

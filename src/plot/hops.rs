@@ -7,7 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{PALETTE, axis, plot_err};
+use super::{PALETTE, axis, legend, plot_err};
 use crate::error::Result;
 use crate::io::write_atomic;
 use crate::traj::correlations::{Collective, ExpFit};
@@ -327,14 +327,7 @@ pub fn correlation_svg(
                 )
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())
@@ -450,14 +443,7 @@ pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> 
                 crate::traj::correlations::fmt_p(test.p_value)
             ))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], PALETTE[3].stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())

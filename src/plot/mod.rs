@@ -30,6 +30,27 @@ pub(crate) fn axis(r: std::ops::Range<f64>) -> Result<std::ops::Range<f64>> {
     })
 }
 
+/// The legend every superion figure draws: at `position`, on a translucent white box
+/// with a grey border, in `size`-point sans-serif.
+pub(crate) fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", size))
+        .draw()
+        .map_err(plot_err)
+}
+
 pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> Error {
     Error::InvalidInput(format!("plot: {e}"))
 }
@@ -129,14 +150,7 @@ fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(width.max(2)))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())
@@ -310,14 +324,7 @@ pub fn msd_svg(
                     RGBColor(213, 94, 0).stroke_width(3),
                 )
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)?;
         root.present().map_err(plot_err)?;
     }
     write_atomic(path, svg.as_bytes())
