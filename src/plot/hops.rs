@@ -13,6 +13,13 @@ use crate::io::write_atomic;
 use crate::traj::correlations::{Collective, ExpFit};
 use crate::traj::hops::Hops;
 
+/// Empty rows above a raster of `n_rows` rows on a canvas `height` pixels tall that
+/// hold a two-line legend (about 60 pixels).
+fn legend_rows(n_rows: usize, height: u32) -> usize {
+    let per_row = (height.saturating_sub(110)).max(1) as f64 / n_rows as f64;
+    ((60.0 / per_row).ceil() as usize).max(3)
+}
+
 /// Hop raster: one row per hopping ion, each event a bar from its start to its end
 /// (forward hops blue, back-hops orange).
 pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
@@ -41,7 +48,11 @@ pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(axis(0.0..t_end.max(h.dt_ps))?, axis(0.0..n_rows as f64)?)
+            // Empty rows above the last ion for the legend, so that it covers no event.
+            .build_cartesian_2d(
+                axis(0.0..t_end.max(h.dt_ps))?,
+                axis(0.0..(n_rows + legend_rows(n_rows, height)) as f64)?,
+            )
             .map_err(plot_err)?;
         let labels: Vec<String> = rows.iter().map(|i| format!("ion {i}")).collect();
         chart
@@ -476,9 +487,13 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
         pairs.entry(k).or_insert((0, ti)).0 += 1;
     }
     let max_pair = pairs.values().map(|v| v.0).max().unwrap_or(1).max(1);
+    // Room above the sites for the legend (a line per jump type and one for the
+    // sites), the canvas taller by as much so that Å keep their aspect.
+    let legend_px = 30 + 22 * (j.types.len() + 1) as u32;
+    let y_extra = (y1 - y0 + 2.0 * pad) * legend_px as f64 / 780.0;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (900, 900)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (900, 900 + legend_px)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -492,7 +507,10 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(56)
-            .build_cartesian_2d(axis(x0 - pad..x1 + pad)?, axis(y0 - pad..y1 + pad)?)
+            .build_cartesian_2d(
+                axis(x0 - pad..x1 + pad)?,
+                axis(y0 - pad..y1 + pad + y_extra)?,
+            )
             .map_err(plot_err)?;
         chart
             .configure_mesh()

@@ -228,11 +228,16 @@ pub fn msd_svg(
 ) -> Result<()> {
     let t = msd.times_ps();
     let tmax = t.last().copied().unwrap_or(1.0);
+    // Every series drawn fits: the self and collective MSD and 3 × each axis's MSD
+    // (which can rise above the self MSD when the motion is anisotropic).
     let ymax = msd
         .msd_a2
         .iter()
         .chain(&msd.collective_a2)
-        .fold(0.0f64, |m, v| m.max(*v))
+        .copied()
+        .chain(msd.msd_axes_a2.iter().map(|v| 3.0 * v))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
         * 1.08;
     let mut svg = String::new();
     {
