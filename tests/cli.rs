@@ -221,6 +221,9 @@ fn figures_are_well_formed_and_labelled() {
         has(&t, "Number of clusters k") && has(&t, "Mean silhouette"),
         "{t:?}"
     );
+    // Each panel's quantity on its y axis; no "-0.0" tick.
+    assert!(t.iter().any(|x| x == "Inertia"), "{t:?}");
+    assert!(!t.iter().any(|x| x.starts_with("-0.0")), "{t:?}");
 }
 
 #[test]

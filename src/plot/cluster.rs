@@ -73,12 +73,9 @@ pub fn silhouette_svg(
                 .map_err(plot_err)?;
             if let Some(names) = names {
                 chart
-                    .draw_series(vals.iter().enumerate().map(|(i, &(v, j))| {
-                        Text::new(
-                            names[j].clone(),
-                            (v.max(0.0) + 0.01, y + i + 1),
-                            ("sans-serif", 12),
-                        )
+                    .draw_series(vals.iter().enumerate().map(|(i, &(_, j))| {
+                        // At the start of the bar, where the mean line does not run.
+                        Text::new(names[j].clone(), (0.01, y + i + 1), ("sans-serif", 12))
                     }))
                     .map_err(plot_err)?;
             }
@@ -255,9 +252,23 @@ pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<(
                     )?,
                 )
                 .map_err(plot_err)?;
+            // The panel's quantity on its y axis, and no "-0.0" among its labels.
+            let quantity = name.split(" (").next().unwrap_or(name);
             chart
                 .configure_mesh()
                 .x_desc("Number of clusters k")
+                .y_desc(quantity)
+                .y_label_formatter(&|v| {
+                    let t = format!("{v:.2}");
+                    if t.trim_start_matches('-')
+                        .chars()
+                        .all(|c| c == '0' || c == '.')
+                    {
+                        "0".to_string()
+                    } else {
+                        t
+                    }
+                })
                 .x_labels(2 * ks.len() + 3)
                 .x_label_formatter(&|v| {
                     if (v - v.round()).abs() < 1e-6 {
