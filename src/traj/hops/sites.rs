@@ -512,7 +512,7 @@ fn persistent_maxima(
             }
         }
     }
-    let mut peaks: Vec<usize> = order
+    let peaks: Vec<usize> = order
         .iter()
         .copied()
         .filter(|&v| parent[v] as usize == v && rho[v] >= floor)
@@ -524,7 +524,7 @@ fn persistent_maxima(
     let reach: [isize; 3] =
         std::array::from_fn(|x| (CORE_REACH_A / w[x] * n[x] as f64).ceil() as isize);
     let out = peaks
-        .drain(..)
+        .into_iter()
         .map(|p| {
             let c = coord(p);
             let f0: [f64; 3] = std::array::from_fn(|x| (c[x] as f64 + 0.5) / n[x] as f64);

@@ -59,8 +59,6 @@ pub struct HopStream {
     scan: Option<UnwrapScan>,
     origin: Vec<[f32; 3]>,
     compact: Vec<f32>,
-    /// The same, with the framework's drift taken out (fractional).
-    placed: Vec<f32>,
     /// The density of the drift-corrected positions, and each frame's drift
     /// (fractional): used when the framework moves more than `SITE_DRIFT_MIN_A`.
     placed_density: Option<Density>,
@@ -91,7 +89,6 @@ impl HopStream {
             scan: None,
             origin: Vec::new(),
             compact: Vec::new(),
-            placed: Vec::new(),
             placed_density: None,
             frac_shift: Vec::new(),
             drift: FracDrift::new(Vec::new()),
@@ -201,24 +198,17 @@ impl FrameSink for HopStream {
         // The framework's drift (fractional) at each frame: taken out of the positions
         // that make the density and that are assigned to sites when it is large (see
         // `drift_for_sites`); the unwrap below keeps the positions as read.
-        self.placed.clear();
         for (f, block) in self.compact.chunks_exact(3 * p).enumerate() {
             let shift = self.drift.next(|a| at(f, a));
             self.frac_shift.push(shift);
-            self.placed.extend(
-                block
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| (v as f64 - shift[i % 3]) as f32),
-            );
+            if let Some(d) = self.placed_density.as_mut() {
+                for q in block.chunks_exact(3) {
+                    d.add(std::array::from_fn(|x| (q[x] as f64 - shift[x]) as f32));
+                }
+            }
         }
         if let Some(d) = self.density.as_mut() {
             for q in self.compact.chunks_exact(3) {
-                d.add([q[0], q[1], q[2]]);
-            }
-        }
-        if let Some(d) = self.placed_density.as_mut() {
-            for q in self.placed.chunks_exact(3) {
                 d.add([q[0], q[1], q[2]]);
             }
         }
@@ -272,7 +262,6 @@ impl HopStream {
             ));
         }
         self.compact = Vec::new();
-        self.placed = Vec::new();
         self.disp = Vec::new();
         let mut notes = Vec::new();
         // The drift taken out (or not), as in memory.
