@@ -47,6 +47,8 @@ pub struct ValidateOptions {
     pub seed: u64,
     /// Top-k of the ranking compared with random selection.
     pub top_k: usize,
+    /// What the ranking ranks, as the report names it ("ranked candidates").
+    pub ranking_name: String,
     pub permutations: usize,
 }
 
@@ -58,6 +60,7 @@ impl Default for ValidateOptions {
             bootstrap: 2000,
             seed: 0,
             top_k: 10,
+            ranking_name: "ranked candidates".into(),
             permutations: 10_000,
         }
     }
@@ -962,7 +965,7 @@ pub fn validate(
                 }
             }
             top_k_enrichment = Some(Enrichment {
-                what: format!("the top {k} ranked candidates with a measurement"),
+                what: format!("the top {k} {} with a measurement", o.ranking_name),
                 n: k,
                 conductors: c,
                 fraction: c as f64 / k as f64,

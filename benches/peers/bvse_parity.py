@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compare superion's BVSE barriers (bvse.csv of `superion structure features
-PEER_OUT --grid bvlain`) with bvlain's (PEER_OUT/bvlain.csv from bvlain_bvse.py).
+PEER_OUT --framework majority --grid bvlain`) with bvlain's (PEER_OUT/bvlain.csv from bvlain_bvse.py).
 
 bvlain bisects the energy to 10 eV / 2^10 and reports the upper end, so its barrier
 lies in (E*, E* + 0.0098] of the exact E* superion's sweep finds; superion's

@@ -1165,7 +1165,7 @@ fn phonon_features<'py>(
 /// lists (numbers as floats, empty cells as None), and the unreadable files as
 /// (path, message).
 #[pyfunction]
-#[pyo3(signature = (paths, bvse=true, spacing=0.2, cutoff=10.0, framework="majority", grid="fine", backend="auto"))]
+#[pyo3(signature = (paths, bvse=true, spacing=0.2, cutoff=10.0, framework="weighted", grid="fine", backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn structure_features<'py>(
     py: Python<'py>,

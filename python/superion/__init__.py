@@ -118,7 +118,7 @@ class StructureFeatures(PhononFeatures):
 
 
 def structure_features(paths, *, bvse: bool = True, spacing: float = 0.2, cutoff: float = 10.0,
-                       framework: str = "majority", grid: str = "fine",
+                       framework: str = "weighted", grid: str = "fine",
                        backend: str = "auto") -> StructureFeatures:
     """Descriptors of every crystal structure found under ``paths`` (CIF, POSCAR,
     pymatgen Structure JSON, PhononDB entries): Li sublattice geometry, site disorder,

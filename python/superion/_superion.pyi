@@ -94,7 +94,7 @@ def hops(traj: Trajectory, species: Union[str, Sequence[str], None] = None, mode
 def phonon_features(paths: Sequence[_Path], elements: Sequence[str] = ...,
                     legacy: bool = False) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]: ...
 def structure_features(paths: Sequence[_Path], bvse: bool = True, spacing: float = 0.2,
-                       cutoff: float = 10.0, framework: str = "majority", grid: str = "fine",
+                       cutoff: float = 10.0, framework: str = "weighted", grid: str = "fine",
                        backend: str = "auto") -> tuple[dict[str, list[Any]], list[tuple[str, str]]]: ...
 def kmeans(x: npt.NDArray[np.float64], n_clusters: int, n_init: int = 10, max_iter: int = 300,
            tol: float = 1e-4, init: str = "k-means++", seed: int = 0,

@@ -31,7 +31,7 @@ pub fn silhouette_svg(
     let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
     let gap = (samples.len() / 40).max(2);
     let height = samples.len() + gap * (k + 1);
-    let xmin = samples.iter().copied().fold(0.0f64, f64::min).min(-0.1);
+    let xmin = (samples.iter().copied().fold(0.0f64, f64::min) - 0.02).min(-0.1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 620)).into_drawing_area();
@@ -402,8 +402,31 @@ pub fn scatter_svg(
                 .label("known fast conductors")
                 .legend(|(x, y)| Circle::new((x + 8, y), 6, BLACK.stroke_width(2)));
         }
+        // Names where they fit: each formula once, and none over another (with a
+        // hundred known conductors the names would otherwise be an unreadable pile).
+        let area = chart.plotting_area().get_pixel_range();
+        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut shown = Vec::new();
+        for (i, name) in named {
+            if !seen.insert(name.as_str()) {
+                continue;
+            }
+            let (px, py) = chart.backend_coord(&xy[*i]);
+            let w = (name.chars().count() as f64 * 7.8).ceil() as i32;
+            let rect = (px + 9, py - 18, px + 13 + w, py);
+            let clear = rect.2 <= area.0.end
+                && rect.1 >= area.1.start
+                && placed
+                    .iter()
+                    .all(|r| rect.2 < r.0 || r.2 < rect.0 || rect.3 < r.1 || r.3 < rect.1);
+            if clear {
+                placed.push(rect);
+                shown.push((*i, name.clone()));
+            }
+        }
         chart
-            .draw_series(named.iter().map(|(i, name)| {
+            .draw_series(shown.iter().map(|(i, name)| {
                 EmptyElement::at(xy[*i])
                     + Text::new(name.clone(), (11, -16), ("sans-serif", 14).into_font())
             }))

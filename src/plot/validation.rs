@@ -238,18 +238,13 @@ pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Pat
                 ("sans-serif", 16),
             )
             .margin(14)
-            .x_label_area_size(44)
+            .x_label_area_size(56)
             .y_label_area_size(56)
             .build_cartesian_2d(axis(-0.5..n as f64 - 0.5)?, axis(y0..y1)?)
             .map_err(plot_err)?;
         let names: Vec<String> = clusters
             .iter()
-            .map(|c| {
-                format!(
-                    "cluster {} (n={}, {} cond.)",
-                    c.cluster, c.n, c.n_conductors
-                )
-            })
+            .map(|c| format!("{}: {} of {}", c.cluster, c.n_conductors, c.n))
             .collect();
         chart
             .configure_mesh()
@@ -265,6 +260,7 @@ pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Pat
                 }
             })
             .y_desc("log10 σ (S/cm)")
+            .x_desc("cluster: conductors of matched entries")
             .draw()
             .map_err(plot_err)?;
         let t = threshold.log10();

@@ -8,14 +8,23 @@ use crate::io::{fmt_f64, write_atomic, write_csv};
 use crate::plot;
 use crate::screen::{Known, Materials, Screening};
 
+/// One structure of the ranking by the BVSE barrier: id, formula, E_3D (eV).
+pub type Ranked = (String, String, f64);
+
+/// Lists longer than this are counted in the report and written out in full to a CSV.
+const LIST_IN_REPORT: usize = 30;
+
 /// Write the screening's tables, figures and a Markdown report into `dir`; returns
-/// the report's path. `skipped` lists inputs left out and why.
+/// the report's path. `skipped` lists inputs left out and why, `notes` what a reader
+/// must know (they head the report), `ranking` the structures by their BVSE barrier.
 pub fn write_outputs(
     dir: &Path,
     m: &Materials,
     s: &Screening,
     known: &[Known],
     skipped: &[(String, String)],
+    notes: &[String],
+    ranking: Option<&[Ranked]>,
 ) -> Result<PathBuf> {
     use std::fmt::Write;
     let sel = &s.selection;
@@ -96,6 +105,17 @@ pub fn write_outputs(
         m.columns.join(", "),
         format!("{:?}", sel.method).to_lowercase()
     );
+    if !notes.is_empty() {
+        let _ = writeln!(r);
+        for n in notes {
+            let mut c = n.chars();
+            let first: String = c
+                .next()
+                .map(|f| f.to_uppercase().collect())
+                .unwrap_or_default();
+            let _ = writeln!(r, "> **Note.** {first}{}\n", c.as_str());
+        }
+    }
     if !skipped.is_empty() {
         let _ = writeln!(r, "\n{} inputs left out:\n", skipped.len());
         for (what, why) in skipped {
@@ -151,36 +171,107 @@ pub fn write_outputs(
         }
     }
     let _ = writeln!(r, "## Known fast Li conductors\n");
-    let _ = writeln!(
-        r,
-        "Looked for: {}.\n",
-        known
+    // Known rows and the names not found, in full in known.csv.
+    let mut krows: Vec<Vec<String>> = s
+        .known_rows
+        .iter()
+        .map(|(i, k)| {
+            vec![
+                k.clone(),
+                m.ids[*i].clone(),
+                m.formulas[*i].clone(),
+                chosen.labels[*i].to_string(),
+            ]
+        })
+        .collect();
+    krows.extend(
+        s.known_missing
             .iter()
-            .map(|k| k.text.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|k| vec![k.clone(), String::new(), String::new(), String::new()]),
     );
+    write_csv(
+        &dir.join("known.csv"),
+        &["known", "id", "formula", "cluster"].map(String::from),
+        &krows,
+    )?;
+    if known.len() > LIST_IN_REPORT {
+        let _ = writeln!(
+            r,
+            "{} names looked for (ids and compositions), {} of them not among the inputs; every one in `known.csv`.\n",
+            known.len(),
+            s.known_missing.len()
+        );
+    } else {
+        let _ = writeln!(
+            r,
+            "Looked for: {}.\n",
+            known
+                .iter()
+                .map(|k| k.text.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if s.known_rows.is_empty() {
         let _ = writeln!(
             r,
             "None of them is among the inputs, so there is no cluster to rank candidates in."
         );
     } else {
-        let _ = writeln!(r, "| id | formula | cluster |\n|---|---|---|");
-        for (i, _) in &s.known_rows {
+        if s.known_rows.len() > LIST_IN_REPORT {
+            // Too many to list: how they fall into the clusters.
+            let mut per: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
+            for &l in &chosen.labels {
+                per.entry(l).or_default().0 += 1;
+            }
+            for (i, _) in &s.known_rows {
+                per.entry(chosen.labels[*i]).or_default().1 += 1;
+            }
             let _ = writeln!(
                 r,
-                "| {} | {} | {} |",
-                m.ids[*i], m.formulas[*i], chosen.labels[*i]
+                "{} inputs are known conductors (listed in `known.csv`); by cluster:\n\n| cluster | members | known conductors |\n|---|---|---|",
+                s.known_rows.len()
             );
-        }
-        if !s.known_missing.is_empty() {
-            let _ = writeln!(r, "\nNot among the inputs: {}.", s.known_missing.join(", "));
+            for (l, (n, k)) in &per {
+                let _ = writeln!(r, "| {l} | {n} | {k} |");
+            }
+        } else {
+            let _ = writeln!(r, "| id | formula | cluster |\n|---|---|---|");
+            for (i, _) in &s.known_rows {
+                let _ = writeln!(
+                    r,
+                    "| {} | {} | {} |",
+                    m.ids[*i], m.formulas[*i], chosen.labels[*i]
+                );
+            }
+            if !s.known_missing.is_empty() && known.len() <= LIST_IN_REPORT {
+                let _ = writeln!(r, "\nNot among the inputs: {}.", s.known_missing.join(", "));
+            }
         }
         let _ = writeln!(
             r,
             "\n## Candidates\n\nMembers of the clusters that hold known conductors, nearest first (distance in the standardised feature space). `unstable`: imaginary modes in the phonon DOS.\n"
         );
+        let holding: std::collections::BTreeSet<u32> = s
+            .known_rows
+            .iter()
+            .map(|(i, _)| chosen.labels[*i])
+            .collect();
+        if chosen
+            .labels
+            .iter()
+            .all(|l| *l == crate::cluster::density::NOISE || holding.contains(l))
+        {
+            let _ = writeln!(
+                r,
+                "Every cluster holds a known conductor, so this list is every material that is not a known one, ordered by its distance to the nearest: it singles nothing out.{}\n",
+                if ranking.is_some() {
+                    " Rank by the BVSE barrier instead (below)."
+                } else {
+                    ""
+                }
+            );
+        }
         let _ = writeln!(
             r,
             "| rank | id | formula | cluster | distance | nearest known | unstable |\n|---|---|---|---|---|---|---|"
@@ -206,9 +297,45 @@ pub fn write_outputs(
             );
         }
     }
+    if let Some(ranked) = ranking {
+        let _ = writeln!(
+            r,
+            "\n## Ranking by the BVSE barrier\n\nThe {} structures with a barrier, lowest Li+ percolation barrier E_3D first (`structure/ranking.csv`): the ranking `validate --train --test` supports on OBELiX's official test split (README). Known conductors are ranked with the rest.\n\n| rank | id | formula | E_3D (eV) | known conductor |\n|---|---|---|---|---|",
+            ranked.len()
+        );
+        let known_ids: std::collections::BTreeSet<&str> = s
+            .known_rows
+            .iter()
+            .map(|(i, _)| m.ids[*i].as_str())
+            .collect();
+        for (i, (id, formula, e)) in ranked.iter().take(20).enumerate() {
+            let _ = writeln!(
+                r,
+                "| {} | {id} | {formula} | {e:.3} | {} |",
+                i + 1,
+                if known_ids.contains(id.as_str()) {
+                    "yes"
+                } else {
+                    ""
+                }
+            );
+        }
+        if ranked.len() > 20 {
+            let _ = writeln!(
+                r,
+                "\n... {} more in `structure/ranking.csv`.",
+                ranked.len() - 20
+            );
+        }
+    }
     let _ = writeln!(
         r,
-        "\nFiles: `features.csv`, `labels.csv`, `scores.csv`, `candidates.csv`, and the SVG figures above."
+        "\nFiles: `features.csv`, `labels.csv`, `scores.csv`, `candidates.csv`, `known.csv`{}, and the SVG figures above.",
+        if ranking.is_some() {
+            ", `structure/ranking.csv`"
+        } else {
+            ""
+        }
     );
     let path = dir.join("report.md");
     write_atomic(&path, r.as_bytes())?;
@@ -297,7 +424,7 @@ fn structure_table(
     paths: &[PathBuf],
     dir: &Path,
     notes: &mut Vec<String>,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Vec<Ranked>)> {
     use crate::crystal::features;
     let o = features::FeatureOptions {
         bvse: Some(crate::crystal::bvse::BvseOptions::default()),
@@ -356,7 +483,11 @@ fn structure_table(
         ranked.len(),
         failures.len()
     ));
-    Ok(table)
+    let ranked = ranked
+        .iter()
+        .map(|(r, e)| (r.descriptors.id.clone(), r.descriptors.formula.clone(), *e))
+        .collect();
+    Ok((table, ranked))
 }
 
 /// A copy of the table `path` (beside it, `screened.csv`) with only the rows that have
@@ -412,9 +543,12 @@ pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Re
     // Crystal structures (CIF folders, POSCARs): their descriptors and BVSE barriers
     // first, as a feature table in OUT/structure/, which is then screened.
     let structures = structure_inputs(&r.inputs)?;
+    let mut ranking = None;
     let (inputs, defaults) = match &structures {
         Some(paths) => {
-            let table = structure_table(engine, paths, &out.join("structure"), &mut notes)?;
+            let (table, ranked) =
+                structure_table(engine, paths, &out.join("structure"), &mut notes)?;
+            ranking = Some(ranked);
             (vec![table], crate::screen::STRUCTURE_COLUMNS)
         }
         None => (r.inputs.clone(), crate::screen::DEFAULT_COLUMNS),
@@ -493,7 +627,7 @@ pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Re
             }
         ));
     }
-    let report = write_outputs(out, &m, &s, &r.known, &skipped)?;
+    let report = write_outputs(out, &m, &s, &r.known, &skipped, &notes, ranking.as_deref())?;
     Ok(ScreenRun {
         materials: m,
         screening: s,

@@ -179,8 +179,23 @@ pub fn validate_screening(
     let features = dir.join("features.csv");
     let fs = validate::read_features(&features)?;
     let labels = validate::read_labels(&dir.join("labels.csv"))?;
-    let ranking = validate::read_ranking(&dir.join("candidates.csv"))?;
-    let v = validate::validate(&fs, &features, table, Some(&labels), Some(&ranking), o)?;
+    // Structures are ranked by their BVSE barrier (every structure, known conductors
+    // included); otherwise by the candidates' order (known conductors excluded, so
+    // give known ones that are not the table's own conductors to test it).
+    let by_barrier = dir.join("structure").join("ranking.csv");
+    let (ranking, o) = if by_barrier.is_file() {
+        let o = validate::ValidateOptions {
+            ranking_name: "structures by the BVSE barrier E_3D".into(),
+            ..o.clone()
+        };
+        (validate::read_ranking(&by_barrier)?, o)
+    } else {
+        (
+            validate::read_ranking(&dir.join("candidates.csv"))?,
+            o.clone(),
+        )
+    };
+    let v = validate::validate(&fs, &features, table, Some(&labels), Some(&ranking), &o)?;
     write_outputs(&v, &dir.join("validation"), &fs, table)?;
     Ok(v)
 }

@@ -37,9 +37,10 @@ pub struct FeaturesArgs {
     /// (bvlain 0.25.1's floor(L/spacing) - 1 periodic points, for parity).
     #[arg(long, default_value = "fine", value_parser = ["fine", "bvlain"])]
     pub grid: String,
-    /// The framework of a disordered structure: `majority` (every site its majority
-    /// species, bvlain's input) or `weighted` (every species weighted by its occupancy).
-    #[arg(long, default_value = "majority", value_parser = ["majority", "weighted"])]
+    /// The framework of a disordered structure: `weighted` (every species of every
+    /// non-Li site weighted by its occupancy; the default) or `majority` (every site its
+    /// majority species at full weight, bvlain's input: use it for parity with bvlain).
+    #[arg(long, default_value = "weighted", value_parser = ["weighted", "majority"])]
     pub framework: String,
     /// Neighbour cutoff of the BVSE sums in Å (1 to 30).
     #[arg(long, default_value_t = 10.0)]
