@@ -1538,6 +1538,57 @@ fn a_trajectory_written_as_xtc_reads_back_as_the_same_frames() {
     }
 }
 
+/// ZnH5MD's layout (MDAnalysisTests' cu.h5md): the species are time-dependent
+/// (`species/value`, frames × atoms) and the box boundary a dataset. Read with the type
+/// map; positions against h5py's reading of the same file; a run whose species change
+/// (species-change.h5md, made by data/h5md/make_species.py) is refused with the reason.
+#[test]
+fn znh5md_time_dependent_species_name_the_atoms() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/h5md");
+    let opts = TrajReadOptions {
+        type_map: parse_type_map("29=Cu").unwrap(),
+        ..Default::default()
+    };
+    let t = read_trajectory(&dir.join("cu.h5md"), &opts).unwrap();
+    assert_eq!((t.n_frames(), t.n_atoms()), (20, 108));
+    assert!(t.species.iter().all(|s| s == "Cu"));
+    assert!((t.dt_ps.unwrap() - 0.001).abs() < 1e-12, "{:?}", t.notes);
+    // h5py: position/value[0, 0], [0, 107], [19, 0], [19, 107] (Å, a 10.83 Å cube).
+    let want = [
+        (0, 0, [0.07884859, -0.03009585, -0.02360368]),
+        (0, 107, [7.33639151, 9.06364009, 9.02582831]),
+        (19, 0, [0.28879815, 0.09920622, -0.19033865]),
+        (19, 107, [7.56304476, 9.09974932, 8.83684305]),
+    ];
+    for (f, a, w) in want {
+        let c = t.cell_rows(f);
+        let cart: [f64; 3] =
+            std::array::from_fn(|j| (0..3).map(|k| t.frac[[f, a, k]] as f64 * c[k][j]).sum());
+        assert!(
+            min_image(&t, f, cart, w) < 1e-4,
+            "frame {f} atom {a}: {cart:?}"
+        );
+    }
+    // Without a type map the integers cannot name elements: said so.
+    let e = read_trajectory(&dir.join("cu.h5md"), &TrajReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("type") && e.contains("cu.h5md"), "{e}");
+    let e = read_trajectory(
+        &dir.join("species-change.h5md"),
+        &TrajReadOptions {
+            type_map: parse_type_map("3=Li,17=Cl").unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("species change") && e.contains("species-change.h5md"),
+        "{e}"
+    );
+}
+
 /// MDAnalysisTests' test.h5md (the frames of test.xtc with velocities, written by
 /// MDAnalysis) read as MDAnalysis 2.11 reads it: boxes, positions and velocities, the
 /// time between frames from the file; the same frames as the XTC; a frame range; and

@@ -8,8 +8,9 @@
 //! ps when none) for the time between frames, the box (`box/edges`: a fixed vector or
 //! matrix, or `box/edges/value` per frame; `boundary` must be periodic), and
 //! `velocity/value` when present (its unit converted to Å/ps). Atoms are named by
-//! `species` (integers, mapped by `--type-map`) when the file has it and a type map is
-//! given, else by a topology (`--topology`), as for DCD and XTC. Frames are read in
+//! `species` (integers, mapped by `--type-map`; fixed, or time-dependent as ZnH5MD and
+//! ASE write it, `species/value`, when they do not change during the run) when the file
+//! has it and a type map is given, else by a topology (`--topology`), as for DCD and XTC. Frames are read in
 //! blocks by hyperslab, never the whole dataset.
 
 use std::collections::HashMap;
@@ -296,11 +297,63 @@ pub fn species_from_file(
         return Ok(None);
     }
     let (f, l) = layout(path)?;
-    let Ok(d) = f.dataset(&format!("/particles/{}/species", l.group)) else {
-        return Ok(None);
+    let first = match f.dataset(&format!("/particles/{}/species", l.group)) {
+        // Fixed species: one value per atom.
+        Ok(d) => {
+            let v = read_f64(path, &d, "species")?;
+            if v.len() < l.n_atoms {
+                return Err(bad(
+                    path,
+                    format!("species: {} values for {} atoms", v.len(), l.n_atoms),
+                ));
+            }
+            v[..l.n_atoms].to_vec()
+        }
+        // Time-dependent species (ZnH5MD, ASE's H5MD writer): species/value is frames
+        // × atoms. The first and the last frame are read (never the whole dataset); a
+        // run whose species change cannot be followed as one set of atoms.
+        Err(_) => {
+            let Ok(d) = f.dataset(&format!("/particles/{}/species/value", l.group)) else {
+                return Ok(None);
+            };
+            let shape = d.shape().to_vec();
+            if shape.len() != 2 || shape[1] as usize != l.n_atoms || shape[0] == 0 {
+                return Err(bad(
+                    path,
+                    format!(
+                        "species/value: shape {shape:?}, expected (frames, {} atoms)",
+                        l.n_atoms
+                    ),
+                ));
+            }
+            let row = |k: u64| -> Result<Vec<f64>> {
+                let sel = SliceInfo {
+                    selections: vec![
+                        SliceInfoElem::Slice {
+                            start: k,
+                            end: k + 1,
+                            step: 1,
+                        },
+                        SliceInfoElem::Slice {
+                            start: 0,
+                            end: shape[1],
+                            step: 1,
+                        },
+                    ],
+                };
+                values(&d, Some(&sel)).map_err(|e| bad(path, format!("species/value: {e}")))
+            };
+            let first = row(0)?;
+            if shape[0] > 1 && row(shape[0] - 1)? != first {
+                return Err(bad(
+                    path,
+                    "species/value: the atoms' species change during the run; superion follows one set of atoms".into(),
+                ));
+            }
+            first
+        }
     };
-    let v = read_f64(path, &d, "species")?;
-    let first: Vec<i64> = v.iter().take(l.n_atoms).map(|x| x.round() as i64).collect();
+    let first: Vec<i64> = first.iter().map(|x| x.round() as i64).collect();
     first
         .iter()
         .map(|s| {
