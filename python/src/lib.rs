@@ -386,7 +386,9 @@ fn type_map_arg(
         return superion::io::lammps::parse_type_map(&text).map_err(to_py);
     }
     let d = o.cast::<PyDict>().map_err(|_| {
-        InputError::new_err("type_map: expected a dict (type -> element) or a string such as \"1=Li,2=S\"")
+        InputError::new_err(
+            "type_map: expected a dict (type -> element) or a string such as \"1=Li,2=S\"",
+        )
     })?;
     let mut text = Vec::new();
     for (k, v) in d.iter() {
@@ -487,6 +489,18 @@ fn read_trajectory(
 pub struct MsdResult {
     msd: Arc<superion::traj::msd::Msd>,
     fit: Arc<superion::traj::diffusion::Fit>,
+    /// What `superion traj msd --json` prints (summary.json), field for field.
+    summary: Arc<superion::report::msd::DiffusionSummary>,
+}
+
+impl MsdResult {
+    fn of(d: superion::report::msd::Diffusion) -> MsdResult {
+        MsdResult {
+            msd: Arc::new(d.msd),
+            fit: Arc::new(d.fit),
+            summary: Arc::new(d.summary),
+        }
+    }
 }
 
 #[pymethods]
@@ -553,9 +567,36 @@ impl MsdResult {
     fn n_atoms(&self) -> usize {
         self.msd.n_atoms
     }
-    /// The fit as a dict (the `summary.json` fields of `traj msd`).
+    /// The fit as a dict.
     fn fit_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         json_to_py(py, &*self.fit)
+    }
+    /// The summary as a dict: exactly what `superion traj msd --json` prints (and
+    /// writes to summary.json), the Haven ratio, D_sigma, the Nernst-Einstein
+    /// conductivity (with `temperature`) and the notes included.
+    #[getter]
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &*self.summary)
+    }
+    /// D / D_sigma; NaN when the run does not determine it (see `summary['haven_note']`).
+    #[getter]
+    fn haven_ratio(&self) -> f64 {
+        self.summary.haven_ratio
+    }
+    /// The collective (charge) diffusion coefficient D_sigma (cm²/s).
+    #[getter]
+    fn d_sigma_cm2_s(&self) -> f64 {
+        self.summary.d_sigma_cm2_s
+    }
+    /// The Nernst-Einstein conductivity as a dict (given a temperature), else None.
+    #[getter]
+    fn conductivity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.summary.conductivity)
+    }
+    /// What the run needs a reader to know (time step source, drift, ...).
+    #[getter]
+    fn notes(&self) -> Vec<String> {
+        self.summary.notes.clone()
     }
 
     /// Everything as a dict: the MSD curves (numpy) and the fit.
@@ -568,6 +609,7 @@ impl MsdResult {
         d.set_item("msd_axes_a2", self.msd_axes_a2(py))?;
         d.set_item("collective_a2", self.collective_a2(py))?;
         d.set_item("fit", self.fit_dict(py)?)?;
+        d.set_item("summary", self.summary(py)?)?;
         Ok(d)
     }
     fn _repr_html_(&self) -> String {
@@ -578,7 +620,10 @@ impl MsdResult {
                 self.fit.d_cm2_s, self.fit.d_err_cm2_s, self.fit.loglog_exponent
             )
         } else {
-            format!("not diffusive: D not determined ({})", self.fit.diffusive_note)
+            format!(
+                "not diffusive: D not determined ({})",
+                self.fit.diffusive_note
+            )
         };
         format!(
             "<b>superion MSD</b>: {} ({} atoms, {} lags of {})<br>{d}",
@@ -682,9 +727,12 @@ fn one_species(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-/// MSD and D of `species` (drift of the framework removed by default).
+/// MSD and D of `species` (drift of the framework removed by default), with the Haven
+/// ratio and, given `temperature` (K), the Nernst-Einstein conductivity (`charge`: the
+/// ion's charge in e, default the species' usual one): as `superion traj msd`.
 #[pyfunction]
-#[pyo3(signature = (traj, species=None, start_ps=None, axes="xyz", drift=true, backend="auto"))]
+#[pyo3(signature = (traj, species=None, start_ps=None, axes="xyz", drift=true, temperature=None, charge=None, lags="all", backend="auto"))]
+#[allow(clippy::too_many_arguments)]
 fn msd(
     py: Python<'_>,
     traj: &Trajectory,
@@ -692,34 +740,48 @@ fn msd(
     start_ps: Option<f64>,
     axes: &str,
     drift: bool,
+    temperature: Option<f64>,
+    charge: Option<f64>,
+    lags: &str,
     backend: &str,
 ) -> PyResult<MsdResult> {
-    let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
+    let opts = diffusion_options(species, start_ps, axes, drift, temperature, charge, lags)?;
     let engine = engine(backend)?;
     let t = traj.inner.clone();
+    let d = interruptible(py, move || {
+        superion::report::msd::diffusion(&engine, &t, &t.source, &opts)
+    })?;
+    Ok(MsdResult::of(d))
+}
+
+/// The options of `traj msd`, checked as the command line checks them.
+fn diffusion_options(
+    species: Option<&Bound<'_, PyAny>>,
+    start_ps: Option<f64>,
+    axes: &str,
+    drift: bool,
+    temperature: Option<f64>,
+    charge: Option<f64>,
+    lags: &str,
+) -> PyResult<superion::report::msd::DiffusionOptions> {
     let species = match species {
         Some(o) if !o.is_none() => one_species(o)?,
         _ => "Li".to_string(),
     };
-    let (m, f) = interruptible(py, move || {
-        let m = superion::traj::msd::msd(
-            &engine,
-            &t,
-            &superion::traj::msd::MsdOptions {
-                species,
-                drift_correction: drift,
-                lags: superion::traj::msd::LagGrid::All,
-                long_step_a: None,
-                axes,
-            },
-        )?;
-        let f = superion::traj::diffusion::fit(&m, start_ps)?;
-        Ok((m, f))
-    })?;
-    Ok(MsdResult {
-        msd: Arc::new(m),
-        fit: Arc::new(f),
-    })
+    let o = superion::report::msd::DiffusionOptions {
+        msd: superion::traj::msd::MsdOptions {
+            species,
+            drift_correction: drift,
+            lags: lags.parse().map_err(to_py)?,
+            long_step_a: None,
+            axes: axes.parse().map_err(to_py)?,
+        },
+        start_ps,
+        temperature_k: temperature,
+        charge_e: charge,
+    };
+    o.check().map_err(to_py)?;
+    Ok(o)
 }
 
 /// MSD and D of `species` in the trajectory file `path`, streamed (as `superion traj
@@ -727,7 +789,7 @@ fn msd(
 /// windows of atoms within `memory` bytes, scratch files go to `scratch` (default: the
 /// system's temporary folder). The same numbers as `msd(read_trajectory(path), ...)`.
 #[pyfunction]
-#[pyo3(signature = (path, species=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, memory=536870912, scratch=None, backend="auto"))]
+#[pyo3(signature = (path, species=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, temperature=None, charge=None, lags="all", memory=536870912, scratch=None, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn msd_file(
     py: Python<'_>,
@@ -744,6 +806,9 @@ fn msd_file(
     start_ps: Option<f64>,
     axes: &str,
     drift: bool,
+    temperature: Option<f64>,
+    charge: Option<f64>,
+    lags: &str,
     memory: u64,
     scratch: Option<PathBuf>,
     backend: &str,
@@ -758,33 +823,17 @@ fn msd_file(
         every,
         topology,
     )?;
-    let axes: superion::traj::msd::Axes = axes.parse().map_err(to_py)?;
+    let opts = diffusion_options(species, start_ps, axes, drift, temperature, charge, lags)?;
     let engine = engine(backend)?;
-    let opts = superion::traj::msd::MsdOptions {
-        species: match species {
-            Some(o) if !o.is_none() => one_species(o)?,
-            _ => "Li".to_string(),
-        },
-        drift_correction: drift,
-        lags: superion::traj::msd::LagGrid::All,
-        long_step_a: None,
-        axes,
-    };
     let stream = superion::traj::stream::StreamOptions {
         memory_bytes: memory,
         scratch_dir: scratch,
     };
-    let (m, f) = interruptible(py, move || {
-        let mut sink = superion::traj::stream::MsdStream::new(&opts, &stream, &path).on(&engine);
-        let got = superion::io::traj_input::stream_trajectory(&path, &read, &mut sink)?;
-        let m = sink.finish(&engine, got.dt_ps, start_ps)?.msd;
-        let f = superion::traj::diffusion::fit(&m, start_ps)?;
-        Ok((m, f))
+    let d = interruptible(py, move || {
+        superion::report::msd::diffusion_streamed(&engine, &path, &read, &opts, &stream)
+            .map(|(d, _)| d)
     })?;
-    Ok(MsdResult {
-        msd: Arc::new(m),
-        fit: Arc::new(f),
-    })
+    Ok(MsdResult::of(d))
 }
 
 /// Jumps or hops of one species (as `superion traj hops`).
@@ -960,7 +1009,7 @@ impl HopsResult {
 /// Hops or jumps of one species. `mode`: 'sites' (default; `sites` a CIF/POSCAR/XYZ of
 /// known sites, else discovered), 'kmeans' or 'iondiff'.
 #[pyfunction]
-#[pyo3(signature = (traj, species=None, mode="sites", sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, seed=0, backend="auto"))]
+#[pyo3(signature = (traj, species=None, mode="sites", sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, seed=0, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn hops(
     py: Python<'_>,
@@ -972,6 +1021,12 @@ fn hops(
     site_radius: Option<f64>,
     min_residence: Option<usize>,
     seed: u64,
+    saddle_fraction: Option<f64>,
+    join_a: Option<f64>,
+    merge_a: Option<f64>,
+    min_enrichment: Option<f64>,
+    single_radius: bool,
+    symmetrise: bool,
     backend: &str,
 ) -> PyResult<HopsResult> {
     use superion::traj::hops::Mode;
@@ -993,6 +1048,14 @@ fn hops(
         site_radius,
         min_residence,
         seed,
+        SiteTuning {
+            saddle_fraction,
+            join_a,
+            merge_a,
+            min_enrichment,
+            single_radius,
+            symmetrise,
+        },
     )?;
     let engine = engine(backend)?;
     let t = traj.inner.clone();
@@ -1013,7 +1076,7 @@ fn hops(
 /// to `scratch`. The same events, sites and figures as
 /// `hops(read_trajectory(path), ...)` (path figures thinned to at most 5000 frames).
 #[pyfunction]
-#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, backend="auto"))]
+#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn hops_file(
     py: Python<'_>,
@@ -1033,6 +1096,12 @@ fn hops_file(
     every: usize,
     memory: u64,
     scratch: Option<PathBuf>,
+    saddle_fraction: Option<f64>,
+    join_a: Option<f64>,
+    merge_a: Option<f64>,
+    min_enrichment: Option<f64>,
+    single_radius: bool,
+    symmetrise: bool,
     backend: &str,
 ) -> PyResult<HopsResult> {
     let read = read_options(
@@ -1053,6 +1122,14 @@ fn hops_file(
         site_radius,
         min_residence,
         0,
+        SiteTuning {
+            saddle_fraction,
+            join_a,
+            merge_a,
+            min_enrichment,
+            single_radius,
+            symmetrise,
+        },
     )?;
     let engine = engine(backend)?;
     let stream = superion::traj::stream::StreamOptions {
@@ -1060,8 +1137,7 @@ fn hops_file(
         scratch_dir: scratch,
     };
     let (h, s) = interruptible(py, move || {
-        let (h, _) =
-            superion::report::hops::detect_streamed(&engine, &path, &read, &o, &stream)?;
+        let (h, _) = superion::report::hops::detect_streamed(&engine, &path, &read, &o, &stream)?;
         let s = superion::report::hops::summary(&h, &path, 0.5, 5.0);
         Ok((h, s))
     })?;
@@ -1072,6 +1148,17 @@ fn hops_file(
 }
 
 /// The hop options the binding's functions take.
+/// Site discovery's settings, as `traj hops` takes them (None: its defaults).
+struct SiteTuning {
+    saddle_fraction: Option<f64>,
+    join_a: Option<f64>,
+    merge_a: Option<f64>,
+    min_enrichment: Option<f64>,
+    single_radius: bool,
+    symmetrise: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn site_options(
     mode: superion::traj::hops::Mode,
     species: Option<Vec<String>>,
@@ -1080,6 +1167,7 @@ fn site_options(
     site_radius: Option<f64>,
     min_residence: Option<usize>,
     seed: u64,
+    tuning: SiteTuning,
 ) -> PyResult<superion::traj::hops::HopOptions> {
     let mut o = superion::traj::hops::HopOptions::new(mode);
     o.species = species.unwrap_or_default();
@@ -1101,6 +1189,31 @@ fn site_options(
         o.sites.min_residence_frames = m;
     }
     o.seed = seed;
+    if supercell.0 == 0 || supercell.1 == 0 || supercell.2 == 0 {
+        return Err(InputError::new_err(format!(
+            "supercell {supercell:?}: every factor must be at least 1"
+        )));
+    }
+    if min_residence == Some(0) {
+        return Err(InputError::new_err(
+            "min_residence must be at least 1 frame",
+        ));
+    }
+    let t = tuning;
+    if let Some(v) = t.saddle_fraction {
+        o.sites.saddle_fraction = v;
+    }
+    if let Some(v) = t.join_a {
+        o.sites.join_a = v;
+    }
+    if let Some(v) = t.merge_a {
+        o.sites.merge_a = v;
+    }
+    if let Some(v) = t.min_enrichment {
+        o.sites.min_enrichment = v;
+    }
+    o.sites.single_radius = t.single_radius;
+    o.sites.symmetrise = t.symmetrise;
     Ok(o)
 }
 

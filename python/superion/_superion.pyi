@@ -57,6 +57,11 @@ class MsdResult:
     fit_start_ps: float
     fit_end_ps: float
     n_atoms: int
+    summary: dict[str, Any]  # exactly `superion traj msd --json`
+    haven_ratio: float
+    d_sigma_cm2_s: float
+    conductivity: Optional[dict[str, float]]
+    notes: list[str]
     def fit_dict(self) -> dict[str, Any]: ...
     def to_dict(self) -> dict[str, Any]: ...
     def svg(self) -> str: ...
@@ -79,17 +84,22 @@ def read_trajectory(path: _Path, timestep_fs: Optional[float] = None, stride: Op
                     stop: Optional[int] = None, every: int = 1,
                     topology: Optional[_Path] = None) -> Trajectory: ...
 def msd(traj: Trajectory, species: Union[str, Sequence[str], None] = None, start_ps: Optional[float] = None, axes: str = "xyz",
-        drift: bool = True, backend: str = "auto") -> MsdResult: ...
+        drift: bool = True, temperature: Optional[float] = None, charge: Optional[float] = None,
+        lags: str = "all", backend: str = "auto") -> MsdResult: ...
 def msd_file(path: _Path, species: Union[str, Sequence[str], None] = None, timestep_fs: Optional[float] = None,
              stride: Optional[int] = None, format: Optional[str] = None,
              type_map: Union[dict[Union[int, str], str], str, None] = None, topology: Optional[_Path] = None,
              start: int = 0, stop: Optional[int] = None, every: int = 1,
              start_ps: Optional[float] = None, axes: str = "xyz", drift: bool = True,
-             memory: int = 536870912, scratch: Optional[_Path] = None,
+             temperature: Optional[float] = None, charge: Optional[float] = None,
+             lags: str = "all", memory: int = 536870912, scratch: Optional[_Path] = None,
              backend: str = "auto") -> MsdResult: ...
 def hops(traj: Trajectory, species: Union[str, Sequence[str], None] = None, mode: str = "sites",
          sites: Optional[_Path] = None, supercell: tuple[int, int, int] = (1, 1, 1),
          site_radius: Optional[float] = None, min_residence: Optional[int] = None, seed: int = 0,
+         saddle_fraction: Optional[float] = None, join_a: Optional[float] = None,
+         merge_a: Optional[float] = None, min_enrichment: Optional[float] = None,
+         single_radius: bool = False, symmetrise: bool = False,
          backend: str = "auto") -> HopsResult: ...
 def phonon_features(paths: Sequence[_Path], elements: Sequence[str] = ...,
                     legacy: bool = False) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]: ...

@@ -61,6 +61,26 @@ def test_msd_matches_the_cli(traj):
     assert r.diffusive and expected["diffusive"]
     assert r.loglog_exponent == pytest.approx(expected["loglog_exponent"], rel=1e-12)
     assert r.diffusive_note == expected["diffusive_note"]
+    # The whole summary is the CLI's, field for field: Haven ratio, D_sigma, the
+    # Nernst-Einstein conductivity and the notes included.
+    r = superion.msd(traj, "li", temperature=750, backend="cpu")
+    expected = cli("traj", "msd", XDATCAR, "--timestep-fs", 2, "--stride", 50,
+                   "--temperature", 750, "--json")
+    assert r.summary == expected
+    assert r.conductivity["sigma_tracer_s_cm"] == expected["conductivity"]["sigma_tracer_s_cm"] > 0
+    assert r.d_sigma_cm2_s == expected["d_sigma_cm2_s"] and r.notes == expected["notes"]
+    assert r.to_dict()["summary"] == expected
+    s = superion.msd_file(XDATCAR, "Li", timestep_fs=2, stride=50, temperature=750,
+                          memory=1 << 16, backend="cpu")
+    assert s.conductivity["sigma_tracer_s_cm"] == pytest.approx(
+        expected["conductivity"]["sigma_tracer_s_cm"], rel=1e-10)
+    # The CLI's checks, in the library: Python gets the same refusals.
+    with pytest.raises(superion.InputError, match="option temperature must be positive"):
+        superion.msd(traj, temperature=-3)
+    with pytest.raises(superion.InputError, match="no default charge for Xe"):
+        superion.msd(traj, "Xe", temperature=300)
+    with pytest.raises(superion.InputError, match="option lags"):
+        superion.msd(traj, lags="log:1")
 
 
 def test_a_plateau_gets_no_d():
@@ -93,6 +113,15 @@ def test_hops_match_the_cli(traj):
     assert i.n_events == 10
     # Species as the CLI takes them: a str, a list, any case.
     assert superion.hops(traj, species="li", mode="iondiff", backend="cpu").n_events == 10
+    # Site discovery's options as the CLI's, and the whole summary the CLI's.
+    h = superion.hops(traj, saddle_fraction=1.0, single_radius=True, backend="cpu")
+    expected = cli("traj", "hops", XDATCAR, "--timestep-fs", 2, "--stride", 50,
+                   "--saddle-fraction", 1, "--single-radius", "--json")
+    assert h.summary == expected["summary"]
+    assert h.summary["options"]["sites"]["saddle_fraction"] == 1.0
+    assert h.n_events == expected["summary"]["events"] != len(ev["ion"])
+    with pytest.raises(superion.InputError, match="saddle"):
+        superion.hops(traj, saddle_fraction=2.0, backend="cpu")
 
 
 def test_species_and_type_maps_as_the_command_line_takes_them(traj):

@@ -28,6 +28,36 @@ pub struct DiffusionOptions {
     pub charge_e: Option<f64>,
 }
 
+impl DiffusionOptions {
+    /// The checks every front end shares: a positive temperature, a fit start of at
+    /// least 0 ps, and a charge for a species without a usual one.
+    pub fn check(&self) -> Result<()> {
+        if let Some(t) = self.temperature_k.filter(|t| !(*t > 0.0 && t.is_finite())) {
+            return Err(invalid!("option temperature must be positive, not {t} K"));
+        }
+        if let Some(s) = self.start_ps.filter(|s| !(*s >= 0.0 && s.is_finite())) {
+            return Err(invalid!(
+                "option start_ps must be a time of at least 0 ps, not {s}"
+            ));
+        }
+        if let Some(q) = self.charge_e.filter(|q| !q.is_finite() || *q == 0.0) {
+            return Err(invalid!(
+                "option charge must be a non-zero number of e, not {q}"
+            ));
+        }
+        if self.temperature_k.is_some()
+            && self.charge_e.is_none()
+            && diffusion::default_charge(&self.msd.species).is_none()
+        {
+            return Err(invalid!(
+                "no default charge for {}: give option charge",
+                self.msd.species
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The Nernst-Einstein conductivity at one temperature.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Conductivity {
@@ -172,7 +202,11 @@ fn summarise(
             Some(Conductivity {
                 charge_e: q,
                 sigma_collective_s_cm: ne(d_sigma),
-                sigma_tracer_err_s_cm: ne(fit.d_err_cm2_s),
+                sigma_tracer_err_s_cm: if fit.diffusive {
+                    ne(fit.d_err_cm2_s)
+                } else {
+                    f64::NAN
+                },
                 sigma_tracer_s_cm: ne(fit.d_cm2_s),
                 temperature_k: t,
             })

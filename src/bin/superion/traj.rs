@@ -149,18 +149,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 temperature_k: temperature,
                 charge_e: charge,
             };
-            if let Some(t) = temperature.filter(|t| !(*t > 0.0)) {
-                anyhow::bail!("--temperature must be positive, not {t}");
-            }
-            if let Some(s) = start_ps.filter(|s| !(*s >= 0.0)) {
-                anyhow::bail!("--start-ps must be a time of at least 0 ps, not {s}");
-            }
-            if temperature.is_some()
-                && charge.is_none()
-                && superion::traj::diffusion::default_charge(&species).is_none()
-            {
-                anyhow::bail!("no default charge for {species}: give --charge");
-            }
+            opts.check()?;
             let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
             let stream = memory.is_some() || scratch.is_some() || large_file(&file);
@@ -241,7 +230,12 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
                 } else {
                     println!("Haven ratio {}", s.haven_note);
                 }
-                if let Some(c) = &s.conductivity {
+                if let Some(c) = s.conductivity.as_ref().filter(|_| !s.diffusive) {
+                    println!(
+                        "σ (Nernst-Einstein) at {} K not determined: the MSD is not diffusive",
+                        c.temperature_k
+                    );
+                } else if let Some(c) = &s.conductivity {
                     println!(
                         "σ (Nernst-Einstein, tracer D, q = {} e) at {} K = {} ± {} S/cm",
                         c.charge_e,
