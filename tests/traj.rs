@@ -1144,3 +1144,26 @@ fn a_given_time_step_that_contradicts_the_incar_is_used_and_reported() {
         t.notes
     );
 }
+
+/// One streaming policy for every front end: asked for (a memory limit or a scratch
+/// folder), or automatic for a large file (a sparse 1 GiB file here); a small file is
+/// read into memory.
+#[test]
+fn the_library_chooses_when_to_stream() {
+    use superion::traj::stream::StreamOptions;
+    let dir = common::tempdir("stream-policy");
+    let small = dir.join("small.xyz");
+    std::fs::write(&small, "1\nLattice=\"1 0 0 0 1 0 0 0 1\"\nLi 0 0 0\n").unwrap();
+    assert!(StreamOptions::choose(&[small.as_path()], None, None).is_none());
+    let asked = StreamOptions::choose(&[small.as_path()], Some(1 << 20), None).unwrap();
+    assert_eq!(asked.memory_bytes, 1 << 20);
+    assert!(StreamOptions::choose(&[small.as_path()], None, Some(dir.to_path_buf())).is_some());
+    let big = dir.join("big.xyz");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let auto = StreamOptions::choose(&[small.as_path(), big.as_path()], None, None).unwrap();
+    assert_eq!(auto.memory_bytes, 512 << 20);
+    assert!(superion::traj::stream::available_memory_bytes().is_some_and(|b| b > 0));
+}

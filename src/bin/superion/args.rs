@@ -434,8 +434,9 @@ pub enum TrajCommand {
         #[arg(long)]
         json: bool,
         /// Stream the trajectory instead of holding it, with this much memory for the
-        /// per-atom windows (e.g. 512M, 2G); same numbers. Streaming is automatic for
-        /// trajectory files of 1 GB or more (256 MB gzipped), with 512M.
+        /// per-atom windows (e.g. 512M, 2G); same numbers. Streaming is automatic, with
+        /// 512M, for trajectory files of 1 GB or more (256 MB compressed) or larger than
+        /// a quarter of the memory available.
         #[arg(long, value_parser = byte_size)]
         memory: Option<u64>,
         /// Folder for the scratch files of a streamed run (default: the system's
@@ -484,8 +485,9 @@ pub enum TrajCommand {
         #[arg(long)]
         json: bool,
         /// Stream the trajectory instead of holding it, with this much memory for the
-        /// per-atom windows (e.g. 512M, 2G). Automatic for trajectory files of 1 GB or
-        /// more (256 MB gzipped), with 512M.
+        /// per-atom windows (e.g. 512M, 2G). Automatic, with 512M, for trajectory files
+        /// of 1 GB or more (256 MB compressed) or larger than a quarter of the memory
+        /// available.
         #[arg(long, value_parser = byte_size)]
         memory: Option<u64>,
         /// Folder for the scratch files of a streamed run (default: the system's
@@ -663,7 +665,7 @@ pub struct HopsArgs {
     /// Stream the trajectory instead of holding it, with this much memory for the
     /// per-atom windows (e.g. 512M, 2G); same events, sites and figures, the path
     /// figures thinned to at most 5000 frames. Automatic for trajectory files of 1 GB
-    /// or more (256 MB gzipped).
+    /// or more (256 MB compressed) or larger than a quarter of the memory available.
     #[arg(long, value_parser = byte_size)]
     pub memory: Option<u64>,
     /// Folder for the scratch files of a streamed run (default: the system's
@@ -692,7 +694,7 @@ pub struct CorrelationsArgs {
     pub json: bool,
     /// Stream each trajectory instead of holding it, with this much memory for the
     /// per-atom windows (e.g. 512M); the same hops. Automatic when a listed file is
-    /// 1 GB or more (256 MB gzipped).
+    /// 1 GB or more (256 MB compressed) or larger than a quarter of the memory available.
     #[arg(long, value_parser = byte_size)]
     pub memory: Option<u64>,
     /// Folder for the scratch files of streamed runs (default: the system's temporary

@@ -4,6 +4,7 @@
 use superion::io::traj_input::read_trajectory;
 use superion::phonon::descriptors::Value;
 use superion::traj::msd;
+use superion::traj::stream::StreamOptions;
 use superion::{BackendChoice, Engine, report};
 
 use crate::args::{CorrelationsArgs, HopsArgs, TrajCommand};
@@ -79,11 +80,8 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             let read = read.options()?;
             let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
-            let (r, read_notes) = if memory.is_some() || scratch.is_some() || large_file(&file) {
-                let so = superion::traj::stream::StreamOptions {
-                    memory_bytes: memory.unwrap_or(512 << 20),
-                    scratch_dir: scratch,
-                };
+            let (r, read_notes) = if let Some(so) = StreamOptions::choose(&[&file], memory, scratch)
+            {
                 let (r, got, info) = report::vdos::vdos_streamed(&file, &read, &species, &so)?;
                 let mut notes = got.notes;
                 notes.push(format!(
@@ -152,12 +150,7 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             opts.check()?;
             let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
-            let stream = memory.is_some() || scratch.is_some() || large_file(&file);
-            let d = if stream {
-                let so = superion::traj::stream::StreamOptions {
-                    memory_bytes: memory.unwrap_or(512 << 20),
-                    scratch_dir: scratch,
-                };
+            let d = if let Some(so) = StreamOptions::choose(&[&file], memory, scratch) {
                 let (d, run) = report::msd::diffusion_streamed(&engine, &file, &read, &opts, &so)?;
                 for n in &d.summary.notes {
                     eprintln!("superion: {}", crate::flags(n));
@@ -250,30 +243,16 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Whether a trajectory file is large enough to stream by default: 1 GB of text, or
-/// 256 MB gzipped.
-fn large_file(path: &std::path::Path) -> bool {
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let limit: u64 = if gz { 256 << 20 } else { 1 << 30 };
-    std::fs::metadata(path).is_ok_and(|m| m.len() >= limit)
-}
-
 fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
     use superion::traj::hops;
     let read = a.read.options()?;
     let opts = a.hop.options()?;
     let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
-    let stream = a.memory.is_some() || a.scratch.is_some() || large_file(&a.file);
     let t_read = std::time::Instant::now();
-    let (h, read_secs, secs) = if stream {
-        let so = superion::traj::stream::StreamOptions {
-            memory_bytes: a.memory.unwrap_or(512 << 20),
-            scratch_dir: a.scratch.clone(),
-        };
-        let (h, run) = report::hops::detect_streamed(&engine, &a.file, &read, &opts, &so)?;
+    let stream = StreamOptions::choose(&[&a.file], a.memory, a.scratch.clone());
+    let (h, read_secs, secs) = if let Some(so) = &stream {
+        let (h, run) = report::hops::detect_streamed(&engine, &a.file, &read, &opts, so)?;
         for n in run.notes.iter().chain(&h.notes) {
             eprintln!("superion: {}", crate::flags(n));
         }
@@ -311,7 +290,7 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
             opts.mode.name(),
             h.events.len(),
             h.sites.len(),
-            if stream {
+            if stream.is_some() {
                 format!("read and analysed in {secs:.3} s (streamed)")
             } else {
                 format!("read {read_secs:.3} s, analysis {secs:.3} s")
@@ -417,12 +396,8 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
     let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
     // Streamed when asked, or when a listed trajectory is large.
-    let stream =
-        (a.memory.is_some() || a.scratch.is_some() || entries.iter().any(|e| large_file(&e.path)))
-            .then(|| superion::traj::stream::StreamOptions {
-                memory_bytes: a.memory.unwrap_or(512 << 20),
-                scratch_dir: a.scratch.clone(),
-            });
+    let files: Vec<&std::path::Path> = entries.iter().map(|e| e.path.as_path()).collect();
+    let stream = StreamOptions::choose(&files, a.memory, a.scratch.clone());
     let r = report::correlations::correlations(
         &engine,
         &a.list,
