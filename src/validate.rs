@@ -120,24 +120,9 @@ fn find_column(
     }))
 }
 
-/// The header (trimmed) and the rows of a CSV file; a malformed row names its line.
+/// The header (trimmed) and the rows of a CSV file (rows of any length).
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
-    let bytes = crate::io::read_bytes(path)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(&bytes[..]);
-    let raw = rdr
-        .headers()
-        .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?;
-    crate::io::table::check_width(path, raw.len())?;
-    let header: Vec<String> = raw.iter().map(|s| s.trim().to_string()).collect();
-    let records = rdr
-        .records()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
-        .collect::<Result<_>>()?;
-    Ok((header, records))
+    crate::io::table::read_csv(path, true)
 }
 
 /// Read a conductivity table.

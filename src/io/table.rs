@@ -342,22 +342,33 @@ pub fn list_names(names: &[String]) -> String {
     s
 }
 
-/// The header and the data rows of a CSV file (at least one row).
-fn read_records(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
+/// The header (names trimmed) and the rows of a CSV file: the one CSV reader of every
+/// table superion reads (feature tables, conductivity tables, labels, rankings, batch
+/// results). The file is read through [`read_bytes`] (size-checked, decompressed), the
+/// number of columns bounded ([`check_width`]), a malformed row named by its line;
+/// `flexible`: rows may have other lengths than the header (tables made by hand).
+pub fn read_csv(path: &Path, flexible: bool) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
     let bytes = read_bytes(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(flexible)
         .from_reader(&bytes[..]);
     let raw = rdr
         .headers()
         .map_err(|e| parse_err(path, 1, format!("not a CSV header: {e}")))?;
     check_width(path, raw.len())?;
-    let header: Vec<String> = raw.iter().map(str::to_string).collect();
+    let header: Vec<String> = raw.iter().map(|s| s.trim().to_string()).collect();
     let records: Vec<csv::StringRecord> = rdr
         .records()
         .enumerate()
         .map(|(i, r)| r.map_err(|e| parse_err(path, i + 2, format!("not a CSV row: {e}"))))
         .collect::<Result<_>>()?;
+    Ok((header, records))
+}
+
+/// The header and the data rows of a CSV file (at least one row).
+fn read_records(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
+    let (header, records) = read_csv(path, false)?;
     if records.is_empty() {
         return Err(parse_err(path, 2, "no data rows".into()));
     }

@@ -493,14 +493,7 @@ fn structure_table(
 /// A copy of the table `path` (beside it, `screened.csv`) with only the rows that have
 /// every one of `columns`; the rows left out as (id, reason).
 fn complete_rows(path: &Path, columns: &[String]) -> Result<(PathBuf, Vec<(String, String)>)> {
-    let bytes = crate::io::read_bytes(path)?;
-    let mut rdr = csv::Reader::from_reader(&bytes[..]);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| crate::io::parse_err(path, 1, e.to_string()))?
-        .iter()
-        .map(String::from)
-        .collect();
+    let (header, records) = crate::io::table::read_csv(path, false)?;
     let idx: Vec<(usize, &String)> = columns
         .iter()
         .map(|c| {
@@ -518,8 +511,7 @@ fn complete_rows(path: &Path, columns: &[String]) -> Result<(PathBuf, Vec<(Strin
         .collect::<Result<_>>()?;
     let mut rows = Vec::new();
     let mut dropped = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| crate::io::parse_err(path, 0, e.to_string()))?;
+    for rec in records {
         match idx.iter().find(|(i, _)| {
             rec.get(*i)
                 .is_none_or(|v| v.trim().parse::<f64>().map_or(true, |x| !x.is_finite()))

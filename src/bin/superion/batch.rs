@@ -729,12 +729,11 @@ fn merge(
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<(Vec<String>, Vec<Vec<String>>)> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
-    let header: Vec<String> = r.headers()?.iter().map(String::from).collect();
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        rows.push(rec?.iter().map(String::from).collect());
-    }
+    let (header, records) = superion::io::table::read_csv(path, false)?;
+    let rows = records
+        .iter()
+        .map(|r| r.iter().map(String::from).collect())
+        .collect();
     Ok((header, rows))
 }
 
