@@ -1993,3 +1993,34 @@ fn vasprun_reads_as_ase_and_gives_the_msd_of_the_same_steps_in_extended_xyz() {
         "{e}"
     );
 }
+
+/// The reader registry is the one list of formats: every name (and alias) parses to
+/// its reader, `--format` offers exactly these names, and an unknown one is refused
+/// with the list.
+#[test]
+fn the_reader_registry_names_every_format_once() {
+    use superion::io::traj_input::READERS;
+    let names: Vec<&str> = READERS.iter().map(|r| r.name()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "{names:?}");
+    for r in READERS {
+        let f: TrajFormat = r.name().parse().unwrap();
+        assert_eq!(f.reader().name(), r.name());
+        for a in r.aliases() {
+            assert_eq!(a.parse::<TrajFormat>().unwrap(), f);
+        }
+        assert_eq!(r.name().to_uppercase().parse::<TrajFormat>().unwrap(), f);
+    }
+    let e = "pdbx".parse::<TrajFormat>().unwrap_err().to_string();
+    assert!(names.iter().all(|n| e.contains(n)), "{e}");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_superion"))
+        .args(["traj", "msd", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for r in READERS {
+        assert!(help.contains(&format!("- {}:", r.name())), "{help}");
+    }
+}

@@ -419,22 +419,11 @@ fn read_options(
     topology: Option<PathBuf>,
 ) -> PyResult<superion::io::traj_input::TrajReadOptions> {
     use superion::io::traj_input::{FrameRange, TrajFormat, TrajReadOptions};
-    let format = match format {
-        None => None,
-        Some("xdatcar") => Some(TrajFormat::Xdatcar),
-        Some("xyz") | Some("extxyz") => Some(TrajFormat::Xyz),
-        Some("lammps") => Some(TrajFormat::Lammps),
-        Some("traj") | Some("ase-traj") => Some(TrajFormat::AseTraj),
-        Some("dcd") => Some(TrajFormat::Dcd),
-        Some("xtc") => Some(TrajFormat::Xtc),
-        Some("h5md") => Some(TrajFormat::H5md),
-        Some("vasprun") => Some(TrajFormat::Vasprun),
-        Some(o) => {
-            return Err(InputError::new_err(format!(
-                "format {o:?}: expected 'xdatcar', 'xyz', 'lammps', 'traj', 'dcd', 'xtc', 'h5md' or 'vasprun'"
-            )));
-        }
-    };
+    // The names of the reader registry, as the CLI's --format takes them.
+    let format = format
+        .map(str::parse::<TrajFormat>)
+        .transpose()
+        .map_err(to_py)?;
     Ok(TrajReadOptions {
         format,
         time: superion::traj::TimeStep {

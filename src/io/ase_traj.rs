@@ -429,3 +429,46 @@ pub fn stream(
         notes,
     })
 }
+
+/// ASE's .traj in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "ase-traj"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["traj"]
+    }
+    fn about(&self) -> &'static str {
+        "ASE's binary trajectory (.traj)"
+    }
+    fn by_name(&self, _name: &str) -> bool {
+        // ".traj" is too common a suffix to trust: found by its signature.
+        false
+    }
+    fn binary(&self) -> bool {
+        true
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(head)
+    }
+    fn time_in_frames(&self) -> bool {
+        false
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        _species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let end = stream(path, opts.allow_truncated, opts.frames, sink)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.frames,
+            notes: end.notes,
+            read_whole: end.read_whole,
+            ..Default::default()
+        })
+    }
+}

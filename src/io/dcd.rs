@@ -565,3 +565,127 @@ pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
         Ok(())
     })
 }
+
+/// DCD in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "dcd"
+    }
+    fn about(&self) -> &'static str {
+        "DCD (CHARMM, NAMD, LAMMPS dump dcd); needs --topology"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.ends_with(".DCD")
+    }
+    fn binary(&self) -> bool {
+        true
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(head)
+    }
+    fn names_atoms(&self) -> bool {
+        false
+    }
+    fn unnamed(&self) -> &'static str {
+        "a DCD"
+    }
+    fn time_in_frames(&self) -> bool {
+        false
+    }
+    fn time_before_frames(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+    ) -> Result<(Option<(f64, String)>, Vec<String>)> {
+        let (t, warning) = dcd_time(path, opts, &header(path)?)?;
+        Ok((t, warning.into_iter().collect()))
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let species = crate::io::reader::given_species(path, species)?;
+        let (steps, _, notes) = stream(path, species, opts.allow_truncated, opts.frames, sink)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: steps.len(),
+            steps: Some((steps, "DCD header's first step and steps between frames")),
+            notes,
+            ..Default::default()
+        })
+    }
+}
+
+/// The time between a DCD's frames from its header, and a warning when a given time
+/// step disagrees with it. The header stores NSAVC (MD steps between frames) and DELTA
+/// (the step in the writer's time unit: AKMA for CHARMM, NAMD, MDAnalysis and
+/// superion's own writer; LAMMPS writes its own unit there). With no option
+/// timestep_fs (and no stride), the time is NSAVC × DELTA read as AKMA, as MDAnalysis
+/// and VMD read it, and the note says so; with one, the stride comes from NSAVC (by
+/// `settle_time`) and a header that disagrees is reported.
+fn dcd_time(
+    path: &Path,
+    opts: &crate::io::reader::TrajReadOptions,
+    h: &DcdHeader,
+) -> Result<(Option<(f64, String)>, Option<String>)> {
+    let akma_fs = AKMA_PS * 1000.0;
+    let header_fs = h.delta * akma_fs;
+    let usable = h.delta.is_finite() && h.delta > 0.0 && h.steps_between_frames >= 1;
+    match (opts.time.timestep_fs, opts.time.stride) {
+        (None, None) if usable => {
+            let every = opts.frames.every.max(1);
+            let dt_ps = h.steps_between_frames as f64 * h.delta * AKMA_PS * every as f64;
+            crate::traj::check_frame_time(dt_ps).map_err(|e| {
+                crate::error::Error::InvalidInput(format!(
+                    "{}: the DCD header's NSAVC {} x DELTA {} AKMA: {}",
+                    path.display(),
+                    h.steps_between_frames,
+                    h.delta,
+                    e.detail()
+                ))
+            })?;
+            Ok((
+                Some((
+                    dt_ps,
+                    format!(
+                        "time between frames {} ps from the DCD header: NSAVC {} x DELTA {} AKMA ({} fs){} (AKMA is the unit of CHARMM, NAMD, MDAnalysis and superion; LAMMPS writes its own time unit there: give option timestep_fs if this is wrong)",
+                        crate::io::reader::short(dt_ps),
+                        h.steps_between_frames,
+                        crate::io::reader::short(h.delta),
+                        crate::io::reader::short(header_fs),
+                        crate::io::reader::every_note(every, " x")
+                    ),
+                )),
+                None,
+            ))
+        }
+        (Some(step), stride)
+            if usable && {
+                let given = step * stride.unwrap_or(h.steps_between_frames as usize) as f64;
+                let header = header_fs * h.steps_between_frames as f64;
+                (given - header).abs() > 0.01 * header
+            } =>
+        {
+            Ok((
+                None,
+                Some(format!(
+                    "warning: {}: option timestep_fs {} fs x stride {} = {} fs between frames, but the DCD header says NSAVC {} x DELTA {} AKMA = {} fs; the given time is used: check it (a DCD written by superion's traj convert holds the time between frames as one step; without option timestep_fs the header's time is used)",
+                    path.display(),
+                    crate::io::reader::short(step),
+                    stride.unwrap_or(h.steps_between_frames as usize),
+                    crate::io::reader::short(
+                        step * stride.unwrap_or(h.steps_between_frames as usize) as f64
+                    ),
+                    h.steps_between_frames,
+                    crate::io::reader::short(h.delta),
+                    crate::io::reader::short(header_fs * h.steps_between_frames as f64),
+                )),
+            ))
+        }
+        _ => Ok((None, None)),
+    }
+}

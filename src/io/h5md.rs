@@ -537,3 +537,80 @@ pub fn stream(
         notes,
     })
 }
+
+/// H5MD in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "h5md"
+    }
+    fn about(&self) -> &'static str {
+        "H5MD (LAMMPS dump h5md, MDAnalysis, ZnH5MD); species by --type-map or --topology"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.ends_with(".H5MD") || name.ends_with(".H5")
+    }
+    fn binary(&self) -> bool {
+        true
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(head)
+    }
+    fn names_atoms(&self) -> bool {
+        false
+    }
+    fn unnamed(&self) -> &'static str {
+        "this H5MD (no species dataset, or no option type_map for it)"
+    }
+    fn own_species(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+    ) -> Result<Option<crate::io::topology::Topology>> {
+        Ok(
+            species_from_file(path, &opts.type_map)?.map(|species| crate::io::topology::Topology {
+                note: format!(
+                    "species from the file's species and option type_map ({})",
+                    crate::traj::distinct_species(&species).join(", ")
+                ),
+                species,
+            }),
+        )
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let species = crate::io::reader::given_species(path, species)?;
+        let end = stream(path, species, opts.frames, sink)?;
+        let settled = h5md_time(path, opts, &end)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.frames,
+            steps: end.steps.map(|s| (s, "H5MD position/step values")),
+            notes: end.notes,
+            settled,
+            ..Default::default()
+        })
+    }
+}
+
+/// An H5MD's time between frames from its frames' times (and steps), when it stores
+/// them; see [`file_times`].
+fn h5md_time(
+    path: &Path,
+    opts: &crate::io::reader::TrajReadOptions,
+    end: &H5mdEnd,
+) -> Result<Option<(f64, String)>> {
+    let Some(times) = &end.times_ps else {
+        return Ok(None);
+    };
+    let steps: Vec<i64> = match &end.steps {
+        Some(s) => s.clone(),
+        None => (0..times.len() as i64).collect(),
+    };
+    crate::io::reader::file_times(path, opts, &steps, times)
+}

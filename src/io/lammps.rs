@@ -465,3 +465,52 @@ fn frame<'a>(
         },
     ))
 }
+
+/// LAMMPS text dumps in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "lammps"
+    }
+    fn about(&self) -> &'static str {
+        "LAMMPS text dump (atoms named by --type-map)"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.ends_with(".DUMP") || name.ends_with(".LAMMPSTRJ") || name.contains("DUMP.")
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        String::from_utf8_lossy(head)
+            .trim_start()
+            .starts_with("ITEM: TIMESTEP")
+    }
+    fn time_in_frames(&self) -> bool {
+        // TIMESTEP gives the stride, never the time step.
+        false
+    }
+    fn time_hint(&self) -> &'static str {
+        "; the stride comes from TIMESTEP"
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        _species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let end = stream(
+            path,
+            &opts.type_map,
+            opts.allow_truncated,
+            opts.frames,
+            CHUNK_LINES,
+            sink,
+        )?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.steps.len(),
+            steps: Some((end.steps, "TIMESTEP values")),
+            notes: end.notes,
+            ..Default::default()
+        })
+    }
+}

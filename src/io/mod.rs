@@ -18,6 +18,7 @@ pub mod mp_json;
 pub mod phonondb;
 pub mod phonopy;
 pub mod phonopy_params;
+pub mod reader;
 pub mod sites;
 pub mod structure_json;
 pub mod table;

@@ -1,107 +1,93 @@
 //! Opening a trajectory: the format from the file name (or its content), the time
 //! between frames from the command line or from an INCAR beside an XDATCAR.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub use super::frames::FrameRange;
-use super::xdatcar::{self, XdatcarOptions};
+use super::reader::every_note;
+pub use super::reader::{FrameRange, ReadEnd, TrajFormat, TrajReadOptions, TrajReader};
+use super::xdatcar;
 use crate::error::{Error, Result};
 use crate::traj::stream::FrameSink;
 use crate::traj::{TimeStep, Trajectory};
 
-/// Trajectory file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrajFormat {
-    /// VASP XDATCAR (time step from an INCAR beside it, or the command line).
-    Xdatcar,
-    /// Extended XYZ as ASE writes it.
-    Xyz,
-    /// LAMMPS text dump.
-    Lammps,
-    /// ASE's binary trajectory (.traj).
-    AseTraj,
-    /// DCD (CHARMM, NAMD, LAMMPS `dump dcd`); its atoms are named by a topology.
-    Dcd,
-    /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); its atoms are named by a topology.
-    Xtc,
-    /// H5MD (HDF5: LAMMPS `dump h5md`, MDAnalysis); atoms from its species and a type
-    /// map, or a topology.
-    H5md,
-    /// VASP vasprun.xml (every ionic step; the time step from its POTIM when IBRION = 0).
-    Vasprun,
+/// Every trajectory format superion reads, in the order file names are matched (and,
+/// binary formats first, contents sniffed). A new format: its reader's file, and one
+/// line here.
+pub static READERS: &[&dyn TrajReader] = &[
+    &super::xdatcar::Reader,
+    &super::xyz::Reader,
+    &super::lammps::Reader,
+    &super::dcd::Reader,
+    &super::xtc::Reader,
+    &super::h5md::Reader,
+    &super::vasprun::Reader,
+    &super::ase_traj::Reader,
+];
+
+/// The reader named `name` (or one of its aliases; any case).
+pub fn by_name(name: &str) -> Option<&'static dyn TrajReader> {
+    let n = name.trim().to_ascii_lowercase();
+    READERS
+        .iter()
+        .copied()
+        .find(|r| r.name() == n || r.aliases().contains(&n.as_str()))
 }
 
-/// Everything needed to read a trajectory.
-#[derive(Debug, Clone, Default)]
-pub struct TrajReadOptions {
-    pub format: Option<TrajFormat>,
-    pub time: TimeStep,
-    pub allow_truncated: bool,
-    /// LAMMPS type -> element ("1" -> "Li").
-    pub type_map: std::collections::HashMap<String, String>,
-    /// The frames to analyse (all by default).
-    pub frames: FrameRange,
-    /// The file that names the atoms of a format that carries no species (DCD, XTC):
-    /// a LAMMPS data file, a GROMACS .gro or PDB file, or any trajectory superion
-    /// reads (its first frame).
-    pub topology: Option<PathBuf>,
+impl TrajFormat {
+    /// The format of `reader`.
+    pub fn of(reader: &'static dyn TrajReader) -> TrajFormat {
+        TrajFormat::named(reader.name())
+    }
+    /// Its reader.
+    pub fn reader(self) -> &'static dyn TrajReader {
+        by_name(self.name()).expect("a TrajFormat names a registered reader")
+    }
+    /// Every format, in registry order.
+    pub fn all() -> Vec<TrajFormat> {
+        READERS
+            .iter()
+            .map(|r| TrajFormat::named(r.name()))
+            .collect()
+    }
 }
 
-fn detect(path: &Path) -> Result<TrajFormat> {
+impl std::str::FromStr for TrajFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<TrajFormat> {
+        by_name(s).map(TrajFormat::of).ok_or_else(|| {
+            let names: Vec<&str> = READERS.iter().map(|r| r.name()).collect();
+            Error::InvalidInput(format!(
+                "option format {s:?}: expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for TrajFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The reader of `path`: by its name, else by its first bytes (binary formats first).
+fn detect(path: &Path) -> Result<&'static dyn TrajReader> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_uppercase())
         .unwrap_or_default();
     let stem = name.trim_end_matches(".GZ");
-    if stem.contains("XDATCAR") {
-        return Ok(TrajFormat::Xdatcar);
+    if let Some(r) = READERS.iter().find(|r| r.by_name(stem)) {
+        return Ok(*r);
     }
-    if stem.ends_with(".XYZ") || stem.ends_with(".EXTXYZ") {
-        return Ok(TrajFormat::Xyz);
-    }
-    if stem.ends_with(".DUMP") || stem.ends_with(".LAMMPSTRJ") || stem.contains("DUMP.") {
-        return Ok(TrajFormat::Lammps);
-    }
-    if stem.ends_with(".DCD") {
-        return Ok(TrajFormat::Dcd);
-    }
-    if stem.ends_with(".XTC") {
-        return Ok(TrajFormat::Xtc);
-    }
-    if stem.ends_with(".H5MD") || stem.ends_with(".H5") {
-        return Ok(TrajFormat::H5md);
-    }
-    if stem.contains("VASPRUN") {
-        return Ok(TrajFormat::Vasprun);
-    }
-    let text = super::read_head(path, 4096)?;
-    if super::dcd::looks_like(&text) {
-        return Ok(TrajFormat::Dcd);
-    }
-    if super::xtc::looks_like(&text) {
-        return Ok(TrajFormat::Xtc);
-    }
-    if super::h5md::looks_like(&text) {
-        return Ok(TrajFormat::H5md);
-    }
-    if super::ase_traj::looks_like(&text) {
-        return Ok(TrajFormat::AseTraj);
-    }
-    if super::vasprun::looks_like(&text) {
-        return Ok(TrajFormat::Vasprun);
-    }
-    let head = String::from_utf8_lossy(&text);
-    if xdatcar::looks_like(&head) {
-        return Ok(TrajFormat::Xdatcar);
-    }
-    if head.trim_start().starts_with("ITEM: TIMESTEP") {
-        return Ok(TrajFormat::Lammps);
-    }
-    let mut it = head.lines();
-    if it.next().is_some_and(|l| l.trim().parse::<usize>().is_ok())
-        && it.next().is_some_and(|l| l.contains("Lattice="))
-    {
-        return Ok(TrajFormat::Xyz);
+    let head = super::read_head(path, 4096)?;
+    for binary in [true, false] {
+        if let Some(r) = READERS
+            .iter()
+            .find(|r| r.binary() == binary && r.sniff(&head))
+        {
+            return Ok(*r);
+        }
     }
     Err(Error::InvalidInput(format!(
         "{}: cannot tell the trajectory format from the name or content; give option format",
@@ -126,311 +112,25 @@ fn must_exist(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Read `path` and settle its time step.
+/// Read `path` and settle its time step: the frames the streamed path hands over,
+/// kept in memory (one way in for both).
 pub fn read_trajectory(path: &Path, opts: &TrajReadOptions) -> Result<Trajectory> {
-    must_exist(path)?;
-    let format = match opts.format {
-        Some(f) => f,
-        None => detect(path)?,
-    };
-    let (mut traj, file_steps, file_time_fs, settled) = read_raw(path, format, opts)?;
-    let cells: Vec<[[f64; 3]; 3]> = (0..traj.cells.shape()[0])
-        .map(|t| traj.cell_rows(t))
-        .collect();
-    check_frames(
-        path,
-        0,
-        traj.frac.as_slice().unwrap_or(&[]),
-        traj.n_atoms(),
-        &cells,
-    )?;
-    if let Some(v) = &traj.velocities {
-        check_velocities(path, 0, v.as_slice().unwrap_or(&[]), traj.n_atoms())?;
-    }
-    let (dt_ps, note) = match settled {
-        Some(s) => s,
-        None => settle_time(path, format, opts, file_steps, file_time_fs)?,
-    };
-    traj.dt_ps = Some(dt_ps);
-    traj.notes.push(note);
+    let mut all = super::frames::Collect::default();
+    let got = stream_trajectory(path, opts, &mut all)?;
+    let mut traj = all.into_trajectory(path, got.notes, got.per_frame_cells)?;
+    traj.dt_ps = Some(got.dt_ps);
     Ok(traj)
-}
-
-/// Read `path` in `format` without settling its time step: the trajectory, the step
-/// numbers or times the file stores with each frame, and the time between frames
-/// where the format settles it itself (XTC).
-#[allow(clippy::type_complexity)]
-fn read_raw(
-    path: &Path,
-    format: TrajFormat,
-    opts: &TrajReadOptions,
-) -> Result<(
-    Trajectory,
-    Option<(Vec<i64>, &'static str)>,
-    Option<Vec<f64>>,
-    Option<(f64, String)>,
-)> {
-    let mut settled = None;
-    // Step numbers or times the file stores with each frame.
-    let mut file_steps: Option<(Vec<i64>, &'static str)> = None;
-    let mut file_time_fs: Option<Vec<f64>> = None;
-    let traj = match format {
-        TrajFormat::Xdatcar => xdatcar::read(
-            path,
-            XdatcarOptions {
-                allow_truncated: opts.allow_truncated,
-                frames: opts.frames,
-                ..Default::default()
-            },
-        )?,
-        TrajFormat::Xyz => {
-            let (t, clock) = super::xyz::read_with_clock(path, opts.allow_truncated, opts.frames)?;
-            file_steps = clock.step.map(|s| (s, "step= values"));
-            file_time_fs = clock.time_fs;
-            t
-        }
-        TrajFormat::AseTraj => super::ase_traj::read(path, opts.allow_truncated, opts.frames)?,
-        TrajFormat::Dcd => {
-            let species = topology_species(path, format, opts)?;
-            let (mut t, steps, header) =
-                super::dcd::read(path, &species.species, opts.allow_truncated, opts.frames)?;
-            t.notes.insert(0, species.note);
-            let (from_header, warning) = dcd_time(path, opts, &header)?;
-            settled = from_header;
-            t.notes.extend(warning);
-            file_steps = Some((steps, "DCD header's first step and steps between frames"));
-            t
-        }
-        TrajFormat::Lammps => {
-            let (t, steps) =
-                super::lammps::read(path, &opts.type_map, opts.allow_truncated, opts.frames)?;
-            file_steps = Some((steps, "TIMESTEP values"));
-            t
-        }
-        TrajFormat::Xtc => {
-            let species = topology_species(path, format, opts)?;
-            let (mut t, end) =
-                super::xtc::read(path, &species.species, opts.allow_truncated, opts.frames)?;
-            t.notes.insert(0, species.note);
-            settled = xtc_time(path, opts, &end)?;
-            file_steps = Some((end.steps, "XTC frames' steps"));
-            t
-        }
-        TrajFormat::H5md => {
-            let species = h5md_species(path, opts)?;
-            let (mut t, end) = super::h5md::read(path, &species.species, opts.frames)?;
-            t.notes.insert(0, species.note);
-            settled = h5md_time(path, opts, &end)?;
-            file_steps = end.steps.map(|s| (s, "H5MD position/step values"));
-            t
-        }
-        TrajFormat::Vasprun => {
-            let (t, end) = super::vasprun::read(path, opts.allow_truncated, opts.frames)?;
-            settled = vasprun_time(path, opts, &end)?;
-            t
-        }
-    };
-    Ok((traj, file_steps, file_time_fs, settled))
-}
-
-/// An H5MD's atoms: from its `species` and option type_map, else from option topology.
-fn h5md_species(path: &Path, opts: &TrajReadOptions) -> Result<super::topology::Topology> {
-    match super::h5md::species_from_file(path, &opts.type_map)? {
-        Some(species) => Ok(super::topology::Topology {
-            note: format!(
-                "species from the file's species and option type_map ({})",
-                crate::traj::distinct_species(&species).join(", ")
-            ),
-            species,
-        }),
-        None => topology_species(path, TrajFormat::H5md, opts),
-    }
-}
-
-/// An H5MD's time between frames from its frames' times (and steps), when it stores
-/// them; see [`file_times`].
-fn h5md_time(
-    path: &Path,
-    opts: &TrajReadOptions,
-    end: &super::h5md::H5mdEnd,
-) -> Result<Option<(f64, String)>> {
-    let Some(times) = &end.times_ps else {
-        return Ok(None);
-    };
-    let steps: Vec<i64> = match &end.steps {
-        Some(s) => s.clone(),
-        None => (0..times.len() as i64).collect(),
-    };
-    file_times(path, opts, &steps, times)
-}
-
-/// A vasprun.xml's time between frames: POTIM (fs) when IBRION = 0 (molecular
-/// dynamics; vasprun.xml holds every ionic step), unless option timestep_fs is given.
-/// The ionic steps of a relaxation are not times: then option timestep_fs is needed.
-fn vasprun_time(
-    path: &Path,
-    opts: &TrajReadOptions,
-    end: &super::vasprun::VasprunEnd,
-) -> Result<Option<(f64, String)>> {
-    if opts.time.timestep_fs.is_some() {
-        return Ok(None);
-    }
-    let every = opts.frames.every.max(1);
-    match (end.ibrion, end.potim) {
-        (Some(0), Some(potim)) if potim > 0.0 && potim.is_finite() => {
-            let stride = opts.time.stride.unwrap_or(1) * every;
-            Ok(Some((
-                potim * stride as f64 / 1000.0,
-                format!(
-                    "time between frames POTIM {potim} fs x {stride} = {} ps (IBRION = 0 from the file's parameters; vasprun.xml holds every ionic step{})",
-                    potim * stride as f64 / 1000.0,
-                    every_note(every, "; x")
-                ),
-            )))
-        }
-        (Some(0), potim) => Err(Error::InvalidInput(format!(
-            "{}: a molecular-dynamics run (IBRION = 0) with POTIM = {}: give option timestep_fs",
-            path.display(),
-            potim.map_or("none".to_string(), |p| p.to_string())
-        ))),
-        (ibrion, _) => Err(Error::InvalidInput(format!(
-            "{}: not a molecular-dynamics run ({}): its ionic steps are not evenly spaced in time; give option timestep_fs to analyse them as if they were",
-            path.display(),
-            match ibrion {
-                Some(1) | Some(2) | Some(3) =>
-                    format!("IBRION = {}, a relaxation", ibrion.unwrap_or_default()),
-                Some(5..=8) => format!(
-                    "IBRION = {}, finite displacements",
-                    ibrion.unwrap_or_default()
-                ),
-                Some(i) => format!("IBRION = {i}"),
-                None => "the file gives no IBRION".to_string(),
-            }
-        ))),
-    }
-}
-
-/// An XTC's time between frames from its frames' times; see [`file_times`].
-fn xtc_time(
-    path: &Path,
-    opts: &TrajReadOptions,
-    end: &super::xtc::XtcEnd,
-) -> Result<Option<(f64, String)>> {
-    file_times(path, opts, &end.steps, &end.times_ps)
-}
-
-/// The time between a DCD's frames from its header, and a warning when a given time
-/// step disagrees with it. The header stores NSAVC (MD steps between frames) and DELTA
-/// (the step in the writer's time unit: AKMA for CHARMM, NAMD, MDAnalysis and
-/// superion's own writer; LAMMPS writes its own unit there). With no option
-/// timestep_fs (and no stride), the time is NSAVC × DELTA read as AKMA, as MDAnalysis
-/// and VMD read it, and the note says so; with one, the stride comes from NSAVC (by
-/// `settle_time`) and a header that disagrees is reported.
-fn dcd_time(
-    path: &Path,
-    opts: &TrajReadOptions,
-    h: &super::dcd::DcdHeader,
-) -> Result<(Option<(f64, String)>, Option<String>)> {
-    let akma_fs = super::dcd::AKMA_PS * 1000.0;
-    let header_fs = h.delta * akma_fs;
-    let usable = h.delta.is_finite() && h.delta > 0.0 && h.steps_between_frames >= 1;
-    match (opts.time.timestep_fs, opts.time.stride) {
-        (None, None) if usable => {
-            let every = opts.frames.every.max(1);
-            let dt_ps =
-                h.steps_between_frames as f64 * h.delta * super::dcd::AKMA_PS * every as f64;
-            crate::traj::check_frame_time(dt_ps).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "{}: the DCD header's NSAVC {} x DELTA {} AKMA: {}",
-                    path.display(),
-                    h.steps_between_frames,
-                    h.delta,
-                    e.detail()
-                ))
-            })?;
-            Ok((
-                Some((
-                    dt_ps,
-                    format!(
-                        "time between frames {} ps from the DCD header: NSAVC {} x DELTA {} AKMA ({} fs){} (AKMA is the unit of CHARMM, NAMD, MDAnalysis and superion; LAMMPS writes its own time unit there: give option timestep_fs if this is wrong)",
-                        short(dt_ps),
-                        h.steps_between_frames,
-                        short(h.delta),
-                        short(header_fs),
-                        every_note(every, " x")
-                    ),
-                )),
-                None,
-            ))
-        }
-        (Some(step), stride)
-            if usable && {
-                let given = step * stride.unwrap_or(h.steps_between_frames as usize) as f64;
-                let header = header_fs * h.steps_between_frames as f64;
-                (given - header).abs() > 0.01 * header
-            } =>
-        {
-            Ok((
-                None,
-                Some(format!(
-                    "warning: {}: option timestep_fs {} fs x stride {} = {} fs between frames, but the DCD header says NSAVC {} x DELTA {} AKMA = {} fs; the given time is used: check it (a DCD written by superion's traj convert holds the time between frames as one step; without option timestep_fs the header's time is used)",
-                    path.display(),
-                    short(step),
-                    stride.unwrap_or(h.steps_between_frames as usize),
-                    short(step * stride.unwrap_or(h.steps_between_frames as usize) as f64),
-                    h.steps_between_frames,
-                    short(h.delta),
-                    short(header_fs * h.steps_between_frames as f64),
-                )),
-            ))
-        }
-        _ => Ok((None, None)),
-    }
-}
-
-/// A number for a note: four decimals where that shows it (2.0455, 100), else four
-/// significant digits in exponent form.
-fn short(v: f64) -> String {
-    if v.abs() >= 1e-3 && v.abs() < 1e12 {
-        format!("{}", (v * 1e4).round() / 1e4)
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
-/// The time between frames from the frames' own times and steps (XTC, H5MD), unless
-/// option timestep_fs is given (then the stride comes from the steps, by
-/// `settle_time`); option stride alone contradicts the file.
-fn file_times(
-    path: &Path,
-    opts: &TrajReadOptions,
-    steps: &[i64],
-    times: &[f64],
-) -> Result<Option<(f64, String)>> {
-    if opts.time.timestep_fs.is_some() {
-        return Ok(None);
-    }
-    if opts.time.stride.is_some() {
-        return Err(Error::InvalidInput(format!(
-            "{}: the frames' times give the time between frames; option stride needs option timestep_fs",
-            path.display()
-        )));
-    }
-    super::xtc::time_from_steps_and_times(path, steps, times).map(Some)
 }
 
 /// The species of `path`'s atoms from option topology: a LAMMPS data file, or the
 /// first frame of any trajectory superion reads.
-fn topology_species(
+/// The atoms of a file that does not name them (`what`: "a DCD"), from option topology.
+pub(crate) fn topology_species(
     path: &Path,
-    format: TrajFormat,
+    what: &str,
     opts: &TrajReadOptions,
 ) -> Result<super::topology::Topology> {
-    let name = match format {
-        TrajFormat::Xtc => "an XTC",
-        TrajFormat::H5md => "this H5MD (no species dataset, or no option type_map for it)",
-        _ => "a DCD",
-    };
+    let name = what;
     let Some(top) = &opts.topology else {
         return Err(Error::InvalidInput(format!(
             "{}: {name} names no atoms: give option topology (a LAMMPS data file, a GROMACS .gro or PDB file, or any trajectory or structure file superion reads with the same atoms in the same order)",
@@ -453,8 +153,7 @@ fn topology_species(
     if let Some(kind) = super::topology::structure_kind(top) {
         return super::topology::read_structure(top, kind, &opts.type_map);
     }
-    let format = detect(top)?;
-    if matches!(format, TrajFormat::Dcd | TrajFormat::Xtc | TrajFormat::H5md) {
+    if !detect(top)?.names_atoms() {
         return Err(Error::InvalidInput(format!(
             "{}: option topology must name the atoms; a DCD, XTC or H5MD does not",
             top.display()
@@ -517,6 +216,8 @@ pub struct Streamed {
     pub streamed: bool,
     /// How the reader interpreted the file, as [`Trajectory::notes`].
     pub notes: Vec<String>,
+    /// The cell changes from frame to frame.
+    pub per_frame_cells: bool,
 }
 
 /// The longest lattice vector a trajectory may have (Å): far beyond any simulation
@@ -640,128 +341,49 @@ pub fn stream_trajectory(
         n_atoms: 0,
         seen: 0,
     };
-    let sink: &mut dyn FrameSink = &mut checked;
-    let format = match opts.format {
-        Some(f) => f,
+    let reader = match opts.format {
+        Some(f) => f.reader(),
         None => detect(path)?,
     };
-    // The time is settled before reading where the file cannot give it (XDATCAR, ASE),
-    // after reading where the frames may (LAMMPS TIMESTEP, DCD header, time=/step=).
-    type Steps = Option<(Vec<i64>, &'static str)>;
-    let early = |format| settle_time(path, format, opts, None, None);
-    let (frames, steps, time_fs, mut notes, settled, whole): (
-        usize,
-        Steps,
-        _,
-        Vec<String>,
-        _,
-        bool,
-    ) = match format {
-        TrajFormat::Xdatcar => {
-            let settled = early(format)?;
-            let end = xdatcar::stream(
-                path,
-                XdatcarOptions {
-                    allow_truncated: opts.allow_truncated,
-                    frames: opts.frames,
-                    ..Default::default()
-                },
-                sink,
-            )?;
-            (end.frames, None, None, end.notes, Some(settled), false)
+    // A header's time, or a missing time step said before the frames are read where
+    // the frames cannot give it.
+    let (before, warnings) = reader.time_before_frames(path, opts)?;
+    let early = match before {
+        Some(t) => Some(t),
+        None if !reader.time_in_frames() && opts.time.timestep_fs.is_none() => {
+            Some(settle_time(path, reader, opts, None, None)?)
         }
-        TrajFormat::AseTraj => {
-            let settled = early(format)?;
-            let end = super::ase_traj::stream(path, opts.allow_truncated, opts.frames, sink)?;
-            (
-                end.frames,
-                None,
-                None,
-                end.notes,
-                Some(settled),
-                end.read_whole,
-            )
-        }
-        TrajFormat::Lammps => {
-            if opts.time.timestep_fs.is_none() {
-                // The step is not in the file: say so before reading it.
-                early(format)?;
-            }
-            let end = super::lammps::stream(
-                path,
-                &opts.type_map,
-                opts.allow_truncated,
-                opts.frames,
-                super::lammps::CHUNK_LINES,
-                sink,
-            )?;
-            let frames = end.steps.len();
-            let steps = Some((end.steps, "TIMESTEP values"));
-            (frames, steps, None, end.notes, None, false)
-        }
-        TrajFormat::H5md => {
-            let top = h5md_species(path, opts)?;
-            let end = super::h5md::stream(path, &top.species, opts.frames, sink)?;
-            let settled = h5md_time(path, opts, &end)?;
-            let mut notes = end.notes;
-            notes.insert(0, top.note);
-            let frames = end.frames;
-            let steps = end.steps.map(|s| (s, "H5MD position/step values"));
-            (frames, steps, None, notes, settled, false)
-        }
-        TrajFormat::Xtc => {
-            let top = topology_species(path, format, opts)?;
-            let end =
-                super::xtc::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
-            let settled = xtc_time(path, opts, &end)?;
-            let mut notes = end.notes;
-            notes.insert(0, top.note);
-            let frames = end.steps.len();
-            let steps = Some((end.steps, "XTC frames' steps"));
-            (frames, steps, None, notes, settled, false)
-        }
-        TrajFormat::Dcd => {
-            // The time from the header, or said missing before the frames are read.
-            let (from_header, warning) = dcd_time(path, opts, &super::dcd::header(path)?)?;
-            if opts.time.timestep_fs.is_none() && from_header.is_none() {
-                early(format)?;
-            }
-            let top = topology_species(path, format, opts)?;
-            let (steps, _, mut notes) =
-                super::dcd::stream(path, &top.species, opts.allow_truncated, opts.frames, sink)?;
-            notes.insert(0, top.note);
-            notes.extend(warning);
-            let frames = steps.len();
-            let steps = Some((steps, "DCD header's first step and steps between frames"));
-            (frames, steps, None, notes, from_header, false)
-        }
-        TrajFormat::Vasprun => {
-            let end = super::vasprun::stream(path, opts.allow_truncated, opts.frames, sink)?;
-            let settled = vasprun_time(path, opts, &end)?;
-            (end.frames, None, None, end.notes, settled, false)
-        }
-        TrajFormat::Xyz => {
-            let end = super::xyz::stream(
-                path,
-                opts.allow_truncated,
-                opts.frames,
-                super::xyz::CHUNK_LINES,
-                sink,
-            )?;
-            let steps = end.clock.step.map(|s| (s, "step= values"));
-            (end.frames, steps, end.clock.time_fs, end.notes, None, false)
-        }
+        None => None,
     };
-    let (dt_ps, note) = match settled {
+    // The atoms of a file that does not name them.
+    let top = if reader.names_atoms() {
+        None
+    } else {
+        Some(match reader.own_species(path, opts)? {
+            Some(t) => t,
+            None => topology_species(path, reader.unnamed(), opts)?,
+        })
+    };
+    let end = reader.stream(
+        path,
+        opts,
+        top.as_ref().map(|t| t.species.as_slice()),
+        &mut checked,
+    )?;
+    let mut notes: Vec<String> = top.map(|t| t.note).into_iter().collect();
+    notes.extend(end.notes);
+    notes.extend(warnings);
+    let (dt_ps, note) = match early.or(end.settled) {
         Some(s) => s,
-        None => settle_time(path, format, opts, steps, time_fs)?,
+        None => settle_time(path, reader, opts, end.steps, end.time_fs)?,
     };
     notes.push(note);
     Ok(Streamed {
         dt_ps,
-        frames,
-        streamed: !whole,
+        frames: end.frames,
+        streamed: !end.read_whole,
         notes,
+        per_frame_cells: end.per_frame_cells,
     })
 }
 
@@ -770,14 +392,14 @@ pub fn stream_trajectory(
 /// frame (`file_steps`, `file_time_fs`), which must be regular and agree.
 /// The time between stored frames (ps) and how it was found, checked once here for
 /// every reader: positive, finite and at most [`crate::traj::MAX_FRAME_TIME_PS`].
-fn settle_time(
+pub(crate) fn settle_time(
     path: &Path,
-    format: TrajFormat,
+    reader: &dyn TrajReader,
     opts: &TrajReadOptions,
     file_steps: Option<(Vec<i64>, &'static str)>,
     file_time_fs: Option<Vec<f64>>,
 ) -> Result<(f64, String)> {
-    let (dt, note) = settle_time_unchecked(path, format, opts, file_steps, file_time_fs)?;
+    let (dt, note) = settle_time_unchecked(path, reader, opts, file_steps, file_time_fs)?;
     crate::traj::check_frame_time(dt)
         .map_err(|e| Error::InvalidInput(format!("{}: {} ({note})", path.display(), e.detail())))?;
     Ok((dt, note))
@@ -785,7 +407,7 @@ fn settle_time(
 
 fn settle_time_unchecked(
     path: &Path,
-    format: TrajFormat,
+    reader: &dyn TrajReader,
     opts: &TrajReadOptions,
     file_steps: Option<(Vec<i64>, &'static str)>,
     file_time_fs: Option<Vec<f64>>,
@@ -823,8 +445,8 @@ fn settle_time_unchecked(
     let incar = path
         .parent()
         .map(|d| d.join("INCAR"))
-        .filter(|p| p.is_file());
-    match (opts.time.timestep_fs, format) {
+        .filter(|p| reader.incar_beside() && p.is_file());
+    match (opts.time.timestep_fs, reader.incar_beside()) {
         (Some(step), _) => {
             if !(step > 0.0 && step.is_finite()) {
                 return Err(Error::InvalidInput(format!(
@@ -834,7 +456,11 @@ fn settle_time_unchecked(
             // The stride: given, or carried by the file (LAMMPS TIMESTEP, the INCAR's
             // NBLOCK beside an XDATCAR); never guessed. The third value: whether it was
             // read off the kept frames' own step or time values.
-            let (stride, from, of_kept_frames) = match (opts.time.stride, file_stride, format) {
+            let (stride, from, of_kept_frames) = match (
+                opts.time.stride,
+                file_stride,
+                reader.stride_when_silent(),
+            ) {
                 (Some(0), _, _) => {
                     return Err(Error::InvalidInput(
                         "option stride must be at least 1".into(),
@@ -857,12 +483,8 @@ fn settle_time_unchecked(
                         true,
                     )
                 }
-                (None, None, TrajFormat::Vasprun) => (
-                    1,
-                    "1, as vasprun.xml holds every ionic step".to_string(),
-                    false,
-                ),
-                (None, None, TrajFormat::Xdatcar) => match &incar {
+                (None, None, Some((s, why))) => (s, why.to_string(), false),
+                (None, None, None) if reader.incar_beside() => match &incar {
                     Some(incar) => {
                         let nblock = xdatcar::incar_nblock(incar)?;
                         (nblock, format!("NBLOCK from {}", incar.display()), false)
@@ -874,7 +496,7 @@ fn settle_time_unchecked(
                         )));
                     }
                 },
-                (None, None, _) => {
+                (None, None, None) => {
                     return Err(Error::InvalidInput(format!(
                         "{}: the file does not say how many MD steps lie between its frames: give option stride (1 if every step was written)",
                         path.display()
@@ -897,8 +519,7 @@ fn settle_time_unchecked(
             // An INCAR beside an XDATCAR that says otherwise: the given values are
             // used, and the disagreement is said.
             let mut disagree = String::new();
-            if format == TrajFormat::Xdatcar
-                && let Some(incar) = &incar
+            if let Some(incar) = &incar
                 && let Ok((potim, nblock)) = xdatcar::incar_tags(incar)
             {
                 let mut what = Vec::new();
@@ -932,7 +553,7 @@ fn settle_time_unchecked(
                 ),
             ))
         }
-        (None, TrajFormat::Xdatcar) => match incar {
+        (None, true) => match incar {
             Some(incar) => {
                 let (potim, nblock) = xdatcar::incar_timestep(&incar)?;
                 let stride = opts.time.stride.unwrap_or(nblock);
@@ -951,7 +572,7 @@ fn settle_time_unchecked(
                 path.display()
             ))),
         },
-        (None, TrajFormat::Xyz) if file_dt_fs.is_some() => {
+        (None, false) if file_dt_fs.is_some() => {
             let d = file_dt_fs.unwrap_or_default();
             if opts.time.stride.is_some() {
                 return Err(Error::InvalidInput(format!(
@@ -970,21 +591,39 @@ fn settle_time_unchecked(
         (None, _) => Err(Error::InvalidInput(format!(
             "{}: the time between frames is not in the file: give option timestep_fs (the MD time step){}",
             path.display(),
-            if format == TrajFormat::Lammps {
-                "; the stride comes from TIMESTEP"
-            } else {
-                " and option stride"
-            }
+            reader.time_hint()
         ))),
     }
 }
 
-/// `sep` then "N for option every" when option every skips frames (N > 1), else
-/// nothing: the end of the time-step notes.
-fn every_note(every: usize, sep: &str) -> String {
-    if every > 1 {
-        format!("{sep} {every} for option every")
-    } else {
-        String::new()
+/// The streaming policy lives where files are opened (it looks at them): here.
+impl crate::traj::stream::StreamOptions {
+    /// Whether an analysis of `files` streams, and how: the one policy of every front
+    /// end. Asked for (a memory limit or a scratch folder given), or automatic: when a
+    /// file is large (1 GiB, or 256 MiB compressed) or its frames, as the in-memory
+    /// path holds them, would take more than a quarter of the memory this machine has
+    /// available now (Linux's MemAvailable). `None`: read the trajectory into memory.
+    pub fn choose(
+        files: &[&Path],
+        memory_bytes: Option<u64>,
+        scratch_dir: Option<std::path::PathBuf>,
+    ) -> Option<crate::traj::stream::StreamOptions> {
+        let asked = memory_bytes.is_some() || scratch_dir.is_some();
+        let available = crate::traj::stream::available_memory_bytes();
+        let large = files.iter().any(|f| {
+            let Ok(len) = std::fs::metadata(f).map(|m| m.len()) else {
+                return false;
+            };
+            let packed = crate::io::stored_compressed(f).unwrap_or(false);
+            let limit: u64 = if packed { 256 << 20 } else { 1 << 30 };
+            // Text trajectories hold about as many bytes in memory (f32 positions,
+            // cells, unwrapped copies) as they take on disk; compressed ones ~4x that.
+            let held = if packed { len.saturating_mul(4) } else { len };
+            len >= limit || available.is_some_and(|a| held > a / 4)
+        });
+        (asked || large).then(|| crate::traj::stream::StreamOptions {
+            memory_bytes: memory_bytes.unwrap_or(512 << 20),
+            scratch_dir,
+        })
     }
 }

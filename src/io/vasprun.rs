@@ -540,3 +540,90 @@ fn bad_vector(text: &[u8], what: &str) -> String {
         String::from_utf8_lossy(text).trim()
     )
 }
+
+/// vasprun.xml in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "vasprun"
+    }
+    fn about(&self) -> &'static str {
+        "VASP vasprun.xml (time step from its POTIM when IBRION = 0)"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.contains("VASPRUN")
+    }
+    fn binary(&self) -> bool {
+        // XML, but its head is unambiguous: sniffed with the binary formats, as before.
+        true
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(head)
+    }
+    fn stride_when_silent(&self) -> Option<(usize, &'static str)> {
+        Some((1, "1, as vasprun.xml holds every ionic step"))
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        _species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let end = stream(path, opts.allow_truncated, opts.frames, sink)?;
+        let settled = vasprun_time(path, opts, &end)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.frames,
+            notes: end.notes,
+            settled,
+            ..Default::default()
+        })
+    }
+}
+
+/// A vasprun.xml's time between frames: POTIM (fs) when IBRION = 0 (molecular
+/// dynamics; vasprun.xml holds every ionic step), unless option timestep_fs is given.
+/// The ionic steps of a relaxation are not times: then option timestep_fs is needed.
+fn vasprun_time(
+    path: &Path,
+    opts: &crate::io::reader::TrajReadOptions,
+    end: &VasprunEnd,
+) -> Result<Option<(f64, String)>> {
+    if opts.time.timestep_fs.is_some() {
+        return Ok(None);
+    }
+    let every = opts.frames.every.max(1);
+    match (end.ibrion, end.potim) {
+        (Some(0), Some(potim)) if potim > 0.0 && potim.is_finite() => {
+            let stride = opts.time.stride.unwrap_or(1) * every;
+            Ok(Some((
+                potim * stride as f64 / 1000.0,
+                format!(
+                    "time between frames POTIM {potim} fs x {stride} = {} ps (IBRION = 0 from the file's parameters; vasprun.xml holds every ionic step{})",
+                    potim * stride as f64 / 1000.0,
+                    crate::io::reader::every_note(every, "; x")
+                ),
+            )))
+        }
+        (Some(0), potim) => Err(crate::error::Error::InvalidInput(format!(
+            "{}: a molecular-dynamics run (IBRION = 0) with POTIM = {}: give option timestep_fs",
+            path.display(),
+            potim.map_or("none".to_string(), |p| p.to_string())
+        ))),
+        (ibrion, _) => Err(crate::error::Error::InvalidInput(format!(
+            "{}: not a molecular-dynamics run ({}): its ionic steps are not evenly spaced in time; give option timestep_fs to analyse them as if they were",
+            path.display(),
+            match ibrion {
+                Some(1) | Some(2) | Some(3) =>
+                    format!("IBRION = {}, a relaxation", ibrion.unwrap_or_default()),
+                Some(5..=8) => format!(
+                    "IBRION = {}, finite displacements",
+                    ibrion.unwrap_or_default()
+                ),
+                Some(i) => format!("IBRION = {i}"),
+                None => "the file gives no IBRION".to_string(),
+            }
+        ))),
+    }
+}

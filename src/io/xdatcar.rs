@@ -631,3 +631,50 @@ pub fn looks_like(text_head: &str) -> bool {
             .all(|l| l.split_ascii_whitespace().all(|t| t.parse::<f64>().is_ok()))
         && is_marker(lines[7]).is_some()
 }
+
+/// XDATCAR in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "xdatcar"
+    }
+    fn about(&self) -> &'static str {
+        "VASP XDATCAR (time step from an INCAR beside it, or the command line)"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.contains("XDATCAR")
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(&String::from_utf8_lossy(head))
+    }
+    fn incar_beside(&self) -> bool {
+        true
+    }
+    fn time_in_frames(&self) -> bool {
+        false
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        _species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let end = stream(
+            path,
+            XdatcarOptions {
+                allow_truncated: opts.allow_truncated,
+                frames: opts.frames,
+                ..Default::default()
+            },
+            sink,
+        )?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.frames,
+            notes: end.notes,
+            per_frame_cells: end.variable_cell,
+            ..Default::default()
+        })
+    }
+}

@@ -278,55 +278,6 @@ fn decode_frame(
     Ok(cell)
 }
 
-/// The time between frames from their steps (evenly spaced) and times (ps; single
-/// precision or better): the elapsed time over the frames, to 7 significant digits.
-pub fn time_from_steps_and_times(path: &Path, s: &[i64], t: &[f64]) -> Result<(f64, String)> {
-    if s.len() < 2 {
-        return Err(Error::InvalidInput(format!(
-            "{}: one frame: no time between frames",
-            path.display()
-        )));
-    }
-    let d = s[1] - s[0];
-    if d <= 0 || s.windows(2).any(|w| w[1] - w[0] != d) {
-        return Err(Error::InvalidInput(format!(
-            "{}: the frames' steps are not evenly spaced: give option timestep_fs and option stride",
-            path.display()
-        )));
-    }
-    let k = (s.len() - 1) as f64;
-    // Single-precision times hold about 7 significant digits: so does the step.
-    let dt = (t[t.len() - 1] - t[0]) / k;
-    let dt = format!("{dt:.6e}").parse::<f64>().unwrap_or(dt);
-    // Each stored time within single precision of the even grid.
-    let tol = |v: f64| 4.0 * f32::EPSILON as f64 * v.abs().max(dt) + 1e-9;
-    if !(dt > 0.0)
-        || t.iter()
-            .enumerate()
-            .any(|(i, v)| (v - (t[0] + i as f64 * dt)).abs() > tol(*v))
-    {
-        return Err(Error::InvalidInput(format!(
-            "{}: the frames' times are not evenly spaced: give option timestep_fs",
-            path.display()
-        )));
-    }
-    Ok((
-        dt,
-        format!(
-            "time between frames {} ps, from the frames' times (frames {d} step{} apart, {} fs a step)",
-            dt,
-            if d == 1 { "" } else { "s" },
-            fmt_g(1000.0 * dt / d as f64)
-        ),
-    ))
-}
-
-/// A time without the last digits single precision cannot hold.
-fn fmt_g(v: f64) -> String {
-    let s = format!("{:.6e}", v);
-    s.parse::<f64>().map_or(s, |x| x.to_string())
-}
-
 /// Write `traj` as an XTC (GROMACS's compression at 0.001 nm, magic 1995, by the
 /// `molly` crate): each frame's box and its positions wrapped into it (nm), the step
 /// as the frame's index and the time (ps) from the time between frames. An XTC names
@@ -365,4 +316,50 @@ pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// XTC in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "xtc"
+    }
+    fn about(&self) -> &'static str {
+        "XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); needs --topology"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.ends_with(".XTC")
+    }
+    fn binary(&self) -> bool {
+        true
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        looks_like(head)
+    }
+    fn names_atoms(&self) -> bool {
+        false
+    }
+    fn unnamed(&self) -> &'static str {
+        "an XTC"
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let species = crate::io::reader::given_species(path, species)?;
+        let end = stream(path, species, opts.allow_truncated, opts.frames, sink)?;
+        // The time between frames from the frames' times.
+        let settled = crate::io::reader::file_times(path, opts, &end.steps, &end.times_ps)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.steps.len(),
+            steps: Some((end.steps, "XTC frames' steps")),
+            notes: end.notes,
+            settled,
+            ..Default::default()
+        })
+    }
 }

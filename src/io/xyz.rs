@@ -517,3 +517,43 @@ pub fn write(traj: &Trajectory, path: &Path) -> Result<()> {
         Ok(())
     })
 }
+
+/// Extended XYZ in the trajectory reader registry.
+pub struct Reader;
+
+impl crate::io::reader::TrajReader for Reader {
+    fn name(&self) -> &'static str {
+        "xyz"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["extxyz"]
+    }
+    fn about(&self) -> &'static str {
+        "Extended XYZ as ASE writes it"
+    }
+    fn by_name(&self, name: &str) -> bool {
+        name.ends_with(".XYZ") || name.ends_with(".EXTXYZ")
+    }
+    fn sniff(&self, head: &[u8]) -> bool {
+        let head = String::from_utf8_lossy(head);
+        let mut it = head.lines();
+        it.next().is_some_and(|l| l.trim().parse::<usize>().is_ok())
+            && it.next().is_some_and(|l| l.contains("Lattice="))
+    }
+    fn stream(
+        &self,
+        path: &Path,
+        opts: &crate::io::reader::TrajReadOptions,
+        _species: Option<&[String]>,
+        sink: &mut dyn crate::traj::stream::FrameSink,
+    ) -> Result<crate::io::reader::ReadEnd> {
+        let end = stream(path, opts.allow_truncated, opts.frames, CHUNK_LINES, sink)?;
+        Ok(crate::io::reader::ReadEnd {
+            frames: end.frames,
+            steps: end.clock.step.map(|s| (s, "step= values")),
+            time_fs: end.clock.time_fs,
+            notes: end.notes,
+            ..Default::default()
+        })
+    }
+}

@@ -61,37 +61,6 @@ pub struct StreamOptions {
     pub scratch_dir: Option<PathBuf>,
 }
 
-impl StreamOptions {
-    /// Whether an analysis of `files` streams, and how: the one policy of every front
-    /// end. Asked for (a memory limit or a scratch folder given), or automatic: when a
-    /// file is large (1 GiB, or 256 MiB compressed) or its frames, as the in-memory
-    /// path holds them, would take more than a quarter of the memory this machine has
-    /// available now (Linux's MemAvailable). `None`: read the trajectory into memory.
-    pub fn choose(
-        files: &[&Path],
-        memory_bytes: Option<u64>,
-        scratch_dir: Option<PathBuf>,
-    ) -> Option<StreamOptions> {
-        let asked = memory_bytes.is_some() || scratch_dir.is_some();
-        let available = available_memory_bytes();
-        let large = files.iter().any(|f| {
-            let Ok(len) = std::fs::metadata(f).map(|m| m.len()) else {
-                return false;
-            };
-            let packed = crate::io::stored_compressed(f).unwrap_or(false);
-            let limit: u64 = if packed { 256 << 20 } else { 1 << 30 };
-            // Text trajectories hold about as many bytes in memory (f32 positions,
-            // cells, unwrapped copies) as they take on disk; compressed ones ~4x that.
-            let held = if packed { len.saturating_mul(4) } else { len };
-            len >= limit || available.is_some_and(|a| held > a / 4)
-        });
-        (asked || large).then(|| StreamOptions {
-            memory_bytes: memory_bytes.unwrap_or(512 << 20),
-            scratch_dir,
-        })
-    }
-}
-
 /// The memory available to a new process (bytes), where the system says (Linux's
 /// /proc/meminfo MemAvailable).
 pub fn available_memory_bytes() -> Option<u64> {

@@ -55,24 +55,18 @@ value_enum!(ModeArg => superion::traj::hops::Mode {
     Iondiff,
 });
 
-value_enum!(FormatArg => superion::io::traj_input::TrajFormat {
-    /// VASP XDATCAR (time step from an INCAR beside it, or the command line).
-    Xdatcar,
-    /// Extended XYZ as ASE writes it.
-    Xyz,
-    /// LAMMPS text dump.
-    Lammps,
-    /// ASE's binary trajectory (.traj).
-    AseTraj,
-    /// DCD (CHARMM, NAMD, LAMMPS dump dcd); needs --topology.
-    Dcd,
-    /// XTC (GROMACS, MDAnalysis, MDTraj, OpenMM); needs --topology.
-    Xtc,
-    /// H5MD (LAMMPS dump h5md, MDAnalysis); species by --type-map or --topology.
-    H5md,
-    /// VASP vasprun.xml (time step from its POTIM when IBRION = 0).
-    Vasprun,
-});
+/// `--format`'s choices: every reader of the registry, with its description.
+fn format_values() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(superion::io::traj_input::READERS.iter().flat_map(
+        |r| {
+            std::iter::once(clap::builder::PossibleValue::new(r.name()).help(r.about())).chain(
+                r.aliases()
+                    .iter()
+                    .map(|a| clap::builder::PossibleValue::new(*a).hide(true)),
+            )
+        },
+    ))
+}
 
 value_enum!(MissingArg => superion::io::table::Missing {
     /// Leave out the materials with an empty cell.
@@ -706,8 +700,8 @@ pub struct CorrelationsArgs {
 #[derive(clap::Args, Clone)]
 pub struct TrajReadArgs {
     /// File format (default: from the name or content).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = format_values())]
+    pub format: Option<String>,
     /// MD time step (fs); with --stride, the time between frames. Not needed for an
     /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame;
     /// needed for an ASE .traj (it stores no time).
@@ -757,7 +751,7 @@ impl TrajReadArgs {
             anyhow::bail!("--stop {stop} must be after --start {}", self.start);
         }
         Ok(superion::io::traj_input::TrajReadOptions {
-            format: self.format.map(Into::into),
+            format: self.format.as_deref().map(str::parse).transpose()?,
             time: superion::traj::TimeStep {
                 timestep_fs: self.timestep_fs,
                 stride: self.stride,
