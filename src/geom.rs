@@ -133,3 +133,97 @@ mod tests {
         assert_eq!(w, [4.0, 5.0, 6.0]);
     }
 }
+
+/// Disjoint sets over `0..n` with path compression: the one union-find of site
+/// discovery's density basins, the collective-hop groups and the dendrogram's cuts.
+/// Which root survives a union is the caller's (the densest peak, the smallest index,
+/// a new node), so roots are joined explicitly with [`UnionFind::attach`]. (BVSE
+/// percolation keeps its own: it carries a winding vector along every link.)
+#[derive(Debug, Clone)]
+pub struct UnionFind {
+    parent: Vec<u32>,
+}
+
+impl UnionFind {
+    const ABSENT: u32 = u32::MAX;
+
+    /// `n` elements, each its own set.
+    pub fn new(n: usize) -> UnionFind {
+        assert!(n < u32::MAX as usize, "at most 2^32 - 1 elements");
+        UnionFind {
+            parent: (0..n as u32).collect(),
+        }
+    }
+
+    /// `n` elements, none in any set until [`UnionFind::insert`] adds it.
+    pub fn absent(n: usize) -> UnionFind {
+        assert!(n < u32::MAX as usize, "at most 2^32 - 1 elements");
+        UnionFind {
+            parent: vec![Self::ABSENT; n],
+        }
+    }
+
+    /// Whether `v` is in a set.
+    pub fn contains(&self, v: usize) -> bool {
+        self.parent[v] != Self::ABSENT
+    }
+
+    /// Add `v` as a set of its own.
+    pub fn insert(&mut self, v: usize) {
+        self.parent[v] = v as u32;
+    }
+
+    /// Whether `v` is the root of its set.
+    pub fn is_root(&self, v: usize) -> bool {
+        self.parent[v] as usize == v
+    }
+
+    /// The root of `v`'s set (which must hold it); the path is compressed.
+    pub fn find(&mut self, mut v: usize) -> usize {
+        let mut root = v;
+        while self.parent[root] as usize != root {
+            root = self.parent[root] as usize;
+        }
+        while self.parent[v] as usize != root {
+            let next = self.parent[v] as usize;
+            self.parent[v] = root as u32;
+            v = next;
+        }
+        root
+    }
+
+    /// Make `to` the parent of `v` (a root, or an element not yet in a set).
+    pub fn attach(&mut self, v: usize, to: usize) {
+        self.parent[v] = to as u32;
+    }
+}
+
+#[cfg(test)]
+mod union_find_tests {
+    use super::UnionFind;
+
+    #[test]
+    fn joins_and_finds_against_a_naive_labelling() {
+        let mut u = UnionFind::new(10);
+        let mut label: Vec<usize> = (0..10).collect();
+        for (a, b) in [(0, 1), (2, 3), (1, 3), (7, 8), (9, 7)] {
+            let (ra, rb) = (u.find(a), u.find(b));
+            if ra != rb {
+                u.attach(ra.max(rb), ra.min(rb));
+            }
+            let (la, lb) = (label[a], label[b]);
+            label.iter_mut().filter(|l| **l == lb).for_each(|l| *l = la);
+        }
+        for a in 0..10 {
+            for b in 0..10 {
+                assert_eq!(u.find(a) == u.find(b), label[a] == label[b], "{a} {b}");
+            }
+        }
+        assert_eq!(u.find(3), 0);
+        let mut v = UnionFind::absent(3);
+        assert!(!v.contains(1));
+        v.insert(1);
+        v.attach(2, 1);
+        assert!(v.contains(2) && v.is_root(1) && v.find(2) == 1);
+    }
+}

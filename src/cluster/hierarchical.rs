@@ -80,24 +80,17 @@ impl Tree {
                 self.n
             ));
         }
-        let mut parent: Vec<usize> = (0..2 * self.n).collect();
-        fn find(p: &mut [usize], mut a: usize) -> usize {
-            while p[a] != a {
-                p[a] = p[p[a]];
-                a = p[a];
-            }
-            a
-        }
+        let mut nodes = crate::geom::UnionFind::new(2 * self.n);
         for (i, &(a, b, _, _)) in self.merges.iter().take(self.n - k).enumerate() {
             let new = self.n + i;
-            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
-            parent[ra] = new;
-            parent[rb] = new;
+            let (ra, rb) = (nodes.find(a), nodes.find(b));
+            nodes.attach(ra, new);
+            nodes.attach(rb, new);
         }
         let mut names = std::collections::HashMap::new();
         Ok((0..self.n)
             .map(|leaf| {
-                let root = find(&mut parent, leaf);
+                let root = nodes.find(leaf);
                 let next = names.len() as u32;
                 *names.entry(root).or_insert(next)
             })

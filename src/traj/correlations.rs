@@ -515,14 +515,7 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
         .map(|e| (e.start_frame as i64, e.end(h.n_frames) as i64))
         .collect();
     let ions: Vec<usize> = e.iter().map(|e| e.ion).collect();
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
-    }
+    let mut groups_of = crate::geom::UnionFind::new(n);
     close_pairs(
         &spans,
         &ions,
@@ -531,13 +524,13 @@ pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
         win,
         dr_a,
         |i, j| {
-            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-            parent[a.max(b)] = a.min(b);
+            let (a, b) = (groups_of.find(i), groups_of.find(j));
+            groups_of.attach(a.max(b), a.min(b));
         },
     );
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
     for i in 0..n {
-        let r = find(&mut parent, i);
+        let r = groups_of.find(i);
         groups.entry(r).or_default().push(i);
     }
     let groups: Vec<Vec<usize>> = groups.into_values().collect();

@@ -450,19 +450,7 @@ fn persistent_maxima(
     let mut order: Vec<usize> = (0..nv).filter(|&v| rho[v] >= level).collect();
     order.sort_by(|&a, &b| rho[b].total_cmp(&rho[a]).then(a.cmp(&b)));
     const UNSEEN: u32 = u32::MAX;
-    let mut parent = vec![UNSEEN; nv];
-    fn find(parent: &mut [u32], mut v: usize) -> usize {
-        let mut root = v;
-        while parent[root] as usize != root {
-            root = parent[root] as usize;
-        }
-        while parent[v] as usize != root {
-            let next = parent[v] as usize;
-            parent[v] = root as u32;
-            v = next;
-        }
-        root
-    }
+    let mut basins = crate::geom::UnionFind::absent(nv);
     let peak_gap = |a: usize, b: usize| {
         let (ca, cb) = (coord(a), coord(b));
         let d: [f64; 3] = std::array::from_fn(|x| {
@@ -488,8 +476,8 @@ fn persistent_maxima(
                         (c[1] as isize + dj).rem_euclid(n[1] as isize) as usize,
                         (c[2] as isize + dk).rem_euclid(n[2] as isize) as usize,
                     ]);
-                    if parent[o] != UNSEEN {
-                        let r = find(&mut parent, o);
+                    if basins.contains(o) {
+                        let r = basins.find(o);
                         if !roots.contains(&r) {
                             roots.push(r);
                         }
@@ -501,23 +489,23 @@ fn persistent_maxima(
             .iter()
             .min_by(|&&a, &&b| rho[b].total_cmp(&rho[a]).then(a.cmp(&b)))
         else {
-            parent[v] = v as u32;
+            basins.insert(v);
             maxima += 1;
             continue;
         };
-        parent[v] = top as u32;
+        basins.attach(v, top);
         for &r in &roots {
             if r != top && rho[v] >= saddle_fraction * rho[r] && peak_gap(r, top) <= join_a {
-                parent[r] = top as u32;
+                basins.attach(r, top);
             }
         }
     }
     let peaks: Vec<usize> = order
         .iter()
         .copied()
-        .filter(|&v| parent[v] as usize == v && rho[v] >= floor)
+        .filter(|&v| basins.is_root(v) && rho[v] >= floor)
         .collect();
-    let counted = order.iter().filter(|&&v| parent[v] as usize == v).count();
+    let counted = order.iter().filter(|&&v| basins.is_root(v)).count();
     let joined = maxima - counted;
     // Each site's core: its basin's voxels near the peak and above the saddle level.
     let w = crate::geom::cell_widths(cell);
@@ -542,9 +530,9 @@ fn persistent_maxima(
                         let o = idx(std::array::from_fn(|x| {
                             g[x].rem_euclid(n[x] as isize) as usize
                         }));
-                        if parent[o] == UNSEEN
+                        if !basins.contains(o)
                             || rho[o] < saddle_fraction * rho[p]
-                            || find(&mut parent, o) != p
+                            || basins.find(o) != p
                         {
                             continue;
                         }
@@ -566,10 +554,10 @@ fn persistent_maxima(
     // Every voxel taken, labelled with its basin's root.
     let roots: Vec<u32> = (0..nv)
         .map(|v| {
-            if parent[v] == UNSEEN {
-                UNSEEN
+            if basins.contains(v) {
+                basins.find(v) as u32
             } else {
-                find(&mut parent, v) as u32
+                UNSEEN
             }
         })
         .collect();
