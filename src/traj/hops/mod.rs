@@ -29,6 +29,8 @@
 //!   straight back to the site just left is marked as a back-hop.
 
 pub mod cluster;
+pub mod discovery;
+mod frac;
 pub mod sites;
 pub mod stats;
 pub mod stream;
