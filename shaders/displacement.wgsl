@@ -1,4 +1,4 @@
-// Per-frame displacement scans (CPU twin: src/cpu/displacement.rs).
+// Per-frame displacement scans (CPU twin: src/compute/cpu/displacement.rs).
 //
 // unwrap: every (frame, atom) step of a chunk of frames at once, then the steps added
 //   up per atom in blocks of 64 frames, the blocks in parallel (see SEG). Each step is the

@@ -1,4 +1,4 @@
-// Batched Lloyd iterations (CPU twin: src/cpu/kmeans.rs).
+// Batched Lloyd iterations (CPU twin: src/compute/cpu/kmeans.rs).
 //
 // B independent problems share n points and d dimensions; problem b clusters point set
 // prob[b].x into prob[b].y clusters. One iteration is four dispatches:

@@ -1,4 +1,4 @@
-// Pairwise distances (CPU twin: src/cpu/pairwise.rs).
+// Pairwise distances (CPU twin: src/compute/cpu/pairwise.rs).
 //
 // sq_dists: |x_i - y_j|^2 for every (i, j) of a tile, summed as differences
 //   (not |x|^2 + |y|^2 - 2 x.y, which cancels badly in f32 for nearby points).

@@ -1,10 +1,18 @@
 //! superion: a GPU-accelerated engine for the unsupervised discovery of superionic
 //! solid-state electrolytes.
 //!
-//! Layout: `engine` (backend choice and the kernel entry points), `gpu` (all wgpu glue
-//! and the host side of each shader in `shaders/`), `cpu` (the CPU twin of each
-//! shader), `cluster` (k-means, silhouette), `io` (readers and writers), `phonon`
-//! (the DOS type and its descriptors), `plot` (SVG figures), `bench` (throughput).
+//! Layout, lowest layer first (`tests/layers.rs` holds each module to importing only
+//! from layers below it): `error`, `geom` (lattice geometry, the union-find) and
+//! `progress`; `compute` (the engine: backend choice, the wgpu host side of each shader
+//! in `shaders/` and its plain-Rust CPU twin); `cluster` (k-means, hierarchical,
+//! spectral, HDBSCAN, silhouettes, k selection); `phonon` (DOS, force constants,
+//! descriptors); `traj` (the trajectory, unwrapping, MSD, diffusion, VDOS, hops,
+//! correlations, streaming sinks); `io` (readers and writers; `io::reader` is the
+//! trajectory reader trait, `io::traj_input` its registry); `materials` (phonon inputs
+//! read and described); `crystal` (structures, oxidation states, BVSE, structure
+//! descriptors); `validate` (against measured conductivities); `ranking` and `screen`
+//! (the screening); `plot` (SVG figures); `report` (each command's output bundle);
+//! `bench` (throughput).
 
 // `!(x > 0.0)` is deliberate throughout: it rejects NaN too, which `x <= 0.0` would not.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
