@@ -998,7 +998,7 @@ impl HopsResult {
 /// Hops or jumps of one species. `mode`: 'sites' (default; `sites` a CIF/POSCAR/XYZ of
 /// known sites, else discovered), 'kmeans' or 'iondiff'.
 #[pyfunction]
-#[pyo3(signature = (traj, species=None, mode="sites", sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, seed=0, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, backend="auto"))]
+#[pyo3(signature = (traj, species=None, mode="sites", sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, seed=0, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, collective_dt_ps=0.5, collective_dr_a=5.0, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn hops(
     py: Python<'_>,
@@ -1016,8 +1016,11 @@ fn hops(
     min_enrichment: Option<f64>,
     single_radius: bool,
     symmetrise: bool,
+    collective_dt_ps: f64,
+    collective_dr_a: f64,
     backend: &str,
 ) -> PyResult<HopsResult> {
+    superion::report::hops::check_collective(collective_dt_ps, collective_dr_a).map_err(to_py)?;
     use superion::traj::hops::Mode;
     let mode = match mode {
         "sites" | "default" => Mode::Sites,
@@ -1050,7 +1053,7 @@ fn hops(
     let t = traj.inner.clone();
     let (h, s) = interruptible(py, move || {
         let h = superion::traj::hops::detect(&engine, &t, &o)?;
-        let s = superion::report::hops::summary(&h, &t.source, 0.5, 5.0);
+        let s = superion::report::hops::summary(&h, &t.source, collective_dt_ps, collective_dr_a);
         Ok((h, s))
     })?;
     Ok(HopsResult {
@@ -1065,7 +1068,7 @@ fn hops(
 /// to `scratch`. The same events, sites and figures as
 /// `hops(read_trajectory(path), ...)` (path figures thinned to at most 5000 frames).
 #[pyfunction]
-#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, backend="auto"))]
+#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, collective_dt_ps=0.5, collective_dr_a=5.0, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn hops_file(
     py: Python<'_>,
@@ -1091,8 +1094,11 @@ fn hops_file(
     min_enrichment: Option<f64>,
     single_radius: bool,
     symmetrise: bool,
+    collective_dt_ps: f64,
+    collective_dr_a: f64,
     backend: &str,
 ) -> PyResult<HopsResult> {
+    superion::report::hops::check_collective(collective_dt_ps, collective_dr_a).map_err(to_py)?;
     let read = read_options(
         timestep_fs,
         stride,
@@ -1127,7 +1133,7 @@ fn hops_file(
     };
     let (h, s) = interruptible(py, move || {
         let (h, _) = superion::report::hops::detect_streamed(&engine, &path, &read, &o, &stream)?;
-        let s = superion::report::hops::summary(&h, &path, 0.5, 5.0);
+        let s = superion::report::hops::summary(&h, &path, collective_dt_ps, collective_dr_a);
         Ok((h, s))
     })?;
     Ok(HopsResult {
@@ -1136,7 +1142,6 @@ fn hops_file(
     })
 }
 
-/// The hop options the binding's functions take.
 /// Site discovery's settings, as `traj hops` takes them (None: its defaults).
 struct SiteTuning {
     saddle_fraction: Option<f64>,
@@ -1147,6 +1152,7 @@ struct SiteTuning {
     symmetrise: bool,
 }
 
+/// The hop options the binding's functions take.
 #[allow(clippy::too_many_arguments)]
 fn site_options(
     mode: superion::traj::hops::Mode,

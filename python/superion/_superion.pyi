@@ -100,6 +100,7 @@ def hops(traj: Trajectory, species: Union[str, Sequence[str], None] = None, mode
          saddle_fraction: Optional[float] = None, join_a: Optional[float] = None,
          merge_a: Optional[float] = None, min_enrichment: Optional[float] = None,
          single_radius: bool = False, symmetrise: bool = False,
+         collective_dt_ps: float = 0.5, collective_dr_a: float = 5.0,
          backend: str = "auto") -> HopsResult: ...
 def phonon_features(paths: Sequence[_Path], elements: Sequence[str] = ...,
                     legacy: bool = False) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]: ...

@@ -122,6 +122,13 @@ def test_hops_match_the_cli(traj):
     assert h.n_events == expected["summary"]["events"] != len(ev["ion"])
     with pytest.raises(superion.InputError, match="saddle"):
         superion.hops(traj, saddle_fraction=2.0, backend="cpu")
+    # The collective-hop window as the CLI takes it.
+    h = superion.hops(traj, collective_dt_ps=0.1, collective_dr_a=3.0, backend="cpu")
+    expected = cli("traj", "hops", XDATCAR, "--timestep-fs", 2, "--stride", 50,
+                   "--collective-dt-ps", 0.1, "--collective-dr-a", 3, "--json")
+    assert h.summary == expected["summary"]
+    with pytest.raises(superion.InputError, match="collective_dt_ps"):
+        superion.hops(traj, collective_dt_ps=-1, backend="cpu")
 
 
 def test_species_and_type_maps_as_the_command_line_takes_them(traj):

@@ -69,6 +69,17 @@ pub fn detect_streamed(
 /// Most path figures written (the hopping ions with the most events first).
 pub const MAX_PATH_FIGURES: usize = 40;
 
+/// The collective-hop window's check, for every front end: a time and a distance of
+/// at least 0 (finite).
+pub fn check_collective(dt_ps: f64, dr_a: f64) -> crate::error::Result<()> {
+    if !(dt_ps >= 0.0 && dr_a >= 0.0 && dt_ps.is_finite() && dr_a.is_finite()) {
+        return Err(crate::invalid!(
+            "option collective_dt_ps and option collective_dr_a must be at least 0 (ps, Å), not {dt_ps} and {dr_a}"
+        ));
+    }
+    Ok(())
+}
+
 /// Descriptors and correlations of `h`, the hops found in `file`.
 pub fn summary(h: &Hops, file: &Path, collective_dt_ps: f64, collective_dr_a: f64) -> Summary {
     Summary {

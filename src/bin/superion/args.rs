@@ -593,9 +593,7 @@ impl HopArgs {
         if self.min_residence == Some(0) {
             anyhow::bail!("--min-residence must be at least 1 frame");
         }
-        if !(self.collective_dt_ps >= 0.0 && self.collective_dr_a >= 0.0) {
-            anyhow::bail!("--collective-dt-ps and --collective-dr-a must be at least 0");
-        }
+        superion::report::hops::check_collective(self.collective_dt_ps, self.collective_dr_a)?;
         o.sites.known = self
             .sites
             .as_deref()
