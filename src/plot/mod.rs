@@ -51,6 +51,35 @@ where
         .map_err(plot_err)
 }
 
+/// The corner of a plot whose box (`frac_w` × `frac_h` of the axes' ranges) holds the
+/// fewest of the points, for a legend that hides as little data as it can; ties go to
+/// the first of upper left, upper right, lower left, lower right.
+pub(crate) fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    x: &std::ops::Range<f64>,
+    y: &std::ops::Range<f64>,
+    frac_w: f64,
+    frac_h: f64,
+) -> SeriesLabelPosition {
+    let (w, h) = ((x.end - x.start) * frac_w, (y.end - y.start) * frac_h);
+    let mut count = [0usize; 4];
+    for (px, py) in points {
+        let (left, right) = (px <= x.start + w, px >= x.end - w);
+        let (top, bottom) = (py >= y.end - h, py <= y.start + h);
+        count[0] += (left && top) as usize;
+        count[1] += (right && top) as usize;
+        count[2] += (left && bottom) as usize;
+        count[3] += (right && bottom) as usize;
+    }
+    let best = (0..4).min_by_key(|&i| (count[i], i)).unwrap_or(0);
+    match best {
+        0 => SeriesLabelPosition::UpperLeft,
+        1 => SeriesLabelPosition::UpperRight,
+        2 => SeriesLabelPosition::LowerLeft,
+        _ => SeriesLabelPosition::LowerRight,
+    }
+}
+
 pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> Error {
     Error::InvalidInput(format!("plot: {e}"))
 }
@@ -374,5 +403,22 @@ mod axis_tests {
         assert!(axis(-f64::INFINITY..0.0).is_err());
         assert_eq!(axis(2.0..2.0).unwrap(), 2.0..3.0);
         assert_eq!(axis(0.0..1e300).unwrap(), 0.0..1e300);
+    }
+}
+
+#[cfg(test)]
+mod corner_tests {
+    use super::emptiest_corner;
+    use plotters::chart::SeriesLabelPosition;
+
+    #[test]
+    fn the_legend_goes_where_the_points_are_not() {
+        // Points in every corner but the lower right.
+        let pts = [(0.1, 0.9), (0.9, 0.9), (0.1, 0.1), (0.5, 0.5)];
+        let c = emptiest_corner(pts.iter().copied(), &(0.0..1.0), &(0.0..1.0), 0.3, 0.3);
+        assert!(matches!(c, SeriesLabelPosition::LowerRight));
+        // No points: the first corner.
+        let c = emptiest_corner(std::iter::empty(), &(0.0..1.0), &(0.0..1.0), 0.3, 0.3);
+        assert!(matches!(c, SeriesLabelPosition::UpperLeft));
     }
 }

@@ -120,9 +120,16 @@ pub fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> 
                 .legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.35).stroke_width(1))
                 });
+            let corner = super::emptiest_corner(
+                p.x.iter().copied().zip(p.log_sigma.iter().copied()),
+                &(x0..x1),
+                &(y0..y1),
+                0.5,
+                0.35,
+            );
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
+                .position(corner)
                 .label_font(("sans-serif", 11))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.3))
