@@ -99,7 +99,7 @@ pub fn stream(
                 located: &mut Vec<(usize, usize)>|
      -> Result<bool> {
         loop {
-            if chunk.len() >= chunk_lines.max(1) {
+            if chunk.full(chunk_lines) {
                 return Ok(false);
             }
             let (at_end, first_blank) = st.src.skip_blank()?;

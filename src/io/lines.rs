@@ -159,6 +159,9 @@ impl<'a> LineStream<'a> {
     }
 }
 
+/// The most text a chunk holds before it is parsed (bytes).
+pub(crate) const CHUNK_BYTES: usize = 32 << 20;
+
 /// Lines held for parsing: one text and where each line ends.
 #[derive(Default)]
 pub(crate) struct ChunkLines {
@@ -174,6 +177,13 @@ impl ChunkLines {
 
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Whether the chunk holds `lines` lines or [`CHUNK_BYTES`] of text: long lines
+    /// (extended XYZ with forces and more) make a chunk full before its line count, so
+    /// the two chunks in flight stay tens of MB whatever the line length.
+    pub(crate) fn full(&self, lines: usize) -> bool {
+        self.ends.len() >= lines.max(1) || self.text.len() >= CHUNK_BYTES
     }
 
     pub(crate) fn get(&self, i: usize) -> &str {
@@ -233,6 +243,18 @@ pub(crate) fn overlapped<S: Send>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chunk_is_full_at_its_line_count_or_its_byte_bound() {
+        let mut c = super::ChunkLines::default();
+        c.push("a");
+        assert!(!c.full(2) && c.full(1));
+        // One line as long as the byte bound fills it whatever the line count.
+        c.push(&"x".repeat(super::CHUNK_BYTES));
+        assert!(c.full(1_000_000));
+        c.truncate(1);
+        assert!(!c.full(1_000_000));
+    }
+
     use super::*;
 
     fn all_lines(path: &Path) -> Result<Vec<String>> {

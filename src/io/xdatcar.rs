@@ -347,7 +347,7 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
                     });
                 }
                 complete += 1;
-                if chunk.len() >= chunk_lines {
+                if chunk.full(chunk_lines) {
                     // Two buffers take turns: the one parsed last comes back once the
                     // consumer has taken this one. When the consumer stopped on an error
                     // of its own (which it reports), so does this side.
