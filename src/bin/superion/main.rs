@@ -5,6 +5,27 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's option setter (in the static library the `mimalloc` crate links).
+    fn mi_option_set(option: i32, value: std::os::raw::c_long);
+}
+
+/// `mi_option_purge_delay` in the mimalloc that libmimalloc-sys 0.1.49 builds (the
+/// 16th option of `mi_option_e` in both its v2 and v3 headers; Cargo.lock pins it).
+const MI_OPTION_PURGE_DELAY: i32 = 15;
+
+/// Freed memory goes back to the system at once instead of 10 ms later: a reader's
+/// chunk buffers, freed and refilled in turn, otherwise pile up as resident pages
+/// (LiPS.exyz, 84 MB: `traj msd` peak 254 -> 192 MB, `traj hops` 357 -> 301 MB, at
+/// the same speed). `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn return_freed_memory_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a plain C setter of a process-wide option, called before any other
+        // thread exists.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
 mod args;
 mod batch;
 mod cluster;
@@ -23,6 +44,7 @@ use args::{Cli, Command};
 pub use messages::flags;
 
 fn main() -> ExitCode {
+    return_freed_memory_promptly();
     quiet_on_broken_pipe();
     // SAFETY: first thing in main, before any other thread exists.
     unsafe { superion::compute::prepare_runtime_dir() };
