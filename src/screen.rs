@@ -142,6 +142,28 @@ pub struct Screening {
     pub x: Array2<f32>,
 }
 
+impl Screening {
+    /// The number of clusters at the chosen k when every one of them holds a known
+    /// conductor (cluster membership then singles no material out); `None` otherwise
+    /// (noise is no cluster).
+    pub fn every_cluster_holds_known(&self) -> Option<usize> {
+        let labels = &self
+            .selection
+            .results
+            .iter()
+            .find(|x| x.k == self.selection.chosen_k)?
+            .labels;
+        let clusters: std::collections::BTreeSet<u32> = labels
+            .iter()
+            .copied()
+            .filter(|&l| l != crate::cluster::density::NOISE)
+            .collect();
+        let with_known: std::collections::BTreeSet<u32> =
+            self.known_rows.iter().map(|(i, _)| labels[*i]).collect();
+        (!clusters.is_empty() && clusters.is_subset(&with_known)).then_some(clusters.len())
+    }
+}
+
 /// Run the screening on `m` (standardised unless `scale` is false).
 pub fn screen(
     engine: &Engine,

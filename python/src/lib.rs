@@ -1184,16 +1184,6 @@ fn site_options(
         o.sites.min_residence_frames = m;
     }
     o.seed = seed;
-    if supercell.0 == 0 || supercell.1 == 0 || supercell.2 == 0 {
-        return Err(InputError::new_err(format!(
-            "supercell {supercell:?}: every factor must be at least 1"
-        )));
-    }
-    if min_residence == Some(0) {
-        return Err(InputError::new_err(
-            "min_residence must be at least 1 frame",
-        ));
-    }
     let t = tuning;
     if let Some(v) = t.saddle_fraction {
         o.sites.saddle_fraction = v;

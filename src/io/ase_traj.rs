@@ -16,12 +16,11 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::frames::{Collect, Frame, FrameRange, Handover};
+use super::frames::{Frame, FrameRange, Handover};
 use super::xyz::ASE_TIME_FS;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
 use crate::phonon::composition::{atomic_mass, symbol_of_number};
-use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
 
 const MAGIC: &[u8; 8] = b"- of Ulm";
@@ -200,13 +199,6 @@ fn item(path: &Path, src: &Source, offset: i64, index: usize) -> Result<Value> {
             format!("frame {}: its description is not JSON ({e})", index + 1),
         )
     })
-}
-
-/// Read an ASE trajectory.
-pub fn read(path: &Path, allow_truncated: bool, range: FrameRange) -> Result<Trajectory> {
-    let mut all = Collect::default();
-    let end = stream(path, allow_truncated, range, &mut all)?;
-    all.into_trajectory(path, end.notes, false)
 }
 
 /// Frames decoded and handed over at a time.

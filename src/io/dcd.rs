@@ -22,7 +22,7 @@
 
 use std::path::Path;
 
-use super::frames::{Collect, FrameRange};
+use super::frames::FrameRange;
 use super::parse_err;
 use super::read_up_to as fill;
 use crate::error::{Error, Result};
@@ -148,19 +148,6 @@ fn record(
     let body = rec.next(what)?.to_vec();
     *at += buf.len();
     Ok(body)
-}
-
-/// Read a DCD (gzip-transparent). `species` names its atoms (from a topology); the
-/// returned steps are ISTART + k·NSAVC of the kept frames, for the time step.
-pub fn read(
-    path: &Path,
-    species: &[String],
-    allow_truncated: bool,
-    range: FrameRange,
-) -> Result<(Trajectory, Vec<i64>, DcdHeader)> {
-    let mut all = Collect::default();
-    let (steps, header, notes) = stream(path, species, allow_truncated, range, &mut all)?;
-    Ok((all.into_trajectory(path, notes, false)?, steps, header))
 }
 
 /// Frames handed to a sink at a time, at most.

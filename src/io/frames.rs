@@ -120,7 +120,8 @@ pub(crate) fn truncated(
     ))
 }
 
-/// Every frame kept in memory: the sink behind the streaming readers' in-memory `read`.
+/// Every frame kept in memory: the sink behind `traj_input::read_trajectory` (and the
+/// whole-file reads of an XDATCAR and of an extended XYZ without time).
 #[derive(Default)]
 pub(crate) struct Collect {
     pub species: Vec<String>,

@@ -19,10 +19,9 @@ use std::path::Path;
 use hdf5_reader::{Dataset, Hdf5File, SliceInfo, SliceInfoElem};
 use ndarray::ArrayD;
 
-use super::frames::{Collect, FrameRange};
+use super::frames::FrameRange;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
-use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
 
 /// Whether `head` starts like an HDF5 file (its signature at byte 0).
@@ -366,13 +365,6 @@ pub fn species_from_file(
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
-}
-
-/// Read an H5MD's positions (and velocities) in memory; `species` names its atoms.
-pub fn read(path: &Path, species: &[String], range: FrameRange) -> Result<(Trajectory, H5mdEnd)> {
-    let mut all = Collect::default();
-    let end = stream(path, species, range, &mut all)?;
-    Ok((all.into_trajectory(path, end.notes.clone(), false)?, end))
 }
 
 /// Frames read at a time (at most; and at most about 64 MB of positions).

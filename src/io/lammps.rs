@@ -13,12 +13,11 @@ use std::path::Path;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::frames::{Collect, Frame, FrameRange, Handover};
+use super::frames::{Frame, FrameRange, Handover};
 use super::lines::{ChunkLines, LineStream, overlapped};
 use super::parse_err;
 use crate::error::{Error, Result};
 use crate::geom::inverse;
-use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
 
 /// Parse a type map such as "1=Li,2=P,3=S".
@@ -34,25 +33,6 @@ pub fn parse_type_map(text: &str) -> Result<HashMap<String, String>> {
             ))),
         })
         .collect()
-}
-
-/// Read a LAMMPS dump. Returns the trajectory and the TIMESTEP of every frame.
-pub fn read(
-    path: &Path,
-    type_map: &HashMap<String, String>,
-    allow_truncated: bool,
-    frames: FrameRange,
-) -> Result<(Trajectory, Vec<i64>)> {
-    let mut all = Collect::default();
-    let end = stream(
-        path,
-        type_map,
-        allow_truncated,
-        frames,
-        CHUNK_LINES,
-        &mut all,
-    )?;
-    Ok((all.into_trajectory(path, end.notes, false)?, end.steps))
 }
 
 /// Lines kept per chunk before it is parsed (tens of MB of text).

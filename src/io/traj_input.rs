@@ -42,13 +42,6 @@ impl TrajFormat {
     pub fn reader(self) -> &'static dyn TrajReader {
         by_name(self.name()).expect("a TrajFormat names a registered reader")
     }
-    /// Every format, in registry order.
-    pub fn all() -> Vec<TrajFormat> {
-        READERS
-            .iter()
-            .map(|r| TrajFormat::named(r.name()))
-            .collect()
-    }
 }
 
 impl std::str::FromStr for TrajFormat {
@@ -621,8 +614,9 @@ impl crate::traj::stream::StreamOptions {
             let held = if packed { len.saturating_mul(4) } else { len };
             len >= limit || available.is_some_and(|a| held > a / 4)
         });
+        let default = crate::traj::stream::StreamOptions::default();
         (asked || large).then(|| crate::traj::stream::StreamOptions {
-            memory_bytes: memory_bytes.unwrap_or(512 << 20),
+            memory_bytes: memory_bytes.unwrap_or(default.memory_bytes),
             scratch_dir,
         })
     }

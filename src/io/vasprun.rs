@@ -16,10 +16,9 @@ use std::path::Path;
 use quick_xml::events::{BytesStart, Event};
 use rayon::prelude::*;
 
-use super::frames::{Collect, FrameRange};
+use super::frames::FrameRange;
 use super::parse_err;
 use crate::error::Result;
-use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
 
 /// What a read found besides the frames.
@@ -40,18 +39,6 @@ pub struct VasprunEnd {
 pub fn looks_like(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
     text.trim_start().starts_with("<?xml") && text.contains("<modeling>")
-}
-
-/// The whole file in memory (see [`stream`]).
-pub fn read(
-    path: &Path,
-    allow_truncated: bool,
-    range: FrameRange,
-) -> Result<(Trajectory, VasprunEnd)> {
-    let mut all = Collect::default();
-    let end = stream(path, allow_truncated, range, &mut all)?;
-    let traj = all.into_trajectory(path, end.notes.clone(), false)?;
-    Ok((traj, end))
 }
 
 /// Bytes per chunk (a chunk ends after a `</calculation>`, so it may be longer).

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use super::frames::{Collect, FrameRange};
+use super::frames::FrameRange;
 use super::parse_err;
 use super::read_up_to as fill;
 use crate::error::{Error, Result};
@@ -35,18 +35,6 @@ pub struct XtcEnd {
     pub steps: Vec<i64>,
     pub times_ps: Vec<f64>,
     pub notes: Vec<String>,
-}
-
-/// Read an XTC (gzip-transparent); `species` names its atoms (from a topology).
-pub fn read(
-    path: &Path,
-    species: &[String],
-    allow_truncated: bool,
-    range: FrameRange,
-) -> Result<(Trajectory, XtcEnd)> {
-    let mut all = Collect::default();
-    let end = stream(path, species, allow_truncated, range, &mut all)?;
-    Ok((all.into_trajectory(path, end.notes.clone(), false)?, end))
 }
 
 /// Frames handed to a sink at a time, at most.

@@ -117,20 +117,19 @@ pub struct FrameClock {
     pub step: Option<Vec<i64>>,
 }
 
-/// Read an extended XYZ trajectory (gzip-transparent).
+/// Read an extended XYZ file whole (gzip-transparent), with no time between frames (a
+/// set of sites, a structure); trajectories are read through
+/// [`crate::io::traj_input::read_trajectory`].
 pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
-    read_with_clock(path, allow_truncated, FrameRange::default()).map(|(t, _)| t)
-}
-
-/// Read an extended XYZ trajectory and what its comment lines say about time.
-pub fn read_with_clock(
-    path: &Path,
-    allow_truncated: bool,
-    range: FrameRange,
-) -> Result<(Trajectory, FrameClock)> {
     let mut all = Collect::default();
-    let end = stream(path, allow_truncated, range, CHUNK_LINES, &mut all)?;
-    Ok((all.into_trajectory(path, end.notes, false)?, end.clock))
+    let end = stream(
+        path,
+        allow_truncated,
+        FrameRange::default(),
+        CHUNK_LINES,
+        &mut all,
+    )?;
+    all.into_trajectory(path, end.notes, false)
 }
 
 /// Lines kept per chunk before it is parsed (tens of MB of text).

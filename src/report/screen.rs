@@ -252,16 +252,7 @@ pub fn write_outputs(
             r,
             "\n## Candidates\n\nMembers of the clusters that hold known conductors, nearest first (distance in the standardised feature space). `unstable`: imaginary modes in the phonon DOS.\n"
         );
-        let holding: std::collections::BTreeSet<u32> = s
-            .known_rows
-            .iter()
-            .map(|(i, _)| chosen.labels[*i])
-            .collect();
-        if chosen
-            .labels
-            .iter()
-            .all(|l| *l == crate::cluster::density::NOISE || holding.contains(l))
-        {
+        if s.every_cluster_holds_known().is_some() {
             let _ = writeln!(
                 r,
                 "Every cluster holds a known conductor, so this list is every material that is not a known one, ordered by its distance to the nearest: it singles nothing out.{}\n",
@@ -592,24 +583,10 @@ pub fn run(engine: &crate::compute::Engine, r: &ScreenRequest, out: &Path) -> Re
     let s = crate::screen::screen(engine, &m, &r.known, r.method, &ks, r.seed, true)?;
     // Clusters that all hold a known conductor single nothing out: say so, and point to
     // the ranking.
-    let labels = &s
-        .selection
-        .results
-        .iter()
-        .find(|x| x.k == s.selection.chosen_k)
-        .expect("chosen k")
-        .labels;
-    let clusters: std::collections::BTreeSet<u32> = labels
-        .iter()
-        .copied()
-        .filter(|&l| l != crate::cluster::density::NOISE)
-        .collect();
-    let with_known: std::collections::BTreeSet<u32> =
-        s.known_rows.iter().map(|(i, _)| labels[*i]).collect();
-    if !clusters.is_empty() && clusters.is_subset(&with_known) {
+    if let Some(clusters) = s.every_cluster_holds_known() {
         notes.push(format!(
             "every one of the {} clusters holds a known conductor, so cluster membership marks no material as a candidate ({} of {} are 'candidates'); {}",
-            clusters.len(),
+            clusters,
             s.candidates.len(),
             m.ids.len(),
             if structures.is_some() {
