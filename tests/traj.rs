@@ -1146,8 +1146,9 @@ fn a_given_time_step_that_contradicts_the_incar_is_used_and_reported() {
 }
 
 /// One streaming policy for every front end: asked for (a memory limit or a scratch
-/// folder), or automatic for a large file (a sparse 1 GiB file here); a small file is
-/// read into memory.
+/// folder), or automatic when the in-memory path would hold more than the default
+/// budget (sparse files here: 300 MB of text, 50 MB gzipped); a small file is read
+/// into memory.
 #[test]
 fn the_library_chooses_when_to_stream() {
     use superion::traj::stream::StreamOptions;
@@ -1158,12 +1159,30 @@ fn the_library_chooses_when_to_stream() {
     let asked = StreamOptions::choose(&[small.as_path()], Some(1 << 20), None).unwrap();
     assert_eq!(asked.memory_bytes, 1 << 20);
     assert!(StreamOptions::choose(&[small.as_path()], None, Some(dir.to_path_buf())).is_some());
-    let big = dir.join("big.xyz");
-    std::fs::File::create(&big)
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    let sparse = |name: &str, head: &[u8], len: u64| {
+        let p = dir.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        std::io::Write::write_all(&mut f, head).unwrap();
+        f.set_len(len).unwrap();
+        p
+    };
+    let budget = StreamOptions::default().memory_bytes;
+    assert_eq!(budget, 256 << 20);
+    let big = sparse("big.xyz", b"1\n", 300 << 20);
+    assert_eq!(
+        StreamOptions::in_memory_estimate(&big),
+        Some((300 << 20) + (60 << 20))
+    );
     let auto = StreamOptions::choose(&[small.as_path(), big.as_path()], None, None).unwrap();
-    assert_eq!(auto.memory_bytes, 512 << 20);
+    assert_eq!(auto.memory_bytes, budget);
+    let packed = sparse("big.xyz.gz", &[0x1f, 0x8b, 8, 0], 50 << 20);
+    assert_eq!(StreamOptions::in_memory_estimate(&packed), Some(300 << 20));
+    assert!(StreamOptions::choose(&[packed.as_path()], None, None).is_some());
+    // 180 MB of text (about 216 MB held) fits the budget: in memory, unless this
+    // machine has less than ~0.9 GB available.
+    let mid = sparse("mid.xyz", b"1\n", 180 << 20);
+    if superion::traj::stream::available_memory_bytes().is_some_and(|a| a > 1 << 30) {
+        assert!(StreamOptions::choose(&[mid.as_path()], None, None).is_none());
+    }
     assert!(superion::traj::stream::available_memory_bytes().is_some_and(|b| b > 0));
 }

@@ -773,12 +773,14 @@ fn diffusion_options(
     Ok(o)
 }
 
-/// MSD and D of `species` in the trajectory file `path`, streamed (as `superion traj
-/// msd --memory`): the file is never held whole, the per-atom MSD is computed by
-/// windows of atoms within `memory` bytes, scratch files go to `scratch` (default: the
-/// system's temporary folder). The same numbers as `msd(read_trajectory(path), ...)`.
+/// MSD and D of `species` in the trajectory file `path`, as `superion traj msd FILE`
+/// computes them: read into memory or streamed by the library's one policy (streamed
+/// when the in-memory path would hold more than 256 MB or a quarter of the memory
+/// available, or when `memory` (bytes for the atom windows) or `scratch` (a folder for
+/// the scratch files) is given). The same numbers either way, and as
+/// `msd(read_trajectory(path), ...)`.
 #[pyfunction]
-#[pyo3(signature = (path, species=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, temperature=None, charge=None, lags="all", memory=536870912, scratch=None, backend="auto"))]
+#[pyo3(signature = (path, species=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, start_ps=None, axes="xyz", drift=true, temperature=None, charge=None, lags="all", memory=None, scratch=None, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn msd_file(
     py: Python<'_>,
@@ -798,7 +800,7 @@ fn msd_file(
     temperature: Option<f64>,
     charge: Option<f64>,
     lags: &str,
-    memory: u64,
+    memory: Option<u64>,
     scratch: Option<PathBuf>,
     backend: &str,
 ) -> PyResult<MsdResult> {
@@ -814,13 +816,14 @@ fn msd_file(
     )?;
     let opts = diffusion_options(species, start_ps, axes, drift, temperature, charge, lags)?;
     let engine = engine(backend)?;
-    let stream = superion::traj::stream::StreamOptions {
-        memory_bytes: memory,
-        scratch_dir: scratch,
+    let src = superion::report::TrajFile {
+        path,
+        read,
+        memory,
+        scratch,
     };
     let d = interruptible(py, move || {
-        superion::report::msd::diffusion_streamed(&engine, &path, &read, &opts, &stream)
-            .map(|(d, _)| d)
+        superion::report::msd::diffusion_of(&engine, &src, &opts).map(|(d, _)| d)
     })?;
     Ok(MsdResult::of(d))
 }
@@ -1062,13 +1065,14 @@ fn hops(
     })
 }
 
-/// Site-based jumps of one species in the trajectory file `path`, streamed (as
-/// `superion traj hops --memory`): the file is never held whole, each ion's frames
-/// are assigned to sites by windows of atoms within `memory` bytes, scratch files go
-/// to `scratch`. The same events, sites and figures as
-/// `hops(read_trajectory(path), ...)` (path figures thinned to at most 5000 frames).
+/// Site-based jumps of one species in the trajectory file `path`, as `superion traj
+/// hops FILE` finds them: read into memory or streamed by the library's one policy
+/// (streamed when the in-memory path would hold more than 256 MB or a quarter of the
+/// memory available, or when `memory` (bytes for the atom windows) or `scratch` (a
+/// folder for the scratch files) is given). The same events, sites and figures either
+/// way (a streamed run's path figures thinned to at most 5000 frames).
 #[pyfunction]
-#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=536870912, scratch=None, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, collective_dt_ps=0.5, collective_dr_a=5.0, backend="auto"))]
+#[pyo3(signature = (path, species=None, sites=None, supercell=(1, 1, 1), site_radius=None, min_residence=None, timestep_fs=None, stride=None, format=None, type_map=None, topology=None, start=0, stop=None, every=1, memory=None, scratch=None, saddle_fraction=None, join_a=None, merge_a=None, min_enrichment=None, single_radius=false, symmetrise=false, collective_dt_ps=0.5, collective_dr_a=5.0, backend="auto"))]
 #[allow(clippy::too_many_arguments)]
 fn hops_file(
     py: Python<'_>,
@@ -1086,7 +1090,7 @@ fn hops_file(
     start: usize,
     stop: Option<usize>,
     every: usize,
-    memory: u64,
+    memory: Option<u64>,
     scratch: Option<PathBuf>,
     saddle_fraction: Option<f64>,
     join_a: Option<f64>,
@@ -1127,12 +1131,14 @@ fn hops_file(
         },
     )?;
     let engine = engine(backend)?;
-    let stream = superion::traj::stream::StreamOptions {
-        memory_bytes: memory,
-        scratch_dir: scratch,
+    let src = superion::report::TrajFile {
+        path: path.clone(),
+        read,
+        memory,
+        scratch,
     };
     let (h, s) = interruptible(py, move || {
-        let (h, _) = superion::report::hops::detect_streamed(&engine, &path, &read, &o, &stream)?;
+        let (h, _) = superion::report::hops::detect_of(&engine, &src, &o)?;
         let s = superion::report::hops::summary(&h, &path, collective_dt_ps, collective_dr_a);
         Ok((h, s))
     })?;

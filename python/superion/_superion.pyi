@@ -92,7 +92,7 @@ def msd_file(path: _Path, species: Union[str, Sequence[str], None] = None, times
              start: int = 0, stop: Optional[int] = None, every: int = 1,
              start_ps: Optional[float] = None, axes: str = "xyz", drift: bool = True,
              temperature: Optional[float] = None, charge: Optional[float] = None,
-             lags: str = "all", memory: int = 536870912, scratch: Optional[_Path] = None,
+             lags: str = "all", memory: Optional[int] = None, scratch: Optional[_Path] = None,
              backend: str = "auto") -> MsdResult: ...
 def hops(traj: Trajectory, species: Union[str, Sequence[str], None] = None, mode: str = "sites",
          sites: Optional[_Path] = None, supercell: tuple[int, int, int] = (1, 1, 1),

@@ -70,6 +70,11 @@ def test_msd_matches_the_cli(traj):
     assert r.conductivity["sigma_tracer_s_cm"] == expected["conductivity"]["sigma_tracer_s_cm"] > 0
     assert r.d_sigma_cm2_s == expected["d_sigma_cm2_s"] and r.notes == expected["notes"]
     assert r.to_dict()["summary"] == expected
+    # msd_file with no memory or scratch takes the path the CLI takes (the library's
+    # one policy; here: in memory) and returns exactly the CLI's summary.
+    f = superion.msd_file(XDATCAR, "li", timestep_fs=2, stride=50, temperature=750,
+                          backend="cpu")
+    assert f.summary == expected
     s = superion.msd_file(XDATCAR, "Li", timestep_fs=2, stride=50, temperature=750,
                           memory=1 << 16, backend="cpu")
     assert s.conductivity["sigma_tracer_s_cm"] == pytest.approx(
@@ -127,6 +132,10 @@ def test_hops_match_the_cli(traj):
     expected = cli("traj", "hops", XDATCAR, "--timestep-fs", 2, "--stride", 50,
                    "--collective-dt-ps", 0.1, "--collective-dr-a", 3, "--json")
     assert h.summary == expected["summary"]
+    # hops_file with no memory or scratch: the CLI's path and its whole summary.
+    f = superion.hops_file(XDATCAR, timestep_fs=2, stride=50, collective_dt_ps=0.1,
+                           collective_dr_a=3.0, backend="cpu")
+    assert f.summary == expected["summary"]
     with pytest.raises(superion.InputError, match="collective_dt_ps"):
         superion.hops(traj, collective_dt_ps=-1, backend="cpu")
 

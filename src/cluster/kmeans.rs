@@ -135,9 +135,11 @@ pub fn random_points(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
 /// Mean over dimensions of the per-dimension variance (scikit-learn's tolerance scale).
 fn mean_variance(pts: ArrayView2<f32>) -> f64 {
     let (n, d) = pts.dim();
-    // Per-dimension sums in f64 over row blocks (parallel), then the two-pass variance.
+    // Per-dimension sums in f64 over row blocks (in parallel), the blocks' sums added
+    // in block order (the same bits whatever the threads), then the two-pass variance.
     let sums = |f: &(dyn Fn(usize, f32) -> f64 + Sync)| -> Vec<f64> {
-        pts.axis_chunks_iter(Axis(0), 4096)
+        let blocks: Vec<Vec<f64>> = pts
+            .axis_chunks_iter(Axis(0), 4096)
             .into_par_iter()
             .map(|block| {
                 let mut acc = vec![0.0f64; d];
@@ -148,10 +150,14 @@ fn mean_variance(pts: ArrayView2<f32>) -> f64 {
                 }
                 acc
             })
-            .reduce(
-                || vec![0.0; d],
-                |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-            )
+            .collect();
+        let mut total = vec![0.0f64; d];
+        for b in &blocks {
+            for (t, x) in total.iter_mut().zip(b) {
+                *t += x;
+            }
+        }
+        total
     };
     let mean: Vec<f64> = sums(&|_, v| v as f64)
         .into_iter()

@@ -591,30 +591,40 @@ fn settle_time_unchecked(
 
 /// The streaming policy lives where files are opened (it looks at them): here.
 impl crate::traj::stream::StreamOptions {
+    /// How many bytes the in-memory path holds for `path`, estimated from its size:
+    /// about 1.2 bytes per byte of text (f32 positions of every atom, the unwrapped
+    /// copy of the selected ones, the cells; 0.89 GB for a 0.74 GB XDATCAR), and six
+    /// bytes per byte of a compressed file (text compresses four to five times).
+    pub fn in_memory_estimate(path: &Path) -> Option<u64> {
+        let len = std::fs::metadata(path).ok()?.len();
+        let packed = crate::io::stored_compressed(path).unwrap_or(false);
+        Some(if packed {
+            len.saturating_mul(6)
+        } else {
+            len.saturating_add(len / 5)
+        })
+    }
+
     /// Whether an analysis of `files` streams, and how: the one policy of every front
-    /// end. Asked for (a memory limit or a scratch folder given), or automatic: when a
-    /// file is large (1 GiB, or 256 MiB compressed) or its frames, as the in-memory
-    /// path holds them, would take more than a quarter of the memory this machine has
-    /// available now (Linux's MemAvailable). `None`: read the trajectory into memory.
+    /// end. Asked for (a memory limit or a scratch folder given), or automatic: when
+    /// the frames, as the in-memory path would hold them ([`Self::in_memory_estimate`]),
+    /// take more than the default budget (256 MiB) or more than a quarter of the memory
+    /// this machine has available now (Linux's MemAvailable). The streamed path is then
+    /// both smaller and faster (a 0.74 GB XDATCAR: 1.8 s at 0.30 GB streamed, 3.5 s at
+    /// 0.89 GB in memory). `None`: read the trajectory into memory.
     pub fn choose(
         files: &[&Path],
         memory_bytes: Option<u64>,
         scratch_dir: Option<std::path::PathBuf>,
     ) -> Option<crate::traj::stream::StreamOptions> {
         let asked = memory_bytes.is_some() || scratch_dir.is_some();
+        let default = crate::traj::stream::StreamOptions::default();
         let available = crate::traj::stream::available_memory_bytes();
         let large = files.iter().any(|f| {
-            let Ok(len) = std::fs::metadata(f).map(|m| m.len()) else {
-                return false;
-            };
-            let packed = crate::io::stored_compressed(f).unwrap_or(false);
-            let limit: u64 = if packed { 256 << 20 } else { 1 << 30 };
-            // Text trajectories hold about as many bytes in memory (f32 positions,
-            // cells, unwrapped copies) as they take on disk; compressed ones ~4x that.
-            let held = if packed { len.saturating_mul(4) } else { len };
-            len >= limit || available.is_some_and(|a| held > a / 4)
+            Self::in_memory_estimate(f).is_some_and(|held| {
+                held > default.memory_bytes || available.is_some_and(|a| held > a / 4)
+            })
         });
-        let default = crate::traj::stream::StreamOptions::default();
         (asked || large).then(|| crate::traj::stream::StreamOptions {
             memory_bytes: memory_bytes.unwrap_or(default.memory_bytes),
             scratch_dir,

@@ -7,11 +7,10 @@ use std::path::Path;
 use crate::compute::Engine;
 use crate::error::Result;
 use crate::io::iondiff::Listed;
-use crate::io::traj_input::{TrajReadOptions, read_trajectory};
+use crate::io::traj_input::TrajReadOptions;
 use crate::io::{write_atomic, write_csv};
 use crate::traj::correlations::{self, ExpFit};
-use crate::traj::hops::{self, HopOptions};
-use crate::traj::stream::StreamOptions;
+use crate::traj::hops::HopOptions;
 use crate::{invalid, plot};
 
 /// The pooled correlations and what went into them.
@@ -31,9 +30,10 @@ pub struct CorrelationsReport {
 }
 
 /// Detect hops in every listed trajectory and pool their correlations. `list` names
-/// the list in the report; a progress bar shows on a terminal. With `stream`, each
-/// trajectory is streamed (`super::hops::detect_streamed`: the same hops, memory
-/// within the budget) instead of read whole.
+/// the list in the report; a progress bar shows on a terminal. Each trajectory is
+/// read into memory or streamed as the library's policy decides for it
+/// ([`super::TrajFile::policy`]: a `memory` budget or a `scratch` folder asks for
+/// streaming); the same hops either way.
 #[allow(clippy::too_many_arguments)]
 pub fn correlations(
     engine: &Engine,
@@ -44,7 +44,8 @@ pub fn correlations(
     max_bodies: usize,
     collective_dt_ps: f64,
     collective_dr_a: f64,
-    stream: Option<&StreamOptions>,
+    memory: Option<u64>,
+    scratch: Option<&Path>,
 ) -> Result<CorrelationsReport> {
     let bar = crate::progress::bar(entries.len() as u64, "hops and correlations");
     let mut temporal_counts = Vec::new();
@@ -52,10 +53,13 @@ pub fn correlations(
     let mut rows = Vec::new();
     let mut per = Vec::new();
     for e in entries {
-        let h = match stream {
-            Some(so) => super::hops::detect_streamed(engine, &e.path, read, opts, so)?.0,
-            None => hops::detect(engine, &read_trajectory(&e.path, read)?, opts)?,
+        let src = super::TrajFile {
+            path: e.path.clone(),
+            read: read.clone(),
+            memory,
+            scratch: scratch.map(Path::to_path_buf),
         };
+        let (h, _) = super::hops::detect_of(engine, &src, opts)?;
         let t = correlations::temporal(&h.events, h.n_frames, h.mode, opts.seed);
         let c = correlations::collective(&h, collective_dt_ps, collective_dr_a);
         for (kind, counts) in [("temporal", &t.counts), ("collective", &c.counts)] {

@@ -66,6 +66,39 @@ pub fn detect_streamed(
     ))
 }
 
+/// The hops of the trajectory in `src`, read into memory or streamed as the
+/// library's policy decides ([`super::TrajFile::policy`]): the one entry of every
+/// front end.
+pub fn detect_of(
+    engine: &Engine,
+    src: &super::TrajFile,
+    opts: &HopOptions,
+) -> Result<(Hops, super::Ran)> {
+    let t0 = std::time::Instant::now();
+    match src.policy() {
+        Some(so) => {
+            let (h, mut run) = detect_streamed(engine, &src.path, &src.read, opts, &so)?;
+            let notes = std::mem::take(&mut run.notes);
+            let frames = h.n_frames;
+            Ok((
+                h,
+                super::Ran::streamed(notes, frames, run, t0.elapsed().as_secs_f64()),
+            ))
+        }
+        None => {
+            let traj = crate::io::traj_input::read_trajectory(&src.path, &src.read)?;
+            let read_secs = t0.elapsed().as_secs_f64();
+            let t1 = std::time::Instant::now();
+            let h = crate::traj::hops::detect(engine, &traj, opts)?;
+            let secs = t1.elapsed().as_secs_f64();
+            Ok((
+                h,
+                super::Ran::in_memory(traj.notes.clone(), traj.n_frames(), read_secs, secs),
+            ))
+        }
+    }
+}
+
 /// Most path figures written (the hopping ions with the most events first).
 pub const MAX_PATH_FIGURES: usize = 40;
 

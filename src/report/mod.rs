@@ -12,6 +12,79 @@ pub mod screen;
 pub mod validation;
 pub mod vdos;
 
+use std::path::PathBuf;
+
+use crate::io::traj_input::TrajReadOptions;
+use crate::traj::stream::StreamOptions;
+
+/// A trajectory file to analyse, how to read it, and what the streaming policy
+/// ([`StreamOptions::choose`]) decides by: the one way in of `traj msd`, `traj hops`,
+/// `traj vdos` and `traj correlations`, from the CLI and from Python alike. The front
+/// ends pass these options only; the library reads the file into memory or streams it.
+#[derive(Clone, Debug)]
+pub struct TrajFile {
+    pub path: PathBuf,
+    pub read: TrajReadOptions,
+    /// A memory budget for the streamed path's atom windows (bytes): asks for streaming.
+    pub memory: Option<u64>,
+    /// A folder for the streamed path's scratch files: asks for streaming.
+    pub scratch: Option<PathBuf>,
+}
+
+impl TrajFile {
+    /// `path` read with `read`, the policy automatic.
+    pub fn new(path: impl Into<PathBuf>, read: TrajReadOptions) -> Self {
+        TrajFile {
+            path: path.into(),
+            read,
+            memory: None,
+            scratch: None,
+        }
+    }
+
+    /// How this file is streamed, or None: read into memory.
+    pub fn policy(&self) -> Option<StreamOptions> {
+        StreamOptions::choose(&[&self.path], self.memory, self.scratch.clone())
+    }
+}
+
+/// How an analysis read its trajectory.
+#[derive(Clone, Debug)]
+pub struct Ran {
+    /// What the reader noted (time between frames, frames chosen).
+    pub read_notes: Vec<String>,
+    /// How it was streamed; None: read into memory, then analysed.
+    pub stream: Option<StreamRun>,
+    /// Reading alone (s) when read into memory; 0 when streamed (the two overlap).
+    pub read_secs: f64,
+    /// The analysis (s) when read into memory; reading and analysis when streamed.
+    pub secs: f64,
+    /// Frames read (after the reading options' selection).
+    pub frames: usize,
+}
+
+impl Ran {
+    fn in_memory(read_notes: Vec<String>, frames: usize, read_secs: f64, secs: f64) -> Self {
+        Ran {
+            read_notes,
+            stream: None,
+            read_secs,
+            secs,
+            frames,
+        }
+    }
+
+    fn streamed(read_notes: Vec<String>, frames: usize, run: StreamRun, secs: f64) -> Self {
+        Ran {
+            read_notes,
+            stream: Some(run),
+            read_secs: 0.0,
+            secs,
+            frames,
+        }
+    }
+}
+
 /// How a streamed analysis ran.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StreamRun {

@@ -73,7 +73,7 @@ pub fn available_memory_bytes() -> Option<u64> {
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
-            memory_bytes: 512 << 20,
+            memory_bytes: 256 << 20,
             scratch_dir: None,
         }
     }

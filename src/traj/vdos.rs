@@ -57,19 +57,28 @@ pub fn vdos(engine: &Engine, traj: &Trajectory) -> Result<(Dos, Vec<String>)> {
         .iter()
         .map(|s| traj.indices_of(s))
         .collect::<Result<_>>()?;
-    // VACF summed over the atoms of each species (per-atom FFTs in parallel).
+    // VACF summed over the atoms of each species: per-atom FFTs in parallel, summed in
+    // atom order (whatever the threads: the same bits on every run, and the streamed
+    // path's, which adds its atoms in the same order).
+    const WINDOW: usize = 256;
     let vacf: Vec<Vec<f64>> = atoms_of
         .iter()
         .map(|atoms| {
-            atoms
-                .par_iter()
-                .map_init(RealFftPlanner::<f64>::new, |planner, &a| {
-                    atom_vacf(vel.slice(ndarray::s![.., a, ..]), planner)
-                })
-                .reduce(
-                    || vec![0.0; t],
-                    |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-                )
+            let mut sum = vec![0.0; t];
+            for window in atoms.chunks(WINDOW) {
+                let per: Vec<Vec<f64>> = window
+                    .par_iter()
+                    .map_init(RealFftPlanner::<f64>::new, |planner, &a| {
+                        atom_vacf(vel.slice(ndarray::s![.., a, ..]), planner)
+                    })
+                    .collect();
+                for c in &per {
+                    for (o, x) in sum.iter_mut().zip(c) {
+                        *o += x;
+                    }
+                }
+            }
+            sum
         })
         .collect();
     let dos = dos_from_vacf(&traj.source, &traj.species, &species, &atoms_of, &vacf, dt)?;

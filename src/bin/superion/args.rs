@@ -429,8 +429,9 @@ pub enum TrajCommand {
         json: bool,
         /// Stream the trajectory instead of holding it, with this much memory for the
         /// per-atom windows (e.g. 512M, 2G); same numbers. Streaming is automatic, with
-        /// 512M, for trajectory files of 1 GB or more (256 MB compressed) or larger than
-        /// a quarter of the memory available.
+        /// 256M, when the in-memory path would hold more than that (text files from
+        /// about 210 MB, compressed ones from about 45 MB) or more than a quarter of the
+        /// memory available: then it is also the faster path.
         #[arg(long, value_parser = byte_size)]
         memory: Option<u64>,
         /// Folder for the scratch files of a streamed run (default: the system's
@@ -479,9 +480,9 @@ pub enum TrajCommand {
         #[arg(long)]
         json: bool,
         /// Stream the trajectory instead of holding it, with this much memory for the
-        /// per-atom windows (e.g. 512M, 2G). Automatic, with 512M, for trajectory files
-        /// of 1 GB or more (256 MB compressed) or larger than a quarter of the memory
-        /// available.
+        /// per-atom windows (e.g. 512M, 2G). Automatic, with 256M, when the in-memory
+        /// path would hold more than that (text files from about 210 MB, compressed ones
+        /// from about 45 MB) or more than a quarter of the memory available.
         #[arg(long, value_parser = byte_size)]
         memory: Option<u64>,
         /// Folder for the scratch files of a streamed run (default: the system's
@@ -656,8 +657,9 @@ pub struct HopsArgs {
     pub json: bool,
     /// Stream the trajectory instead of holding it, with this much memory for the
     /// per-atom windows (e.g. 512M, 2G); same events, sites and figures, the path
-    /// figures thinned to at most 5000 frames. Automatic for trajectory files of 1 GB
-    /// or more (256 MB compressed) or larger than a quarter of the memory available.
+    /// figures thinned to at most 5000 frames. Automatic, with 256M, when the in-memory
+    /// path would hold more than that (text files from about 210 MB, compressed ones
+    /// from about 45 MB) or more than a quarter of the memory available.
     #[arg(long, value_parser = byte_size)]
     pub memory: Option<u64>,
     /// Folder for the scratch files of a streamed run (default: the system's
@@ -685,8 +687,10 @@ pub struct CorrelationsArgs {
     #[arg(long)]
     pub json: bool,
     /// Stream each trajectory instead of holding it, with this much memory for the
-    /// per-atom windows (e.g. 512M); the same hops. Automatic when a listed file is
-    /// 1 GB or more (256 MB compressed) or larger than a quarter of the memory available.
+    /// per-atom windows (e.g. 512M); the same hops. Automatic, with 256M, when the
+    /// in-memory path would hold more than that for a listed file (text files from
+    /// about 210 MB, compressed ones from about 45 MB) or more than a quarter of the
+    /// memory available.
     #[arg(long, value_parser = byte_size)]
     pub memory: Option<u64>,
     /// Folder for the scratch files of streamed runs (default: the system's temporary

@@ -4,7 +4,6 @@
 use superion::io::traj_input::read_trajectory;
 use superion::phonon::descriptors::Value;
 use superion::traj::msd;
-use superion::traj::stream::StreamOptions;
 use superion::{BackendChoice, Engine, report};
 
 use crate::args::{CorrelationsArgs, HopsArgs, TrajCommand};
@@ -80,25 +79,17 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             let read = read.options()?;
             let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
-            let (r, read_notes) = if let Some(so) = StreamOptions::choose(&[&file], memory, scratch)
-            {
-                let (r, got, info) = report::vdos::vdos_streamed(&file, &read, &species, &so)?;
-                let mut notes = got.notes;
-                notes.push(format!(
-                    "streamed{}: {} frames, {} windows of up to {} atoms within {} MB, {} MB of scratch",
-                    if got.streamed { "" } else { " (after reading the file whole)" },
-                    got.frames,
-                    info.windows,
-                    info.window_atoms,
-                    so.memory_bytes >> 20,
-                    info.scratch_bytes >> 20
-                ));
-                (r, notes)
-            } else {
-                let traj = read_trajectory(&file, &read)?;
-                let r = report::vdos::vdos(&engine, &traj, &file, &species)?;
-                (r, traj.notes)
+            let src = report::TrajFile {
+                path: file.clone(),
+                read,
+                memory,
+                scratch,
             };
+            let (r, ran) = report::vdos::vdos_of(&engine, &src, &species)?;
+            let mut read_notes = ran.read_notes;
+            if let Some(run) = &ran.stream {
+                read_notes.push(run.describe(ran.frames));
+            }
             for n in read_notes.iter().chain(&r.notes) {
                 eprintln!("superion: {}", crate::flags(n));
             }
@@ -150,20 +141,20 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
             opts.check()?;
             let bundle = crate::open_out(out.as_deref())?;
             let engine = Engine::new(backend)?;
-            let d = if let Some(so) = StreamOptions::choose(&[&file], memory, scratch) {
-                let (d, run) = report::msd::diffusion_streamed(&engine, &file, &read, &opts, &so)?;
-                for n in &d.summary.notes {
-                    eprintln!("superion: {}", crate::flags(n));
-                }
-                eprintln!("superion: {}", run.describe(d.msd.n_frames));
-                d
-            } else {
-                let traj = read_trajectory(&file, &read)?;
-                for n in &traj.notes {
-                    eprintln!("superion: {}", crate::flags(n));
-                }
-                report::msd::diffusion(&engine, &traj, &file, &opts)?
+            let src = report::TrajFile {
+                path: file.clone(),
+                read,
+                memory,
+                scratch,
             };
+            let (d, ran) = report::msd::diffusion_of(&engine, &src, &opts)?;
+            // The reader's notes are the summary's.
+            for n in &d.summary.notes {
+                eprintln!("superion: {}", crate::flags(n));
+            }
+            if let Some(run) = &ran.stream {
+                eprintln!("superion: {}", run.describe(d.msd.n_frames));
+            }
             let (m, fit, s) = (&d.msd, &d.fit, &d.summary);
             if m.long_steps.count > 0 {
                 eprintln!(
@@ -244,34 +235,24 @@ pub fn run(backend: BackendChoice, cmd: TrajCommand) -> anyhow::Result<()> {
 }
 
 fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
-    use superion::traj::hops;
     let read = a.read.options()?;
     let opts = a.hop.options()?;
     let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
-    let t_read = std::time::Instant::now();
-    let stream = StreamOptions::choose(&[&a.file], a.memory, a.scratch.clone());
-    let (h, read_secs, secs) = if let Some(so) = &stream {
-        let (h, run) = report::hops::detect_streamed(&engine, &a.file, &read, &opts, so)?;
-        for n in run.notes.iter().chain(&h.notes) {
-            eprintln!("superion: {}", crate::flags(n));
-        }
-        eprintln!("superion: {}", run.describe(h.n_frames));
-        // Reading and analysis overlap in a stream: one time for both.
-        (h, 0.0, t_read.elapsed().as_secs_f64())
-    } else {
-        let traj = read_trajectory(&a.file, &read)?;
-        for n in &traj.notes {
-            eprintln!("superion: {}", crate::flags(n));
-        }
-        let read_secs = t_read.elapsed().as_secs_f64();
-        let t0 = std::time::Instant::now();
-        let h = hops::detect(&engine, &traj, &opts)?;
-        for n in &h.notes {
-            eprintln!("superion: {}", crate::flags(n));
-        }
-        (h, read_secs, t0.elapsed().as_secs_f64())
+    let src = report::TrajFile {
+        path: a.file.clone(),
+        read,
+        memory: a.memory,
+        scratch: a.scratch.clone(),
     };
+    let (h, ran) = report::hops::detect_of(&engine, &src, &opts)?;
+    for n in ran.read_notes.iter().chain(&h.notes) {
+        eprintln!("superion: {}", crate::flags(n));
+    }
+    if let Some(run) = &ran.stream {
+        eprintln!("superion: {}", run.describe(h.n_frames));
+    }
+    let (read_secs, secs) = (ran.read_secs, ran.secs);
     let summary = report::hops::summary(&h, &a.file, a.hop.collective_dt_ps, a.hop.collective_dr_a);
     crate::finish_out(bundle, "traj hops", |dir| {
         Ok(report::hops::write_outputs(&h, dir, &summary)?)
@@ -290,7 +271,7 @@ fn hops(backend: BackendChoice, a: HopsArgs) -> anyhow::Result<()> {
             opts.mode.name(),
             h.events.len(),
             h.sites.len(),
-            if stream.is_some() {
+            if ran.stream.is_some() {
                 format!("read and analysed in {secs:.3} s (streamed)")
             } else {
                 format!("read {read_secs:.3} s, analysis {secs:.3} s")
@@ -395,9 +376,6 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
     let entries = superion::io::iondiff::read_paths(&a.list)?;
     let bundle = crate::open_out(a.out.as_deref())?;
     let engine = Engine::new(backend)?;
-    // Streamed when asked, or when a listed trajectory is large.
-    let files: Vec<&std::path::Path> = entries.iter().map(|e| e.path.as_path()).collect();
-    let stream = StreamOptions::choose(&files, a.memory, a.scratch.clone());
     let r = report::correlations::correlations(
         &engine,
         &a.list,
@@ -407,7 +385,8 @@ fn correlations(backend: BackendChoice, a: CorrelationsArgs) -> anyhow::Result<(
         a.max_bodies,
         a.hop.collective_dt_ps,
         a.hop.collective_dr_a,
-        stream.as_ref(),
+        a.memory,
+        a.scratch.as_deref(),
     )?;
     let (tp, tfit) = &r.temporal;
     let (cp, _) = &r.collective;
