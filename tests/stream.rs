@@ -46,9 +46,9 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-300)
 }
 
-/// Every number of a streamed MSD against the in-memory one: the curves to 1e-12
-/// relative (only the order of the final sums may differ), the unwrapping report
-/// exactly, the fit's per-atom columns and the fitted D.
+/// Every number of a streamed MSD against the in-memory one, bit for bit: the curves,
+/// the unwrapping report, the fit's per-atom columns, D, its error and D_sigma (both
+/// paths run the same per-atom FFTs and add the atoms in the same order).
 fn same_msd(s: &Msd, m: &Msd, start_ps: Option<f64>, what: &str) {
     assert_eq!(
         (s.n_atoms, s.n_frames, &s.lags),
@@ -58,62 +58,36 @@ fn same_msd(s: &Msd, m: &Msd, start_ps: Option<f64>, what: &str) {
     assert_eq!(s.drift, m.drift, "{what}");
     assert_eq!(s.long_steps, m.long_steps, "{what}");
     assert_eq!(s.long_step_a, m.long_step_a, "{what}");
-    let scale = m.msd_a2.iter().cloned().fold(0.0, f64::max);
-    for (l, (a, b)) in s.msd_a2.iter().zip(&m.msd_a2).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-12 * scale,
-            "{what}: lag {l}: {a} vs {b}"
-        );
-    }
-    for (a, b) in s.msd_axes_a2.iter().zip(&m.msd_axes_a2) {
-        assert!(
-            (a - b).abs() <= 1e-12 * scale,
-            "{what}: per axis {a} vs {b}"
-        );
-    }
-    let cscale = m.collective_a2.iter().cloned().fold(1e-300, f64::max);
-    for (a, b) in s.collective_a2.iter().zip(&m.collective_a2) {
-        assert!(
-            (a - b).abs() <= 1e-12 * cscale,
-            "{what}: collective {a} vs {b}"
-        );
-    }
-    for (a, b) in s.summed_disp_a.iter().zip(&m.summed_disp_a) {
-        assert!(
-            (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
-            "{what}: summed {a} vs {b}"
-        );
-    }
+    assert_eq!(s.msd_a2, m.msd_a2, "{what}: MSD");
+    assert_eq!(s.msd_axes_a2, m.msd_axes_a2, "{what}: MSD per axis");
+    assert_eq!(s.collective_a2, m.collective_a2, "{what}: collective MSD");
+    assert_eq!(
+        s.summed_disp_a, m.summed_disp_a,
+        "{what}: summed displacement"
+    );
     // The streamed run kept the per-atom curves at the fit's points only.
     let (picks, _) = diffusion::fit_points(&m.times_ps(), &m.msd_a2, start_ps).unwrap();
     assert_eq!(s.per_atom_lags, picks, "{what}");
     for &i in &picks {
         let (a, b) = (s.per_atom_column(i).unwrap(), m.per_atom_column(i).unwrap());
-        for (x, y) in a.iter().zip(b.iter()) {
-            assert!(
-                (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
-                "{what}: per atom {x} vs {y}"
-            );
-        }
+        assert_eq!(a, b, "{what}: per-atom MSD at lag index {i}");
     }
     let (fs, fm) = (
         diffusion::fit(s, start_ps).unwrap(),
         diffusion::fit(m, start_ps).unwrap(),
     );
-    assert!(
-        rel(fs.d_cm2_s, fm.d_cm2_s) < 1e-10,
-        "{what}: D {} vs {}",
-        fs.d_cm2_s,
-        fm.d_cm2_s
+    assert_eq!(fs.d_cm2_s.to_bits(), fm.d_cm2_s.to_bits(), "{what}: D");
+    assert_eq!(
+        fs.d_err_cm2_s.to_bits(),
+        fm.d_err_cm2_s.to_bits(),
+        "{what}: σ(D)"
     );
-    assert!(rel(fs.d_err_cm2_s, fm.d_err_cm2_s) < 1e-8, "{what}: σ(D)");
     assert_eq!(fs.fit_start_ps, fm.fit_start_ps, "{what}");
     let (cs, cm) = (diffusion::collective(s, &fs), diffusion::collective(m, &fm));
-    assert!(
-        rel(cs.d_cm2_s, cm.d_cm2_s) < 1e-9 || (cs.d_cm2_s - cm.d_cm2_s).abs() < 1e-15,
-        "{what}: D_sigma {} vs {}",
-        cs.d_cm2_s,
-        cm.d_cm2_s
+    assert_eq!(
+        cs.d_cm2_s.to_bits(),
+        cm.d_cm2_s.to_bits(),
+        "{what}: D_sigma"
     );
 }
 
@@ -579,8 +553,8 @@ fn a_streamed_dcd_gives_the_in_memory_msd() {
 }
 
 /// The site-based hops of a streamed trajectory against the in-memory analysis: the
-/// same sites, radii, events, visits, jump types and correlations, the tracer D to
-/// 1e-10; the path figures' frames are the in-memory ones at the stride kept.
+/// same sites, radii, events, visits, jump types and correlations, the same tracer D
+/// bit for bit; the path figures' frames are the in-memory ones at the stride kept.
 fn same_hops(
     s: &superion::traj::hops::Hops,
     m: &superion::traj::hops::Hops,
@@ -607,7 +581,7 @@ fn same_hops(
     assert_eq!(sv, mv, "{what}");
     for (a, b) in st.iter().zip(&mt) {
         assert!(
-            (a.is_nan() && b.is_nan()) || rel(*a, *b) < 1e-10,
+            (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits(),
             "{what}: tracer {a} vs {b}"
         );
     }
