@@ -11,7 +11,10 @@ venv=${SUPERION_PY_VENV:-python/.venv}
 cli="${CARGO_TARGET_DIR:-target}/release/superion"
 [ -x "$cli" ] || cargo build --release
 export SUPERION_CLI="$(cd "$(dirname "$cli")" && pwd)/superion"
-"$venv/bin/python" -m pip install -q ./python
+# The test build carries the engine's toy trajectory format (src/io/toy.rs), so the
+# tests can show a format added in one file reaching Python; `pip install ./python`
+# (what users run) builds without it.
+MATURIN_PEP517_ARGS="--features toy-format" "$venv/bin/python" -m pip install -q ./python
 status=0
 "$venv/bin/python" -m pytest -q -rs python/tests || status=$?
 # The Rust tests' checks skipped for want of ../shared/data (the end of the README's

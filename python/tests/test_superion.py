@@ -140,6 +140,27 @@ def test_hops_match_the_cli(traj):
         superion.hops(traj, collective_dt_ps=-1, backend="cpu")
 
 
+def test_a_format_added_in_one_file_reaches_python(tmp_path):
+    """The engine's toy format (src/io/toy.rs plus one registry line; the test build
+    has it): Python detects it by name and by content and takes format="toy", with no
+    line of the binding naming it."""
+    lines = ["TOYTRAJ 1", "cell 10 0 0 0 10 0 0 0 10"]
+    for f in range(6):
+        lines += [f"frame {2.0 * f}", f"Li {1.0 + 0.1 * f} 2 3", "S 5 5 5"]
+    path = tmp_path / "walk.toy"
+    path.write_text("\n".join(lines) + "\n")
+    t = superion.read_trajectory(path)
+    assert (t.n_frames, t.species, t.dt_ps) == (6, ["Li", "S"], 0.002)
+    assert np.allclose(t.positions[:, 0, 0], [1.0 + 0.1 * f for f in range(6)], atol=1e-6)
+    plain = tmp_path / "walk.dat"
+    plain.write_text(path.read_text())
+    assert superion.read_trajectory(plain, format="TOY").n_frames == 6
+    m = superion.msd_file(plain, "Li", drift=False, backend="cpu")
+    assert m.msd_a2[0] == pytest.approx(0.01, rel=1e-5)  # (0.1 Å per frame)^2
+    with pytest.raises(superion.InputError, match="expected one of .*toy"):
+        superion.read_trajectory(path, format="nope")
+
+
 def test_species_and_type_maps_as_the_command_line_takes_them(traj):
     a = superion.msd(traj, "Li", backend="cpu").d_cm2_s
     assert superion.msd(traj, "li", backend="cpu").d_cm2_s == a

@@ -23,6 +23,8 @@ pub mod sites;
 pub mod structure_json;
 pub mod table;
 pub mod topology;
+#[cfg(feature = "toy-format")]
+pub mod toy;
 pub mod traj_input;
 pub mod vasprun;
 pub mod walk;

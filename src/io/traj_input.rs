@@ -22,6 +22,8 @@ pub static READERS: &[&dyn TrajReader] = &[
     &super::h5md::Reader,
     &super::vasprun::Reader,
     &super::ase_traj::Reader,
+    #[cfg(feature = "toy-format")]
+    &super::toy::Reader,
 ];
 
 /// The reader named `name` (or one of its aliases; any case).

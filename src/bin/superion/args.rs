@@ -701,8 +701,8 @@ pub struct CorrelationsArgs {
 
 #[derive(clap::Args, Clone)]
 pub struct TrajReadArgs {
-    /// File format (default: from the name or content).
-    #[arg(long, value_parser = format_values())]
+    /// File format, any case (default: from the name or content).
+    #[arg(long, value_parser = format_values(), ignore_case = true)]
     pub format: Option<String>,
     /// MD time step (fs); with --stride, the time between frames. Not needed for an
     /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame;
