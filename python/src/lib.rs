@@ -645,10 +645,7 @@ impl MsdResult {
 
     /// The MSD figure with its fitted line (SVG text).
     fn svg(&self) -> PyResult<String> {
-        let dir = tempdir()?;
-        let p = dir.join("msd.svg");
-        superion::plot::msd_svg(&self.msd, &self.fit, &p).map_err(to_py)?;
-        read_and_remove(&dir, &p)
+        superion::plot::msd_svg_text(&self.msd, &self.fit).map_err(to_py)
     }
 }
 
@@ -657,25 +654,6 @@ fn show_svg(py: Python<'_>, svg: String) -> PyResult<Bound<'_, PyAny>> {
         Ok(m) => m.getattr("SVG")?.call1((svg,)),
         Err(_) => Ok(pyo3::types::PyString::new(py, &svg).into_any()),
     }
-}
-
-fn tempdir() -> PyResult<PathBuf> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "superion-py-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).map_err(|e| FileError::new_err(format!("{}: {e}", d.display())))?;
-    Ok(d)
-}
-
-fn read_and_remove(dir: &std::path::Path, p: &std::path::Path) -> PyResult<String> {
-    let s =
-        std::fs::read_to_string(p).map_err(|e| FileError::new_err(format!("{}: {e}", p.display())));
-    let _ = std::fs::remove_dir_all(dir);
-    s
 }
 
 /// Species as the command line takes them: one symbol, a comma-separated list or a
@@ -987,14 +965,11 @@ impl HopsResult {
 
     /// The site map (site-based mode) or the hop raster, as SVG text.
     fn svg(&self) -> PyResult<String> {
-        let dir = tempdir()?;
-        let p = dir.join("figure.svg");
         if self.hops.jumps.is_some() {
-            superion::plot::hops::sitemap_svg(&self.hops, &p).map_err(to_py)?;
+            superion::plot::hops::sitemap_svg_text(&self.hops).map_err(to_py)
         } else {
-            superion::plot::hops::raster_svg(&self.hops, &p).map_err(to_py)?;
+            superion::plot::hops::raster_svg_text(&self.hops).map_err(to_py)
         }
-        read_and_remove(&dir, &p)
     }
 }
 

@@ -100,6 +100,20 @@ def test_a_plateau_gets_no_d():
     assert r.to_dict()["fit"]["d_cm2_s"] is None
 
 
+def test_figures_are_the_clis(traj, tmp_path):
+    """m.svg() and h.svg() are built as text (no temporary folder) and are the very
+    figures `traj msd --out` and `traj hops --out` write."""
+    subprocess.run([str(CLI), "--backend", "cpu", "traj", "msd", str(XDATCAR), "--timestep-fs",
+                    "2", "--stride", "50", "--out", str(tmp_path / "m")], check=True,
+                   capture_output=True)
+    assert superion.msd(traj, "Li", backend="cpu").svg() == (tmp_path / "m" / "msd.svg").read_text()
+    subprocess.run([str(CLI), "--backend", "cpu", "traj", "hops", str(XDATCAR), "--timestep-fs",
+                    "2", "--stride", "50", "--out", str(tmp_path / "h")], check=True,
+                   capture_output=True)
+    h = superion.hops(traj, backend="cpu")
+    assert h.svg() == (tmp_path / "h" / "sitemap.svg").read_text()
+
+
 def test_hops_match_the_cli(traj):
     h = superion.hops(traj, species=["Li"], backend="cpu")
     expected = cli("traj", "hops", XDATCAR, "--timestep-fs", 2, "--stride", 50, "--json")

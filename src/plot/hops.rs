@@ -22,7 +22,7 @@ fn legend_rows(n_rows: usize, height: u32) -> usize {
 
 /// Hop raster: one row per hopping ion, each event a bar from its start to its end
 /// (forward hops blue, back-hops orange).
-pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
+pub fn raster_svg_text(h: &Hops) -> Result<String> {
     let mut rows: Vec<usize> = h.events.iter().map(|e| e.ion).collect();
     rows.sort_unstable();
     rows.dedup();
@@ -118,7 +118,12 @@ pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`raster_svg_text`], written to `path` (atomically).
+pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
+    write_atomic(path, raster_svg_text(h)?.as_bytes())
 }
 
 /// One ion's unwrapped path on the x–y and x–z planes, frames coloured by the site
@@ -463,7 +468,7 @@ pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> 
 /// Site map: the sites projected on the a-b plane of the cell (Cartesian x-y),
 /// circles sized by occupancy, and every site pair with jumps as a line coloured by
 /// its jump type and as wide as its share of the jumps.
-pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
+pub fn sitemap_svg_text(h: &Hops) -> Result<String> {
     let Some(j) = &h.jumps else {
         return Err(crate::invalid!("a site map needs the site-based mode"));
     };
@@ -602,7 +607,12 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
             .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`sitemap_svg_text`], written to `path` (atomically).
+pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
+    write_atomic(path, sitemap_svg_text(h)?.as_bytes())
 }
 
 /// Jump rates by type (jumps per ion per ps) with their Poisson standard errors, and

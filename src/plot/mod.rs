@@ -250,11 +250,10 @@ pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
 }
 
 /// MSD against time with the fitted line over its window.
-pub fn msd_svg(
+pub fn msd_svg_text(
     msd: &crate::traj::msd::Msd,
     fit: &crate::traj::diffusion::Fit,
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     let t = msd.times_ps();
     let tmax = t.last().copied().unwrap_or(1.0);
     // Every series drawn fits: the self and collective MSD and 3 × each axis's MSD
@@ -361,7 +360,16 @@ pub fn msd_svg(
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`msd_svg_text`], written to `path` (atomically).
+pub fn msd_svg(
+    msd: &crate::traj::msd::Msd,
+    fit: &crate::traj::diffusion::Fit,
+    path: &Path,
+) -> Result<()> {
+    write_atomic(path, msd_svg_text(msd, fit)?.as_bytes())
 }
 
 /// Two total DOS curves on one frame (superion's against a reference such as
