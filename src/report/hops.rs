@@ -74,29 +74,15 @@ pub fn detect_of(
     src: &super::TrajFile,
     opts: &HopOptions,
 ) -> Result<(Hops, super::Ran)> {
-    let t0 = std::time::Instant::now();
-    match src.policy() {
-        Some(so) => {
-            let (h, mut run) = detect_streamed(engine, &src.path, &src.read, opts, &so)?;
-            let notes = std::mem::take(&mut run.notes);
-            let frames = h.n_frames;
-            Ok((
-                h,
-                super::Ran::streamed(notes, frames, run, t0.elapsed().as_secs_f64()),
-            ))
-        }
-        None => {
-            let traj = crate::io::traj_input::read_trajectory(&src.path, &src.read)?;
-            let read_secs = t0.elapsed().as_secs_f64();
-            let t1 = std::time::Instant::now();
-            let h = crate::traj::hops::detect(engine, &traj, opts)?;
-            let secs = t1.elapsed().as_secs_f64();
-            Ok((
-                h,
-                super::Ran::in_memory(traj.notes.clone(), traj.n_frames(), read_secs, secs),
-            ))
-        }
-    }
+    super::Ran::run(
+        src,
+        |so| {
+            let (h, mut run) = detect_streamed(engine, &src.path, &src.read, opts, so)?;
+            let (notes, frames) = (std::mem::take(&mut run.notes), h.n_frames);
+            Ok((h, notes, frames, run))
+        },
+        |traj| crate::traj::hops::detect(engine, traj, opts),
+    )
 }
 
 /// Most path figures written (the hopping ions with the most events first).

@@ -64,23 +64,42 @@ pub struct Ran {
 }
 
 impl Ran {
-    fn in_memory(read_notes: Vec<String>, frames: usize, read_secs: f64, secs: f64) -> Self {
-        Ran {
-            read_notes,
-            stream: None,
-            read_secs,
-            secs,
-            frames,
-        }
-    }
-
-    fn streamed(read_notes: Vec<String>, frames: usize, run: StreamRun, secs: f64) -> Self {
-        Ran {
-            read_notes,
-            stream: Some(run),
-            read_secs: 0.0,
-            secs,
-            frames,
+    /// Run one analysis of `src` as the policy decides: `streamed` (given the streaming
+    /// options; it returns the result, the reader's notes, the frames read and how it
+    /// streamed) or `in_memory` on the trajectory read whole. The one place where an
+    /// analysis of a file is timed and its path chosen.
+    pub(crate) fn run<T>(
+        src: &TrajFile,
+        streamed: impl FnOnce(&StreamOptions) -> crate::Result<(T, Vec<String>, usize, StreamRun)>,
+        in_memory: impl FnOnce(&crate::traj::Trajectory) -> crate::Result<T>,
+    ) -> crate::Result<(T, Ran)> {
+        let t0 = std::time::Instant::now();
+        match src.policy() {
+            Some(so) => {
+                let (r, read_notes, frames, run) = streamed(&so)?;
+                let ran = Ran {
+                    read_notes,
+                    stream: Some(run),
+                    read_secs: 0.0,
+                    secs: t0.elapsed().as_secs_f64(),
+                    frames,
+                };
+                Ok((r, ran))
+            }
+            None => {
+                let traj = crate::io::traj_input::read_trajectory(&src.path, &src.read)?;
+                let read_secs = t0.elapsed().as_secs_f64();
+                let t1 = std::time::Instant::now();
+                let r = in_memory(&traj)?;
+                let ran = Ran {
+                    frames: traj.n_frames(),
+                    read_notes: traj.notes,
+                    stream: None,
+                    read_secs,
+                    secs: t1.elapsed().as_secs_f64(),
+                };
+                Ok((r, ran))
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::compute::{Engine, LongSteps};
 use crate::error::Result;
-use crate::io::traj_input::{TrajReadOptions, read_trajectory, stream_trajectory};
+use crate::io::traj_input::{TrajReadOptions, stream_trajectory};
 use crate::io::{fmt_f64, write_atomic};
 use crate::traj::diffusion::{self, Fit};
 use crate::traj::msd::{self, Msd, MsdOptions};
@@ -183,29 +183,15 @@ pub fn diffusion_of(
     src: &super::TrajFile,
     opts: &DiffusionOptions,
 ) -> Result<(Diffusion, super::Ran)> {
-    let t0 = std::time::Instant::now();
-    match src.policy() {
-        Some(so) => {
-            let (d, run) = diffusion_streamed(engine, &src.path, &src.read, opts, &so)?;
-            let notes = d.summary.notes.clone();
-            let frames = d.msd.n_frames;
-            Ok((
-                d,
-                super::Ran::streamed(notes, frames, run, t0.elapsed().as_secs_f64()),
-            ))
-        }
-        None => {
-            let traj = read_trajectory(&src.path, &src.read)?;
-            let read_secs = t0.elapsed().as_secs_f64();
-            let t1 = std::time::Instant::now();
-            let d = diffusion(engine, &traj, &src.path, opts)?;
-            let secs = t1.elapsed().as_secs_f64();
-            Ok((
-                d,
-                super::Ran::in_memory(traj.notes.clone(), traj.n_frames(), read_secs, secs),
-            ))
-        }
-    }
+    super::Ran::run(
+        src,
+        |so| {
+            let (d, run) = diffusion_streamed(engine, &src.path, &src.read, opts, so)?;
+            let (notes, frames) = (d.summary.notes.clone(), d.msd.n_frames);
+            Ok((d, notes, frames, run))
+        },
+        |traj| diffusion(engine, traj, &src.path, opts),
+    )
 }
 
 /// The mean cell volume over the frames (Å³).

@@ -68,10 +68,10 @@ pub fn vdos_of(
     src: &super::TrajFile,
     species: &str,
 ) -> Result<(VdosReport, super::Ran)> {
-    let t0 = std::time::Instant::now();
-    match src.policy() {
-        Some(so) => {
-            let (r, got, info) = vdos_streamed(&src.path, &src.read, species, &so)?;
+    super::Ran::run(
+        src,
+        |so| {
+            let (r, got, info) = vdos_streamed(&src.path, &src.read, species, so)?;
             let run = super::StreamRun {
                 read_as_stream: got.streamed,
                 scratch_bytes: info.scratch_bytes,
@@ -80,21 +80,10 @@ pub fn vdos_of(
                 memory_budget_bytes: so.memory_bytes,
                 notes: Vec::new(),
             };
-            let secs = t0.elapsed().as_secs_f64();
-            Ok((r, super::Ran::streamed(got.notes, got.frames, run, secs)))
-        }
-        None => {
-            let traj = crate::io::traj_input::read_trajectory(&src.path, &src.read)?;
-            let read_secs = t0.elapsed().as_secs_f64();
-            let t1 = std::time::Instant::now();
-            let r = vdos(engine, &traj, &src.path, species)?;
-            let secs = t1.elapsed().as_secs_f64();
-            Ok((
-                r,
-                super::Ran::in_memory(traj.notes.clone(), traj.n_frames(), read_secs, secs),
-            ))
-        }
-    }
+            Ok((r, got.notes, got.frames, run))
+        },
+        |traj| vdos(engine, traj, &src.path, species),
+    )
 }
 
 /// The descriptors of `species` in `dos`, and the report.
