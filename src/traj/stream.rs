@@ -31,6 +31,7 @@ use realfft::RealFftPlanner;
 
 use super::diffusion;
 use super::msd::{Msd, MsdOptions, collective_msd};
+use crate::compute::cpu::displacement::frame_drift;
 use crate::compute::{Engine, FracTrajectory, UnwrapScan};
 use crate::error::{Error, Result};
 use crate::invalid;
@@ -200,15 +201,9 @@ impl FrameSink for MsdStream {
         // Drift and summed displacement per frame, as `msd::selected_displacements`.
         for f in 0..tb {
             let d = &self.disp[f * n * 3..(f + 1) * n * 3];
-            let mut shift = [0.0f64; 3];
-            if let Some(r) = &self.reference {
-                for &a in r {
-                    for ax in 0..3 {
-                        shift[ax] += d[3 * a + ax] as f64;
-                    }
-                }
-                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
-            }
+            let shift = frame_drift(self.reference.as_deref(), |a| {
+                [d[3 * a], d[3 * a + 1], d[3 * a + 2]]
+            });
             let mut summed = [0.0f64; 3];
             for &a in &self.sel {
                 for ax in 0..3 {

@@ -485,8 +485,29 @@ pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array3<f64> {
     out
 }
 
+/// The drift at one frame: the mean displacement (Å) of the `reference` atoms, each
+/// given by `disp_of(atom)`, summed in f64 in atom order; zero with no (or an empty)
+/// reference. The one drift computation of the CPU paths: the in-memory MSD
+/// ([`select_less_drift`]), the streamed MSD (`traj::stream::MsdStream`) and the hops'
+/// net drift, which therefore agree bit for bit.
+#[inline]
+pub fn frame_drift(reference: Option<&[usize]>, disp_of: impl Fn(usize) -> [f32; 3]) -> [f64; 3] {
+    let mut shift = [0.0f64; 3];
+    let Some(r) = reference.filter(|r| !r.is_empty()) else {
+        return shift;
+    };
+    for &a in r {
+        let d = disp_of(a);
+        for (s, v) in shift.iter_mut().zip(d) {
+            *s += v as f64;
+        }
+    }
+    shift.iter_mut().for_each(|s| *s /= r.len() as f64);
+    shift
+}
+
 /// The selected atoms' displacements (T x Ns x 3, f64) less, in each frame, the mean
-/// displacement of the drift reference (summed in f64).
+/// displacement of the drift reference ([`frame_drift`]).
 pub fn select_less_drift(disp: ArrayView3<f32>, sel: &MsdSelection) -> Array3<f64> {
     let t = disp.shape()[0];
     let mut out = Array3::<f64>::zeros((t, sel.atoms.len(), 3));
@@ -495,15 +516,7 @@ pub fn select_less_drift(disp: ArrayView3<f32>, sel: &MsdSelection) -> Array3<f6
         .enumerate()
         .for_each(|(f, mut frame)| {
             let d = disp.index_axis(Axis(0), f);
-            let mut shift = [0.0f64; 3];
-            if let Some(r) = sel.reference {
-                for &a in r {
-                    for (ax, s) in shift.iter_mut().enumerate() {
-                        *s += d[[a, ax]] as f64;
-                    }
-                }
-                shift.iter_mut().for_each(|s| *s /= r.len() as f64);
-            }
+            let shift = frame_drift(sel.reference, |a| [d[[a, 0]], d[[a, 1]], d[[a, 2]]]);
             for (j, &a) in sel.atoms.iter().enumerate() {
                 for ax in 0..3 {
                     frame[[j, ax]] = d[[a, ax]] as f64 - shift[ax];

@@ -1155,12 +1155,9 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
 fn net_drift(all_species: &[String], species: &str, disp: &Array3<f32>) -> [f64; 3] {
     let (reference, _) = crate::traj::msd::drift_reference(all_species, species, true);
     let last = disp.shape()[0] - 1;
-    match reference {
-        Some(r) if !r.is_empty() => std::array::from_fn(|x| {
-            r.iter().map(|&a| disp[[last, a, x]] as f64).sum::<f64>() / r.len() as f64
-        }),
-        _ => [0.0; 3],
-    }
+    crate::compute::cpu::displacement::frame_drift(reference.as_deref(), |a| {
+        [disp[[last, a, 0]], disp[[last, a, 1]], disp[[last, a, 2]]]
+    })
 }
 
 /// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.
