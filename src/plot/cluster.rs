@@ -20,13 +20,12 @@ fn colour(c: usize) -> RGBColor {
 /// Silhouette plot: per cluster, the samples' silhouettes as sorted horizontal bars,
 /// with the mean as a dashed red line (the poster's figure 1, right). Up to 40
 /// samples, each bar carries its sample's name when `names` are given.
-pub fn silhouette_svg(
+pub fn silhouette_svg_text(
     samples: &[f64],
     labels: &[u32],
     names: Option<&[String]>,
     k: usize,
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     let names = names.filter(|n| n.len() == samples.len() && n.len() <= 40);
     let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
     let gap = (samples.len() / 40).max(2);
@@ -99,19 +98,32 @@ pub fn silhouette_svg(
             .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`silhouette_svg_text`], written to `path` (atomically).
+pub fn silhouette_svg(
+    samples: &[f64],
+    labels: &[u32],
+    names: Option<&[String]>,
+    k: usize,
+    path: &Path,
+) -> Result<()> {
+    write_atomic(
+        path,
+        silhouette_svg_text(samples, labels, names, k)?.as_bytes(),
+    )
 }
 
 /// Dendrogram. With more than `max_leaves` points the tree is cut to its last
 /// `max_leaves` clusters (scipy's truncate_mode="lastp"), each leaf labelled with its
 /// size; otherwise leaves carry `names` when given.
-pub fn dendrogram_svg(
+pub fn dendrogram_svg_text(
     tree: &Tree,
     names: Option<&[String]>,
     max_leaves: usize,
     title: &str,
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     let n = tree.n;
     let shown = n.min(max_leaves.max(2));
     let first_shown_merge = n - shown; // merges before this are hidden inside leaves
@@ -194,12 +206,26 @@ pub fn dendrogram_svg(
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`dendrogram_svg_text`], written to `path` (atomically).
+pub fn dendrogram_svg(
+    tree: &Tree,
+    names: Option<&[String]>,
+    max_leaves: usize,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    write_atomic(
+        path,
+        dendrogram_svg_text(tree, names, max_leaves, title)?.as_bytes(),
+    )
 }
 
 /// Elbow (inertia), mean silhouette and (when computed) the gap statistic against k,
 /// side by side, the chosen k marked.
-pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
+pub fn scores_svg_text(results: &[KResult], chosen_k: usize) -> Result<String> {
     let ks: Vec<f64> = results.iter().map(|r| r.k as f64).collect();
     let (kmin, kmax) = (ks[0] - 0.5, ks[ks.len() - 1] + 0.5);
     let mut svg = String::new();
@@ -312,20 +338,24 @@ pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<(
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`scores_svg_text`], written to `path` (atomically).
+pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
+    write_atomic(path, scores_svg_text(results, chosen_k)?.as_bytes())
 }
 
 /// Scatter of two coordinates coloured by cluster; `marked` points (e.g. known fast
 /// conductors) drawn as labelled black-edged stars.
-pub fn scatter_svg(
+pub fn scatter_svg_text(
     xy: &[(f64, f64)],
     labels: &[u32],
     axes: (&str, &str),
     marked: &[(usize, String)],
     named: &[(usize, String)],
     title: &str,
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     let (mut x0, mut x1, mut y0, mut y1) = (
         f64::INFINITY,
         f64::NEG_INFINITY,
@@ -434,7 +464,23 @@ pub fn scatter_svg(
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`scatter_svg_text`], written to `path` (atomically).
+pub fn scatter_svg(
+    xy: &[(f64, f64)],
+    labels: &[u32],
+    axes: (&str, &str),
+    marked: &[(usize, String)],
+    named: &[(usize, String)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    write_atomic(
+        path,
+        scatter_svg_text(xy, labels, axes, marked, named, title)?.as_bytes(),
+    )
 }
 
 /// Every clustering figure for the chosen k, into `dir`: silhouette plot, scores
@@ -536,7 +582,7 @@ pub fn write_figures(
 
 /// Method-agreement heatmap: the adjusted Rand index between every pair of methods,
 /// each cell coloured (white 0 .. dark blue 1; negative values white) and labelled.
-pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Result<()> {
+pub fn agreement_svg_text(ag: &crate::cluster::select::Agreement) -> Result<String> {
     let m = ag.methods.len();
     // A method that found another number of clusters (HDBSCAN: its own, or none, all
     // noise) says so beside its name: its low agreement is that, not chance.
@@ -619,5 +665,10 @@ pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Res
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`agreement_svg_text`], written to `path` (atomically).
+pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Result<()> {
+    write_atomic(path, agreement_svg_text(ag)?.as_bytes())
 }

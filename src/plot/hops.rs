@@ -129,7 +129,7 @@ pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
 /// One ion's unwrapped path on the x–y and x–z planes, frames coloured by the site
 /// (k-means cluster) they belong to, site centres as black crosses with their ids,
 /// hop frames drawn in black.
-pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
+pub fn path_svg_text(h: &Hops, ion: usize) -> Result<String> {
     let j = h
         .ions
         .iter()
@@ -227,18 +227,22 @@ pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`path_svg_text`], written to `path` (atomically).
+pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
+    write_atomic(path, path_svg_text(h, ion)?.as_bytes())
 }
 
 /// Histogram of the number of bodies per correlated event (temporal co-occurrence
 /// and, when given, spatio-temporal collective hops) with the exponential fit.
-pub fn correlation_svg(
+pub fn correlation_svg_text(
     temporal: &[(usize, f64)],
     fit: Option<ExpFit>,
     collective: &[(usize, f64)],
     title: &str,
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     // Up to the largest n that occurs (zero bins beyond it are not shown), at most
     // MAX_BODIES_SHOWN (the title says when more occur).
     const MAX_BODIES_SHOWN: usize = 40;
@@ -346,13 +350,27 @@ pub fn correlation_svg(
         legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`correlation_svg_text`], written to `path` (atomically).
+pub fn correlation_svg(
+    temporal: &[(usize, f64)],
+    fit: Option<ExpFit>,
+    collective: &[(usize, f64)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    write_atomic(
+        path,
+        correlation_svg_text(temporal, fit, collective, title)?.as_bytes(),
+    )
 }
 
 /// The pair test of correlated hops: the close pairs of jumps by different ions in
 /// each draw of independent ions (histogram) and in the run (a vertical line), with the
 /// verdict and, when the grouping percolates, the largest group's share in the title.
-pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> {
+pub fn null_model_svg_text(c: &Collective, events: usize) -> Result<String> {
     let mut svg = String::new();
     let test = match &c.null {
         Ok(t) => t,
@@ -368,7 +386,7 @@ pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> 
             .map_err(plot_err)?;
             root.present().map_err(plot_err)?;
             drop(root);
-            return write_atomic(path, svg.as_bytes());
+            return Ok(svg);
         }
     };
     let lo = test
@@ -462,7 +480,12 @@ pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> 
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`null_model_svg_text`], written to `path` (atomically).
+pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> {
+    write_atomic(path, null_model_svg_text(c, events)?.as_bytes())
 }
 
 /// Site map: the sites projected on the a-b plane of the cell (Cartesian x-y),
@@ -617,7 +640,7 @@ pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
 
 /// Jump rates by type (jumps per ion per ps) with their Poisson standard errors, and
 /// each type's share of the jump diffusivity; D_jump and the tracer D in the title.
-pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
+pub fn jump_types_svg_text(h: &Hops) -> Result<String> {
     let Some(j) = &h.jumps else {
         return Err(crate::invalid!("jump types need the site-based mode"));
     };
@@ -719,5 +742,10 @@ pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
         }
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
+}
+
+/// [`jump_types_svg_text`], written to `path` (atomically).
+pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
+    write_atomic(path, jump_types_svg_text(h)?.as_bytes())
 }

@@ -1,5 +1,7 @@
 //! Figures as SVG (plotters' SVG backend: no system fonts needed, text stays text so
-//! figures remain editable for papers). Each figure is written atomically.
+//! figures remain editable for papers). Every figure is a `NAME_text` function that
+//! returns the SVG text (what Python shows inline) and a `NAME` that writes it to a
+//! file, atomically.
 
 pub mod cluster;
 pub mod hops;
@@ -107,7 +109,7 @@ struct Curve<'a> {
 
 /// DOS curves against frequency on one frame, the imaginary (negative-frequency)
 /// region shaded when there is one.
-fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
+fn dos_lines_svg_text(title: &str, curves: &[Curve]) -> Result<String> {
     let all_f = curves.iter().flat_map(|c| c.freqs.iter());
     let fmax = all_f.clone().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
     let peak = curves
@@ -182,14 +184,19 @@ fn dos_lines_svg(title: &str, curves: &[Curve], path: &Path) -> Result<()> {
         legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
         root.present().map_err(plot_err)?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(svg)
 }
 
 /// The total DOS and its element projections against frequency, with the imaginary
 /// (negative-frequency) region shaded.
-pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
+pub fn dos_svg_text(dos: &Dos) -> Result<String> {
     let series = total_and_elements(dos);
-    dos_lines_svg(&dos_title(dos, "phonon DOS"), &curves(dos, &series), path)
+    dos_lines_svg_text(&dos_title(dos, "phonon DOS"), &curves(dos, &series))
+}
+
+/// [`dos_svg_text`], written to `path` (atomically).
+pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
+    write_atomic(path, dos_svg_text(dos)?.as_bytes())
 }
 
 /// The total DOS and each element's projection, named.
@@ -232,7 +239,7 @@ fn dos_title(dos: &Dos, what: &str) -> String {
 /// the spectrum is cut at the Nyquist frequency (half the sampling rate of the
 /// frames) while still high, the title says so: the modes above it are missing and
 /// fold back into the spectrum.
-pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
+pub fn vdos_svg_text(dos: &Dos) -> Result<String> {
     let series = total_and_elements(dos);
     let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
     let last = dos.total.last().copied().unwrap_or(0.0);
@@ -246,7 +253,12 @@ pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
     } else {
         format!("{} — vibrational DOS", dos.formula())
     };
-    dos_lines_svg(&title, &curves(dos, &series), path)
+    dos_lines_svg_text(&title, &curves(dos, &series))
+}
+
+/// [`vdos_svg_text`], written to `path` (atomically).
+pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
+    write_atomic(path, vdos_svg_text(dos)?.as_bytes())
 }
 
 /// MSD against time with the fitted line over its window.
@@ -374,12 +386,11 @@ pub fn msd_svg(
 
 /// Two total DOS curves on one frame (superion's against a reference such as
 /// phonopy's total_dos.dat), the reference drawn wide underneath.
-pub fn dos_compare_svg(
+pub fn dos_compare_svg_text(
     title: &str,
     ours: (&str, &[f64], &[f64]),
     reference: (&str, &[f64], &[f64]),
-    path: &Path,
-) -> Result<()> {
+) -> Result<String> {
     let curves = [
         Curve {
             label: reference.0,
@@ -396,7 +407,20 @@ pub fn dos_compare_svg(
             width: 1,
         },
     ];
-    dos_lines_svg(title, &curves, path)
+    dos_lines_svg_text(title, &curves)
+}
+
+/// [`dos_compare_svg_text`], written to `path` (atomically).
+pub fn dos_compare_svg(
+    title: &str,
+    ours: (&str, &[f64], &[f64]),
+    reference: (&str, &[f64], &[f64]),
+    path: &Path,
+) -> Result<()> {
+    write_atomic(
+        path,
+        dos_compare_svg_text(title, ours, reference)?.as_bytes(),
+    )
 }
 
 #[cfg(test)]
