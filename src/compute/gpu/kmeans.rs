@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, Array3, s};
 
-use super::{GpuContext, chunks};
+use super::{GpuContext, Scratch, chunks};
 use crate::compute::batch::{
     CHUNK, LloydBatch, LloydResult, best_of_groups, inertia_of_chunks, pack_sets, select_best,
 };
@@ -110,9 +110,70 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
     // Hop detection's shape: each problem's whole Lloyd loop in one workgroup.
     let small = n <= CHUNK && n * d <= 2048 && kmax * d <= 512 && kmax <= 64;
     let width = words.max(kmax * d + 1);
+    let packing = Packing {
+        words,
+        per_word,
+        width,
+    };
     for groups in chunks(g_total, per_problem * r as u64, max_bind) {
-        let ng = groups.len();
         let problems = groups.start * r..groups.end * r;
+        let dev = OnDevice::upload(ctx, batch, problems, n_chunks);
+        if small {
+            dev.whole_loops(ctx, &pipes[7])?;
+        } else {
+            dev.iterate(ctx, &pipes, batch.max_iter)?;
+        }
+        let chunk_sums: Vec<f32> = ctx.read(&dev.inertia, dev.nb * n_chunks)?;
+        let per_problem_inertia: Vec<f64> =
+            chunk_sums.chunks(n_chunks).map(inertia_of_chunks).collect();
+        let best = best_of_groups(&per_problem_inertia, r);
+        dev.gather_best(
+            ctx,
+            &pipes[6],
+            &packing,
+            groups,
+            &best,
+            &per_problem_inertia,
+            &mut result,
+        )?;
+    }
+    Ok(result)
+}
+
+/// How each group's best labels are packed for the readback.
+struct Packing {
+    /// 32-bit words per problem's labels, labels per word, and the gather's threads per
+    /// group (enough for the labels and for the centres).
+    words: usize,
+    per_word: usize,
+    width: usize,
+}
+
+/// One submission's problems on the device: their shape and buffers.
+struct OnDevice {
+    nb: usize,
+    base: Params,
+    iter_params: Scratch,
+    points: Scratch,
+    prob: Scratch,
+    centres: Scratch,
+    labels: Scratch,
+    inertia: Scratch,
+    state: Scratch,
+    tol: Scratch,
+}
+
+impl OnDevice {
+    /// The points, k, initial centres and tolerances of `problems` uploaded, and the
+    /// buffers the kernels write.
+    fn upload(
+        ctx: &GpuContext,
+        batch: &LloydBatch,
+        problems: std::ops::Range<usize>,
+        n_chunks: usize,
+    ) -> OnDevice {
+        let (_, n, d) = batch.points.dim();
+        let kmax = batch.kmax();
         let nb = problems.len();
         let (sets, set_of) = pack_sets(batch.points, &batch.set_of[problems.clone()]);
         let prob: Vec<[u32; 2]> = set_of
@@ -125,148 +186,182 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             .slice(s![problems.clone(), .., ..])
             .as_standard_layout()
             .to_owned();
-
-        let points = ctx.upload("points", &sets);
-        let prob_buf = ctx.upload("prob", &prob);
-        let centres = ctx.upload("centres", init.as_slice().unwrap());
-        // Written whole by the kernels (fill_labels or lloyd_small; inertia_chunks or
-        // lloyd_small) before anything reads them.
-        let labels = ctx.output("labels", 4 * (nb * n) as u64);
-        let inertia = ctx.output("inertia", 4 * (nb * n_chunks) as u64);
-        let state = ctx.zeros("state", 16 * nb as u64);
-        let tol = ctx.upload("tol", &batch.tol[problems.clone()]);
-
-        let params = |final_pass| Params {
+        let base = Params {
             n: n as u32,
             d: d as u32,
             kmax: kmax as u32,
             n_problems: nb as u32,
             n_chunks: n_chunks as u32,
             max_iter: batch.max_iter,
-            final_pass,
+            final_pass: 0,
             one: 1.0,
         };
-        let iter_params = ctx.uniform(&params(0));
+        OnDevice {
+            nb,
+            base,
+            iter_params: ctx.uniform(&base),
+            points: ctx.upload("points", &sets),
+            prob: ctx.upload("prob", &prob),
+            centres: ctx.upload("centres", init.as_slice().expect("standard layout")),
+            // Written whole by the kernels (fill_labels or lloyd_small; inertia_chunks
+            // or lloyd_small) before anything reads them.
+            labels: ctx.output("labels", 4 * (nb * n) as u64),
+            inertia: ctx.output("inertia", 4 * (nb * n_chunks) as u64),
+            state: ctx.zeros("state", 16 * nb as u64),
+            tol: ctx.upload("tol", &batch.tol[problems]),
+        }
+    }
 
-        if small {
-            // The whole Lloyd loop, the final assignment and the inertia of each
-            // problem in one workgroup: one dispatch, one wait.
-            let whole = ctx.bind(
-                &pipes[7],
+    /// Small problems (hop detection's shape): the whole Lloyd loop, the final
+    /// assignment and the inertia of each problem in one workgroup; one dispatch, one
+    /// wait.
+    fn whole_loops(&self, ctx: &GpuContext, pipe: &wgpu::ComputePipeline) -> Result<()> {
+        let whole = ctx.bind(
+            pipe,
+            &[
+                (0, &self.iter_params),
+                (1, &self.points),
+                (2, &self.prob),
+                (3, &self.centres),
+                (4, &self.labels),
+                (7, &self.state),
+                (9, &self.tol),
+                (17, &self.inertia),
+            ],
+        );
+        let mut enc = ctx.encoder();
+        ctx.dispatch(&mut enc, pipe, &whole, (self.nb * 64) as u64)?;
+        ctx.submit(enc)
+    }
+
+    /// Larger problems: assign, partial sums, update and check, `ITERS_PER_SYNC`
+    /// iterations per submission until no problem still runs (or `max_iter`); then one
+    /// last assignment, so that the labels match the final centres (scikit-learn does
+    /// the same when it stops on the tolerance rather than on unchanged labels), and
+    /// each problem's inertia in chunks.
+    fn iterate(
+        &self,
+        ctx: &GpuContext,
+        pipes: &[std::sync::Arc<wgpu::ComputePipeline>],
+        max_iter: u32,
+    ) -> Result<()> {
+        let (nb, n, n_chunks) = (self.nb, self.base.n as usize, self.base.n_chunks as usize);
+        let (kmax, d) = (self.base.kmax as usize, self.base.d as usize);
+        let mindist = ctx.output("mindist", 4 * (nb * n) as u64);
+        let partial = ctx.zeros("partial", 4 * (nb * n_chunks * kmax * (d + 1)) as u64);
+        let changed = ctx.zeros("changed", 4 * nb as u64);
+        let shift = ctx.zeros("shift", 4 * (nb * kmax) as u64);
+        let pending = ctx.zeros("pending", 4);
+        let final_params = ctx.uniform(&Params {
+            final_pass: 1,
+            ..self.base
+        });
+        let assign_rest: [(u32, &wgpu::Buffer); 7] = [
+            (1, &self.points),
+            (2, &self.prob),
+            (3, &self.centres),
+            (4, &self.labels),
+            (5, &mindist),
+            (7, &self.state),
+            (8, &changed),
+        ];
+        let iter_params = &self.iter_params;
+        let groups_of = [
+            ctx.bind(&pipes[0], &with_params(iter_params, &assign_rest)),
+            ctx.bind(
+                &pipes[1],
                 &[
-                    (0, &iter_params),
-                    (1, &points),
-                    (2, &prob_buf),
-                    (3, &centres),
-                    (4, &labels),
-                    (7, &state),
-                    (9, &tol),
-                    (17, &inertia),
+                    (0, iter_params),
+                    (1, &self.points),
+                    (2, &self.prob),
+                    (4, &self.labels),
+                    (6, &partial),
+                    (7, &self.state),
                 ],
-            );
+            ),
+            ctx.bind(
+                &pipes[2],
+                &[
+                    (0, iter_params),
+                    (2, &self.prob),
+                    (3, &self.centres),
+                    (6, &partial),
+                    (7, &self.state),
+                    (10, &shift),
+                ],
+            ),
+            ctx.bind(
+                &pipes[3],
+                &[
+                    (0, iter_params),
+                    (2, &self.prob),
+                    (7, &self.state),
+                    (8, &changed),
+                    (9, &self.tol),
+                    (10, &shift),
+                    (11, &pending),
+                ],
+            ),
+        ];
+        let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
+        // Labels start as "none" on the device; then the iterations.
+        let fill = ctx.bind(&pipes[4], &[(0, iter_params), (4, &self.labels)]);
+        let mut first = true;
+        let mut iterations = 0;
+        loop {
             let mut enc = ctx.encoder();
-            ctx.dispatch(&mut enc, &pipes[7], &whole, (nb * 64) as u64)?;
-            ctx.submit(enc)?;
-        } else {
-            let mindist = ctx.output("mindist", 4 * (nb * n) as u64);
-            let partial = ctx.zeros("partial", 4 * (nb * n_chunks * kmax * (d + 1)) as u64);
-            let changed = ctx.zeros("changed", 4 * nb as u64);
-            let shift = ctx.zeros("shift", 4 * (nb * kmax) as u64);
-            let pending = ctx.zeros("pending", 4);
-            let final_params = ctx.uniform(&params(1));
-            let assign_rest: [(u32, &wgpu::Buffer); 7] = [
-                (1, &points),
-                (2, &prob_buf),
-                (3, &centres),
-                (4, &labels),
-                (5, &mindist),
-                (7, &state),
-                (8, &changed),
-            ];
-            let groups_of = [
-                ctx.bind(&pipes[0], &with_params(&iter_params, &assign_rest)),
-                ctx.bind(
-                    &pipes[1],
-                    &[
-                        (0, &iter_params),
-                        (1, &points),
-                        (2, &prob_buf),
-                        (4, &labels),
-                        (6, &partial),
-                        (7, &state),
-                    ],
-                ),
-                ctx.bind(
-                    &pipes[2],
-                    &[
-                        (0, &iter_params),
-                        (2, &prob_buf),
-                        (3, &centres),
-                        (6, &partial),
-                        (7, &state),
-                        (10, &shift),
-                    ],
-                ),
-                ctx.bind(
-                    &pipes[3],
-                    &[
-                        (0, &iter_params),
-                        (2, &prob_buf),
-                        (7, &state),
-                        (8, &changed),
-                        (9, &tol),
-                        (10, &shift),
-                        (11, &pending),
-                    ],
-                ),
-            ];
-            let threads = [nb * n, nb * n_chunks * kmax, nb * kmax * 64, nb].map(|t| t as u64);
-            // Labels start as "none" on the device; then iterations, ITERS_PER_SYNC per
-            // submission, until no problem is still running.
-            let fill = ctx.bind(&pipes[4], &[(0, &iter_params), (4, &labels)]);
-            let mut first = true;
-            let mut iterations = 0;
-            loop {
-                let mut enc = ctx.encoder();
-                if first {
-                    ctx.dispatch(&mut enc, &pipes[4], &fill, (nb * n) as u64)?;
-                    first = false;
-                }
-                for it in 0..ITERS_PER_SYNC {
-                    for step in 0..4 {
-                        if step == 3 && it == ITERS_PER_SYNC - 1 {
-                            // Only the last check of the submission counts what still runs.
-                            enc.clear_buffer(&pending, 0, None);
-                        }
-                        ctx.dispatch(&mut enc, &pipes[step], &groups_of[step], threads[step])?;
+            if first {
+                ctx.dispatch(&mut enc, &pipes[4], &fill, (nb * n) as u64)?;
+                first = false;
+            }
+            for it in 0..ITERS_PER_SYNC {
+                for step in 0..4 {
+                    if step == 3 && it == ITERS_PER_SYNC - 1 {
+                        // Only the last check of the submission counts what still runs.
+                        enc.clear_buffer(&pending, 0, None);
                     }
-                }
-                ctx.submit(enc)?;
-                iterations += ITERS_PER_SYNC;
-                let running: Vec<u32> = ctx.read(&pending, 1)?;
-                if running[0] == 0 || iterations >= batch.max_iter {
-                    break;
+                    ctx.dispatch(&mut enc, &pipes[step], &groups_of[step], threads[step])?;
                 }
             }
-            // One last assignment so labels match the final centres (scikit-learn does the
-            // same when it stops on the tolerance rather than on unchanged labels), then
-            // each problem's inertia in chunks.
-            let final_group = ctx.bind(&pipes[0], &with_params(&final_params, &assign_rest));
-            let inertia_group = ctx.bind(
-                &pipes[5],
-                &[(0, &final_params), (5, &mindist), (17, &inertia)],
-            );
-            let mut enc = ctx.encoder();
-            ctx.dispatch(&mut enc, &pipes[0], &final_group, (nb * n) as u64)?;
-            ctx.dispatch(&mut enc, &pipes[5], &inertia_group, (nb * n_chunks) as u64)?;
             ctx.submit(enc)?;
+            iterations += ITERS_PER_SYNC;
+            let running: Vec<u32> = ctx.read(&pending, 1)?;
+            if running[0] == 0 || iterations >= max_iter {
+                break;
+            }
         }
-        let chunk_sums: Vec<f32> = ctx.read(&inertia, nb * n_chunks)?;
-        let per_problem_inertia: Vec<f64> =
-            chunk_sums.chunks(n_chunks).map(inertia_of_chunks).collect();
-        let best = best_of_groups(&per_problem_inertia, r);
+        let final_group = ctx.bind(&pipes[0], &with_params(&final_params, &assign_rest));
+        let inertia_group = ctx.bind(
+            &pipes[5],
+            &[(0, &final_params), (5, &mindist), (17, &self.inertia)],
+        );
+        let mut enc = ctx.encoder();
+        ctx.dispatch(&mut enc, &pipes[0], &final_group, (nb * n) as u64)?;
+        ctx.dispatch(&mut enc, &pipes[5], &inertia_group, (nb * n_chunks) as u64)?;
+        ctx.submit(enc)
+    }
 
-        // The best problem of each group: labels packed, centres, iterations.
+    /// The best problem of each group (`best`, indices into this submission's
+    /// problems) into `result`'s rows `groups`: labels (packed on the device, unpacked
+    /// here), centres, inertia and iterations.
+    #[allow(clippy::too_many_arguments)]
+    fn gather_best(
+        &self,
+        ctx: &GpuContext,
+        pipe: &wgpu::ComputePipeline,
+        packing: &Packing,
+        groups: std::ops::Range<usize>,
+        best: &[usize],
+        per_problem_inertia: &[f64],
+        result: &mut LloydResult,
+    ) -> Result<()> {
+        let ng = groups.len();
+        let (kmax, d) = (self.base.kmax as usize, self.base.d as usize);
+        let Packing {
+            words,
+            per_word,
+            width,
+        } = *packing;
         let best_buf = ctx.upload(
             "best",
             &best.iter().map(|&b| b as u32).collect::<Vec<u32>>(),
@@ -281,12 +376,12 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         let out_centres = ctx.output("best centres", 4 * (ng * kmax * d) as u64);
         let out_iter = ctx.output("best iterations", 4 * ng as u64);
         let gather = ctx.bind(
-            &pipes[6],
+            pipe,
             &[
-                (0, &iter_params),
-                (3, &centres),
-                (4, &labels),
-                (7, &state),
+                (0, &self.iter_params),
+                (3, &self.centres),
+                (4, &self.labels),
+                (7, &self.state),
                 (12, &gparams),
                 (13, &best_buf),
                 (14, &packed),
@@ -295,7 +390,7 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
             ],
         );
         let mut enc = ctx.encoder();
-        ctx.dispatch(&mut enc, &pipes[6], &gather, (ng * width) as u64)?;
+        ctx.dispatch(&mut enc, pipe, &gather, (ng * width) as u64)?;
         ctx.submit(enc)?;
         let got = ctx.read_many(&[
             (&packed, 4 * (ng * words) as u64),
@@ -321,8 +416,8 @@ pub fn lloyd(ctx: &GpuContext, batch: &LloydBatch, restarts: usize) -> Result<Ll
         }
         result
             .centres
-            .slice_mut(s![groups.clone(), .., ..])
+            .slice_mut(s![groups, .., ..])
             .assign(&Array3::from_shape_vec((ng, kmax, d), cen).expect("centres shape"));
+        Ok(())
     }
-    Ok(result)
 }
