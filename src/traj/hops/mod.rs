@@ -31,9 +31,13 @@
 pub mod cluster;
 pub mod discovery;
 mod frac;
+mod jump_types;
+mod known;
+mod radius;
 pub mod sites;
 pub mod stats;
 pub mod stream;
+mod track;
 pub mod types;
 
 pub use stats::Descriptors;
