@@ -17,8 +17,6 @@
 
 use std::path::Path;
 
-use nalgebra::{Matrix3, Vector3};
-
 use super::parse_err;
 use super::reader::{ReadEnd, TrajReadOptions, TrajReader};
 use crate::error::Result;
@@ -62,14 +60,12 @@ impl TrajReader for Reader {
         let cell = numbers(cell_line.strip_prefix("cell "))
             .filter(|v| v.len() == 9)
             .ok_or_else(|| bad(n, "expected `cell` and 9 finite numbers (Å)"))?;
-        let rows = Matrix3::from_row_slice(&cell);
-        let to_frac = rows
-            .try_inverse()
-            .filter(|_| rows.determinant().abs() > 1e-6)
-            .ok_or_else(|| bad(n, "the cell has no volume"))?
-            .transpose();
         let cell_rows: [[f64; 3]; 3] =
-            std::array::from_fn(|i| std::array::from_fn(|j| rows[(i, j)]));
+            std::array::from_fn(|i| std::array::from_fn(|j| cell[3 * i + j]));
+        if crate::geom::det(&cell_rows).abs() <= 1e-6 {
+            return Err(bad(n, "the cell has no volume"));
+        }
+        let inv = crate::geom::inverse(&cell_rows);
         // Every frame: its line, time (fs), species and fractional positions.
         let mut frames: Vec<(usize, f64, Vec<String>, Vec<f32>)> = Vec::new();
         for (n, l) in lines.filter(|(_, l)| !l.is_empty()) {
@@ -88,9 +84,9 @@ impl TrajReader for Reader {
             let r = numbers(it.next())
                 .filter(|v| v.len() == 3)
                 .ok_or_else(|| bad(n, "expected a species and 3 finite coordinates (Å)"))?;
-            let f = to_frac * Vector3::new(r[0], r[1], r[2]);
+            let f = crate::geom::frac_of([r[0], r[1], r[2]], &inv);
             names.push(name.to_string());
-            frac.extend([f.x as f32, f.y as f32, f.z as f32]);
+            frac.extend(f.map(|v| v as f32));
         }
         let Some((first_line, _, first, _)) = frames.first() else {
             return Err(bad(n + 1, "no frames"));
@@ -101,12 +97,9 @@ impl TrajReader for Reader {
         if let Some((line, ..)) = frames.iter().find(|f| f.2 != *first) {
             return Err(bad(*line, "the atoms differ from the first frame's"));
         }
-        let kept: Vec<usize> = (0..frames.len())
-            .filter(|&k| opts.frames.contains(k))
-            .collect();
-        if kept.is_empty() {
-            return Err(bad(n, "option start/stop/every keep none of the frames"));
-        }
+        // The shared frame-range rule (and its messages).
+        let all: Vec<usize> = (0..frames.len()).collect();
+        let kept = opts.frames.pick(path, &all)?;
         sink.begin(first)?;
         for block in kept.chunks(BLOCK) {
             let frac: Vec<f32> = block
@@ -115,9 +108,14 @@ impl TrajReader for Reader {
                 .collect();
             sink.frames(&frac, &vec![cell_rows; block.len()], None)?;
         }
+        let notes = (!opts.frames.is_all())
+            .then(|| opts.frames.note(frames.len(), kept.len()))
+            .into_iter()
+            .collect();
         Ok(ReadEnd {
             frames: kept.len(),
             time_fs: Some(kept.iter().map(|&k| frames[k].1).collect()),
+            notes,
             ..Default::default()
         })
     }

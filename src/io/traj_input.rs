@@ -612,8 +612,9 @@ impl crate::traj::stream::StreamOptions {
     /// the frames, as the in-memory path would hold them ([`Self::in_memory_estimate`]),
     /// take more than the default budget (256 MiB) or more than a quarter of the memory
     /// this machine has available now (Linux's MemAvailable). The streamed path is then
-    /// both smaller and faster (a 0.74 GB XDATCAR: 1.8 s at 0.30 GB streamed, 3.5 s at
-    /// 0.89 GB in memory). `None`: read the trajectory into memory.
+    /// both smaller and faster (a 0.74 GB XDATCAR, `traj msd`: 1.6 s at 0.31 GB
+    /// streamed, 1.9-3.6 s at 0.89 GB in memory; BENCHMARKS.md). `None`: read the
+    /// trajectory into memory.
     pub fn choose(
         files: &[&Path],
         memory_bytes: Option<u64>,

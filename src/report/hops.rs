@@ -42,28 +42,19 @@ pub use super::StreamRun;
 
 /// The hops of the trajectory in `file`, streamed: the file is never held
 /// whole (see `crate::traj::hops::stream`); the numbers are those of
-/// `crate::traj::hops::detect`.
+/// `crate::traj::hops::detect`. Also how it streamed and the reader's notes.
 pub fn detect_streamed(
     engine: &Engine,
     file: &Path,
     read: &TrajReadOptions,
     opts: &HopOptions,
     stream: &StreamOptions,
-) -> Result<(Hops, StreamRun)> {
+) -> Result<(Hops, StreamRun, Vec<String>)> {
     let mut sink = HopStream::new(opts, stream, file).on(engine);
     let got = stream_trajectory(file, read, &mut sink)?;
     let (h, info) = sink.finish(engine, got.dt_ps)?;
-    Ok((
-        h,
-        StreamRun {
-            read_as_stream: got.streamed,
-            scratch_bytes: info.scratch_bytes,
-            window_atoms: info.window_atoms,
-            windows: info.windows,
-            memory_budget_bytes: stream.memory_bytes,
-            notes: got.notes,
-        },
-    ))
+    let run = StreamRun::new(&got, &info, stream);
+    Ok((h, run, got.notes))
 }
 
 /// The hops of the trajectory in `src`, read into memory or streamed as the
@@ -77,8 +68,8 @@ pub fn detect_of(
     super::Ran::run(
         src,
         |so| {
-            let (h, mut run) = detect_streamed(engine, &src.path, &src.read, opts, so)?;
-            let (notes, frames) = (std::mem::take(&mut run.notes), h.n_frames);
+            let (h, run, notes) = detect_streamed(engine, &src.path, &src.read, opts, so)?;
+            let frames = h.n_frames;
             Ok((h, notes, frames, run))
         },
         |traj| crate::traj::hops::detect(engine, traj, opts),

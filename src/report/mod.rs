@@ -114,12 +114,25 @@ pub struct StreamRun {
     pub window_atoms: usize,
     pub windows: usize,
     pub memory_budget_bytes: u64,
-    /// What the reader noted (time step, frames chosen), where the analysis does not
-    /// report it itself.
-    pub notes: Vec<String>,
 }
 
 impl StreamRun {
+    /// How a run streamed: the reader's end (`got`), the sink's windows (`info`) and the
+    /// budget (`stream`).
+    pub(crate) fn new(
+        got: &crate::io::traj_input::Streamed,
+        info: &crate::traj::stream::StreamRunInfo,
+        stream: &StreamOptions,
+    ) -> Self {
+        StreamRun {
+            read_as_stream: got.streamed,
+            scratch_bytes: info.scratch_bytes,
+            window_atoms: info.window_atoms,
+            windows: info.windows,
+            memory_budget_bytes: stream.memory_bytes,
+        }
+    }
+
     /// The run in one line, for `frames` frames.
     pub fn describe(&self, frames: usize) -> String {
         format!(

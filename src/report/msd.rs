@@ -163,14 +163,12 @@ pub fn diffusion_streamed(
     let mut sink = MsdStream::new(&opts.msd, stream, file).on(engine);
     let got = stream_trajectory(file, read, &mut sink)?;
     let s = sink.finish(engine, got.dt_ps, opts.start_ps)?;
-    let run = StreamRun {
-        read_as_stream: got.streamed,
+    let info = crate::traj::stream::StreamRunInfo {
         scratch_bytes: s.scratch_bytes,
         window_atoms: s.window_atoms,
         windows: s.windows,
-        memory_budget_bytes: stream.memory_bytes,
-        notes: Vec::new(),
     };
+    let run = StreamRun::new(&got, &info, stream);
     let d = summarise(engine, s.mean_volume_a3, got.notes, file, s.msd, opts)?;
     Ok((d, run))
 }

@@ -72,14 +72,7 @@ pub fn vdos_of(
         src,
         |so| {
             let (r, got, info) = vdos_streamed(&src.path, &src.read, species, so)?;
-            let run = super::StreamRun {
-                read_as_stream: got.streamed,
-                scratch_bytes: info.scratch_bytes,
-                window_atoms: info.window_atoms,
-                windows: info.windows,
-                memory_budget_bytes: so.memory_bytes,
-                notes: Vec::new(),
-            };
+            let run = super::StreamRun::new(&got, &info, so);
             Ok((r, got.notes, got.frames, run))
         },
         |traj| vdos(engine, traj, &src.path, species),
