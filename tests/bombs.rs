@@ -99,6 +99,7 @@ fn s(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn bombs_are_refused_at_once_in_little_memory() {
+    const LI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/Li6PS5Cl.XDATCAR.gz");
     let dir = common::tempdir("bombs");
     let d = |n: &str| dir.join(n).display().to_string();
     let xdatcar_head = {
@@ -281,6 +282,21 @@ fn bombs_are_refused_at_once_in_little_memory() {
         ),
         ("--k 2..10^9", s(&["cluster", &f, "--k", "2..1000000000"])),
         (
+            "--n-init 10^9 (36 GB of centres)",
+            s(&["cluster", &f, "--k", "2..3", "--n-init", "1000000000"]),
+        ),
+        (
+            "--stability-runs 10^9",
+            s(&[
+                "cluster",
+                &f,
+                "--k",
+                "2..3",
+                "--stability-runs",
+                "1000000000",
+            ]),
+        ),
+        (
             "--gap-refs 10^9",
             s(&["cluster", &f, "--k", "2..3", "--gap-refs", "1000000000"]),
         ),
@@ -312,6 +328,65 @@ fn bombs_are_refused_at_once_in_little_memory() {
                 "1e308",
                 "--stride",
                 "50",
+            ]),
+        ),
+        (
+            "--hysteresis nan",
+            s(&[
+                "traj",
+                "hops",
+                LI,
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--hysteresis",
+                "nan",
+            ]),
+        ),
+        (
+            "--supercell 10^12 without sites",
+            s(&[
+                "traj",
+                "hops",
+                LI,
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--supercell",
+                "1000000000000",
+                "1000000000000",
+                "1000000000000",
+            ]),
+        ),
+        (
+            "--temperature 1e308",
+            s(&[
+                "traj",
+                "msd",
+                LI,
+                "--timestep-fs",
+                "2",
+                "--stride",
+                "50",
+                "--temperature",
+                "1e308",
+            ]),
+        ),
+        (
+            "--spacing 1e12",
+            s(&[
+                "structure",
+                "features",
+                &root()
+                    .join("data/sites/argyrodite.cif")
+                    .display()
+                    .to_string(),
+                "--spacing",
+                "1e12",
+                "--out",
+                &d("o-spacing"),
             ]),
         ),
     ];

@@ -23,9 +23,9 @@ pub(crate) fn points(x: &PyReadonlyArray2<'_, f64>) -> PyResult<Array3<f32>> {
 pub(crate) fn kmeans<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
-    n_clusters: u32,
-    n_init: u32,
-    max_iter: u32,
+    n_clusters: u64,
+    n_init: u64,
+    max_iter: u64,
     tol: f64,
     init: &str,
     seed: u64,
@@ -46,6 +46,10 @@ pub(crate) fn kmeans<'py>(
             )));
         }
     };
+    // Wider than the engine's u32 so that 10**12 is the library's InputError (with its
+    // limit), not an OverflowError from the conversion.
+    let wide = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let (n_clusters, n_init, max_iter) = (wide(n_clusters), wide(n_init), wide(max_iter));
     if n_init == 0 || max_iter == 0 {
         return Err(InputError::new_err(
             "n_init and max_iter must be at least 1",

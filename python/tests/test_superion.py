@@ -650,6 +650,47 @@ for c in cases:
     assert "panicked" not in out.stderr, out.stderr
 
 
+def test_option_bombs_raise_input_error_at_once():
+    """Options that would size an allocation or a loop (restarts, clusters, lags, the time
+    step, a supercell, a grid spacing, coordinates) raise InputError within 1 s in a
+    process capped at 1 GiB of address space (issue 31; KMeans(n_init=10**9) aborted the
+    interpreter asking for 36 GB, and 10**12 was an OverflowError)."""
+    sites = ROOT / "data" / "sites" / "argyrodite.cif"
+    code = f"""
+import resource, time, numpy as np, superion
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))
+x = np.random.default_rng(0).random((20, 3))
+t = superion.read_trajectory({str(XDATCAR)!r}, timestep_fs=2, stride=50)
+cases = [
+    lambda: superion.KMeans(n_clusters=3, n_init=10**9).fit(x),
+    lambda: superion.KMeans(n_clusters=3, n_init=10**12).fit(x),
+    lambda: superion.KMeans(n_clusters=10**12).fit(x),
+    lambda: superion.AgglomerativeClustering(n_clusters=10**9).fit(x),
+    lambda: superion.msd(t, "Li", lags="log:1000000000000"),
+    lambda: superion.read_trajectory({str(XDATCAR)!r}, timestep_fs=1e308, stride=50),
+    lambda: superion.hops(t, "Li", sites={str(sites)!r}, supercell=(100000, 100000, 100000)),
+    lambda: superion.structure_features([{str(sites)!r}], spacing=1e-9),
+    lambda: superion.Trajectory.from_arrays(
+        np.full((3, 2, 3), 1e40), np.tile(np.eye(3) * 10, (3, 1, 1)), ["Li", "Li"], dt_ps=0.1
+    ),
+]
+for f in cases:
+    t0 = time.perf_counter()
+    try:
+        f()
+    except superion.InputError as e:
+        print('InputError', round(time.perf_counter() - t0, 3), str(e)[:70])
+    else:
+        print('ran')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 9 and all(l.startswith("InputError") for l in lines), out.stdout
+    assert all(float(l.split()[1]) < 1.0 for l in lines), out.stdout
+    assert "panicked" not in out.stderr, out.stderr
+
+
 def test_mutated_files_raise_superion_errors_only(tmp_path):
     """Seeded byte mutations of real files of several formats, read and analysed from
     Python: each reads or raises InputError/FileError, never another exception, a

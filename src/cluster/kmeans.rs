@@ -34,6 +34,12 @@ pub struct KMeansParams {
     pub tol: f64,
 }
 
+/// The most restarts a batch takes per problem (scikit-learn's default is 10).
+pub const MAX_RESTARTS: u32 = 10_000;
+/// The most initial-centre coordinates a batch holds (restarts x problems x k x d):
+/// 2^28, 1 GiB of f32. Counted before anything is allocated.
+pub const MAX_CENTRE_VALUES: usize = 1 << 28;
+
 impl Default for KMeansParams {
     fn default() -> Self {
         KMeansParams {
@@ -176,8 +182,11 @@ pub fn kmeans_batch(
     params: &KMeansParams,
 ) -> Result<Vec<KMeansFit>> {
     let (p, n, d) = points.dim();
-    if params.n_init == 0 {
-        return Err(invalid!("n_init must be at least 1"));
+    if params.n_init == 0 || params.n_init > MAX_RESTARTS {
+        return Err(invalid!(
+            "n_init = {}: expected 1 to {MAX_RESTARTS} restarts",
+            params.n_init
+        ));
     }
     if !params.tol.is_finite() || params.tol < 0.0 {
         return Err(invalid!(
@@ -212,6 +221,16 @@ pub fn kmeans_batch(
     let kmax = problems.iter().map(|p| p.k).max().unwrap_or(1) as usize;
     let r = params.n_init as usize;
     let total = problems.len() * r;
+    if total
+        .checked_mul(kmax)
+        .and_then(|v| v.checked_mul(d))
+        .is_none_or(|v| v > MAX_CENTRE_VALUES)
+    {
+        return Err(invalid!(
+            "{} problems x {r} restarts x k up to {kmax} x {d} features: more than {MAX_CENTRE_VALUES} centre coordinates at once (fewer restarts, a smaller k range or fewer features)",
+            problems.len()
+        ));
+    }
     let set_var: Vec<f64> = (0..p)
         .into_par_iter()
         .map(|s| mean_variance(points.index_axis(Axis(0), s)))

@@ -354,6 +354,19 @@ fn select_observed(
     observe: &mut dyn FnMut(ClusterEvent),
 ) -> Result<Selection> {
     let started = std::time::Instant::now();
+    // Checked before any clustering, so a wrong option costs nothing.
+    if opts.gap_refs > MAX_GAP_REFS {
+        return Err(invalid!(
+            "option gap_refs {}: at most {MAX_GAP_REFS} reference sets",
+            opts.gap_refs
+        ));
+    }
+    if opts.stability_runs > MAX_STABILITY_RUNS {
+        return Err(invalid!(
+            "option stability_runs {}: at most {MAX_STABILITY_RUNS} re-runs",
+            opts.stability_runs
+        ));
+    }
     let n = x.nrows();
     let ks: Vec<usize> = if method == Method::Hdbscan {
         Vec::new()
@@ -453,12 +466,6 @@ fn select_observed(
     // and each stability run cluster a data set of the same size over the same ks; the
     // comparison clusters once per method at one k.
     let mut extras: Vec<(String, f64)> = Vec::new();
-    if opts.gap_refs > MAX_GAP_REFS {
-        return Err(invalid!(
-            "option gap_refs {}: at most {MAX_GAP_REFS} reference sets",
-            opts.gap_refs
-        ));
-    }
     let with_gap = opts.gap_refs > 0 && method != Method::Hdbscan;
     if with_gap {
         extras.push((
@@ -729,6 +736,8 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
 pub const MAX_K: usize = 10_000;
 /// The most reference sets the gap statistic may draw.
 pub const MAX_GAP_REFS: usize = 1000;
+/// The most re-runs the stability score may make.
+pub const MAX_STABILITY_RUNS: usize = 1000;
 
 /// The first two principal components of `x` (power iteration with deflation on the
 /// d x d covariance), for 2-D scatter plots of many features, with the fraction of

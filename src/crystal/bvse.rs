@@ -152,8 +152,9 @@ impl BvseOptions {
         let bad = |what: &str, v: f64, want: &str| {
             Err(Error::InvalidInput(format!("{what} {v}: expected {want}")))
         };
-        if !(self.spacing_a.is_finite() && self.spacing_a >= 0.02) {
-            return bad("grid spacing", self.spacing_a, "at least 0.02 Å");
+        if !(self.spacing_a.is_finite() && (0.02..=1.0).contains(&self.spacing_a)) {
+            // Coarser than 1 Å, a grid cannot resolve a Li site or a bottleneck.
+            return bad("grid spacing", self.spacing_a, "0.02 to 1 Å");
         }
         if !(self.cutoff_a.is_finite() && self.cutoff_a > 1.0 && self.cutoff_a <= 30.0) {
             return bad("cutoff", self.cutoff_a, "a value in (1, 30] Å");
@@ -192,12 +193,7 @@ pub struct Landscape {
 
 /// Grid points per axis for `lattice` under `o`.
 pub fn grid_shape(lattice: &crate::geom::Mat3, o: &BvseOptions) -> Result<[usize; 3]> {
-    if !(o.spacing_a.is_finite() && o.spacing_a >= 0.02) {
-        return Err(Error::InvalidInput(format!(
-            "grid spacing {} Å: expected at least 0.02 Å",
-            o.spacing_a
-        )));
-    }
+    o.check()?;
     let n: [usize; 3] = std::array::from_fn(|a| {
         let l = (0..3)
             .map(|k| lattice[a][k] * lattice[a][k])

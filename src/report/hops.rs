@@ -65,6 +65,7 @@ pub fn detect_of(
     src: &super::TrajFile,
     opts: &HopOptions,
 ) -> Result<(Hops, super::Ran)> {
+    opts.check()?;
     super::Ran::run(
         src,
         |so| {

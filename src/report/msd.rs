@@ -28,21 +28,34 @@ pub struct DiffusionOptions {
     pub charge_e: Option<f64>,
 }
 
+/// The highest temperature a Nernst-Einstein conductivity is computed for (K).
+pub const MAX_TEMPERATURE_K: f64 = 1e5;
+/// The largest ion charge (e) in size.
+pub const MAX_CHARGE_E: f64 = 10.0;
+
 impl DiffusionOptions {
     /// The checks every front end shares: a positive temperature, a fit start of at
     /// least 0 ps, and a charge for a species without a usual one.
     pub fn check(&self) -> Result<()> {
-        if let Some(t) = self.temperature_k.filter(|t| !(*t > 0.0 && t.is_finite())) {
-            return Err(invalid!("option temperature must be positive, not {t} K"));
+        if let Some(t) = self
+            .temperature_k
+            .filter(|t| !(*t > 0.0 && *t <= MAX_TEMPERATURE_K))
+        {
+            return Err(invalid!(
+                "option temperature must be positive and at most {MAX_TEMPERATURE_K} K, not {t} K"
+            ));
         }
         if let Some(s) = self.start_ps.filter(|s| !(*s >= 0.0 && s.is_finite())) {
             return Err(invalid!(
                 "option start_ps must be a time of at least 0 ps, not {s}"
             ));
         }
-        if let Some(q) = self.charge_e.filter(|q| !q.is_finite() || *q == 0.0) {
+        if let Some(q) = self
+            .charge_e
+            .filter(|q| !(q.abs() <= MAX_CHARGE_E) || *q == 0.0)
+        {
             return Err(invalid!(
-                "option charge must be a non-zero number of e, not {q}"
+                "option charge must be a non-zero number of e, at most {MAX_CHARGE_E} in size, not {q}"
             ));
         }
         if self.temperature_k.is_some()

@@ -229,7 +229,7 @@ pub enum PhononCommand {
         #[arg(long, default_value_t = 300)]
         bins: usize,
         /// Upper end of the DOS-vector range (THz).
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, default_value_t = 30.0, value_parser = finite)]
         max_thz: f64,
         /// Write the matrix into this folder (similarity.csv), or to this file when the
         /// name ends in .csv; default: standard output.
@@ -251,7 +251,7 @@ pub struct DosArgs {
     #[arg(long, value_enum, default_value_t = DosMethodArg::Tetrahedron)]
     pub dos_method: DosMethodArg,
     /// Gaussian width (THz); default (max - min frequency) / 100.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub sigma: Option<f64>,
     /// Apply the non-analytical correction (default: when the entry has BORN).
     #[arg(long, overrides_with = "no_nac")]
@@ -339,7 +339,7 @@ pub struct FeatureArgs {
     #[arg(long = "element", default_value = "Li", value_parser = element)]
     pub elements: Vec<String>,
     /// Temperatures (K) for Bose-Einstein weighted band centres.
-    #[arg(long, value_delimiter = ',', default_value = "300,600,900")]
+    #[arg(long, value_delimiter = ',', default_value = "300,600,900", value_parser = finite)]
     pub temperatures: Vec<f64>,
     /// Add the original study's columns (legacy_fav, legacy_<T>, ...) beside the corrected ones.
     #[arg(long)]
@@ -348,10 +348,10 @@ pub struct FeatureArgs {
     /// [0, --dos-max-thz).
     #[arg(long)]
     pub dos_vector: Option<usize>,
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = finite)]
     pub dos_max_thz: f64,
     /// Flag `unstable` when more than this fraction of the DOS is at imaginary frequencies.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = finite)]
     pub unstable_threshold: f64,
 }
 
@@ -404,13 +404,13 @@ pub enum TrajCommand {
         #[arg(long, default_value = "Li", value_parser = one_species)]
         species: String,
         /// Start of the fit window (ps); default: where the MSD becomes diffusive.
-        #[arg(long)]
+        #[arg(long, value_parser = finite)]
         start_ps: Option<f64>,
         /// Temperature (K), for the Nernst-Einstein conductivity.
-        #[arg(long)]
+        #[arg(long, value_parser = finite)]
         temperature: Option<f64>,
         /// Ion charge (e) for the conductivity (default: the usual one for the species).
-        #[arg(long)]
+        #[arg(long, value_parser = finite)]
         charge: Option<f64>,
         /// Do not subtract the framework's drift (on by default, as the peers do).
         #[arg(long)]
@@ -513,7 +513,7 @@ pub struct HopArgs {
     pub supercell: Vec<usize>,
     /// Sites mode: one site radius (Å) (default: twice the vibration amplitude, as
     /// GEMDAT, capped at half the distance to the nearest site).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub site_radius: Option<f64>,
     /// Sites mode: radius of the sites of one label, LABEL=R (Å); repeatable.
     #[arg(long, value_name = "LABEL=R")]
@@ -527,42 +527,42 @@ pub struct HopArgs {
     #[arg(long)]
     pub symmetrise: bool,
     /// Sites mode (discovery): density maxima closer than this (Å) are one site.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = finite)]
     pub merge_a: f64,
     /// Sites mode (discovery): two density maxima are one site when the density between
     /// them never falls below this fraction of the lower one (0-1; 1: every maximum a site).
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, value_parser = finite)]
     pub saddle_fraction: f64,
     /// Sites mode (discovery): density maxima are joined across a shallow saddle only
     /// when at most this far apart (Å; 0-10).
-    #[arg(long, default_value_t = 1.8)]
+    #[arg(long, default_value_t = 1.8, value_parser = finite)]
     pub join_a: f64,
     /// Sites mode (discovery): a density maximum is a site when at least this many
     /// times the species' mean density.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = finite)]
     pub min_enrichment: f64,
     /// Kmeans mode: largest number of sites per ion tried (k = 2..k_max).
     #[arg(long, default_value_t = 10)]
     pub k_max: usize,
     /// Kmeans mode: below this best mean silhouette an ion has one site.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = finite)]
     pub silhouette: f64,
     /// IonDiff mode: vibration radius (Å).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = 0.4, value_parser = finite)]
     pub distance_a: f64,
     /// Kmeans mode: vibration radius as a multiple of the ion's median distance from
     /// its site centre.
-    #[arg(long, default_value_t = 2.5)]
+    #[arg(long, default_value_t = 2.5, value_parser = finite)]
     pub vibration_factor: f64,
     /// Kmeans mode: an ion leaves a site beyond this multiple of its radius.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = finite)]
     pub hysteresis: f64,
     /// Shorter visits (frames on a site) are flickers, not residences (default: 1 in
     /// sites mode, every visit counts as in GEMDAT; 3 in kmeans mode).
     #[arg(long)]
     pub min_residence: Option<usize>,
     /// Kmeans mode: site centres of different ions closer than this (Å) are one site.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = finite)]
     pub site_tolerance_a: f64,
     /// Kmeans mode: at most this many frames per ion are clustered (evenly strided;
     /// the sites found are applied to every frame).
@@ -572,10 +572,10 @@ pub struct HopArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Collective hops: events closer than this in time (ps) ...
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = finite)]
     pub collective_dt_ps: f64,
     /// ... and than this in space (Å, between hop midpoints).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = finite)]
     pub collective_dr_a: f64,
 }
 
@@ -707,7 +707,7 @@ pub struct TrajReadArgs {
     /// MD time step (fs); with --stride, the time between frames. Not needed for an
     /// XDATCAR with an INCAR beside it or an extended XYZ with time= (fs) per frame;
     /// needed for an ASE .traj (it stores no time).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub timestep_fs: Option<f64>,
     /// Every how many MD steps a frame was written (inferred from LAMMPS TIMESTEP,
     /// extended-XYZ step=/time=, or the INCAR's NBLOCK; never assumed).
@@ -804,7 +804,7 @@ pub struct ClusterArgs {
     pub no_scale: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// k-means (and spectral) restarts.
+    /// k-means (and spectral) restarts, 1 to 10 000.
     #[arg(long, default_value_t = 10)]
     pub n_init: u32,
     /// k-means initialisation.
@@ -812,7 +812,7 @@ pub struct ClusterArgs {
     pub init: InitArg,
     /// k-means relative tolerance (scikit-learn's: the centre shift against the mean
     /// feature variance); 0 iterates until no label changes.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = finite)]
     pub tol: f64,
     /// k-means iteration cap per restart.
     #[arg(long, default_value_t = 300)]
@@ -822,12 +822,13 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub gap_refs: Option<usize>,
     /// Re-runs for the stability score (other seeds, or 80 % subsamples for the
-    /// deterministic methods; 0 turns it off; default 4, or 0 above 2000 materials).
+    /// deterministic methods; at most 1000; 0 turns it off; default 4, or 0 above 2000
+    /// materials).
     #[arg(long)]
     pub stability_runs: Option<usize>,
     /// Spectral: the Gaussian kernel's bandwidth σ in (scaled) feature units
     /// (default: the median pairwise distance).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub bandwidth: Option<f64>,
     /// HDBSCAN: the smallest cluster.
     #[arg(long, default_value_t = 5)]
@@ -868,7 +869,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub conductivity_column: Option<String>,
     /// A conductor: σ ≥ this (S/cm).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = finite)]
     pub threshold: f64,
     /// Cluster labels (`screen`'s labels.csv: id, label) for conductivity by cluster.
     #[arg(long)]
@@ -933,7 +934,7 @@ pub struct ScreenArgs {
     #[arg(long)]
     pub conductivities: Option<PathBuf>,
     /// With --conductivities: a conductor has σ ≥ this (S/cm).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = finite)]
     pub threshold: f64,
 }
 
@@ -991,5 +992,15 @@ pub fn table_path(out: &std::path::Path, name: &str) -> PathBuf {
         out.to_path_buf()
     } else {
         out.join(name)
+    }
+}
+
+/// A number option: any finite value (the command checks its range); NaN and infinity
+/// are refused where they enter, with the option named by clap.
+pub(crate) fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not a finite number")),
+        Err(_) => Err(format!("{s:?} is not a number")),
     }
 }

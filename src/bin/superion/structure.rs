@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use superion::crystal::bvse::BvseOptions;
+
+use crate::args::finite;
 use superion::crystal::features::{self, FeatureOptions};
 use superion::{BackendChoice, Engine, io};
 
@@ -31,7 +33,7 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub no_bvse: bool,
     /// BVSE grid spacing in Å (0.02 or more; grids over 2^24 points are refused).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = finite)]
     pub spacing: f64,
     /// Grid layout: `fine` (ceil(L/spacing) points per lattice vector) or `bvlain`
     /// (bvlain 0.25.1's floor(L/spacing) - 1 periodic points, for parity).
@@ -43,7 +45,7 @@ pub struct FeaturesArgs {
     #[arg(long, default_value = "weighted", value_parser = ["weighted", "majority"])]
     pub framework: String,
     /// Neighbour cutoff of the BVSE sums in Å (1 to 30).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = finite)]
     pub cutoff: f64,
     /// Write each landscape as OUT/landscapes/ID.cube (eV; for VESTA, VMD, OVITO).
     #[arg(long)]

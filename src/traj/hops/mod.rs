@@ -58,6 +58,7 @@ pub fn detect(engine: &Engine, traj: &Trajectory, opts: &HopOptions) -> Result<H
 
 /// [`detect`] on a trajectory already unwrapped (shared with the MSD, say).
 pub fn detect_prepared(engine: &Engine, p: &Prepared, opts: &HopOptions) -> Result<Hops> {
+    opts.check()?;
     match opts.mode {
         Mode::Sites => sites::detect(engine, p, opts),
         Mode::Kmeans | Mode::Iondiff => cluster::detect(engine, p, opts),

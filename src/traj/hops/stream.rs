@@ -113,6 +113,7 @@ impl HopStream {
 
 impl FrameSink for HopStream {
     fn begin(&mut self, species: &[String]) -> Result<()> {
+        self.opts.check()?;
         self.species = species.to_vec();
         if self.opts.mode != Mode::Sites {
             // Per-ion clustering: the displacements are all it needs.

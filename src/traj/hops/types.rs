@@ -91,6 +91,58 @@ impl HopOptions {
     }
 }
 
+/// `name = v` must be a finite number in `lo..=hi` (an option's range, stated in the
+/// error).
+fn in_range(name: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<()> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid!(
+            "option {name} {v}: expected a number from {lo} to {hi}{unit}"
+        ))
+    }
+}
+
+impl HopOptions {
+    /// The ranges of every option, checked before a frame is read (the CLI, Python and
+    /// batch runs alike): finite numbers, nothing that sizes a loop or a grid beyond
+    /// reason. The k-means options are checked where k-means runs.
+    pub fn check(&self) -> Result<()> {
+        if self.mode != Mode::Sites && !(2..=1000).contains(&self.k_max) {
+            return Err(invalid!(
+                "option k_max must be at least 2 and at most 1000, not {}",
+                self.k_max
+            ));
+        }
+        in_range("silhouette", self.silhouette_threshold, -1.0, 1.0, "")?;
+        in_range("distance_a", self.distance_threshold_a, 0.0, 10.0, " Å")?;
+        in_range("vibration_factor", self.vibration_factor, 0.0, 100.0, "")?;
+        in_range("hysteresis", self.hysteresis, 1.0, 100.0, "")?;
+        in_range("site_tolerance_a", self.site_tolerance_a, 0.0, 100.0, " Å")?;
+        let s = &self.sites;
+        if s.supercell.iter().any(|f| !(1..=100).contains(f)) {
+            return Err(invalid!(
+                "option supercell {:?}: every factor must be 1 to 100",
+                s.supercell
+            ));
+        }
+        if let Some(r) = s.radius_a {
+            in_range("site_radius", r, 0.0, 10.0, " Å")?;
+        }
+        for (label, r) in &s.label_radii {
+            in_range(&format!("site radius of {label}"), *r, 0.0, 10.0, " Å")?;
+        }
+        in_range("grid_a", s.grid_a, 0.02, 2.0, " Å")?;
+        in_range("smoothing_a", s.smoothing_a, 0.0, 10.0, " Å")?;
+        in_range("merge_a", s.merge_a, 0.0, 100.0, " Å")?;
+        in_range("saddle_fraction", s.saddle_fraction, 0.0, 1.0, "")?;
+        in_range("join_a", s.join_a, 0.0, 100.0, " Å")?;
+        in_range("min_enrichment", s.min_enrichment, 0.0, 1e6, "")?;
+        in_range("symprec_a", s.symprec_a, 1e-6, 2.0, " Å")?;
+        Ok(())
+    }
+}
+
 /// One hop.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Event {
