@@ -19,6 +19,7 @@
 // Index loops over the three Cartesian axes read more plainly than iterator chains.
 #![allow(clippy::needless_range_loop)]
 
+pub mod batch;
 pub mod bench;
 pub mod cluster;
 pub mod compute;

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["traj"],
     &["io"],
     &["materials"],
+    &["batch"],
     &["crystal"],
     &["validate"],
     &["ranking"],

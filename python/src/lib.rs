@@ -105,6 +105,7 @@ fn json_to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound
     py.import("json")?.call_method1("loads", (s,))
 }
 
+mod batch;
 mod cluster;
 mod diffusion;
 mod hops;
@@ -182,6 +183,11 @@ fn _superion(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kmeans, m)?)?;
     m.add_function(wrap_pyfunction!(agglomerative, m)?)?;
     m.add_function(wrap_pyfunction!(silhouette_samples, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_run, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_merge, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_status, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch_slurm, m)?)?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("FileError", py.get_type::<FileError>())?;
     m.add("DeviceError", py.get_type::<DeviceError>())?;
