@@ -128,7 +128,7 @@ fn sanitize(name: &str) -> String {
 
 /// The plan of a run directory, checked (a hand-edited plan is refused with the
 /// field named before anything runs).
-pub fn read_plan(run_dir: &Path) -> Result<Plan> {
+pub(crate) fn read_plan(run_dir: &Path) -> Result<Plan> {
     let p = run_dir.join("plan.json");
     let text = std::fs::read_to_string(&p)
         .map_err(|_| at(run_dir, "not a batch run directory (no plan.json)"))?;
@@ -222,7 +222,7 @@ impl Plan {
 /// streamed run go to the system's temporary folder. `--out` and `--scratch` in `args`
 /// would write outside the run folder (or collide between inputs), so they are refused,
 /// as the manifest's `args` when the plan is made and a hand-edited plan.json before it runs.
-pub fn check_args(args: &[String]) -> std::result::Result<(), String> {
+pub(crate) fn check_args(args: &[String]) -> std::result::Result<(), String> {
     for (i, a) in args.iter().enumerate() {
         let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
         if matches!(name, "--out" | "--scratch") {
@@ -750,7 +750,7 @@ fn open_log(path: &Path) -> Result<std::fs::File> {
 
 /// One word for bash: single-quoted, a single quote written as '\\''. Safe for any
 /// bytes, newlines included.
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -122,7 +122,7 @@ fn log_lags(t: usize) -> (Vec<usize>, usize) {
 }
 
 /// The kernels measured, by name.
-pub const KERNELS: [&str; 7] = [
+pub(crate) const KERNELS: [&str; 7] = [
     "pairwise_sq_dists",
     "silhouette",
     "kmeans_batched",

@@ -47,7 +47,7 @@ fn parse_location(path: &std::path::Path, line: usize, message: &str) -> String 
 
 impl Error {
     /// The message without the file name (for notes about a file already named).
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Error::Parse { message, .. } => message.clone(),
             Error::InvalidInput(m) => m.clone(),

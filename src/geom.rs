@@ -7,7 +7,7 @@ use std::ops::{Add, Mul, Sub};
 use ndarray::ArrayView2;
 
 /// A 3 × 3 matrix as rows.
-pub type Mat3 = [[f64; 3]; 3];
+pub(crate) type Mat3 = [[f64; 3]; 3];
 
 /// Determinant of a 3 × 3 matrix (real or integer), by the first row's cofactors.
 pub fn det<T>(m: &[[T; 3]; 3]) -> T
@@ -21,7 +21,7 @@ where
 
 /// Inverse of a 3 × 3 matrix by its adjugate (not finite when the matrix is singular:
 /// callers check [`det`] first).
-pub fn inverse(m: &Mat3) -> Mat3 {
+pub(crate) fn inverse(m: &Mat3) -> Mat3 {
     let d = det(m);
     let mut o = [[0.0; 3]; 3];
     for i in 0..3 {
@@ -35,12 +35,12 @@ pub fn inverse(m: &Mat3) -> Mat3 {
 }
 
 /// A 3 × 3 view of `f32` (a trajectory's cell) in `f64`.
-pub fn mat3_of(v: ArrayView2<f32>) -> Mat3 {
+pub(crate) fn mat3_of(v: ArrayView2<f32>) -> Mat3 {
     std::array::from_fn(|i| std::array::from_fn(|j| v[[i, j]] as f64))
 }
 
 /// Fractional coordinates of a Cartesian vector, given the cell's inverse (s = r · L⁻¹).
-pub fn frac_of(cart: [f64; 3], inv: &Mat3) -> [f64; 3] {
+pub(crate) fn frac_of(cart: [f64; 3], inv: &Mat3) -> [f64; 3] {
     let mut s = [0.0; 3];
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = (0..3).map(|i| cart[i] * inv[i][j]).sum();
@@ -49,7 +49,7 @@ pub fn frac_of(cart: [f64; 3], inv: &Mat3) -> [f64; 3] {
 }
 
 /// Cartesian vector of fractional coordinates (r = s · L).
-pub fn cart_of(frac: [f64; 3], cell: &Mat3) -> [f64; 3] {
+pub(crate) fn cart_of(frac: [f64; 3], cell: &Mat3) -> [f64; 3] {
     let mut r = [0.0; 3];
     for (j, rj) in r.iter_mut().enumerate() {
         *rj = (0..3).map(|i| frac[i] * cell[i][j]).sum();
@@ -59,12 +59,12 @@ pub fn cart_of(frac: [f64; 3], cell: &Mat3) -> [f64; 3] {
 
 /// Minimum-image version of a Cartesian vector (exact for the nearest image within the
 /// 27 neighbouring cells).
-pub fn minimum_image(v: [f64; 3], cell: &Mat3) -> [f64; 3] {
+pub(crate) fn minimum_image(v: [f64; 3], cell: &Mat3) -> [f64; 3] {
     minimum_image_inv(v, cell, &inverse(cell))
 }
 
 /// [`minimum_image`] with the cell's inverse already at hand.
-pub fn minimum_image_inv(v: [f64; 3], cell: &Mat3, inv: &Mat3) -> [f64; 3] {
+pub(crate) fn minimum_image_inv(v: [f64; 3], cell: &Mat3, inv: &Mat3) -> [f64; 3] {
     let s = frac_of(v, inv);
     let base = [
         s[0] - s[0].round(),
@@ -90,7 +90,7 @@ pub fn minimum_image_inv(v: [f64; 3], cell: &Mat3, inv: &Mat3) -> [f64; 3] {
 }
 
 /// The perpendicular widths of a cell (Å): the distances between opposite faces.
-pub fn cell_widths(cell: &Mat3) -> [f64; 3] {
+pub(crate) fn cell_widths(cell: &Mat3) -> [f64; 3] {
     let cross = |a: [f64; 3], b: [f64; 3]| {
         [
             a[1] * b[2] - a[2] * b[1],
@@ -193,7 +193,7 @@ impl UnionFind {
     }
 
     /// Make `to` the parent of `v` (a root, or an element not yet in a set).
-    pub fn attach(&mut self, v: usize, to: usize) {
+    pub(crate) fn attach(&mut self, v: usize, to: usize) {
         self.parent[v] = to as u32;
     }
 }

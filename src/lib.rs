@@ -12,7 +12,27 @@
 //! read and described); `crystal` (structures, oxidation states, BVSE, structure
 //! descriptors); `validate` (against measured conductivities); `ranking` and `screen`
 //! (the screening); `plot` (SVG figures); `report` (each command's output bundle);
-//! `bench` (throughput).
+//! `bench` (throughput); `batch` (shards of one command over many inputs).
+//!
+//! The front door, what the command line and the Python binding call (everything
+//! else is reachable for tests and tools, but these are the entry points whose
+//! behaviour is documented and kept):
+//!
+//! | task | call |
+//! |---|---|
+//! | choose a backend | [`Engine::new`] with a [`BackendChoice`] |
+//! | read a trajectory | [`io::traj_input::read_trajectory`] (any registered format) |
+//! | MSD, D, Haven ratio, conductivity of a file | [`report::msd::diffusion_of`] (in memory or streamed, the library's choice) |
+//! | hops of a file | [`report::hops::detect_of`]; of a trajectory in memory [`traj::hops::detect`] |
+//! | VDOS of a file | [`report::vdos::vdos_of`] |
+//! | phonon descriptors | [`materials::discover`], then `materials::describe_all` |
+//! | structure descriptors and BVSE barriers | [`crystal::features`] |
+//! | clustering over k | [`cluster::select::analyse`]; k-means [`cluster::kmeans::kmeans_batch`] |
+//! | validation against conductivities | [`validate`] |
+//! | batches | [`batch::plan`], [`batch::run_shard`], [`batch::merge`], [`batch::status`] |
+//!
+//! Functions used only inside the crate are `pub(crate)`; a `pub` item is used by the
+//! command line, the Python binding, the tests or the benchmarks.
 
 // `!(x > 0.0)` is deliberate throughout: it rejects NaN too, which `x <= 0.0` would not.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]

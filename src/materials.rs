@@ -44,7 +44,7 @@ impl PhononInput {
     }
 
     /// Read the DOS; a PhononDB entry's is computed with `dos`.
-    pub fn read_with(&self, dos: &DosOptions) -> Result<Dos> {
+    pub(crate) fn read_with(&self, dos: &DosOptions) -> Result<Dos> {
         match self {
             PhononInput::MpJson(p) => io::mp_json::read(p),
             PhononInput::Phonopy(p) => io::phonopy::read(p),
@@ -62,7 +62,7 @@ pub fn screening_dos_options() -> DosOptions {
 }
 
 /// A PhononDB archive by its name.
-pub fn is_phonondb_archive(p: &Path) -> bool {
+pub(crate) fn is_phonondb_archive(p: &Path) -> bool {
     let name = p
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -71,7 +71,7 @@ pub fn is_phonondb_archive(p: &Path) -> bool {
 }
 
 /// An unpacked PhononDB entry (or any folder with phonopy's finite-displacement inputs).
-pub fn is_phonondb_dir(dir: &Path) -> bool {
+pub(crate) fn is_phonondb_dir(dir: &Path) -> bool {
     ["FORCE_SETS", "POSCAR-unitcell", "phonopy.conf"]
         .iter()
         .all(|f| dir.join(f).is_file())
@@ -171,7 +171,7 @@ pub fn read_all(inputs: &[PhononInput]) -> (Vec<Dos>, Vec<Failure>) {
 }
 
 /// [`read_all`], computing PhononDB entries' DOS with `dos`.
-pub fn read_all_with(inputs: &[PhononInput], dos: &DosOptions) -> (Vec<Dos>, Vec<Failure>) {
+pub(crate) fn read_all_with(inputs: &[PhononInput], dos: &DosOptions) -> (Vec<Dos>, Vec<Failure>) {
     let bar = progress::bar(inputs.len() as u64, "reading phonon DOS");
     let results: Vec<Result<Dos>> = inputs
         .par_iter()
@@ -207,7 +207,7 @@ pub fn compute_dos(path: &Path, opts: &DosOptions) -> Result<EntryDos> {
 }
 
 /// The phonopy parameters file `path` is or holds, if any.
-pub fn params_file(path: &Path) -> Option<std::path::PathBuf> {
+pub(crate) fn params_file(path: &Path) -> Option<std::path::PathBuf> {
     let name = path.file_name()?.to_string_lossy().to_lowercase();
     if path.is_file()
         && (name.ends_with(".yaml") || name.ends_with(".yaml.gz") || name.ends_with(".yml"))

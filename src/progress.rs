@@ -20,7 +20,7 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// A progress bar over `len` bytes (bytes done, rate, time left), hidden unless stderr
 /// is a terminal.
-pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bytes_bar(len: u64, what: &str) -> ProgressBar {
     let bar = bar(len, what);
     bar.set_style(
         ProgressStyle::with_template(

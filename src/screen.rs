@@ -17,7 +17,7 @@ use crate::phonon::descriptors::{FeatureOptions, Value};
 use crate::phonon::entry_dos::DosOptions;
 
 /// Known fast Li-ion conductors used when `--known` is not given.
-pub const DEFAULT_KNOWN: &[&str] = &[
+pub(crate) const DEFAULT_KNOWN: &[&str] = &[
     "Li10GeP2S12",
     "Li7La3Zr2O12",
     "Li3PS4",
@@ -40,7 +40,7 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
 
 /// The descriptor columns screening clusters crystal structures on by default: the
 /// BVSE barrier, the Li-Li spacing, the Li sublattice's disorder and the Li fraction.
-pub const STRUCTURE_COLUMNS: &[&str] = &[
+pub(crate) const STRUCTURE_COLUMNS: &[&str] = &[
     "bvse_e3d_ev",
     "li_li_nearest_mean_a",
     "li_site_disorder",
@@ -146,7 +146,7 @@ impl Screening {
     /// The number of clusters at the chosen k when every one of them holds a known
     /// conductor (cluster membership then singles no material out); `None` otherwise
     /// (noise is no cluster).
-    pub fn every_cluster_holds_known(&self) -> Option<usize> {
+    pub(crate) fn every_cluster_holds_known(&self) -> Option<usize> {
         let labels = &self
             .selection
             .results
@@ -276,7 +276,7 @@ pub fn screen(
 
 /// The materials to screen, from phonon inputs or a feature table, with the inputs
 /// left out and why.
-pub fn load_materials(
+pub(crate) fn load_materials(
     inputs: &[PathBuf],
     dos: &DosOptions,
     columns: &[String],

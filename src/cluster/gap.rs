@@ -22,7 +22,7 @@ pub struct Gap {
 
 /// `refs` reference sets (refs x n x d), uniform in the per-column range of `x`,
 /// from a ChaCha stream seeded by `seed`.
-pub fn reference_sets(x: ArrayView2<f32>, refs: usize, seed: u64) -> Array3<f32> {
+pub(crate) fn reference_sets(x: ArrayView2<f32>, refs: usize, seed: u64) -> Array3<f32> {
     let (n, d) = x.dim();
     let lo: Vec<f32> = (0..d)
         .map(|t| x.column(t).iter().copied().fold(f32::INFINITY, f32::min))
@@ -44,7 +44,7 @@ pub fn reference_sets(x: ArrayView2<f32>, refs: usize, seed: u64) -> Array3<f32>
 
 /// The gap statistic from the data's inertia per k (`w`, aligned with `ks`) and the
 /// references' inertias (`w_ref[b][i]` for reference b and ks[i]).
-pub fn gap_from_inertias(ks: &[usize], w: &[f64], w_ref: &[Vec<f64>]) -> Gap {
+pub(crate) fn gap_from_inertias(ks: &[usize], w: &[f64], w_ref: &[Vec<f64>]) -> Gap {
     let b = w_ref.len() as f64;
     let mut gap = Vec::with_capacity(ks.len());
     let mut s = Vec::with_capacity(ks.len());
@@ -72,7 +72,7 @@ pub fn gap_from_inertias(ks: &[usize], w: &[f64], w_ref: &[Vec<f64>]) -> Gap {
 /// The gap statistic of `x` for `ks`, with `cluster` giving the inertia per k of any
 /// point set (called once with all references at once, so batched methods stay
 /// batched).
-pub fn gap_statistic(
+pub(crate) fn gap_statistic(
     x: ArrayView2<f32>,
     ks: &[usize],
     w: &[f64],

@@ -28,7 +28,7 @@ pub struct Tree {
 }
 
 /// Euclidean distances between the rows of `x`, condensed (upper triangle, row-major).
-pub fn condensed_distances(engine: &Engine, x: ArrayView2<f32>) -> Result<Vec<f64>> {
+pub(crate) fn condensed_distances(engine: &Engine, x: ArrayView2<f32>) -> Result<Vec<f64>> {
     let n = x.nrows();
     let mut out = vec![0.0f64; n * n.saturating_sub(1) / 2];
     // Tiles of the distance matrix go straight into the condensed upper triangle: the

@@ -35,10 +35,10 @@ pub struct KMeansParams {
 }
 
 /// The most restarts a batch takes per problem (scikit-learn's default is 10).
-pub const MAX_RESTARTS: u32 = 10_000;
+pub(crate) const MAX_RESTARTS: u32 = 10_000;
 /// The most initial-centre coordinates a batch holds (restarts x problems x k x d):
 /// 2^28, 1 GiB of f32. Counted before anything is allocated.
-pub const MAX_CENTRE_VALUES: usize = 1 << 28;
+pub(crate) const MAX_CENTRE_VALUES: usize = 1 << 28;
 
 impl Default for KMeansParams {
     fn default() -> Self {
@@ -81,7 +81,7 @@ fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Greedy k-means++ initial centres (indices into `pts`).
-pub fn kmeans_plusplus(pts: ArrayView2<f32>, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+pub(crate) fn kmeans_plusplus(pts: ArrayView2<f32>, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let n = pts.nrows();
     let row = |i: usize| pts.row(i).to_owned().into_raw_vec_and_offset().0;
     let trials = 2 + (k as f64).ln().floor() as usize;
@@ -128,7 +128,7 @@ pub fn kmeans_plusplus(pts: ArrayView2<f32>, k: usize, rng: &mut ChaCha8Rng) -> 
 }
 
 /// k distinct indices chosen uniformly (a partial Fisher-Yates shuffle).
-pub fn random_points(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+pub(crate) fn random_points(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     for i in 0..k {
         let j = rng.random_range(i..n);

@@ -681,7 +681,7 @@ fn agreement_observed(
 
 /// Largest n for which hierarchical methods run in the method comparison (their
 /// condensed distance matrix is n²/2 doubles, held twice).
-pub const MAX_HIERARCHICAL: usize = 20_000;
+pub(crate) const MAX_HIERARCHICAL: usize = 20_000;
 
 /// Pairwise agreement of clustering methods.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -733,16 +733,16 @@ pub fn parse_k_range(text: &str) -> Result<Vec<usize>> {
 }
 
 /// The largest k option k may name.
-pub const MAX_K: usize = 10_000;
+pub(crate) const MAX_K: usize = 10_000;
 /// The most reference sets the gap statistic may draw.
-pub const MAX_GAP_REFS: usize = 1000;
+pub(crate) const MAX_GAP_REFS: usize = 1000;
 /// The most re-runs the stability score may make.
-pub const MAX_STABILITY_RUNS: usize = 1000;
+pub(crate) const MAX_STABILITY_RUNS: usize = 1000;
 
 /// The first two principal components of `x` (power iteration with deflation on the
 /// d x d covariance), for 2-D scatter plots of many features, with the fraction of
 /// the total variance each of the two explains.
-pub fn principal_components_2_explained(x: ArrayView2<f32>) -> (Vec<(f64, f64)>, [f64; 2]) {
+pub(crate) fn principal_components_2_explained(x: ArrayView2<f32>) -> (Vec<(f64, f64)>, [f64; 2]) {
     let (n, d) = x.dim();
     let mean: Vec<f64> = (0..d)
         .map(|t| x.column(t).iter().map(|&v| v as f64).sum::<f64>() / n as f64)

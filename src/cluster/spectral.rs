@@ -18,7 +18,7 @@ use crate::invalid;
 
 /// Largest n for the dense eigen-solve (a 4000 x 4000 f64 matrix is 128 MB and its
 /// full decomposition takes about a minute on two cores).
-pub const MAX_POINTS: usize = 4000;
+pub(crate) const MAX_POINTS: usize = 4000;
 
 /// The spectral embedding of `x` and the bandwidth used.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ fn median_distance(d2: &Array2<f32>) -> f64 {
 /// this machine: a 400-point solve timed now, scaled by n^3.4 (the QR algorithm is
 /// n³, and slower per operation once the matrix leaves the cache: measured 0.6 s at
 /// n = 800 and 11 s at n = 2000 on 2 cores).
-pub fn estimated_solve_seconds(n: usize) -> f64 {
+pub(crate) fn estimated_solve_seconds(n: usize) -> f64 {
     const N0: usize = 400;
     let w = nalgebra::DMatrix::<f64>::from_fn(N0, N0, |i, j| {
         let (a, b) = (i.min(j) as f64, i.max(j) as f64);
@@ -64,7 +64,7 @@ pub fn estimated_solve_seconds(n: usize) -> f64 {
 }
 
 /// The `m` leading eigenvectors of the normalised affinity of `x`.
-pub fn embedding(
+pub(crate) fn embedding(
     engine: &Engine,
     x: ArrayView2<f32>,
     m: usize,
@@ -149,7 +149,7 @@ pub fn embedding(
 
 /// Spectral labels of `x` for every k in `ks` (k-means on the row-normalised k leading
 /// eigenvectors; every k in one engine batch).
-pub fn spectral_labels(
+pub(crate) fn spectral_labels(
     engine: &Engine,
     x: ArrayView2<f32>,
     ks: &[usize],

@@ -9,7 +9,7 @@ use crate::{geom, invalid};
 
 /// Points per partial-sum chunk of the k-means reduction (must match `CHUNK` in
 /// `shaders/kmeans.wgsl`; the CPU twin sums in the same chunks).
-pub const CHUNK: usize = 256;
+pub(crate) const CHUNK: usize = 256;
 
 /// B labelled problems that share the number of points n and dimensions d.
 /// Problem b uses point set `set_of[b]` of `points` (P x n x d), labels `labels[b]`
@@ -65,7 +65,7 @@ impl<'a> LabelledBatch<'a> {
     }
 
     /// The largest k in the batch (row width of per-cluster outputs).
-    pub fn kmax(&self) -> usize {
+    pub(crate) fn kmax(&self) -> usize {
         self.k.iter().copied().max().unwrap_or(1) as usize
     }
 
@@ -140,7 +140,7 @@ pub struct LloydBatch<'a> {
 }
 
 impl LloydBatch<'_> {
-    pub fn kmax(&self) -> usize {
+    pub(crate) fn kmax(&self) -> usize {
         self.k.iter().copied().max().unwrap_or(1) as usize
     }
 
@@ -407,7 +407,7 @@ pub struct GridAtom {
 
 /// Grid points per block edge: a block of 4 x 4 x 4 points shares one candidate list
 /// (and is one workgroup of 64 lanes on the GPU).
-pub const GRID_BLOCK: usize = 4;
+pub(crate) const GRID_BLOCK: usize = 4;
 
 /// A periodic grid of probe positions in one cell and the atoms around it, with each
 /// block's candidates (every atom within the cutoff of some point of the block) listed

@@ -231,7 +231,7 @@ impl Engine {
     /// lowest inertia, the earliest on ties. One row of the result per group. On the
     /// GPU the choice is made before anything is read back, so only the kept
     /// restarts' labels and centres cross the bus.
-    pub fn lloyd_best(&self, batch: &LloydBatch, restarts: usize) -> Result<LloydResult> {
+    pub(crate) fn lloyd_best(&self, batch: &LloydBatch, restarts: usize) -> Result<LloydResult> {
         batch.validate()?;
         let r = restarts.max(1);
         if !batch.k.len().is_multiple_of(r) {
@@ -259,7 +259,7 @@ impl Engine {
     }
 
     /// [`Engine::unwrap`] into a caller-owned T x N x 3 buffer, reusable across calls.
-    pub fn unwrap_into(
+    pub(crate) fn unwrap_into(
         &self,
         traj: &FracTrajectory,
         long_step_a: f32,
@@ -347,7 +347,7 @@ impl Engine {
     /// origins of each lag m: `u` is T x N x 3 unwrapped positions (Å). On the GPU by
     /// the windowed sums above (O(N T L), in parallel); on the CPU by FFT
     /// (O(N T log T), [`cpu::fft::self_msd`]). Both give the same numbers.
-    pub fn self_msd(&self, u: ArrayView3<f64>, lags: &[usize]) -> Result<Array3<f64>> {
+    pub(crate) fn self_msd(&self, u: ArrayView3<f64>, lags: &[usize]) -> Result<Array3<f64>> {
         let (t, ns) = (u.shape()[0], u.shape()[1]);
         if let Some(&bad) = lags.iter().find(|&&l| l >= t.max(1)) {
             return Err(invalid!(

@@ -37,7 +37,7 @@ pub struct MorseParams {
 }
 
 /// Li+ with each anion (element, charge) softBV knows.
-pub fn li_anion_params() -> &'static BTreeMap<(String, i32), MorseParams> {
+pub(crate) fn li_anion_params() -> &'static BTreeMap<(String, i32), MorseParams> {
     static T: OnceLock<BTreeMap<(String, i32), MorseParams>> = OnceLock::new();
     T.get_or_init(|| {
         ANIONS_CSV
@@ -170,7 +170,7 @@ impl BvseOptions {
 }
 
 /// Grid points per axis: at least 4 each, at most 2^24 in all.
-pub const MAX_GRID_POINTS: usize = 1 << 24;
+pub(crate) const MAX_GRID_POINTS: usize = 1 << 24;
 
 /// A computed landscape and what was assumed to get it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -192,7 +192,7 @@ pub struct Landscape {
 }
 
 /// Grid points per axis for `lattice` under `o`.
-pub fn grid_shape(lattice: &crate::geom::Mat3, o: &BvseOptions) -> Result<[usize; 3]> {
+pub(crate) fn grid_shape(lattice: &crate::geom::Mat3, o: &BvseOptions) -> Result<[usize; 3]> {
     o.check()?;
     let n: [usize; 3] = std::array::from_fn(|a| {
         let l = (0..3)

@@ -18,13 +18,13 @@ use super::Crystal;
 use super::oxidation::Assignment;
 
 /// Volume per anion (Å³) the framework is scaled to before its pattern is taken.
-pub const ANION_VOLUME_A3: f64 = 20.0;
+pub(crate) const ANION_VOLUME_A3: f64 = 20.0;
 /// Bins of the anion pattern, from `Q_MIN` to `Q_MAX` (Å⁻¹).
-pub const PATTERN_BINS: usize = 16;
+pub(crate) const PATTERN_BINS: usize = 16;
 const Q_MIN: f64 = 1.0;
 const Q_MAX: f64 = 5.0;
 /// Li-Li pairs closer than this (Å) enter the mean Li-Li distance.
-pub const LI_LI_SHELL_A: f64 = 4.0;
+pub(crate) const LI_LI_SHELL_A: f64 = 4.0;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StructureDescriptors {
@@ -164,7 +164,10 @@ pub fn describe(c: &Crystal, oxi: &Assignment) -> StructureDescriptors {
 }
 
 /// The binned, normalised S(q) of the anion sites (see the module documentation).
-pub fn anion_pattern(lattice: &crate::geom::Mat3, sites: &[[f64; 3]]) -> [f64; PATTERN_BINS] {
+pub(crate) fn anion_pattern(
+    lattice: &crate::geom::Mat3,
+    sites: &[[f64; 3]],
+) -> [f64; PATTERN_BINS] {
     let mut out = [0.0; PATTERN_BINS];
     if sites.is_empty() {
         return [f64::NAN; PATTERN_BINS];

@@ -34,7 +34,7 @@ impl Site {
         &self.species[0].0
     }
 
-    pub fn is_ordered(&self) -> bool {
+    pub(crate) fn is_ordered(&self) -> bool {
         self.species.len() == 1 && (self.species[0].1 - 1.0).abs() < 1e-6
     }
 
@@ -166,7 +166,7 @@ impl Crystal {
 
     /// Build from (element, occupancy) rows at fractional positions: rows closer than
     /// 0.01 Å (periodically) form one site; positions are wrapped into [0, 1).
-    pub fn from_rows(
+    pub(crate) fn from_rows(
         id: String,
         source: PathBuf,
         lattice: Mat3,
@@ -248,11 +248,11 @@ impl Crystal {
 }
 
 /// Sites one structure may hold.
-pub const MAX_SITES: usize = 2000;
+pub(crate) const MAX_SITES: usize = 2000;
 /// The narrowest cell width accepted (Å): below it, periodic images crowd every sum.
-pub const MIN_CELL_WIDTH_A: f64 = 1.0;
+pub(crate) const MIN_CELL_WIDTH_A: f64 = 1.0;
 /// The widest (Å): the grid and the reciprocal-space pattern grow with the cell.
-pub const MAX_CELL_WIDTH_A: f64 = 500.0;
+pub(crate) const MAX_CELL_WIDTH_A: f64 = 500.0;
 
 /// A cell a screening can compute on: widths within [1, 500] Å, at least 1 Å³ per site,
 /// at most [`MAX_SITES`] sites; anything else is refused with the reason, before any
@@ -302,7 +302,7 @@ fn id_of(path: &Path) -> String {
 
 /// Is this a structure file superion reads (by name): `.cif`, `.json` (pymatgen), a
 /// POSCAR/CONTCAR or `.vasp`, or a PhononDB entry (archive or folder)?
-pub fn is_structure_file(path: &Path) -> bool {
+pub(crate) fn is_structure_file(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())

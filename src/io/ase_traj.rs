@@ -27,7 +27,7 @@ const MAGIC: &[u8; 8] = b"- of Ulm";
 const TAG: &[u8] = b"ASE-Trajectory";
 
 /// Whether a file starts as an ASE trajectory does.
-pub fn looks_like(head: &[u8]) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     head.len() >= 24 && &head[..8] == MAGIC && head[8..24].starts_with(TAG)
 }
 

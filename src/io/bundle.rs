@@ -278,12 +278,12 @@ pub fn verify(dir: &Path) -> Result<Manifest> {
 }
 
 /// SHA-256 of `bytes` as 64 lower-case hexadecimal digits.
-pub fn hex_sha256(bytes: &[u8]) -> String {
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
 /// Lower-case hex of a digest.
-pub fn hex(digest: &[u8]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

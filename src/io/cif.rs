@@ -36,7 +36,7 @@ pub struct SymOp {
 }
 
 /// Parse `x, 1/2+y, -z+1/4` (also `X,Y,Z`, without spaces, with decimals).
-pub fn parse_symop(text: &str) -> Option<SymOp> {
+pub(crate) fn parse_symop(text: &str) -> Option<SymOp> {
     let parts: Vec<&str> = text.split(',').collect();
     if parts.len() != 3 {
         return None;
@@ -137,7 +137,7 @@ fn tokens(line: &str) -> Vec<String> {
 }
 
 /// Element symbol from a type symbol or label: `Li1+` → `Li`, `LI2` → `Li`.
-pub fn element_of(s: &str) -> String {
+pub(crate) fn element_of(s: &str) -> String {
     let letters: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
     let mut it = letters.chars();
     match it.next() {
@@ -155,7 +155,7 @@ pub fn element_of(s: &str) -> String {
 }
 
 /// Lattice rows from a, b, c (Å) and α, β, γ (degrees), in the usual setting.
-pub fn lattice_from_parameters(p: [f64; 6]) -> [[f64; 3]; 3] {
+pub(crate) fn lattice_from_parameters(p: [f64; 6]) -> [[f64; 3]; 3] {
     let [a, b, c, al, be, ga] = p;
     let (al, be, ga) = (al.to_radians(), be.to_radians(), ga.to_radians());
     let cx = c * be.cos();

@@ -47,7 +47,7 @@ pub struct DcdHeader {
 }
 
 /// Whether `head` starts like a DCD (an 84-byte record holding `CORD`).
-pub fn looks_like(head: &[u8]) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     head.len() >= 8
         && &head[4..8] == b"CORD"
         && (head[..4] == 84i32.to_le_bytes() || head[..4] == 84i32.to_be_bytes())

@@ -150,7 +150,7 @@ impl crate::traj::stream::FrameSink for Collect {
 impl Collect {
     /// The trajectory: one cell per frame when `per_frame_cells`, else the cell stored
     /// once when every frame has the same.
-    pub fn into_trajectory(
+    pub(crate) fn into_trajectory(
         self,
         path: &Path,
         notes: Vec<String>,
@@ -207,7 +207,7 @@ pub(crate) struct Handover {
 impl Handover {
     /// Hand parsed frames (each with the file line, from 0, where it starts) to the
     /// sink as one block.
-    pub fn hand_over<S: AsRef<str>>(
+    pub(crate) fn hand_over<S: AsRef<str>>(
         &mut self,
         path: &Path,
         frames: Vec<(Frame<S>, usize)>,

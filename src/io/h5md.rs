@@ -25,7 +25,7 @@ use crate::geom::inverse;
 use crate::traj::stream::FrameSink;
 
 /// Whether `head` starts like an HDF5 file (its signature at byte 0).
-pub fn looks_like(head: &[u8]) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     head.starts_with(b"\x89HDF\r\n\x1a\n")
 }
 
@@ -288,7 +288,7 @@ fn layout(path: &Path) -> Result<(Hdf5File, Layout)> {
 
 /// The species of an H5MD's atoms from its `species` dataset and a type map, when it
 /// has one and the map names every value; `None` otherwise.
-pub fn species_from_file(
+pub(crate) fn species_from_file(
     path: &Path,
     type_map: &HashMap<String, String>,
 ) -> Result<Option<Vec<String>>> {

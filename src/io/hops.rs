@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::traj::hops::Hops;
 
 /// `events.csv`.
-pub fn write_events_csv(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn write_events_csv(h: &Hops, path: &Path) -> Result<()> {
     let header: Vec<String> = [
         "ion",
         "species",
@@ -69,7 +69,7 @@ pub fn write_events_csv(h: &Hops, path: &Path) -> Result<()> {
 
 /// IonDiff's `DIFFUSION` file: one line per event, particle (0-based atom index),
 /// start and end configuration (−1: no end), under IonDiff's header line.
-pub fn write_diffusion(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn write_diffusion(h: &Hops, path: &Path) -> Result<()> {
     let mut s =
         String::from("# Particle index         Starting configuration   Ending configuration\n");
     for e in &h.events {
@@ -81,7 +81,7 @@ pub fn write_diffusion(h: &Hops, path: &Path) -> Result<()> {
 
 /// `sites.csv`: one row per site with its position, label, radius, occupancy (mean
 /// number of ions on it) and the hops out of and into it.
-pub fn write_sites_csv(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn write_sites_csv(h: &Hops, path: &Path) -> Result<()> {
     let header: Vec<String> = [
         "site",
         "label",
@@ -172,7 +172,7 @@ pub fn write_sites_xyz(h: &Hops, path: &Path, species: &str) -> Result<()> {
 }
 
 /// The sites as a VASP POSCAR (Direct coordinates), which VESTA opens.
-pub fn write_sites_poscar(h: &Hops, path: &Path, species: &str) -> Result<()> {
+pub(crate) fn write_sites_poscar(h: &Hops, path: &Path, species: &str) -> Result<()> {
     let c = &h.cell;
     let mut s = format!(
         "{} sites found by superion ({} mode)\n1.0\n",

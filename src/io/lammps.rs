@@ -36,7 +36,7 @@ pub fn parse_type_map(text: &str) -> Result<HashMap<String, String>> {
 }
 
 /// Lines kept per chunk before it is parsed (tens of MB of text).
-pub const CHUNK_LINES: usize = 1 << 20;
+pub(crate) const CHUNK_LINES: usize = 1 << 20;
 
 /// The locating side of a streamed dump: the lines, the atom count of the first
 /// frame, the frames located so far and what was noted.

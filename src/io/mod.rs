@@ -149,7 +149,7 @@ fn open_raw(path: &Path) -> Result<(Box<dyn Read + Send>, Packed, u64)> {
 /// The bytes of `path`, decompressed when they are gzip, zstd or xz (by content, not
 /// by name). Read as a stream (a compressed file is never held twice), with a
 /// progress bar in bytes, rate and time left on a terminal for files of 64 MB or more.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     read_bytes_at_most(path, u64::MAX)
 }
 
@@ -157,11 +157,11 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 /// (structures, INCAR, phonopy tables, lists, sites) are far smaller, and a compressed
 /// file that expands past this is refused instead of filling memory. Topologies, which
 /// grow with the atoms, use [`read_text_at_most`] with a larger bound.
-pub const MAX_TEXT_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_TEXT_BYTES: u64 = 16 << 20;
 
 /// [`read_bytes`], refusing a file whose (decompressed) content exceeds `max` bytes
 /// once that many have been read.
-pub fn read_bytes_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_bytes_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
     let (source, packed, len) = open_raw(path)?;
     if packed == Packed::Plain && len > max {
         return Err(parse_err(
@@ -229,7 +229,7 @@ impl<R> Drop for ClearOnDrop<R> {
 
 /// At most the first `n` bytes of `path` (decompressed when gzip, zstd or xz), for
 /// sniffing a format without reading the whole file.
-pub fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
     let (source, packed) = open_plain(path)?;
     let mut out = Vec::with_capacity(n);
     unpacked(path, source, packed)?
@@ -260,12 +260,12 @@ fn sniff(path: &Path) -> Result<(std::io::BufReader<std::fs::File>, Packed, u64)
 }
 
 /// The text of `path` (gzip-transparent), which must be UTF-8 and not empty.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     read_text_at_most(path, MAX_TEXT_BYTES)
 }
 
 /// [`read_text`] with a bound of `max` bytes (decompressed).
-pub fn read_text_at_most(path: &Path, max: u64) -> Result<String> {
+pub(crate) fn read_text_at_most(path: &Path, max: u64) -> Result<String> {
     let bytes = read_bytes_at_most(path, max)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -415,7 +415,7 @@ pub fn contained<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     r
 }
 
-pub fn parse_err(path: &Path, line: usize, message: String) -> Error {
+pub(crate) fn parse_err(path: &Path, line: usize, message: String) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
         line,
@@ -433,7 +433,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// [`write_atomic`] for output written piece by piece (a long trajectory): `fill`
 /// writes through a buffer into the temporary file, which is renamed over `path` only
 /// when it succeeded, and removed when it did not.
-pub fn write_atomic_with(
+pub(crate) fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<()> {
@@ -506,7 +506,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
 /// anything that is not a regular file (a FIFO, a device such as `/dev/stdout`, a
 /// socket, a folder) is refused: superion replaces only regular files it can rename
 /// over, so it never turns a device or a pipe into a file.
-pub fn output_target(path: &Path) -> Result<PathBuf> {
+pub(crate) fn output_target(path: &Path) -> Result<PathBuf> {
     let mut target = path.to_path_buf();
     // A chain of links, followed a bounded number of times (a loop is an error).
     for _ in 0..40 {

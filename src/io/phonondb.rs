@@ -207,7 +207,7 @@ pub fn parse_poscar(text: &str, file: &str, src: &Path) -> Result<Structure> {
 }
 
 /// DIM as a 3 x 3 integer matrix (rows).
-pub type Dim = [[i64; 3]; 3];
+pub(crate) type Dim = [[i64; 3]; 3];
 
 fn fraction(w: &str) -> Option<f64> {
     match w.split_once('/') {
@@ -218,7 +218,11 @@ fn fraction(w: &str) -> Option<f64> {
 
 /// phonopy.conf: DIM (3 or 9 integers) and PRIMITIVE_AXIS (9 numbers or fractions,
 /// or AUTO).
-pub fn parse_conf(text: &str, file: &str, src: &Path) -> Result<(Dim, Option<[[f64; 3]; 3]>)> {
+pub(crate) fn parse_conf(
+    text: &str,
+    file: &str,
+    src: &Path,
+) -> Result<(Dim, Option<[[f64; 3]; 3]>)> {
     let mut dim = None;
     let mut prim = None;
     for (i, line) in text.lines().enumerate() {
@@ -267,7 +271,11 @@ pub fn parse_conf(text: &str, file: &str, src: &Path) -> Result<(Dim, Option<[[f
 }
 
 /// FORCE_SETS in phonopy's type-1 format.
-pub fn parse_force_sets(text: &str, file: &str, src: &Path) -> Result<(usize, Vec<ForceSet>)> {
+pub(crate) fn parse_force_sets(
+    text: &str,
+    file: &str,
+    src: &Path,
+) -> Result<(usize, Vec<ForceSet>)> {
     // Non-empty lines with their 1-based numbers.
     let mut lines = text
         .lines()
@@ -335,7 +343,7 @@ pub fn parse_force_sets(text: &str, file: &str, src: &Path) -> Result<(usize, Ve
 }
 
 /// BORN: a header line, then ε (9 numbers), then 9 numbers per independent atom.
-pub fn parse_born(text: &str, file: &str, src: &Path) -> Result<Born> {
+pub(crate) fn parse_born(text: &str, file: &str, src: &Path) -> Result<Born> {
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()

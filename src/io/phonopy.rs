@@ -33,7 +33,7 @@ struct Point {
 }
 
 /// Whether `dir` looks like a phonopy DOS folder.
-pub fn is_phonopy_dir(dir: &Path) -> bool {
+pub(crate) fn is_phonopy_dir(dir: &Path) -> bool {
     dir.join("total_dos.dat").is_file()
 }
 
@@ -268,7 +268,12 @@ pub fn read(dir: &Path) -> Result<Dos> {
 /// Write `total_dos.dat` and `projected_dos.dat` in phonopy's format (a comment line,
 /// then frequency and densities, 20 characters and 10 decimals each). Each file is
 /// written atomically ([`super::write_atomic`]), so none is ever half-written.
-pub fn write_dos_files(dir: &Path, m: &MeshDos, method: DosMethod, sigma: f64) -> Result<()> {
+pub(crate) fn write_dos_files(
+    dir: &Path,
+    m: &MeshDos,
+    method: DosMethod,
+    sigma: f64,
+) -> Result<()> {
     let header = match method {
         DosMethod::Tetrahedron => "# Tetrahedron method".to_string(),
         DosMethod::Gaussian => format!("# Sigma = {sigma:.6}"),

@@ -195,7 +195,11 @@ pub(crate) fn file_times(
 
 /// The time between frames from their steps (evenly spaced) and times (ps; single
 /// precision or better): the elapsed time over the frames, to 7 significant digits.
-pub fn time_from_steps_and_times(path: &Path, s: &[i64], t: &[f64]) -> Result<(f64, String)> {
+pub(crate) fn time_from_steps_and_times(
+    path: &Path,
+    s: &[i64],
+    t: &[f64],
+) -> Result<(f64, String)> {
     if s.len() < 2 {
         return Err(Error::InvalidInput(format!(
             "{}: one frame: no time between frames",

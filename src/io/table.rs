@@ -27,7 +27,7 @@ pub fn read_table(path: &Path, id: Option<&str>, columns: Option<&[String]>) -> 
 
 /// [`read_table`], also keeping the text of `text_columns` (those present) from the
 /// same single parse.
-pub fn read_table_with_text(
+pub(crate) fn read_table_with_text(
     path: &Path,
     id: Option<&str>,
     columns: Option<&[String]>,
@@ -157,7 +157,7 @@ pub struct FeatureTable {
 }
 
 /// Bookkeeping rather than a descriptor: a count, an integral, an index or an id.
-pub fn is_bookkeeping(column: &str) -> bool {
+pub(crate) fn is_bookkeeping(column: &str) -> bool {
     let c = column.to_ascii_lowercase();
     c.starts_with("n_")
         || c.ends_with("_count")
@@ -314,10 +314,10 @@ pub fn read_features(path: &Path, o: &FeatureTableOptions) -> Result<FeatureTabl
 
 /// The most columns a table may have (a descriptor table has tens; a table of 10^6
 /// columns is a mistake or an attack and would cost minutes and GBs downstream).
-pub const MAX_COLUMNS: usize = 10_000;
+pub(crate) const MAX_COLUMNS: usize = 10_000;
 
 /// Refuse a header of more than [`MAX_COLUMNS`] columns, naming the file.
-pub fn check_width(path: &Path, columns: usize) -> Result<()> {
+pub(crate) fn check_width(path: &Path, columns: usize) -> Result<()> {
     if columns > MAX_COLUMNS {
         return Err(parse_err(
             path,
@@ -347,7 +347,10 @@ pub fn list_names(names: &[String]) -> String {
 /// results). The file is read through [`read_bytes`] (size-checked, decompressed), the
 /// number of columns bounded ([`check_width`]), a malformed row named by its line;
 /// `flexible`: rows may have other lengths than the header (tables made by hand).
-pub fn read_csv(path: &Path, flexible: bool) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
+pub(crate) fn read_csv(
+    path: &Path,
+    flexible: bool,
+) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
     let bytes = read_bytes(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)

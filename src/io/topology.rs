@@ -25,7 +25,7 @@ pub struct Topology {
 }
 
 /// Whether `text` looks like a LAMMPS data file (an `N atoms` line near the top).
-pub fn is_lammps_data(text: &str) -> bool {
+pub(crate) fn is_lammps_data(text: &str) -> bool {
     text.lines().take(40).skip(1).any(|l| {
         let t: Vec<&str> = l
             .split('#')
@@ -47,7 +47,10 @@ fn type_column(style: &str) -> Option<usize> {
 }
 
 /// Read a LAMMPS data file's atoms as species.
-pub fn read_lammps_data(path: &Path, type_map: &HashMap<String, String>) -> Result<Topology> {
+pub(crate) fn read_lammps_data(
+    path: &Path,
+    type_map: &HashMap<String, String>,
+) -> Result<Topology> {
     let text = super::read_text_at_most(path, TOPOLOGY_MAX_BYTES)?;
     let lines: Vec<&str> = text.lines().collect();
     let strip = |l: &str| l.split('#').next().unwrap_or("").trim().to_string();
@@ -206,7 +209,7 @@ pub fn read_lammps_data(path: &Path, type_map: &HashMap<String, String>) -> Resu
 }
 
 /// Whether `path` names a GROMACS structure (.gro) or a PDB file, by its name.
-pub fn structure_kind(path: &Path) -> Option<&'static str> {
+pub(crate) fn structure_kind(path: &Path) -> Option<&'static str> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())

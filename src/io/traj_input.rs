@@ -217,9 +217,9 @@ pub struct Streamed {
 
 /// The longest lattice vector a trajectory may have (Å): far beyond any simulation
 /// cell, far below what makes products of lengths overflow.
-pub const MAX_CELL_LENGTH_A: f64 = 1e5;
+pub(crate) const MAX_CELL_LENGTH_A: f64 = 1e5;
 
-pub use crate::traj::{MAX_FRACTIONAL, MAX_SPEED_A_PS};
+pub(crate) use crate::traj::{MAX_FRACTIONAL, MAX_SPEED_A_PS};
 
 /// Where frames enter, for every reader: fractional positions finite, lattice vectors
 /// finite, of length in (0, 1e5] Å and not degenerate. `first` is the number of the

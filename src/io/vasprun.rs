@@ -36,7 +36,7 @@ pub struct VasprunEnd {
 }
 
 /// Whether the first bytes of a file are a vasprun.xml.
-pub fn looks_like(head: &[u8]) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     let text = String::from_utf8_lossy(head);
     text.trim_start().starts_with("<?xml") && text.contains("<modeling>")
 }

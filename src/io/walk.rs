@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Deepest folder level walked below the folder named.
-pub const MAX_DEPTH: usize = 12;
+pub(crate) const MAX_DEPTH: usize = 12;
 /// Most files and folders counted under one folder named.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 
 /// One walk below `root`: counts entries and remembers the folders visited.
 pub struct Walk {

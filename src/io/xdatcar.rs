@@ -566,7 +566,7 @@ pub fn incar_timestep(path: &Path) -> Result<(f64, usize)> {
 }
 
 /// The INCAR's NBLOCK (MD steps between XDATCAR frames).
-pub fn incar_nblock(path: &Path) -> Result<usize> {
+pub(crate) fn incar_nblock(path: &Path) -> Result<usize> {
     incar_tags(path)?.1.ok_or_else(|| {
         parse_err(
             path,
@@ -577,7 +577,7 @@ pub fn incar_nblock(path: &Path) -> Result<usize> {
 }
 
 /// POTIM and NBLOCK of an INCAR, where set.
-pub fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
+pub(crate) fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
     let text = read_text(path)?;
     let mut potim = None;
     let mut nblock = None;
@@ -623,7 +623,7 @@ pub fn incar_tags(path: &Path) -> Result<(Option<f64>, Option<usize>)> {
 }
 
 /// Whether `text` starts like an XDATCAR (a scale line, then three lattice vectors).
-pub fn looks_like(text_head: &str) -> bool {
+pub(crate) fn looks_like(text_head: &str) -> bool {
     let lines: Vec<&str> = text_head.lines().take(8).collect();
     lines.len() >= 8
         && lines[1..5]

@@ -22,7 +22,7 @@ use crate::traj::Trajectory;
 use crate::traj::stream::FrameSink;
 
 /// Whether `head` starts like an XTC (the magic number 1995 or 2023, big-endian).
-pub fn looks_like(head: &[u8]) -> bool {
+pub(crate) fn looks_like(head: &[u8]) -> bool {
     head.len() >= 4
         && matches!(
             i32::from_be_bytes([head[0], head[1], head[2], head[3]]),

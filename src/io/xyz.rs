@@ -133,7 +133,7 @@ pub fn read(path: &Path, allow_truncated: bool) -> Result<Trajectory> {
 }
 
 /// Lines kept per chunk before it is parsed (tens of MB of text).
-pub const CHUNK_LINES: usize = 1 << 20;
+pub(crate) const CHUNK_LINES: usize = 1 << 20;
 
 /// How a streamed extended XYZ ended.
 pub struct XyzEnd {

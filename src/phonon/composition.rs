@@ -107,12 +107,12 @@ const PAULING: &[(&str, f64)] = &[
 ];
 
 /// The Pauling electronegativity of `symbol`, if it is a known element.
-pub fn electronegativity(symbol: &str) -> Option<f64> {
+pub(crate) fn electronegativity(symbol: &str) -> Option<f64> {
     PAULING.iter().find(|(s, _)| *s == symbol).map(|(_, x)| *x)
 }
 
 /// The symbol of the element with atomic number `z` (1 = H ... 96 = Cm).
-pub fn symbol_of_number(z: i64) -> Option<&'static str> {
+pub(crate) fn symbol_of_number(z: i64) -> Option<&'static str> {
     usize::try_from(z)
         .ok()
         .and_then(|z| z.checked_sub(1))
@@ -141,7 +141,7 @@ pub fn element_symbol(text: &str) -> Option<String> {
 pub type Composition = BTreeMap<String, f64>;
 
 /// The composition of a list of site species.
-pub fn composition_of(species: &[String]) -> Composition {
+pub(crate) fn composition_of(species: &[String]) -> Composition {
     let mut c = Composition::new();
     for s in species {
         *c.entry(s.clone()).or_insert(0.0) += 1.0;
@@ -154,7 +154,7 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 /// The composition divided by the greatest common divisor of its (integer) amounts.
-pub fn reduce(c: &Composition) -> Composition {
+pub(crate) fn reduce(c: &Composition) -> Composition {
     let ints: Vec<u64> = c.values().map(|v| v.round() as u64).collect();
     let integral = c.values().all(|v| (v - v.round()).abs() < 1e-6);
     let g = if integral {
@@ -249,7 +249,7 @@ pub fn parse_formula(text: &str) -> Option<Composition> {
 }
 
 /// Whether two compositions are the same once reduced.
-pub fn same_reduced(a: &Composition, b: &Composition) -> bool {
+pub(crate) fn same_reduced(a: &Composition, b: &Composition) -> bool {
     let (ra, rb) = (reduce(a), reduce(b));
     ra.len() == rb.len()
         && ra
@@ -359,13 +359,13 @@ const MASSES: &[(&str, f64)] = &[
 ];
 
 /// The standard atomic weight of `symbol` (u).
-pub fn atomic_mass(symbol: &str) -> Option<f64> {
+pub(crate) fn atomic_mass(symbol: &str) -> Option<f64> {
     MASSES.iter().find(|(s, _)| *s == symbol).map(|(_, m)| *m)
 }
 
 /// The element whose standard atomic weight is within `tol` u of `mass`, when exactly
 /// one is (for naming LAMMPS atom types by their masses).
-pub fn element_of_mass(mass: f64, tol: f64) -> Option<&'static str> {
+pub(crate) fn element_of_mass(mass: f64, tol: f64) -> Option<&'static str> {
     let mut near = MASSES.iter().filter(|(_, m)| (m - mass).abs() <= tol);
     match (near.next(), near.next()) {
         (Some((s, _)), None) => Some(s),

@@ -30,7 +30,7 @@ pub fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
 
 /// The part of the grid at f >= 0: grid points with f > 0, preceded by the point at
 /// exactly zero (interpolated when the grid crosses zero between two points).
-pub fn positive_part(f: &[f64], g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn positive_part(f: &[f64], g: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let first = f.partition_point(|&v| v <= 0.0);
     let mut fx = Vec::with_capacity(f.len() - first + 1);
     let mut gx = Vec::with_capacity(f.len() - first + 1);
@@ -137,7 +137,7 @@ pub fn band(f: &[f64], g: &[f64], temps_k: &[f64]) -> Band {
 
 /// The frequency below which a fraction `q` of the (positive) weight lies, by linear
 /// interpolation of the cumulative trapezoid integral.
-pub fn quantile(f: &[f64], g: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(f: &[f64], g: &[f64], q: f64) -> f64 {
     let total = trapezoid(f, g);
     let target = q * total;
     let mut acc = 0.0;
@@ -154,7 +154,7 @@ pub fn quantile(f: &[f64], g: &[f64], q: f64) -> f64 {
 /// Heat capacity and vibrational entropy per atom (in units of k_B) at `t_k`, from
 /// the positive-frequency DOS; the DOS is normalised to 3 modes per atom by its
 /// integral over all frequencies.
-pub fn thermo_per_atom(f: &[f64], g: &[f64], t_k: f64) -> (f64, f64) {
+pub(crate) fn thermo_per_atom(f: &[f64], g: &[f64], t_k: f64) -> (f64, f64) {
     let all = trapezoid(f, g);
     let (fp, gp) = positive_part(f, g);
     let mut cv = Vec::with_capacity(fp.len());
@@ -354,7 +354,7 @@ fn push_band(
 }
 
 /// The DOS vector's column names (bin centres in THz).
-pub fn dos_vector_columns(bins: usize, max_thz: f64) -> Vec<String> {
+pub(crate) fn dos_vector_columns(bins: usize, max_thz: f64) -> Vec<String> {
     let w = max_thz / bins as f64;
     (0..bins)
         .map(|i| format!("dos_{:.3}thz", (i as f64 + 0.5) * w))

@@ -78,7 +78,7 @@ pub fn entry_dos(e: &PhononDbEntry, opts: &DosOptions) -> Result<EntryDos> {
 }
 
 /// Compute the DOS from phonopy's parameters file (force constants or force sets).
-pub fn params_dos(p: &PhonopyParams, opts: &DosOptions) -> Result<EntryDos> {
+pub(crate) fn params_dos(p: &PhonopyParams, opts: &DosOptions) -> Result<EntryDos> {
     let start = Instant::now();
     let h = Harmonic::from_params(p)?;
     harmonic_dos(
@@ -203,7 +203,7 @@ fn harmonic_dos(
 }
 
 /// The Gaussian width the mesh DOS used (explicit, or phonopy's default).
-pub fn sigma_used(m: &MeshDos, opts: &MeshOptions) -> f64 {
+pub(crate) fn sigma_used(m: &MeshDos, opts: &MeshOptions) -> f64 {
     opts.sigma
         .unwrap_or((m.max_frequency - m.min_frequency) / 100.0)
 }

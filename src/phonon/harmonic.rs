@@ -109,7 +109,7 @@ const PHONON_MASSES: &[(&str, f64)] = &[
 ];
 
 /// The mass (u) used for `symbol` in dynamical matrices.
-pub fn phonon_mass(symbol: &str) -> Option<f64> {
+pub(crate) fn phonon_mass(symbol: &str) -> Option<f64> {
     PHONON_MASSES
         .iter()
         .find(|(s, _)| *s == symbol)
@@ -118,7 +118,7 @@ pub fn phonon_mass(symbol: &str) -> Option<f64> {
 }
 
 /// phonopy's symmetry tolerance (Å).
-pub const SYMPREC: f64 = 1e-5;
+pub(crate) const SYMPREC: f64 = 1e-5;
 
 /// A periodic cell: lattice vectors as rows (Å), fractional positions, species, masses.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn from_structure(s: &Structure, source: &str) -> Result<Cell> {
+    pub(crate) fn from_structure(s: &Structure, source: &str) -> Result<Cell> {
         let masses = s
             .species
             .iter()
@@ -292,10 +292,6 @@ impl Supercell {
     fn atom(&self, u: usize, l: &[i64; 3]) -> usize {
         self.index[&(u, self.canonical(l))]
     }
-
-    pub fn n_cells(&self) -> usize {
-        self.det as usize
-    }
 }
 
 /// A space-group operation of the unit cell, x' = W x + w (fractional), with its
@@ -379,7 +375,7 @@ impl ForceConstants {
 
     /// Translational invariance on both indices, then index-permutation symmetry
     /// Φ(i, j) = Φ(j, i)ᵀ: phonopy's default symmetrisation (level 1).
-    pub fn symmetrize(&mut self) {
+    pub(crate) fn symmetrize(&mut self) {
         let n = self.n;
         for i in 0..n {
             let s: Matrix3<f64> =
@@ -687,7 +683,7 @@ pub struct Harmonic {
 impl Harmonic {
     /// An operation of the unit cell in the primitive basis: (W, t) acting on
     /// primitive fractional coordinates (x_unit = P x_prim, P from the two lattices).
-    pub fn primitive_operation(&self, op: &Operation) -> (Matrix3<f64>, Vector3<f64>) {
+    pub(crate) fn primitive_operation(&self, op: &Operation) -> (Matrix3<f64>, Vector3<f64>) {
         let p = self
             .unit
             .lattice
@@ -702,7 +698,7 @@ impl Harmonic {
 
     /// The primitive atom of `species` at fractional position `x` (modulo the
     /// lattice, within 1e-3 Å), if there is one.
-    pub fn primitive_atom_at(&self, x: &Vector3<f64>, species: &str) -> Option<usize> {
+    pub(crate) fn primitive_atom_at(&self, x: &Vector3<f64>, species: &str) -> Option<usize> {
         let prim = &self.primitive.cell;
         (0..prim.len()).find(|&j| {
             prim.species[j] == species && prim.wrapped_distance(&(x - prim.frac[j])) < 1e-3
@@ -739,7 +735,7 @@ impl Harmonic {
 
     /// From phonopy's parameters file: its force constants (full or compact) when
     /// present, otherwise its displacements and forces.
-    pub fn from_params(pp: &PhonopyParams) -> Result<Harmonic> {
+    pub(crate) fn from_params(pp: &PhonopyParams) -> Result<Harmonic> {
         let src = pp.source.display().to_string();
         let ctx = |err: Error| match err {
             Error::InvalidInput(m) => Error::InvalidInput(format!("{src}: {m}")),

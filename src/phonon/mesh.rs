@@ -13,7 +13,7 @@ use super::nac::Nac;
 use crate::error::{Error, Result};
 
 /// √(eV/Å²/amu) in THz: phonopy's VASP-to-THz factor.
-pub const TO_THZ: f64 = 15.633302;
+pub(crate) const TO_THZ: f64 = 15.633302;
 
 type C64 = nalgebra::Complex<f64>;
 
@@ -399,11 +399,11 @@ fn tetra_weight(e: &[f64; 4], w: f64) -> Option<(f64, [f64; 4])> {
 
 /// Phonons on the mesh and their DOS.
 /// The largest q-mesh division along one axis.
-pub const MAX_MESH_DIVISIONS: usize = 1000;
+pub(crate) const MAX_MESH_DIVISIONS: usize = 1000;
 /// The most q-points a mesh may have (100 × 100 × 100: far beyond a converged DOS).
-pub const MAX_MESH_POINTS: usize = 1_000_000;
+pub(crate) const MAX_MESH_POINTS: usize = 1_000_000;
 
-pub fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<MeshDos> {
+pub(crate) fn mesh_dos(h: &Harmonic, nac: Option<&Nac>, opts: &MeshOptions) -> Result<MeshDos> {
     let mesh = opts.mesh;
     if mesh.iter().any(|&m| m == 0 || m > MAX_MESH_DIVISIONS)
         || mesh.iter().map(|&m| m as u128).product::<u128>() > MAX_MESH_POINTS as u128

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 type C64 = nalgebra::Complex<f64>;
 
 /// e²/(4πε₀) in eV·Å: phonopy's unit conversion factor for VASP.
-pub const NAC_FACTOR: f64 = 14.399652;
+pub(crate) const NAC_FACTOR: f64 = 14.399652;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

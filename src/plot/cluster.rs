@@ -20,7 +20,7 @@ fn colour(c: usize) -> RGBColor {
 /// Silhouette plot: per cluster, the samples' silhouettes as sorted horizontal bars,
 /// with the mean as a dashed red line (the poster's figure 1, right). Up to 40
 /// samples, each bar carries its sample's name when `names` are given.
-pub fn silhouette_svg_text(
+pub(crate) fn silhouette_svg_text(
     samples: &[f64],
     labels: &[u32],
     names: Option<&[String]>,
@@ -102,7 +102,7 @@ pub fn silhouette_svg_text(
 }
 
 /// [`silhouette_svg_text`], written to `path` (atomically).
-pub fn silhouette_svg(
+pub(crate) fn silhouette_svg(
     samples: &[f64],
     labels: &[u32],
     names: Option<&[String]>,
@@ -118,7 +118,7 @@ pub fn silhouette_svg(
 /// Dendrogram. With more than `max_leaves` points the tree is cut to its last
 /// `max_leaves` clusters (scipy's truncate_mode="lastp"), each leaf labelled with its
 /// size; otherwise leaves carry `names` when given.
-pub fn dendrogram_svg_text(
+pub(crate) fn dendrogram_svg_text(
     tree: &Tree,
     names: Option<&[String]>,
     max_leaves: usize,
@@ -210,7 +210,7 @@ pub fn dendrogram_svg_text(
 }
 
 /// [`dendrogram_svg_text`], written to `path` (atomically).
-pub fn dendrogram_svg(
+pub(crate) fn dendrogram_svg(
     tree: &Tree,
     names: Option<&[String]>,
     max_leaves: usize,
@@ -225,7 +225,7 @@ pub fn dendrogram_svg(
 
 /// Elbow (inertia), mean silhouette and (when computed) the gap statistic against k,
 /// side by side, the chosen k marked.
-pub fn scores_svg_text(results: &[KResult], chosen_k: usize) -> Result<String> {
+pub(crate) fn scores_svg_text(results: &[KResult], chosen_k: usize) -> Result<String> {
     let ks: Vec<f64> = results.iter().map(|r| r.k as f64).collect();
     let (kmin, kmax) = (ks[0] - 0.5, ks[ks.len() - 1] + 0.5);
     let mut svg = String::new();
@@ -342,13 +342,13 @@ pub fn scores_svg_text(results: &[KResult], chosen_k: usize) -> Result<String> {
 }
 
 /// [`scores_svg_text`], written to `path` (atomically).
-pub fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
+pub(crate) fn scores_svg(results: &[KResult], chosen_k: usize, path: &Path) -> Result<()> {
     write_atomic(path, scores_svg_text(results, chosen_k)?.as_bytes())
 }
 
 /// Scatter of two coordinates coloured by cluster; `marked` points (e.g. known fast
 /// conductors) drawn as labelled black-edged stars.
-pub fn scatter_svg_text(
+pub(crate) fn scatter_svg_text(
     xy: &[(f64, f64)],
     labels: &[u32],
     axes: (&str, &str),
@@ -468,7 +468,7 @@ pub fn scatter_svg_text(
 }
 
 /// [`scatter_svg_text`], written to `path` (atomically).
-pub fn scatter_svg(
+pub(crate) fn scatter_svg(
     xy: &[(f64, f64)],
     labels: &[u32],
     axes: (&str, &str),
@@ -582,7 +582,7 @@ pub fn write_figures(
 
 /// Method-agreement heatmap: the adjusted Rand index between every pair of methods,
 /// each cell coloured (white 0 .. dark blue 1; negative values white) and labelled.
-pub fn agreement_svg_text(ag: &crate::cluster::select::Agreement) -> Result<String> {
+pub(crate) fn agreement_svg_text(ag: &crate::cluster::select::Agreement) -> Result<String> {
     let m = ag.methods.len();
     // A method that found another number of clusters (HDBSCAN: its own, or none, all
     // noise) says so beside its name: its low agreement is that, not chance.

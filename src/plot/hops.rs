@@ -122,14 +122,14 @@ pub fn raster_svg_text(h: &Hops) -> Result<String> {
 }
 
 /// [`raster_svg_text`], written to `path` (atomically).
-pub fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn raster_svg(h: &Hops, path: &Path) -> Result<()> {
     write_atomic(path, raster_svg_text(h)?.as_bytes())
 }
 
 /// One ion's unwrapped path on the x–y and x–z planes, frames coloured by the site
 /// (k-means cluster) they belong to, site centres as black crosses with their ids,
 /// hop frames drawn in black.
-pub fn path_svg_text(h: &Hops, ion: usize) -> Result<String> {
+pub(crate) fn path_svg_text(h: &Hops, ion: usize) -> Result<String> {
     let j = h
         .ions
         .iter()
@@ -231,13 +231,13 @@ pub fn path_svg_text(h: &Hops, ion: usize) -> Result<String> {
 }
 
 /// [`path_svg_text`], written to `path` (atomically).
-pub fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
+pub(crate) fn path_svg(h: &Hops, ion: usize, path: &Path) -> Result<()> {
     write_atomic(path, path_svg_text(h, ion)?.as_bytes())
 }
 
 /// Histogram of the number of bodies per correlated event (temporal co-occurrence
 /// and, when given, spatio-temporal collective hops) with the exponential fit.
-pub fn correlation_svg_text(
+pub(crate) fn correlation_svg_text(
     temporal: &[(usize, f64)],
     fit: Option<ExpFit>,
     collective: &[(usize, f64)],
@@ -354,7 +354,7 @@ pub fn correlation_svg_text(
 }
 
 /// [`correlation_svg_text`], written to `path` (atomically).
-pub fn correlation_svg(
+pub(crate) fn correlation_svg(
     temporal: &[(usize, f64)],
     fit: Option<ExpFit>,
     collective: &[(usize, f64)],
@@ -370,7 +370,7 @@ pub fn correlation_svg(
 /// The pair test of correlated hops: the close pairs of jumps by different ions in
 /// each draw of independent ions (histogram) and in the run (a vertical line), with the
 /// verdict and, when the grouping percolates, the largest group's share in the title.
-pub fn null_model_svg_text(c: &Collective, events: usize) -> Result<String> {
+pub(crate) fn null_model_svg_text(c: &Collective, events: usize) -> Result<String> {
     let mut svg = String::new();
     let test = match &c.null {
         Ok(t) => t,
@@ -484,7 +484,7 @@ pub fn null_model_svg_text(c: &Collective, events: usize) -> Result<String> {
 }
 
 /// [`null_model_svg_text`], written to `path` (atomically).
-pub fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> {
+pub(crate) fn null_model_svg(c: &Collective, events: usize, path: &Path) -> Result<()> {
     write_atomic(path, null_model_svg_text(c, events)?.as_bytes())
 }
 
@@ -634,13 +634,13 @@ pub fn sitemap_svg_text(h: &Hops) -> Result<String> {
 }
 
 /// [`sitemap_svg_text`], written to `path` (atomically).
-pub fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn sitemap_svg(h: &Hops, path: &Path) -> Result<()> {
     write_atomic(path, sitemap_svg_text(h)?.as_bytes())
 }
 
 /// Jump rates by type (jumps per ion per ps) with their Poisson standard errors, and
 /// each type's share of the jump diffusivity; D_jump and the tracer D in the title.
-pub fn jump_types_svg_text(h: &Hops) -> Result<String> {
+pub(crate) fn jump_types_svg_text(h: &Hops) -> Result<String> {
     let Some(j) = &h.jumps else {
         return Err(crate::invalid!("jump types need the site-based mode"));
     };
@@ -746,6 +746,6 @@ pub fn jump_types_svg_text(h: &Hops) -> Result<String> {
 }
 
 /// [`jump_types_svg_text`], written to `path` (atomically).
-pub fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
+pub(crate) fn jump_types_svg(h: &Hops, path: &Path) -> Result<()> {
     write_atomic(path, jump_types_svg_text(h)?.as_bytes())
 }

@@ -87,7 +87,7 @@ pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> Error {
 }
 
 /// Colours for successive series (colour-blind-safe Okabe-Ito palette).
-pub const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
@@ -189,7 +189,7 @@ fn dos_lines_svg_text(title: &str, curves: &[Curve]) -> Result<String> {
 
 /// The total DOS and its element projections against frequency, with the imaginary
 /// (negative-frequency) region shaded.
-pub fn dos_svg_text(dos: &Dos) -> Result<String> {
+pub(crate) fn dos_svg_text(dos: &Dos) -> Result<String> {
     let series = total_and_elements(dos);
     dos_lines_svg_text(&dos_title(dos, "phonon DOS"), &curves(dos, &series))
 }
@@ -239,7 +239,7 @@ fn dos_title(dos: &Dos, what: &str) -> String {
 /// the spectrum is cut at the Nyquist frequency (half the sampling rate of the
 /// frames) while still high, the title says so: the modes above it are missing and
 /// fold back into the spectrum.
-pub fn vdos_svg_text(dos: &Dos) -> Result<String> {
+pub(crate) fn vdos_svg_text(dos: &Dos) -> Result<String> {
     let series = total_and_elements(dos);
     let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
     let last = dos.total.last().copied().unwrap_or(0.0);
@@ -257,7 +257,7 @@ pub fn vdos_svg_text(dos: &Dos) -> Result<String> {
 }
 
 /// [`vdos_svg_text`], written to `path` (atomically).
-pub fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
+pub(crate) fn vdos_svg(dos: &Dos, path: &Path) -> Result<()> {
     write_atomic(path, vdos_svg_text(dos)?.as_bytes())
 }
 
@@ -376,7 +376,7 @@ pub fn msd_svg_text(
 }
 
 /// [`msd_svg_text`], written to `path` (atomically).
-pub fn msd_svg(
+pub(crate) fn msd_svg(
     msd: &crate::traj::msd::Msd,
     fit: &crate::traj::diffusion::Fit,
     path: &Path,
@@ -386,7 +386,7 @@ pub fn msd_svg(
 
 /// Two total DOS curves on one frame (superion's against a reference such as
 /// phonopy's total_dos.dat), the reference drawn wide underneath.
-pub fn dos_compare_svg_text(
+pub(crate) fn dos_compare_svg_text(
     title: &str,
     ours: (&str, &[f64], &[f64]),
     reference: (&str, &[f64], &[f64]),
@@ -411,7 +411,7 @@ pub fn dos_compare_svg_text(
 }
 
 /// [`dos_compare_svg_text`], written to `path` (atomically).
-pub fn dos_compare_svg(
+pub(crate) fn dos_compare_svg(
     title: &str,
     ours: (&str, &[f64], &[f64]),
     reference: (&str, &[f64], &[f64]),

@@ -23,7 +23,7 @@ fn range(v: &[f64]) -> (f64, f64) {
 }
 
 /// Descriptor vs log10 σ, one panel per descriptor (at most four).
-pub fn scatter_svg_text(panels: &[Panel], threshold: f64) -> Result<String> {
+pub(crate) fn scatter_svg_text(panels: &[Panel], threshold: f64) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 820)).into_drawing_area();
@@ -142,12 +142,12 @@ pub fn scatter_svg_text(panels: &[Panel], threshold: f64) -> Result<String> {
 }
 
 /// [`scatter_svg_text`], written to `path` (atomically).
-pub fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> {
+pub(crate) fn scatter_svg(panels: &[Panel], threshold: f64, path: &Path) -> Result<()> {
     write_atomic(path, scatter_svg_text(panels, threshold)?.as_bytes())
 }
 
 /// ROC curves of each descriptor as a score for conductors (σ ≥ threshold).
-pub fn roc_svg_text(panels: &[Panel]) -> Result<String> {
+pub(crate) fn roc_svg_text(panels: &[Panel]) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (700, 640)).into_drawing_area();
@@ -232,13 +232,16 @@ pub fn roc_svg_text(panels: &[Panel]) -> Result<String> {
 }
 
 /// [`roc_svg_text`], written to `path` (atomically).
-pub fn roc_svg(panels: &[Panel], path: &Path) -> Result<()> {
+pub(crate) fn roc_svg(panels: &[Panel], path: &Path) -> Result<()> {
     write_atomic(path, roc_svg_text(panels)?.as_bytes())
 }
 
 /// Measured log10 σ by cluster: box (quartiles), median, whiskers to the extremes, and
 /// every point.
-pub fn clusters_svg_text(clusters: &[ClusterConductivity], threshold: f64) -> Result<String> {
+pub(crate) fn clusters_svg_text(
+    clusters: &[ClusterConductivity],
+    threshold: f64,
+) -> Result<String> {
     let all: Vec<f64> = clusters
         .iter()
         .flat_map(|c| c.log_sigma.iter().copied())
@@ -327,6 +330,10 @@ pub fn clusters_svg_text(clusters: &[ClusterConductivity], threshold: f64) -> Re
 }
 
 /// [`clusters_svg_text`], written to `path` (atomically).
-pub fn clusters_svg(clusters: &[ClusterConductivity], threshold: f64, path: &Path) -> Result<()> {
+pub(crate) fn clusters_svg(
+    clusters: &[ClusterConductivity],
+    threshold: f64,
+    path: &Path,
+) -> Result<()> {
     write_atomic(path, clusters_svg_text(clusters, threshold)?.as_bytes())
 }

@@ -43,7 +43,7 @@ pub use super::StreamRun;
 /// The hops of the trajectory in `file`, streamed: the file is never held
 /// whole (see `crate::traj::hops::stream`); the numbers are those of
 /// `crate::traj::hops::detect`. Also how it streamed and the reader's notes.
-pub fn detect_streamed(
+pub(crate) fn detect_streamed(
     engine: &Engine,
     file: &Path,
     read: &TrajReadOptions,
@@ -78,7 +78,7 @@ pub fn detect_of(
 }
 
 /// Most path figures written (the hopping ions with the most events first).
-pub const MAX_PATH_FIGURES: usize = 40;
+pub(crate) const MAX_PATH_FIGURES: usize = 40;
 
 /// The collective-hop window's check, for every front end: a time and a distance of
 /// at least 0 (finite).

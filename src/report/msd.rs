@@ -29,9 +29,9 @@ pub struct DiffusionOptions {
 }
 
 /// The highest temperature a Nernst-Einstein conductivity is computed for (K).
-pub const MAX_TEMPERATURE_K: f64 = 1e5;
+pub(crate) const MAX_TEMPERATURE_K: f64 = 1e5;
 /// The largest ion charge (e) in size.
-pub const MAX_CHARGE_E: f64 = 10.0;
+pub(crate) const MAX_CHARGE_E: f64 = 10.0;
 
 impl DiffusionOptions {
     /// The checks every front end shares: a positive temperature, a fit start of at

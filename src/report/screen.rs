@@ -9,7 +9,7 @@ use crate::plot;
 use crate::screen::{Known, Materials, Screening};
 
 /// One structure of the ranking by the BVSE barrier: id, formula, E_3D (eV).
-pub type Ranked = (String, String, f64);
+pub(crate) type Ranked = (String, String, f64);
 
 /// Lists longer than this are counted in the report and written out in full to a CSV.
 const LIST_IN_REPORT: usize = 30;

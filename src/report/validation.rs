@@ -171,7 +171,7 @@ pub fn write_outputs(
 
 /// Validate a screening run written in `dir` (its features.csv, labels.csv and
 /// candidates.csv) against `table`; the outputs go to `dir/validation/`.
-pub fn validate_screening(
+pub(crate) fn validate_screening(
     dir: &Path,
     table: &ConductivityTable,
     o: &validate::ValidateOptions,

@@ -109,10 +109,10 @@ fn describe(dos: Dos, file: &Path, species: &str, notes: Vec<String>) -> Result<
 
 /// The largest share of its peak a vibrational DOS may keep at the Nyquist frequency
 /// for its descriptors to be given: above it, the spectrum is visibly cut.
-pub const NYQUIST_CUT_SHARE: f64 = 0.05;
+pub(crate) const NYQUIST_CUT_SHARE: f64 = 0.05;
 
 /// Why a VDOS cut at the Nyquist frequency is too high there to describe, if it is.
-pub fn nyquist_cut(dos: &Dos) -> Option<String> {
+pub(crate) fn nyquist_cut(dos: &Dos) -> Option<String> {
     let peak = dos.total.iter().fold(0.0f64, |m, v| m.max(*v));
     let last = dos.total.last().copied().unwrap_or(0.0);
     let nyquist = dos.freqs_thz.last().copied().unwrap_or(0.0);

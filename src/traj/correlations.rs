@@ -22,13 +22,15 @@ use super::hops::{Event, Hops, Mode};
 use crate::geom::minimum_image;
 
 /// Draws of the null model (IonDiff's 200).
-pub const NULL_DRAWS: usize = 200;
+pub(crate) const NULL_DRAWS: usize = 200;
 /// Events per null-model draw at most (the mean coefficient does not depend on the
 /// count, and this bounds the cost at E² per draw).
-pub const NULL_EVENTS_MAX: usize = 100;
+pub(crate) const NULL_EVENTS_MAX: usize = 100;
 
-/// scipy.ndimage.gaussian_filter1d with mode "reflect" and truncate 4.
-pub fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
+/// scipy.ndimage.gaussian_filter1d with mode "reflect" and truncate 4: the reference
+/// the tests hold the sparse smoothing below to.
+#[cfg(test)]
+fn gaussian_filter1d(x: &[f64], sigma: f64) -> Vec<f64> {
     let n = x.len();
     if sigma <= 0.0 || n == 0 {
         return x.to_vec();
@@ -90,7 +92,7 @@ struct Series {
 
 /// Smoothed series of events given as frame spans (first, last inclusive; empty when
 /// first > last), each rescaled to a maximum of 1 as IonDiff does: the values of
-/// [`gaussian_filter1d`] on the whole series (0/1 over the span), computed only where
+/// `gaussian_filter1d` (the test reference) on the whole series (0/1 over the span), computed only where
 /// they can differ from zero (the span widened by the kernel's radius), so memory and
 /// time follow the events, not the trajectory's length.
 fn smoothed(spans: &[(i64, i64)], n_frames: usize, sigma: Option<f64>) -> Vec<Series> {
@@ -349,9 +351,9 @@ fn test_or_reason<S: serde::Serializer>(
 }
 
 /// Above this share of the events in one group, the grouping percolates.
-pub const PERCOLATING_SHARE: f64 = 0.5;
+pub(crate) const PERCOLATING_SHARE: f64 = 0.5;
 /// Draws of the independent-ion null model of [`NullTest`].
-pub const PAIR_NULL_DRAWS: usize = 200;
+pub(crate) const PAIR_NULL_DRAWS: usize = 200;
 
 /// Pairs of jumps by different ions close in space and time, against a null model of
 /// independent ions: each ion's jump times shifted together by its own random offset
@@ -420,7 +422,7 @@ fn close_pairs(
 /// run or more. Shifted jumps do not wrap around the end when paired, in the draws as
 /// in the data.
 #[allow(clippy::too_many_arguments)]
-pub fn null_test(
+pub(crate) fn null_test(
     events: &[Event],
     mid: &[[f64; 3]],
     cell: &[[f64; 3]; 3],
@@ -582,7 +584,7 @@ pub struct ExpFit {
 }
 
 /// The fit, or `None` with fewer than 3 points or when the counts do not decay.
-pub fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
+pub(crate) fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
     if x.len() < 3 || x.len() != y.len() {
         return None;
     }
@@ -644,7 +646,10 @@ pub fn fit_exponential(x: &[f64], y: &[f64]) -> Option<ExpFit> {
 
 /// The histogram over several trajectories (summed counts for n = 2..=max_bodies,
 /// normalised to 1, as IonDiff's analyze_correlations) and its fit.
-pub fn aggregate(counts: &[Vec<usize>], max_bodies: usize) -> (Vec<(usize, f64)>, Option<ExpFit>) {
+pub(crate) fn aggregate(
+    counts: &[Vec<usize>],
+    max_bodies: usize,
+) -> (Vec<(usize, f64)>, Option<ExpFit>) {
     let n = counts
         .iter()
         .map(|c| c.len())
@@ -677,7 +682,7 @@ pub fn aggregate(counts: &[Vec<usize>], max_bodies: usize) -> (Vec<(usize, f64)>
 }
 
 /// A p-value as people read it: three significant figures, with an exponent below 0.1.
-pub fn fmt_p(p: f64) -> String {
+pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.1 {
         format!("{p:.2e}")
     } else {
@@ -687,7 +692,7 @@ pub fn fmt_p(p: f64) -> String {
 
 /// The share of the correlated events (n ≥ 2, summed over trajectories) with more than
 /// `max_bodies` bodies: the mass [`aggregate`]'s normalised histogram leaves out.
-pub fn beyond_share(counts: &[Vec<usize>], max_bodies: usize) -> f64 {
+pub(crate) fn beyond_share(counts: &[Vec<usize>], max_bodies: usize) -> f64 {
     let (mut all, mut beyond) = (0usize, 0usize);
     for c in counts {
         for (i, &v) in c.iter().enumerate().skip(1) {

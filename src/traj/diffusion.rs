@@ -25,10 +25,10 @@ const MAX_POINTS: usize = 40;
 /// The diffusive-regime check: the MSD's exponent over the fit window (OLS of ln MSD on
 /// ln t) must lie within this distance of 1 (the same 0.75 the automatic start asks of
 /// every doubling of the lag) ...
-pub const DIFFUSIVE_EXPONENT_TOLERANCE: f64 = 0.25;
+pub(crate) const DIFFUSIVE_EXPONENT_TOLERANCE: f64 = 0.25;
 /// ... and the MSD at the end of the window must reach (1 Å)²: ions that moved less
 /// than an ångström on average have vibrated, not diffused (a jump is about 2 Å).
-pub const DIFFUSIVE_MIN_MSD_A2: f64 = 1.0;
+pub(crate) const DIFFUSIVE_MIN_MSD_A2: f64 = 1.0;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Fit {
@@ -89,11 +89,6 @@ fn chol_solve(l: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
         x[i] = (y[i] - (i + 1..n).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
     }
     x
-}
-
-/// The automatic start lag index (into `msd.lags`), and whether it was found.
-pub fn auto_start(msd: &Msd) -> (usize, bool) {
-    auto_start_of(&msd.times_ps(), &msd.msd_a2)
 }
 
 /// The first lag from which the MSD's local exponent d ln MSD / d ln t stays at least
@@ -326,7 +321,7 @@ fn loglog_exponent(x: &[f64], y: &[f64]) -> f64 {
 /// start to a third of the run. The collective MSD is a single series (as noisy as
 /// one atom's MSD), so its long lags, averaged over few independent origins, are
 /// left out; [`collective`] gives its uncertainty.
-pub fn collective_d(msd: &Msd, fit: &Fit) -> f64 {
+pub(crate) fn collective_d(msd: &Msd, fit: &Fit) -> f64 {
     let t = msd.times_ps();
     ols_d(msd, &t, &msd.collective_a2, fit.fit_start_ps)
 }
@@ -367,7 +362,7 @@ pub struct Collective {
 }
 
 /// The most blocks D_sigma is averaged over.
-pub const MAX_BLOCKS: usize = 5;
+pub(crate) const MAX_BLOCKS: usize = 5;
 
 /// D_sigma by block averaging, and the Haven ratio. The run is cut into B ≤ 5
 /// consecutive blocks, each long enough to be fitted like the whole run (from the
@@ -459,7 +454,7 @@ pub fn collective(msd: &Msd, fit: &Fit) -> Collective {
 }
 
 /// Formal charge of common mobile ions and anions (`--charge` overrides).
-pub fn default_charge(species: &str) -> Option<f64> {
+pub(crate) fn default_charge(species: &str) -> Option<f64> {
     Some(match species {
         "H" | "Li" | "Na" | "K" | "Rb" | "Cs" | "Ag" | "Cu" => 1.0,
         "Mg" | "Ca" | "Zn" | "Sr" | "Ba" => 2.0,
@@ -471,7 +466,7 @@ pub fn default_charge(species: &str) -> Option<f64> {
 }
 
 /// Nernst-Einstein conductivity (S/cm): σ = N q² D / (V k_B T).
-pub fn nernst_einstein_s_cm(
+pub(crate) fn nernst_einstein_s_cm(
     n_ions: usize,
     charge: f64,
     d_cm2_s: f64,

@@ -48,7 +48,7 @@ impl Trajectory {
     }
 
     /// The engine's view of the positions.
-    pub fn frac_view(&self) -> FracTrajectory<'_> {
+    pub(crate) fn frac_view(&self) -> FracTrajectory<'_> {
         FracTrajectory {
             frac: self.frac.view(),
             cells: self.cells.view(),
@@ -177,7 +177,7 @@ impl Trajectory {
 }
 
 /// The distinct species of `species` in order of first appearance.
-pub fn distinct_species(species: &[String]) -> Vec<String> {
+pub(crate) fn distinct_species(species: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in species {
         if !out.contains(s) {
@@ -222,12 +222,12 @@ impl Trajectory {
 
     /// The step length (Å) above which an unwrap step is counted as possibly ambiguous:
     /// `given`, or a quarter of the cell's smallest width.
-    pub fn long_step_threshold(&self, given: Option<f32>) -> f32 {
+    pub(crate) fn long_step_threshold(&self, given: Option<f32>) -> f32 {
         given.unwrap_or((self.min_width() / 4.0) as f32)
     }
 
     /// The smallest perpendicular width of the first frame's cell (Å).
-    pub fn min_width(&self) -> f64 {
+    pub(crate) fn min_width(&self) -> f64 {
         crate::geom::cell_widths(&self.cell_rows(0))
             .into_iter()
             .fold(f64::INFINITY, f64::min)
@@ -288,21 +288,21 @@ mod duration_tests {
 
 /// The longest time between stored frames accepted: 1 µs. Beyond it no MD run is
 /// meant, and products of times (lags, fits, axes) come near overflow.
-pub const MAX_FRAME_TIME_PS: f64 = 1e6;
+pub(crate) const MAX_FRAME_TIME_PS: f64 = 1e6;
 
 /// The farthest an atom may lie from the origin, in cells (fractional coordinate):
 /// unwrapped coordinates of the longest runs stay within thousands of cells; beyond
 /// this, squares of displacements overflow the analyses' sums. Checked where frames
 /// enter.
-pub const MAX_FRACTIONAL: f32 = 1e6;
+pub(crate) const MAX_FRACTIONAL: f32 = 1e6;
 
 /// The fastest an atom may move (Å/ps): 10^6 Å/ps is a third of the speed of light,
 /// 10^5 times a thermal speed. Checked where velocities enter.
-pub const MAX_SPEED_A_PS: f32 = 1e6;
+pub(crate) const MAX_SPEED_A_PS: f32 = 1e6;
 
 /// A number for a message: as written for ordinary magnitudes (2, 0.1, 1500), in
 /// exponent form for very large or small ones (1e308, not 309 digits).
-pub fn fmt_number(v: f64) -> String {
+pub(crate) fn fmt_number(v: f64) -> String {
     if v != 0.0 && v.is_finite() && !(1e-4..1e9).contains(&v.abs()) {
         format!("{v:e}")
     } else {
@@ -312,7 +312,7 @@ pub fn fmt_number(v: f64) -> String {
 
 /// The time between frames (ps) as every reader and front end checks it: positive,
 /// finite, at most [`MAX_FRAME_TIME_PS`].
-pub fn check_frame_time(dt_ps: f64) -> Result<()> {
+pub(crate) fn check_frame_time(dt_ps: f64) -> Result<()> {
     if dt_ps.is_finite() && dt_ps > 0.0 && dt_ps <= MAX_FRAME_TIME_PS {
         Ok(())
     } else {

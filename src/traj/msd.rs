@@ -35,7 +35,7 @@ pub enum LagGrid {
 }
 
 /// The most lags `log:N` may ask for (more than any run has frames).
-pub const MAX_LOG_LAGS: usize = 1_000_000;
+pub(crate) const MAX_LOG_LAGS: usize = 1_000_000;
 
 impl std::str::FromStr for LagGrid {
     type Err = crate::Error;
@@ -187,7 +187,7 @@ impl Msd {
 /// The atoms whose mean displacement is the drift removed from the atoms of
 /// `species` (None: no correction), and a description of the correction: the
 /// framework (every other atom), or all atoms when there is no framework.
-pub fn drift_reference(
+pub(crate) fn drift_reference(
     all_species: &[String],
     species: &str,
     drift_correction: bool,
@@ -214,7 +214,7 @@ pub fn drift_reference(
 
 /// Unwrapped, drift-corrected displacements of the selected atoms (T x Ns x 3, f64)
 /// and a description of the correction.
-pub fn selected_displacements(
+pub(crate) fn selected_displacements(
     p: &Prepared,
     species: &str,
     drift_correction: bool,
@@ -243,7 +243,7 @@ fn msd_atoms(
 /// The collective MSD |Σ_i Δr_i(t + m) − Σ_i Δr_i(t)|² / N along `axes`, over the
 /// frames `from..to` of the summed displacement `summed` (T x 3), at every lag
 /// 0..to − from, averaged over all origins.
-pub fn collective_msd(
+pub(crate) fn collective_msd(
     summed: ndarray::ArrayView2<f64>,
     from: usize,
     to: usize,
@@ -290,7 +290,7 @@ fn check_frames(traj: &Trajectory) -> Result<()> {
 
 /// [`msd`] of a trajectory already unwrapped (its long-step threshold applies, not
 /// `opts.long_step_a`).
-pub fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
+pub(crate) fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
     let traj = p.traj;
     check_frames(traj)?;
     traj.dt_ps()?;

@@ -149,7 +149,7 @@ impl MsdStream {
 
     /// The drift removed at the last frame so far (the reference atoms' mean displacement
     /// from frame 0, Å; zero with no correction or no frames).
-    pub fn net_drift_a(&self) -> [f64; 3] {
+    pub(crate) fn net_drift_a(&self) -> [f64; 3] {
         self.shift.last().copied().unwrap_or([0.0; 3])
     }
 }

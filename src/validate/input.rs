@@ -399,7 +399,7 @@ pub struct Unmatched {
 }
 
 /// The reduced formula of a composition text, or why it has none.
-pub fn reduced_key(text: &str) -> std::result::Result<String, String> {
+pub(crate) fn reduced_key(text: &str) -> std::result::Result<String, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("no composition".into());

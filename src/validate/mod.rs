@@ -413,7 +413,7 @@ impl Validation {
     }
 
     /// The report section, its file names prefixed with `folder` (e.g. "validation/").
-    pub fn markdown_in(&self, folder: &str) -> String {
+    pub(crate) fn markdown_in(&self, folder: &str) -> String {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "## Validation against measured conductivities\n");

@@ -17,7 +17,7 @@ use crate::compute::batch::{EnergyGrid, GRID_BLOCK};
 /// exp(r) by its Taylor polynomial to r^6, 2^k by the exponent bits. Inputs are
 /// clamped to [-87, 88] (no infinities or denormals).
 #[inline(always)]
-pub fn exp_fast(x: f32) -> f32 {
+pub(crate) fn exp_fast(x: f32) -> f32 {
     let x = if x < -87.0 {
         -87.0
     } else if x > 88.0 {

@@ -427,7 +427,7 @@ pub fn unwrap(traj: &FracTrajectory, long_step_a: f32) -> Result<Unwrapped> {
 
 /// [`unwrap`] into a caller-owned T x N x 3 buffer (reused across calls, it saves the
 /// page faults of a fresh allocation, which cost more than the scan itself).
-pub fn unwrap_into(
+pub(crate) fn unwrap_into(
     traj: &FracTrajectory,
     long_step_a: f32,
     disp: ArrayViewMut3<f32>,
@@ -491,7 +491,10 @@ pub fn windowed_sq_disp(disp: ArrayView3<f32>, lags: &[usize]) -> Array3<f64> {
 /// ([`select_less_drift`]), the streamed MSD (`traj::stream::MsdStream`) and the hops'
 /// net drift, which therefore agree bit for bit.
 #[inline]
-pub fn frame_drift(reference: Option<&[usize]>, disp_of: impl Fn(usize) -> [f32; 3]) -> [f64; 3] {
+pub(crate) fn frame_drift(
+    reference: Option<&[usize]>,
+    disp_of: impl Fn(usize) -> [f32; 3],
+) -> [f64; 3] {
     let mut shift = [0.0f64; 3];
     let Some(r) = reference.filter(|r| !r.is_empty()) else {
         return shift;
@@ -508,7 +511,7 @@ pub fn frame_drift(reference: Option<&[usize]>, disp_of: impl Fn(usize) -> [f32;
 
 /// The selected atoms' displacements (T x Ns x 3, f64) less, in each frame, the mean
 /// displacement of the drift reference ([`frame_drift`]).
-pub fn select_less_drift(disp: ArrayView3<f32>, sel: &MsdSelection) -> Array3<f64> {
+pub(crate) fn select_less_drift(disp: ArrayView3<f32>, sel: &MsdSelection) -> Array3<f64> {
     let t = disp.shape()[0];
     let mut out = Array3::<f64>::zeros((t, sel.atoms.len(), 3));
     out.outer_iter_mut()

@@ -8,7 +8,7 @@ use realfft::RealFftPlanner;
 
 /// Self MSD per atom and axis at each lag: `u` is T x N x 3 unwrapped positions,
 /// the result N x L x 3, each value averaged over the T − m origins.
-pub fn self_msd(u: ArrayView3<f64>, lags: &[usize]) -> Array3<f64> {
+pub(crate) fn self_msd(u: ArrayView3<f64>, lags: &[usize]) -> Array3<f64> {
     let ns = u.shape()[1];
     let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
     out.outer_iter_mut()
@@ -102,7 +102,7 @@ impl Default for MsdScratch {
 
 /// MSD(m) for m = 0..T-1 of one series, averaged over all origins, by FFT:
 /// MSD(m) = S1(m) − 2 S2(m), S2 the autocorrelation, S1 from a running sum of x².
-pub fn msd_fft(x: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
+pub(crate) fn msd_fft(x: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
     let t = x.len();
     if t == 0 {
         return Vec::new();

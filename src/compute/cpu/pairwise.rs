@@ -58,7 +58,7 @@ fn onehot_sums_avx2(dist: &[f32], onehot: &[f32], wpad: usize, acc: &mut [f32]) 
 }
 
 /// Squared Euclidean distances between the rows of `x` and `y` (n x m).
-pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
+pub(crate) fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
     let (n, m) = (x.nrows(), y.nrows());
     let x = x.as_standard_layout();
     let y = y.as_standard_layout();
@@ -90,7 +90,7 @@ pub fn sq_dists(x: ArrayView2<f32>, y: ArrayView2<f32>) -> Array2<f32> {
 }
 
 /// The same distances delivered in tiles of at most `tile_bytes` to `sink`.
-pub fn sq_dists_tiles(
+pub(crate) fn sq_dists_tiles(
     x: ArrayView2<f32>,
     y: ArrayView2<f32>,
     tile_bytes: u64,

@@ -219,7 +219,7 @@ impl UnwrapStream {
     }
 }
 
-pub fn unwrap_into(
+pub(crate) fn unwrap_into(
     ctx: &std::sync::Arc<GpuContext>,
     traj: &FracTrajectory,
     long_step_a: f32,

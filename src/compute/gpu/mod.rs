@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::error::{Error, Result};
 
 /// Workgroup size used by every 1-D kernel (must match `WG` in the shaders).
-pub const WG: u32 = 64;
+pub(crate) const WG: u32 = 64;
 
 /// A description of one adapter, for `superion devices` and for backend choice.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -79,7 +79,7 @@ pub fn enumerate() -> Vec<AdapterSummary> {
 
 /// Adapters on the given backends only. `auto` looks at the primary APIs (Vulkan,
 /// Metal, DX12): starting GL/EGL just to rule it out costs tens of milliseconds.
-pub fn enumerate_on(backends: wgpu::Backends) -> Vec<AdapterSummary> {
+pub(crate) fn enumerate_on(backends: wgpu::Backends) -> Vec<AdapterSummary> {
     let inst = instance();
     pollster::block_on(inst.enumerate_adapters(backends))
         .iter()
@@ -227,7 +227,7 @@ pub fn set_binding_cap(bytes: Option<u64>) {
 /// How long the host waits for the device to finish a submission before it gives up
 /// with an error (a hung or lost device must not hang the run): 300 s, or
 /// `SUPERION_GPU_TIMEOUT_S`, or what [`with_wait_limit`] sets on this thread.
-pub fn wait_limit() -> std::time::Duration {
+pub(crate) fn wait_limit() -> std::time::Duration {
     if let Some(d) = WAIT_LIMIT.with(|w| w.get()) {
         return d;
     }
@@ -339,7 +339,7 @@ impl GpuContext {
 
     /// Largest storage binding in bytes (lavapipe: 128 MiB), or the cap set with
     /// [`set_binding_cap`].
-    pub fn max_binding(&self) -> u64 {
+    pub(crate) fn max_binding(&self) -> u64 {
         let own = self
             .limits
             .max_storage_buffer_binding_size

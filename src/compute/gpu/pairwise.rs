@@ -59,7 +59,7 @@ fn tile_shape(ctx: &GpuContext, n: usize, m: usize, d: usize, out_cap: u64) -> (
 
 /// Squared Euclidean distances between the rows of `x` and `y`, delivered tile by tile
 /// to `sink(row0, col0, tile)`; the full matrix exists only if the sink builds it.
-pub fn sq_dists_tiles(
+pub(crate) fn sq_dists_tiles(
     ctx: &GpuContext,
     x: ArrayView2<f32>,
     y: ArrayView2<f32>,
@@ -122,7 +122,11 @@ pub fn sq_dists_tiles(
 }
 
 /// The full n x m matrix of squared distances.
-pub fn sq_dists(ctx: &GpuContext, x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<Array2<f32>> {
+pub(crate) fn sq_dists(
+    ctx: &GpuContext,
+    x: ArrayView2<f32>,
+    y: ArrayView2<f32>,
+) -> Result<Array2<f32>> {
     let mut out = Array2::<f32>::zeros((x.nrows(), y.nrows()));
     sq_dists_tiles(ctx, x, y, 256 << 20, |r0, c0, tile| {
         let (h, w) = tile.dim();

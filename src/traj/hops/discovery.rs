@@ -335,7 +335,7 @@ fn persistent_maxima(
 }
 
 /// How far from its peak a discovered site's position is averaged (Å).
-pub const CORE_REACH_A: f64 = 1.5;
+pub(crate) const CORE_REACH_A: f64 = 1.5;
 
 /// Symmetrise discovered sites with the space group of the framework (every atom
 /// that is not of the mobile species, frame 0: its species and fractional position):

@@ -9,7 +9,7 @@ use super::frac::{norm, wrap};
 
 /// The known sites of `species`, replicated by `supercell`, as fractional positions of
 /// the replicated cell; with the replicated lattice (rows, Å).
-pub fn select_sites(
+pub(crate) fn select_sites(
     known: &KnownSites,
     species: &str,
     supercell: [usize; 3],

@@ -44,7 +44,7 @@ pub use stats::Descriptors;
 pub use stream::HopStream;
 pub use types::{
     Event, HopOptions, Hops, IonSites, JumpAnalysis, JumpType, KnownSite, KnownSites, Mode, Site,
-    SiteOptions, Stats, selected_atoms,
+    SiteOptions, Stats,
 };
 
 use crate::compute::Engine;

@@ -42,14 +42,14 @@ use crate::invalid;
 use crate::traj::Prepared;
 
 pub(crate) use super::discovery::Density;
+pub use super::discovery::discover_sites;
 use super::discovery::{Basins, sites_from_density, symmetrise};
-pub use super::discovery::{CORE_REACH_A, discover_sites};
 use super::frac::{NONE, dot_frac, frac_delta, norm, wrap};
 
 pub use super::jump_types::*;
-pub use super::known::*;
+pub(crate) use super::known::*;
 pub use super::radius::*;
-pub use super::track::*;
+pub(crate) use super::track::*;
 
 /// The sites of one analysis, their radii and a locator: what assigns an ion's
 /// frames to sites, in memory or from a streamed trajectory's scratch files.
@@ -670,7 +670,7 @@ pub(crate) fn framework_of(
 
 /// The share of the net displacement the jumps must explain for the jumps to be said
 /// to account for the diffusion.
-pub const EXPLAINED_SHARE_MIN: f64 = 0.8;
+pub(crate) const EXPLAINED_SHARE_MIN: f64 = 0.8;
 
 /// The consistency verdict, in words, from D_tracer / D_jump (and its σ), the tracer D
 /// and the share of the ions' net displacement the jumps explain. Every branch but the
@@ -843,7 +843,7 @@ fn net_drift(all_species: &[String], species: &str, disp: &Array3<f32>) -> [f64;
 }
 
 /// The tracer D (and its σ) of `species` from the MSD, fitted as `traj msd` does.
-pub fn tracer_d(engine: &Engine, p: &Prepared, species: &str) -> Result<(f64, f64)> {
+pub(crate) fn tracer_d(engine: &Engine, p: &Prepared, species: &str) -> Result<(f64, f64)> {
     let m = crate::traj::msd::msd_prepared(
         engine,
         p,

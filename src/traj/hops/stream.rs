@@ -40,7 +40,7 @@ use crate::traj::stream::{
 };
 
 /// At most this many frames of each ion are kept for the path figures.
-pub const KEPT_FRAMES: usize = 5000;
+pub(crate) const KEPT_FRAMES: usize = 5000;
 
 /// The site-based hop analysis' frame sink (see the module documentation).
 pub struct HopStream {

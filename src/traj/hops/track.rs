@@ -132,7 +132,7 @@ impl FracDrift {
 /// Framework drift below this (Å, the largest over the run) is vibration and is left
 /// in the positions sites are found from and assigned to (GEMDAT's behaviour); above
 /// it, it is taken out.
-pub const SITE_DRIFT_MIN_A: f64 = 0.2;
+pub(crate) const SITE_DRIFT_MIN_A: f64 = 0.2;
 
 /// The per-frame drift (fractional) to take out before sites are found and assigned:
 /// all of it when the framework moves more than [`SITE_DRIFT_MIN_A`] at some frame

@@ -23,7 +23,7 @@ pub enum Mode {
 }
 
 /// IonDiff's order of preference for the diffusing species when none is given.
-pub const PREFERRED_SPECIES: [&str; 9] = ["Li", "Na", "Ag", "Cu", "Cl", "I", "Br", "F", "O"];
+pub(crate) const PREFERRED_SPECIES: [&str; 9] = ["Li", "Na", "Ag", "Cu", "Cl", "I", "Br", "F", "O"];
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct HopOptions {
@@ -242,12 +242,12 @@ pub struct Hops {
 }
 
 /// The atoms to analyse.
-pub fn selected_atoms(traj: &Trajectory, opts: &HopOptions) -> Result<Vec<usize>> {
+pub(crate) fn selected_atoms(traj: &Trajectory, opts: &HopOptions) -> Result<Vec<usize>> {
     selected_atoms_of(&traj.species, &traj.source, opts)
 }
 
 /// The atoms to analyse among atoms of `species` (in file order) read from `source`.
-pub fn selected_atoms_of(
+pub(crate) fn selected_atoms_of(
     species: &[String],
     source: &std::path::Path,
     opts: &HopOptions,
