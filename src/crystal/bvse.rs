@@ -150,7 +150,10 @@ impl BvseOptions {
     /// above 0 eV, all finite.
     pub fn check(&self) -> Result<()> {
         let bad = |what: &str, v: f64, want: &str| {
-            Err(Error::InvalidInput(format!("{what} {v}: expected {want}")))
+            Err(Error::InvalidInput(format!(
+                "{what} {}: expected {want}",
+                crate::traj::fmt_number(v)
+            )))
         };
         if !(self.spacing_a.is_finite() && (0.02..=1.0).contains(&self.spacing_a)) {
             // Coarser than 1 Å, a grid cannot resolve a Li site or a bottleneck.

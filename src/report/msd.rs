@@ -42,7 +42,8 @@ impl DiffusionOptions {
             .filter(|t| !(*t > 0.0 && *t <= MAX_TEMPERATURE_K))
         {
             return Err(invalid!(
-                "option temperature must be positive and at most {MAX_TEMPERATURE_K} K, not {t} K"
+                "option temperature must be positive and at most {MAX_TEMPERATURE_K} K, not {} K",
+                crate::traj::fmt_number(t)
             ));
         }
         if let Some(s) = self.start_ps.filter(|s| !(*s >= 0.0 && s.is_finite())) {
@@ -55,7 +56,8 @@ impl DiffusionOptions {
             .filter(|q| !(q.abs() <= MAX_CHARGE_E) || *q == 0.0)
         {
             return Err(invalid!(
-                "option charge must be a non-zero number of e, at most {MAX_CHARGE_E} in size, not {q}"
+                "option charge must be a non-zero number of e, at most {MAX_CHARGE_E} in size, not {}",
+                crate::traj::fmt_number(q)
             ));
         }
         if self.temperature_k.is_some()

@@ -98,7 +98,8 @@ fn in_range(name: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<()> {
         Ok(())
     } else {
         Err(invalid!(
-            "option {name} {v}: expected a number from {lo} to {hi}{unit}"
+            "option {name} {}: expected a number from {lo} to {hi}{unit}",
+            crate::traj::fmt_number(v)
         ))
     }
 }
