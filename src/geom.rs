@@ -137,7 +137,7 @@ mod tests {
 /// Disjoint sets over `0..n` with path compression: the one union-find of site
 /// discovery's density basins, the collective-hop groups and the dendrogram's cuts.
 /// Which root survives a union is the caller's (the densest peak, the smallest index,
-/// a new node), so roots are joined explicitly with [`UnionFind::attach`]. (BVSE
+/// a new node), so roots are joined explicitly with `UnionFind::attach`. (BVSE
 /// percolation keeps its own: it carries a winding vector along every link.)
 #[derive(Debug, Clone)]
 pub struct UnionFind {

@@ -69,7 +69,7 @@ fn looks_like_a_file(a: &str) -> bool {
 }
 
 /// `--known`: a file (one formula or id per line, `#` comments) or a comma-separated
-/// list; none means [`DEFAULT_KNOWN`].
+/// list; none means `DEFAULT_KNOWN`.
 pub fn parse_known(arg: Option<&str>) -> Result<Vec<Known>> {
     let items: Vec<String> = match arg {
         None => DEFAULT_KNOWN.iter().map(|s| s.to_string()).collect(),

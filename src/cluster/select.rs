@@ -688,7 +688,7 @@ pub(crate) const MAX_HIERARCHICAL: usize = 20_000;
 pub struct Agreement {
     pub k: usize,
     pub methods: Vec<Method>,
-    /// ari[a][b]: agreement of methods a and b.
+    /// ari\[a\]\[b\]: agreement of methods a and b.
     pub ari: Vec<Vec<f64>>,
     /// The clusters each method found (HDBSCAN finds its own; noise not counted).
     pub clusters_found: Vec<usize>,

@@ -7,7 +7,7 @@
 //! The bandwidth σ defaults to the median of the pairwise distances (a scale-free
 //! choice that follows the data; scikit-learn's fixed `gamma = 1` does not). The
 //! eigen-solve is dense (nalgebra's symmetric QR algorithm), so n is capped at
-//! [`MAX_POINTS`].
+//! `MAX_POINTS`.
 
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 

@@ -132,7 +132,7 @@ pub struct LloydBatch<'a> {
     pub points: ArrayView3<'a, f32>,
     pub set_of: &'a [u32],
     pub k: &'a [u32],
-    /// B x kmax x d; rows at and beyond k[b] are ignored.
+    /// B x kmax x d; rows at and beyond k\[b\] are ignored.
     pub init: ArrayView3<'a, f32>,
     /// Absolute tolerance on the summed squared centre shift, per problem.
     pub tol: &'a [f32],

@@ -153,7 +153,7 @@ impl Engine {
         self.gpu.as_deref().map(GpuContext::traffic)
     }
 
-    /// "cpu" or "gpu: <adapter> (<api>)".
+    /// `"cpu"` or `"gpu: <adapter> (<api>)"`.
     pub fn describe(&self) -> String {
         match &self.gpu {
             None => "cpu".into(),

@@ -214,7 +214,7 @@ pub struct AseEnd {
     pub notes: Vec<String>,
 }
 
-/// Read an ASE trajectory as [`read`] does, handing blocks of frames to `sink`: a plain
+/// Read an ASE trajectory as `read` does, handing blocks of frames to `sink`: a plain
 /// file is read where needed (positioned reads), never whole; a gzipped one is read
 /// whole first.
 pub fn stream(

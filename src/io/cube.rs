@@ -9,7 +9,7 @@ use crate::geom::Mat3;
 
 const BOHR_A: f64 = 0.529_177_210_903;
 
-/// Write `values` (n[0] x n[1] x n[2], the last fastest) over the cell `lattice` (rows,
+/// Write `values` (n\[0\] x n\[1\] x n\[2\], the last fastest) over the cell `lattice` (rows,
 /// Å) with `atoms` (atomic number, fractional position).
 pub fn write(
     path: &Path,

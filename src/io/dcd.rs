@@ -244,7 +244,7 @@ fn open(path: &Path) -> Result<Opened> {
     Ok((src, header, little, at, four_d))
 }
 
-/// Read a DCD as [`read`] does, a frame at a time, handing blocks of frames to `sink`
+/// Read a DCD as `read` does, a frame at a time, handing blocks of frames to `sink`
 /// instead of keeping them; frames left out by `range` are read past, not converted.
 /// The kept frames' steps, the header and the notes.
 pub fn stream(

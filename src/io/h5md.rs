@@ -370,7 +370,7 @@ pub(crate) fn species_from_file(
 /// Frames read at a time (at most; and at most about 64 MB of positions).
 const BLOCK_FRAMES: usize = 1024;
 
-/// Read an H5MD as [`read`] does, a block of frames at a time (hyperslabs of the
+/// Read an H5MD as `read` does, a block of frames at a time (hyperslabs of the
 /// datasets), handing each to `sink`.
 pub fn stream(
     path: &Path,

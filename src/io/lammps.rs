@@ -55,7 +55,7 @@ pub struct DumpEnd {
     pub notes: Vec<String>,
 }
 
-/// Read a LAMMPS dump as [`read`] does, handing the frames to `sink` a chunk of about
+/// Read a LAMMPS dump as `read` does, handing the frames to `sink` a chunk of about
 /// `chunk_lines` lines at a time (parsed in parallel) instead of keeping them: only
 /// the chunk's text is held. Frames left out by `range` are located, not parsed.
 pub fn stream(

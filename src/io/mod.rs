@@ -475,7 +475,7 @@ pub(crate) fn write_atomic_with(
 }
 
 /// Check, before the work, that an output file `path` can be written: it is not a
-/// folder, FIFO or device (see [`output_target`]) and its folder (created if need be)
+/// folder, FIFO or device (see `output_target`) and its folder (created if need be)
 /// takes a new file. Nothing is left behind.
 pub fn check_writable(path: &Path) -> Result<()> {
     let resolved = output_target(path)?;

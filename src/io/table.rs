@@ -14,7 +14,7 @@ pub struct Table {
     pub ids: Vec<String>,
     pub columns: Vec<String>,
     pub values: Array2<f64>,
-    /// Text columns asked for with [`read_table_with_text`] that the table has.
+    /// Text columns asked for with `read_table_with_text` that the table has.
     pub text: std::collections::BTreeMap<String, Vec<String>>,
 }
 

@@ -1,7 +1,7 @@
 //! Walking a folder a user named, within stated bounds.
 //!
 //! A folder of inputs (`phonon features DIR`, a batch manifest's folder inputs) is walked
-//! to a depth of [`MAX_DEPTH`] and at most [`MAX_ENTRIES`] files and folders; a folder
+//! to a depth of `MAX_DEPTH` and at most `MAX_ENTRIES` files and folders; a folder
 //! reached twice through links is walked once. So `/`, `/proc` or a link cycle given by
 //! mistake is refused in a moment, not walked for hours.
 

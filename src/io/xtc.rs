@@ -46,7 +46,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Read an XTC as [`read`] does, a frame at a time, handing blocks of frames to
+/// Read an XTC as `read` does, a frame at a time, handing blocks of frames to
 /// `sink`; frames left out by `range` are read past, not decoded.
 pub fn stream(
     path: &Path,

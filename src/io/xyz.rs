@@ -145,7 +145,7 @@ pub struct XyzEnd {
     pub notes: Vec<String>,
 }
 
-/// Read an extended XYZ as [`read_with_clock`] does, handing the frames to `sink` a
+/// Read an extended XYZ as `read_with_clock` does, handing the frames to `sink` a
 /// chunk of about `chunk_lines` lines at a time (parsed in parallel) instead of
 /// keeping them. Frames left out by `range` are located, not parsed.
 pub fn stream(

@@ -191,7 +191,7 @@ fn mul3i(m: &[[i64; 3]; 3], v: &[i64; 3]) -> [i64; 3] {
 }
 
 /// A supercell built from a unit cell and a supercell matrix M (rows as written in
-/// `DIM`; supercell vector k = Σᵢ M[i][k] aᵢ), with its atoms in phonopy's order.
+/// `DIM`; supercell vector k = Σᵢ M\[i\]\[k\] aᵢ), with its atoms in phonopy's order.
 #[derive(Debug, Clone)]
 pub struct Supercell {
     pub cell: Cell,
@@ -550,7 +550,7 @@ pub struct Primitive {
 }
 
 /// The primitive cell from PRIMITIVE_AXIS P (rows as written; primitive vector k =
-/// Σᵢ P[i][k] aᵢ), or the unit cell itself when `axis` is None.
+/// Σᵢ P\[i\]\[k\] aᵢ), or the unit cell itself when `axis` is None.
 pub fn primitive(unit: &Cell, sc: &Supercell, axis: Option<&[[f64; 3]; 3]>) -> Result<Primitive> {
     let p = axis.map_or(Matrix3::identity(), |a| Matrix3::from_fn(|r, c| a[r][c]));
     let det = p.determinant();

@@ -38,7 +38,7 @@ const NUM_G_POINTS: f64 = 300.0;
 #[derive(Debug, Clone)]
 pub struct Nac {
     pub method: NacMethod,
-    /// Born effective charges of every primitive atom (Cartesian, Z[α][β] = ∂Fβ/∂Eα
+    /// Born effective charges of every primitive atom (Cartesian, Z\[α\]\[β\] = ∂Fβ/∂Eα
     /// in phonopy's convention).
     pub charges: Vec<Matrix3<f64>>,
     pub epsilon: Matrix3<f64>,

@@ -668,7 +668,7 @@ pub(crate) fn agreement_svg_text(ag: &crate::cluster::select::Agreement) -> Resu
     Ok(svg)
 }
 
-/// [`agreement_svg_text`], written to `path` (atomically).
+/// `agreement_svg_text`, written to `path` (atomically).
 pub fn agreement_svg(ag: &crate::cluster::select::Agreement, path: &Path) -> Result<()> {
     write_atomic(path, agreement_svg_text(ag)?.as_bytes())
 }

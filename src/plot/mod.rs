@@ -194,7 +194,7 @@ pub(crate) fn dos_svg_text(dos: &Dos) -> Result<String> {
     dos_lines_svg_text(&dos_title(dos, "phonon DOS"), &curves(dos, &series))
 }
 
-/// [`dos_svg_text`], written to `path` (atomically).
+/// `dos_svg_text`, written to `path` (atomically).
 pub fn dos_svg(dos: &Dos, path: &Path) -> Result<()> {
     write_atomic(path, dos_svg_text(dos)?.as_bytes())
 }

@@ -7,7 +7,7 @@ use crate::cluster::select::{Agreement, NOISE, Selection};
 use crate::error::Result;
 use crate::io::{fmt_f64, write_csv};
 
-/// Write `labels.csv` (id, the chosen k's label, then label_k<k> for every k; −1 for
+/// Write `labels.csv` (id, the chosen k's label, then `label_k<k>` for every k; −1 for
 /// noise) and `scores.csv` (k, inertia, silhouette, Calinski-Harabasz, Davies-Bouldin,
 /// gap, gap_s, stability, noise; empty where a score does not apply) into `dir`.
 pub fn write_tables(dir: &Path, ids: &[String], sel: &Selection) -> Result<()> {

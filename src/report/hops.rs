@@ -112,7 +112,7 @@ pub fn summary(h: &Hops, file: &Path, collective_dt_ps: f64, collective_dr_a: f6
 }
 
 /// events.csv, DIFFUSION, sites.csv, descriptors.json, hops.svg (raster),
-/// correlations.svg and paths/ion_<i>.svg into `dir`; the names written.
+/// correlations.svg and `paths/ion_<i>.svg` into `dir`; the names written.
 pub fn write_outputs(h: &Hops, dir: &Path, summary: &Summary) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),

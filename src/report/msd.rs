@@ -148,7 +148,7 @@ pub fn diffusion(
     summarise(engine, mean_volume(traj), traj.notes.clone(), file, m, opts)
 }
 
-/// [`diffusion`] of a trajectory already unwrapped.
+/// [`diffusion()`] of a trajectory already unwrapped.
 pub fn diffusion_prepared(
     engine: &Engine,
     p: &Prepared,
@@ -166,8 +166,8 @@ pub fn diffusion_prepared(
     )
 }
 
-/// [`diffusion`] of the trajectory in `file`, streamed: the file is never held whole
-/// (see `crate::traj::stream`); the numbers are those of [`diffusion`].
+/// [`diffusion()`] of the trajectory in `file`, streamed: the file is never held whole
+/// (see `crate::traj::stream`); the numbers are those of [`diffusion()`].
 pub fn diffusion_streamed(
     engine: &Engine,
     file: &Path,

@@ -38,7 +38,7 @@ pub fn vdos(engine: &Engine, traj: &Trajectory, file: &Path, species: &str) -> R
     describe(dos, file, species, notes)
 }
 
-/// [`vdos`] of the trajectory in `file`, streamed (see `crate::traj::stream`): the
+/// [`vdos()`] of the trajectory in `file`, streamed (see `crate::traj::stream`): the
 /// file is never held whole. Also how it was read and how the atoms were split.
 pub fn vdos_streamed(
     file: &Path,

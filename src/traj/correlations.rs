@@ -329,7 +329,7 @@ pub struct Collective {
     pub counts: Vec<usize>,
     /// The share of all events in the largest group.
     pub largest_share: f64,
-    /// The largest group holds more than [`PERCOLATING_SHARE`] of the events: at this
+    /// The largest group holds more than `PERCOLATING_SHARE` of the events: at this
     /// Δt and Δr the proximity links nearly everything, and group sizes say nothing
     /// about collective hops.
     pub percolating: bool,
@@ -507,7 +507,7 @@ pub(crate) fn null_test(
 
 /// Collective hops of `h`: events of different ions within `dt_ps` and `dr_a` joined
 /// into groups, the largest group's share (percolation), and the pair count against
-/// independent ions ([`null_test`], seeded by the hop options' seed).
+/// independent ions (`null_test`, seeded by the hop options' seed).
 pub fn collective(h: &Hops, dt_ps: f64, dr_a: f64) -> Collective {
     let e = &h.events;
     let n = e.len();

@@ -4,7 +4,7 @@
 //! Per block, the candidates are split by kind into structure-of-arrays buffers so the
 //! inner loops run eight atoms at a time without branches (AVX2 when the CPU has it,
 //! checked at run time): a term beyond the cutoff is computed and multiplied by zero.
-//! exp is evaluated by [`exp_fast`] (Cody-Waite reduction and a degree-6 polynomial,
+//! exp is evaluated by `exp_fast` (Cody-Waite reduction and a degree-6 polynomial,
 //! within 4e-7 relative of f32::exp), so the loops vectorise; the shader uses the GPU's exp.
 //! The sums therefore differ from the shader's in the last bits, well inside the
 //! tolerance the tests compare with (1e-5 relative).

@@ -55,7 +55,7 @@ impl MsdScratch {
         }
     }
 
-    /// [`msd_fft`] of `self.series`: the same operations in the same order.
+    /// `msd_fft` of `self.series`: the same operations in the same order.
     pub fn msd(&mut self) -> &[f64] {
         let t = self.series.len();
         self.out.clear();

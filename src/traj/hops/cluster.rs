@@ -1,10 +1,10 @@
 //! Per-ion clustering: IonDiff's method ([`Mode::Iondiff`]) and superion's repaired
 //! version of it ([`Mode::Kmeans`]). See the module above for what each does.
 //!
-//! Each ion is clustered and its hops read off on its own ([`ClusterPlan::ions`],
+//! Each ion is clustered and its hops read off on its own (`ClusterPlan::ions`,
 //! given the ion's displacements), so the same code serves a trajectory in memory and
 //! one streamed by windows of atoms (`super::stream`); only the shared sites
-//! ([`assemble`]) need every ion's centres.
+//! (`assemble`) need every ion's centres.
 
 use std::path::Path;
 

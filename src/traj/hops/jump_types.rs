@@ -127,7 +127,7 @@ pub(crate) fn jump_types(
     out
 }
 
-/// The jump type name of an event (as in [`JumpAnalysis::types`]).
+/// The jump type name of an event (as in `JumpAnalysis::types`).
 pub fn type_of(e: &Event, sites: &[Site], types: &[JumpType]) -> String {
     let (a, b) = (&sites[e.from_site].label, &sites[e.to_site].label);
     let pair = if a <= b {

@@ -15,7 +15,7 @@
 //!    (`super::sites::detect`, which runs the same per-ion code).
 //!
 //! Only the figures need whole paths: a streamed analysis keeps every
-//! `frame_stride`-th frame of each ion (at most [`KEPT_FRAMES`] frames, and at most a
+//! `frame_stride`-th frame of each ion (at most `KEPT_FRAMES` frames, and at most a
 //! quarter of the budget) for them. Everything else (events, sites, jump types,
 //! rates, residence times, D_jump, the tracer D and the hop correlations) equals the
 //! in-memory analysis (tested).

@@ -29,7 +29,7 @@ pub(crate) const PREFERRED_SPECIES: [&str; 9] = ["Li", "Na", "Ag", "Cu", "Cl", "
 pub struct HopOptions {
     pub mode: Mode,
     /// Species to analyse (IonDiff mode: every atom when empty; default mode: the
-    /// first of [`PREFERRED_SPECIES`] present when empty).
+    /// first of `PREFERRED_SPECIES` present when empty).
     pub species: Vec<String>,
     /// Largest k tried (k = 2..k_max).
     pub k_max: usize,
