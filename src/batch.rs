@@ -98,8 +98,19 @@ pub struct Done {
 }
 
 /// How one input's command is run: given its command line (`superion --backend B
-/// phonon features FILE ... --out DIR`), run it to the end or say why it failed.
-pub type Exec<'a> = dyn FnMut(&[String]) -> std::result::Result<(), String> + 'a;
+/// phonon features FILE ... --out DIR`), run it to the end or say why not.
+pub type Exec<'a> = dyn FnMut(&[String]) -> std::result::Result<(), ExecError> + 'a;
+
+/// Why an input's command did not finish.
+#[derive(Debug, Clone)]
+pub enum ExecError {
+    /// The input failed (a bad file, say): recorded in its `done.json`, and the shard
+    /// goes on with the next input.
+    Failed(String),
+    /// The user stopped the run (Ctrl-C): nothing is recorded for this input and the
+    /// shard stops, so a rerun computes it.
+    Interrupted(String),
+}
 
 /// An error about `path` with no line.
 fn at(path: &Path, message: impl Into<String>) -> Error {
@@ -463,7 +474,18 @@ pub fn run_shard(run_dir: &Path, shard: usize, backend: &str, exec: &mut Exec) -
                 "{}: changed since the plan was made (plan again)",
                 inp.path.display()
             )),
-            Ok(_) => exec(&plan.argv(backend, inp, &tmp)),
+            Ok(_) => match exec(&plan.argv(backend, inp, &tmp)) {
+                Ok(()) => Ok(()),
+                Err(ExecError::Failed(e)) => Err(e),
+                Err(ExecError::Interrupted(why)) => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    bar.finish_and_clear();
+                    return Err(invalid!(
+                        "shard {shard} interrupted at {} ({why}); what is done stays done, a rerun goes on from here",
+                        inp.path.display()
+                    ));
+                }
+            },
         };
         let done = Done {
             status: if outcome.is_ok() { "ok" } else { "failed" }.into(),

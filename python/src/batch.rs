@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use superion::batch::ExecError;
 
 /// The superion executable a shard or a Slurm script runs: `cli`, else $SUPERION_CLI,
 /// else `superion` on PATH.
@@ -31,15 +32,22 @@ fn find_cli(cli: Option<PathBuf>) -> PyResult<PathBuf> {
 }
 
 /// One input's command run by the executable `cli`; a failure is the executable's
-/// error line.
-fn run_cli(cli: &Path, argv: &[String]) -> Result<(), String> {
+/// error line; a child stopped by Ctrl-C (SIGINT, which the terminal sends to the
+/// whole process group) stops the shard.
+fn run_cli(cli: &Path, argv: &[String]) -> Result<(), ExecError> {
     let o = std::process::Command::new(cli)
         .args(&argv[1..])
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("{}: {e}", cli.display()))?;
+        .map_err(|e| ExecError::Failed(format!("{}: {e}", cli.display())))?;
     if o.status.success() {
         return Ok(());
+    }
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if o.status.signal() == Some(libc_sigint()) {
+            return Err(ExecError::Interrupted("Ctrl-C".into()));
+        }
     }
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err
@@ -48,7 +56,12 @@ fn run_cli(cli: &Path, argv: &[String]) -> Result<(), String> {
         .find(|l| l.starts_with("superion: error: "))
         .map(|l| l["superion: error: ".len()..].to_string())
         .unwrap_or_else(|| format!("{} exited with {}: {}", cli.display(), o.status, err.trim()));
-    Err(line)
+    Err(ExecError::Failed(line))
+}
+
+/// SIGINT's number (2 on every Unix this builds on).
+fn libc_sigint() -> i32 {
+    2
 }
 
 /// Plan a batch: read the manifest (YAML: command, args, inputs), digest every input,
@@ -88,12 +101,27 @@ pub(crate) fn batch_run<'py>(
     }
     let r = match run {
         Some(f) => {
-            let mut exec = |argv: &[String]| -> Result<(), String> {
-                f.call1((argv.to_vec(),))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+            // An exception is the input's failure; KeyboardInterrupt (or any
+            // BaseException that is not an Exception) stops the shard and is raised.
+            let mut stopped: Option<PyErr> = None;
+            let mut exec = |argv: &[String]| -> Result<(), ExecError> {
+                match f.call1((argv.to_vec(),)) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyException>(py) => {
+                        Err(ExecError::Failed(e.to_string()))
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        stopped = Some(e);
+                        Err(ExecError::Interrupted(why))
+                    }
+                }
             };
-            superion::batch::run_shard(&run_dir, shard, backend, &mut exec).map_err(to_py)?
+            let r = superion::batch::run_shard(&run_dir, shard, backend, &mut exec);
+            if let Some(e) = stopped {
+                return Err(e);
+            }
+            r.map_err(to_py)?
         }
         None => {
             let cli = find_cli(cli)?;

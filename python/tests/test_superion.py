@@ -800,3 +800,40 @@ def test_batch_from_python_is_the_cli_batch(tmp_path):
         superion.batch_slurm(tmp_path / "py", cli=cli, partition="a$(id)")
     with pytest.raises(superion.InputError, match="not a batch run directory"):
         superion.batch_status(tmp_path)
+
+
+
+def test_batch_run_failures_and_ctrl_c_from_a_callable(tmp_path):
+    """A callable's exception is that input's failure (recorded, the shard goes on);
+    KeyboardInterrupt stops the shard at once, is raised, and leaves the input pending,
+    so a rerun computes it."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(f"command: phonon features\ninputs: [{ROOT / 'data' / 'phonopy'}]\n")
+    plan = superion.batch_plan(manifest, 1, tmp_path / "run")
+    n = len(plan["inputs"])
+    assert n >= 3
+
+    def fail(argv):
+        raise RuntimeError("no such luck")
+
+    r = superion.batch_run(tmp_path / "run", 0, run=fail)
+    assert r["failed"] == n and "no such luck" in r["failures"][0][1]
+    st = superion.batch_status(tmp_path / "run")
+    assert st["failed"] == n and st["pending"] == 0
+
+    calls = []
+
+    def interrupt(argv):
+        calls.append(argv)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        superion.batch_run(tmp_path / "run", 0, run=interrupt)
+    assert len(calls) == 2  # stopped at the second input, not after every input
+    st = superion.batch_status(tmp_path / "run")
+    # The first input was rerun and is done (the callable wrote nothing, which
+    # counts as done here); the second is still failed from the first run, never
+    # marked anything by the interrupted one; the rest are untouched.
+    assert st["done"] == 1 and st["failed"] == n - 1
+    assert not any(p.name.startswith(".") for p in (tmp_path / "run" / "results").iterdir())

@@ -166,10 +166,11 @@ pub fn batch_cmd(backend: superion::BackendChoice, cmd: BatchCommand) -> anyhow:
     }
 }
 
-/// One input's command, run in this process as the command line would run it.
-fn in_process(argv: &[String]) -> Result<(), String> {
+/// One input's command, run in this process as the command line would run it (Ctrl-C
+/// stops the whole process, as for any command).
+fn in_process(argv: &[String]) -> Result<(), batch::ExecError> {
     let run = || -> anyhow::Result<()> { crate::run(crate::Cli::try_parse_from(argv)?) };
-    run().map_err(|e| format!("{e:#}"))
+    run().map_err(|e| batch::ExecError::Failed(format!("{e:#}")))
 }
 
 fn plan(manifest: &Path, shards: usize, out: &Path) -> anyhow::Result<()> {
