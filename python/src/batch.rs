@@ -126,11 +126,16 @@ pub(crate) fn batch_run<'py>(
         None => {
             let cli = find_cli(cli)?;
             let backend = backend.to_string();
-            py.detach(move || {
+            let r = py.detach(move || {
                 let mut exec = |argv: &[String]| run_cli(&cli, argv);
                 superion::batch::run_shard(&run_dir, shard, &backend, &mut exec)
-            })
-            .map_err(to_py)?
+            });
+            // Ctrl-C reached the children and Python alike: KeyboardInterrupt, not
+            // the shard's "interrupted" error.
+            if r.is_err() {
+                py.check_signals()?;
+            }
+            r.map_err(to_py)?
         }
     };
     json_to_py(py, &r)
