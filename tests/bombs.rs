@@ -99,7 +99,19 @@ fn s(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn bombs_are_refused_at_once_in_little_memory() {
-    const LI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/Li6PS5Cl.XDATCAR.gz");
+    // `traj CMD` on the bundled trajectory with `extra` options.
+    let li = |cmd: &str, extra: &[&str]| {
+        let mut v = s(&["traj", cmd]);
+        v.push(
+            root()
+                .join("data/Li6PS5Cl.XDATCAR.gz")
+                .display()
+                .to_string(),
+        );
+        v.extend(s(&["--timestep-fs", "2", "--stride", "50"]));
+        v.extend(s(extra));
+        v
+    };
     let dir = common::tempdir("bombs");
     let d = |n: &str| dir.join(n).display().to_string();
     let xdatcar_head = {
@@ -330,49 +342,22 @@ fn bombs_are_refused_at_once_in_little_memory() {
                 "50",
             ]),
         ),
-        (
-            "--hysteresis nan",
-            s(&[
-                "traj",
-                "hops",
-                LI,
-                "--timestep-fs",
-                "2",
-                "--stride",
-                "50",
-                "--hysteresis",
-                "nan",
-            ]),
-        ),
+        ("--hysteresis nan", li("hops", &["--hysteresis", "nan"])),
         (
             "--supercell 10^12 without sites",
-            s(&[
-                "traj",
+            li(
                 "hops",
-                LI,
-                "--timestep-fs",
-                "2",
-                "--stride",
-                "50",
-                "--supercell",
-                "1000000000000",
-                "1000000000000",
-                "1000000000000",
-            ]),
+                &[
+                    "--supercell",
+                    "1000000000000",
+                    "1000000000000",
+                    "1000000000000",
+                ],
+            ),
         ),
         (
             "--temperature 1e308",
-            s(&[
-                "traj",
-                "msd",
-                LI,
-                "--timestep-fs",
-                "2",
-                "--stride",
-                "50",
-                "--temperature",
-                "1e308",
-            ]),
+            li("msd", &["--temperature", "1e308"]),
         ),
         (
             "--spacing 1e12",

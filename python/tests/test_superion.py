@@ -605,6 +605,17 @@ def test_no_mesa_runtime_dir_warning_without_xdg_runtime_dir():
     assert "XDG_RUNTIME_DIR" not in out.stderr, out.stderr
 
 
+def _all_input_errors(code: str, n: int) -> list:
+    """Run `code` in a fresh interpreter: it prints a line per case; all `n` must start
+    with "InputError" and nothing may panic."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == n and all(l.startswith("InputError") for l in lines), out.stdout
+    assert "panicked" not in out.stderr, out.stderr
+    return lines
+
+
 def test_bombs_raise_input_error_in_bounded_memory(tmp_path):
     """Inputs whose headers claim huge sizes raise InputError in a process capped at
     1 GiB of address space: nothing that size is allocated (issue 31: they killed the
@@ -641,13 +652,9 @@ for c in cases:
     else:
         print('read')
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert len(lines) == 4 and all(l.startswith("InputError") for l in lines), out.stdout
+    lines = _all_input_errors(code, 4)
     # Each refused within 100 MB above what the interpreter had already used.
-    assert all(int(l.split()[1]) < 100 for l in lines), out.stdout
-    assert "panicked" not in out.stderr, out.stderr
+    assert all(int(l.split()[1]) < 100 for l in lines), lines
 
 
 def test_option_bombs_raise_input_error_at_once():
@@ -683,12 +690,8 @@ for f in cases:
     else:
         print('ran')
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert len(lines) == 9 and all(l.startswith("InputError") for l in lines), out.stdout
-    assert all(float(l.split()[1]) < 1.0 for l in lines), out.stdout
-    assert "panicked" not in out.stderr, out.stderr
+    lines = _all_input_errors(code, 9)
+    assert all(float(l.split()[1]) < 1.0 for l in lines), lines
 
 
 def test_mutated_files_raise_superion_errors_only(tmp_path):
