@@ -184,7 +184,7 @@ pub fn kmeans_batch(
     let (p, n, d) = points.dim();
     if params.n_init == 0 || params.n_init > MAX_RESTARTS {
         return Err(invalid!(
-            "n_init = {}: expected 1 to {MAX_RESTARTS} restarts",
+            "option n_init {}: expected 1 to {MAX_RESTARTS} restarts",
             params.n_init
         ));
     }
