@@ -85,7 +85,7 @@ pub(crate) fn batch_plan<'py>(
 /// `results/<id>/`, exactly as `superion batch run` does. Returns the counts and
 /// failures (a dict).
 #[pyfunction]
-#[pyo3(signature = (run_dir, shard, backend="cpu", cli=None, run=None))]
+#[pyo3(signature = (run_dir, shard, backend="auto", cli=None, run=None))]
 pub(crate) fn batch_run<'py>(
     py: Python<'py>,
     run_dir: PathBuf,

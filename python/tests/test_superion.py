@@ -770,7 +770,7 @@ def test_batch_from_python_is_the_cli_batch(tmp_path):
         calls.append(argv)
         subprocess.run([cli] + argv[1:], check=True, capture_output=True)
 
-    r1 = superion.batch_run(tmp_path / "py", 1, run=run)
+    r1 = superion.batch_run(tmp_path / "py", 1, backend="cpu", run=run)
     assert r0["computed"] + r1["computed"] == len(plan["inputs"]) and not r0["failures"]
     assert calls and calls[0][:4] == ["superion", "--backend", "cpu", "phonon"]
     # A second run skips what is done.
