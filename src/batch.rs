@@ -721,9 +721,8 @@ fn merge_trajectories(
 /// The command line of a global step run on the merged features table (`then`, e.g.
 /// "cluster --k 2..10" or "screen"), its output in `merged/<command>/` unless it names
 /// `--out`.
-pub fn then_argv(run_dir: &Path, backend: &str, then: &str) -> Result<Vec<String>> {
-    let plan = read_plan(run_dir)?;
-    if plan.kind != Kind::PhononFeatures {
+pub fn then_argv(merged: &Merged, backend: &str, then: &str) -> Result<Vec<String>> {
+    if merged.kind != Kind::PhononFeatures {
         return Err(invalid!(
             "option then runs on the merged features table (phonon features runs only)"
         ));
@@ -732,7 +731,7 @@ pub fn then_argv(run_dir: &Path, backend: &str, then: &str) -> Result<Vec<String
     let Some(first) = words.first() else {
         return Err(invalid!("option then is empty"));
     };
-    let merged = run_dir.join("merged");
+    let merged = &merged.dir;
     let mut argv: Vec<String> = vec![
         "superion".into(),
         "--backend".into(),

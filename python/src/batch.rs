@@ -45,7 +45,7 @@ fn run_cli(cli: &Path, argv: &[String]) -> Result<(), ExecError> {
     }
     {
         use std::os::unix::process::ExitStatusExt;
-        if o.status.signal() == Some(libc_sigint()) {
+        if o.status.signal() == Some(SIGINT) {
             return Err(ExecError::Interrupted("Ctrl-C".into()));
         }
     }
@@ -60,9 +60,7 @@ fn run_cli(cli: &Path, argv: &[String]) -> Result<(), ExecError> {
 }
 
 /// SIGINT's number (2 on every Unix this builds on).
-fn libc_sigint() -> i32 {
-    2
-}
+const SIGINT: i32 = 2;
 
 /// Plan a batch: read the manifest (YAML: command, args, inputs), digest every input,
 /// split them into `shards` shards balanced by size and write `out/plan.json`. Returns

@@ -582,15 +582,6 @@ pub struct HopArgs {
 impl HopArgs {
     pub fn options(&self) -> anyhow::Result<superion::traj::hops::HopOptions> {
         let mut o = superion::traj::hops::HopOptions::new(self.mode.into());
-        if self.supercell.contains(&0) {
-            anyhow::bail!(
-                "--supercell {:?}: every factor must be at least 1",
-                self.supercell
-            );
-        }
-        if self.mode != ModeArg::Sites && self.k_max < 2 {
-            anyhow::bail!("--k-max must be at least 2, not {}", self.k_max);
-        }
         if self.min_residence == Some(0) {
             anyhow::bail!("--min-residence must be at least 1 frame");
         }
@@ -636,6 +627,9 @@ impl HopArgs {
         o.site_tolerance_a = self.site_tolerance_a;
         o.max_cluster_frames = self.max_cluster_frames;
         o.seed = self.seed;
+        // Every range (k_max, supercell, radii, ...) as the library states it, before
+        // any input is read.
+        o.check()?;
         Ok(o)
     }
 }

@@ -118,7 +118,7 @@ pub fn batch_cmd(backend: superion::BackendChoice, cmd: BatchCommand) -> anyhow:
                 m.dir.display()
             );
             if let Some(then) = then {
-                let argv = batch::then_argv(&run_dir, backend.name(), &then)?;
+                let argv = batch::then_argv(&m, backend.name(), &then)?;
                 crate::run(crate::Cli::try_parse_from(argv)?)?;
             }
             Ok(())
