@@ -349,15 +349,47 @@ impl Engine {
     /// (O(N T log T), [`cpu::fft::self_msd`]). Both give the same numbers.
     pub(crate) fn self_msd(&self, u: ArrayView3<f64>, lags: &[usize]) -> Result<Array3<f64>> {
         let (t, ns) = (u.shape()[0], u.shape()[1]);
+        self.self_msd_of(
+            t,
+            ns,
+            |a, ax, out| out.extend(u.slice(ndarray::s![.., a, ax]).iter().copied()),
+            lags,
+        )
+    }
+
+    /// [`Engine::self_msd`] of `ns` atoms of `t` frames whose series
+    /// `series(atom, axis, out)` appends to the empty `out`: on the CPU each series is
+    /// gathered where it lies (no T x N x 3 copy), on the GPU into the array it uploads.
+    pub(crate) fn self_msd_of(
+        &self,
+        t: usize,
+        ns: usize,
+        series: impl Fn(usize, usize, &mut Vec<f64>) + Sync,
+        lags: &[usize],
+    ) -> Result<Array3<f64>> {
         if let Some(&bad) = lags.iter().find(|&&l| l >= t.max(1)) {
             return Err(invalid!(
                 "lag {bad} frames needs more than the {t} frames given"
             ));
         }
+        let checked = |a: usize, ax: usize, out: &mut Vec<f64>| {
+            series(a, ax, out);
+            debug_assert_eq!(out.len(), t, "a series of {t} frames");
+        };
         if self.gpu.is_none() {
-            return Ok(cpu::fft::self_msd(u, lags));
+            return Ok(cpu::fft::self_msd_of(ns, checked, lags));
         }
-        let u32 = u.mapv(|v| v as f32);
+        let mut u32 = Array3::<f32>::zeros((t, ns, 3));
+        let mut one = Vec::with_capacity(t);
+        for a in 0..ns {
+            for ax in 0..3 {
+                one.clear();
+                checked(a, ax, &mut one);
+                for (f, v) in one.iter().enumerate() {
+                    u32[[f, a, ax]] = *v as f32;
+                }
+            }
+        }
         let sums = self.windowed_sq_disp(u32.view(), lags)?; // L x N x 3
         let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
         for (l, &lag) in lags.iter().enumerate() {

@@ -19,6 +19,10 @@ pub(crate) struct LineStream<'a> {
     /// file), and where the next line starts in it.
     text: String,
     pos: usize,
+    /// Where the line breaks of `text` are (found in one vectorised pass per block,
+    /// not one search per line), and which of them ends the line at `pos`.
+    breaks: Vec<usize>,
+    next_break: usize,
     /// Bytes read after the last line break (the start of a line not yet complete).
     tail: Vec<u8>,
     /// The next line, once found: where it ends in `text` (without its break) and
@@ -43,6 +47,8 @@ impl<'a> LineStream<'a> {
             next: 0,
             text: String::new(),
             pos: 0,
+            breaks: Vec::new(),
+            next_break: 0,
             tail: Vec::new(),
             have: None,
             at_end: false,
@@ -109,6 +115,10 @@ impl<'a> LineStream<'a> {
             parse_err(self.path, line, "not UTF-8 text".into())
         })?;
         self.pos = 0;
+        self.breaks.clear();
+        self.breaks
+            .extend(memchr::memchr_iter(b'\n', self.text.as_bytes()));
+        self.next_break = 0;
         Ok(true)
     }
 
@@ -118,9 +128,8 @@ impl<'a> LineStream<'a> {
             if self.pos >= self.text.len() && !self.refill()? {
                 return Ok(None);
             }
-            let rest = &self.text.as_bytes()[self.pos..];
-            let (mut end, after) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (self.pos + i, self.pos + i + 1),
+            let (mut end, after) = match self.breaks.get(self.next_break) {
+                Some(&i) => (i, i + 1),
                 None => (self.text.len(), self.text.len()),
             };
             if end > self.pos && self.text.as_bytes()[end - 1] == b'\r' {
@@ -154,6 +163,7 @@ impl<'a> LineStream<'a> {
             k.push(&self.text[self.pos..end]);
         }
         self.pos = after;
+        self.next_break += 1;
         self.next += 1;
         Ok(Some(self.next - 1))
     }
@@ -170,6 +180,16 @@ pub(crate) struct ChunkLines {
 }
 
 impl ChunkLines {
+    /// An empty chunk with room for a full one: growing the text by doubling copied
+    /// it into fresh pages twice over (32 MiB, then 64 MiB of capacity for a chunk
+    /// that stops just past 32 MiB).
+    pub(crate) fn for_chunks() -> Self {
+        ChunkLines {
+            text: String::with_capacity(CHUNK_BYTES + BLOCK),
+            ends: Vec::new(),
+        }
+    }
+
     pub(crate) fn push(&mut self, line: &str) {
         self.text.push_str(line);
         self.ends.push(self.text.len());
@@ -217,8 +237,8 @@ pub(crate) fn overlapped<S: Send>(
     mut hand: impl FnMut(&ChunkLines, &[(usize, usize)], usize) -> Result<()>,
 ) -> Result<()> {
     let (mut cur, mut next) = (
-        (ChunkLines::default(), Located::new()),
-        (ChunkLines::default(), Located::new()),
+        (ChunkLines::for_chunks(), Located::new()),
+        (ChunkLines::for_chunks(), Located::new()),
     );
     let mut done = fill(st, &mut cur.0, &mut cur.1)?;
     loop {

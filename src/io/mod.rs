@@ -299,25 +299,46 @@ pub(crate) fn read_up_to(path: &Path, src: &mut dyn Read, buf: &mut [u8]) -> Res
     Ok(got)
 }
 
-/// Append the whitespace-separated tokens of `line` to `out` (the tokens of
-/// `str::split_ascii_whitespace`, by one pass over the bytes).
+/// Append the whitespace-separated tokens of `line` to `out` ([`ascii_tokens`]).
 #[inline]
 pub(crate) fn tokens<'a>(line: &'a str, out: &mut Vec<&'a str>) {
-    let b = line.as_bytes();
-    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && space(b[i]) {
+    out.extend(ascii_tokens(line));
+}
+
+/// The tokens of `line` between runs of ASCII whitespace: what
+/// `str::split_ascii_whitespace` gives, by a byte loop the compiler inlines (the
+/// standard one called its predicate per byte: a tenth of a streamed `traj msd`).
+#[inline]
+pub(crate) fn ascii_tokens(line: &str) -> AsciiTokens<'_> {
+    AsciiTokens { line, pos: 0 }
+}
+
+pub(crate) struct AsciiTokens<'a> {
+    line: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for AsciiTokens<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.line.as_bytes();
+        let mut i = self.pos;
+        while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
+        }
+        if i == b.len() {
+            self.pos = i;
+            return None;
         }
         let start = i;
-        while i < b.len() && !space(b[i]) {
+        while i < b.len() && !b[i].is_ascii_whitespace() {
             i += 1;
         }
-        if i > start {
-            // Splits fall on ASCII bytes, so both ends are character boundaries.
-            out.push(&line[start..i]);
-        }
+        self.pos = i;
+        // Both ends sit beside ASCII bytes (or the ends of the line): char boundaries.
+        self.line.get(start..i)
     }
 }
 
@@ -613,6 +634,7 @@ mod parse_tests {
             "a",
             " é 1 ",
             "1  2\x0c3\n",
+            "1\x0b2 3",
         ] {
             let mut got = Vec::new();
             tokens(line, &mut got);

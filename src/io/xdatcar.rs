@@ -261,14 +261,15 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
     // come back to be reused.
     let (out, chunks) = std::sync::mpsc::sync_channel::<(ChunkLines, Vec<Located>)>(0);
     let (recycle, back) = std::sync::mpsc::channel::<(ChunkLines, Vec<Located>)>();
-    let _ = recycle.send(Default::default());
+    let _ = recycle.send((ChunkLines::for_chunks(), Vec::new()));
     let (located_end, consumed) = std::thread::scope(|scope| {
         let locator = scope.spawn(move || -> Result<LocatedEnd> {
             let mut src = src;
             let mut variable = false;
-            let mut chunk = ChunkLines::default();
+            let mut chunk = ChunkLines::for_chunks();
             let mut located: Vec<Located> = Vec::new();
             let mut complete = 0usize; // frames located so far
+            let mut sent = 0usize; // chunks handed over
             let mut truncated = None;
             let blank = |l: &str| l.trim().is_empty();
             loop {
@@ -347,7 +348,15 @@ pub fn stream(path: &Path, opts: XdatcarOptions, sink: &mut dyn FrameSink) -> Re
                     });
                 }
                 complete += 1;
-                if chunk.full(chunk_lines) {
+                // The first chunk is a small one, so that parsing starts early (a full
+                // chunk takes a tenth of a second to locate with the other core idle).
+                let limit = if sent == 0 {
+                    (chunk_lines / 16).max(1)
+                } else {
+                    chunk_lines
+                };
+                if chunk.full(limit) {
+                    sent += 1;
                     // Two buffers take turns: the one parsed last comes back once the
                     // consumer has taken this one. When the consumer stopped on an error
                     // of its own (which it reports), so does this side.
@@ -500,7 +509,7 @@ fn parse_chunk(
             let inv = inverse(&cell);
             for i in 0..n {
                 let line = chunk.get(m_local + 1 + i);
-                let mut it = line.split_ascii_whitespace();
+                let mut it = super::ascii_tokens(line);
                 let mut v = [0.0f64; 3];
                 for (c, slot) in v.iter_mut().enumerate() {
                     let tok = it.next().ok_or_else(|| {

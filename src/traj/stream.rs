@@ -100,6 +100,8 @@ pub struct MsdStream {
     volume_sum: f64,
     /// The selected atoms' displacements.
     scratch: Option<SeriesScratch>,
+    /// How much of them may stay in memory (bytes; half the budget by default).
+    keep_bytes: u64,
 }
 
 /// A streamed MSD and what the run kept.
@@ -133,7 +135,15 @@ impl MsdStream {
             summed: Vec::new(),
             volume_sum: 0.0,
             scratch: None,
+            keep_bytes: stream.memory_bytes / 2,
         }
+    }
+
+    /// Keep at most `bytes` of the displacements in memory (the rest of the budget is
+    /// someone else's: the hops' sink runs this one beside its own stores).
+    pub(crate) fn keep_in_memory(mut self, bytes: u64) -> Self {
+        self.keep_bytes = bytes;
+        self
     }
 
     /// Unwrap the frames on `engine`'s backend as they arrive (the CPU by default).
@@ -168,7 +178,11 @@ impl FrameSink for MsdStream {
         }
         (self.reference, self.drift) =
             super::msd::drift_reference(species, name, self.opts.drift_correction);
-        self.scratch = Some(SeriesScratch::new(&self.stream, self.sel.len())?);
+        self.scratch = Some(SeriesScratch::new(
+            &self.stream,
+            self.sel.len(),
+            self.keep_bytes,
+        )?);
         Ok(())
     }
 
@@ -263,45 +277,183 @@ fn scratch_err(s: &StreamOptions, e: std::io::Error) -> Error {
     }
 }
 
-/// Per-atom series of three floats a frame, kept on disk: written a block of frames at
-/// a time (atom-major within the block), read back by windows of atoms (one
-/// contiguous read per block).
-pub(crate) struct SeriesScratch {
+/// Values written in order, a part at a time, and read back by position: held in
+/// memory (the parts as they were written, never copied) while they fit in `keep`
+/// values, else all of them in a scratch file. The file is made at once (a scratch
+/// folder that cannot take one is named before any work), and written only once the
+/// values outgrow memory.
+pub(crate) struct Spill<T: bytemuck::Pod> {
     stream: StreamOptions,
+    keep: usize,
+    /// None only while it changes place (and after a failed write).
+    place: Option<Place<T>>,
+    len: usize,
+}
+
+enum Place<T> {
+    /// The parts, and where each starts.
+    Memory(Vec<Vec<T>>, Vec<usize>, File),
+    Writing(BufWriter<File>),
+    Reading(File),
+}
+
+impl<T: bytemuck::Pod> Spill<T> {
+    pub(crate) fn new(stream: &StreamOptions, keep: usize) -> Result<Self> {
+        Ok(Spill {
+            stream: stream.clone(),
+            keep,
+            place: Some(Place::Memory(Vec::new(), Vec::new(), scratch_file(stream)?)),
+            len: 0,
+        })
+    }
+
+    /// Append the part `vals`; its buffer comes back to be reused when the values are
+    /// on disk.
+    pub(crate) fn write(&mut self, vals: Vec<T>) -> Result<Option<Vec<T>>> {
+        let start = self.len;
+        self.len += vals.len();
+        let err = |e| scratch_err(&self.stream, e);
+        let (place, back) = match self.place.take() {
+            Some(Place::Memory(mut parts, mut starts, file)) if self.len <= self.keep => {
+                parts.push(vals);
+                starts.push(start);
+                (Place::Memory(parts, starts, file), None)
+            }
+            Some(Place::Memory(parts, _, file)) => {
+                let mut w = BufWriter::with_capacity(1 << 20, file);
+                for p in parts {
+                    w.write_all(bytemuck::cast_slice(&p)).map_err(err)?;
+                }
+                w.write_all(bytemuck::cast_slice(&vals)).map_err(err)?;
+                (Place::Writing(w), Some(vals))
+            }
+            Some(Place::Writing(mut w)) => {
+                w.write_all(bytemuck::cast_slice(&vals)).map_err(err)?;
+                (Place::Writing(w), Some(vals))
+            }
+            _ => {
+                return Err(invalid!(
+                    "internal: a scratch store written after it was read"
+                ));
+            }
+        };
+        self.place = Some(place);
+        Ok(back)
+    }
+
+    /// The parts as written, when they are held in memory.
+    pub(crate) fn parts(&self) -> Option<&[Vec<T>]> {
+        match &self.place {
+            Some(Place::Memory(p, ..)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Values `at..at + out.len()`.
+    pub(crate) fn read_at(&mut self, at: usize, out: &mut [T]) -> Result<()> {
+        if let Some(Place::Memory(parts, starts, _)) = &self.place {
+            let (mut pos, mut done) = (at, 0);
+            while done < out.len() {
+                let i = starts.partition_point(|&s| s <= pos) - 1;
+                let from = &parts[i][pos - starts[i]..];
+                let k = from.len().min(out.len() - done);
+                out[done..done + k].copy_from_slice(&from[..k]);
+                (pos, done) = (pos + k, done + k);
+            }
+            return Ok(());
+        }
+        let err = |e| scratch_err(&self.stream, e);
+        self.place = match self.place.take() {
+            Some(Place::Writing(w)) => Some(Place::Reading(
+                w.into_inner().map_err(|e| err(e.into_error()))?,
+            )),
+            other => other,
+        };
+        let Some(Place::Reading(file)) = &mut self.place else {
+            return Err(invalid!(
+                "internal: a scratch store read after a failed write"
+            ));
+        };
+        let size = std::mem::size_of::<T>() as u64;
+        file.seek(SeekFrom::Start(at as u64 * size))
+            .and_then(|_| file.read_exact(bytemuck::cast_slice_mut(out)))
+            .map_err(err)
+    }
+
+    /// Bytes held in memory, and bytes written to the scratch file.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.parts()
+            .map_or(0, |p| p.iter().map(|v| std::mem::size_of_val(&v[..])).sum())
+    }
+
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        match self.place {
+            Some(Place::Memory(..)) => 0,
+            _ => (self.len * std::mem::size_of::<T>()) as u64,
+        }
+    }
+}
+
+/// Per-atom series of three floats a frame: written a block of frames at a time
+/// (atom-major within the block), read back by windows of atoms; in memory while they
+/// fit in the store's share of the budget, else in a scratch file (one contiguous read
+/// per block and window).
+pub(crate) struct SeriesScratch {
     n_atoms: usize,
-    writer: Option<BufWriter<File>>,
-    file: Option<File>,
+    data: Spill<f32>,
     /// Frames in each block, in order.
     blocks: Vec<usize>,
     row: Vec<f32>,
-    bytes: Vec<u8>,
+    /// A window read back from the file.
+    win: Vec<f32>,
+}
+
+/// The series of a window of atoms: in each block of `tb` frames, atom `jj`'s values
+/// are `part[jj * tb * 3..(jj + 1) * tb * 3]`, three floats a frame.
+pub(crate) struct Window<'a> {
+    /// Per block: the window's part, and the frames in the block.
+    parts: Vec<(&'a [f32], usize)>,
+}
+
+impl Window<'_> {
+    /// Atom `jj`'s values, frame by frame in order.
+    pub(crate) fn for_each(&self, jj: usize, mut f: impl FnMut(usize, [f32; 3])) {
+        let mut frame = 0;
+        for &(part, tb) in &self.parts {
+            for v in part[jj * tb * 3..(jj + 1) * tb * 3].chunks_exact(3) {
+                f(frame, [v[0], v[1], v[2]]);
+                frame += 1;
+            }
+        }
+    }
 }
 
 impl SeriesScratch {
-    pub(crate) fn new(stream: &StreamOptions, n_atoms: usize) -> Result<Self> {
+    /// A store for `n_atoms` series that keeps up to `keep_bytes` in memory.
+    pub(crate) fn new(stream: &StreamOptions, n_atoms: usize, keep_bytes: u64) -> Result<Self> {
         Ok(SeriesScratch {
-            stream: stream.clone(),
             n_atoms,
-            writer: Some(BufWriter::with_capacity(1 << 20, scratch_file(stream)?)),
-            file: None,
+            data: Spill::new(
+                stream,
+                usize::try_from(keep_bytes / 4).unwrap_or(usize::MAX),
+            )?,
             blocks: Vec::new(),
             row: Vec::new(),
-            bytes: Vec::new(),
+            win: Vec::new(),
         })
     }
 
     /// Append a block of `tb` frames: atom `j`'s values at frame `f` are `at(f, j)`.
     pub(crate) fn push(&mut self, tb: usize, at: impl Fn(usize, usize) -> [f32; 3]) -> Result<()> {
-        self.row.clear();
-        self.row.reserve(tb * self.n_atoms * 3);
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        row.reserve_exact(tb * self.n_atoms * 3);
         for j in 0..self.n_atoms {
             for f in 0..tb {
-                self.row.extend_from_slice(&at(f, j));
+                row.extend_from_slice(&at(f, j));
             }
         }
-        let w = self.writer.as_mut().expect("written before it is read");
-        w.write_all(bytemuck::cast_slice(&self.row))
-            .map_err(|e| scratch_err(&self.stream, e))?;
+        self.row = self.data.write(row)?.unwrap_or_default();
         self.blocks.push(tb);
         Ok(())
     }
@@ -315,9 +467,48 @@ impl SeriesScratch {
         self.blocks.iter().copied().max().unwrap_or(1)
     }
 
-    /// Bytes on disk.
+    /// Bytes stored (in memory or on disk), bytes in memory, bytes on disk.
     pub(crate) fn bytes(&self) -> u64 {
         (self.frames() * self.n_atoms * 12) as u64
+    }
+
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        self.data.memory_bytes() as u64
+    }
+
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.data.disk_bytes()
+    }
+
+    /// Atoms `j0..j0 + wn`, every frame: read from the file into one buffer, or
+    /// pointed at where they lie in memory.
+    pub(crate) fn window(&mut self, j0: usize, wn: usize) -> Result<Window<'_>> {
+        if self.data.parts().is_none() {
+            self.row = Vec::new();
+            self.win.resize(wn * self.frames() * 3, 0.0);
+            let (mut base, mut off) = (0usize, 0usize);
+            for &tb in &self.blocks {
+                let part = &mut self.win[base..base + wn * tb * 3];
+                self.data.read_at(off + j0 * tb * 3, part)?;
+                base += wn * tb * 3;
+                off += self.n_atoms * tb * 3;
+            }
+            let mut parts = Vec::with_capacity(self.blocks.len());
+            let mut rest = &self.win[..];
+            for &tb in &self.blocks {
+                let (part, after) = rest.split_at(wn * tb * 3);
+                parts.push((part, tb));
+                rest = after;
+            }
+            return Ok(Window { parts });
+        }
+        let stored = self.data.parts().expect("checked above");
+        let parts = stored
+            .iter()
+            .zip(&self.blocks)
+            .map(|(v, &tb)| (&v[j0 * tb * 3..(j0 + wn) * tb * 3], tb))
+            .collect();
+        Ok(Window { parts })
     }
 
     /// Atoms `j0..j0 + wn`, every frame: `put(jj, frame, values)` for each.
@@ -327,29 +518,9 @@ impl SeriesScratch {
         wn: usize,
         mut put: impl FnMut(usize, usize, [f32; 3]),
     ) -> Result<()> {
-        if let Some(w) = self.writer.take() {
-            self.row = Vec::new();
-            self.file = Some(
-                w.into_inner()
-                    .map_err(|e| scratch_err(&self.stream, e.into_error()))?,
-            );
-        }
-        let file = self.file.as_mut().expect("made just above");
-        let (mut off, mut f0) = (0u64, 0usize);
-        for &tb in &self.blocks {
-            self.bytes.resize(wn * tb * 12, 0u8);
-            file.seek(SeekFrom::Start(off + (j0 * tb * 12) as u64))
-                .and_then(|_| file.read_exact(&mut self.bytes))
-                .map_err(|e| scratch_err(&self.stream, e))?;
-            let vals: &[f32] = bytemuck::cast_slice(&self.bytes);
-            for jj in 0..wn {
-                for f in 0..tb {
-                    let v = &vals[(jj * tb + f) * 3..(jj * tb + f) * 3 + 3];
-                    put(jj, f0 + f, [v[0], v[1], v[2]]);
-                }
-            }
-            off += (self.n_atoms * tb * 12) as u64;
-            f0 += tb;
+        let w = self.window(j0, wn)?;
+        for jj in 0..wn {
+            w.for_each(jj, |f, v| put(jj, f, v));
         }
         Ok(())
     }
@@ -391,29 +562,37 @@ impl MsdStream {
         let axes = self.opts.axes;
         let chosen = |v: [f64; 3]| -> f64 { (0..3).filter(|&ax| axes.0[ax]).map(|ax| v[ax]).sum() };
         let mut store = self.scratch.take().expect("opened in begin");
-        let disp_bytes = store.bytes();
-        // Atoms per window: the window (T x W x 3 f64), the engine's output (W x L x 3
-        // f64), the block read (W x block x 3 f32).
-        let per_atom = (24 * t + 24 * nl + 12 * store.largest_block()) as u64;
-        let w = ((self.stream.memory_bytes / per_atom.max(1)) as usize).clamp(1, ns);
+        let disp_bytes = store.disk_bytes();
+        // Atoms per window: the window read back from disk (T x W x 3 f32) and the
+        // engine's output (W x L x 3 f64), within what the store leaves of the budget.
+        let per_atom = (12 * t + 24 * nl) as u64;
+        let budget = (self
+            .stream
+            .memory_bytes
+            .saturating_sub(store.memory_bytes()))
+        .max(self.stream.memory_bytes / 4);
+        let w = ((budget / per_atom.max(1)) as usize).clamp(1, ns);
         let windows = ns.div_ceil(w);
-        let mut curves = BufWriter::with_capacity(1 << 20, scratch_file(&self.stream)?);
+        let mut curves = Spill::<f64>::new(
+            &self.stream,
+            usize::try_from(self.keep_bytes / 16).unwrap_or(usize::MAX),
+        )?;
         let mut sum_axes = Array2::<f64>::zeros((nl, 3));
         let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
-        // One window buffer for all windows (fresh pages cost more than the copy).
-        let mut window = Array3::<f64>::zeros((t, w, 3));
+        let mut spare: Option<Vec<f64>> = None;
         for j0 in (0..ns).step_by(w) {
             let wn = w.min(ns - j0);
-            let mut u = window.slice_mut(ndarray::s![.., ..wn, ..]);
+            let win = store.window(j0, wn)?;
             let shift = &self.shift;
-            store.read_window(j0, wn, |jj, f, v| {
-                for ax in 0..3 {
-                    u[[f, jj, ax]] = v[ax] as f64 - shift[f][ax];
-                }
-            })?;
-            let per = engine.self_msd(u.view(), &lags)?; // W x L x 3
-            let mut row = Vec::with_capacity(nl);
+            // Each atom's drift-corrected series, gathered where it lies.
+            let per = engine.self_msd_of(
+                t,
+                wn,
+                |jj, ax, out| win.for_each(jj, |f, v| out.push(v[ax] as f64 - shift[f][ax])),
+                &lags,
+            )?; // W x L x 3
             for a in 0..wn {
+                let mut row = spare.take().unwrap_or_else(|| Vec::with_capacity(nl));
                 row.clear();
                 for l in 0..nl {
                     let v = [per[[a, l, 0]], per[[a, l, 1]], per[[a, l, 2]]];
@@ -422,9 +601,7 @@ impl MsdStream {
                     }
                     row.push(chosen(v));
                 }
-                curves
-                    .write_all(bytemuck::cast_slice(&row))
-                    .map_err(|e| scratch_err(&self.stream, e))?;
+                spare = curves.write(row)?;
             }
             bar.inc(wn as u64);
         }
@@ -439,21 +616,12 @@ impl MsdStream {
         let picks = diffusion::fit_points(&times, &msd_a2, fit_start_ps)
             .map(|(p, _)| p)
             .unwrap_or_default();
-        let mut curves = curves
-            .into_inner()
-            .map_err(|e| scratch_err(&self.stream, e.into_error()))?;
-        let curve_bytes = curves
-            .stream_position()
-            .map_err(|e| scratch_err(&self.stream, e))?;
         let mut per_atom_a2 = Array2::<f64>::zeros((ns, picks.len()));
-        let mut one = [0u8; 8];
+        let mut one = [0.0f64];
         for a in 0..ns {
             for (c, &i) in picks.iter().enumerate() {
-                curves
-                    .seek(SeekFrom::Start(((a * nl + i) * 8) as u64))
-                    .and_then(|_| curves.read_exact(&mut one))
-                    .map_err(|e| scratch_err(&self.stream, e))?;
-                per_atom_a2[[a, c]] = f64::from_ne_bytes(one);
+                curves.read_at(a * nl + i, &mut one)?;
+                per_atom_a2[[a, c]] = one[0];
             }
         }
         let summed = Array2::from_shape_fn((t, 3), |(f, ax)| self.summed[f][ax]);
@@ -480,7 +648,7 @@ impl MsdStream {
                 long_step_a: self.long_step_a,
             },
             mean_volume_a3: self.volume_sum / t as f64,
-            scratch_bytes: disp_bytes + curve_bytes,
+            scratch_bytes: disp_bytes + curves.disk_bytes(),
             window_atoms: w,
             windows,
         })
@@ -619,7 +787,7 @@ impl VdosStream {
             dt_ps,
         )?;
         let info = StreamRunInfo {
-            scratch_bytes: store.bytes(),
+            scratch_bytes: store.disk_bytes(),
             window_atoms: w,
             windows,
         };
@@ -638,7 +806,7 @@ pub struct StreamRunInfo {
 impl FrameSink for VdosStream {
     fn begin(&mut self, species: &[String]) -> Result<()> {
         self.species = species.to_vec();
-        self.store = Some(SeriesScratch::new(&self.stream, species.len())?);
+        self.store = Some(SeriesScratch::new(&self.stream, species.len(), 0)?);
         Ok(())
     }
 
@@ -679,5 +847,64 @@ impl FrameSink for VdosStream {
             let at = (f * n + j) * 3;
             [disp[at], disp[at + 1], disp[at + 2]]
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values read back by position are the ones written, whether they stayed in memory,
+    /// spilled to the file part of the way through, or went to the file from the start;
+    /// a window of atoms reads the same series from either place.
+    #[test]
+    fn a_spill_reads_back_what_was_written_from_memory_or_disk() {
+        let stream = StreamOptions::default();
+        let parts: Vec<Vec<f64>> = (0..7)
+            .map(|p| (0..(3 + p * 5)).map(|i| (p * 1000 + i) as f64).collect())
+            .collect();
+        let all: Vec<f64> = parts.concat();
+        for keep in [0, 40, all.len()] {
+            let mut s = Spill::<f64>::new(&stream, keep).unwrap();
+            for p in &parts {
+                s.write(p.clone()).unwrap();
+            }
+            let in_memory = keep == all.len();
+            assert_eq!(s.parts().is_some(), in_memory, "keep {keep}");
+            assert_eq!(
+                s.disk_bytes(),
+                if in_memory { 0 } else { 8 * all.len() as u64 }
+            );
+            // Reads anywhere, across the parts' ends.
+            for (at, len) in [(0, all.len()), (2, 5), (7, 30), (all.len() - 1, 1)] {
+                let mut out = vec![0.0; len];
+                s.read_at(at, &mut out).unwrap();
+                assert_eq!(out, all[at..at + len], "keep {keep} at {at}");
+            }
+        }
+
+        let (n, blocks) = (5usize, [3usize, 1, 4]);
+        let value = |f: usize, j: usize| [f as f32, j as f32, (f * 10 + j) as f32];
+        let mut series = Vec::new();
+        for keep in [0u64, 1 << 30] {
+            let mut sc = SeriesScratch::new(&stream, n, keep).unwrap();
+            let mut f0 = 0;
+            for tb in blocks {
+                sc.push(tb, |f, j| value(f0 + f, j)).unwrap();
+                f0 += tb;
+            }
+            assert_eq!(sc.memory_bytes() > 0, keep > 0);
+            let w = sc.window(1, 3).unwrap();
+            let mut got = Vec::new();
+            for jj in 0..3 {
+                w.for_each(jj, |f, v| {
+                    assert_eq!(v, value(f, 1 + jj));
+                    got.push((jj, f));
+                });
+            }
+            assert_eq!(got.len(), 3 * 8);
+            series.push(got);
+        }
+        assert_eq!(series[0], series[1]);
     }
 }

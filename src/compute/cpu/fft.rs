@@ -9,7 +9,21 @@ use realfft::RealFftPlanner;
 /// Self MSD per atom and axis at each lag: `u` is T x N x 3 unwrapped positions,
 /// the result N x L x 3, each value averaged over the T − m origins.
 pub(crate) fn self_msd(u: ArrayView3<f64>, lags: &[usize]) -> Array3<f64> {
-    let ns = u.shape()[1];
+    self_msd_of(
+        u.shape()[1],
+        |a, ax, out| out.extend(u.slice(ndarray::s![.., a, ax]).iter().copied()),
+        lags,
+    )
+}
+
+/// [`self_msd`] of `ns` atoms whose series `series(atom, axis, out)` appends to the
+/// empty `out` (T values each): the series are gathered where they lie (a streamed
+/// run's store) rather than copied into a T x N x 3 array first.
+pub(crate) fn self_msd_of(
+    ns: usize,
+    series: impl Fn(usize, usize, &mut Vec<f64>) + Sync,
+    lags: &[usize],
+) -> Array3<f64> {
     let mut out = Array3::<f64>::zeros((ns, lags.len(), 3));
     out.outer_iter_mut()
         .into_par_iter()
@@ -18,9 +32,7 @@ pub(crate) fn self_msd(u: ArrayView3<f64>, lags: &[usize]) -> Array3<f64> {
             SCRATCH.with_borrow_mut(|scratch| {
                 for ax in 0..3 {
                     scratch.series.clear();
-                    scratch
-                        .series
-                        .extend(u.slice(ndarray::s![.., a, ax]).iter().copied());
+                    series(a, ax, &mut scratch.series);
                     let m = scratch.msd();
                     for (l, &lag) in lags.iter().enumerate() {
                         row[[l, ax]] = m[lag];
@@ -50,6 +62,9 @@ pub struct MsdScratch {
     back: Vec<f64>,
     sq: Vec<f64>,
     out: Vec<f64>,
+    /// The transforms' own working space (`process` would allocate it afresh on
+    /// every call: a fresh half megabyte, zeroed by the kernel, per series).
+    work: Vec<realfft::num_complex::Complex<f64>>,
 }
 
 impl MsdScratch {
@@ -62,6 +77,7 @@ impl MsdScratch {
             back: Vec::new(),
             sq: Vec::new(),
             out: Vec::new(),
+            work: Vec::new(),
         }
     }
 
@@ -80,14 +96,18 @@ impl MsdScratch {
         self.pad[..t].copy_from_slice(&self.series);
         self.spec.clear();
         self.spec.resize(n / 2 + 1, Default::default());
-        fwd.process(&mut self.pad, &mut self.spec)
+        let need = fwd.get_scratch_len().max(inv.get_scratch_len());
+        if self.work.len() < need {
+            self.work.resize(need, Default::default());
+        }
+        fwd.process_with_scratch(&mut self.pad, &mut self.spec, &mut self.work)
             .expect("FFT sizes match");
         for x in self.spec.iter_mut() {
             *x = x.conj() * *x;
         }
         self.back.clear();
         self.back.resize(n, 0.0);
-        inv.process(&mut self.spec, &mut self.back)
+        inv.process_with_scratch(&mut self.spec, &mut self.back, &mut self.work)
             .expect("FFT sizes match");
         self.sq.clear();
         self.sq.extend(self.series.iter().map(|v| v * v));

@@ -118,15 +118,15 @@ impl FrameSink for HopStream {
         if self.opts.mode != Mode::Sites {
             // Per-ion clustering: the displacements are all it needs.
             self.atoms = selected_atoms_of(species, &self.source, &self.opts)?;
-            self.disp_store = Some(SeriesScratch::new(&self.stream, self.atoms.len())?);
+            self.disp_store = Some(SeriesScratch::new(&self.stream, self.atoms.len(), 0)?);
             return Ok(());
         }
         let (atoms, name) = check_selection(species, &self.source, &self.opts)?;
         let p = atoms.len();
         let (reference, _) = crate::traj::msd::drift_reference(species, &name, true);
         self.drift = FracDrift::new(reference.unwrap_or_default());
-        self.frac_store = Some(SeriesScratch::new(&self.stream, p)?);
-        self.disp_store = Some(SeriesScratch::new(&self.stream, p)?);
+        self.frac_store = Some(SeriesScratch::new(&self.stream, p, 0)?);
+        self.disp_store = Some(SeriesScratch::new(&self.stream, p, 0)?);
         // The tracer D as `sites::tracer_d` fits it.
         let mut msd = MsdStream::new(
             &MsdOptions {
@@ -139,7 +139,8 @@ impl FrameSink for HopStream {
             &self.stream,
             &self.source,
         )
-        .on(&self.engine);
+        .on(&self.engine)
+        .keep_in_memory(0);
         msd.begin(species)?;
         self.msd = Some(msd);
         self.atoms = atoms;
