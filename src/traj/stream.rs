@@ -8,18 +8,21 @@
 //!    (the engine's [`UnwrapScan`], on the CPU or the GPU as [`MsdStream::on`] says,
 //!    its state carried from block to block, on the GPU in device buffers); per frame, the framework's mean displacement (the drift) and the
 //!    summed displacement of the selected atoms are kept (48 bytes a frame); the
-//!    displacements of the selected species only are written to a scratch file,
-//!    atom-major within each block (12 bytes per selected atom and frame);
+//!    displacements of the selected species only are stored, atom-major within each
+//!    block (12 bytes per selected atom and frame): in memory while they fit in half
+//!    the budget, else in a scratch file (`Spill`);
 //! 2. **by windows of atoms**: as many atoms as the memory budget allows are read back
 //!    (one contiguous read per block), drift-corrected and handed to the engine's
-//!    self MSD (FFT on the CPU, windowed sums on the GPU). The per-atom curves go to a
-//!    second scratch file; once the mean MSD sets the fit's points, only those columns
-//!    are read back for the fit's covariance.
+//!    self MSD (FFT on the CPU, each series gathered where it lies; windowed sums on
+//!    the GPU). The per-atom curves go to a second store (in memory within a quarter
+//!    of the budget); once the mean MSD sets the fit's points, only those columns are
+//!    read back for the fit's covariance.
 //!
 //! The numbers are those of the in-memory path (`crate::traj::msd::msd`): the same
 //! operations in the same order, up to the order of the final sums (tested to 1e-12).
-//! Memory: the reader's chunk, one block of unwrapped frames, the window (bounded by
-//! the budget) and 48 bytes a frame; not the trajectory.
+//! Memory: the reader's chunk, one block of unwrapped frames, the stores' shares and
+//! the window (together bounded by the budget) and 48 bytes a frame; not the
+//! trajectory.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -565,17 +568,20 @@ impl MsdStream {
         let disp_bytes = store.disk_bytes();
         // Atoms per window: the window read back from disk (T x W x 3 f32) and the
         // engine's output (W x L x 3 f64), within what the store leaves of the budget.
+        // The per-atom curves may take their share (a quarter by default) before they
+        // spill.
+        let curves_keep = self.keep_bytes / 2;
         let per_atom = (12 * t + 24 * nl) as u64;
         let budget = (self
             .stream
             .memory_bytes
-            .saturating_sub(store.memory_bytes()))
+            .saturating_sub(store.memory_bytes() + curves_keep))
         .max(self.stream.memory_bytes / 4);
         let w = ((budget / per_atom.max(1)) as usize).clamp(1, ns);
         let windows = ns.div_ceil(w);
         let mut curves = Spill::<f64>::new(
             &self.stream,
-            usize::try_from(self.keep_bytes / 16).unwrap_or(usize::MAX),
+            usize::try_from(curves_keep / 8).unwrap_or(usize::MAX),
         )?;
         let mut sum_axes = Array2::<f64>::zeros((nl, 3));
         let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
