@@ -343,21 +343,8 @@ impl Engine {
         }
     }
 
-    /// Self MSD per atom and axis at each lag (N x L x 3), averaged over the T − m
-    /// origins of each lag m: `u` is T x N x 3 unwrapped positions (Å). On the GPU by
-    /// the windowed sums above (O(N T L), in parallel); on the CPU by FFT
-    /// (O(N T log T), [`cpu::fft::self_msd`]). Both give the same numbers.
-    pub(crate) fn self_msd(&self, u: ArrayView3<f64>, lags: &[usize]) -> Result<Array3<f64>> {
-        let (t, ns) = (u.shape()[0], u.shape()[1]);
-        self.self_msd_of(
-            t,
-            ns,
-            |a, ax, out| out.extend(u.slice(ndarray::s![.., a, ax]).iter().copied()),
-            lags,
-        )
-    }
-
-    /// [`Engine::self_msd`] of `ns` atoms of `t` frames whose series
+    /// Self MSD per atom and axis (N x L x 3), averaged over the T − m origins of each
+    /// lag m, of `ns` atoms of `t` frames whose series
     /// `series(atom, axis, out)` appends to the empty `out`: on the CPU each series is
     /// gathered where it lies (no T x N x 3 copy), on the GPU into the array it uploads.
     pub(crate) fn self_msd_of(

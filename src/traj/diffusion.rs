@@ -14,7 +14,7 @@
 //! of the run. It ends at the last lag. At most 40 lags, evenly spaced in the window,
 //! enter the fit (more add almost no information and make Σ harder to estimate).
 
-use super::msd::Msd;
+use super::msd_core::Msd;
 use crate::error::Result;
 use crate::invalid;
 
@@ -384,7 +384,7 @@ pub fn collective(msd: &Msd, fit: &Fit) -> Collective {
         let tb: Vec<f64> = (0..len).map(|l| l as f64 * dt).collect();
         (0..n_blocks)
             .map(|b| {
-                let c = crate::traj::msd::collective_msd(
+                let c = crate::traj::msd_core::collective_msd(
                     msd.summed_disp_a.view(),
                     b * len,
                     (b + 1) * len,

@@ -10,6 +10,7 @@ pub mod correlations;
 pub mod diffusion;
 pub mod hops;
 pub mod msd;
+pub(crate) mod msd_core;
 pub mod stream;
 
 pub mod vdos;

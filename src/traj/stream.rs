@@ -33,9 +33,9 @@ use rayon::prelude::*;
 use realfft::RealFftPlanner;
 
 use super::diffusion;
-use super::msd::{Msd, MsdOptions, collective_msd};
+use super::msd_core::{Msd, MsdOptions, collective_msd};
 use crate::compute::cpu::displacement::frame_drift;
-use crate::compute::{Engine, FracTrajectory, UnwrapScan};
+use crate::compute::{Engine, FracTrajectory, LongSteps, UnwrapScan};
 use crate::error::{Error, Result};
 use crate::invalid;
 
@@ -103,8 +103,11 @@ pub struct MsdStream {
     volume_sum: f64,
     /// The selected atoms' displacements.
     scratch: Option<SeriesScratch>,
-    /// How much of them may stay in memory (bytes; half the budget by default).
+    /// How much of them may stay in memory (bytes; half the budget by default;
+    /// `u64::MAX`: all, with no scratch file at all).
     keep_bytes: u64,
+    /// The long steps of frames handed over already unwrapped.
+    given_long_steps: Option<LongSteps>,
 }
 
 /// A streamed MSD and what the run kept.
@@ -139,7 +142,18 @@ impl MsdStream {
             volume_sum: 0.0,
             scratch: None,
             keep_bytes: stream.memory_bytes / 2,
+            given_long_steps: None,
         }
+    }
+
+    /// A sink that holds everything in memory (no scratch file, one window): the
+    /// in-memory MSD (`crate::traj::msd::msd`) is this sink fed from memory.
+    pub(crate) fn in_memory(opts: &MsdOptions, source: &Path) -> Self {
+        let all = StreamOptions {
+            memory_bytes: u64::MAX,
+            scratch_dir: None,
+        };
+        MsdStream::new(opts, &all, source).keep_in_memory(u64::MAX)
     }
 
     /// Keep at most `bytes` of the displacements in memory (the rest of the budget is
@@ -180,7 +194,7 @@ impl FrameSink for MsdStream {
             ));
         }
         (self.reference, self.drift) =
-            super::msd::drift_reference(species, name, self.opts.drift_correction);
+            super::msd_core::drift_reference(species, name, self.opts.drift_correction);
         self.scratch = Some(SeriesScratch::new(
             &self.stream,
             self.sel.len(),
@@ -213,8 +227,44 @@ impl FrameSink for MsdStream {
             self.scan = Some(self.engine.unwrap_scan(n, self.long_step_a)?);
         }
         let scan = self.scan.as_mut().expect("made above");
-        let first_frame = scan.frames();
         unwrap_block(scan, &self.source, frac, &cells32, &mut self.disp)?;
+        self.absorb(&cells32)
+    }
+}
+
+impl MsdStream {
+    /// Frames already unwrapped (`disp`: frames × atoms × 3 displacements from the
+    /// first frame, Å, flat; a cell per frame), with the unwrap's long-step threshold
+    /// and count: what `Trajectory::prepare` made for the hops. The same steps as
+    /// [`FrameSink::frames`] after its unwrap.
+    pub(crate) fn unwrapped(
+        &mut self,
+        disp: &[f32],
+        cells: &[[[f64; 3]; 3]],
+        long_step_a: f32,
+        long_steps: &LongSteps,
+    ) -> Result<()> {
+        let tb = cells.len();
+        if disp.len() != tb * self.n * 3 {
+            return Err(invalid!(
+                "{}: a block of {tb} frames holds {} displacements, not {}",
+                self.source.display(),
+                disp.len(),
+                tb * self.n * 3
+            ));
+        }
+        self.long_step_a = long_step_a;
+        self.given_long_steps = Some(long_steps.clone());
+        self.disp.clear();
+        self.disp.extend_from_slice(disp);
+        let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
+        self.absorb(&cells32)
+    }
+
+    /// The unwrapped block in `self.disp`: per frame the drift, the summed displacement
+    /// and the volume; the selected atoms' displacements to the store.
+    fn absorb(&mut self, cells32: &Array3<f32>) -> Result<()> {
+        let (n, tb) = (self.n, cells32.shape()[0]);
         // Drift and summed displacement per frame, as `msd::selected_displacements`.
         for f in 0..tb {
             let d = &self.disp[f * n * 3..(f + 1) * n * 3];
@@ -233,7 +283,6 @@ impl FrameSink for MsdStream {
                 std::array::from_fn(|i| std::array::from_fn(|j| cells32[[f, i, j]] as f64));
             self.volume_sum += crate::geom::det(&m).abs();
         }
-        debug_assert_eq!(first_frame + tb, self.shift.len());
         // The selected atoms' displacements, atom-major within the block.
         let (disp, sel) = (&self.disp, &self.sel);
         self.scratch
@@ -293,9 +342,19 @@ pub(crate) struct Spill<T: bytemuck::Pod> {
     len: usize,
 }
 
+/// How many values of `size` bytes fit in `bytes` (`u64::MAX`: no limit).
+fn values(bytes: u64, size: u64) -> usize {
+    if bytes == u64::MAX {
+        usize::MAX
+    } else {
+        usize::try_from(bytes / size).unwrap_or(usize::MAX)
+    }
+}
+
 enum Place<T> {
-    /// The parts, and where each starts.
-    Memory(Vec<Vec<T>>, Vec<usize>, File),
+    /// The parts, where each starts, and the scratch file they would spill to (none
+    /// for a store that never spills).
+    Memory(Vec<Vec<T>>, Vec<usize>, Option<File>),
     Writing(BufWriter<File>),
     Reading(File),
 }
@@ -305,7 +364,15 @@ impl<T: bytemuck::Pod> Spill<T> {
         Ok(Spill {
             stream: stream.clone(),
             keep,
-            place: Some(Place::Memory(Vec::new(), Vec::new(), scratch_file(stream)?)),
+            place: Some(Place::Memory(
+                Vec::new(),
+                Vec::new(),
+                if keep == usize::MAX {
+                    None
+                } else {
+                    Some(scratch_file(stream)?)
+                },
+            )),
             len: 0,
         })
     }
@@ -323,6 +390,10 @@ impl<T: bytemuck::Pod> Spill<T> {
                 (Place::Memory(parts, starts, file), None)
             }
             Some(Place::Memory(parts, _, file)) => {
+                let file = match file {
+                    Some(f) => f,
+                    None => scratch_file(&self.stream)?,
+                };
                 let mut w = BufWriter::with_capacity(1 << 20, file);
                 for p in parts {
                     w.write_all(bytemuck::cast_slice(&p)).map_err(err)?;
@@ -436,10 +507,7 @@ impl SeriesScratch {
     pub(crate) fn new(stream: &StreamOptions, n_atoms: usize, keep_bytes: u64) -> Result<Self> {
         Ok(SeriesScratch {
             n_atoms,
-            data: Spill::new(
-                stream,
-                usize::try_from(keep_bytes / 4).unwrap_or(usize::MAX),
-            )?,
+            data: Spill::new(stream, values(keep_bytes, 4))?,
             blocks: Vec::new(),
             row: Vec::new(),
             win: Vec::new(),
@@ -545,10 +613,27 @@ impl MsdStream {
     /// The MSD of the frames streamed, with `dt_ps` between frames. The per-atom
     /// curves are kept at the points of a fit from `fit_start_ps` (None: automatic).
     pub fn finish(
-        mut self,
+        self,
         engine: &Engine,
         dt_ps: f64,
         fit_start_ps: Option<f64>,
+    ) -> Result<StreamedMsd> {
+        self.conclude(engine, dt_ps, Some(fit_start_ps))
+    }
+
+    /// [`MsdStream::finish`] keeping the per-atom curves at every lag (so that any fit
+    /// window can be chosen later).
+    pub(crate) fn finish_keeping_all(self, engine: &Engine, dt_ps: f64) -> Result<StreamedMsd> {
+        self.conclude(engine, dt_ps, None)
+    }
+
+    /// `fit`: keep the per-atom curves at the points of a fit from this start (None
+    /// inside: automatic); None: at every lag.
+    fn conclude(
+        mut self,
+        engine: &Engine,
+        dt_ps: f64,
+        fit: Option<Option<f64>>,
     ) -> Result<StreamedMsd> {
         let t = self.shift.len();
         // The first pass's buffer is done with.
@@ -570,19 +655,20 @@ impl MsdStream {
         // engine's output (W x L x 3 f64), within what the store leaves of the budget.
         // The per-atom curves may take their share (a quarter by default) before they
         // spill.
-        let curves_keep = self.keep_bytes / 2;
+        let curves_keep = if self.keep_bytes == u64::MAX {
+            u64::MAX
+        } else {
+            self.keep_bytes / 2
+        };
         let per_atom = (12 * t + 24 * nl) as u64;
         let budget = (self
             .stream
             .memory_bytes
-            .saturating_sub(store.memory_bytes() + curves_keep))
+            .saturating_sub(store.memory_bytes().saturating_add(curves_keep)))
         .max(self.stream.memory_bytes / 4);
         let w = ((budget / per_atom.max(1)) as usize).clamp(1, ns);
         let windows = ns.div_ceil(w);
-        let mut curves = Spill::<f64>::new(
-            &self.stream,
-            usize::try_from(curves_keep / 8).unwrap_or(usize::MAX),
-        )?;
+        let mut curves = Spill::<f64>::new(&self.stream, values(curves_keep, 8))?;
         let mut sum_axes = Array2::<f64>::zeros((nl, 3));
         let bar = crate::progress::bar(ns as u64, "MSD by atom windows");
         let mut spare: Option<Vec<f64>> = None;
@@ -619,9 +705,12 @@ impl MsdStream {
             .collect();
         // The fit's points: only those columns of the per-atom curves are kept.
         let times: Vec<f64> = lags.iter().map(|&l| l as f64 * dt_ps).collect();
-        let picks = diffusion::fit_points(&times, &msd_a2, fit_start_ps)
-            .map(|(p, _)| p)
-            .unwrap_or_default();
+        let picks = match fit {
+            Some(start) => diffusion::fit_points(&times, &msd_a2, start)
+                .map(|(p, _)| p)
+                .unwrap_or_default(),
+            None => (0..nl).collect(),
+        };
         let mut per_atom_a2 = Array2::<f64>::zeros((ns, picks.len()));
         let mut one = [0.0f64];
         for a in 0..ns {
@@ -634,7 +723,11 @@ impl MsdStream {
         let mut planner = RealFftPlanner::<f64>::new();
         let whole = collective_msd(summed.view(), 0, t, axes, ns, &mut planner);
         let collective_a2 = lags.iter().map(|&l| whole[l]).collect();
-        let scan = self.scan.take().expect("frames were streamed");
+        let long_steps = match (self.given_long_steps.take(), self.scan.take()) {
+            (Some(given), _) => given,
+            (None, Some(scan)) => scan.long_steps()?,
+            (None, None) => unreachable!("frames were streamed"),
+        };
         Ok(StreamedMsd {
             msd: Msd {
                 species: self.opts.species.clone(),
@@ -650,7 +743,7 @@ impl MsdStream {
                 summed_disp_a: summed,
                 drift: std::mem::take(&mut self.drift),
                 axes,
-                long_steps: scan.long_steps()?,
+                long_steps,
                 long_step_a: self.long_step_a,
             },
             mean_volume_a3: self.volume_sum / t as f64,

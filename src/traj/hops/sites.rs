@@ -752,7 +752,7 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
     // of the positions that make the density and that are assigned to sites (as `traj
     // msd` takes it out of the MSD), so that a drifting crystal blurs nothing.
     let u = &prep.unwrapped;
-    let (reference, _) = crate::traj::msd::drift_reference(&traj.species, &species, true);
+    let (reference, _) = crate::traj::msd_core::drift_reference(&traj.species, &species, true);
     let mut drift = FracDrift::new(reference.unwrap_or_default());
     let frac_shift: Vec<[f64; 3]> = (0..t)
         .map(|f| drift.next(|a| std::array::from_fn(|x| traj.frac[[f, a, x]])))
@@ -833,9 +833,9 @@ pub fn detect(engine: &Engine, prep: &Prepared, opts: &HopOptions) -> Result<Hop
 }
 
 /// The drift over the run (Å): the mean net displacement of the atoms `traj msd` takes
-/// as its drift reference for `species` (see [`crate::traj::msd::drift_reference`]).
+/// as its drift reference for `species` (see [`crate::traj::msd_core::drift_reference`]).
 fn net_drift(all_species: &[String], species: &str, disp: &Array3<f32>) -> [f64; 3] {
-    let (reference, _) = crate::traj::msd::drift_reference(all_species, species, true);
+    let (reference, _) = crate::traj::msd_core::drift_reference(all_species, species, true);
     let last = disp.shape()[0] - 1;
     crate::compute::cpu::displacement::frame_drift(reference.as_deref(), |a| {
         [disp[[last, a, 0]], disp[[last, a, 1]], disp[[last, a, 2]]]

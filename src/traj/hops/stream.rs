@@ -123,7 +123,7 @@ impl FrameSink for HopStream {
         }
         let (atoms, name) = check_selection(species, &self.source, &self.opts)?;
         let p = atoms.len();
-        let (reference, _) = crate::traj::msd::drift_reference(species, &name, true);
+        let (reference, _) = crate::traj::msd_core::drift_reference(species, &name, true);
         self.drift = FracDrift::new(reference.unwrap_or_default());
         self.frac_store = Some(SeriesScratch::new(&self.stream, p, 0)?);
         self.disp_store = Some(SeriesScratch::new(&self.stream, p, 0)?);
