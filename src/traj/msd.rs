@@ -37,19 +37,48 @@ pub fn msd(engine: &Engine, traj: &Trajectory, opts: &MsdOptions) -> Result<Msd>
     check_frames(traj)?;
     let mut sink = MsdStream::in_memory(opts, &traj.source).on(engine);
     sink.begin(&traj.species)?;
-    let frac = traj.frac.as_standard_layout(); // a view when already contiguous: no copy
-    let flat = frac.as_slice().expect("standard layout");
-    let per_frame = traj.n_atoms() * 3;
-    for f0 in (0..traj.n_frames()).step_by(BLOCK) {
-        let f1 = (f0 + BLOCK).min(traj.n_frames());
-        let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
-        sink.frames(&flat[f0 * per_frame..f1 * per_frame], &cells, None)?;
-    }
+    in_blocks(traj, traj.frac.view(), |frac, cells| {
+        sink.frames(frac, cells, None)
+    })?;
+    Ok(sink.finish_keeping_all(engine, dt_ps)?.msd)
+}
+
+/// [`msd`] of a trajectory already unwrapped (its long-step threshold applies, not
+/// `opts.long_step_a`): the same sink, handed the unwrapped displacements.
+pub(crate) fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
+    let traj = p.traj;
+    check_frames(traj)?;
+    let dt_ps = traj.dt_ps()?;
+    let mut sink = MsdStream::in_memory(opts, &traj.source)
+        .on(engine)
+        .unwrapped_by(p.long_step_a, &p.unwrapped.long_steps);
+    sink.begin(&traj.species)?;
+    in_blocks(traj, p.unwrapped.disp.view(), |disp, cells| {
+        sink.unwrapped(disp, cells)
+    })?;
     Ok(sink.finish_keeping_all(engine, dt_ps)?.msd)
 }
 
 /// Frames handed to the sink at a time by the in-memory MSD.
 const BLOCK: usize = 1024;
+
+/// `hand(values, cells)` for consecutive blocks of `BLOCK` frames of `per_frame`
+/// (frames × atoms × 3) with their cells.
+fn in_blocks(
+    traj: &Trajectory,
+    per_frame: ndarray::ArrayView3<f32>,
+    mut hand: impl FnMut(&[f32], &[[[f64; 3]; 3]]) -> Result<()>,
+) -> Result<()> {
+    let all = per_frame.as_standard_layout(); // a view when already contiguous: no copy
+    let flat = all.as_slice().expect("standard layout");
+    let width = traj.n_atoms() * 3;
+    for f0 in (0..traj.n_frames()).step_by(BLOCK) {
+        let f1 = (f0 + BLOCK).min(traj.n_frames());
+        let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
+        hand(&flat[f0 * width..f1 * width], &cells)?;
+    }
+    Ok(())
+}
 
 fn check_frames(traj: &Trajectory) -> Result<()> {
     let t = traj.n_frames();
@@ -60,28 +89,4 @@ fn check_frames(traj: &Trajectory) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// [`msd`] of a trajectory already unwrapped (its long-step threshold applies, not
-/// `opts.long_step_a`): the same sink, handed the unwrapped displacements.
-pub(crate) fn msd_prepared(engine: &Engine, p: &Prepared, opts: &MsdOptions) -> Result<Msd> {
-    let traj = p.traj;
-    check_frames(traj)?;
-    let dt_ps = traj.dt_ps()?;
-    let mut sink = MsdStream::in_memory(opts, &traj.source).on(engine);
-    sink.begin(&traj.species)?;
-    let disp = p.unwrapped.disp.as_standard_layout();
-    let flat = disp.as_slice().expect("standard layout");
-    let per_frame = traj.n_atoms() * 3;
-    for f0 in (0..traj.n_frames()).step_by(BLOCK) {
-        let f1 = (f0 + BLOCK).min(traj.n_frames());
-        let cells: Vec<[[f64; 3]; 3]> = (f0..f1).map(|f| traj.cell_rows(f)).collect();
-        sink.unwrapped(
-            &flat[f0 * per_frame..f1 * per_frame],
-            &cells,
-            p.long_step_a,
-            &p.unwrapped.long_steps,
-        )?;
-    }
-    Ok(sink.finish_keeping_all(engine, dt_ps)?.msd)
 }

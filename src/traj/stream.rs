@@ -18,8 +18,9 @@
 //!    of the budget); once the mean MSD sets the fit's points, only those columns are
 //!    read back for the fit's covariance.
 //!
-//! The numbers are those of the in-memory path (`crate::traj::msd::msd`): the same
-//! operations in the same order, up to the order of the final sums (tested to 1e-12).
+//! The in-memory MSD (`crate::traj::msd::msd`) is this sink fed from memory, so a
+//! file read whole and the same file streamed give the same numbers (tested bit for
+//! bit, whatever the blocks and the budget).
 //! Memory: the reader's chunk, one block of unwrapped frames, the stores' shares and
 //! the window (together bounded by the budget) and 48 bytes a frame; not the
 //! trajectory.
@@ -228,22 +229,26 @@ impl FrameSink for MsdStream {
         }
         let scan = self.scan.as_mut().expect("made above");
         unwrap_block(scan, &self.source, frac, &cells32, &mut self.disp)?;
-        self.absorb(&cells32)
+        let disp = std::mem::take(&mut self.disp);
+        let absorbed = self.absorb(&disp, &cells32);
+        self.disp = disp;
+        absorbed
     }
 }
 
 impl MsdStream {
+    /// Take frames already unwrapped (by `Trajectory::prepare`, for the hops) through
+    /// [`MsdStream::unwrapped`], with that unwrap's long-step threshold and count.
+    pub(crate) fn unwrapped_by(mut self, long_step_a: f32, long_steps: &LongSteps) -> Self {
+        self.long_step_a = long_step_a;
+        self.given_long_steps = Some(long_steps.clone());
+        self
+    }
+
     /// Frames already unwrapped (`disp`: frames × atoms × 3 displacements from the
-    /// first frame, Å, flat; a cell per frame), with the unwrap's long-step threshold
-    /// and count: what `Trajectory::prepare` made for the hops. The same steps as
+    /// first frame, Å, flat; a cell per frame): the same steps as
     /// [`FrameSink::frames`] after its unwrap.
-    pub(crate) fn unwrapped(
-        &mut self,
-        disp: &[f32],
-        cells: &[[[f64; 3]; 3]],
-        long_step_a: f32,
-        long_steps: &LongSteps,
-    ) -> Result<()> {
+    pub(crate) fn unwrapped(&mut self, disp: &[f32], cells: &[[[f64; 3]; 3]]) -> Result<()> {
         let tb = cells.len();
         if disp.len() != tb * self.n * 3 {
             return Err(invalid!(
@@ -253,21 +258,17 @@ impl MsdStream {
                 tb * self.n * 3
             ));
         }
-        self.long_step_a = long_step_a;
-        self.given_long_steps = Some(long_steps.clone());
-        self.disp.clear();
-        self.disp.extend_from_slice(disp);
         let cells32 = Array3::from_shape_fn((tb, 3, 3), |(f, i, j)| cells[f][i][j] as f32);
-        self.absorb(&cells32)
+        self.absorb(disp, &cells32)
     }
 
-    /// The unwrapped block in `self.disp`: per frame the drift, the summed displacement
-    /// and the volume; the selected atoms' displacements to the store.
-    fn absorb(&mut self, cells32: &Array3<f32>) -> Result<()> {
+    /// An unwrapped block (`disp`, frames × atoms × 3): per frame the drift, the summed
+    /// displacement and the volume; the selected atoms' displacements to the store.
+    fn absorb(&mut self, disp: &[f32], cells32: &Array3<f32>) -> Result<()> {
         let (n, tb) = (self.n, cells32.shape()[0]);
-        // Drift and summed displacement per frame, as `msd::selected_displacements`.
+        // Drift (`frame_drift`, as every CPU path) and summed displacement per frame.
         for f in 0..tb {
-            let d = &self.disp[f * n * 3..(f + 1) * n * 3];
+            let d = &disp[f * n * 3..(f + 1) * n * 3];
             let shift = frame_drift(self.reference.as_deref(), |a| {
                 [d[3 * a], d[3 * a + 1], d[3 * a + 2]]
             });
@@ -284,7 +285,7 @@ impl MsdStream {
             self.volume_sum += crate::geom::det(&m).abs();
         }
         // The selected atoms' displacements, atom-major within the block.
-        let (disp, sel) = (&self.disp, &self.sel);
+        let sel = &self.sel;
         self.scratch
             .as_mut()
             .expect("opened in begin")
@@ -454,12 +455,13 @@ impl<T: bytemuck::Pod> Spill<T> {
             .map_err(err)
     }
 
-    /// Bytes held in memory, and bytes written to the scratch file.
+    /// Bytes held in memory.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.parts()
             .map_or(0, |p| p.iter().map(|v| std::mem::size_of_val(&v[..])).sum())
     }
 
+    /// Bytes written to the scratch file.
     pub(crate) fn disk_bytes(&self) -> u64 {
         match self.place {
             Some(Place::Memory(..)) => 0,
@@ -538,15 +540,17 @@ impl SeriesScratch {
         self.blocks.iter().copied().max().unwrap_or(1)
     }
 
-    /// Bytes stored (in memory or on disk), bytes in memory, bytes on disk.
+    /// Bytes stored (in memory or on disk).
     pub(crate) fn bytes(&self) -> u64 {
         (self.frames() * self.n_atoms * 12) as u64
     }
 
+    /// Bytes held in memory.
     pub(crate) fn memory_bytes(&self) -> u64 {
         self.data.memory_bytes() as u64
     }
 
+    /// Bytes written to the scratch file.
     pub(crate) fn disk_bytes(&self) -> u64 {
         self.data.disk_bytes()
     }
@@ -712,11 +716,18 @@ impl MsdStream {
             None => (0..nl).collect(),
         };
         let mut per_atom_a2 = Array2::<f64>::zeros((ns, picks.len()));
-        let mut one = [0.0f64];
-        for a in 0..ns {
-            for (c, &i) in picks.iter().enumerate() {
-                curves.read_at(a * nl + i, &mut one)?;
-                per_atom_a2[[a, c]] = one[0];
+        // Consecutive picks (every lag, when all are kept) in one read per atom.
+        let consecutive = picks.windows(2).all(|p| p[1] == p[0] + 1);
+        for (a, mut row) in per_atom_a2.outer_iter_mut().enumerate() {
+            match (consecutive, picks.first(), row.as_slice_mut()) {
+                (true, Some(&first), Some(out)) => curves.read_at(a * nl + first, out)?,
+                _ => {
+                    let mut one = [0.0f64];
+                    for (c, &i) in picks.iter().enumerate() {
+                        curves.read_at(a * nl + i, &mut one)?;
+                        row[c] = one[0];
+                    }
+                }
             }
         }
         let summed = Array2::from_shape_fn((t, 3), |(f, ax)| self.summed[f][ax]);
